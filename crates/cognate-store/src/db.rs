@@ -1,0 +1,155 @@
+//! The narrow interface the SQL store is written against, implemented once per
+//! backend. Keeping it this small (two value kinds, execute/query) is what
+//! lets the store logic exist only once.
+
+use crate::{StoreError, StoreResult};
+
+/// A SQL parameter or result cell. Only the types our schema uses.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Value {
+    Null,
+    Int(i64),
+    Text(String),
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Self {
+        Value::Text(s.to_owned())
+    }
+}
+
+impl From<i64> for Value {
+    fn from(i: i64) -> Self {
+        Value::Int(i)
+    }
+}
+
+pub(crate) type Row = Vec<Value>;
+
+/// An open connection or transaction. SQL uses `$1`-style placeholders, which
+/// both PostgreSQL and SQLite (as named parameters) understand.
+pub(crate) trait Tx {
+    /// Runs a statement that returns no rows; returns the affected row count.
+    fn execute(&mut self, sql: &str, params: &[Value]) -> StoreResult<u64>;
+    /// Runs a query and returns all of its rows.
+    fn query(&mut self, sql: &str, params: &[Value]) -> StoreResult<Vec<Row>>;
+    /// Suffix for a `SELECT` that must lock the rows it reads until the end of
+    /// the transaction. SQLite needs none (a write transaction already holds
+    /// the database lock) and rejects `FOR UPDATE`.
+    fn lock_rows(&self) -> &'static str;
+}
+
+/// A database that can run closures over a [`Tx`].
+pub(crate) trait Backend: Send + Sync + 'static {
+    const NAME: &'static str;
+
+    /// Runs read-only work. May run without a transaction: every read the
+    /// store does is a single statement.
+    fn read<T>(&self, f: impl FnMut(&mut dyn Tx) -> StoreResult<T>) -> StoreResult<T>;
+
+    /// Runs `f` in a write transaction, committed if `f` returns `Ok` and
+    /// rolled back otherwise. `f` may be called more than once when the
+    /// backend retries a transient failure, so it must not have side effects
+    /// outside the transaction.
+    fn write<T>(&self, f: impl FnMut(&mut dyn Tx) -> StoreResult<T>) -> StoreResult<T>;
+
+    fn ping(&self) -> StoreResult<()>;
+}
+
+/// One schema migration, embedded in the binary.
+pub(crate) struct Migration {
+    pub version: i64,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+/// Checks the invariant the migration runners rely on: versions are 1, 2, 3…
+pub(crate) fn check_migration_list(list: &[Migration]) -> StoreResult<()> {
+    for (i, m) in list.iter().enumerate() {
+        let expected = i64::try_from(i).unwrap_or(i64::MAX).saturating_add(1);
+        if m.version != expected {
+            return Err(StoreError::Backend(format!(
+                "migration {} has version {}, expected {expected}",
+                m.name, m.version
+            )));
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn newer_schema_error(found: i64, known: i64) -> StoreError {
+    StoreError::Backend(format!(
+        "database schema version {found} is newer than this binary supports ({known}); \
+         upgrade cognate or point it at another database"
+    ))
+}
+
+pub(crate) fn now_ms() -> i64 {
+    match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+        // A clock before 1970 is a broken host; 0 is as good as anything.
+        Err(_) => 0,
+    }
+}
+
+/// Walks a result row column by column with type checks, so a schema/query
+/// mismatch surfaces as a `Backend` error instead of a panic.
+pub(crate) struct Cells {
+    cells: std::vec::IntoIter<Value>,
+    index: usize,
+}
+
+impl Cells {
+    pub fn new(row: Row) -> Self {
+        Cells {
+            cells: row.into_iter(),
+            index: 0,
+        }
+    }
+
+    fn next(&mut self) -> StoreResult<Value> {
+        self.index += 1;
+        self.cells
+            .next()
+            .ok_or_else(|| StoreError::Backend(format!("result row has no column {}", self.index)))
+    }
+
+    pub fn text(&mut self) -> StoreResult<String> {
+        match self.next()? {
+            Value::Text(s) => Ok(s),
+            other => Err(self.mismatch("text", &other)),
+        }
+    }
+
+    pub fn int(&mut self) -> StoreResult<i64> {
+        match self.next()? {
+            Value::Int(i) => Ok(i),
+            other => Err(self.mismatch("integer", &other)),
+        }
+    }
+
+    fn mismatch(&self, wanted: &str, got: &Value) -> StoreError {
+        StoreError::Backend(format!("result column {}: expected {wanted}, got {got:?}", self.index))
+    }
+}
+
+/// Reads the single integer of a one-row, one-column result (e.g. `COUNT(*)`).
+pub(crate) fn single_int(rows: Vec<Row>) -> StoreResult<i64> {
+    match rows.into_iter().next() {
+        Some(row) => Cells::new(row).int(),
+        None => Err(StoreError::Backend("query returned no rows".into())),
+    }
+}
+
+pub(crate) fn to_u64(n: i64) -> StoreResult<u64> {
+    u64::try_from(n).map_err(|_| StoreError::Backend(format!("negative count {n}")))
+}
+
+/// SQL `LIMIT` values are signed 64-bit in both dialects.
+pub(crate) fn sql_limit(limit: usize) -> Value {
+    Value::Int(i64::try_from(limit).unwrap_or(i64::MAX))
+}
+
+pub(crate) fn sql_count(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
