@@ -155,9 +155,7 @@ impl ErrorCode {
             ErrorCode::CodeDeliveryFailureException => "CodeDeliveryFailureException",
             ErrorCode::CodeMismatchException => "CodeMismatchException",
             ErrorCode::ConcurrentModificationException => "ConcurrentModificationException",
-            ErrorCode::DeveloperUserAlreadyRegisteredException => {
-                "DeveloperUserAlreadyRegisteredException"
-            }
+            ErrorCode::DeveloperUserAlreadyRegisteredException => "DeveloperUserAlreadyRegisteredException",
             ErrorCode::DeviceKeyExistsException => "DeviceKeyExistsException",
             ErrorCode::DuplicateProviderException => "DuplicateProviderException",
             ErrorCode::DuplicateRequestException => "DuplicateRequestException",
@@ -170,35 +168,23 @@ impl ErrorCode {
             ErrorCode::InternalErrorException => "InternalErrorException",
             ErrorCode::InternalServerException => "InternalServerException",
             ErrorCode::InvalidConfigurationException => "InvalidConfigurationException",
-            ErrorCode::InvalidEmailRoleAccessPolicyException => {
-                "InvalidEmailRoleAccessPolicyException"
-            }
-            ErrorCode::InvalidIdentityPoolConfigurationException => {
-                "InvalidIdentityPoolConfigurationException"
-            }
-            ErrorCode::InvalidLambdaFunctionOutputException => {
-                "InvalidLambdaFunctionOutputException"
-            }
+            ErrorCode::InvalidEmailRoleAccessPolicyException => "InvalidEmailRoleAccessPolicyException",
+            ErrorCode::InvalidIdentityPoolConfigurationException => "InvalidIdentityPoolConfigurationException",
+            ErrorCode::InvalidLambdaFunctionOutputException => "InvalidLambdaFunctionOutputException",
             ErrorCode::InvalidLambdaResponseException => "InvalidLambdaResponseException",
             ErrorCode::InvalidOAuthFlowException => "InvalidOAuthFlowException",
             ErrorCode::InvalidParameterException => "InvalidParameterException",
             ErrorCode::InvalidPasswordException => "InvalidPasswordException",
             ErrorCode::InvalidSmsRoleAccessPolicyException => "InvalidSmsRoleAccessPolicyException",
-            ErrorCode::InvalidSmsRoleTrustRelationshipException => {
-                "InvalidSmsRoleTrustRelationshipException"
-            }
-            ErrorCode::InvalidUserPoolConfigurationException => {
-                "InvalidUserPoolConfigurationException"
-            }
+            ErrorCode::InvalidSmsRoleTrustRelationshipException => "InvalidSmsRoleTrustRelationshipException",
+            ErrorCode::InvalidUserPoolConfigurationException => "InvalidUserPoolConfigurationException",
             ErrorCode::LambdaThrottledException => "LambdaThrottledException",
             ErrorCode::LimitExceededException => "LimitExceededException",
             ErrorCode::MFAMethodNotFoundException => "MFAMethodNotFoundException",
             ErrorCode::ManagedLoginBrandingExistsException => "ManagedLoginBrandingExistsException",
             ErrorCode::NotAuthorizedException => "NotAuthorizedException",
             ErrorCode::OperationNotEnabledException => "OperationNotEnabledException",
-            ErrorCode::PasswordHistoryPolicyViolationException => {
-                "PasswordHistoryPolicyViolationException"
-            }
+            ErrorCode::PasswordHistoryPolicyViolationException => "PasswordHistoryPolicyViolationException",
             ErrorCode::PasswordResetRequiredException => "PasswordResetRequiredException",
             ErrorCode::PreconditionNotMetException => "PreconditionNotMetException",
             ErrorCode::RefreshTokenReuseException => "RefreshTokenReuseException",
@@ -213,9 +199,7 @@ impl ErrorCode {
             ErrorCode::TooManyRequestsException => "TooManyRequestsException",
             ErrorCode::UnauthorizedException => "UnauthorizedException",
             ErrorCode::UnexpectedLambdaException => "UnexpectedLambdaException",
-            ErrorCode::UnsupportedIdentityProviderException => {
-                "UnsupportedIdentityProviderException"
-            }
+            ErrorCode::UnsupportedIdentityProviderException => "UnsupportedIdentityProviderException",
             ErrorCode::UnsupportedOperationException => "UnsupportedOperationException",
             ErrorCode::UnsupportedTokenTypeException => "UnsupportedTokenTypeException",
             ErrorCode::UnsupportedUserStateException => "UnsupportedUserStateException",
@@ -228,17 +212,11 @@ impl ErrorCode {
             ErrorCode::UsernameExistsException => "UsernameExistsException",
             ErrorCode::WebAuthnChallengeNotFoundException => "WebAuthnChallengeNotFoundException",
             ErrorCode::WebAuthnClientMismatchException => "WebAuthnClientMismatchException",
-            ErrorCode::WebAuthnConfigurationMissingException => {
-                "WebAuthnConfigurationMissingException"
-            }
-            ErrorCode::WebAuthnCredentialNotSupportedException => {
-                "WebAuthnCredentialNotSupportedException"
-            }
+            ErrorCode::WebAuthnConfigurationMissingException => "WebAuthnConfigurationMissingException",
+            ErrorCode::WebAuthnCredentialNotSupportedException => "WebAuthnCredentialNotSupportedException",
             ErrorCode::WebAuthnNotEnabledException => "WebAuthnNotEnabledException",
             ErrorCode::WebAuthnOriginNotAllowedException => "WebAuthnOriginNotAllowedException",
-            ErrorCode::WebAuthnRelyingPartyMismatchException => {
-                "WebAuthnRelyingPartyMismatchException"
-            }
+            ErrorCode::WebAuthnRelyingPartyMismatchException => "WebAuthnRelyingPartyMismatchException",
         }
     }
 

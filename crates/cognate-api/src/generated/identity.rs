@@ -19,10 +19,7 @@ pub struct CognitoIdentityProvider {
     pub client_id: Option<String>,
     #[serde(rename = "ProviderName", skip_serializing_if = "crate::is_none")]
     pub provider_name: Option<String>,
-    #[serde(
-        rename = "ServerSideTokenCheck",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "ServerSideTokenCheck", skip_serializing_if = "crate::is_none")]
     pub server_side_token_check: Option<bool>,
 }
 
@@ -33,31 +30,19 @@ pub struct CreateIdentityPoolInput {
     pub allow_classic_flow: Option<bool>,
     #[serde(rename = "AllowUnauthenticatedIdentities")]
     pub allow_unauthenticated_identities: bool,
-    #[serde(
-        rename = "CognitoIdentityProviders",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "CognitoIdentityProviders", skip_serializing_if = "crate::is_none")]
     pub cognito_identity_providers: Option<Vec<CognitoIdentityProvider>>,
-    #[serde(
-        rename = "DeveloperProviderName",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "DeveloperProviderName", skip_serializing_if = "crate::is_none")]
     pub developer_provider_name: Option<String>,
     #[serde(rename = "IdentityPoolName")]
     pub identity_pool_name: String,
     #[serde(rename = "IdentityPoolTags", skip_serializing_if = "crate::is_none")]
     pub identity_pool_tags: Option<BTreeMap<String, String>>,
-    #[serde(
-        rename = "OpenIdConnectProviderARNs",
-        skip_serializing_if = "crate::is_none"
-    )]
-    pub open_id_connect_provider_ar_ns: Option<Vec<String>>,
+    #[serde(rename = "OpenIdConnectProviderARNs", skip_serializing_if = "crate::is_none")]
+    pub open_id_connect_provider_arns: Option<Vec<String>>,
     #[serde(rename = "SamlProviderARNs", skip_serializing_if = "crate::is_none")]
-    pub saml_provider_ar_ns: Option<Vec<String>>,
-    #[serde(
-        rename = "SupportedLoginProviders",
-        skip_serializing_if = "crate::is_none"
-    )]
+    pub saml_provider_arns: Option<Vec<String>>,
+    #[serde(rename = "SupportedLoginProviders", skip_serializing_if = "crate::is_none")]
     pub supported_login_providers: Option<BTreeMap<String, String>>,
 }
 
@@ -84,10 +69,7 @@ pub struct DeleteIdentitiesInput {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DeleteIdentitiesResponse {
-    #[serde(
-        rename = "UnprocessedIdentityIds",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "UnprocessedIdentityIds", skip_serializing_if = "crate::is_none")]
     pub unprocessed_identity_ids: Option<Vec<UnprocessedIdentityId>>,
 }
 
@@ -224,10 +206,7 @@ pub struct GetPrincipalTagAttributeMapInput {
 pub struct GetPrincipalTagAttributeMapResponse {
     #[serde(rename = "IdentityPoolId", skip_serializing_if = "crate::is_none")]
     pub identity_pool_id: Option<String>,
-    #[serde(
-        rename = "IdentityProviderName",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "IdentityProviderName", skip_serializing_if = "crate::is_none")]
     pub identity_provider_name: Option<String>,
     #[serde(rename = "PrincipalTags", skip_serializing_if = "crate::is_none")]
     pub principal_tags: Option<BTreeMap<String, String>>,
@@ -255,15 +234,9 @@ pub struct IdentityPool {
     pub allow_classic_flow: Option<bool>,
     #[serde(rename = "AllowUnauthenticatedIdentities")]
     pub allow_unauthenticated_identities: bool,
-    #[serde(
-        rename = "CognitoIdentityProviders",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "CognitoIdentityProviders", skip_serializing_if = "crate::is_none")]
     pub cognito_identity_providers: Option<Vec<CognitoIdentityProvider>>,
-    #[serde(
-        rename = "DeveloperProviderName",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "DeveloperProviderName", skip_serializing_if = "crate::is_none")]
     pub developer_provider_name: Option<String>,
     #[serde(rename = "IdentityPoolId")]
     pub identity_pool_id: String,
@@ -271,17 +244,11 @@ pub struct IdentityPool {
     pub identity_pool_name: String,
     #[serde(rename = "IdentityPoolTags", skip_serializing_if = "crate::is_none")]
     pub identity_pool_tags: Option<BTreeMap<String, String>>,
-    #[serde(
-        rename = "OpenIdConnectProviderARNs",
-        skip_serializing_if = "crate::is_none"
-    )]
-    pub open_id_connect_provider_ar_ns: Option<Vec<String>>,
+    #[serde(rename = "OpenIdConnectProviderARNs", skip_serializing_if = "crate::is_none")]
+    pub open_id_connect_provider_arns: Option<Vec<String>>,
     #[serde(rename = "SamlProviderARNs", skip_serializing_if = "crate::is_none")]
-    pub saml_provider_ar_ns: Option<Vec<String>>,
-    #[serde(
-        rename = "SupportedLoginProviders",
-        skip_serializing_if = "crate::is_none"
-    )]
+    pub saml_provider_arns: Option<Vec<String>>,
+    #[serde(rename = "SupportedLoginProviders", skip_serializing_if = "crate::is_none")]
     pub supported_login_providers: Option<BTreeMap<String, String>>,
 }
 
@@ -353,10 +320,7 @@ pub struct ListTagsForResourceResponse {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct LookupDeveloperIdentityInput {
-    #[serde(
-        rename = "DeveloperUserIdentifier",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "DeveloperUserIdentifier", skip_serializing_if = "crate::is_none")]
     pub developer_user_identifier: Option<String>,
     #[serde(rename = "IdentityId", skip_serializing_if = "crate::is_none")]
     pub identity_id: Option<String>,
@@ -371,10 +335,7 @@ pub struct LookupDeveloperIdentityInput {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct LookupDeveloperIdentityResponse {
-    #[serde(
-        rename = "DeveloperUserIdentifierList",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "DeveloperUserIdentifierList", skip_serializing_if = "crate::is_none")]
     pub developer_user_identifier_list: Option<Vec<String>>,
     #[serde(rename = "IdentityId", skip_serializing_if = "crate::is_none")]
     pub identity_id: Option<String>,
@@ -418,10 +379,7 @@ pub struct MergeDeveloperIdentitiesResponse {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RoleMapping {
-    #[serde(
-        rename = "AmbiguousRoleResolution",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "AmbiguousRoleResolution", skip_serializing_if = "crate::is_none")]
     pub ambiguous_role_resolution: Option<AmbiguousRoleResolutionType>,
     #[serde(rename = "RulesConfiguration", skip_serializing_if = "crate::is_none")]
     pub rules_configuration: Option<RulesConfigurationType>,
@@ -465,10 +423,7 @@ pub struct SetPrincipalTagAttributeMapInput {
 pub struct SetPrincipalTagAttributeMapResponse {
     #[serde(rename = "IdentityPoolId", skip_serializing_if = "crate::is_none")]
     pub identity_pool_id: Option<String>,
-    #[serde(
-        rename = "IdentityProviderName",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "IdentityProviderName", skip_serializing_if = "crate::is_none")]
     pub identity_provider_name: Option<String>,
     #[serde(rename = "PrincipalTags", skip_serializing_if = "crate::is_none")]
     pub principal_tags: Option<BTreeMap<String, String>>,

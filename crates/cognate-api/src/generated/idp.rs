@@ -210,10 +210,7 @@ pub struct AddUserPoolClientSecretRequest {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AddUserPoolClientSecretResponse {
-    #[serde(
-        rename = "ClientSecretDescriptor",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "ClientSecretDescriptor", skip_serializing_if = "crate::is_none")]
     pub client_secret_descriptor: Option<ClientSecretDescriptorType>,
 }
 
@@ -246,20 +243,11 @@ pub struct AdminConfirmSignUpResponse {}
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AdminCreateUserConfigType {
-    #[serde(
-        rename = "AllowAdminCreateUserOnly",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "AllowAdminCreateUserOnly", skip_serializing_if = "crate::is_none")]
     pub allow_admin_create_user_only: Option<bool>,
-    #[serde(
-        rename = "InviteMessageTemplate",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "InviteMessageTemplate", skip_serializing_if = "crate::is_none")]
     pub invite_message_template: Option<MessageTemplateType>,
-    #[serde(
-        rename = "UnusedAccountValidityDays",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "UnusedAccountValidityDays", skip_serializing_if = "crate::is_none")]
     pub unused_account_validity_days: Option<i32>,
 }
 
@@ -268,10 +256,7 @@ pub struct AdminCreateUserConfigType {
 pub struct AdminCreateUserRequest {
     #[serde(rename = "ClientMetadata", skip_serializing_if = "crate::is_none")]
     pub client_metadata: Option<BTreeMap<String, String>>,
-    #[serde(
-        rename = "DesiredDeliveryMediums",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "DesiredDeliveryMediums", skip_serializing_if = "crate::is_none")]
     pub desired_delivery_mediums: Option<Vec<DeliveryMediumType>>,
     #[serde(rename = "ForceAliasCreation", skip_serializing_if = "crate::is_none")]
     pub force_alias_creation: Option<bool>,
@@ -413,10 +398,7 @@ pub struct AdminGetUserAuthFactorsRequest {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AdminGetUserAuthFactorsResponse {
-    #[serde(
-        rename = "ConfiguredUserAuthFactors",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "ConfiguredUserAuthFactors", skip_serializing_if = "crate::is_none")]
     pub configured_user_auth_factors: Option<Vec<AuthFactorType>>,
     #[serde(rename = "PreferredMfaSetting", skip_serializing_if = "crate::is_none")]
     pub preferred_mfa_setting: Option<String>,
@@ -448,10 +430,7 @@ pub struct AdminGetUserResponse {
     pub user_attributes: Option<Vec<AttributeType>>,
     #[serde(rename = "UserCreateDate", skip_serializing_if = "crate::is_none")]
     pub user_create_date: Option<crate::Timestamp>,
-    #[serde(
-        rename = "UserLastModifiedDate",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "UserLastModifiedDate", skip_serializing_if = "crate::is_none")]
     pub user_last_modified_date: Option<crate::Timestamp>,
     #[serde(rename = "UserMFASettingList", skip_serializing_if = "crate::is_none")]
     pub user_mfa_setting_list: Option<Vec<String>>,
@@ -485,10 +464,7 @@ pub struct AdminInitiateAuthRequest {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AdminInitiateAuthResponse {
-    #[serde(
-        rename = "AuthenticationResult",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "AuthenticationResult", skip_serializing_if = "crate::is_none")]
     pub authentication_result: Option<AuthenticationResultType>,
     #[serde(rename = "AvailableChallenges", skip_serializing_if = "crate::is_none")]
     pub available_challenges: Option<Vec<ChallengeNameType>>,
@@ -651,10 +627,7 @@ pub struct AdminRespondToAuthChallengeRequest {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AdminRespondToAuthChallengeResponse {
-    #[serde(
-        rename = "AuthenticationResult",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "AuthenticationResult", skip_serializing_if = "crate::is_none")]
     pub authentication_result: Option<AuthenticationResultType>,
     #[serde(rename = "AvailableChallenges", skip_serializing_if = "crate::is_none")]
     pub available_challenges: Option<Vec<ChallengeNameType>>,
@@ -669,10 +642,7 @@ pub struct AdminRespondToAuthChallengeResponse {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AdminRevokeUserSessionRequest {
-    #[serde(
-        rename = "RevokeAssociatedSessions",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "RevokeAssociatedSessions", skip_serializing_if = "crate::is_none")]
     pub revoke_associated_sessions: Option<RevokeAssociatedSessionsType>,
     #[serde(rename = "SessionId")]
     pub session_id: String,
@@ -693,10 +663,7 @@ pub struct AdminSetUserMFAPreferenceRequest {
     pub email_mfa_settings: Option<EmailMfaSettingsType>,
     #[serde(rename = "SMSMfaSettings", skip_serializing_if = "crate::is_none")]
     pub sms_mfa_settings: Option<SMSMfaSettingsType>,
-    #[serde(
-        rename = "SoftwareTokenMfaSettings",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "SoftwareTokenMfaSettings", skip_serializing_if = "crate::is_none")]
     pub software_token_mfa_settings: Option<SoftwareTokenMfaSettingsType>,
     #[serde(rename = "UserPoolId")]
     pub user_pool_id: String,
@@ -764,10 +731,7 @@ pub struct AdminUpdateAuthEventFeedbackResponse {}
 pub struct AdminUpdateDeviceStatusRequest {
     #[serde(rename = "DeviceKey")]
     pub device_key: String,
-    #[serde(
-        rename = "DeviceRememberedStatus",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "DeviceRememberedStatus", skip_serializing_if = "crate::is_none")]
     pub device_remembered_status: Option<DeviceRememberedStatusType>,
     #[serde(rename = "UserPoolId")]
     pub user_pool_id: String,
@@ -963,10 +927,7 @@ pub struct ClientSSOSessionConfigType {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ClientSecretDescriptorType {
-    #[serde(
-        rename = "ClientSecretCreateDate",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "ClientSecretCreateDate", skip_serializing_if = "crate::is_none")]
     pub client_secret_create_date: Option<crate::Timestamp>,
     #[serde(rename = "ClientSecretId", skip_serializing_if = "crate::is_none")]
     pub client_secret_id: Option<String>,
@@ -1030,20 +991,14 @@ pub struct ConfirmDeviceRequest {
     pub device_key: String,
     #[serde(rename = "DeviceName", skip_serializing_if = "crate::is_none")]
     pub device_name: Option<String>,
-    #[serde(
-        rename = "DeviceSecretVerifierConfig",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "DeviceSecretVerifierConfig", skip_serializing_if = "crate::is_none")]
     pub device_secret_verifier_config: Option<DeviceSecretVerifierConfigType>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ConfirmDeviceResponse {
-    #[serde(
-        rename = "UserConfirmationNecessary",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "UserConfirmationNecessary", skip_serializing_if = "crate::is_none")]
     pub user_confirmation_necessary: Option<bool>,
 }
 
@@ -1174,10 +1129,7 @@ pub struct CreateManagedLoginBrandingRequest {
     pub client_id: Sensitive<String>,
     #[serde(rename = "Settings", skip_serializing_if = "crate::is_none")]
     pub settings: Option<serde_json::Value>,
-    #[serde(
-        rename = "UseCognitoProvidedValues",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "UseCognitoProvidedValues", skip_serializing_if = "crate::is_none")]
     pub use_cognito_provided_values: Option<bool>,
     #[serde(rename = "UserPoolId")]
     pub user_pool_id: String,
@@ -1186,10 +1138,7 @@ pub struct CreateManagedLoginBrandingRequest {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct CreateManagedLoginBrandingResponse {
-    #[serde(
-        rename = "ManagedLoginBranding",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "ManagedLoginBranding", skip_serializing_if = "crate::is_none")]
     pub managed_login_branding: Option<ManagedLoginBrandingType>,
 }
 
@@ -1244,10 +1193,7 @@ pub struct CreateUserImportJobRequest {
     pub cloud_watch_logs_role_arn: String,
     #[serde(rename = "JobName")]
     pub job_name: String,
-    #[serde(
-        rename = "PasswordHashingAlgorithm",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "PasswordHashingAlgorithm", skip_serializing_if = "crate::is_none")]
     pub password_hashing_algorithm: Option<PasswordHashingAlgorithmType>,
     #[serde(rename = "UserPoolId")]
     pub user_pool_id: String,
@@ -1266,23 +1212,17 @@ pub struct CreateUserPoolClientRequest {
     #[serde(rename = "AccessTokenValidity", skip_serializing_if = "crate::is_none")]
     pub access_token_validity: Option<i32>,
     #[serde(rename = "AllowedOAuthFlows", skip_serializing_if = "crate::is_none")]
-    pub allowed_o_auth_flows: Option<Vec<OAuthFlowType>>,
-    #[serde(
-        rename = "AllowedOAuthFlowsUserPoolClient",
-        skip_serializing_if = "crate::is_none"
-    )]
-    pub allowed_o_auth_flows_user_pool_client: Option<bool>,
+    pub allowed_oauth_flows: Option<Vec<OAuthFlowType>>,
+    #[serde(rename = "AllowedOAuthFlowsUserPoolClient", skip_serializing_if = "crate::is_none")]
+    pub allowed_oauth_flows_user_pool_client: Option<bool>,
     #[serde(rename = "AllowedOAuthScopes", skip_serializing_if = "crate::is_none")]
-    pub allowed_o_auth_scopes: Option<Vec<String>>,
-    #[serde(
-        rename = "AnalyticsConfiguration",
-        skip_serializing_if = "crate::is_none"
-    )]
+    pub allowed_oauth_scopes: Option<Vec<String>>,
+    #[serde(rename = "AnalyticsConfiguration", skip_serializing_if = "crate::is_none")]
     pub analytics_configuration: Option<AnalyticsConfigurationType>,
     #[serde(rename = "AuthSessionValidity", skip_serializing_if = "crate::is_none")]
     pub auth_session_validity: Option<i32>,
     #[serde(rename = "CallbackURLs", skip_serializing_if = "crate::is_none")]
-    pub callback_ur_ls: Option<Vec<String>>,
+    pub callback_urls: Option<Vec<String>>,
     #[serde(rename = "ClientName")]
     pub client_name: String,
     #[serde(rename = "ClientSecret", skip_serializing_if = "crate::is_none")]
@@ -1294,10 +1234,7 @@ pub struct CreateUserPoolClientRequest {
         skip_serializing_if = "crate::is_none"
     )]
     pub enable_propagate_additional_user_context_data: Option<bool>,
-    #[serde(
-        rename = "EnableTokenRevocation",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "EnableTokenRevocation", skip_serializing_if = "crate::is_none")]
     pub enable_token_revocation: Option<bool>,
     #[serde(rename = "ExplicitAuthFlows", skip_serializing_if = "crate::is_none")]
     pub explicit_auth_flows: Option<Vec<ExplicitAuthFlowsType>>,
@@ -1306,28 +1243,16 @@ pub struct CreateUserPoolClientRequest {
     #[serde(rename = "IdTokenValidity", skip_serializing_if = "crate::is_none")]
     pub id_token_validity: Option<i32>,
     #[serde(rename = "LogoutURLs", skip_serializing_if = "crate::is_none")]
-    pub logout_ur_ls: Option<Vec<String>>,
-    #[serde(
-        rename = "PreventUserExistenceErrors",
-        skip_serializing_if = "crate::is_none"
-    )]
+    pub logout_urls: Option<Vec<String>>,
+    #[serde(rename = "PreventUserExistenceErrors", skip_serializing_if = "crate::is_none")]
     pub prevent_user_existence_errors: Option<PreventUserExistenceErrorTypes>,
     #[serde(rename = "ReadAttributes", skip_serializing_if = "crate::is_none")]
     pub read_attributes: Option<Vec<String>>,
-    #[serde(
-        rename = "RefreshTokenRotation",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "RefreshTokenRotation", skip_serializing_if = "crate::is_none")]
     pub refresh_token_rotation: Option<RefreshTokenRotationType>,
-    #[serde(
-        rename = "RefreshTokenValidity",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "RefreshTokenValidity", skip_serializing_if = "crate::is_none")]
     pub refresh_token_validity: Option<i32>,
-    #[serde(
-        rename = "SupportedIdentityProviders",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "SupportedIdentityProviders", skip_serializing_if = "crate::is_none")]
     pub supported_identity_providers: Option<Vec<String>>,
     #[serde(rename = "TokenValidityUnits", skip_serializing_if = "crate::is_none")]
     pub token_validity_units: Option<TokenValidityUnitsType>,
@@ -1391,24 +1316,15 @@ pub struct CreateUserPoolReplicaResponse {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct CreateUserPoolRequest {
-    #[serde(
-        rename = "AccountRecoverySetting",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "AccountRecoverySetting", skip_serializing_if = "crate::is_none")]
     pub account_recovery_setting: Option<AccountRecoverySettingType>,
     #[serde(rename = "AcrConfiguration", skip_serializing_if = "crate::is_none")]
     pub acr_configuration: Option<BTreeMap<String, AcrLevelConfigType>>,
-    #[serde(
-        rename = "AdminCreateUserConfig",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "AdminCreateUserConfig", skip_serializing_if = "crate::is_none")]
     pub admin_create_user_config: Option<AdminCreateUserConfigType>,
     #[serde(rename = "AliasAttributes", skip_serializing_if = "crate::is_none")]
     pub alias_attributes: Option<Vec<AliasAttributeType>>,
-    #[serde(
-        rename = "AutoVerifiedAttributes",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "AutoVerifiedAttributes", skip_serializing_if = "crate::is_none")]
     pub auto_verified_attributes: Option<Vec<VerifiedAttributeType>>,
     #[serde(rename = "DcrConfiguration", skip_serializing_if = "crate::is_none")]
     pub dcr_configuration: Option<DcrConfigurationType>,
@@ -1418,15 +1334,9 @@ pub struct CreateUserPoolRequest {
     pub device_configuration: Option<DeviceConfigurationType>,
     #[serde(rename = "EmailConfiguration", skip_serializing_if = "crate::is_none")]
     pub email_configuration: Option<EmailConfigurationType>,
-    #[serde(
-        rename = "EmailVerificationMessage",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "EmailVerificationMessage", skip_serializing_if = "crate::is_none")]
     pub email_verification_message: Option<String>,
-    #[serde(
-        rename = "EmailVerificationSubject",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "EmailVerificationSubject", skip_serializing_if = "crate::is_none")]
     pub email_verification_subject: Option<String>,
     #[serde(rename = "IssuerConfiguration", skip_serializing_if = "crate::is_none")]
     pub issuer_configuration: Option<IssuerConfigurationType>,
@@ -1442,22 +1352,13 @@ pub struct CreateUserPoolRequest {
     pub pool_name: String,
     #[serde(rename = "Schema", skip_serializing_if = "crate::is_none")]
     pub schema: Option<Vec<SchemaAttributeType>>,
-    #[serde(
-        rename = "SmsAuthenticationMessage",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "SmsAuthenticationMessage", skip_serializing_if = "crate::is_none")]
     pub sms_authentication_message: Option<String>,
     #[serde(rename = "SmsConfiguration", skip_serializing_if = "crate::is_none")]
     pub sms_configuration: Option<SmsConfigurationType>,
-    #[serde(
-        rename = "SmsVerificationMessage",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "SmsVerificationMessage", skip_serializing_if = "crate::is_none")]
     pub sms_verification_message: Option<String>,
-    #[serde(
-        rename = "UserAttributeUpdateSettings",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "UserAttributeUpdateSettings", skip_serializing_if = "crate::is_none")]
     pub user_attribute_update_settings: Option<UserAttributeUpdateSettingsType>,
     #[serde(rename = "UserPoolAddOns", skip_serializing_if = "crate::is_none")]
     pub user_pool_add_ons: Option<UserPoolAddOnsType>,
@@ -1467,15 +1368,9 @@ pub struct CreateUserPoolRequest {
     pub user_pool_tier: Option<UserPoolTierType>,
     #[serde(rename = "UsernameAttributes", skip_serializing_if = "crate::is_none")]
     pub username_attributes: Option<Vec<UsernameAttributeType>>,
-    #[serde(
-        rename = "UsernameConfiguration",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "UsernameConfiguration", skip_serializing_if = "crate::is_none")]
     pub username_configuration: Option<UsernameConfigurationType>,
-    #[serde(
-        rename = "VerificationMessageTemplate",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "VerificationMessageTemplate", skip_serializing_if = "crate::is_none")]
     pub verification_message_template: Option<VerificationMessageTemplateType>,
 }
 
@@ -1518,10 +1413,7 @@ pub struct CustomSMSLambdaVersionConfigType {
 pub struct DcrConfigurationType {
     #[serde(rename = "AllowedScopes", skip_serializing_if = "crate::is_none")]
     pub allowed_scopes: Option<Vec<String>>,
-    #[serde(
-        rename = "AuthenticatedGrantTypes",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "AuthenticatedGrantTypes", skip_serializing_if = "crate::is_none")]
     pub authenticated_grant_types: Option<Vec<OAuthFlowType>>,
     #[serde(rename = "EnableStatus", skip_serializing_if = "crate::is_none")]
     pub enable_status: Option<StatusType>,
@@ -1690,10 +1582,7 @@ pub struct DescribeIdentityProviderResponse {
 pub struct DescribeManagedLoginBrandingByClientRequest {
     #[serde(rename = "ClientId")]
     pub client_id: Sensitive<String>,
-    #[serde(
-        rename = "ReturnMergedResources",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "ReturnMergedResources", skip_serializing_if = "crate::is_none")]
     pub return_merged_resources: Option<bool>,
     #[serde(rename = "UserPoolId")]
     pub user_pool_id: String,
@@ -1702,10 +1591,7 @@ pub struct DescribeManagedLoginBrandingByClientRequest {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DescribeManagedLoginBrandingByClientResponse {
-    #[serde(
-        rename = "ManagedLoginBranding",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "ManagedLoginBranding", skip_serializing_if = "crate::is_none")]
     pub managed_login_branding: Option<ManagedLoginBrandingType>,
 }
 
@@ -1714,10 +1600,7 @@ pub struct DescribeManagedLoginBrandingByClientResponse {
 pub struct DescribeManagedLoginBrandingRequest {
     #[serde(rename = "ManagedLoginBrandingId")]
     pub managed_login_branding_id: String,
-    #[serde(
-        rename = "ReturnMergedResources",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "ReturnMergedResources", skip_serializing_if = "crate::is_none")]
     pub return_merged_resources: Option<bool>,
     #[serde(rename = "UserPoolId")]
     pub user_pool_id: String,
@@ -1726,10 +1609,7 @@ pub struct DescribeManagedLoginBrandingRequest {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DescribeManagedLoginBrandingResponse {
-    #[serde(
-        rename = "ManagedLoginBranding",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "ManagedLoginBranding", skip_serializing_if = "crate::is_none")]
     pub managed_login_branding: Option<ManagedLoginBrandingType>,
 }
 
@@ -1862,15 +1742,9 @@ pub struct DescribeUserPoolResponse {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DeviceConfigurationType {
-    #[serde(
-        rename = "ChallengeRequiredOnNewDevice",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "ChallengeRequiredOnNewDevice", skip_serializing_if = "crate::is_none")]
     pub challenge_required_on_new_device: Option<bool>,
-    #[serde(
-        rename = "DeviceOnlyRememberedOnUserPrompt",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "DeviceOnlyRememberedOnUserPrompt", skip_serializing_if = "crate::is_none")]
     pub device_only_remembered_on_user_prompt: Option<bool>,
 }
 
@@ -1892,15 +1766,9 @@ pub struct DeviceType {
     pub device_create_date: Option<crate::Timestamp>,
     #[serde(rename = "DeviceKey", skip_serializing_if = "crate::is_none")]
     pub device_key: Option<String>,
-    #[serde(
-        rename = "DeviceLastAuthenticatedDate",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "DeviceLastAuthenticatedDate", skip_serializing_if = "crate::is_none")]
     pub device_last_authenticated_date: Option<crate::Timestamp>,
-    #[serde(
-        rename = "DeviceLastModifiedDate",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "DeviceLastModifiedDate", skip_serializing_if = "crate::is_none")]
     pub device_last_modified_date: Option<crate::Timestamp>,
 }
 
@@ -1909,10 +1777,7 @@ pub struct DeviceType {
 pub struct DomainDescriptionType {
     #[serde(rename = "AWSAccountId", skip_serializing_if = "crate::is_none")]
     pub aws_account_id: Option<String>,
-    #[serde(
-        rename = "CloudFrontDistribution",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "CloudFrontDistribution", skip_serializing_if = "crate::is_none")]
     pub cloud_front_distribution: Option<String>,
     #[serde(rename = "CustomDomainConfig", skip_serializing_if = "crate::is_none")]
     pub custom_domain_config: Option<CustomDomainConfigType>,
@@ -1970,10 +1835,7 @@ pub struct EmailMfaSettingsType {
 pub struct EumsSmsConfigurationType {
     #[serde(rename = "CallerArn")]
     pub caller_arn: String,
-    #[serde(
-        rename = "ConfigurationSetName",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "ConfigurationSetName", skip_serializing_if = "crate::is_none")]
     pub configuration_set_name: Option<String>,
     #[serde(rename = "ExternalId", skip_serializing_if = "crate::is_none")]
     pub external_id: Option<String>,
@@ -2016,10 +1878,7 @@ pub struct EventFeedbackType {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct EventRiskType {
-    #[serde(
-        rename = "CompromisedCredentialsDetected",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "CompromisedCredentialsDetected", skip_serializing_if = "crate::is_none")]
     pub compromised_credentials_detected: Option<bool>,
     #[serde(rename = "RiskDecision", skip_serializing_if = "crate::is_none")]
     pub risk_decision: Option<RiskDecisionType>,
@@ -2108,10 +1967,7 @@ pub struct GetClientTokenRequest {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct GetClientTokenResponse {
-    #[serde(
-        rename = "ClientAuthenticationResult",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "ClientAuthenticationResult", skip_serializing_if = "crate::is_none")]
     pub client_authentication_result: Option<ClientAuthenticationResultType>,
 }
 
@@ -2120,10 +1976,7 @@ pub struct GetClientTokenResponse {
 pub struct GetDerivedTokenRequest {
     #[serde(rename = "ActorToken", skip_serializing_if = "crate::is_none")]
     pub actor_token: Option<Sensitive<String>>,
-    #[serde(
-        rename = "ActorTokenProviderName",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "ActorTokenProviderName", skip_serializing_if = "crate::is_none")]
     pub actor_token_provider_name: Option<String>,
     #[serde(rename = "ActorTokenType", skip_serializing_if = "crate::is_none")]
     pub actor_token_type: Option<TokenTypeIdentifierType>,
@@ -2141,10 +1994,7 @@ pub struct GetDerivedTokenRequest {
     pub scopes: Option<Vec<String>>,
     #[serde(rename = "SubjectToken")]
     pub subject_token: Sensitive<String>,
-    #[serde(
-        rename = "SubjectTokenProviderName",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "SubjectTokenProviderName", skip_serializing_if = "crate::is_none")]
     pub subject_token_provider_name: Option<String>,
     #[serde(rename = "SubjectTokenType")]
     pub subject_token_type: TokenTypeIdentifierType,
@@ -2223,10 +2073,7 @@ pub struct GetLogDeliveryConfigurationRequest {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct GetLogDeliveryConfigurationResponse {
-    #[serde(
-        rename = "LogDeliveryConfiguration",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "LogDeliveryConfiguration", skip_serializing_if = "crate::is_none")]
     pub log_delivery_configuration: Option<LogDeliveryConfigurationType>,
 }
 
@@ -2276,10 +2123,7 @@ pub struct GetTokensFromRefreshTokenRequest {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct GetTokensFromRefreshTokenResponse {
-    #[serde(
-        rename = "AuthenticationResult",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "AuthenticationResult", skip_serializing_if = "crate::is_none")]
     pub authentication_result: Option<AuthenticationResultType>,
 }
 
@@ -2327,10 +2171,7 @@ pub struct GetUserAuthFactorsRequest {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct GetUserAuthFactorsResponse {
-    #[serde(
-        rename = "ConfiguredUserAuthFactors",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "ConfiguredUserAuthFactors", skip_serializing_if = "crate::is_none")]
     pub configured_user_auth_factors: Option<Vec<AuthFactorType>>,
     #[serde(rename = "PreferredMfaSetting", skip_serializing_if = "crate::is_none")]
     pub preferred_mfa_setting: Option<String>,
@@ -2370,24 +2211,15 @@ pub struct GetUserPoolMfaConfigRequest {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct GetUserPoolMfaConfigResponse {
-    #[serde(
-        rename = "EmailMfaConfiguration",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "EmailMfaConfiguration", skip_serializing_if = "crate::is_none")]
     pub email_mfa_configuration: Option<EmailMfaConfigType>,
     #[serde(rename = "MfaConfiguration", skip_serializing_if = "crate::is_none")]
     pub mfa_configuration: Option<UserPoolMfaType>,
     #[serde(rename = "SmsMfaConfiguration", skip_serializing_if = "crate::is_none")]
     pub sms_mfa_configuration: Option<SmsMfaConfigType>,
-    #[serde(
-        rename = "SoftwareTokenMfaConfiguration",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "SoftwareTokenMfaConfiguration", skip_serializing_if = "crate::is_none")]
     pub software_token_mfa_configuration: Option<SoftwareTokenMfaConfigType>,
-    #[serde(
-        rename = "WebAuthnConfiguration",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "WebAuthnConfiguration", skip_serializing_if = "crate::is_none")]
     pub web_authn_configuration: Option<WebAuthnConfigurationType>,
 }
 
@@ -2524,10 +2356,7 @@ pub struct InitiateAuthRequest {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct InitiateAuthResponse {
-    #[serde(
-        rename = "AuthenticationResult",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "AuthenticationResult", skip_serializing_if = "crate::is_none")]
     pub authentication_result: Option<AuthenticationResultType>,
     #[serde(rename = "AvailableChallenges", skip_serializing_if = "crate::is_none")]
     pub available_challenges: Option<Vec<ChallengeNameType>>,
@@ -2582,17 +2411,11 @@ pub struct LambdaConfigType {
     pub pre_sign_up: Option<String>,
     #[serde(rename = "PreTokenGeneration", skip_serializing_if = "crate::is_none")]
     pub pre_token_generation: Option<String>,
-    #[serde(
-        rename = "PreTokenGenerationConfig",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "PreTokenGenerationConfig", skip_serializing_if = "crate::is_none")]
     pub pre_token_generation_config: Option<PreTokenGenerationVersionConfigType>,
     #[serde(rename = "UserMigration", skip_serializing_if = "crate::is_none")]
     pub user_migration: Option<String>,
-    #[serde(
-        rename = "VerifyAuthChallengeResponse",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "VerifyAuthChallengeResponse", skip_serializing_if = "crate::is_none")]
     pub verify_auth_challenge_response: Option<String>,
 }
 
@@ -2915,17 +2738,11 @@ pub struct ListWebAuthnCredentialsResponse {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct LogConfigurationType {
-    #[serde(
-        rename = "CloudWatchLogsConfiguration",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "CloudWatchLogsConfiguration", skip_serializing_if = "crate::is_none")]
     pub cloud_watch_logs_configuration: Option<CloudWatchLogsConfigurationType>,
     #[serde(rename = "EventSource")]
     pub event_source: EventSourceName,
-    #[serde(
-        rename = "FirehoseConfiguration",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "FirehoseConfiguration", skip_serializing_if = "crate::is_none")]
     pub firehose_configuration: Option<FirehoseConfigurationType>,
     #[serde(rename = "LogLevel")]
     pub log_level: LogLevel,
@@ -2960,17 +2777,11 @@ pub struct ManagedLoginBrandingType {
     pub creation_date: Option<crate::Timestamp>,
     #[serde(rename = "LastModifiedDate", skip_serializing_if = "crate::is_none")]
     pub last_modified_date: Option<crate::Timestamp>,
-    #[serde(
-        rename = "ManagedLoginBrandingId",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "ManagedLoginBrandingId", skip_serializing_if = "crate::is_none")]
     pub managed_login_branding_id: Option<String>,
     #[serde(rename = "Settings", skip_serializing_if = "crate::is_none")]
     pub settings: Option<serde_json::Value>,
-    #[serde(
-        rename = "UseCognitoProvidedValues",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "UseCognitoProvidedValues", skip_serializing_if = "crate::is_none")]
     pub use_cognito_provided_values: Option<bool>,
     #[serde(rename = "UserPoolId", skip_serializing_if = "crate::is_none")]
     pub user_pool_id: Option<String>,
@@ -3048,10 +2859,7 @@ pub struct PasswordPolicyType {
     pub require_symbols: Option<bool>,
     #[serde(rename = "RequireUppercase", skip_serializing_if = "crate::is_none")]
     pub require_uppercase: Option<bool>,
-    #[serde(
-        rename = "TemporaryPasswordValidityDays",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "TemporaryPasswordValidityDays", skip_serializing_if = "crate::is_none")]
     pub temporary_password_validity_days: Option<i32>,
 }
 
@@ -3080,15 +2888,9 @@ pub struct ProviderDescription {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ProviderUserIdentifierType {
-    #[serde(
-        rename = "ProviderAttributeName",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "ProviderAttributeName", skip_serializing_if = "crate::is_none")]
     pub provider_attribute_name: Option<String>,
-    #[serde(
-        rename = "ProviderAttributeValue",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "ProviderAttributeValue", skip_serializing_if = "crate::is_none")]
     pub provider_attribute_value: Option<String>,
     #[serde(rename = "ProviderName", skip_serializing_if = "crate::is_none")]
     pub provider_name: Option<String>,
@@ -3108,10 +2910,7 @@ pub struct RecoveryOptionType {
 pub struct RefreshTokenRotationType {
     #[serde(rename = "Feature")]
     pub feature: FeatureType,
-    #[serde(
-        rename = "RetryGracePeriodSeconds",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "RetryGracePeriodSeconds", skip_serializing_if = "crate::is_none")]
     pub retry_grace_period_seconds: Option<i32>,
 }
 
@@ -3185,10 +2984,7 @@ pub struct RespondToAuthChallengeRequest {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RespondToAuthChallengeResponse {
-    #[serde(
-        rename = "AuthenticationResult",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "AuthenticationResult", skip_serializing_if = "crate::is_none")]
     pub authentication_result: Option<AuthenticationResultType>,
     #[serde(rename = "AvailableChallenges", skip_serializing_if = "crate::is_none")]
     pub available_challenges: Option<Vec<ChallengeNameType>>,
@@ -3207,10 +3003,7 @@ pub struct RevokeTokenRequest {
     pub client_id: Sensitive<String>,
     #[serde(rename = "ClientSecret", skip_serializing_if = "crate::is_none")]
     pub client_secret: Option<Sensitive<String>>,
-    #[serde(
-        rename = "RevokeAssociatedSessions",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "RevokeAssociatedSessions", skip_serializing_if = "crate::is_none")]
     pub revoke_associated_sessions: Option<RevokeAssociatedSessionsType>,
     #[serde(rename = "Token")]
     pub token: Sensitive<String>,
@@ -3225,10 +3018,7 @@ pub struct RevokeTokenResponse {}
 pub struct RevokeUserSessionRequest {
     #[serde(rename = "AccessToken")]
     pub access_token: Sensitive<String>,
-    #[serde(
-        rename = "RevokeAssociatedSessions",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "RevokeAssociatedSessions", skip_serializing_if = "crate::is_none")]
     pub revoke_associated_sessions: Option<RevokeAssociatedSessionsType>,
     #[serde(rename = "SessionId")]
     pub session_id: String,
@@ -3241,10 +3031,7 @@ pub struct RevokeUserSessionResponse {}
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RiskConfigurationType {
-    #[serde(
-        rename = "AccountTakeoverRiskConfiguration",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "AccountTakeoverRiskConfiguration", skip_serializing_if = "crate::is_none")]
     pub account_takeover_risk_configuration: Option<AccountTakeoverRiskConfigurationType>,
     #[serde(rename = "ClientId", skip_serializing_if = "crate::is_none")]
     pub client_id: Option<Sensitive<String>>,
@@ -3252,14 +3039,10 @@ pub struct RiskConfigurationType {
         rename = "CompromisedCredentialsRiskConfiguration",
         skip_serializing_if = "crate::is_none"
     )]
-    pub compromised_credentials_risk_configuration:
-        Option<CompromisedCredentialsRiskConfigurationType>,
+    pub compromised_credentials_risk_configuration: Option<CompromisedCredentialsRiskConfigurationType>,
     #[serde(rename = "LastModifiedDate", skip_serializing_if = "crate::is_none")]
     pub last_modified_date: Option<crate::Timestamp>,
-    #[serde(
-        rename = "RiskExceptionConfiguration",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "RiskExceptionConfiguration", skip_serializing_if = "crate::is_none")]
     pub risk_exception_configuration: Option<RiskExceptionConfigurationType>,
     #[serde(rename = "UserPoolId", skip_serializing_if = "crate::is_none")]
     pub user_pool_id: Option<String>,
@@ -3302,26 +3085,17 @@ pub struct SMSMfaSettingsType {
 pub struct SchemaAttributeType {
     #[serde(rename = "AttributeDataType", skip_serializing_if = "crate::is_none")]
     pub attribute_data_type: Option<AttributeDataType>,
-    #[serde(
-        rename = "DeveloperOnlyAttribute",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "DeveloperOnlyAttribute", skip_serializing_if = "crate::is_none")]
     pub developer_only_attribute: Option<bool>,
     #[serde(rename = "Mutable", skip_serializing_if = "crate::is_none")]
     pub mutable: Option<bool>,
     #[serde(rename = "Name", skip_serializing_if = "crate::is_none")]
     pub name: Option<String>,
-    #[serde(
-        rename = "NumberAttributeConstraints",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "NumberAttributeConstraints", skip_serializing_if = "crate::is_none")]
     pub number_attribute_constraints: Option<NumberAttributeConstraintsType>,
     #[serde(rename = "Required", skip_serializing_if = "crate::is_none")]
     pub required: Option<bool>,
-    #[serde(
-        rename = "StringAttributeConstraints",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "StringAttributeConstraints", skip_serializing_if = "crate::is_none")]
     pub string_attribute_constraints: Option<StringAttributeConstraintsType>,
 }
 
@@ -3371,20 +3145,14 @@ pub struct SetLogDeliveryConfigurationRequest {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SetLogDeliveryConfigurationResponse {
-    #[serde(
-        rename = "LogDeliveryConfiguration",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "LogDeliveryConfiguration", skip_serializing_if = "crate::is_none")]
     pub log_delivery_configuration: Option<LogDeliveryConfigurationType>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SetRiskConfigurationRequest {
-    #[serde(
-        rename = "AccountTakeoverRiskConfiguration",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "AccountTakeoverRiskConfiguration", skip_serializing_if = "crate::is_none")]
     pub account_takeover_risk_configuration: Option<AccountTakeoverRiskConfigurationType>,
     #[serde(rename = "ClientId", skip_serializing_if = "crate::is_none")]
     pub client_id: Option<Sensitive<String>>,
@@ -3392,12 +3160,8 @@ pub struct SetRiskConfigurationRequest {
         rename = "CompromisedCredentialsRiskConfiguration",
         skip_serializing_if = "crate::is_none"
     )]
-    pub compromised_credentials_risk_configuration:
-        Option<CompromisedCredentialsRiskConfigurationType>,
-    #[serde(
-        rename = "RiskExceptionConfiguration",
-        skip_serializing_if = "crate::is_none"
-    )]
+    pub compromised_credentials_risk_configuration: Option<CompromisedCredentialsRiskConfigurationType>,
+    #[serde(rename = "RiskExceptionConfiguration", skip_serializing_if = "crate::is_none")]
     pub risk_exception_configuration: Option<RiskExceptionConfigurationType>,
     #[serde(rename = "UserPoolId")]
     pub user_pool_id: String,
@@ -3439,10 +3203,7 @@ pub struct SetUserMFAPreferenceRequest {
     pub email_mfa_settings: Option<EmailMfaSettingsType>,
     #[serde(rename = "SMSMfaSettings", skip_serializing_if = "crate::is_none")]
     pub sms_mfa_settings: Option<SMSMfaSettingsType>,
-    #[serde(
-        rename = "SoftwareTokenMfaSettings",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "SoftwareTokenMfaSettings", skip_serializing_if = "crate::is_none")]
     pub software_token_mfa_settings: Option<SoftwareTokenMfaSettingsType>,
     #[serde(rename = "WebAuthnMfaSettings", skip_serializing_if = "crate::is_none")]
     pub web_authn_mfa_settings: Option<WebAuthnMfaSettingsType>,
@@ -3477,50 +3238,32 @@ pub struct SetUserPoolClientSessionConfigurationResponse {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SetUserPoolMfaConfigRequest {
-    #[serde(
-        rename = "EmailMfaConfiguration",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "EmailMfaConfiguration", skip_serializing_if = "crate::is_none")]
     pub email_mfa_configuration: Option<EmailMfaConfigType>,
     #[serde(rename = "MfaConfiguration", skip_serializing_if = "crate::is_none")]
     pub mfa_configuration: Option<UserPoolMfaType>,
     #[serde(rename = "SmsMfaConfiguration", skip_serializing_if = "crate::is_none")]
     pub sms_mfa_configuration: Option<SmsMfaConfigType>,
-    #[serde(
-        rename = "SoftwareTokenMfaConfiguration",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "SoftwareTokenMfaConfiguration", skip_serializing_if = "crate::is_none")]
     pub software_token_mfa_configuration: Option<SoftwareTokenMfaConfigType>,
     #[serde(rename = "UserPoolId")]
     pub user_pool_id: String,
-    #[serde(
-        rename = "WebAuthnConfiguration",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "WebAuthnConfiguration", skip_serializing_if = "crate::is_none")]
     pub web_authn_configuration: Option<WebAuthnConfigurationType>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SetUserPoolMfaConfigResponse {
-    #[serde(
-        rename = "EmailMfaConfiguration",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "EmailMfaConfiguration", skip_serializing_if = "crate::is_none")]
     pub email_mfa_configuration: Option<EmailMfaConfigType>,
     #[serde(rename = "MfaConfiguration", skip_serializing_if = "crate::is_none")]
     pub mfa_configuration: Option<UserPoolMfaType>,
     #[serde(rename = "SmsMfaConfiguration", skip_serializing_if = "crate::is_none")]
     pub sms_mfa_configuration: Option<SmsMfaConfigType>,
-    #[serde(
-        rename = "SoftwareTokenMfaConfiguration",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "SoftwareTokenMfaConfiguration", skip_serializing_if = "crate::is_none")]
     pub software_token_mfa_configuration: Option<SoftwareTokenMfaConfigType>,
-    #[serde(
-        rename = "WebAuthnConfiguration",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "WebAuthnConfiguration", skip_serializing_if = "crate::is_none")]
     pub web_authn_configuration: Option<WebAuthnConfigurationType>,
 }
 
@@ -3562,10 +3305,7 @@ pub struct SetUserSettingsResponse {}
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SignInPolicyType {
-    #[serde(
-        rename = "AllowedFirstAuthFactors",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "AllowedFirstAuthFactors", skip_serializing_if = "crate::is_none")]
     pub allowed_first_auth_factors: Option<Vec<AuthFactorType>>,
 }
 
@@ -3621,10 +3361,7 @@ pub struct SmsConfigurationType {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SmsMfaConfigType {
-    #[serde(
-        rename = "SmsAuthenticationMessage",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "SmsAuthenticationMessage", skip_serializing_if = "crate::is_none")]
     pub sms_authentication_message: Option<String>,
     #[serde(rename = "SmsConfiguration", skip_serializing_if = "crate::is_none")]
     pub sms_configuration: Option<SmsConfigurationType>,
@@ -3821,10 +3558,7 @@ pub struct UpdateDeviceStatusRequest {
     pub access_token: Sensitive<String>,
     #[serde(rename = "DeviceKey")]
     pub device_key: String,
-    #[serde(
-        rename = "DeviceRememberedStatus",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "DeviceRememberedStatus", skip_serializing_if = "crate::is_none")]
     pub device_remembered_status: Option<DeviceRememberedStatusType>,
 }
 
@@ -3883,17 +3617,11 @@ pub struct UpdateIdentityProviderResponse {
 pub struct UpdateManagedLoginBrandingRequest {
     #[serde(rename = "Assets", skip_serializing_if = "crate::is_none")]
     pub assets: Option<Vec<AssetType>>,
-    #[serde(
-        rename = "ManagedLoginBrandingId",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "ManagedLoginBrandingId", skip_serializing_if = "crate::is_none")]
     pub managed_login_branding_id: Option<String>,
     #[serde(rename = "Settings", skip_serializing_if = "crate::is_none")]
     pub settings: Option<serde_json::Value>,
-    #[serde(
-        rename = "UseCognitoProvidedValues",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "UseCognitoProvidedValues", skip_serializing_if = "crate::is_none")]
     pub use_cognito_provided_values: Option<bool>,
     #[serde(rename = "UserPoolId", skip_serializing_if = "crate::is_none")]
     pub user_pool_id: Option<String>,
@@ -3902,10 +3630,7 @@ pub struct UpdateManagedLoginBrandingRequest {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct UpdateManagedLoginBrandingResponse {
-    #[serde(
-        rename = "ManagedLoginBranding",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "ManagedLoginBranding", skip_serializing_if = "crate::is_none")]
     pub managed_login_branding: Option<ManagedLoginBrandingType>,
 }
 
@@ -3983,10 +3708,7 @@ pub struct UpdateUserAttributesRequest {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct UpdateUserAttributesResponse {
-    #[serde(
-        rename = "CodeDeliveryDetailsList",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "CodeDeliveryDetailsList", skip_serializing_if = "crate::is_none")]
     pub code_delivery_details_list: Option<Vec<CodeDeliveryDetailsType>>,
 }
 
@@ -3996,23 +3718,17 @@ pub struct UpdateUserPoolClientRequest {
     #[serde(rename = "AccessTokenValidity", skip_serializing_if = "crate::is_none")]
     pub access_token_validity: Option<i32>,
     #[serde(rename = "AllowedOAuthFlows", skip_serializing_if = "crate::is_none")]
-    pub allowed_o_auth_flows: Option<Vec<OAuthFlowType>>,
-    #[serde(
-        rename = "AllowedOAuthFlowsUserPoolClient",
-        skip_serializing_if = "crate::is_none"
-    )]
-    pub allowed_o_auth_flows_user_pool_client: Option<bool>,
+    pub allowed_oauth_flows: Option<Vec<OAuthFlowType>>,
+    #[serde(rename = "AllowedOAuthFlowsUserPoolClient", skip_serializing_if = "crate::is_none")]
+    pub allowed_oauth_flows_user_pool_client: Option<bool>,
     #[serde(rename = "AllowedOAuthScopes", skip_serializing_if = "crate::is_none")]
-    pub allowed_o_auth_scopes: Option<Vec<String>>,
-    #[serde(
-        rename = "AnalyticsConfiguration",
-        skip_serializing_if = "crate::is_none"
-    )]
+    pub allowed_oauth_scopes: Option<Vec<String>>,
+    #[serde(rename = "AnalyticsConfiguration", skip_serializing_if = "crate::is_none")]
     pub analytics_configuration: Option<AnalyticsConfigurationType>,
     #[serde(rename = "AuthSessionValidity", skip_serializing_if = "crate::is_none")]
     pub auth_session_validity: Option<i32>,
     #[serde(rename = "CallbackURLs", skip_serializing_if = "crate::is_none")]
-    pub callback_ur_ls: Option<Vec<String>>,
+    pub callback_urls: Option<Vec<String>>,
     #[serde(rename = "ClientId")]
     pub client_id: Sensitive<String>,
     #[serde(rename = "ClientName", skip_serializing_if = "crate::is_none")]
@@ -4024,38 +3740,23 @@ pub struct UpdateUserPoolClientRequest {
         skip_serializing_if = "crate::is_none"
     )]
     pub enable_propagate_additional_user_context_data: Option<bool>,
-    #[serde(
-        rename = "EnableTokenRevocation",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "EnableTokenRevocation", skip_serializing_if = "crate::is_none")]
     pub enable_token_revocation: Option<bool>,
     #[serde(rename = "ExplicitAuthFlows", skip_serializing_if = "crate::is_none")]
     pub explicit_auth_flows: Option<Vec<ExplicitAuthFlowsType>>,
     #[serde(rename = "IdTokenValidity", skip_serializing_if = "crate::is_none")]
     pub id_token_validity: Option<i32>,
     #[serde(rename = "LogoutURLs", skip_serializing_if = "crate::is_none")]
-    pub logout_ur_ls: Option<Vec<String>>,
-    #[serde(
-        rename = "PreventUserExistenceErrors",
-        skip_serializing_if = "crate::is_none"
-    )]
+    pub logout_urls: Option<Vec<String>>,
+    #[serde(rename = "PreventUserExistenceErrors", skip_serializing_if = "crate::is_none")]
     pub prevent_user_existence_errors: Option<PreventUserExistenceErrorTypes>,
     #[serde(rename = "ReadAttributes", skip_serializing_if = "crate::is_none")]
     pub read_attributes: Option<Vec<String>>,
-    #[serde(
-        rename = "RefreshTokenRotation",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "RefreshTokenRotation", skip_serializing_if = "crate::is_none")]
     pub refresh_token_rotation: Option<RefreshTokenRotationType>,
-    #[serde(
-        rename = "RefreshTokenValidity",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "RefreshTokenValidity", skip_serializing_if = "crate::is_none")]
     pub refresh_token_validity: Option<i32>,
-    #[serde(
-        rename = "SupportedIdentityProviders",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "SupportedIdentityProviders", skip_serializing_if = "crate::is_none")]
     pub supported_identity_providers: Option<Vec<String>>,
     #[serde(rename = "TokenValidityUnits", skip_serializing_if = "crate::is_none")]
     pub token_validity_units: Option<TokenValidityUnitsType>,
@@ -4119,22 +3820,13 @@ pub struct UpdateUserPoolReplicaResponse {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct UpdateUserPoolRequest {
-    #[serde(
-        rename = "AccountRecoverySetting",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "AccountRecoverySetting", skip_serializing_if = "crate::is_none")]
     pub account_recovery_setting: Option<AccountRecoverySettingType>,
     #[serde(rename = "AcrConfiguration", skip_serializing_if = "crate::is_none")]
     pub acr_configuration: Option<BTreeMap<String, AcrLevelConfigType>>,
-    #[serde(
-        rename = "AdminCreateUserConfig",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "AdminCreateUserConfig", skip_serializing_if = "crate::is_none")]
     pub admin_create_user_config: Option<AdminCreateUserConfigType>,
-    #[serde(
-        rename = "AutoVerifiedAttributes",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "AutoVerifiedAttributes", skip_serializing_if = "crate::is_none")]
     pub auto_verified_attributes: Option<Vec<VerifiedAttributeType>>,
     #[serde(rename = "DcrConfiguration", skip_serializing_if = "crate::is_none")]
     pub dcr_configuration: Option<DcrConfigurationType>,
@@ -4144,15 +3836,9 @@ pub struct UpdateUserPoolRequest {
     pub device_configuration: Option<DeviceConfigurationType>,
     #[serde(rename = "EmailConfiguration", skip_serializing_if = "crate::is_none")]
     pub email_configuration: Option<EmailConfigurationType>,
-    #[serde(
-        rename = "EmailVerificationMessage",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "EmailVerificationMessage", skip_serializing_if = "crate::is_none")]
     pub email_verification_message: Option<String>,
-    #[serde(
-        rename = "EmailVerificationSubject",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "EmailVerificationSubject", skip_serializing_if = "crate::is_none")]
     pub email_verification_subject: Option<String>,
     #[serde(rename = "IssuerConfiguration", skip_serializing_if = "crate::is_none")]
     pub issuer_configuration: Option<IssuerConfigurationType>,
@@ -4166,22 +3852,13 @@ pub struct UpdateUserPoolRequest {
     pub policies: Option<UserPoolPolicyType>,
     #[serde(rename = "PoolName", skip_serializing_if = "crate::is_none")]
     pub pool_name: Option<String>,
-    #[serde(
-        rename = "SmsAuthenticationMessage",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "SmsAuthenticationMessage", skip_serializing_if = "crate::is_none")]
     pub sms_authentication_message: Option<String>,
     #[serde(rename = "SmsConfiguration", skip_serializing_if = "crate::is_none")]
     pub sms_configuration: Option<SmsConfigurationType>,
-    #[serde(
-        rename = "SmsVerificationMessage",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "SmsVerificationMessage", skip_serializing_if = "crate::is_none")]
     pub sms_verification_message: Option<String>,
-    #[serde(
-        rename = "UserAttributeUpdateSettings",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "UserAttributeUpdateSettings", skip_serializing_if = "crate::is_none")]
     pub user_attribute_update_settings: Option<UserAttributeUpdateSettingsType>,
     #[serde(rename = "UserPoolAddOns", skip_serializing_if = "crate::is_none")]
     pub user_pool_add_ons: Option<UserPoolAddOnsType>,
@@ -4191,10 +3868,7 @@ pub struct UpdateUserPoolRequest {
     pub user_pool_tags: Option<BTreeMap<String, String>>,
     #[serde(rename = "UserPoolTier", skip_serializing_if = "crate::is_none")]
     pub user_pool_tier: Option<UserPoolTierType>,
-    #[serde(
-        rename = "VerificationMessageTemplate",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "VerificationMessageTemplate", skip_serializing_if = "crate::is_none")]
     pub verification_message_template: Option<VerificationMessageTemplateType>,
 }
 
@@ -4224,10 +3898,7 @@ pub struct UserContextDataType {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct UserImportJobType {
-    #[serde(
-        rename = "CloudWatchLogsRoleArn",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "CloudWatchLogsRoleArn", skip_serializing_if = "crate::is_none")]
     pub cloud_watch_logs_role_arn: Option<String>,
     #[serde(rename = "CompletionDate", skip_serializing_if = "crate::is_none")]
     pub completion_date: Option<crate::Timestamp>,
@@ -4243,10 +3914,7 @@ pub struct UserImportJobType {
     pub job_id: Option<String>,
     #[serde(rename = "JobName", skip_serializing_if = "crate::is_none")]
     pub job_name: Option<String>,
-    #[serde(
-        rename = "PasswordHashingAlgorithm",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "PasswordHashingAlgorithm", skip_serializing_if = "crate::is_none")]
     pub password_hashing_algorithm: Option<PasswordHashingAlgorithmType>,
     #[serde(rename = "PreSignedUrl", skip_serializing_if = "crate::is_none")]
     pub pre_signed_url: Option<String>,
@@ -4263,10 +3931,7 @@ pub struct UserImportJobType {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct UserPoolAddOnsType {
-    #[serde(
-        rename = "AdvancedSecurityAdditionalFlows",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "AdvancedSecurityAdditionalFlows", skip_serializing_if = "crate::is_none")]
     pub advanced_security_additional_flows: Option<AdvancedSecurityAdditionalFlowsType>,
     #[serde(rename = "AdvancedSecurityMode")]
     pub advanced_security_mode: AdvancedSecurityModeType,
@@ -4289,23 +3954,17 @@ pub struct UserPoolClientType {
     #[serde(rename = "AccessTokenValidity", skip_serializing_if = "crate::is_none")]
     pub access_token_validity: Option<i32>,
     #[serde(rename = "AllowedOAuthFlows", skip_serializing_if = "crate::is_none")]
-    pub allowed_o_auth_flows: Option<Vec<OAuthFlowType>>,
-    #[serde(
-        rename = "AllowedOAuthFlowsUserPoolClient",
-        skip_serializing_if = "crate::is_none"
-    )]
-    pub allowed_o_auth_flows_user_pool_client: Option<bool>,
+    pub allowed_oauth_flows: Option<Vec<OAuthFlowType>>,
+    #[serde(rename = "AllowedOAuthFlowsUserPoolClient", skip_serializing_if = "crate::is_none")]
+    pub allowed_oauth_flows_user_pool_client: Option<bool>,
     #[serde(rename = "AllowedOAuthScopes", skip_serializing_if = "crate::is_none")]
-    pub allowed_o_auth_scopes: Option<Vec<String>>,
-    #[serde(
-        rename = "AnalyticsConfiguration",
-        skip_serializing_if = "crate::is_none"
-    )]
+    pub allowed_oauth_scopes: Option<Vec<String>>,
+    #[serde(rename = "AnalyticsConfiguration", skip_serializing_if = "crate::is_none")]
     pub analytics_configuration: Option<AnalyticsConfigurationType>,
     #[serde(rename = "AuthSessionValidity", skip_serializing_if = "crate::is_none")]
     pub auth_session_validity: Option<i32>,
     #[serde(rename = "CallbackURLs", skip_serializing_if = "crate::is_none")]
-    pub callback_ur_ls: Option<Vec<String>>,
+    pub callback_urls: Option<Vec<String>>,
     #[serde(rename = "ClientId", skip_serializing_if = "crate::is_none")]
     pub client_id: Option<Sensitive<String>>,
     #[serde(rename = "ClientName", skip_serializing_if = "crate::is_none")]
@@ -4323,10 +3982,7 @@ pub struct UserPoolClientType {
         skip_serializing_if = "crate::is_none"
     )]
     pub enable_propagate_additional_user_context_data: Option<bool>,
-    #[serde(
-        rename = "EnableTokenRevocation",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "EnableTokenRevocation", skip_serializing_if = "crate::is_none")]
     pub enable_token_revocation: Option<bool>,
     #[serde(rename = "ExplicitAuthFlows", skip_serializing_if = "crate::is_none")]
     pub explicit_auth_flows: Option<Vec<ExplicitAuthFlowsType>>,
@@ -4335,28 +3991,16 @@ pub struct UserPoolClientType {
     #[serde(rename = "LastModifiedDate", skip_serializing_if = "crate::is_none")]
     pub last_modified_date: Option<crate::Timestamp>,
     #[serde(rename = "LogoutURLs", skip_serializing_if = "crate::is_none")]
-    pub logout_ur_ls: Option<Vec<String>>,
-    #[serde(
-        rename = "PreventUserExistenceErrors",
-        skip_serializing_if = "crate::is_none"
-    )]
+    pub logout_urls: Option<Vec<String>>,
+    #[serde(rename = "PreventUserExistenceErrors", skip_serializing_if = "crate::is_none")]
     pub prevent_user_existence_errors: Option<PreventUserExistenceErrorTypes>,
     #[serde(rename = "ReadAttributes", skip_serializing_if = "crate::is_none")]
     pub read_attributes: Option<Vec<String>>,
-    #[serde(
-        rename = "RefreshTokenRotation",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "RefreshTokenRotation", skip_serializing_if = "crate::is_none")]
     pub refresh_token_rotation: Option<RefreshTokenRotationType>,
-    #[serde(
-        rename = "RefreshTokenValidity",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "RefreshTokenValidity", skip_serializing_if = "crate::is_none")]
     pub refresh_token_validity: Option<i32>,
-    #[serde(
-        rename = "SupportedIdentityProviders",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "SupportedIdentityProviders", skip_serializing_if = "crate::is_none")]
     pub supported_identity_providers: Option<Vec<String>>,
     #[serde(rename = "TokenValidityUnits", skip_serializing_if = "crate::is_none")]
     pub token_validity_units: Option<TokenValidityUnitsType>,
@@ -4417,26 +4061,17 @@ pub struct UserPoolTokenSessionConfigType {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct UserPoolType {
-    #[serde(
-        rename = "AccountRecoverySetting",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "AccountRecoverySetting", skip_serializing_if = "crate::is_none")]
     pub account_recovery_setting: Option<AccountRecoverySettingType>,
     #[serde(rename = "AcrConfiguration", skip_serializing_if = "crate::is_none")]
     pub acr_configuration: Option<BTreeMap<String, AcrLevelConfigType>>,
-    #[serde(
-        rename = "AdminCreateUserConfig",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "AdminCreateUserConfig", skip_serializing_if = "crate::is_none")]
     pub admin_create_user_config: Option<AdminCreateUserConfigType>,
     #[serde(rename = "AliasAttributes", skip_serializing_if = "crate::is_none")]
     pub alias_attributes: Option<Vec<AliasAttributeType>>,
     #[serde(rename = "Arn", skip_serializing_if = "crate::is_none")]
     pub arn: Option<String>,
-    #[serde(
-        rename = "AutoVerifiedAttributes",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "AutoVerifiedAttributes", skip_serializing_if = "crate::is_none")]
     pub auto_verified_attributes: Option<Vec<VerifiedAttributeType>>,
     #[serde(rename = "CreationDate", skip_serializing_if = "crate::is_none")]
     pub creation_date: Option<crate::Timestamp>,
@@ -4452,25 +4087,13 @@ pub struct UserPoolType {
     pub domain: Option<String>,
     #[serde(rename = "EmailConfiguration", skip_serializing_if = "crate::is_none")]
     pub email_configuration: Option<EmailConfigurationType>,
-    #[serde(
-        rename = "EmailConfigurationFailure",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "EmailConfigurationFailure", skip_serializing_if = "crate::is_none")]
     pub email_configuration_failure: Option<String>,
-    #[serde(
-        rename = "EmailVerificationMessage",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "EmailVerificationMessage", skip_serializing_if = "crate::is_none")]
     pub email_verification_message: Option<String>,
-    #[serde(
-        rename = "EmailVerificationSubject",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "EmailVerificationSubject", skip_serializing_if = "crate::is_none")]
     pub email_verification_subject: Option<String>,
-    #[serde(
-        rename = "EstimatedNumberOfUsers",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "EstimatedNumberOfUsers", skip_serializing_if = "crate::is_none")]
     pub estimated_number_of_users: Option<i32>,
     #[serde(rename = "Id", skip_serializing_if = "crate::is_none")]
     pub id: Option<String>,
@@ -4490,29 +4113,17 @@ pub struct UserPoolType {
     pub policies: Option<UserPoolPolicyType>,
     #[serde(rename = "SchemaAttributes", skip_serializing_if = "crate::is_none")]
     pub schema_attributes: Option<Vec<SchemaAttributeType>>,
-    #[serde(
-        rename = "SmsAuthenticationMessage",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "SmsAuthenticationMessage", skip_serializing_if = "crate::is_none")]
     pub sms_authentication_message: Option<String>,
     #[serde(rename = "SmsConfiguration", skip_serializing_if = "crate::is_none")]
     pub sms_configuration: Option<SmsConfigurationType>,
-    #[serde(
-        rename = "SmsConfigurationFailure",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "SmsConfigurationFailure", skip_serializing_if = "crate::is_none")]
     pub sms_configuration_failure: Option<String>,
-    #[serde(
-        rename = "SmsVerificationMessage",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "SmsVerificationMessage", skip_serializing_if = "crate::is_none")]
     pub sms_verification_message: Option<String>,
     #[serde(rename = "Status", skip_serializing_if = "crate::is_none")]
     pub status: Option<StatusType>,
-    #[serde(
-        rename = "UserAttributeUpdateSettings",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "UserAttributeUpdateSettings", skip_serializing_if = "crate::is_none")]
     pub user_attribute_update_settings: Option<UserAttributeUpdateSettingsType>,
     #[serde(rename = "UserPoolAddOns", skip_serializing_if = "crate::is_none")]
     pub user_pool_add_ons: Option<UserPoolAddOnsType>,
@@ -4522,15 +4133,9 @@ pub struct UserPoolType {
     pub user_pool_tier: Option<UserPoolTierType>,
     #[serde(rename = "UsernameAttributes", skip_serializing_if = "crate::is_none")]
     pub username_attributes: Option<Vec<UsernameAttributeType>>,
-    #[serde(
-        rename = "UsernameConfiguration",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "UsernameConfiguration", skip_serializing_if = "crate::is_none")]
     pub username_configuration: Option<UsernameConfigurationType>,
-    #[serde(
-        rename = "VerificationMessageTemplate",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "VerificationMessageTemplate", skip_serializing_if = "crate::is_none")]
     pub verification_message_template: Option<VerificationMessageTemplateType>,
 }
 
@@ -4545,10 +4150,7 @@ pub struct UserType {
     pub mfa_options: Option<Vec<MFAOptionType>>,
     #[serde(rename = "UserCreateDate", skip_serializing_if = "crate::is_none")]
     pub user_create_date: Option<crate::Timestamp>,
-    #[serde(
-        rename = "UserLastModifiedDate",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "UserLastModifiedDate", skip_serializing_if = "crate::is_none")]
     pub user_last_modified_date: Option<crate::Timestamp>,
     #[serde(rename = "UserStatus", skip_serializing_if = "crate::is_none")]
     pub user_status: Option<UserStatusType>,
@@ -4631,10 +4233,7 @@ pub struct WebAuthnConfigurationType {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct WebAuthnCredentialDescription {
-    #[serde(
-        rename = "AuthenticatorAttachment",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "AuthenticatorAttachment", skip_serializing_if = "crate::is_none")]
     pub authenticator_attachment: Option<String>,
     #[serde(rename = "AuthenticatorTransports")]
     pub authenticator_transports: Vec<String>,
@@ -6689,13 +6288,7 @@ pub mod shapes {
                 min: None,
                 max: None,
                 pattern: None,
-                values: &[
-                    "PASSWORD",
-                    "EMAIL_OTP",
-                    "SMS_OTP",
-                    "WEB_AUTHN",
-                    "SOFTWARE_TOKEN",
-                ],
+                values: &["PASSWORD", "EMAIL_OTP", "SMS_OTP", "WEB_AUTHN", "SOFTWARE_TOKEN"],
             },
         },
         Shape {
@@ -9790,13 +9383,7 @@ pub mod shapes {
                 min: None,
                 max: None,
                 pattern: None,
-                values: &[
-                    "SignIn",
-                    "SignUp",
-                    "ForgotPassword",
-                    "PasswordChange",
-                    "ResendCode",
-                ],
+                values: &["SignIn", "SignUp", "ForgotPassword", "PasswordChange", "ResendCode"],
             },
         },
         Shape {
@@ -11100,10 +10687,7 @@ pub mod shapes {
         Shape {
             name: "IntegerType",
             sensitive: false,
-            kind: Kind::Integer {
-                min: None,
-                max: None,
-            },
+            kind: Kind::Integer { min: None, max: None },
         },
         Shape {
             name: "InvalidParameterExceptionReasonCodeType",
@@ -12176,10 +11760,7 @@ pub mod shapes {
         Shape {
             name: "LongType",
             sensitive: false,
-            kind: Kind::Integer {
-                min: None,
-                max: None,
-            },
+            kind: Kind::Integer { min: None, max: None },
         },
         Shape {
             name: "MFAOptionListType",
@@ -17186,10 +16767,7 @@ pub mod shapes {
         Shape {
             name: "WrappedIntegerType",
             sensitive: false,
-            kind: Kind::Integer {
-                min: None,
-                max: None,
-            },
+            kind: Kind::Integer { min: None, max: None },
         },
     ];
 }

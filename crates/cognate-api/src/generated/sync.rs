@@ -132,15 +132,9 @@ pub struct GetBulkPublishDetailsRequest {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct GetBulkPublishDetailsResponse {
-    #[serde(
-        rename = "BulkPublishCompleteTime",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "BulkPublishCompleteTime", skip_serializing_if = "crate::is_none")]
     pub bulk_publish_complete_time: Option<crate::Timestamp>,
-    #[serde(
-        rename = "BulkPublishStartTime",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "BulkPublishStartTime", skip_serializing_if = "crate::is_none")]
     pub bulk_publish_start_time: Option<crate::Timestamp>,
     #[serde(rename = "BulkPublishStatus", skip_serializing_if = "crate::is_none")]
     pub bulk_publish_status: Option<BulkPublishStatus>,
@@ -313,10 +307,7 @@ pub struct PushSync {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Record {
-    #[serde(
-        rename = "DeviceLastModifiedDate",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "DeviceLastModifiedDate", skip_serializing_if = "crate::is_none")]
     pub device_last_modified_date: Option<crate::Timestamp>,
     #[serde(rename = "Key", skip_serializing_if = "crate::is_none")]
     pub key: Option<String>,
@@ -333,10 +324,7 @@ pub struct Record {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RecordPatch {
-    #[serde(
-        rename = "DeviceLastModifiedDate",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "DeviceLastModifiedDate", skip_serializing_if = "crate::is_none")]
     pub device_last_modified_date: Option<crate::Timestamp>,
     #[serde(rename = "Key")]
     pub key: String,
@@ -1034,18 +1022,12 @@ pub mod shapes {
         Shape {
             name: "Integer",
             sensitive: false,
-            kind: Kind::Integer {
-                min: None,
-                max: None,
-            },
+            kind: Kind::Integer { min: None, max: None },
         },
         Shape {
             name: "IntegerString",
             sensitive: false,
-            kind: Kind::Integer {
-                min: None,
-                max: None,
-            },
+            kind: Kind::Integer { min: None, max: None },
         },
         Shape {
             name: "LambdaFunctionArn",
@@ -1299,10 +1281,7 @@ pub mod shapes {
         Shape {
             name: "Long",
             sensitive: false,
-            kind: Kind::Integer {
-                min: None,
-                max: None,
-            },
+            kind: Kind::Integer { min: None, max: None },
         },
         Shape {
             name: "MergedDatasetNameList",

@@ -1,0 +1,376 @@
+//! Layered configuration: built-in defaults < TOML file (`--config`) < `COGNATE_*` environment
+//! < command-line flags. The result is one immutable [`Config`] handed to the server.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use cognate_api::Sensitive;
+use serde::Deserialize;
+
+/// An access key pair accepted on SigV4-signed operations.
+#[derive(Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Credential {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Credential {{ access_key_id: {:?}, secret_access_key: <redacted> }}",
+            self.access_key_id
+        )
+    }
+}
+
+/// The documented default pair: what `aws --endpoint-url ...` users set in their shell.
+pub const DEFAULT_ACCESS_KEY: &str = "test";
+pub const DEFAULT_SECRET_KEY: &str = "test";
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// `postgres://...` selects PostgreSQL; absent means SQLite in `data_dir`.
+    pub database_url: Option<String>,
+    /// PostgreSQL schema holding Cognate's tables.
+    pub database_schema: String,
+    pub public_url: String,
+    pub region: String,
+    pub account_id: String,
+    pub credentials: Vec<Credential>,
+    pub sigv4_max_skew_seconds: u64,
+    /// Development switch: accept any well-formed signature from any access key.
+    pub accept_any_signature: bool,
+    /// Base64 master key; else `master_key_file`; else (SQLite only) generated in `data_dir`.
+    pub master_key: Option<Sensitive<String>>,
+    pub master_key_file: Option<PathBuf>,
+    /// Older master keys (base64) that still decrypt what they sealed, for rotation.
+    pub previous_master_keys: Vec<Sensitive<String>>,
+    pub max_request_bytes: usize,
+    pub log_format: LogFormat,
+    pub log_level: String,
+}
+
+impl Config {
+    pub fn uses_default_credentials(&self) -> bool {
+        self.credentials
+            .iter()
+            .any(|c| c.access_key_id == DEFAULT_ACCESS_KEY && c.secret_access_key == DEFAULT_SECRET_KEY)
+    }
+
+    pub fn secret_for(&self, access_key_id: &str) -> Option<String> {
+        self.credentials
+            .iter()
+            .find(|c| c.access_key_id == access_key_id)
+            .map(|c| c.secret_access_key.clone())
+    }
+}
+
+/// The TOML file: every key optional, unknown keys rejected.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    database_schema: Option<String>,
+    public_url: Option<String>,
+    region: Option<String>,
+    account_id: Option<String>,
+    credentials: Option<Vec<Credential>>,
+    sigv4_max_skew_seconds: Option<u64>,
+    accept_any_signature: Option<bool>,
+    master_key: Option<String>,
+    master_key_file: Option<PathBuf>,
+    previous_master_keys: Option<Vec<String>>,
+    max_request_bytes: Option<usize>,
+    log_format: Option<LogFormat>,
+    log_level: Option<String>,
+}
+
+/// Flags of `cognate serve`; each has a `COGNATE_*` environment form (clap gives the flag
+/// precedence over the variable).
+#[derive(Default, Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on [default: 127.0.0.1:9229]
+    #[arg(long, env = "COGNATE_LISTEN", value_name = "ADDR:PORT")]
+    pub listen: Option<String>,
+    /// Directory for the embedded database and generated keys [default: ./.cognate]
+    #[arg(long, env = "COGNATE_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// A postgres:// URL selects PostgreSQL; absent means embedded SQLite in the data dir
+    #[arg(long, env = "COGNATE_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+    /// PostgreSQL schema for Cognate's tables [default: public]
+    #[arg(long, env = "COGNATE_DATABASE_SCHEMA", value_name = "NAME")]
+    pub database_schema: Option<String>,
+    /// TOML configuration file
+    #[arg(long, env = "COGNATE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Public base URL (token issuer, pre-signed URLs) [default: http://<listen>]
+    #[arg(long, env = "COGNATE_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+    /// AWS region reported in ids and ARNs [default: us-east-1]
+    #[arg(long, env = "COGNATE_REGION")]
+    pub region: Option<String>,
+    /// AWS account id reported in ARNs [default: 000000000000]
+    #[arg(long, env = "COGNATE_ACCOUNT_ID")]
+    pub account_id: Option<String>,
+    /// Access key id accepted on signed operations (replaces the default pair `test`/`test`)
+    #[arg(long, env = "COGNATE_ACCESS_KEY_ID", requires = "secret_access_key")]
+    pub access_key_id: Option<String>,
+    /// Secret access key for --access-key-id
+    #[arg(
+        long,
+        env = "COGNATE_SECRET_ACCESS_KEY",
+        hide_env_values = true,
+        requires = "access_key_id"
+    )]
+    pub secret_access_key: Option<String>,
+    /// Accepted clock skew of SigV4-signed requests, in seconds [default: 300]
+    #[arg(long, env = "COGNATE_SIGV4_MAX_SKEW_SECONDS")]
+    pub sigv4_max_skew_seconds: Option<u64>,
+    /// Development only: accept any SigV4 signature from any access key
+    #[arg(long, env = "COGNATE_ACCEPT_ANY_SIGNATURE")]
+    pub accept_any_signature: Option<bool>,
+    /// Master key (base64 of 32 bytes) encrypting secrets at rest
+    #[arg(long, env = "COGNATE_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<String>,
+    /// File holding the master key (base64)
+    #[arg(long, env = "COGNATE_MASTER_KEY_FILE", value_name = "FILE")]
+    pub master_key_file: Option<PathBuf>,
+    /// Largest accepted request body in bytes [default: 1048576]
+    #[arg(long, env = "COGNATE_MAX_REQUEST_BYTES")]
+    pub max_request_bytes: Option<usize>,
+    /// Log format: text or json [default: text]
+    #[arg(long, env = "COGNATE_LOG_FORMAT")]
+    pub log_format: Option<String>,
+    /// Log filter, e.g. info or cognate=debug [default: info]
+    #[arg(long, env = "COGNATE_LOG")]
+    pub log_level: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("invalid value for {key}: {message}")]
+    Value { key: &'static str, message: String },
+}
+
+impl ServeArgs {
+    /// Merges defaults, the TOML file and these arguments (which already include the env).
+    pub fn resolve(&self) -> Result<Config, ConfigError> {
+        let file = match &self.config {
+            Some(path) => load_file(path)?,
+            None => FileConfig::default(),
+        };
+        let listen_text = pick(&self.listen, file.listen).unwrap_or_else(|| "127.0.0.1:9229".into());
+        let listen: SocketAddr = listen_text.parse().map_err(|_| ConfigError::Value {
+            key: "listen",
+            message: format!("'{listen_text}' is not ADDR:PORT"),
+        })?;
+        let log_format = match pick(&self.log_format, None) {
+            Some(text) => match text.as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                other => {
+                    return Err(ConfigError::Value {
+                        key: "log_format",
+                        message: format!("'{other}' is not text or json"),
+                    })
+                }
+            },
+            None => file.log_format.unwrap_or(LogFormat::Text),
+        };
+        let credentials = match (&self.access_key_id, &self.secret_access_key) {
+            (Some(id), Some(secret)) => {
+                vec![Credential {
+                    access_key_id: id.clone(),
+                    secret_access_key: secret.clone(),
+                }]
+            }
+            _ => file.credentials.unwrap_or_else(|| {
+                vec![Credential {
+                    access_key_id: DEFAULT_ACCESS_KEY.into(),
+                    secret_access_key: DEFAULT_SECRET_KEY.into(),
+                }]
+            }),
+        };
+        let public_url = pick(&self.public_url, file.public_url)
+            .map(|url| url.trim_end_matches('/').to_owned())
+            .unwrap_or_else(|| default_public_url(listen));
+        let database_url = pick(&self.database_url, file.database_url).filter(|u| !u.is_empty());
+        if let Some(url) = &database_url {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return Err(ConfigError::Value {
+                    key: "database_url",
+                    message: "only postgres:// URLs are supported (omit it for embedded SQLite)".into(),
+                });
+            }
+        }
+        let region = pick(&self.region, file.region).unwrap_or_else(|| "us-east-1".into());
+        if region.is_empty() || !region.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return Err(ConfigError::Value {
+                key: "region",
+                message: format!("'{region}' is not a region name"),
+            });
+        }
+        let account_id = pick(&self.account_id, file.account_id).unwrap_or_else(|| "000000000000".into());
+        if account_id.len() != 12 || !account_id.chars().all(|c| c.is_ascii_digit()) {
+            return Err(ConfigError::Value {
+                key: "account_id",
+                message: "must be 12 digits".into(),
+            });
+        }
+        Ok(Config {
+            listen,
+            data_dir: pick(&self.data_dir, file.data_dir).unwrap_or_else(|| PathBuf::from("./.cognate")),
+            database_url,
+            database_schema: pick(&self.database_schema, file.database_schema).unwrap_or_else(|| "public".into()),
+            public_url,
+            region,
+            account_id,
+            credentials,
+            sigv4_max_skew_seconds: pick(&self.sigv4_max_skew_seconds, file.sigv4_max_skew_seconds).unwrap_or(300),
+            accept_any_signature: pick(&self.accept_any_signature, file.accept_any_signature).unwrap_or(false),
+            master_key: pick(&self.master_key, file.master_key).map(Sensitive),
+            master_key_file: pick(&self.master_key_file, file.master_key_file),
+            previous_master_keys: file
+                .previous_master_keys
+                .unwrap_or_default()
+                .into_iter()
+                .map(Sensitive)
+                .collect(),
+            max_request_bytes: pick(&self.max_request_bytes, file.max_request_bytes).unwrap_or(1 << 20),
+            log_format,
+            log_level: pick(&self.log_level, file.log_level).unwrap_or_else(|| "info".into()),
+        })
+    }
+}
+
+fn pick<T: Clone>(flag_or_env: &Option<T>, file: Option<T>) -> Option<T> {
+    flag_or_env.clone().or(file)
+}
+
+fn default_public_url(listen: SocketAddr) -> String {
+    if listen.ip().is_unspecified() {
+        format!("http://localhost:{}", listen.port())
+    } else {
+        format!("http://{listen}")
+    }
+}
+
+fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    // toml's message names the offending key, e.g. "unknown field `listne`, expected one of ...".
+    toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        path: shown,
+        message: e.message().to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("cognate.toml");
+        std::fs::write(&path, text).expect("write");
+        (dir, path)
+    }
+
+    #[test]
+    fn defaults_are_documented_values() {
+        let cfg = ServeArgs::default().resolve().expect("config");
+        assert_eq!(cfg.listen.to_string(), "127.0.0.1:9229");
+        assert_eq!(cfg.data_dir, PathBuf::from("./.cognate"));
+        assert_eq!(cfg.region, "us-east-1");
+        assert_eq!(cfg.account_id, "000000000000");
+        assert_eq!(cfg.public_url, "http://127.0.0.1:9229");
+        assert!(cfg.uses_default_credentials());
+        assert!(!cfg.accept_any_signature);
+        assert_eq!(cfg.sigv4_max_skew_seconds, 300);
+    }
+
+    #[test]
+    fn flags_override_file_which_overrides_defaults() {
+        let (_dir, path) = file("listen = \"127.0.0.1:7000\"\nregion = \"eu-west-1\"\n");
+        let args = ServeArgs {
+            config: Some(path.clone()),
+            region: Some("ap-south-1".into()),
+            ..Default::default()
+        };
+        let cfg = args.resolve().expect("config");
+        assert_eq!(cfg.listen.port(), 7000);
+        assert_eq!(cfg.region, "ap-south-1");
+        assert_eq!(cfg.public_url, "http://127.0.0.1:7000");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_by_name() {
+        let (_dir, path) = file("listne = \"127.0.0.1:1\"\n");
+        let err = ServeArgs {
+            config: Some(path),
+            ..Default::default()
+        }
+        .resolve()
+        .expect_err("must fail");
+        assert!(err.to_string().contains("listne"), "{err}");
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let (_dir, path) = file(
+            "master_key = \"bWFzdGVyLWtleS12YWx1ZQ==\"\n[[credentials]]\naccess_key_id = \"AKIDX\"\nsecret_access_key = \"very-secret-value\"\n",
+        );
+        let cfg = ServeArgs {
+            config: Some(path),
+            ..Default::default()
+        }
+        .resolve()
+        .expect("config");
+        let shown = format!("{cfg:?}");
+        assert!(
+            !shown.contains("very-secret-value") && !shown.contains("bWFzdGVy"),
+            "{shown}"
+        );
+        assert_eq!(cfg.secret_for("AKIDX").as_deref(), Some("very-secret-value"));
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let err = ServeArgs {
+            listen: Some("nonsense".into()),
+            ..Default::default()
+        }
+        .resolve()
+        .expect_err("fail");
+        assert!(err.to_string().contains("listen"));
+        let err = ServeArgs {
+            database_url: Some("mysql://x".into()),
+            ..Default::default()
+        }
+        .resolve()
+        .expect_err("fail");
+        assert!(err.to_string().contains("database_url"));
+    }
+}

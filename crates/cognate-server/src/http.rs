@@ -1,0 +1,454 @@
+//! The HTTP surface: `POST /` for the two JSON 1.1 services (dispatched on `X-Amz-Target`),
+//! the Cognito Sync REST paths, and `/health`. A request reads in one pass: target lookup ->
+//! SigV4 (signed operations) -> JSON decode -> model validation -> the operation -> encode.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::{to_bytes, Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use cognate_api::validate::{validate, Invalid};
+use cognate_api::{Operation, Service};
+use cognate_crypto::sigv4;
+use serde_json::Value;
+
+use crate::error::{ApiError, ProtocolCode};
+use crate::ops;
+use crate::state::{AppState, Caller, Ctx};
+
+const JSON_CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+const EXPOSED_HEADERS: &str = "x-amzn-RequestId,x-amzn-ErrorType,x-amzn-ErrorMessage,Date";
+const ALLOWED_HEADERS: &str = "content-type,x-amz-target,x-amz-user-agent,cache-control,authorization,\
+x-amz-date,x-amz-security-token,amz-sdk-invocation-id,amz-sdk-request,x-amz-content-sha256";
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/", post(json_rpc).options(preflight))
+        .route("/health", get(health))
+        .fallback(rest)
+        .with_state(state)
+}
+
+async fn health(State(state): State<Arc<AppState>>) -> Response {
+    let store = Arc::clone(&state.store);
+    match tokio::task::spawn_blocking(move || store.ping()).await {
+        Ok(Ok(())) => (
+            StatusCode::OK,
+            [("content-type", "application/json")],
+            "{\"status\":\"ok\"}",
+        )
+            .into_response(),
+        _ => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [("content-type", "application/json")],
+            "{\"status\":\"store unavailable\"}",
+        )
+            .into_response(),
+    }
+}
+
+async fn preflight() -> Response {
+    let mut response = StatusCode::OK.into_response();
+    let headers = response.headers_mut();
+    headers.insert("access-control-allow-origin", HeaderValue::from_static("*"));
+    headers.insert(
+        "access-control-allow-methods",
+        HeaderValue::from_static("POST, GET, PUT, DELETE, OPTIONS"),
+    );
+    headers.insert(
+        "access-control-allow-headers",
+        HeaderValue::from_static(ALLOWED_HEADERS),
+    );
+    headers.insert("access-control-max-age", HeaderValue::from_static("86400"));
+    response
+}
+
+/// Everything the protocol layer needs from a request, read once.
+struct Incoming {
+    method: String,
+    path: String,
+    query: String,
+    headers: Vec<(String, String)>,
+    body: Bytes,
+}
+
+async fn read_request(req: Request, limit: usize) -> Result<Incoming, ApiError> {
+    let (parts, body) = req.into_parts();
+    let headers = parts
+        .headers
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let body = to_bytes(body, limit).await.map_err(|_| {
+        ApiError::protocol(
+            ProtocolCode::RequestTooLarge,
+            format!("Request body exceeds {limit} bytes."),
+        )
+    })?;
+    Ok(Incoming {
+        method: parts.method.as_str().to_owned(),
+        path: parts.uri.path().to_owned(),
+        query: parts.uri.query().unwrap_or_default().to_owned(),
+        headers,
+        body,
+    })
+}
+
+impl Incoming {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+}
+
+async fn json_rpc(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    let started = Instant::now();
+    let request_id = cognate_crypto::ids::uuid_v4();
+    let (service, op_name, result) = match read_request(req, state.config.max_request_bytes).await {
+        Ok(incoming) => handle_json(&state, &request_id, incoming).await,
+        Err(err) => (Service::CognitoIdp, String::new(), Err(err)),
+    };
+    log_request(&request_id, service, &op_name, &result, started.elapsed());
+    match result {
+        Ok(body) => json_response(StatusCode::OK, &request_id, body.to_string()),
+        Err(err) => json_error(service, &request_id, &err),
+    }
+}
+
+async fn handle_json(
+    state: &Arc<AppState>,
+    request_id: &str,
+    incoming: Incoming,
+) -> (Service, String, Result<Value, ApiError>) {
+    let target = incoming.header("x-amz-target").unwrap_or_default().to_owned();
+    let Some((prefix, name)) = target.rsplit_once('.') else {
+        let err = ApiError::protocol(
+            ProtocolCode::UnknownOperation,
+            "Missing or malformed X-Amz-Target header.",
+        );
+        return (Service::CognitoIdp, target, Err(err));
+    };
+    let Some(service) = Service::from_target_prefix(prefix) else {
+        let err = ApiError::protocol(ProtocolCode::UnknownOperation, format!("Unknown operation {target}."));
+        return (Service::CognitoIdp, name.to_owned(), Err(err));
+    };
+    let Some(op) = Operation::find(service, name) else {
+        let err = ApiError::protocol(ProtocolCode::UnknownOperation, format!("Unknown operation {target}."));
+        return (service, name.to_owned(), Err(err));
+    };
+    let result = run_operation(state, request_id, op, &incoming, parse_json_body).await;
+    (service, op.name.to_owned(), result)
+}
+
+fn parse_json_body(body: &[u8]) -> Result<Value, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Object(Default::default()));
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(value @ Value::Object(_)) => Ok(value),
+        Ok(_) => Err(ApiError::protocol(
+            ProtocolCode::Serialization,
+            "The request body must be a JSON object.",
+        )),
+        Err(e) => Err(ApiError::protocol(
+            ProtocolCode::Serialization,
+            format!("Malformed JSON request body: {e}."),
+        )),
+    }
+}
+
+/// Authentication, decoding, validation and dispatch shared by both protocols.
+async fn run_operation(
+    state: &Arc<AppState>,
+    request_id: &str,
+    op: &'static Operation,
+    incoming: &Incoming,
+    decode: impl FnOnce(&[u8]) -> Result<Value, ApiError>,
+) -> Result<Value, ApiError> {
+    let now = state.clock.now();
+    let caller = if op.signed {
+        authenticate(state, op.service, incoming, now)?
+    } else {
+        Caller::Anonymous
+    };
+    let body = decode(&incoming.body)?;
+    if let Some(root) = op.input {
+        validate(op.service.shapes(), root, &body).map_err(|invalid| match invalid {
+            Invalid::Serialization(msg) => ApiError::protocol(ProtocolCode::Serialization, msg),
+            Invalid::Constraint(msg) => ApiError::invalid_parameter(msg),
+        })?;
+    }
+    if !ops::is_implemented(op) {
+        return Err(ops::not_implemented(op));
+    }
+    let ctx = Ctx {
+        state: Arc::clone(state),
+        request_id: request_id.to_owned(),
+        caller,
+        now,
+    };
+    ops::dispatch(ctx, op, body).await
+}
+
+fn authenticate(
+    state: &AppState,
+    service: Service,
+    incoming: &Incoming,
+    now: std::time::SystemTime,
+) -> Result<Caller, ApiError> {
+    let config = &state.config;
+    let request = sigv4::Request {
+        method: &incoming.method,
+        path: &incoming.path,
+        query: &incoming.query,
+        headers: &incoming.headers,
+        body: &incoming.body,
+    };
+    let secret_for = |key: &str| config.secret_for(key);
+    let skew = Duration::from_secs(config.sigv4_max_skew_seconds);
+    match sigv4::verify(&request, service.signing_name(), &secret_for, now, skew) {
+        Ok(verified) => Ok(Caller::Iam {
+            access_key_id: verified.access_key_id,
+        }),
+        // The development switch relaxes the key and the signature, never their presence.
+        Err(sigv4::Error::UnrecognizedClient | sigv4::Error::InvalidSignature) if config.accept_any_signature => {
+            Ok(Caller::Iam {
+                access_key_id: String::from("(unverified)"),
+            })
+        }
+        Err(err) => {
+            let code = match err.code() {
+                "MissingAuthenticationTokenException" => ProtocolCode::MissingAuthenticationToken,
+                "IncompleteSignatureException" => ProtocolCode::IncompleteSignature,
+                "UnrecognizedClientException" => ProtocolCode::UnrecognizedClient,
+                _ => ProtocolCode::InvalidSignature,
+            };
+            Err(ApiError::protocol(code, err.message()))
+        }
+    }
+}
+
+/// Cognito Sync (REST-JSON): routes by method and path template. No sync operation is
+/// implemented yet, so an authenticated, well-formed call answers not-implemented.
+async fn rest(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    let started = Instant::now();
+    let request_id = cognate_crypto::ids::uuid_v4();
+    let incoming = match read_request(req, state.config.max_request_bytes).await {
+        Ok(incoming) => incoming,
+        Err(err) => return json_error(Service::CognitoSync, &request_id, &err),
+    };
+    if incoming.method == Method::OPTIONS.as_str() {
+        return preflight().await;
+    }
+    let Some((op, labels)) = match_sync_route(&incoming.method, &incoming.path) else {
+        return (StatusCode::NOT_FOUND, [("content-type", "text/plain")], "Not Found").into_response();
+    };
+    let query = incoming.query.clone();
+    let header_values = incoming.headers.clone();
+    let result = run_operation(&state, &request_id, op, &incoming, |body| {
+        let mut value = parse_json_body(body)?;
+        bind_rest_members(op, &mut value, &labels, &query, &header_values);
+        Ok(value)
+    })
+    .await;
+    log_request(&request_id, Service::CognitoSync, op.name, &result, started.elapsed());
+    match result {
+        Ok(body) => json_response(StatusCode::OK, &request_id, body.to_string()),
+        Err(err) => json_error(Service::CognitoSync, &request_id, &err),
+    }
+}
+
+/// Finds the sync operation whose `requestUri` template matches, with the decoded labels.
+fn match_sync_route(method: &str, path: &str) -> Option<(&'static Operation, Vec<(String, String)>)> {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    Operation::of_service(Service::CognitoSync)
+        .filter(|op| op.http_method == method)
+        .find_map(|op| {
+            let template = op.http_uri.split('?').next().unwrap_or_default();
+            let parts: Vec<&str> = template.trim_matches('/').split('/').collect();
+            if parts.len() != segments.len() {
+                return None;
+            }
+            let mut labels = Vec::new();
+            for (part, segment) in parts.iter().zip(&segments) {
+                if let Some(label) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                    labels.push((label.to_owned(), percent_decode(segment)));
+                } else if part != segment {
+                    return None;
+                }
+            }
+            Some((op, labels))
+        })
+}
+
+/// Moves path labels, query parameters and bound headers into the input object so that the
+/// one validator and decoder serve REST-JSON too.
+fn bind_rest_members(
+    op: &Operation,
+    value: &mut Value,
+    labels: &[(String, String)],
+    query: &str,
+    headers: &[(String, String)],
+) {
+    use cognate_api::validate::{Kind, Location};
+    let (Some(root), Value::Object(map)) = (op.input, value) else {
+        return;
+    };
+    let Some(shape) = op.service.shapes().get(usize::from(root)) else {
+        return;
+    };
+    let Kind::Structure(members) = &shape.kind else { return };
+    let query_pairs: Vec<(String, String)> = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect();
+    for member in members.iter() {
+        let Some((location, wire_name)) = member.location else {
+            continue;
+        };
+        let found = match location {
+            Location::Uri => labels.iter().find(|(k, _)| k == wire_name).map(|(_, v)| v.clone()),
+            Location::Querystring => query_pairs.iter().find(|(k, _)| k == wire_name).map(|(_, v)| v.clone()),
+            Location::Header => {
+                let lower = wire_name.to_ascii_lowercase();
+                headers.iter().find(|(k, _)| *k == lower).map(|(_, v)| v.clone())
+            }
+        };
+        if let Some(text) = found {
+            let is_integer = matches!(
+                op.service.shapes().get(usize::from(member.shape)).map(|s| &s.kind),
+                Some(Kind::Integer { .. })
+            );
+            let json = match (is_integer, text.parse::<i64>()) {
+                (true, Ok(n)) => Value::from(n),
+                _ => Value::String(text),
+            };
+            map.insert(member.name.to_owned(), json);
+        }
+    }
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let decoded = match (bytes[i], bytes.get(i + 1..i + 3)) {
+            (b'%', Some(hex)) => std::str::from_utf8(hex)
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok()),
+            _ => None,
+        };
+        match decoded {
+            Some(byte) => {
+                out.push(byte);
+                i += 3;
+            }
+            None => {
+                out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn base_headers(headers: &mut HeaderMap, request_id: &str) {
+    headers.insert("content-type", HeaderValue::from_static(JSON_CONTENT_TYPE));
+    if let Ok(id) = HeaderValue::from_str(request_id) {
+        headers.insert(HeaderName::from_static("x-amzn-requestid"), id);
+    }
+    // Amplify corrects its clock skew from the Date header.
+    if let Ok(date) = HeaderValue::from_str(&httpdate::fmt_http_date(std::time::SystemTime::now())) {
+        headers.insert("date", date);
+    }
+    headers.insert("access-control-allow-origin", HeaderValue::from_static("*"));
+    headers.insert(
+        "access-control-expose-headers",
+        HeaderValue::from_static(EXPOSED_HEADERS),
+    );
+}
+
+fn json_response(status: StatusCode, request_id: &str, body: String) -> Response {
+    let mut response = (status, Body::from(body)).into_response();
+    base_headers(response.headers_mut(), request_id);
+    response
+}
+
+fn json_error(service: Service, request_id: &str, err: &ApiError) -> Response {
+    let code = err.type_name();
+    let body = serde_json::json!({ "__type": code, "message": err.message }).to_string();
+    let status = StatusCode::from_u16(err.http_status(service)).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut response = json_response(status, request_id, body);
+    let headers = response.headers_mut();
+    headers.insert(
+        HeaderName::from_static("x-amzn-errortype"),
+        HeaderValue::from_static(code),
+    );
+    // Header values must be visible ASCII; the body carries the exact text.
+    let printable: String = err
+        .message
+        .chars()
+        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
+        .collect();
+    if let Ok(message) = HeaderValue::from_str(&printable) {
+        headers.insert(HeaderName::from_static("x-amzn-errormessage"), message);
+    }
+    response
+}
+
+fn log_request(request_id: &str, service: Service, op: &str, result: &Result<Value, ApiError>, took: Duration) {
+    let micros = took.as_micros() as u64;
+    match result {
+        Ok(_) => tracing::info!(request_id, service = service.signing_name(), op, micros, "ok"),
+        Err(err) => {
+            tracing::info!(
+                request_id,
+                service = service.signing_name(),
+                op,
+                micros,
+                error = err.type_name(),
+                "client error"
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sync_routes_match_templates_and_decode_labels() {
+        let (op, labels) = match_sync_route(
+            "GET",
+            "/identitypools/us-east-1%3Aabc/identities/us-east-1%3Adef/datasets/ds1",
+        )
+        .expect("route");
+        assert_eq!(op.name, "DescribeDataset");
+        assert_eq!(labels[0], ("IdentityPoolId".to_owned(), "us-east-1:abc".to_owned()));
+        let (op, _) = match_sync_route("POST", "/identitypools/p/identity/i/device").expect("route");
+        assert_eq!(op.name, "RegisterDevice");
+        assert!(match_sync_route("GET", "/nothing/here").is_none());
+    }
+
+    #[test]
+    fn json_bodies_must_be_objects() {
+        assert!(parse_json_body(b"").is_ok());
+        assert!(parse_json_body(b"{\"a\":1}").is_ok());
+        assert!(parse_json_body(b"[1]").is_err());
+        assert!(parse_json_body(b"{not json").is_err());
+    }
+}

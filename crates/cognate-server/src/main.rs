@@ -1,0 +1,212 @@
+//! `cognate`: a Cognito-compatible identity server.
+
+#[cfg(test)]
+mod compat;
+mod config;
+mod error;
+mod http;
+mod ops;
+mod state;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use cognate_crypto::envelope::{load_or_create_key_file, Keyring, MasterKey};
+
+use crate::config::{Config, LogFormat, ServeArgs};
+use crate::state::{AppState, SystemClock};
+
+#[derive(Parser)]
+#[command(name = "cognate", version, about = "A Cognito-compatible identity server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the server
+    Serve(Box<ServeArgs>),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => match serve(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("cognate: error: {message}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn serve(args: &ServeArgs) -> Result<(), String> {
+    let config = args.resolve().map_err(|e| e.to_string())?;
+    init_logging(&config);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(run(config))
+}
+
+async fn run(config: Config) -> Result<(), String> {
+    if config.database_url.is_none() {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| format!("data dir {} is not writable: {e}", config.data_dir.display()))?;
+    }
+    let keyring = load_keyring(&config)?;
+    let store = open_store(&config).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    if !config.listen.ip().is_loopback() && config.uses_default_credentials() {
+        tracing::warn!(
+            listen = %config.listen,
+            "listening beyond loopback with the default access key pair test/test: anyone who can reach \
+             this port can administer every pool. Configure credentials for anything but local development."
+        );
+    }
+    if config.accept_any_signature {
+        tracing::warn!("accept_any_signature is on: SigV4 signatures are NOT verified (development only)");
+    }
+    tracing::info!(
+        listen = %config.listen,
+        store = store.backend(),
+        public_url = %config.public_url,
+        master_key = keyring.active_key_id(),
+        "cognate ready"
+    );
+    let state = Arc::new(AppState {
+        config,
+        store,
+        keyring,
+        clock: Arc::new(SystemClock),
+    });
+    let app = http::router(state);
+    serve_connections(listener, app).await
+}
+
+/// Accept loop with TCP_NODELAY on every socket (small request/response round trips otherwise
+/// stall on Nagle with some clients) and graceful shutdown on SIGINT/SIGTERM.
+async fn serve_connections(listener: tokio::net::TcpListener, app: axum::Router) -> Result<(), String> {
+    let listener = NoDelayListener(listener);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| format!("server failed: {e}"))
+}
+
+struct NoDelayListener(tokio::net::TcpListener);
+
+impl axum::serve::Listener for NoDelayListener {
+    type Io = tokio::net::TcpStream;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            match self.0.accept().await {
+                Ok((stream, addr)) => {
+                    if let Err(e) = stream.set_nodelay(true) {
+                        tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+                    }
+                    return (stream, addr);
+                }
+                Err(e) => {
+                    // Out of file descriptors and similar: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.0.local_addr()
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+fn load_keyring(config: &Config) -> Result<Keyring, String> {
+    let active = if let Some(key) = &config.master_key {
+        MasterKey::from_base64(key.expose().trim()).map_err(|e| format!("master_key: {e}"))?
+    } else if let Some(path) = &config.master_key_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read master key file {}: {e}", path.display()))?;
+        MasterKey::from_base64(text.trim()).map_err(|e| format!("master key file {}: {e}", path.display()))?
+    } else if config.database_url.is_some() {
+        // Every node of a PostgreSQL deployment must decrypt what the others sealed.
+        return Err(
+            "PostgreSQL needs a master key shared by all nodes: set COGNATE_MASTER_KEY \
+                    (base64 of 32 random bytes, e.g. `openssl rand -base64 32`) or --master-key-file"
+                .into(),
+        );
+    } else {
+        let path = config.data_dir.join("master.key");
+        let (key, created) =
+            load_or_create_key_file(&path).map_err(|e| format!("cannot load or create {}: {e}", path.display()))?;
+        if created {
+            tracing::info!(path = %path.display(), "generated a new master key");
+        }
+        key
+    };
+    let older = config
+        .previous_master_keys
+        .iter()
+        .map(|k| MasterKey::from_base64(k.expose().trim()).map_err(|e| format!("previous_master_keys: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Keyring::new(active, older))
+}
+
+async fn open_store(config: &Config) -> Result<Arc<dyn cognate_store::Store>, String> {
+    let url = config.database_url.clone();
+    let schema = config.database_schema.clone();
+    let sqlite_path = config.data_dir.join("cognate.db");
+    let opened = tokio::task::spawn_blocking(move || match url {
+        Some(url) if schema == "public" => cognate_store::open_postgres(&url),
+        Some(url) => cognate_store::open_postgres_in_schema(&url, &schema),
+        None => cognate_store::open_sqlite(&sqlite_path),
+    })
+    .await
+    .map_err(|e| format!("store start-up failed: {e}"))?;
+    opened.map_err(|e| match &config.database_url {
+        Some(_) => format!("cannot open the PostgreSQL database: {e}"),
+        None => format!("cannot open the SQLite database in {}: {e}", config.data_dir.display()),
+    })
+}

@@ -1,0 +1,113 @@
+//! Helpers shared by the operation areas: loading and saving user pools with compare-and-set,
+//! pagination tokens, ARNs.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use cognate_api::idp::{EmailMfaConfigType, UserPoolType, WebAuthnConfigurationType};
+use cognate_store::{StoreError, UserPoolRecord};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::{timestamp, Ctx};
+
+/// How often a read-modify-write retries after losing a race to another writer (possibly on
+/// another node) before giving up.
+const CAS_ATTEMPTS: usize = 8;
+
+pub fn pool_not_found(id: &str) -> ApiError {
+    ApiError::not_found(format!("User pool {id} does not exist."))
+}
+
+pub fn decode_doc<T: DeserializeOwned>(doc: &str) -> ApiResult<T> {
+    serde_json::from_str(doc).map_err(ApiError::internal)
+}
+
+pub fn encode_doc<T: Serialize>(value: &T) -> ApiResult<String> {
+    serde_json::to_string(value).map_err(ApiError::internal)
+}
+
+pub fn user_pool_arn(ctx: &Ctx, pool_id: &str) -> String {
+    let c = ctx.config();
+    format!("arn:aws:cognito-idp:{}:{}:userpool/{pool_id}", c.region, c.account_id)
+}
+
+/// What the store keeps for a user pool: the pool as DescribeUserPool shows it, plus the
+/// settings only GetUserPoolMfaConfig shows.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct PoolDoc {
+    pub pool: UserPoolType,
+    #[serde(default)]
+    pub software_token_mfa: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_mfa: Option<EmailMfaConfigType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_authn: Option<WebAuthnConfigurationType>,
+}
+
+pub async fn load_pool(ctx: &Ctx, pool_id: &str) -> ApiResult<(UserPoolRecord, PoolDoc)> {
+    let id = pool_id.to_owned();
+    let record = ctx
+        .store(move |s| s.get_user_pool(&id))
+        .await?
+        .ok_or_else(|| pool_not_found(pool_id))?;
+    let pool = decode_doc(&record.doc)?;
+    Ok((record, pool))
+}
+
+/// Applies `change` to the stored pool and writes it back if nothing else wrote in between,
+/// retrying on a lost race. Returns the pool as stored.
+pub async fn modify_pool<F>(ctx: &Ctx, pool_id: &str, mut change: F) -> ApiResult<PoolDoc>
+where
+    F: FnMut(&mut PoolDoc) -> ApiResult<()>,
+{
+    for _ in 0..CAS_ATTEMPTS {
+        let (mut record, mut doc) = load_pool(ctx, pool_id).await?;
+        change(&mut doc)?;
+        record.modified_ms = ctx.now_ms();
+        doc.pool.last_modified_date = Some(timestamp(record.modified_ms));
+        record.version += 1;
+        if let Some(name) = &doc.pool.name {
+            record.name = name.clone();
+        }
+        record.doc = encode_doc(&doc)?;
+        match ctx.store(move |s| Ok(s.update_user_pool(&record))).await? {
+            Ok(()) => return Ok(doc),
+            Err(StoreError::VersionConflict) => continue,
+            Err(StoreError::NotFound) => return Err(pool_not_found(pool_id)),
+            Err(other) => return Err(ApiError::internal(other)),
+        }
+    }
+    Err(ApiError::internal(format!(
+        "pool {pool_id}: too many concurrent modifications"
+    )))
+}
+
+/// Opaque pagination tokens: the last key of the previous page.
+pub fn page_token(last_key: &str) -> String {
+    URL_SAFE_NO_PAD.encode(last_key.as_bytes())
+}
+
+pub fn page_after(token: Option<&String>) -> ApiResult<Option<String>> {
+    let Some(token) = token else { return Ok(None) };
+    URL_SAFE_NO_PAD
+        .decode(token.as_bytes())
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .map(Some)
+        .ok_or_else(|| ApiError::invalid_parameter("Invalid pagination token."))
+}
+
+/// Fetches one page of `limit` items plus one look-ahead to know whether a next page exists.
+pub fn split_page<T>(mut items: Vec<T>, limit: usize, key: impl Fn(&T) -> String) -> (Vec<T>, Option<String>) {
+    if items.len() > limit {
+        items.truncate(limit);
+        let next = items.last().map(|last| page_token(&key(last)));
+        (items, next)
+    } else {
+        (items, None)
+    }
+}
+
+/// The `_custom_id_` tag lets scripted setups choose an id (the convention other Cognito
+/// emulators use). It is a directive, not a tag: it is removed from the stored tags.
+pub const CUSTOM_ID_TAG: &str = "_custom_id_";

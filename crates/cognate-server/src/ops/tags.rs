@@ -1,0 +1,71 @@
+//! Tags on user pools, addressed by ARN (the only taggable cognito-idp resource).
+
+use std::collections::BTreeMap;
+
+use cognate_api::idp::*;
+
+use super::common::*;
+use crate::error::{ApiError, ApiResult};
+use crate::state::Ctx;
+
+const MAX_TAGS: usize = 50;
+
+/// The pool id named by a user pool ARN of this server's region and account.
+fn pool_id_from_arn(ctx: &Ctx, arn: &str) -> ApiResult<String> {
+    let c = ctx.config();
+    let prefix = format!("arn:aws:cognito-idp:{}:{}:userpool/", c.region, c.account_id);
+    arn.strip_prefix(&prefix)
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            ApiError::invalid_parameter(format!("Invalid ResourceArn {arn}: expected {prefix}<user pool id>."))
+        })
+}
+
+pub fn check_tag_count(tags: &BTreeMap<String, String>) -> ApiResult<()> {
+    if tags.len() > MAX_TAGS {
+        return Err(ApiError::invalid_parameter(format!(
+            "A resource can have at most {MAX_TAGS} tags."
+        )));
+    }
+    Ok(())
+}
+
+pub async fn tag_resource(ctx: Ctx, input: TagResourceRequest) -> ApiResult<TagResourceResponse> {
+    let pool_id = pool_id_from_arn(&ctx, &input.resource_arn)?;
+    modify_pool(&ctx, &pool_id, |doc| {
+        let tags = doc.pool.user_pool_tags.get_or_insert_with(BTreeMap::new);
+        for (key, value) in &input.tags {
+            if key != CUSTOM_ID_TAG {
+                tags.insert(key.clone(), value.clone());
+            }
+        }
+        check_tag_count(tags)
+    })
+    .await?;
+    Ok(TagResourceResponse {})
+}
+
+pub async fn untag_resource(ctx: Ctx, input: UntagResourceRequest) -> ApiResult<UntagResourceResponse> {
+    let pool_id = pool_id_from_arn(&ctx, &input.resource_arn)?;
+    modify_pool(&ctx, &pool_id, |doc| {
+        let tags = doc.pool.user_pool_tags.get_or_insert_with(BTreeMap::new);
+        for key in &input.tag_keys {
+            tags.remove(key);
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(UntagResourceResponse {})
+}
+
+pub async fn list_tags_for_resource(
+    ctx: Ctx,
+    input: ListTagsForResourceRequest,
+) -> ApiResult<ListTagsForResourceResponse> {
+    let pool_id = pool_id_from_arn(&ctx, &input.resource_arn)?;
+    let (_, doc) = load_pool(&ctx, &pool_id).await?;
+    Ok(ListTagsForResourceResponse {
+        tags: Some(doc.pool.user_pool_tags.unwrap_or_default()),
+    })
+}
