@@ -215,6 +215,12 @@ fn authenticate(
     let secret_for = |key: &str| config.secret_for(key);
     let skew = Duration::from_secs(config.sigv4_max_skew_seconds);
     match sigv4::verify(&request, service.signing_name(), &secret_for, now, skew) {
+        // Ids and ARNs carry the server's region, so a request signed for another region
+        // is refused as AWS refuses it.
+        Ok(verified) if verified.region != config.region => Err(ApiError::protocol(
+            ProtocolCode::InvalidSignature,
+            format!("Credential should be scoped to a valid region, not '{}'. ", verified.region),
+        )),
         Ok(verified) => Ok(Caller::Iam {
             access_key_id: verified.access_key_id,
         }),

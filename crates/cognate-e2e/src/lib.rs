@@ -1,0 +1,943 @@
+//! Test harness for the real-client end-to-end suites of the `cognate` server.
+//!
+//! Every test starts its own `cognate serve` process on a free loopback port with
+//! a fresh data directory (and, for PostgreSQL, a fresh schema), talks to it with
+//! the real AWS SDK for Rust (or with raw, self-signed HTTP requests), and kills
+//! it when the [`Server`] is dropped.
+//!
+//! The binary is never built from here: CI builds it first. Its path comes from
+//! `COGNATE_BIN`, defaulting to `<repo>/target/debug/cognate`.
+
+use std::fmt::Debug;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_credential_types::Credentials;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+
+pub use aws_sdk_cognitoidentity as identity;
+pub use aws_sdk_cognitoidentityprovider as idp;
+
+/// The region every server under test pretends to be in.
+pub const REGION: &str = "us-east-1";
+/// The account id the server uses in ARNs.
+pub const ACCOUNT: &str = "000000000000";
+/// Default access key of the server.
+pub const ACCESS_KEY: &str = "test";
+/// Default secret key of the server.
+pub const SECRET_KEY: &str = "test";
+/// `X-Amz-Target` prefix of cognito-idp.
+pub const IDP_PREFIX: &str = "AWSCognitoIdentityProviderService";
+/// `X-Amz-Target` prefix of cognito-identity.
+pub const IDENTITY_PREFIX: &str = "AWSCognitoIdentityService";
+
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(10);
+
+// ---------------------------------------------------------------------------
+// Locating things
+// ---------------------------------------------------------------------------
+
+/// Root of the main repository (two levels above this crate).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repository root")
+}
+
+/// Path of the `cognate` binary under test.
+pub fn cognate_bin() -> PathBuf {
+    match std::env::var_os("COGNATE_BIN") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => repo_root().join("target/debug/cognate"),
+    }
+}
+
+/// URL of the PostgreSQL database the PostgreSQL variants use.
+pub fn test_database_url() -> String {
+    std::env::var("COGNATE_TEST_DATABASE_URL")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "postgres://root@127.0.0.1:5432/test".to_string())
+}
+
+fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty())
+}
+
+// ---------------------------------------------------------------------------
+// Randomness without a dependency
+// ---------------------------------------------------------------------------
+
+/// `n` random bytes from the operating system.
+pub fn random_bytes(n: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; n];
+    File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .expect("read /dev/urandom");
+    buf
+}
+
+/// A random lowercase hex string of `2 * bytes` characters.
+pub fn random_hex(bytes: usize) -> String {
+    random_bytes(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A unique, readable name for a resource created by a test.
+pub fn unique_name(prefix: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!("{prefix}-{}-{}", N.fetch_add(1, Ordering::Relaxed), random_hex(3))
+}
+
+/// Standard base64 with padding.
+pub fn base64(data: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------
+// PostgreSQL schemas
+// ---------------------------------------------------------------------------
+
+/// A PostgreSQL schema reserved for one test; dropped (CASCADE) when the last
+/// handle goes away.
+#[derive(Debug)]
+pub struct PgSchema {
+    pub url: String,
+    pub name: String,
+}
+
+impl PgSchema {
+    /// Reserve a fresh schema name, or `None` (after saying so loudly) when
+    /// PostgreSQL cannot be reached outside CI. In CI an unreachable database
+    /// fails the test.
+    pub fn reserve() -> Option<Arc<PgSchema>> {
+        let url = test_database_url();
+        let probe = url.clone();
+        // The blocking `postgres` client runs its own runtime: keep it off ours.
+        let reachable = std::thread::spawn(move || pg_execute(&probe, "SELECT 1"))
+            .join()
+            .expect("probe thread");
+        if let Err(e) = reachable {
+            if in_ci() {
+                panic!("PostgreSQL at {url} is unreachable and CI is set: {e}");
+            }
+            // Written straight to the process's stderr, which the test
+            // harness does not capture, once per test binary.
+            static WARNED: std::sync::Once = std::sync::Once::new();
+            WARNED.call_once(|| {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "\n!!! SKIPPING the PostgreSQL tests: {url} is unreachable ({e}). \
+                     Set COGNATE_TEST_DATABASE_URL or start PostgreSQL; with CI set this fails. !!!\n"
+                );
+            });
+            return None;
+        }
+        Some(Arc::new(PgSchema {
+            url,
+            name: format!("cognate_e2e_{}", random_hex(6)),
+        }))
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        let url = self.url.clone();
+        let sql = format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.name);
+        let res = std::thread::spawn(move || pg_execute(&url, &sql)).join();
+        match res {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("warning: could not drop schema {}: {e}", self.name),
+            Err(_) => eprintln!("warning: dropping schema {} panicked", self.name),
+        }
+    }
+}
+
+/// Run one SQL statement on a plain connection (blocking; call it from a
+/// thread that is not inside a tokio runtime).
+pub fn pg_execute(url: &str, sql: &str) -> Result<(), String> {
+    let mut config: postgres::Config = url.parse().map_err(|e| format!("{e}"))?;
+    config.connect_timeout(Duration::from_secs(3));
+    let mut client = config.connect(postgres::NoTls).map_err(|e| format!("{e}"))?;
+    client.batch_execute(sql).map_err(|e| format!("{e}"))
+}
+
+/// Whether a schema exists (blocking helper run on its own thread).
+pub fn pg_schema_exists(url: &str, schema: &str) -> bool {
+    let url = url.to_string();
+    let schema = schema.to_string();
+    std::thread::spawn(move || {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
+        let row = client
+            .query_one(
+                "SELECT count(*) FROM information_schema.schemata WHERE schema_name = $1",
+                &[&schema],
+            )
+            .expect("query");
+        row.get::<_, i64>(0) > 0
+    })
+    .join()
+    .expect("thread")
+}
+
+// ---------------------------------------------------------------------------
+// Server processes
+// ---------------------------------------------------------------------------
+
+/// Which store a server runs on.
+#[derive(Debug, Clone)]
+pub enum StoreConfig {
+    Sqlite,
+    Postgres { schema: Arc<PgSchema>, master_key: String },
+}
+
+/// A running `cognate serve` process. Killed on drop.
+pub struct Server {
+    child: Option<Child>,
+    port: u16,
+    store: StoreConfig,
+    data_dir: Arc<tempfile::TempDir>,
+    log_path: PathBuf,
+    starts: u32,
+}
+
+impl Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("port", &self.port)
+            .field("store", &self.store)
+            .field("data_dir", &self.data_dir.path())
+            .finish()
+    }
+}
+
+impl Server {
+    /// A server on a fresh SQLite data dir.
+    pub async fn sqlite() -> Server {
+        let dir = Arc::new(tempdir());
+        Server::launch(StoreConfig::Sqlite, dir).await
+    }
+
+    /// A server on a fresh PostgreSQL schema, or `None` when PostgreSQL is not
+    /// available outside CI (the skip is printed).
+    pub async fn postgres() -> Option<Server> {
+        let schema = PgSchema::reserve()?;
+        let store = StoreConfig::Postgres {
+            schema,
+            master_key: base64(&random_bytes(32)),
+        };
+        Some(Server::launch(store, Arc::new(tempdir())).await)
+    }
+
+    /// A second server process sharing this one's store (same PostgreSQL
+    /// schema and master key), with its own data dir and port.
+    pub async fn sibling(&self) -> Server {
+        assert!(
+            matches!(self.store, StoreConfig::Postgres { .. }),
+            "only PostgreSQL servers can share a store"
+        );
+        Server::launch(self.store.clone(), Arc::new(tempdir())).await
+    }
+
+    /// Start a server with the given store and data dir.
+    pub async fn launch(store: StoreConfig, data_dir: Arc<tempfile::TempDir>) -> Server {
+        let log_path = data_dir.path().join("server-0.log");
+        let mut server = Server {
+            child: None,
+            port: 0,
+            store,
+            data_dir,
+            log_path,
+            starts: 0,
+        };
+        server.start().await;
+        server
+    }
+
+    /// The store this server runs on.
+    pub fn store(&self) -> &StoreConfig {
+        &self.store
+    }
+
+    /// Whether this server runs on PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.store, StoreConfig::Postgres { .. })
+    }
+
+    /// The data directory of this server.
+    pub fn data_dir(&self) -> &Path {
+        self.data_dir.path()
+    }
+
+    async fn start(&mut self) {
+        let bin = cognate_bin();
+        assert!(
+            bin.exists(),
+            "the cognate binary {} does not exist: build it first \
+             (`cargo build -p cognate-server`) or set COGNATE_BIN",
+            bin.display()
+        );
+        let data = self.data_dir.path().join("data");
+        std::fs::create_dir_all(&data).expect("create data dir");
+        let mut last_err = String::new();
+        for attempt in 0..5 {
+            self.starts += 1;
+            self.log_path = self.data_dir.path().join(format!("server-{}.log", self.starts));
+            let port = free_port();
+            let log = File::create(&self.log_path).expect("create server log");
+            let mut cmd = Command::new(&bin);
+            cmd.arg("serve")
+                .arg("--listen")
+                .arg(format!("127.0.0.1:{port}"))
+                .arg("--data-dir")
+                .arg(&data)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().expect("clone log"))
+                .stderr(log);
+            cmd.env("NO_COLOR", "1");
+            // Only what this harness sets may configure the server: no
+            // COGNATE_* variable (config file, keys, ...) leaks in.
+            for (key, _) in std::env::vars_os() {
+                if key.to_string_lossy().starts_with("COGNATE_") {
+                    cmd.env_remove(&key);
+                }
+            }
+            if let StoreConfig::Postgres { schema, master_key } = &self.store {
+                cmd.arg("--database-url")
+                    .arg(&schema.url)
+                    .arg("--database-schema")
+                    .arg(&schema.name)
+                    .env("COGNATE_MASTER_KEY", master_key);
+            }
+            let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
+            match wait_healthy(&mut child, port).await {
+                Ok(()) => {
+                    self.child = Some(child);
+                    self.port = port;
+                    return;
+                }
+                Err(e) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    last_err = format!(
+                        "attempt {attempt}: {e}\n--- server log ---\n{}",
+                        read_tail(&self.log_path, 60)
+                    );
+                    // A port race with another test shows up as an early exit;
+                    // anything else (a timeout) is not worth retrying.
+                    if !e.starts_with("exited") {
+                        break;
+                    }
+                }
+            }
+        }
+        panic!("cognate did not become healthy: {last_err}");
+    }
+
+    /// Kill the process (SIGKILL) and wait for it.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stop the server and start it again on the same data dir and store
+    /// (the port may change).
+    pub async fn restart(&mut self) {
+        self.stop();
+        self.start().await;
+    }
+
+    /// Port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Base URL, e.g. `http://127.0.0.1:1234`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The last lines of the server's log.
+    pub fn log_tail(&self, lines: usize) -> String {
+        read_tail(&self.log_path, lines)
+    }
+
+    /// SDK configuration pointing at this server, with retries disabled so
+    /// that a 500 fails at once.
+    pub fn sdk_config(&self) -> SdkConfig {
+        self.sdk_config_with(Credentials::new(ACCESS_KEY, SECRET_KEY, None, None, "e2e"))
+    }
+
+    /// Same as [`Server::sdk_config`] with other credentials.
+    pub fn sdk_config_with(&self, creds: Credentials) -> SdkConfig {
+        SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::from_static(REGION))
+            .credentials_provider(SharedCredentialsProvider::new(creds))
+            .endpoint_url(self.url())
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .operation_timeout(Duration::from_secs(30))
+                    .build(),
+            )
+            .build()
+    }
+
+    /// A cognito-idp client for this server.
+    pub fn idp(&self) -> idp::Client {
+        idp::Client::new(&self.sdk_config())
+    }
+
+    /// A cognito-identity client for this server.
+    pub fn identity(&self) -> identity::Client {
+        identity::Client::new(&self.sdk_config())
+    }
+
+    /// A raw HTTP helper for this server.
+    pub fn raw(&self) -> Raw {
+        Raw {
+            base: self.url(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("reqwest client"),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "--- last lines of the cognate log ({}) ---\n{}",
+                self.log_path.display(),
+                self.log_tail(40)
+            );
+        }
+        self.stop();
+    }
+}
+
+fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("cognate-e2e-")
+        .tempdir()
+        .expect("temp dir")
+}
+
+fn read_tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Run `cognate` with these arguments and environment (nothing else from
+/// `COGNATE_*`), expecting it to exit by itself within `timeout`. Returns the
+/// exit status (`None` if it had to be killed) and its output.
+pub async fn run_cognate_to_exit(
+    args: &[&str],
+    env: &[(&str, &str)],
+    timeout: Duration,
+) -> (Option<std::process::ExitStatus>, String) {
+    let dir = tempdir();
+    let log_path = dir.path().join("out.log");
+    let log = File::create(&log_path).expect("log file");
+    let mut cmd = Command::new(cognate_bin());
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("clone"))
+        .stderr(log)
+        .env("NO_COLOR", "1");
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("COGNATE_") {
+            cmd.env_remove(&key);
+        }
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn cognate");
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
+    (status, std::fs::read_to_string(&log_path).unwrap_or_default())
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind 127.0.0.1:0")
+}
+
+async fn wait_healthy(child: &mut Child, port: u16) -> Result<(), String> {
+    let deadline = Instant::now() + HEALTH_TIMEOUT;
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            return Err(format!("exited early with {status}"));
+        }
+        if health_ok(addr) {
+            // Make sure it is our process that answered, not another test's
+            // server that won a race for the same port (ours would then exit
+            // at once with a bind error).
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+                return Err(format!("exited early with {status}"));
+            }
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "timed out after {HEALTH_TIMEOUT:?} waiting for GET /health on port {port}"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// A tiny blocking `GET /health` that does not need a runtime.
+fn health_ok(addr: SocketAddr) -> bool {
+    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(1000)));
+    let req = format!(
+        "GET /health HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
+        addr.port()
+    );
+    if stream.write_all(req.as_bytes()).is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 32];
+    let mut got = 0;
+    while got < 12 {
+        match stream.read(&mut buf[got..]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+    }
+    let head = String::from_utf8_lossy(&buf[..got]);
+    head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200")
+}
+
+// ---------------------------------------------------------------------------
+// Raw HTTP with self-made SigV4 signatures
+// ---------------------------------------------------------------------------
+
+/// How a raw request is signed.
+#[derive(Debug, Clone)]
+pub enum Signing {
+    /// No `Authorization` header at all.
+    None,
+    /// Signed with the default credentials, now.
+    Valid,
+    /// Signed with these credentials at this time.
+    With {
+        access_key: String,
+        secret_key: String,
+        time: SystemTime,
+        region: String,
+    },
+}
+
+impl Signing {
+    /// Default access key, wrong secret.
+    pub fn wrong_secret() -> Signing {
+        Signing::With {
+            access_key: ACCESS_KEY.into(),
+            secret_key: "not-the-secret".into(),
+            time: SystemTime::now(),
+            region: REGION.into(),
+        }
+    }
+
+    /// An access key the server does not know.
+    pub fn unknown_key() -> Signing {
+        Signing::With {
+            access_key: "AKIDUNKNOWNUNKNOWN00".into(),
+            secret_key: SECRET_KEY.into(),
+            time: SystemTime::now(),
+            region: REGION.into(),
+        }
+    }
+
+    /// Valid credentials, but signed `secs` seconds in the past.
+    pub fn aged(secs: u64) -> Signing {
+        Signing::With {
+            access_key: ACCESS_KEY.into(),
+            secret_key: SECRET_KEY.into(),
+            time: SystemTime::now() - Duration::from_secs(secs),
+            region: REGION.into(),
+        }
+    }
+}
+
+/// A response to a raw request.
+#[derive(Debug)]
+pub struct RawResponse {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl RawResponse {
+    /// The body parsed as JSON (panics with the body when it is not JSON).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "response body is not JSON ({e}); status {}: {:?}",
+                self.status, self.body
+            )
+        })
+    }
+
+    /// A header value as a string.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap_or_default().to_string())
+    }
+
+    /// `__type` of an error body, with any namespace (`...#`) and suffix
+    /// (`:...`) stripped the way SDKs do.
+    pub fn error_type(&self) -> String {
+        let v = self.json();
+        let raw = v
+            .get("__type")
+            .and_then(|t| t.as_str())
+            .unwrap_or_else(|| panic!("no __type in error body: {}", self.body));
+        let raw = raw.split(':').next().unwrap_or(raw);
+        raw.rsplit('#').next().unwrap_or(raw).to_string()
+    }
+
+    /// `message` (or `Message`) of an error body.
+    pub fn error_message(&self) -> String {
+        let v = self.json();
+        v.get("message")
+            .or_else(|| v.get("Message"))
+            .and_then(|m| m.as_str())
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// Assert this is a client error (HTTP 400) with the given code, and
+    /// return the message.
+    #[track_caller]
+    pub fn assert_error(&self, code: &str) -> String {
+        assert_eq!(
+            self.status, 400,
+            "expected HTTP 400 {code}, got {}: {}",
+            self.status, self.body
+        );
+        assert_eq!(self.error_type(), code, "unexpected error body {}", self.body);
+        self.error_message()
+    }
+}
+
+/// Raw JSON 1.1 requests to a server.
+#[derive(Debug, Clone)]
+pub struct Raw {
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+impl Raw {
+    /// `POST /` with `X-Amz-Target: <prefix>.<op>` and the given body, signed
+    /// as asked for the service `cognito-idp` or `cognito-identity`
+    /// (chosen from the prefix).
+    pub async fn call(&self, target: &str, body: &str, signing: Signing) -> RawResponse {
+        let service = if target.starts_with(IDENTITY_PREFIX) {
+            "cognito-identity"
+        } else {
+            "cognito-idp"
+        };
+        let url = format!("{}/", self.base);
+        let mut headers = self.base_headers(target);
+        let signed = match signing {
+            Signing::None => None,
+            Signing::Valid => Some((
+                ACCESS_KEY.to_string(),
+                SECRET_KEY.to_string(),
+                SystemTime::now(),
+                REGION.to_string(),
+            )),
+            Signing::With {
+                access_key,
+                secret_key,
+                time,
+                region,
+            } => Some((access_key, secret_key, time, region)),
+        };
+        if let Some((ak, sk, time, region)) = signed {
+            let extra = sigv4_headers(&url, &headers, body.as_bytes(), &ak, &sk, time, &region, service);
+            headers.extend(extra);
+        }
+        self.post(&headers, body.as_bytes().to_vec()).await
+    }
+
+    /// The headers of an (unsigned) JSON 1.1 request to `target`, including
+    /// `host`, in the form [`sigv4_headers`] takes.
+    pub fn base_headers(&self, target: &str) -> Vec<(String, String)> {
+        vec![
+            ("host".into(), self.base.trim_start_matches("http://").to_string()),
+            ("content-type".into(), "application/x-amz-json-1.1".to_string()),
+            ("x-amz-target".into(), target.to_string()),
+        ]
+    }
+
+    /// `POST /` with exactly these headers (a `host` entry is left to the
+    /// HTTP client) and body.
+    pub async fn post(&self, headers: &[(String, String)], body: Vec<u8>) -> RawResponse {
+        let url = format!("{}/", self.base);
+        let mut req = self.http.post(&url).body(body);
+        for (k, v) in headers {
+            if k != "host" {
+                req = req.header(k.as_str(), v.as_str());
+            }
+        }
+        let resp = req.send().await.expect("send raw request");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.text().await.expect("read body");
+        RawResponse { status, headers, body }
+    }
+
+    /// Signed call to a cognito-idp operation with a JSON body.
+    pub async fn idp(&self, op: &str, body: serde_json::Value) -> RawResponse {
+        self.call(&format!("{IDP_PREFIX}.{op}"), &body.to_string(), Signing::Valid)
+            .await
+    }
+
+    /// Signed call to a cognito-identity operation with a JSON body.
+    pub async fn identity(&self, op: &str, body: serde_json::Value) -> RawResponse {
+        self.call(&format!("{IDENTITY_PREFIX}.{op}"), &body.to_string(), Signing::Valid)
+            .await
+    }
+
+    /// `GET <path>`.
+    pub async fn get(&self, path: &str) -> RawResponse {
+        let resp = self
+            .http
+            .get(format!("{}{}", self.base, path))
+            .send()
+            .await
+            .expect("send GET");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.text().await.expect("read body");
+        RawResponse { status, headers, body }
+    }
+}
+
+/// The headers (`authorization`, `x-amz-date`, ...) that SigV4-sign a request.
+#[allow(clippy::too_many_arguments)]
+pub fn sigv4_headers(
+    url: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+    access_key: &str,
+    secret_key: &str,
+    time: SystemTime,
+    region: &str,
+    service: &str,
+) -> Vec<(String, String)> {
+    use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+    use aws_sigv4::sign::v4;
+
+    let identity = Credentials::new(access_key, secret_key, None, None, "e2e-raw").into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name(service)
+        .time(time)
+        .settings(SigningSettings::default())
+        .build()
+        .expect("signing params")
+        .into();
+    let signable = SignableRequest::new(
+        "POST",
+        url,
+        headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        SignableBody::Bytes(body),
+    )
+    .expect("signable request");
+    let (instructions, _sig) = sign(signable, &params).expect("sign").into_parts();
+    instructions
+        .headers()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// SDK error helpers
+// ---------------------------------------------------------------------------
+
+/// What an SDK call failed with.
+#[derive(Debug, Clone)]
+pub struct ErrInfo {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+}
+
+/// Unwrap the error of an SDK call that must fail with a service error.
+#[track_caller]
+pub fn expect_err<T, E>(res: Result<T, SdkError<E, HttpResponse>>) -> ErrInfo
+where
+    T: Debug,
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match res {
+        Ok(v) => panic!("expected the call to fail, but it succeeded: {v:?}"),
+        Err(SdkError::ServiceError(se)) => {
+            let status = se.raw().status().as_u16();
+            let err = se.err();
+            ErrInfo {
+                status,
+                code: err.code().unwrap_or_default().to_string(),
+                message: err.message().unwrap_or_default().to_string(),
+            }
+        }
+        Err(other) => panic!(
+            "expected a service error, got a transport/client failure: {}",
+            aws_smithy_types::error::display::DisplayErrorContext(&other)
+        ),
+    }
+}
+
+/// Assert an SDK call failed with HTTP 400 and the given error code; returns
+/// the message.
+#[track_caller]
+pub fn expect_code<T, E>(res: Result<T, SdkError<E, HttpResponse>>, code: &str) -> String
+where
+    T: Debug,
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let info = expect_err(res);
+    assert_eq!(
+        (info.status, info.code.as_str()),
+        (400, code),
+        "unexpected error (message: {:?})",
+        info.message
+    );
+    info.message
+}
+
+/// Assert an SDK call failed with HTTP 400 and one of the given codes.
+#[track_caller]
+pub fn expect_one_of<T, E>(res: Result<T, SdkError<E, HttpResponse>>, codes: &[&str]) -> ErrInfo
+where
+    T: Debug,
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let info = expect_err(res);
+    assert_eq!(info.status, 400, "expected a client error, got {info:?}");
+    assert!(
+        codes.contains(&info.code.as_str()),
+        "expected one of {codes:?}, got {info:?}"
+    );
+    info
+}
+
+/// Unwrap an SDK result, printing the full error chain on failure.
+#[track_caller]
+pub fn ok<T, E>(res: Result<T, SdkError<E, HttpResponse>>) -> T
+where
+    E: std::error::Error + 'static,
+{
+    match res {
+        Ok(v) => v,
+        Err(e) => panic!(
+            "call failed: {}",
+            aws_smithy_types::error::display::DisplayErrorContext(&e)
+        ),
+    }
+}
+
+/// Seconds since the epoch of an SDK timestamp.
+pub fn epoch(t: &aws_smithy_types::DateTime) -> f64 {
+    t.as_secs_f64()
+}
+
+/// Seconds since the epoch, now.
+pub fn now_epoch() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs_f64()
+}
+
+/// Sorted copy of a list of strings.
+pub fn sorted<S: AsRef<str>>(items: &[S]) -> Vec<String> {
+    let mut v: Vec<String> = items.iter().map(|s| s.as_ref().to_string()).collect();
+    v.sort();
+    v
+}
+
+/// Generate `sqlite_<name>` and `postgres_<name>` tests from async functions
+/// taking a `&Server`.
+#[macro_export]
+macro_rules! both_stores {
+    ($($name:ident),+ $(,)?) => {
+        /// The suite against SQLite.
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let server = $crate::Server::sqlite().await;
+                    super::$name(&server).await;
+                }
+            )+
+        }
+        /// The same suite against PostgreSQL.
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(server) = $crate::Server::postgres().await else {
+                        return;
+                    };
+                    super::$name(&server).await;
+                }
+            )+
+        }
+    };
+}

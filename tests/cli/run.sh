@@ -1,0 +1,291 @@
+#!/usr/bin/env bash
+# Drive a freshly started cognate server with the real AWS CLI (v1, from PyPI).
+#
+#   tests/cli/run.sh            # uses $COGNATE_BIN or target/debug/cognate
+#
+# Creates .venv in the repository root (if absent) and installs a pinned
+# awscli into it. Prints "N passed, M failed" and exits non-zero on any
+# failure. The server is always stopped on exit.
+set -uo pipefail
+
+AWSCLI_VERSION="1.46.3"
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+VENV="$ROOT/.venv"
+BIN="${COGNATE_BIN:-$ROOT/target/debug/cognate}"
+
+if [[ ! -x "$BIN" ]]; then
+    echo "cognate binary not found at $BIN (build it with: cargo build -p cognate-server)" >&2
+    exit 2
+fi
+
+# --- the AWS CLI ------------------------------------------------------------
+if [[ ! -x "$VENV/bin/python" ]]; then
+    python3 -m venv "$VENV" || { echo "cannot create $VENV" >&2; exit 2; }
+fi
+if ! "$VENV/bin/python" -c "import awscli, sys; sys.exit(awscli.__version__ != '$AWSCLI_VERSION')" 2>/dev/null; then
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "awscli==$AWSCLI_VERSION" \
+        || { echo "cannot install awscli==$AWSCLI_VERSION" >&2; exit 2; }
+fi
+PY="$VENV/bin/python"
+
+# --- the server -------------------------------------------------------------
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/cognate-cli.XXXXXX")"
+SERVER_PID=""
+cleanup() {
+    if [[ -n "$SERVER_PID" ]]; then
+        kill "$SERVER_PID" 2>/dev/null
+        wait "$SERVER_PID" 2>/dev/null
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+PORT="$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+URL="http://127.0.0.1:$PORT"
+# Only what is set here configures the server.
+for var in $(env | grep -o '^COGNATE_[A-Z_]*' || true); do unset "$var"; done
+NO_COLOR=1 "$BIN" serve --listen "127.0.0.1:$PORT" --data-dir "$WORK/data" >"$WORK/server.log" 2>&1 &
+SERVER_PID=$!
+
+ready=0
+for _ in $(seq 1 200); do
+    if "$PY" -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('$URL/health', timeout=1).status != 200)" 2>/dev/null; then
+        ready=1
+        break
+    fi
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then break; fi
+    sleep 0.05
+done
+if [[ $ready != 1 ]]; then
+    echo "cognate did not become healthy on $URL; log:" >&2
+    cat "$WORK/server.log" >&2
+    exit 1
+fi
+
+# --- helpers ----------------------------------------------------------------
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1
+export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+export AWS_MAX_ATTEMPTS=1 AWS_RETRY_MODE=standard AWS_PAGER=""
+unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL 2>/dev/null || true
+
+PASSED=0
+FAILED=0
+OUT=""   # stdout of the last aws call
+ERR=""   # stderr of the last aws call
+RC=0     # exit code of the last aws call
+
+awscli() {
+    "$VENV/bin/aws" --endpoint-url "$URL" --output json "$@" >"$WORK/out" 2>"$WORK/err"
+    RC=$?
+    OUT="$(cat "$WORK/out")"
+    ERR="$(cat "$WORK/err")"
+}
+
+pass() { PASSED=$((PASSED + 1)); echo "ok   - $1"; }
+fail() {
+    FAILED=$((FAILED + 1))
+    echo "FAIL - $1"
+    [[ -n "${2:-}" ]] && echo "       $2"
+    echo "       exit=$RC stdout=${OUT:0:600}"
+    [[ -n "$ERR" ]] && echo "       stderr=${ERR:0:600}"
+}
+
+# check NAME PYTHON_EXPR [ENV=VAL...]: the last call succeeded and the
+# expression (over `d`, the parsed JSON output, and os.environ as `e`) is true.
+check() {
+    local name="$1" expr="$2"
+    shift 2
+    if [[ $RC -ne 0 ]]; then
+        fail "$name" "the command failed"
+        return
+    fi
+    if env "$@" CHECK_EXPR="$expr" "$PY" -c '
+import json, os, re, sys
+d = json.loads(sys.stdin.read().strip() or "{}")
+e = os.environ
+ok = eval("(" + os.environ["CHECK_EXPR"] + "\n)")
+sys.exit(0 if ok else 1)
+' <<<"$OUT" 2>"$WORK/pyerr"; then
+        pass "$name"
+    else
+        fail "$name" "assertion failed: $expr $(cat "$WORK/pyerr")"
+    fi
+}
+
+# check_error NAME CODE: the last call failed with this error code.
+check_error() {
+    local name="$1" code="$2"
+    if [[ $RC -ne 0 && "$ERR" == *"($code)"* ]]; then
+        pass "$name"
+    else
+        fail "$name" "expected an error with code $code"
+    fi
+}
+
+# json_get EXPR: evaluate EXPR over the last output `d` and print it.
+json_get() {
+    CHECK_EXPR="$1" "$PY" -c '
+import json, os, sys
+d = json.loads(sys.stdin.read())
+v = eval(os.environ["CHECK_EXPR"])
+print(v if v is not None else "")
+' <<<"$OUT"
+}
+
+POOL_RE='^us-east-1_[0-9A-Za-z]+$'
+
+# --- user pools -------------------------------------------------------------
+awscli cognito-idp create-user-pool --pool-name cli-pool-1 --user-pool-tags team=cli
+check "create-user-pool returns the pool" \
+    'bool(re.match(e["RE"], d["UserPool"]["Id"])) and d["UserPool"]["Name"] == "cli-pool-1"
+     and d["UserPool"]["Arn"] == "arn:aws:cognito-idp:us-east-1:000000000000:userpool/" + d["UserPool"]["Id"]' \
+    RE="$POOL_RE"
+POOL1="$(json_get 'd["UserPool"]["Id"]' 2>/dev/null)"
+
+awscli cognito-idp create-user-pool-client --user-pool-id "$POOL1" --client-name cli-client --generate-secret
+check "create-user-pool-client --generate-secret" \
+    'len(d["UserPoolClient"]["ClientId"]) == 26 and len(d["UserPoolClient"].get("ClientSecret", "")) >= 24
+     and d["UserPoolClient"]["UserPoolId"] == e["POOL"]' POOL="$POOL1"
+CLIENT="$(json_get 'd["UserPoolClient"]["ClientId"]' 2>/dev/null)"
+SECRET="$(json_get 'd["UserPoolClient"]["ClientSecret"]' 2>/dev/null)"
+
+awscli cognito-idp create-user-pool --pool-name cli-pool-2
+POOL2="$(json_get 'd["UserPool"]["Id"]' 2>/dev/null)"
+awscli cognito-idp create-user-pool --pool-name cli-pool-3
+check "create two more pools" 'd["UserPool"]["Name"] == "cli-pool-3"'
+POOL3="$(json_get 'd["UserPool"]["Id"]' 2>/dev/null)"
+ALL_POOLS="$POOL1 $POOL2 $POOL3"
+
+# Raw NextToken pagination: one pool per page.
+seen=""
+token=""
+pages=0
+pagination_ok=1
+while :; do
+    if [[ -z "$token" ]]; then
+        awscli cognito-idp list-user-pools --no-paginate --max-results 1
+    else
+        awscli cognito-idp list-user-pools --no-paginate --max-results 1 --next-token "$token"
+    fi
+    if [[ $RC -ne 0 ]]; then pagination_ok=0; break; fi
+    pages=$((pages + 1))
+    count="$(json_get 'len(d["UserPools"])')"
+    [[ "$count" == 1 ]] || pagination_ok=0
+    seen="$seen $(json_get 'd["UserPools"][0]["Id"] if d["UserPools"] else ""')"
+    token="$(json_get 'd.get("NextToken")')"
+    [[ -z "$token" || $pages -ge 10 ]] && break
+done
+RC=0
+OUT="{\"pages\": $pages, \"ok\": $pagination_ok}"
+check "list-user-pools --max-results 1 with --next-token visits 3 pages of 1" \
+    'd["ok"] == 1 and d["pages"] == 3 and sorted(e["SEEN"].split()) == sorted(e["ALL"].split())' \
+    SEEN="$seen" ALL="$ALL_POOLS"
+
+# Without --next-token the CLI makes exactly one call: ListUserPools has a
+# required MaxResults, so the CLI never auto-paginates it.
+awscli cognito-idp list-user-pools --max-results 1
+check "list-user-pools --max-results 1 returns one pool and a NextToken" \
+    'len(d["UserPools"]) == 1 and bool(d.get("NextToken"))'
+
+# The CLI's own pagination (--page-size, --max-items, --starting-token) on
+# ListUserPoolClients, whose MaxResults is optional.
+for i in 1 2 3; do
+    awscli cognito-idp create-user-pool-client --user-pool-id "$POOL2" --client-name "paged-$i"
+done
+check "create three clients in one pool" 'd["UserPoolClient"]["ClientName"] == "paged-3"'
+awscli cognito-idp list-user-pool-clients --user-pool-id "$POOL2" --page-size 1
+check "list-user-pool-clients --page-size 1 follows NextToken to all clients" \
+    'sorted(c["ClientName"] for c in d["UserPoolClients"]) == ["paged-1", "paged-2", "paged-3"]
+     and not d.get("NextToken")'
+awscli cognito-idp list-user-pool-clients --user-pool-id "$POOL2" --page-size 1 --max-items 2
+check "list-user-pool-clients --max-items 2 returns 2 and a NextToken" \
+    'len(d["UserPoolClients"]) == 2 and bool(d.get("NextToken"))'
+FIRST_TWO="$(json_get '" ".join(c["ClientName"] for c in d["UserPoolClients"])' 2>/dev/null)"
+STARTING="$(json_get 'd.get("NextToken")' 2>/dev/null)"
+awscli cognito-idp list-user-pool-clients --user-pool-id "$POOL2" --page-size 1 --max-items 2 \
+    --starting-token "$STARTING"
+check "list-user-pool-clients --starting-token returns the rest" \
+    'len(d["UserPoolClients"]) == 1 and not d.get("NextToken")
+     and sorted(e["FIRST"].split() + [d["UserPoolClients"][0]["ClientName"]]) == ["paged-1", "paged-2", "paged-3"]' \
+    FIRST="$FIRST_TWO"
+
+awscli cognito-idp describe-user-pool --user-pool-id "$POOL1"
+check "describe-user-pool shows defaults and tags" \
+    'd["UserPool"]["Id"] == e["POOL"] and d["UserPool"]["Name"] == "cli-pool-1"
+     and d["UserPool"]["Policies"]["PasswordPolicy"]["MinimumLength"] == 8
+     and d["UserPool"]["Policies"]["PasswordPolicy"]["TemporaryPasswordValidityDays"] == 7
+     and d["UserPool"]["MfaConfiguration"] == "OFF"
+     and d["UserPool"].get("UserPoolTags") == {"team": "cli"}
+     and any(a["Name"] == "sub" for a in d["UserPool"]["SchemaAttributes"])' POOL="$POOL1"
+
+awscli cognito-idp update-user-pool --user-pool-id "$POOL1" \
+    --policies 'PasswordPolicy={MinimumLength=12,RequireUppercase=true,RequireLowercase=true,RequireNumbers=false,RequireSymbols=false}' \
+    --user-pool-tags team=cli,stage=updated --auto-verified-attributes email
+check "update-user-pool succeeds" 'True'
+awscli cognito-idp describe-user-pool --user-pool-id "$POOL1"
+check "describe-user-pool shows the update" \
+    'd["UserPool"]["Policies"]["PasswordPolicy"]["MinimumLength"] == 12
+     and d["UserPool"]["Policies"]["PasswordPolicy"]["RequireNumbers"] is False
+     and d["UserPool"]["UserPoolTags"] == {"team": "cli", "stage": "updated"}
+     and d["UserPool"]["AutoVerifiedAttributes"] == ["email"]
+     and d["UserPool"]["Name"] == "cli-pool-1"'
+
+awscli cognito-idp describe-user-pool-client --user-pool-id "$POOL1" --client-id "$CLIENT"
+check "describe-user-pool-client returns the same secret and default validities" \
+    'd["UserPoolClient"]["ClientSecret"] == e["SECRET"] and d["UserPoolClient"]["ClientName"] == "cli-client"
+     and d["UserPoolClient"]["RefreshTokenValidity"] == 30' SECRET="$SECRET"
+
+awscli cognito-idp delete-user-pool-client --user-pool-id "$POOL1" --client-id "$CLIENT"
+check "delete-user-pool-client succeeds" 'True'
+awscli cognito-idp describe-user-pool-client --user-pool-id "$POOL1" --client-id "$CLIENT"
+check_error "describe-user-pool-client after delete fails" ResourceNotFoundException
+
+awscli cognito-idp delete-user-pool --user-pool-id "$POOL1"
+check "delete-user-pool succeeds" 'True'
+awscli cognito-idp describe-user-pool --user-pool-id "$POOL1"
+check_error "describe-user-pool after delete fails" ResourceNotFoundException
+awscli cognito-idp list-user-pools --max-results 60
+check "list-user-pools no longer lists the deleted pool" \
+    'sorted(p["Id"] for p in d["UserPools"]) == sorted(e["LEFT"].split())' LEFT="$POOL2 $POOL3"
+
+awscli cognito-idp describe-user-pool --user-pool-id bad
+check_error "describe-user-pool with a malformed id" InvalidParameterException
+
+# --- identity pools ---------------------------------------------------------
+awscli cognito-identity create-identity-pool --identity-pool-name cli_identity \
+    --allow-unauthenticated-identities --supported-login-providers graph.facebook.com=12345
+check "create-identity-pool" \
+    'bool(re.match(r"^us-east-1:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", d["IdentityPoolId"]))
+     and d["IdentityPoolName"] == "cli_identity" and d["AllowUnauthenticatedIdentities"] is True'
+IDPOOL="$(json_get 'd["IdentityPoolId"]' 2>/dev/null)"
+
+awscli cognito-identity describe-identity-pool --identity-pool-id "$IDPOOL"
+check "describe-identity-pool" \
+    'd["IdentityPoolId"] == e["ID"] and d["IdentityPoolName"] == "cli_identity"
+     and d["AllowUnauthenticatedIdentities"] is True
+     and d.get("SupportedLoginProviders") == {"graph.facebook.com": "12345"}' ID="$IDPOOL"
+
+awscli cognito-identity list-identity-pools --max-results 10
+check "list-identity-pools" \
+    '[p["IdentityPoolId"] for p in d["IdentityPools"]] == [e["ID"]]
+     and d["IdentityPools"][0]["IdentityPoolName"] == "cli_identity"' ID="$IDPOOL"
+
+awscli cognito-identity delete-identity-pool --identity-pool-id "$IDPOOL"
+check "delete-identity-pool succeeds" 'True'
+awscli cognito-identity describe-identity-pool --identity-pool-id "$IDPOOL"
+check_error "describe-identity-pool after delete fails" ResourceNotFoundException
+
+# --- unsigned admin call is refused ------------------------------------------
+awscli cognito-idp list-user-pools --max-results 10 --no-sign-request
+check_error "an unsigned admin call is refused" MissingAuthenticationTokenException
+
+echo
+echo "$PASSED passed, $FAILED failed"
+if [[ $FAILED -ne 0 ]]; then
+    echo "--- server log (tail) ---"
+    tail -n 40 "$WORK/server.log"
+    exit 1
+fi
+exit 0
