@@ -219,7 +219,10 @@ fn authenticate(
         // is refused as AWS refuses it.
         Ok(verified) if verified.region != config.region => Err(ApiError::protocol(
             ProtocolCode::InvalidSignature,
-            format!("Credential should be scoped to a valid region, not '{}'. ", verified.region),
+            format!(
+                "Credential should be scoped to a valid region, not '{}'. ",
+                verified.region
+            ),
         )),
         Ok(verified) => Ok(Caller::Iam {
             access_key_id: verified.access_key_id,
