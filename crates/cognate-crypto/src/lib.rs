@@ -10,9 +10,17 @@
 //!
 //! All primitives come from `aws-lc-rs`, so there is one audited crypto
 //! provider in the dependency tree.
-#![forbid(unsafe_code)]
+//!
+//! The one exception is [`bn`], constant-time big-integer arithmetic for SRP
+//! over `aws-lc-sys`: it is the crate's single audited `unsafe` module (the
+//! rest of the crate denies `unsafe_code`). [`srp`] builds Cognito's SRP
+//! variant on it.
+#![deny(unsafe_code)]
 
+#[allow(unsafe_code)]
+pub mod bn;
 pub mod ct;
 pub mod envelope;
 pub mod ids;
 pub mod sigv4;
+pub mod srp;
