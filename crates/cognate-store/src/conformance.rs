@@ -5,7 +5,10 @@
 //! Each check uses its own id prefix and compares counts as deltas, so the
 //! checks do not depend on each other or on running against an empty store.
 
-use crate::{AppClientRecord, ClientSecretRecord, IdentityPoolRecord, Store, StoreError, StoreResult, UserPoolRecord};
+use crate::{
+    AppClientRecord, ClientSecretRecord, CodeCheck, CodeRecord, IdentityPoolRecord, OutboxMessage, Store, StoreError,
+    StoreResult, UserIndex, UserPoolRecord, UserRecord,
+};
 
 /// Runs every check in this module.
 pub fn run_all(store: &dyn Store) {
@@ -28,6 +31,22 @@ pub fn run_all(store: &dyn Store) {
     doc_round_trips_exactly(store);
     concurrent_cas_loses_no_update(store);
     concurrent_secret_inserts_respect_limit(store);
+    user_insert_and_get(store);
+    user_duplicates(store);
+    user_compare_and_set(store);
+    user_update_alias_conflict(store);
+    user_delete(store);
+    user_list_order_and_pagination(store);
+    user_search_equality_and_paging(store);
+    user_search_prefix_is_literal(store);
+    user_counts_and_pool_cascade(store);
+    codes_lifecycle(store);
+    code_check_with_user_update(store);
+    outbox_append_and_list(store);
+    concurrent_user_inserts(store);
+    concurrent_user_races(store);
+    concurrent_code_checks(store);
+    concurrent_outbox_paging_skips_nothing(store);
 }
 
 fn ok<T>(r: StoreResult<T>, what: &str) -> T {
@@ -279,6 +298,8 @@ pub fn app_client_insert_and_get(store: &dyn Store) {
     assert_eq!(ok(store.list_client_secrets("aci_pool", "cl"), "secrets"), vec![s]);
     assert_eq!(ok(store.get_app_client("aci_pool", "nope"), "get"), None);
     assert_eq!(ok(store.get_app_client("aci_nopool", "cl"), "get"), None);
+    assert_eq!(ok(store.get_app_client_by_id("cl"), "get by id"), Some(rec.clone()));
+    assert_eq!(ok(store.get_app_client_by_id("nope"), "get by id"), None);
 
     // Without a secret.
     ok(
@@ -695,4 +716,1132 @@ pub fn cas_race_between_stores(a: &dyn Store, b: &dyn Store) {
         assert_eq!(seen_a, seen_b);
         assert_eq!(seen_a.map(|p| p.version), Some(round + 1));
     }
+}
+
+// ---------------------------------------------------------------------------
+// Users, codes and the outbox
+
+fn user(pool_id: &str, username_key: &str) -> UserRecord {
+    UserRecord {
+        pool_id: pool_id.into(),
+        username: username_key.to_uppercase(),
+        username_key: username_key.into(),
+        sub: format!("sub-{pool_id}-{username_key}"),
+        status: "CONFIRMED".into(),
+        enabled: true,
+        created_ms: 1_700_000_000_100,
+        modified_ms: 1_700_000_000_100,
+        version: 1,
+        attributes: format!(r#"[{{"Name":"email","Value":"{username_key}@example.com"}}]"#),
+        password: Some(format!("sealed-verifier-{username_key}")),
+        doc: "{}".into(),
+    }
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect()
+}
+
+/// Searchable by `username` and `email`; `email` is also an alias.
+fn email_index(username_key: &str, email: &str) -> UserIndex {
+    UserIndex {
+        search: pairs(&[("username", username_key), ("email", email)]),
+        aliases: pairs(&[("email", email)]),
+    }
+}
+
+fn keys(users: &[UserRecord]) -> Vec<String> {
+    users.iter().map(|u| u.username_key.clone()).collect()
+}
+
+fn search_keys(store: &dyn Store, pool_id: &str, attribute: &str, value: &str, prefix: bool) -> Vec<String> {
+    keys(&ok(
+        store.search_users(pool_id, attribute, value, prefix, None, usize::MAX),
+        "search",
+    ))
+}
+
+fn alias_owner(store: &dyn Store, pool_id: &str, kind: &str, key: &str) -> Option<String> {
+    ok(store.get_user_by_alias(pool_id, kind, key), "get by alias").map(|u| u.username_key)
+}
+
+fn code(pool_id: &str, username_key: &str, purpose: &str, hash: &str) -> CodeRecord {
+    CodeRecord {
+        pool_id: pool_id.into(),
+        username_key: username_key.into(),
+        purpose: purpose.into(),
+        code_hash: hash.into(),
+        expires_ms: 2_000,
+        attempts_left: 3,
+        created_ms: 1_000,
+    }
+}
+
+fn message(pool_id: &str, username: &str, body: &str) -> OutboxMessage {
+    OutboxMessage {
+        id: 0,
+        pool_id: pool_id.into(),
+        username: username.into(),
+        channel: "EMAIL".into(),
+        destination: format!("{username}@example.com"),
+        code: Some("123456".into()),
+        subject: Some("Your code".into()),
+        body: body.into(),
+        created_ms: 1_700_000_000_200,
+    }
+}
+
+pub fn user_insert_and_get(store: &dyn Store) {
+    ok(store.insert_user_pool(&pool("ui_pool")), "insert pool");
+    let rec = user("ui_pool", "alice");
+    ok(
+        store.insert_user(&rec, &email_index("alice", "alice@example.com")),
+        "insert user",
+    );
+    assert_eq!(ok(store.get_user("ui_pool", "alice"), "get"), Some(rec.clone()));
+    assert_eq!(
+        ok(store.get_user_by_sub("ui_pool", &rec.sub), "by sub"),
+        Some(rec.clone())
+    );
+    assert_eq!(
+        ok(
+            store.get_user_by_alias("ui_pool", "email", "alice@example.com"),
+            "by alias"
+        ),
+        Some(rec.clone())
+    );
+    assert_eq!(ok(store.get_user("ui_pool", "bob"), "missing"), None);
+    assert_eq!(ok(store.get_user("ui_pool", "ALICE"), "other key"), None);
+    assert_eq!(ok(store.get_user_by_sub("ui_pool", "nope"), "missing sub"), None);
+    assert_eq!(
+        ok(
+            store.get_user_by_alias("ui_pool", "phone_number", "alice@example.com"),
+            "other kind"
+        ),
+        None
+    );
+    assert_eq!(ok(store.get_user("ui_nopool", "alice"), "missing pool"), None);
+
+    // No password, disabled, odd text: all round-trip.
+    let mut bare = user("ui_pool", "bare");
+    bare.password = None;
+    bare.enabled = false;
+    bare.status = "FORCE_CHANGE_PASSWORD".into();
+    bare.username = "Bäre 名前 🌍".into();
+    bare.attributes = "[]".into();
+    bare.doc = "{\"k\":\"\\\"quoted\\\"\"}".into();
+    bare.created_ms = -1;
+    bare.modified_ms = i64::MAX;
+    ok(store.insert_user(&bare, &UserIndex::default()), "insert bare user");
+    assert_eq!(ok(store.get_user("ui_pool", "bare"), "get bare"), Some(bare));
+
+    expect_err(
+        store.insert_user(&user("ui_nopool", "alice"), &UserIndex::default()),
+        |e| matches!(e, StoreError::NotFound),
+        "user in missing pool",
+    );
+}
+
+pub fn user_duplicates(store: &dyn Store) {
+    ok(store.insert_user_pool(&pool("ud_pool")), "insert pool");
+    ok(store.insert_user_pool(&pool("ud_other")), "insert other pool");
+    let alice = user("ud_pool", "alice");
+    ok(store.insert_user(&alice, &email_index("alice", "a@x.com")), "insert");
+
+    // Same username_key.
+    let mut dup = user("ud_pool", "alice");
+    dup.sub = "another-sub".into();
+    expect_err(
+        store.insert_user(&dup, &email_index("alice", "other@x.com")),
+        |e| matches!(e, StoreError::AlreadyExists),
+        "duplicate username",
+    );
+    // Same sub, other username.
+    let mut same_sub = user("ud_pool", "bob");
+    same_sub.sub = alice.sub.clone();
+    expect_err(
+        store.insert_user(&same_sub, &email_index("bob", "b@x.com")),
+        |e| matches!(e, StoreError::AlreadyExists),
+        "duplicate sub",
+    );
+    // Alias held by another user: nothing of the new user is written.
+    expect_err(
+        store.insert_user(&user("ud_pool", "carol"), &email_index("carol", "a@x.com")),
+        |e| matches!(e, StoreError::AliasTaken(kind) if kind == "email"),
+        "alias taken",
+    );
+    assert_eq!(ok(store.get_user("ud_pool", "carol"), "carol"), None);
+    assert!(search_keys(store, "ud_pool", "username", "carol", false).is_empty());
+    assert!(ok(
+        store.get_user_by_sub("ud_pool", &user("ud_pool", "carol").sub),
+        "by sub"
+    )
+    .is_none());
+    assert_eq!(
+        ok(store.get_user("ud_pool", "alice"), "alice intact"),
+        Some(alice.clone())
+    );
+    assert!(ok(store.get_user_by_sub("ud_pool", "another-sub"), "dup sub").is_none());
+    assert_eq!(ok(store.count_users("ud_pool"), "count"), 1);
+
+    // The same alias key under another kind, or in another pool, is free;
+    // duplicated pairs within one index are stored once.
+    let carol_index = UserIndex {
+        search: pairs(&[("email", "a@x.com"), ("email", "a@x.com")]),
+        aliases: pairs(&[("phone_number", "a@x.com"), ("phone_number", "a@x.com")]),
+    };
+    ok(store.insert_user(&user("ud_pool", "carol"), &carol_index), "other kind");
+    assert_eq!(
+        search_keys(store, "ud_pool", "email", "a@x.com", false),
+        ["alice", "carol"]
+    );
+    ok(
+        store.insert_user(&alice_in("ud_other"), &email_index("alice", "a@x.com")),
+        "same user and alias in another pool",
+    );
+    assert_eq!(
+        alias_owner(store, "ud_other", "email", "a@x.com").as_deref(),
+        Some("alice")
+    );
+    assert_eq!(ok(store.count_users("ud_pool"), "count"), 2);
+    assert_eq!(ok(store.count_users("ud_other"), "count"), 1);
+}
+
+fn alice_in(pool_id: &str) -> UserRecord {
+    let mut u = user(pool_id, "alice");
+    // The same sub in two pools is allowed too.
+    u.sub = user("ud_pool", "alice").sub;
+    u
+}
+
+pub fn user_compare_and_set(store: &dyn Store) {
+    ok(store.insert_user_pool(&pool("uc_pool")), "insert pool");
+    let rec = user("uc_pool", "u1");
+    ok(store.insert_user(&rec, &email_index("u1", "old@x.com")), "insert");
+
+    let mut v2 = rec.clone();
+    v2.version = 2;
+    v2.username = "U-One".into();
+    v2.status = "RESET_REQUIRED".into();
+    v2.enabled = false;
+    v2.modified_ms += 5;
+    v2.attributes = r#"[{"Name":"email","Value":"new@x.com"}]"#.into();
+    v2.password = None;
+    v2.doc = r#"{"v":2}"#.into();
+    // Never rewritten by an update:
+    v2.created_ms = 0;
+    v2.sub = "changed-sub".into();
+    ok(store.update_user(&v2, &email_index("u1", "new@x.com")), "update");
+    let expected = UserRecord {
+        created_ms: rec.created_ms,
+        sub: rec.sub.clone(),
+        ..v2.clone()
+    };
+    assert_eq!(ok(store.get_user("uc_pool", "u1"), "get"), Some(expected.clone()));
+    // The index was replaced: old values find nothing, new ones the user.
+    assert!(search_keys(store, "uc_pool", "email", "old@x.com", false).is_empty());
+    assert_eq!(search_keys(store, "uc_pool", "email", "new@x.com", false), ["u1"]);
+    assert_eq!(search_keys(store, "uc_pool", "username", "u1", false), ["u1"]);
+    assert_eq!(alias_owner(store, "uc_pool", "email", "old@x.com"), None);
+    assert_eq!(
+        alias_owner(store, "uc_pool", "email", "new@x.com").as_deref(),
+        Some("u1")
+    );
+    // The freed alias can be taken by someone else.
+    ok(
+        store.insert_user(&user("uc_pool", "u2"), &email_index("u2", "old@x.com")),
+        "take freed alias",
+    );
+
+    let mut stale = rec.clone();
+    stale.version = 2;
+    expect_err(
+        store.update_user(&stale, &UserIndex::default()),
+        |e| matches!(e, StoreError::VersionConflict),
+        "stale update",
+    );
+    for bad in [4, 0, i64::MIN] {
+        let mut skip = expected.clone();
+        skip.version = bad;
+        expect_err(
+            store.update_user(&skip, &UserIndex::default()),
+            |e| matches!(e, StoreError::VersionConflict),
+            "bad version",
+        );
+    }
+    // A failed update leaves the index alone.
+    assert_eq!(search_keys(store, "uc_pool", "email", "new@x.com", false), ["u1"]);
+    let mut missing = user("uc_pool", "nobody");
+    missing.version = 2;
+    expect_err(
+        store.update_user(&missing, &UserIndex::default()),
+        |e| matches!(e, StoreError::NotFound),
+        "missing user",
+    );
+    let mut other_pool = expected.clone();
+    other_pool.pool_id = "uc_nopool".into();
+    other_pool.version = 3;
+    expect_err(
+        store.update_user(&other_pool, &UserIndex::default()),
+        |e| matches!(e, StoreError::NotFound),
+        "missing pool",
+    );
+
+    // Emptying the index removes every row; updates do not change the count.
+    let mut v3 = expected.clone();
+    v3.version = 3;
+    ok(store.update_user(&v3, &UserIndex::default()), "clear index");
+    assert!(search_keys(store, "uc_pool", "username", "u1", false).is_empty());
+    assert_eq!(alias_owner(store, "uc_pool", "email", "new@x.com"), None);
+    assert_eq!(ok(store.count_users("uc_pool"), "count"), 2);
+}
+
+pub fn user_update_alias_conflict(store: &dyn Store) {
+    ok(store.insert_user_pool(&pool("ua_pool")), "insert pool");
+    ok(
+        store.insert_user(&user("ua_pool", "a"), &email_index("a", "a@x.com")),
+        "insert a",
+    );
+    let b = user("ua_pool", "b");
+    let b_index = UserIndex {
+        search: pairs(&[("email", "b@x.com")]),
+        aliases: pairs(&[("email", "b@x.com"), ("preferred_username", "bee")]),
+    };
+    ok(store.insert_user(&b, &b_index), "insert b");
+
+    let mut b2 = b.clone();
+    b2.version = 2;
+    b2.status = "changed".into();
+    // Keeps one alias, drops one, and wants a's.
+    let grab = UserIndex {
+        search: pairs(&[("email", "a@x.com")]),
+        aliases: pairs(&[("email", "a@x.com"), ("preferred_username", "bee")]),
+    };
+    expect_err(
+        store.update_user(&b2, &grab),
+        |e| matches!(e, StoreError::AliasTaken(kind) if kind == "email"),
+        "update onto a taken alias",
+    );
+    // Nothing changed: record, search rows and aliases.
+    assert_eq!(ok(store.get_user("ua_pool", "b"), "get b"), Some(b.clone()));
+    assert_eq!(search_keys(store, "ua_pool", "email", "b@x.com", false), ["b"]);
+    assert_eq!(search_keys(store, "ua_pool", "email", "a@x.com", false), ["a"]);
+    assert_eq!(alias_owner(store, "ua_pool", "email", "b@x.com").as_deref(), Some("b"));
+    assert_eq!(alias_owner(store, "ua_pool", "email", "a@x.com").as_deref(), Some("a"));
+    // Keeping its own aliases is not a conflict.
+    ok(store.update_user(&b2, &b_index), "update keeping aliases");
+    assert_eq!(
+        alias_owner(store, "ua_pool", "preferred_username", "bee").as_deref(),
+        Some("b")
+    );
+}
+
+pub fn user_delete(store: &dyn Store) {
+    ok(store.insert_user_pool(&pool("udel_pool")), "insert pool");
+    for k in ["a", "b"] {
+        ok(
+            store.insert_user(&user("udel_pool", k), &email_index(k, &format!("{k}@x.com"))),
+            "insert",
+        );
+    }
+    ok(store.put_code(&code("udel_pool", "a", "signup", "h")), "put code");
+    let id = ok(store.append_message(&message("udel_pool", "A", "hello")), "append");
+    assert_eq!(ok(store.count_users("udel_pool"), "count"), 2);
+
+    assert!(ok(store.delete_user("udel_pool", "a"), "delete"));
+    assert_eq!(ok(store.get_user("udel_pool", "a"), "get"), None);
+    assert_eq!(
+        ok(
+            store.get_user_by_sub("udel_pool", &user("udel_pool", "a").sub),
+            "by sub"
+        ),
+        None
+    );
+    assert_eq!(alias_owner(store, "udel_pool", "email", "a@x.com"), None);
+    assert!(search_keys(store, "udel_pool", "username", "a", false).is_empty());
+    assert_eq!(ok(store.count_users("udel_pool"), "count"), 1);
+    assert!(!ok(store.delete_user("udel_pool", "a"), "delete again"));
+    assert!(!ok(store.delete_user("udel_nopool", "b"), "delete in missing pool"));
+    assert_eq!(ok(store.count_users("udel_pool"), "count"), 1);
+    // The outbox is a log: the user's messages stay.
+    let msgs = ok(store.list_messages(Some("udel_pool"), None, None, 10), "messages");
+    assert_eq!(msgs.iter().map(|m| m.id).collect::<Vec<_>>(), [id]);
+
+    // A recreated user starts clean: no index rows or codes come back.
+    ok(
+        store.insert_user(&user("udel_pool", "a"), &UserIndex::default()),
+        "reinsert",
+    );
+    assert_eq!(alias_owner(store, "udel_pool", "email", "a@x.com"), None);
+    assert!(search_keys(store, "udel_pool", "email", "a@x.com", false).is_empty());
+    assert_eq!(
+        ok(store.check_code("udel_pool", "a", "signup", "h", 1_500), "check"),
+        CodeCheck::Missing
+    );
+    // The sibling is untouched.
+    assert_eq!(
+        alias_owner(store, "udel_pool", "email", "b@x.com").as_deref(),
+        Some("b")
+    );
+    assert_eq!(ok(store.count_users("udel_pool"), "count"), 2);
+}
+
+pub fn user_list_order_and_pagination(store: &dyn Store) {
+    ok(store.insert_user_pool(&pool("ul_pool")), "insert pool");
+    ok(store.insert_user_pool(&pool("ul_other")), "insert other");
+    let names = ["m", "B", "a", "z9", "z10", "é", "_", "%"];
+    for k in names {
+        ok(store.insert_user(&user("ul_pool", k), &UserIndex::default()), "insert");
+    }
+    ok(
+        store.insert_user(&user("ul_other", "c"), &UserIndex::default()),
+        "insert other",
+    );
+    let mut expected: Vec<&str> = names.to_vec();
+    expected.sort_unstable();
+
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = ok(store.list_users("ul_pool", after.as_deref(), 3), "list");
+        assert!(page.len() <= 3);
+        assert!(page.iter().all(|u| u.pool_id == "ul_pool"), "foreign user");
+        seen.extend(keys(&page));
+        if page.len() < 3 {
+            break;
+        }
+        after = page.last().map(|u| u.username_key.clone());
+    }
+    assert_eq!(seen, expected);
+    assert_eq!(keys(&ok(store.list_users("ul_pool", Some("a"), 1), "after a")), ["m"]);
+    assert!(ok(store.list_users("ul_pool", None, 0), "limit 0").is_empty());
+    assert!(ok(store.list_users("ul_nopool", None, 10), "missing pool").is_empty());
+    assert_eq!(ok(store.count_users("ul_pool"), "count"), names.len() as u64);
+}
+
+pub fn user_search_equality_and_paging(store: &dyn Store) {
+    ok(store.insert_user_pool(&pool("us_pool")), "insert pool");
+    ok(store.insert_user_pool(&pool("us_other")), "insert other");
+    let status_index = |status: &str| UserIndex {
+        search: pairs(&[("status", status)]),
+        aliases: Vec::new(),
+    };
+    let confirmed = ["u5", "u1", "u3", "u2", "u4"];
+    for k in confirmed {
+        ok(
+            store.insert_user(&user("us_pool", k), &status_index("CONFIRMED")),
+            "insert",
+        );
+    }
+    ok(
+        store.insert_user(&user("us_pool", "u0"), &status_index("UNCONFIRMED")),
+        "insert",
+    );
+    ok(
+        store.insert_user(&user("us_pool", "u9"), &status_index("CONFIRMEDX")),
+        "insert",
+    );
+    ok(
+        store.insert_user(&user("us_other", "u1"), &status_index("CONFIRMED")),
+        "insert other",
+    );
+
+    assert_eq!(
+        search_keys(store, "us_pool", "status", "CONFIRMED", false),
+        ["u1", "u2", "u3", "u4", "u5"]
+    );
+    // Exact match only, case-sensitive, per attribute.
+    assert!(search_keys(store, "us_pool", "status", "confirmed", false).is_empty());
+    assert!(search_keys(store, "us_pool", "email", "CONFIRMED", false).is_empty());
+    assert!(search_keys(store, "us_nopool", "status", "CONFIRMED", false).is_empty());
+
+    // Paging with the (value, username_key) cursor.
+    let mut seen = Vec::new();
+    let mut after: Option<(String, String)> = None;
+    loop {
+        let cursor = after.as_ref().map(|(v, k)| (v.as_str(), k.as_str()));
+        let page = ok(
+            store.search_users("us_pool", "status", "CONFIRMED", false, cursor, 2),
+            "page",
+        );
+        seen.extend(keys(&page));
+        if page.len() < 2 {
+            break;
+        }
+        after = page.last().map(|u| ("CONFIRMED".to_owned(), u.username_key.clone()));
+    }
+    assert_eq!(seen, ["u1", "u2", "u3", "u4", "u5"]);
+    // Cursors before and after the value.
+    let from = |v: &str, k: &str| {
+        keys(&ok(
+            store.search_users("us_pool", "status", "CONFIRMED", false, Some((v, k)), 10),
+            "search from cursor",
+        ))
+    };
+    assert_eq!(from("A", "zzz").len(), 5);
+    assert!(from("CONFIRMEDX", "").is_empty());
+    assert_eq!(from("CONFIRMED", "u4"), ["u5"]);
+    assert!(ok(
+        store.search_users("us_pool", "status", "CONFIRMED", false, None, 0),
+        "limit 0"
+    )
+    .is_empty());
+}
+
+pub fn user_search_prefix_is_literal(store: &dyn Store) {
+    ok(store.insert_user_pool(&pool("up_pool")), "insert pool");
+    // (username_key, value of "name")
+    let rows: &[(&str, &str)] = &[
+        ("k01", "50%"),
+        ("k02", "50% off"),
+        ("k03", "500"),
+        ("k04", "5_0"),
+        ("k05", "5x0"),
+        ("k06", "a_b"),
+        ("k07", "axb"),
+        ("k08", "Ünïcødé"),
+        ("k09", "Ünïcode"),
+        ("k10", "日本語"),
+        ("k11", "日本"),
+        ("k12", "日"),
+        ("k13", "\u{10FFFF}"),
+        ("k14", "\u{10FFFF}\u{10FFFF}x"),
+        ("k15", "z\u{D7FF}"),
+        ("k16", "z\u{D7FF}\u{E000}"),
+        ("k17", "z\u{E000}"),
+        ("k18", "ab"),
+        ("k19", "aB"),
+        ("k20", "a"),
+        ("k21", "b"),
+        ("k22", "%"),
+        ("k23", "_"),
+        ("k24", "\\"),
+        ("k25", "\\x"),
+        ("k26", "🌍 earth"),
+        ("k27", "🌍"),
+    ];
+    for (k, v) in rows {
+        let index = UserIndex {
+            search: pairs(&[("name", v)]),
+            aliases: Vec::new(),
+        };
+        ok(store.insert_user(&user("up_pool", k), &index), "insert");
+    }
+    // The reference: every stored value that starts with the prefix, ordered
+    // by (value, username_key) in byte order.
+    let expected = |p: &str| {
+        let mut hits: Vec<(&str, &str)> = rows
+            .iter()
+            .filter(|(_, v)| v.starts_with(p))
+            .map(|(k, v)| (*v, *k))
+            .collect();
+        hits.sort_unstable();
+        hits.into_iter().map(|(_, k)| k.to_owned()).collect::<Vec<_>>()
+    };
+    let prefixes = [
+        "50%",
+        "5_",
+        "5",
+        "%",
+        "_",
+        "a_",
+        "a",
+        "ab",
+        "aB",
+        "Ünïc",
+        "Ünïcødé",
+        "日本",
+        "日",
+        "\u{10FFFF}",
+        "\u{10FFFF}\u{10FFFF}",
+        "z\u{D7FF}",
+        "z",
+        "\\",
+        "🌍",
+        "",
+        "zzz",
+        "50% off",
+        "50% off!",
+    ];
+    for p in prefixes {
+        assert_eq!(
+            search_keys(store, "up_pool", "name", p, true),
+            expected(p),
+            "prefix {p:?}"
+        );
+    }
+    // A full value as a prefix finds it and its extensions; as equality only it.
+    assert_eq!(search_keys(store, "up_pool", "name", "日本", true), ["k11", "k10"]);
+    assert_eq!(search_keys(store, "up_pool", "name", "日本", false), ["k11"]);
+    assert_eq!(search_keys(store, "up_pool", "name", "%", false), ["k22"]);
+
+    // Paging through a prefix search with the cursor visits every hit once.
+    for p in ["", "5", "a", "日"] {
+        let mut seen = Vec::new();
+        let mut after: Option<(String, String)> = None;
+        loop {
+            let cursor = after.as_ref().map(|(v, k)| (v.as_str(), k.as_str()));
+            let page = ok(store.search_users("up_pool", "name", p, true, cursor, 2), "page");
+            seen.extend(keys(&page));
+            if page.len() < 2 {
+                break;
+            }
+            after = page.last().map(|u| {
+                let value = rows.iter().find(|(k, _)| *k == u.username_key).map(|(_, v)| *v);
+                (value.unwrap_or_default().to_owned(), u.username_key.clone())
+            });
+        }
+        assert_eq!(seen, expected(p), "paged prefix {p:?}");
+    }
+    // A cursor past the prefix range ends the search.
+    assert!(ok(
+        store.search_users("up_pool", "name", "5", true, Some(("6", "")), 10),
+        "past"
+    )
+    .is_empty());
+}
+
+pub fn user_counts_and_pool_cascade(store: &dyn Store) {
+    ok(store.insert_user_pool(&pool("ucp_pool")), "insert pool");
+    ok(store.insert_user_pool(&pool("ucp_other")), "insert other");
+    assert_eq!(ok(store.count_users("ucp_pool"), "count"), 0);
+    assert_eq!(ok(store.count_users("ucp_nopool"), "count missing"), 0);
+    for k in ["a", "b", "c"] {
+        ok(
+            store.insert_user(&user("ucp_pool", k), &email_index(k, &format!("{k}@x.com"))),
+            "insert",
+        );
+        ok(store.put_code(&code("ucp_pool", k, "signup", "h")), "code");
+        ok(store.append_message(&message("ucp_pool", k, "hi")), "message");
+    }
+    ok(
+        store.insert_user(&user("ucp_other", "a"), &email_index("a", "a@x.com")),
+        "insert other",
+    );
+    ok(store.put_code(&code("ucp_other", "a", "signup", "h")), "code other");
+    ok(store.append_message(&message("ucp_other", "a", "hi")), "message other");
+    assert_eq!(ok(store.count_users("ucp_pool"), "count"), 3);
+
+    // Failed writes leave the counter alone.
+    expect_err(
+        store.insert_user(&user("ucp_pool", "a"), &UserIndex::default()),
+        |e| matches!(e, StoreError::AlreadyExists),
+        "duplicate",
+    );
+    expect_err(
+        store.insert_user(&user("ucp_pool", "d"), &email_index("d", "a@x.com")),
+        |e| matches!(e, StoreError::AliasTaken(_)),
+        "alias taken",
+    );
+    assert!(!ok(store.delete_user("ucp_pool", "nobody"), "delete missing"));
+    assert_eq!(ok(store.count_users("ucp_pool"), "count"), 3);
+    // Pool updates do not disturb it (nor does it bump the pool's version).
+    let mut p2 = pool("ucp_pool");
+    p2.version = 2;
+    ok(store.update_user_pool(&p2), "update pool");
+    assert_eq!(ok(store.count_users("ucp_pool"), "count"), 3);
+
+    assert!(ok(store.delete_user_pool("ucp_pool"), "delete pool"));
+    assert_eq!(ok(store.count_users("ucp_pool"), "count"), 0);
+    assert!(ok(store.list_users("ucp_pool", None, 10), "list").is_empty());
+    assert!(ok(store.list_messages(Some("ucp_pool"), None, None, 10), "outbox").is_empty());
+    // Recreating the pool brings nothing back.
+    ok(store.insert_user_pool(&pool("ucp_pool")), "reinsert pool");
+    assert_eq!(ok(store.count_users("ucp_pool"), "count"), 0);
+    assert!(search_keys(store, "ucp_pool", "email", "a@x.com", false).is_empty());
+    assert_eq!(alias_owner(store, "ucp_pool", "email", "a@x.com"), None);
+    ok(
+        store.insert_user(&user("ucp_pool", "a"), &UserIndex::default()),
+        "reinsert user",
+    );
+    assert_eq!(
+        ok(store.check_code("ucp_pool", "a", "signup", "h", 1_500), "check"),
+        CodeCheck::Missing
+    );
+    assert!(ok(store.list_messages(Some("ucp_pool"), None, None, 10), "outbox").is_empty());
+    // The other pool is intact.
+    assert_eq!(ok(store.count_users("ucp_other"), "count other"), 1);
+    assert_eq!(
+        alias_owner(store, "ucp_other", "email", "a@x.com").as_deref(),
+        Some("a")
+    );
+    assert_eq!(
+        ok(store.list_messages(Some("ucp_other"), None, None, 10), "outbox").len(),
+        1
+    );
+    assert_eq!(
+        ok(store.check_code("ucp_other", "a", "signup", "h", 1_500), "check other"),
+        CodeCheck::Accepted
+    );
+}
+
+pub fn codes_lifecycle(store: &dyn Store) {
+    ok(store.insert_user_pool(&pool("cd_pool")), "insert pool");
+    ok(
+        store.insert_user(&user("cd_pool", "u"), &UserIndex::default()),
+        "insert user",
+    );
+    let check = |purpose: &str, hash: &str, now: i64| ok(store.check_code("cd_pool", "u", purpose, hash, now), "check");
+
+    assert_eq!(check("signup", "h", 1_500), CodeCheck::Missing);
+    ok(store.put_code(&code("cd_pool", "u", "signup", "right")), "put");
+    assert_eq!(
+        check("signup", "wrong", 1_500),
+        CodeCheck::Mismatch { attempts_left: 2 }
+    );
+    // Purposes are independent.
+    assert_eq!(check("reset", "right", 1_500), CodeCheck::Missing);
+    // Expired at exactly expires_ms, and the row is kept.
+    assert_eq!(check("signup", "right", 2_000), CodeCheck::Expired);
+    assert_eq!(check("signup", "wrong", 2_001), CodeCheck::Expired);
+    assert_eq!(check("signup", "right", 1_999), CodeCheck::Accepted);
+    // Single use.
+    assert_eq!(check("signup", "right", 1_999), CodeCheck::Missing);
+
+    // Running out of attempts.
+    ok(store.put_code(&code("cd_pool", "u", "signup", "right")), "put");
+    assert_eq!(check("signup", "x", 1_500), CodeCheck::Mismatch { attempts_left: 2 });
+    assert_eq!(check("signup", "x", 1_500), CodeCheck::Mismatch { attempts_left: 1 });
+    assert_eq!(check("signup", "x", 1_500), CodeCheck::Mismatch { attempts_left: 0 });
+    assert_eq!(check("signup", "right", 1_500), CodeCheck::TooManyAttempts);
+    assert_eq!(check("signup", "x", 1_500), CodeCheck::TooManyAttempts);
+    // A new code replaces the old one, attempts and all.
+    let mut fresh = code("cd_pool", "u", "signup", "new");
+    fresh.attempts_left = 1;
+    fresh.expires_ms = 5_000;
+    ok(store.put_code(&fresh), "replace");
+    assert_eq!(
+        check("signup", "right", 4_000),
+        CodeCheck::Mismatch { attempts_left: 0 }
+    );
+    ok(store.put_code(&fresh), "replace again");
+    assert_eq!(check("signup", "new", 4_999), CodeCheck::Accepted);
+    // A code stored with no attempts is never accepted.
+    let mut none_left = code("cd_pool", "u", "signup", "h");
+    none_left.attempts_left = 0;
+    ok(store.put_code(&none_left), "put");
+    assert_eq!(check("signup", "h", 1_500), CodeCheck::TooManyAttempts);
+
+    // Deleting.
+    ok(store.put_code(&code("cd_pool", "u", "reset", "h")), "put");
+    assert!(ok(store.delete_code("cd_pool", "u", "reset"), "delete"));
+    assert!(!ok(store.delete_code("cd_pool", "u", "reset"), "delete again"));
+    assert!(!ok(
+        store.delete_code("cd_nopool", "u", "reset"),
+        "delete in missing pool"
+    ));
+    assert_eq!(check("reset", "h", 1_500), CodeCheck::Missing);
+
+    expect_err(
+        store.put_code(&code("cd_pool", "nobody", "signup", "h")),
+        |e| matches!(e, StoreError::NotFound),
+        "code for a missing user",
+    );
+    expect_err(
+        store.put_code(&code("cd_nopool", "u", "signup", "h")),
+        |e| matches!(e, StoreError::NotFound),
+        "code in a missing pool",
+    );
+    assert_eq!(
+        ok(
+            store.check_code("cd_pool", "nobody", "signup", "h", 1),
+            "check missing user"
+        ),
+        CodeCheck::Missing
+    );
+}
+
+pub fn code_check_with_user_update(store: &dyn Store) {
+    ok(store.insert_user_pool(&pool("cu_pool")), "insert pool");
+    let mut u = user("cu_pool", "u");
+    u.status = "UNCONFIRMED".into();
+    ok(store.insert_user(&u, &email_index("u", "u@x.com")), "insert u");
+    ok(
+        store.insert_user(&user("cu_pool", "other"), &email_index("other", "taken@x.com")),
+        "insert other",
+    );
+    let mut confirmed = u.clone();
+    confirmed.version = 2;
+    confirmed.status = "CONFIRMED".into();
+    let run = |user: &UserRecord, index: &UserIndex, hash: &str, now: i64| {
+        store.check_code_and_update_user("cu_pool", "u", "signup", hash, now, user, index)
+    };
+
+    // No code, a wrong code, an expired code: the user is not touched.
+    assert_eq!(
+        ok(run(&confirmed, &UserIndex::default(), "h", 1_500), "missing"),
+        CodeCheck::Missing
+    );
+    ok(store.put_code(&code("cu_pool", "u", "signup", "h")), "put");
+    assert_eq!(
+        ok(run(&confirmed, &UserIndex::default(), "bad", 1_500), "mismatch"),
+        CodeCheck::Mismatch { attempts_left: 2 }
+    );
+    assert_eq!(
+        ok(run(&confirmed, &UserIndex::default(), "h", 3_000), "expired"),
+        CodeCheck::Expired
+    );
+    assert_eq!(ok(store.get_user("cu_pool", "u"), "get"), Some(u.clone()));
+
+    // The update fails: everything rolls back and the code survives.
+    let mut stale = u.clone();
+    stale.version = 5;
+    expect_err(
+        run(&stale, &UserIndex::default(), "h", 1_500),
+        |e| matches!(e, StoreError::VersionConflict),
+        "conflicting update",
+    );
+    expect_err(
+        run(&confirmed, &email_index("u", "taken@x.com"), "h", 1_500),
+        |e| matches!(e, StoreError::AliasTaken(kind) if kind == "email"),
+        "alias taken",
+    );
+    assert_eq!(ok(store.get_user("cu_pool", "u"), "get"), Some(u.clone()));
+    assert_eq!(alias_owner(store, "cu_pool", "email", "u@x.com").as_deref(), Some("u"));
+
+    // Accepted: the code is consumed and the update applied, together.
+    assert_eq!(
+        ok(run(&confirmed, &email_index("u", "new@x.com"), "h", 1_500), "accepted"),
+        CodeCheck::Accepted
+    );
+    assert_eq!(ok(store.get_user("cu_pool", "u"), "get"), Some(confirmed.clone()));
+    assert_eq!(
+        alias_owner(store, "cu_pool", "email", "new@x.com").as_deref(),
+        Some("u")
+    );
+    assert_eq!(alias_owner(store, "cu_pool", "email", "u@x.com"), None);
+    assert_eq!(
+        ok(store.check_code("cu_pool", "u", "signup", "h", 1_500), "consumed"),
+        CodeCheck::Missing
+    );
+
+    // The user must be the code's owner.
+    ok(store.put_code(&code("cu_pool", "u", "signup", "h")), "put");
+    let mut not_owner = user("cu_pool", "other");
+    not_owner.version = 2;
+    expect_err(
+        run(&not_owner, &UserIndex::default(), "h", 1_500),
+        |e| matches!(e, StoreError::Backend(_)),
+        "another user",
+    );
+    assert_eq!(
+        ok(store.check_code("cu_pool", "u", "signup", "h", 1_500), "still there"),
+        CodeCheck::Accepted
+    );
+}
+
+pub fn outbox_append_and_list(store: &dyn Store) {
+    ok(store.insert_user_pool(&pool("ob_pool")), "insert pool");
+    ok(store.insert_user_pool(&pool("ob_other")), "insert other");
+    let mut ids = Vec::new();
+    for (p, u, body) in [
+        ("ob_pool", "alice", "1"),
+        ("ob_pool", "bob", "2"),
+        ("ob_other", "alice", "3"),
+        ("ob_pool", "alice", "4"),
+    ] {
+        ids.push(ok(store.append_message(&message(p, u, body)), "append"));
+    }
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids not increasing: {ids:?}");
+    let bodies = |msgs: Vec<OutboxMessage>| msgs.into_iter().map(|m| m.body).collect::<Vec<_>>();
+
+    let mine = ok(store.list_messages(Some("ob_pool"), None, None, 10), "pool");
+    assert_eq!(
+        mine[0],
+        OutboxMessage {
+            id: ids[0],
+            ..message("ob_pool", "alice", "1")
+        }
+    );
+    assert_eq!(bodies(mine), ["1", "2", "4"]);
+    assert_eq!(
+        bodies(ok(
+            store.list_messages(Some("ob_pool"), Some("alice"), None, 10),
+            "user"
+        )),
+        ["1", "4"]
+    );
+    assert_eq!(
+        bodies(ok(store.list_messages(Some("ob_pool"), None, Some(ids[0]), 1), "after")),
+        ["2"]
+    );
+    assert_eq!(
+        bodies(ok(
+            store.list_messages(None, Some("alice"), Some(ids[0]), 10),
+            "any pool"
+        )),
+        ["3", "4"]
+    );
+    let all = ok(store.list_messages(None, None, Some(ids[0] - 1), 10), "all");
+    assert_eq!(bodies(all), ["1", "2", "3", "4"]);
+    assert!(ok(store.list_messages(None, None, None, 0), "limit 0").is_empty());
+    assert!(ok(store.list_messages(Some("ob_nopool"), None, None, 10), "missing pool").is_empty());
+
+    // Optional fields round-trip as None.
+    let sms = OutboxMessage {
+        channel: "SMS".into(),
+        destination: "+15555550100".into(),
+        code: None,
+        subject: None,
+        ..message("ob_pool", "carol", "text")
+    };
+    let id = ok(store.append_message(&sms), "append sms");
+    assert!(id > ids[3]);
+    assert_eq!(
+        ok(store.list_messages(Some("ob_pool"), Some("carol"), None, 10), "sms"),
+        vec![OutboxMessage { id, ..sms }]
+    );
+    expect_err(
+        store.append_message(&message("ob_nopool", "a", "x")),
+        |e| matches!(e, StoreError::NotFound),
+        "message for a missing pool",
+    );
+}
+
+/// Many threads insert distinct users into one pool, with some failing
+/// inserts mixed in: every success is stored, every failure leaves nothing,
+/// and the counter matches.
+pub fn concurrent_user_inserts(store: &dyn Store) {
+    const THREADS: usize = 8;
+    const EACH: usize = 25;
+    ok(store.insert_user_pool(&pool("cui_pool")), "insert pool");
+    ok(
+        store.insert_user(&user("cui_pool", "holder"), &email_index("holder", "held@x.com")),
+        "insert holder",
+    );
+    std::thread::scope(|s| {
+        for t in 0..THREADS {
+            s.spawn(move || {
+                for i in 0..EACH {
+                    let k = format!("t{t}-{i}");
+                    ok(
+                        store.insert_user(&user("cui_pool", &k), &email_index(&k, &format!("{k}@x.com"))),
+                        "insert",
+                    );
+                    // Interleaved failures of each kind.
+                    expect_err(
+                        store.insert_user(&user("cui_pool", &format!("bad{k}")), &email_index("x", "held@x.com")),
+                        |e| matches!(e, StoreError::AliasTaken(_)),
+                        "alias taken",
+                    );
+                    expect_err(
+                        store.insert_user(&user("cui_pool", &k), &UserIndex::default()),
+                        |e| matches!(e, StoreError::AlreadyExists),
+                        "duplicate",
+                    );
+                }
+            });
+        }
+    });
+    let expected = (THREADS * EACH + 1) as u64;
+    assert_eq!(ok(store.count_users("cui_pool"), "count"), expected);
+    let all = ok(store.list_users("cui_pool", None, usize::MAX), "list");
+    assert_eq!(all.len() as u64, expected);
+    assert!(all.iter().all(|u| !u.username_key.starts_with("bad")));
+    for t in 0..THREADS {
+        let k = format!("t{t}-{}", EACH - 1);
+        assert_eq!(alias_owner(store, "cui_pool", "email", &format!("{k}@x.com")), Some(k));
+    }
+}
+
+/// Threads race to insert the same username, or different users with the
+/// same alias: exactly one wins each race.
+pub fn concurrent_user_races(store: &dyn Store) {
+    const THREADS: usize = 6;
+    ok(store.insert_user_pool(&pool("cur_pool")), "insert pool");
+    let barrier = std::sync::Barrier::new(THREADS);
+    let results: Vec<(StoreResult<()>, StoreResult<()>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let barrier = &barrier;
+                s.spawn(move || {
+                    let mut same = user("cur_pool", "same");
+                    same.sub = format!("sub-{t}");
+                    barrier.wait();
+                    let a = store.insert_user(&same, &UserIndex::default());
+                    let k = format!("racer{t}");
+                    barrier.wait();
+                    let b = store.insert_user(&user("cur_pool", &k), &email_index(&k, "race@x.com"));
+                    (a, b)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| match h.join() {
+                Ok(r) => r,
+                Err(_) => panic!("racing thread panicked"),
+            })
+            .collect()
+    });
+    let same_wins = results.iter().filter(|(a, _)| a.is_ok()).count();
+    let alias_wins = results.iter().filter(|(_, b)| b.is_ok()).count();
+    for (a, b) in &results {
+        assert!(matches!(a, Ok(()) | Err(StoreError::AlreadyExists)), "{a:?}");
+        assert!(matches!(b, Ok(()) | Err(StoreError::AliasTaken(_))), "{b:?}");
+    }
+    assert_eq!((same_wins, alias_wins), (1, 1));
+    assert_eq!(ok(store.count_users("cur_pool"), "count"), 2);
+}
+
+/// A reader pages through a pool's outbox with `after_id` while threads
+/// append to it: it sees every message exactly once, in id order.
+pub fn concurrent_outbox_paging_skips_nothing(store: &dyn Store) {
+    const THREADS: usize = 6;
+    const EACH: usize = 30;
+    ok(store.insert_user_pool(&pool("cob_pool")), "insert pool");
+    let appending = std::sync::atomic::AtomicUsize::new(THREADS);
+    let seen: Vec<i64> = std::thread::scope(|s| {
+        for t in 0..THREADS {
+            let appending = &appending;
+            s.spawn(move || {
+                for i in 0..EACH {
+                    ok(
+                        store.append_message(&message("cob_pool", &format!("u{t}"), &i.to_string())),
+                        "append",
+                    );
+                }
+                appending.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            });
+        }
+        let reader = s.spawn(|| {
+            let mut seen = Vec::new();
+            loop {
+                // Read the flag first: a pass that starts after the last
+                // append committed must see everything.
+                let last_pass = appending.load(std::sync::atomic::Ordering::SeqCst) == 0;
+                let after = seen.last().copied();
+                let page = ok(store.list_messages(Some("cob_pool"), None, after, 7), "list");
+                seen.extend(page.iter().map(|m| m.id));
+                if page.is_empty() && last_pass {
+                    return seen;
+                }
+            }
+        });
+        match reader.join() {
+            Ok(seen) => seen,
+            Err(_) => panic!("reader panicked"),
+        }
+    });
+    let all: Vec<i64> = ok(
+        store.list_messages(Some("cob_pool"), None, None, usize::MAX),
+        "list all",
+    )
+    .iter()
+    .map(|m| m.id)
+    .collect();
+    assert_eq!(all.len(), THREADS * EACH);
+    assert_eq!(seen, all, "the paging reader skipped or repeated messages");
+}
+
+/// Threads check the right code at the same moment: exactly one is accepted.
+pub fn concurrent_code_checks(store: &dyn Store) {
+    ok(store.insert_user_pool(&pool("ccc_pool")), "insert pool");
+    ok(
+        store.insert_user(&user("ccc_pool", "u"), &UserIndex::default()),
+        "insert user",
+    );
+    for round in 0..10 {
+        ok(store.put_code(&code("ccc_pool", "u", "signup", "h")), "put");
+        let stores = [store; 6];
+        let accepted = race_code_checks(&stores, "ccc_pool");
+        assert_eq!(accepted, 1, "round {round}");
+    }
+}
+
+fn race_code_checks(stores: &[&dyn Store], pool_id: &str) -> usize {
+    let barrier = std::sync::Barrier::new(stores.len());
+    let results: Vec<CodeCheck> = std::thread::scope(|s| {
+        let handles: Vec<_> = stores
+            .iter()
+            .map(|store| {
+                let barrier = &barrier;
+                s.spawn(move || {
+                    barrier.wait();
+                    ok(store.check_code(pool_id, "u", "signup", "h", 1_500), "check")
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| match h.join() {
+                Ok(r) => r,
+                Err(_) => panic!("checking thread panicked"),
+            })
+            .collect()
+    });
+    for r in &results {
+        assert!(matches!(r, CodeCheck::Accepted | CodeCheck::Missing), "{r:?}");
+    }
+    results.iter().filter(|r| **r == CodeCheck::Accepted).count()
+}
+
+/// Two independently opened stores on one database check the same code at
+/// the same moment, round after round: exactly one is accepted each time.
+pub fn code_race_between_stores(a: &dyn Store, b: &dyn Store) {
+    ok(a.insert_user_pool(&pool("xcode_pool")), "insert pool");
+    ok(
+        a.insert_user(&user("xcode_pool", "u"), &UserIndex::default()),
+        "insert user",
+    );
+    for round in 0..25 {
+        ok(a.put_code(&code("xcode_pool", "u", "signup", "h")), "put");
+        let accepted = race_code_checks(&[a, b, a, b], "xcode_pool");
+        assert_eq!(accepted, 1, "round {round}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Query plans
+
+/// A statement parameter, for backend suites that EXPLAIN the store's SQL.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SqlParam {
+    Null,
+    Int(i64),
+    Bool(bool),
+    Text(String),
+}
+
+/// The statements [`crate::UserStore::search_users`] runs on `pool_id` for
+/// representative arguments (equality and prefix, with and without a
+/// cursor, with wildcard characters and multi-byte prefixes), with `$N`
+/// placeholders and their parameters. Backend suites EXPLAIN them to check
+/// that every one is an index range scan, already in result order.
+pub fn search_statements(pool_id: &str) -> Vec<(String, Vec<SqlParam>)> {
+    // (attribute, value, prefix, after)
+    type Case<'a> = (&'a str, &'a str, bool, Option<(&'a str, &'a str)>);
+    let cases: [Case<'_>; 8] = [
+        ("status", "CONFIRMED", false, None),
+        ("status", "CONFIRMED", false, Some(("CONFIRMED", "user-000500"))),
+        ("email", "user-0001", true, None),
+        (
+            "email",
+            "user-0001",
+            true,
+            Some(("user-00012@example.com", "user-00012")),
+        ),
+        ("email", "50%_é日", true, None),
+        ("name", "\u{10FFFF}", true, None),
+        ("email", "", true, Some(("user-0005@example.com", "user-0005"))),
+        ("email", "", true, None),
+    ];
+    cases
+        .into_iter()
+        .filter_map(|(attribute, value, prefix, after)| {
+            crate::sql::search_statement(pool_id, attribute, value, prefix, after, 60)
+        })
+        .map(|(sql, params)| {
+            let params = params
+                .into_iter()
+                .map(|v| match v {
+                    crate::db::Value::Null => SqlParam::Null,
+                    crate::db::Value::Int(i) => SqlParam::Int(i),
+                    crate::db::Value::Bool(b) => SqlParam::Bool(b),
+                    crate::db::Value::Text(s) => SqlParam::Text(s),
+                })
+                .collect();
+            (sql, params)
+        })
+        .collect()
 }

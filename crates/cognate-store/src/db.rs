@@ -9,7 +9,26 @@ use crate::{StoreError, StoreResult};
 pub(crate) enum Value {
     Null,
     Int(i64),
+    Bool(bool),
     Text(String),
+}
+
+impl From<String> for Value {
+    fn from(s: String) -> Self {
+        Value::Text(s)
+    }
+}
+
+impl From<bool> for Value {
+    fn from(b: bool) -> Self {
+        Value::Bool(b)
+    }
+}
+
+impl From<Option<&str>> for Value {
+    fn from(s: Option<&str>) -> Self {
+        s.map_or(Value::Null, Value::from)
+    }
 }
 
 impl From<&str> for Value {
@@ -48,10 +67,13 @@ pub(crate) trait Backend: Send + Sync + 'static {
     fn read<T>(&self, f: impl FnMut(&mut dyn Tx) -> StoreResult<T>) -> StoreResult<T>;
 
     /// Runs `f` in a write transaction, committed if `f` returns `Ok` and
-    /// rolled back otherwise. `f` may be called more than once when the
-    /// backend retries a transient failure, so it must not have side effects
-    /// outside the transaction.
-    fn write<T>(&self, f: impl FnMut(&mut dyn Tx) -> StoreResult<T>) -> StoreResult<T>;
+    /// rolled back otherwise; returns only once the outcome is durable. `f`
+    /// may be called more than once when the backend retries a transient
+    /// failure, so it must not have side effects outside the transaction.
+    /// It may run on another thread (SQLite's group-commit writer), hence
+    /// `Send + 'static`, and must not call back into the backend.
+    fn write<T: Send + 'static>(&self, f: impl FnMut(&mut dyn Tx) -> StoreResult<T> + Send + 'static)
+        -> StoreResult<T>;
 
     fn ping(&self) -> StoreResult<()>;
 }
@@ -125,6 +147,24 @@ impl Cells {
         match self.next()? {
             Value::Int(i) => Ok(i),
             other => Err(self.mismatch("integer", &other)),
+        }
+    }
+
+    pub fn opt_text(&mut self) -> StoreResult<Option<String>> {
+        match self.next()? {
+            Value::Text(s) => Ok(Some(s)),
+            Value::Null => Ok(None),
+            other => Err(self.mismatch("text or null", &other)),
+        }
+    }
+
+    /// A boolean column: BOOLEAN in PostgreSQL, 0/1 INTEGER in SQLite.
+    pub fn bool(&mut self) -> StoreResult<bool> {
+        match self.next()? {
+            Value::Bool(b) => Ok(b),
+            Value::Int(0) => Ok(false),
+            Value::Int(1) => Ok(true),
+            other => Err(self.mismatch("boolean", &other)),
         }
     }
 

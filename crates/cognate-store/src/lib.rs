@@ -36,6 +36,10 @@ pub enum StoreError {
     VersionConflict,
     #[error("limit exceeded")]
     LimitExceeded,
+    /// An alias key (e.g. a verified email) is already held by another user
+    /// of the pool; carries the alias kind (`"email"`, `"phone_number"`…).
+    #[error("alias already taken: {0}")]
+    AliasTaken(String),
     #[error("storage backend: {0}")]
     Backend(String),
 }
@@ -90,7 +94,8 @@ pub trait UserPoolStore: Send + Sync {
     /// `VersionConflict` if the stored version is not `rec.version - 1`,
     /// `NotFound` if there is no such pool.
     fn update_user_pool(&self, rec: &UserPoolRecord) -> StoreResult<()>;
-    /// Also deletes the pool's app clients and their secrets, atomically.
+    /// Also deletes the pool's app clients and their secrets, its users with
+    /// their index rows and codes, and its outbox messages, atomically.
     fn delete_user_pool(&self, id: &str) -> StoreResult<bool>;
     /// Ordered by id (byte order), strictly after `after_id`.
     fn list_user_pools(&self, after_id: Option<&str>, limit: usize) -> StoreResult<Vec<UserPoolRecord>>;
@@ -103,6 +108,9 @@ pub trait AppClientStore: Send + Sync {
     /// pool does not exist.
     fn insert_app_client(&self, rec: &AppClientRecord, first_secret: Option<&ClientSecretRecord>) -> StoreResult<()>;
     fn get_app_client(&self, pool_id: &str, client_id: &str) -> StoreResult<Option<AppClientRecord>>;
+    /// The client with this id in any pool (public operations name a client by id alone).
+    /// Generated ids are unique; if several pools hold the same id, the first pool id wins.
+    fn get_app_client_by_id(&self, client_id: &str) -> StoreResult<Option<AppClientRecord>>;
     /// Same compare-and-set rule as [`UserPoolStore::update_user_pool`].
     fn update_app_client(&self, rec: &AppClientRecord) -> StoreResult<()>;
     /// Also deletes the client's secrets.
@@ -147,7 +155,192 @@ pub trait IdentityPoolStore: Send + Sync {
     fn count_identity_pools(&self) -> StoreResult<u64>;
 }
 
-pub trait Store: UserPoolStore + AppClientStore + ClientSecretStore + IdentityPoolStore + Send + Sync {
+/// A user of a user pool. Updates follow the same compare-and-set rule as
+/// [`UserPoolStore::update_user_pool`]; `created_ms` and `sub` are never
+/// changed by an update.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UserRecord {
+    pub pool_id: String,
+    /// As the user chose it (shown).
+    pub username: String,
+    /// The lookup key (lower-cased by the server for case-insensitive
+    /// pools); unique per pool.
+    pub username_key: String,
+    /// UUID; unique per pool.
+    pub sub: String,
+    /// `UNCONFIRMED`, `CONFIRMED`, `FORCE_CHANGE_PASSWORD`, `RESET_REQUIRED`,
+    /// `EXTERNAL_PROVIDER`; opaque to the store.
+    pub status: String,
+    pub enabled: bool,
+    pub created_ms: i64,
+    pub modified_ms: i64,
+    pub version: i64,
+    /// JSON text, opaque to the store.
+    pub attributes: String,
+    /// Sealed password verifier, opaque to the store.
+    pub password: Option<String>,
+    /// Other JSON state, opaque to the store.
+    pub doc: String,
+}
+
+/// What the store indexes for a user, computed by the server and replaced
+/// wholesale on every write of the user.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct UserIndex {
+    /// `(attribute, value)` pairs that [`UserStore::search_users`] finds the
+    /// user by. Duplicate pairs are stored once.
+    pub search: Vec<(String, String)>,
+    /// `(kind, key)` pairs, e.g. `("email", "a@b.c")`, each unique among all
+    /// users of the pool. Duplicate pairs are stored once.
+    pub aliases: Vec<(String, String)>,
+}
+
+pub trait UserStore: Send + Sync {
+    /// Inserts the user with its index rows and bumps the pool's user count,
+    /// atomically. `AlreadyExists` on a duplicate `username_key` or `sub`;
+    /// `AliasTaken(kind)` if another user holds one of the aliases;
+    /// `NotFound` if the pool does not exist.
+    fn insert_user(&self, user: &UserRecord, index: &UserIndex) -> StoreResult<()>;
+    /// Compare-and-set update (`VersionConflict` / `NotFound` as for pools)
+    /// that also replaces the user's search and alias rows, atomically.
+    /// `AliasTaken(kind)` if another user holds one of the new aliases (and
+    /// then nothing changes).
+    fn update_user(&self, user: &UserRecord, index: &UserIndex) -> StoreResult<()>;
+    fn get_user(&self, pool_id: &str, username_key: &str) -> StoreResult<Option<UserRecord>>;
+    fn get_user_by_sub(&self, pool_id: &str, sub: &str) -> StoreResult<Option<UserRecord>>;
+    fn get_user_by_alias(&self, pool_id: &str, kind: &str, key: &str) -> StoreResult<Option<UserRecord>>;
+    /// Also deletes the user's index rows and codes (not its outbox
+    /// messages), and decrements the pool's user count.
+    fn delete_user(&self, pool_id: &str, username_key: &str) -> StoreResult<bool>;
+    /// Ordered by `username_key` (byte order), strictly after `after`.
+    fn list_users(&self, pool_id: &str, after: Option<&str>, limit: usize) -> StoreResult<Vec<UserRecord>>;
+    /// Users with a search pair `(attribute, v)` where `v` equals `value`
+    /// (or, with `prefix`, starts with it, compared as Unicode scalar values:
+    /// no wildcards), ordered by `(v, username_key)` (byte order), strictly
+    /// after `after = (v, username_key)`. A user with several matching values
+    /// for the attribute appears once per value. Served by an index range
+    /// scan: the cost of a page does not grow with the pool.
+    fn search_users(
+        &self,
+        pool_id: &str,
+        attribute: &str,
+        value: &str,
+        prefix: bool,
+        after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> StoreResult<Vec<UserRecord>>;
+    /// The pool's number of users, from a counter kept on the pool row
+    /// (O(1)); 0 if the pool does not exist.
+    fn count_users(&self, pool_id: &str) -> StoreResult<u64>;
+}
+
+/// A one-time code (sign-up confirmation, password reset, attribute
+/// verification), stored as a hash.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CodeRecord {
+    pub pool_id: String,
+    pub username_key: String,
+    pub purpose: String,
+    pub code_hash: String,
+    pub expires_ms: i64,
+    pub attempts_left: i64,
+    pub created_ms: i64,
+}
+
+/// The outcome of [`CodeStore::check_code`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CodeCheck {
+    /// The code matched, and has been deleted: it is single use.
+    Accepted,
+    /// The code did not match; `attempts_left` is the decremented count
+    /// (0 means the next check answers `TooManyAttempts`).
+    Mismatch { attempts_left: i64 },
+    /// `now_ms >= expires_ms`; the code is kept.
+    Expired,
+    /// No attempts left; the code is kept.
+    TooManyAttempts,
+    /// There is no code for this user and purpose.
+    Missing,
+}
+
+pub trait CodeStore: Send + Sync {
+    /// Stores the code, replacing any code of the same (pool, user,
+    /// purpose). `NotFound` if the user does not exist.
+    fn put_code(&self, code: &CodeRecord) -> StoreResult<()>;
+    /// Checks a code in one transaction (see [`CodeCheck`]): of several
+    /// concurrent checks of the right code, exactly one is `Accepted`.
+    fn check_code(
+        &self,
+        pool_id: &str,
+        username_key: &str,
+        purpose: &str,
+        code_hash: &str,
+        now_ms: i64,
+    ) -> StoreResult<CodeCheck>;
+    /// Like [`CodeStore::check_code`], and when the code is `Accepted`,
+    /// applies [`UserStore::update_user`] with `user` and `index` in the same
+    /// transaction. If that update fails (`VersionConflict`, `AliasTaken`…)
+    /// nothing changes, the code is not consumed, and the error is returned.
+    /// `user` must be the user the code belongs to.
+    #[allow(clippy::too_many_arguments)]
+    fn check_code_and_update_user(
+        &self,
+        pool_id: &str,
+        username_key: &str,
+        purpose: &str,
+        code_hash: &str,
+        now_ms: i64,
+        user: &UserRecord,
+        index: &UserIndex,
+    ) -> StoreResult<CodeCheck>;
+    fn delete_code(&self, pool_id: &str, username_key: &str, purpose: &str) -> StoreResult<bool>;
+}
+
+/// A message Cognate sent (or would have sent), kept for development.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutboxMessage {
+    /// Assigned by the store, increasing; ignored by `append_message`.
+    pub id: i64,
+    pub pool_id: String,
+    pub username: String,
+    /// `EMAIL` or `SMS`.
+    pub channel: String,
+    pub destination: String,
+    pub code: Option<String>,
+    pub subject: Option<String>,
+    pub body: String,
+    pub created_ms: i64,
+}
+
+/// The outbox is a log: messages outlive their user, but are deleted with
+/// their pool.
+pub trait OutboxStore: Send + Sync {
+    /// Returns the id assigned to the message: ids increase, and within a
+    /// pool they increase in commit order, so paging a pool's messages with
+    /// `after_id` never skips one. `NotFound` if the pool does not exist.
+    fn append_message(&self, msg: &OutboxMessage) -> StoreResult<i64>;
+    /// Messages matching the given filters, ordered by id, with id strictly
+    /// greater than `after_id`.
+    fn list_messages(
+        &self,
+        pool_id: Option<&str>,
+        username: Option<&str>,
+        after_id: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<OutboxMessage>>;
+}
+
+pub trait Store:
+    UserPoolStore
+    + AppClientStore
+    + ClientSecretStore
+    + IdentityPoolStore
+    + UserStore
+    + CodeStore
+    + OutboxStore
+    + Send
+    + Sync
+{
     /// `"sqlite"` or `"postgres"`.
     fn backend(&self) -> &'static str;
     /// Cheap round trip to the database, for health checks.

@@ -16,11 +16,23 @@ use crate::db::{self, Backend, Migration, Row, Tx, Value};
 use crate::pool::{Pool, PoolConn};
 use crate::{StoreError, StoreResult};
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "0001_init",
-    sql: include_str!("../migrations/postgres/0001_init.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "0001_init",
+        sql: include_str!("../migrations/postgres/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "0002_users",
+        sql: include_str!("../migrations/postgres/0002_users.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "0003_client_lookup",
+        sql: include_str!("../migrations/postgres/0003_client_lookup.sql"),
+    },
+];
 
 const POOL_MAX: usize = 16;
 const POOL_WAIT: Duration = Duration::from_secs(30);
@@ -306,11 +318,13 @@ fn to_param<'v>(v: &'v Value, ty: &Type) -> Result<Box<dyn ToSql + Sync + 'v>, S
         Value::Int(i) if *ty == Type::INT2 => {
             Box::new(i16::try_from(*i).map_err(|_| format!("{i} does not fit SMALLINT"))?)
         }
+        Value::Bool(b) if *ty == Type::BOOL => Box::new(*b),
         Value::Text(s) if is_text(ty) => Box::new(s.as_str()),
         // A NULL must still be typed for the client to accept it.
         Value::Null if *ty == Type::INT8 => Box::new(None::<i64>),
         Value::Null if *ty == Type::INT4 => Box::new(None::<i32>),
         Value::Null if is_text(ty) => Box::new(None::<&str>),
+        Value::Null if *ty == Type::BOOL => Box::new(None::<bool>),
         other => return Err(format!("cannot bind {other:?} as {ty}")),
     };
     Ok(out)
@@ -333,8 +347,7 @@ fn from_row(row: &postgres::Row) -> StoreResult<Row> {
             row.try_get::<_, Option<i16>>(i)
                 .map(|v| v.map(|n| Value::Int(n.into())))
         } else if *ty == Type::BOOL {
-            row.try_get::<_, Option<bool>>(i)
-                .map(|v| v.map(|b| Value::Int(b.into())))
+            row.try_get::<_, Option<bool>>(i).map(|v| v.map(Value::Bool))
         } else if is_text(ty) {
             row.try_get::<_, Option<String>>(i).map(|v| v.map(Value::Text))
         } else {
@@ -374,7 +387,10 @@ impl Backend for PgBackend {
         self.run(false, f)
     }
 
-    fn write<T>(&self, f: impl FnMut(&mut dyn Tx) -> StoreResult<T>) -> StoreResult<T> {
+    fn write<T: Send + 'static>(
+        &self,
+        f: impl FnMut(&mut dyn Tx) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
         self.run(true, f)
     }
 

@@ -6,13 +6,20 @@
 //!   row was written, which is race-free and leaves the transaction usable;
 //! - updates are a single `UPDATE … WHERE version = expected`, atomic on its
 //!   own; only when it matches nothing do we look at why;
-//! - a check that guards a write (secret counts) first locks the parent
-//!   app-client row (`Tx::lock_rows`), so concurrent writers serialise.
+//! - a check that guards a write (secret counts, one-time codes) first locks
+//!   the row it reads (`Tx::lock_rows`), so concurrent writers serialise;
+//! - the pool's user counter is bumped by the last statement of a user
+//!   insert or delete, so the pool row stays locked (PostgreSQL) for as
+//!   short a time as possible, and no other lock is taken after it.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
 
 use crate::db::{single_int, sql_count, sql_limit, to_u64, Backend, Cells, Row, Tx, Value};
 use crate::{
-    AppClientRecord, AppClientStore, ClientSecretRecord, ClientSecretStore, IdentityPoolRecord, IdentityPoolStore,
-    Store, StoreError, StoreResult, UserPoolRecord, UserPoolStore,
+    AppClientRecord, AppClientStore, ClientSecretRecord, ClientSecretStore, CodeCheck, CodeRecord, CodeStore,
+    IdentityPoolRecord, IdentityPoolStore, OutboxMessage, OutboxStore, Store, StoreError, StoreResult, UserIndex,
+    UserPoolRecord, UserPoolStore, UserRecord, UserStore,
 };
 
 pub(crate) struct SqlStore<B: Backend> {
@@ -96,7 +103,7 @@ impl<B: Backend> SqlStore<B> {
             p.version.into(),
             p.doc.into(),
         ];
-        match self.db.write(|tx| tx.execute(&sql, &params))? {
+        match self.db.write(move |tx| tx.execute(&sql, &params))? {
             0 => Err(StoreError::AlreadyExists),
             _ => Ok(()),
         }
@@ -118,17 +125,19 @@ impl<B: Backend> SqlStore<B> {
         );
         let exists = format!("SELECT 1 FROM {} WHERE id = $1", R::TABLE);
         let key = [p.id.into()];
-        self.db.write(|tx| {
-            if let Some(expected) = p.version.checked_sub(1) {
-                let params = [
-                    p.id.into(),
-                    p.name.into(),
-                    p.modified_ms.into(),
-                    p.version.into(),
-                    p.doc.into(),
-                    expected.into(),
-                ];
-                if tx.execute(&update, &params)? > 0 {
+        let params = p.version.checked_sub(1).map(|expected| {
+            [
+                p.id.into(),
+                p.name.into(),
+                p.modified_ms.into(),
+                p.version.into(),
+                p.doc.into(),
+                expected.into(),
+            ]
+        });
+        self.db.write(move |tx| {
+            if let Some(params) = &params {
+                if tx.execute(&update, params)? > 0 {
                     return Ok(());
                 }
             }
@@ -141,7 +150,7 @@ impl<B: Backend> SqlStore<B> {
         // statement and therefore atomically.
         let sql = format!("DELETE FROM {} WHERE id = $1", R::TABLE);
         let params = [id.into()];
-        Ok(self.db.write(|tx| tx.execute(&sql, &params))? > 0)
+        Ok(self.db.write(move |tx| tx.execute(&sql, &params))? > 0)
     }
 
     fn list_pools<R: PoolLike>(&self, after_id: Option<&str>, limit: usize) -> StoreResult<Vec<R>> {
@@ -261,7 +270,7 @@ impl<B: Backend> AppClientStore for SqlStore<B> {
             rec.doc.as_str().into(),
         ];
         let secret = first_secret.map(secret_params);
-        self.db.write(|tx| {
+        self.db.write(move |tx| {
             // Checked explicitly to tell "no pool" from "duplicate client".
             // Should the pool vanish concurrently, the foreign key still
             // rejects the insert, which maps to NotFound as well.
@@ -295,23 +304,32 @@ impl<B: Backend> AppClientStore for SqlStore<B> {
         rows.into_iter().next().map(client_from_row).transpose()
     }
 
+    fn get_app_client_by_id(&self, client_id: &str) -> StoreResult<Option<AppClientRecord>> {
+        let sql = format!("SELECT {CLIENT_COLUMNS} FROM app_clients WHERE client_id = $1 ORDER BY pool_id LIMIT 1");
+        let params = [client_id.into()];
+        let rows = self.db.read(|tx| tx.query(&sql, &params))?;
+        rows.into_iter().next().map(client_from_row).transpose()
+    }
+
     fn update_app_client(&self, rec: &AppClientRecord) -> StoreResult<()> {
         let key = [rec.pool_id.as_str().into(), rec.client_id.as_str().into()];
-        self.db.write(|tx| {
-            if let Some(expected) = rec.version.checked_sub(1) {
-                let params = [
-                    rec.pool_id.as_str().into(),
-                    rec.client_id.as_str().into(),
-                    rec.name.as_str().into(),
-                    rec.modified_ms.into(),
-                    rec.version.into(),
-                    rec.doc.as_str().into(),
-                    expected.into(),
-                ];
+        let params = rec.version.checked_sub(1).map(|expected| {
+            [
+                rec.pool_id.as_str().into(),
+                rec.client_id.as_str().into(),
+                rec.name.as_str().into(),
+                rec.modified_ms.into(),
+                rec.version.into(),
+                rec.doc.as_str().into(),
+                expected.into(),
+            ]
+        });
+        self.db.write(move |tx| {
+            if let Some(params) = &params {
                 let n = tx.execute(
                     "UPDATE app_clients SET name = $3, modified_ms = $4, version = $5, doc = $6 \
                      WHERE pool_id = $1 AND client_id = $2 AND version = $7",
-                    &params,
+                    params,
                 )?;
                 if n > 0 {
                     return Ok(());
@@ -329,7 +347,7 @@ impl<B: Backend> AppClientStore for SqlStore<B> {
         let params = [pool_id.into(), client_id.into()];
         let n = self
             .db
-            .write(|tx| tx.execute("DELETE FROM app_clients WHERE pool_id = $1 AND client_id = $2", &params))?;
+            .write(move |tx| tx.execute("DELETE FROM app_clients WHERE pool_id = $1 AND client_id = $2", &params))?;
         Ok(n > 0)
     }
 
@@ -418,7 +436,7 @@ impl<B: Backend> ClientSecretStore for SqlStore<B> {
     fn insert_client_secret(&self, rec: &ClientSecretRecord, max_per_client: u64) -> StoreResult<()> {
         let client_key = [rec.pool_id.as_str().into(), rec.client_id.as_str().into()];
         let params = secret_params(rec);
-        self.db.write(|tx| {
+        self.db.write(move |tx| {
             if !lock_client(tx, &client_key)? {
                 return Err(StoreError::NotFound);
             }
@@ -462,7 +480,7 @@ impl<B: Backend> ClientSecretStore for SqlStore<B> {
     ) -> StoreResult<bool> {
         let client_key = [pool_id.into(), client_id.into()];
         let secret_key = [pool_id.into(), client_id.into(), secret_id.into()];
-        self.db.write(|tx| {
+        self.db.write(move |tx| {
             if !lock_client(tx, &client_key)? {
                 return Ok(false);
             }
@@ -487,6 +505,629 @@ impl<B: Backend> ClientSecretStore for SqlStore<B> {
             )?;
             Ok(n > 0)
         })
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Users
+
+/// Selected from `users u`, in `user_from_row` order.
+const USER_COLUMNS: &str = "u.pool_id, u.username, u.username_key, u.sub, u.status, u.enabled, \
+                            u.created_ms, u.modified_ms, u.version, u.attributes, u.password, u.doc";
+
+fn user_from_row(row: Row) -> StoreResult<UserRecord> {
+    let mut c = Cells::new(row);
+    Ok(UserRecord {
+        pool_id: c.text()?,
+        username: c.text()?,
+        username_key: c.text()?,
+        sub: c.text()?,
+        status: c.text()?,
+        enabled: c.bool()?,
+        created_ms: c.int()?,
+        modified_ms: c.int()?,
+        version: c.int()?,
+        attributes: c.text()?,
+        password: c.opt_text()?,
+        doc: c.text()?,
+    })
+}
+
+fn users_from_rows(rows: Vec<Row>) -> StoreResult<Vec<UserRecord>> {
+    rows.into_iter().map(user_from_row).collect()
+}
+
+/// A user's index as sets: duplicates collapse, and updates can diff.
+#[derive(Clone)]
+struct IndexSets {
+    search: BTreeSet<(String, String)>,
+    aliases: BTreeSet<(String, String)>,
+}
+
+impl IndexSets {
+    fn new(index: &UserIndex) -> Self {
+        IndexSets {
+            search: index.search.iter().cloned().collect(),
+            aliases: index.aliases.iter().cloned().collect(),
+        }
+    }
+}
+
+/// Most `(attribute, value)` rows per multi-row INSERT.
+const SEARCH_ROWS_PER_INSERT: usize = 64;
+
+fn insert_search_rows<'a>(
+    tx: &mut dyn Tx,
+    pool_id: &str,
+    username_key: &str,
+    rows: impl Iterator<Item = &'a (String, String)>,
+) -> StoreResult<()> {
+    let rows: Vec<&(String, String)> = rows.collect();
+    for chunk in rows.chunks(SEARCH_ROWS_PER_INSERT) {
+        let mut sql = String::from("INSERT INTO user_search (pool_id, username_key, attribute, value) VALUES ");
+        let mut params: Vec<Value> = Vec::with_capacity(2 + 2 * chunk.len());
+        params.push(pool_id.into());
+        params.push(username_key.into());
+        for (i, (attribute, value)) in chunk.iter().enumerate() {
+            let n = params.len();
+            let sep = if i == 0 { "" } else { ", " };
+            // Writing to a String cannot fail.
+            let _ = write!(sql, "{sep}($1, $2, ${}, ${})", n + 1, n + 2);
+            params.push(attribute.as_str().into());
+            params.push(value.as_str().into());
+        }
+        sql.push_str(" ON CONFLICT DO NOTHING");
+        tx.execute(&sql, &params)?;
+    }
+    Ok(())
+}
+
+fn insert_alias(tx: &mut dyn Tx, pool_id: &str, username_key: &str, kind: &str, key: &str) -> StoreResult<()> {
+    let n = tx.execute(
+        "INSERT INTO user_aliases (pool_id, kind, alias_key, username_key) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        &[pool_id.into(), kind.into(), key.into(), username_key.into()],
+    )?;
+    if n == 0 {
+        // The user's own rows were removed first, so the holder is another user.
+        return Err(StoreError::AliasTaken(kind.to_owned()));
+    }
+    Ok(())
+}
+
+fn string_pairs(rows: Vec<Row>) -> StoreResult<BTreeSet<(String, String)>> {
+    rows.into_iter()
+        .map(|row| {
+            let mut c = Cells::new(row);
+            Ok((c.text()?, c.text()?))
+        })
+        .collect()
+}
+
+/// Makes the user's stored search and alias rows equal to `index`, touching
+/// only the rows that change.
+fn sync_index(tx: &mut dyn Tx, pool_id: &str, username_key: &str, index: &IndexSets) -> StoreResult<()> {
+    let key = [pool_id.into(), username_key.into()];
+    let old_search = string_pairs(tx.query(
+        "SELECT attribute, value FROM user_search WHERE pool_id = $1 AND username_key = $2",
+        &key,
+    )?)?;
+    for (attribute, value) in old_search.difference(&index.search) {
+        tx.execute(
+            "DELETE FROM user_search \
+             WHERE pool_id = $1 AND attribute = $2 AND value = $3 AND username_key = $4",
+            &[
+                pool_id.into(),
+                attribute.as_str().into(),
+                value.as_str().into(),
+                username_key.into(),
+            ],
+        )?;
+    }
+    insert_search_rows(tx, pool_id, username_key, index.search.difference(&old_search))?;
+
+    let old_aliases = string_pairs(tx.query(
+        "SELECT kind, alias_key FROM user_aliases WHERE pool_id = $1 AND username_key = $2",
+        &key,
+    )?)?;
+    for (kind, alias_key) in old_aliases.difference(&index.aliases) {
+        tx.execute(
+            "DELETE FROM user_aliases WHERE pool_id = $1 AND kind = $2 AND alias_key = $3",
+            &[pool_id.into(), kind.as_str().into(), alias_key.as_str().into()],
+        )?;
+    }
+    for (kind, alias_key) in index.aliases.difference(&old_aliases) {
+        insert_alias(tx, pool_id, username_key, kind, alias_key)?;
+    }
+    Ok(())
+}
+
+fn insert_user_tx(tx: &mut dyn Tx, user: &UserRecord, index: &IndexSets) -> StoreResult<()> {
+    let n = tx.execute(
+        "INSERT INTO users (pool_id, username, username_key, sub, status, enabled, created_ms, \
+         modified_ms, version, attributes, password, doc) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING",
+        &[
+            user.pool_id.as_str().into(),
+            user.username.as_str().into(),
+            user.username_key.as_str().into(),
+            user.sub.as_str().into(),
+            user.status.as_str().into(),
+            user.enabled.into(),
+            user.created_ms.into(),
+            user.modified_ms.into(),
+            user.version.into(),
+            user.attributes.as_str().into(),
+            user.password.as_deref().into(),
+            user.doc.as_str().into(),
+        ],
+    )?;
+    // Nothing written: the username or the sub is taken. (A missing pool
+    // fails the foreign key instead, which maps to NotFound.)
+    if n == 0 {
+        return Err(StoreError::AlreadyExists);
+    }
+    insert_search_rows(tx, &user.pool_id, &user.username_key, index.search.iter())?;
+    for (kind, key) in &index.aliases {
+        insert_alias(tx, &user.pool_id, &user.username_key, kind, key)?;
+    }
+    adjust_user_count(tx, &user.pool_id, 1)
+}
+
+/// Last statement of a user insert or delete (see the module comment).
+fn adjust_user_count(tx: &mut dyn Tx, pool_id: &str, delta: i64) -> StoreResult<()> {
+    let n = tx.execute(
+        "UPDATE user_pools SET user_count = user_count + $2 WHERE id = $1",
+        &[pool_id.into(), delta.into()],
+    )?;
+    if n == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+fn update_user_tx(tx: &mut dyn Tx, user: &UserRecord, index: &IndexSets) -> StoreResult<()> {
+    let key = [user.pool_id.as_str().into(), user.username_key.as_str().into()];
+    let updated = match user.version.checked_sub(1) {
+        Some(expected) => tx.execute(
+            "UPDATE users SET username = $3, status = $4, enabled = $5, modified_ms = $6, version = $7, \
+             attributes = $8, password = $9, doc = $10 \
+             WHERE pool_id = $1 AND username_key = $2 AND version = $11",
+            &[
+                user.pool_id.as_str().into(),
+                user.username_key.as_str().into(),
+                user.username.as_str().into(),
+                user.status.as_str().into(),
+                user.enabled.into(),
+                user.modified_ms.into(),
+                user.version.into(),
+                user.attributes.as_str().into(),
+                user.password.as_deref().into(),
+                user.doc.as_str().into(),
+                expected.into(),
+            ],
+        )?,
+        None => 0,
+    };
+    if updated == 0 {
+        return Err(absent_or_conflict(
+            tx,
+            "SELECT 1 FROM users WHERE pool_id = $1 AND username_key = $2",
+            &key,
+        )?);
+    }
+    sync_index(tx, &user.pool_id, &user.username_key, index)
+}
+
+/// The smallest string greater than every string that starts with `prefix`
+/// (in code point order, which is UTF-8 byte order), or `None` if there is
+/// none (the prefix is empty or all U+10FFFF).
+pub(crate) fn prefix_upper_bound(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = match last {
+            '\u{D7FF}' => Some('\u{E000}'),
+            c => char::from_u32(u32::from(c) + 1),
+        };
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+        // `last` was U+10FFFF: carry into the previous character.
+    }
+    None
+}
+
+/// The statement `search_users` runs, or `None` when the cursor already
+/// rules out every match.
+pub(crate) fn search_statement(
+    pool_id: &str,
+    attribute: &str,
+    value: &str,
+    prefix: bool,
+    after: Option<(&str, &str)>,
+    limit: usize,
+) -> Option<(String, Vec<Value>)> {
+    let mut params: Vec<Value> = vec![pool_id.into(), attribute.into()];
+    // The page is chosen by an inner query on the search index alone, then
+    // joined to users: left to themselves, planners that see a pool where
+    // most users match may prefer scanning users and sorting everything.
+    let mut sql = String::from(
+        "SELECT s.pool_id, s.username_key, s.value FROM user_search s \
+         WHERE s.pool_id = $1 AND s.attribute = $2",
+    );
+    let mut bind = |sql: &mut String, cond: &str, values: Vec<Value>| {
+        // `cond` uses ?1, ?2… for its own parameters, renumbered here.
+        let mut cond = cond.to_owned();
+        for (i, v) in values.into_iter().enumerate() {
+            params.push(v);
+            cond = cond.replace(&format!("?{}", i + 1), &format!("${}", params.len()));
+        }
+        sql.push_str(" AND ");
+        sql.push_str(&cond);
+    };
+    if prefix {
+        let upper = prefix_upper_bound(value);
+        // One lower bound suffices: a cursor at or past the prefix subsumes
+        // `value >= prefix`, and a cursor before it is subsumed by it.
+        match after {
+            Some((after_value, after_key)) if after_value >= value => {
+                if upper.as_deref().is_some_and(|u| after_value >= u) {
+                    return None;
+                }
+                bind(
+                    &mut sql,
+                    "(s.value, s.username_key) > (?1, ?2)",
+                    vec![after_value.into(), after_key.into()],
+                );
+            }
+            _ if value.is_empty() => {}
+            _ => bind(&mut sql, "s.value >= ?1", vec![value.into()]),
+        }
+        if let Some(upper) = upper {
+            bind(&mut sql, "s.value < ?1", vec![upper.into()]);
+        }
+    } else {
+        bind(&mut sql, "s.value = ?1", vec![value.into()]);
+        match after {
+            Some((after_value, _)) if after_value > value => return None,
+            Some((after_value, after_key)) if after_value == value => {
+                bind(&mut sql, "s.username_key > ?1", vec![after_key.into()]);
+            }
+            _ => {}
+        }
+    }
+    params.push(sql_limit(limit));
+    let _ = write!(sql, " ORDER BY s.value, s.username_key LIMIT ${}", params.len());
+    let sql = format!(
+        "SELECT {USER_COLUMNS} FROM ({sql}) s \
+         JOIN users u ON u.pool_id = s.pool_id AND u.username_key = s.username_key \
+         ORDER BY s.value, s.username_key"
+    );
+    Some((sql, params))
+}
+
+impl<B: Backend> SqlStore<B> {
+    fn read_users(&self, sql: String, params: Vec<Value>) -> StoreResult<Vec<UserRecord>> {
+        users_from_rows(self.db.read(|tx| tx.query(&sql, &params))?)
+    }
+
+    fn read_user(&self, sql: String, params: Vec<Value>) -> StoreResult<Option<UserRecord>> {
+        Ok(self.read_users(sql, params)?.into_iter().next())
+    }
+}
+
+impl<B: Backend> UserStore for SqlStore<B> {
+    fn insert_user(&self, user: &UserRecord, index: &UserIndex) -> StoreResult<()> {
+        let user = user.clone();
+        let index = IndexSets::new(index);
+        self.db.write(move |tx| insert_user_tx(tx, &user, &index))
+    }
+
+    fn update_user(&self, user: &UserRecord, index: &UserIndex) -> StoreResult<()> {
+        let user = user.clone();
+        let index = IndexSets::new(index);
+        self.db.write(move |tx| update_user_tx(tx, &user, &index))
+    }
+
+    fn get_user(&self, pool_id: &str, username_key: &str) -> StoreResult<Option<UserRecord>> {
+        self.read_user(
+            format!("SELECT {USER_COLUMNS} FROM users u WHERE u.pool_id = $1 AND u.username_key = $2"),
+            vec![pool_id.into(), username_key.into()],
+        )
+    }
+
+    fn get_user_by_sub(&self, pool_id: &str, sub: &str) -> StoreResult<Option<UserRecord>> {
+        self.read_user(
+            format!("SELECT {USER_COLUMNS} FROM users u WHERE u.pool_id = $1 AND u.sub = $2"),
+            vec![pool_id.into(), sub.into()],
+        )
+    }
+
+    fn get_user_by_alias(&self, pool_id: &str, kind: &str, key: &str) -> StoreResult<Option<UserRecord>> {
+        self.read_user(
+            format!(
+                "SELECT {USER_COLUMNS} FROM user_aliases a \
+                 JOIN users u ON u.pool_id = a.pool_id AND u.username_key = a.username_key \
+                 WHERE a.pool_id = $1 AND a.kind = $2 AND a.alias_key = $3"
+            ),
+            vec![pool_id.into(), kind.into(), key.into()],
+        )
+    }
+
+    fn delete_user(&self, pool_id: &str, username_key: &str) -> StoreResult<bool> {
+        let key = [pool_id.into(), username_key.into()];
+        let pool_id = pool_id.to_owned();
+        self.db.write(move |tx| {
+            // Index rows and codes go with it through ON DELETE CASCADE.
+            if tx.execute("DELETE FROM users WHERE pool_id = $1 AND username_key = $2", &key)? == 0 {
+                return Ok(false);
+            }
+            adjust_user_count(tx, &pool_id, -1)?;
+            Ok(true)
+        })
+    }
+
+    fn list_users(&self, pool_id: &str, after: Option<&str>, limit: usize) -> StoreResult<Vec<UserRecord>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let (sql, params) = match after {
+            Some(after) => (
+                format!(
+                    "SELECT {USER_COLUMNS} FROM users u WHERE u.pool_id = $1 AND u.username_key > $2 \
+                     ORDER BY u.username_key LIMIT $3"
+                ),
+                vec![pool_id.into(), after.into(), sql_limit(limit)],
+            ),
+            None => (
+                format!("SELECT {USER_COLUMNS} FROM users u WHERE u.pool_id = $1 ORDER BY u.username_key LIMIT $2"),
+                vec![pool_id.into(), sql_limit(limit)],
+            ),
+        };
+        self.read_users(sql, params)
+    }
+
+    fn search_users(
+        &self,
+        pool_id: &str,
+        attribute: &str,
+        value: &str,
+        prefix: bool,
+        after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> StoreResult<Vec<UserRecord>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        match search_statement(pool_id, attribute, value, prefix, after, limit) {
+            Some((sql, params)) => self.read_users(sql, params),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    fn count_users(&self, pool_id: &str) -> StoreResult<u64> {
+        let params = [pool_id.into()];
+        let rows = self
+            .db
+            .read(|tx| tx.query("SELECT user_count FROM user_pools WHERE id = $1", &params))?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        to_u64(single_int(rows)?)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// One-time codes
+
+/// Compares two code hashes in time independent of where they differ.
+fn same_hash(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The decision of [`CodeStore::check_code`], inside the caller's
+/// transaction. The code row is locked first, so concurrent checks of one
+/// code serialise and exactly one can be `Accepted`.
+fn check_code_tx(tx: &mut dyn Tx, key: &[Value; 3], code_hash: &str, now_ms: i64) -> StoreResult<CodeCheck> {
+    let sql = format!(
+        "SELECT code_hash, expires_ms, attempts_left FROM user_codes \
+         WHERE pool_id = $1 AND username_key = $2 AND purpose = $3{}",
+        tx.lock_rows()
+    );
+    let Some(row) = tx.query(&sql, key)?.into_iter().next() else {
+        return Ok(CodeCheck::Missing);
+    };
+    let mut c = Cells::new(row);
+    let (stored_hash, expires_ms, attempts_left) = (c.text()?, c.int()?, c.int()?);
+    if now_ms >= expires_ms {
+        return Ok(CodeCheck::Expired);
+    }
+    if attempts_left <= 0 {
+        return Ok(CodeCheck::TooManyAttempts);
+    }
+    if same_hash(&stored_hash, code_hash) {
+        tx.execute(
+            "DELETE FROM user_codes WHERE pool_id = $1 AND username_key = $2 AND purpose = $3",
+            key,
+        )?;
+        return Ok(CodeCheck::Accepted);
+    }
+    tx.execute(
+        "UPDATE user_codes SET attempts_left = attempts_left - 1 \
+         WHERE pool_id = $1 AND username_key = $2 AND purpose = $3",
+        key,
+    )?;
+    Ok(CodeCheck::Mismatch {
+        attempts_left: attempts_left - 1,
+    })
+}
+
+fn code_key(pool_id: &str, username_key: &str, purpose: &str) -> [Value; 3] {
+    [pool_id.into(), username_key.into(), purpose.into()]
+}
+
+impl<B: Backend> CodeStore for SqlStore<B> {
+    fn put_code(&self, code: &CodeRecord) -> StoreResult<()> {
+        let params = [
+            code.pool_id.as_str().into(),
+            code.username_key.as_str().into(),
+            code.purpose.as_str().into(),
+            code.code_hash.as_str().into(),
+            code.expires_ms.into(),
+            code.attempts_left.into(),
+            code.created_ms.into(),
+        ];
+        // A missing user fails the foreign key, which maps to NotFound.
+        self.db.write(move |tx| {
+            tx.execute(
+                "INSERT INTO user_codes (pool_id, username_key, purpose, code_hash, expires_ms, \
+                 attempts_left, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (pool_id, username_key, purpose) DO UPDATE SET \
+                 code_hash = excluded.code_hash, expires_ms = excluded.expires_ms, \
+                 attempts_left = excluded.attempts_left, created_ms = excluded.created_ms",
+                &params,
+            )
+            .map(|_| ())
+        })
+    }
+
+    fn check_code(
+        &self,
+        pool_id: &str,
+        username_key: &str,
+        purpose: &str,
+        code_hash: &str,
+        now_ms: i64,
+    ) -> StoreResult<CodeCheck> {
+        let key = code_key(pool_id, username_key, purpose);
+        let code_hash = code_hash.to_owned();
+        self.db.write(move |tx| check_code_tx(tx, &key, &code_hash, now_ms))
+    }
+
+    fn check_code_and_update_user(
+        &self,
+        pool_id: &str,
+        username_key: &str,
+        purpose: &str,
+        code_hash: &str,
+        now_ms: i64,
+        user: &UserRecord,
+        index: &UserIndex,
+    ) -> StoreResult<CodeCheck> {
+        if user.pool_id != pool_id || user.username_key != username_key {
+            return Err(StoreError::Backend(
+                "check_code_and_update_user: the user is not the code's owner".into(),
+            ));
+        }
+        let key = code_key(pool_id, username_key, purpose);
+        let code_hash = code_hash.to_owned();
+        let user = user.clone();
+        let index = IndexSets::new(index);
+        self.db.write(move |tx| {
+            let check = check_code_tx(tx, &key, &code_hash, now_ms)?;
+            if check == CodeCheck::Accepted {
+                // An error here rolls back the whole transaction, including
+                // the code's deletion.
+                update_user_tx(tx, &user, &index)?;
+            }
+            Ok(check)
+        })
+    }
+
+    fn delete_code(&self, pool_id: &str, username_key: &str, purpose: &str) -> StoreResult<bool> {
+        let key = code_key(pool_id, username_key, purpose);
+        let n = self.db.write(move |tx| {
+            tx.execute(
+                "DELETE FROM user_codes WHERE pool_id = $1 AND username_key = $2 AND purpose = $3",
+                &key,
+            )
+        })?;
+        Ok(n > 0)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Outbox
+
+impl<B: Backend> OutboxStore for SqlStore<B> {
+    fn append_message(&self, msg: &OutboxMessage) -> StoreResult<i64> {
+        let params = [
+            msg.pool_id.as_str().into(),
+            msg.username.as_str().into(),
+            msg.channel.as_str().into(),
+            msg.destination.as_str().into(),
+            msg.code.as_deref().into(),
+            msg.subject.as_deref().into(),
+            msg.body.as_str().into(),
+            msg.created_ms.into(),
+        ];
+        self.db.write(move |tx| {
+            // Locking the pool row first makes a pool's messages take their
+            // ids in commit order (on PostgreSQL, sequence values are handed
+            // out before commit), so a reader paging with `after_id` cannot
+            // skip a message that commits late.
+            let lock = format!("SELECT 1 FROM user_pools WHERE id = $1{}", tx.lock_rows());
+            if tx.query(&lock, &params[..1])?.is_empty() {
+                return Err(StoreError::NotFound);
+            }
+            single_int(tx.query(
+                "INSERT INTO outbox (pool_id, username, channel, destination, code, subject, body, \
+                 created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                &params,
+            )?)
+        })
+    }
+
+    fn list_messages(
+        &self,
+        pool_id: Option<&str>,
+        username: Option<&str>,
+        after_id: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<OutboxMessage>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut sql = String::from(
+            "SELECT id, pool_id, username, channel, destination, code, subject, body, created_ms \
+             FROM outbox WHERE 1 = 1",
+        );
+        let mut params: Vec<Value> = Vec::new();
+        let conditions = [
+            ("pool_id", pool_id.map(Value::from)),
+            ("username", username.map(Value::from)),
+        ];
+        for (column, value) in conditions {
+            if let Some(value) = value {
+                params.push(value);
+                let _ = write!(sql, " AND {column} = ${}", params.len());
+            }
+        }
+        if let Some(after) = after_id {
+            params.push(after.into());
+            let _ = write!(sql, " AND id > ${}", params.len());
+        }
+        params.push(sql_limit(limit));
+        let _ = write!(sql, " ORDER BY id LIMIT ${}", params.len());
+        let rows = self.db.read(|tx| tx.query(&sql, &params))?;
+        rows.into_iter()
+            .map(|row| {
+                let mut c = Cells::new(row);
+                Ok(OutboxMessage {
+                    id: c.int()?,
+                    pool_id: c.text()?,
+                    username: c.text()?,
+                    channel: c.text()?,
+                    destination: c.text()?,
+                    code: c.opt_text()?,
+                    subject: c.opt_text()?,
+                    body: c.text()?,
+                    created_ms: c.int()?,
+                })
+            })
+            .collect()
     }
 }
 
