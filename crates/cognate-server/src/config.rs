@@ -37,6 +37,39 @@ pub enum LogFormat {
     Json,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// Plain connection upgraded with STARTTLS (port 587).
+    Starttls,
+    /// No encryption: only for a relay on the same host or a test server.
+    None,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub security: SmtpSecurity,
+    pub username: Option<String>,
+    pub password: Option<Sensitive<String>>,
+    pub from: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSmtp {
+    host: Option<String>,
+    port: Option<u16>,
+    security: Option<SmtpSecurity>,
+    username: Option<String>,
+    password: Option<String>,
+    from: Option<String>,
+}
+
 #[derive(Clone, Debug)]
 pub struct Config {
     pub listen: SocketAddr,
@@ -60,6 +93,10 @@ pub struct Config {
     pub max_request_bytes: usize,
     pub log_format: LogFormat,
     pub log_level: String,
+    /// Email delivery; without it email goes only to the outbox.
+    pub smtp: Option<SmtpConfig>,
+    /// Serve `/_cognate/outbox` to non-loopback clients too (off by default: it shows codes).
+    pub outbox_public: bool,
 }
 
 impl Config {
@@ -97,6 +134,8 @@ struct FileConfig {
     max_request_bytes: Option<usize>,
     log_format: Option<LogFormat>,
     log_level: Option<String>,
+    smtp: Option<FileSmtp>,
+    outbox_public: Option<bool>,
 }
 
 /// Flags of `cognate serve`; each has a `COGNATE_*` environment form (clap gives the flag
@@ -159,6 +198,27 @@ pub struct ServeArgs {
     /// Log filter, e.g. info or cognate=debug [default: info]
     #[arg(long, env = "COGNATE_LOG")]
     pub log_level: Option<String>,
+    /// SMTP server for email delivery (without it, email goes only to the outbox)
+    #[arg(long, env = "COGNATE_SMTP_HOST")]
+    pub smtp_host: Option<String>,
+    /// SMTP port [default: 587 for starttls, 465 for tls, 25 for none]
+    #[arg(long, env = "COGNATE_SMTP_PORT")]
+    pub smtp_port: Option<u16>,
+    /// SMTP security: starttls, tls or none [default: starttls]
+    #[arg(long, env = "COGNATE_SMTP_SECURITY")]
+    pub smtp_security: Option<String>,
+    /// SMTP user name
+    #[arg(long, env = "COGNATE_SMTP_USERNAME")]
+    pub smtp_username: Option<String>,
+    /// SMTP password
+    #[arg(long, env = "COGNATE_SMTP_PASSWORD", hide_env_values = true)]
+    pub smtp_password: Option<String>,
+    /// From address of Cognate's email [default: no-reply@cognate.local]
+    #[arg(long, env = "COGNATE_SMTP_FROM")]
+    pub smtp_from: Option<String>,
+    /// Serve /_cognate/outbox to non-loopback clients too (it shows codes: development only)
+    #[arg(long, env = "COGNATE_OUTBOX_PUBLIC")]
+    pub outbox_public: Option<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -236,7 +296,10 @@ impl ServeArgs {
                 message: "must be 12 digits".into(),
             });
         }
+        let smtp = self.resolve_smtp(file.smtp.unwrap_or_default())?;
         Ok(Config {
+            smtp,
+            outbox_public: pick(&self.outbox_public, file.outbox_public).unwrap_or(false),
             listen,
             data_dir: pick(&self.data_dir, file.data_dir).unwrap_or_else(|| PathBuf::from("./.cognate")),
             database_url,
@@ -259,6 +322,41 @@ impl ServeArgs {
             log_format,
             log_level: pick(&self.log_level, file.log_level).unwrap_or_else(|| "info".into()),
         })
+    }
+}
+
+impl ServeArgs {
+    fn resolve_smtp(&self, file: FileSmtp) -> Result<Option<SmtpConfig>, ConfigError> {
+        let Some(host) = pick(&self.smtp_host, file.host) else {
+            return Ok(None);
+        };
+        let security = match pick(&self.smtp_security, None) {
+            Some(text) => match text.as_str() {
+                "tls" => SmtpSecurity::Tls,
+                "starttls" => SmtpSecurity::Starttls,
+                "none" => SmtpSecurity::None,
+                other => {
+                    return Err(ConfigError::Value {
+                        key: "smtp.security",
+                        message: format!("'{other}' is not starttls, tls or none"),
+                    })
+                }
+            },
+            None => file.security.unwrap_or(SmtpSecurity::Starttls),
+        };
+        let default_port = match security {
+            SmtpSecurity::Tls => 465,
+            SmtpSecurity::Starttls => 587,
+            SmtpSecurity::None => 25,
+        };
+        Ok(Some(SmtpConfig {
+            host,
+            port: pick(&self.smtp_port, file.port).unwrap_or(default_port),
+            security,
+            username: pick(&self.smtp_username, file.username),
+            password: pick(&self.smtp_password, file.password).map(Sensitive),
+            from: pick(&self.smtp_from, file.from).unwrap_or_else(|| "no-reply@cognate.local".into()),
+        }))
     }
 }
 

@@ -29,6 +29,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", post(json_rpc).options(preflight))
         .route("/health", get(health))
+        .route("/_cognate/outbox", get(crate::outbox::handler))
         .fallback(rest)
         .with_state(state)
 }

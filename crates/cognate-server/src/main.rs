@@ -6,7 +6,9 @@ mod config;
 mod error;
 mod http;
 mod ops;
+mod outbox;
 mod state;
+mod users;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -28,19 +30,61 @@ struct Cli {
 enum Command {
     /// Start the server
     Serve(Box<ServeArgs>),
+    /// Print the messages Cognate delivered (codes, invitations) as JSON
+    Outbox(Box<OutboxArgs>),
+}
+
+#[derive(clap::Args)]
+struct OutboxArgs {
+    /// Only messages of this user pool
+    #[arg(long)]
+    pool: Option<String>,
+    /// Only messages to this username
+    #[arg(long)]
+    user: Option<String>,
+    /// The same store settings as `cognate serve` (data dir, database URL, config file)
+    #[command(flatten)]
+    serve: ServeArgs,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve(args) => match serve(&args) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(message) => {
-                eprintln!("cognate: error: {message}");
-                ExitCode::FAILURE
-            }
-        },
+        Command::Serve(args) => finish(serve(&args)),
+        Command::Outbox(args) => finish(print_outbox(&args)),
     }
+}
+
+fn finish(result: Result<(), String>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("cognate: error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_outbox(args: &OutboxArgs) -> Result<(), String> {
+    let config = args.serve.resolve().map_err(|e| e.to_string())?;
+    if config.database_url.is_none() && !config.data_dir.join("cognate.db").exists() {
+        return Err(format!("no Cognate database in {}", config.data_dir.display()));
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let store = runtime.block_on(open_store(&config))?;
+    let query = outbox::OutboxQuery {
+        pool: args.pool.clone(),
+        user: args.user.clone(),
+        ..Default::default()
+    };
+    let body = outbox::read(store.as_ref(), &query).map_err(|e| format!("cannot read the outbox: {e}"))?;
+    // The store's blocking clients must be dropped off the runtime's threads.
+    drop(store);
+    println!("{}", serde_json::to_string_pretty(&body).unwrap_or_default());
+    Ok(())
 }
 
 fn init_logging(config: &Config) {
@@ -106,13 +150,23 @@ async fn run(config: Config) -> Result<(), String> {
 /// stall on Nagle with some clients) and graceful shutdown on SIGINT/SIGTERM.
 async fn serve_connections(listener: tokio::net::TcpListener, app: axum::Router) -> Result<(), String> {
     let listener = NoDelayListener(listener);
-    axum::serve(listener, app)
+    axum::serve(listener, app.into_make_service_with_connect_info::<PeerAddr>())
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| format!("server failed: {e}"))
 }
 
 struct NoDelayListener(tokio::net::TcpListener);
+
+/// The client's address, for handlers that serve loopback clients only.
+#[derive(Clone, Copy, Debug)]
+pub struct PeerAddr(pub std::net::SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, NoDelayListener>> for PeerAddr {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, NoDelayListener>) -> Self {
+        PeerAddr(*stream.remote_addr())
+    }
+}
 
 impl axum::serve::Listener for NoDelayListener {
     type Io = tokio::net::TcpStream;

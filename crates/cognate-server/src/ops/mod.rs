@@ -2,12 +2,15 @@
 //! `async fn(Ctx, <Input>) -> ApiResult<<Output>>` in the area file; the dispatcher, the
 //! not-implemented answer for everything else and `docs/COMPATIBILITY.md` follow from the list.
 
-mod common;
+mod clients_auth;
+pub mod common;
 mod identity_pools;
 mod mfa_config;
 mod pool_clients;
+mod sign_up;
 mod tags;
 mod user_pools;
+mod users;
 
 use std::future::Future;
 
@@ -57,6 +60,22 @@ operations! {
     CognitoIdp "AddUserPoolClientSecret" => pool_clients::add_user_pool_client_secret,
     CognitoIdp "ListUserPoolClientSecrets" => pool_clients::list_user_pool_client_secrets,
     CognitoIdp "DeleteUserPoolClientSecret" => pool_clients::delete_user_pool_client_secret,
+    CognitoIdp "SignUp" => sign_up::sign_up,
+    CognitoIdp "ConfirmSignUp" => sign_up::confirm_sign_up,
+    CognitoIdp "ResendConfirmationCode" => sign_up::resend_confirmation_code,
+    CognitoIdp "ForgotPassword" => sign_up::forgot_password,
+    CognitoIdp "ConfirmForgotPassword" => sign_up::confirm_forgot_password,
+    CognitoIdp "AdminCreateUser" => users::admin_create_user,
+    CognitoIdp "AdminGetUser" => users::admin_get_user,
+    CognitoIdp "AdminDeleteUser" => users::admin_delete_user,
+    CognitoIdp "AdminDisableUser" => users::admin_disable_user,
+    CognitoIdp "AdminEnableUser" => users::admin_enable_user,
+    CognitoIdp "AdminConfirmSignUp" => users::admin_confirm_sign_up,
+    CognitoIdp "AdminUpdateUserAttributes" => users::admin_update_user_attributes,
+    CognitoIdp "AdminDeleteUserAttributes" => users::admin_delete_user_attributes,
+    CognitoIdp "AdminSetUserPassword" => users::admin_set_user_password,
+    CognitoIdp "AdminResetUserPassword" => users::admin_reset_user_password,
+    CognitoIdp "ListUsers" => users::list_users,
     CognitoIdp "TagResource" => tags::tag_resource,
     CognitoIdp "UntagResource" => tags::untag_resource,
     CognitoIdp "ListTagsForResource" => tags::list_tags_for_resource,

@@ -19,7 +19,7 @@ fn client_not_found(client_id: &str) -> ApiError {
 }
 
 /// What the store seals a secret against: a sealed secret copied to another row fails to open.
-fn secret_context(pool_id: &str, client_id: &str) -> String {
+pub(crate) fn secret_context(pool_id: &str, client_id: &str) -> String {
     format!("client-secret:{pool_id}:{client_id}")
 }
 

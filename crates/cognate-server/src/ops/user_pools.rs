@@ -452,7 +452,10 @@ pub async fn create_user_pool(ctx: Ctx, input: CreateUserPoolRequest) -> ApiResu
 }
 
 pub async fn describe_user_pool(ctx: Ctx, input: DescribeUserPoolRequest) -> ApiResult<DescribeUserPoolResponse> {
-    let (_, doc) = load_pool(&ctx, &input.user_pool_id).await?;
+    let (_, mut doc) = load_pool(&ctx, &input.user_pool_id).await?;
+    let id = input.user_pool_id.clone();
+    let users = ctx.store(move |s| s.count_users(&id)).await?;
+    doc.pool.estimated_number_of_users = Some(i32::try_from(users).unwrap_or(i32::MAX));
     Ok(DescribeUserPoolResponse {
         user_pool: Some(doc.pool),
     })

@@ -1,0 +1,451 @@
+//! Self-service account operations (unsigned, authorised by the app client): SignUp,
+//! ConfirmSignUp, ResendConfirmationCode, ForgotPassword, ConfirmForgotPassword.
+
+use std::collections::BTreeMap;
+
+use cognate_api::idp::*;
+use cognate_api::ErrorCode;
+use cognate_store::{CodeCheck, StoreError};
+
+use super::clients_auth::{client_call, ClientCall};
+use crate::error::{ApiError, ApiResult};
+use crate::state::Ctx;
+use crate::users::attributes::{check_changes, check_required, is_valid_email, is_valid_phone, Writer};
+use crate::users::delivery::{self, Channel, Kind};
+use crate::users::{self, codes, password, NewUser, User, UserDoc};
+
+/// Where a sign-up confirmation code goes: SMS if the pool auto-verifies phone numbers and
+/// the user has one, else email (Cognito's preference).
+fn confirmation_channel(pool: &UserPoolType, user: &User) -> Option<(Channel, String)> {
+    let auto = pool.auto_verified_attributes.clone().unwrap_or_default();
+    let wants = |a: &str| auto.iter().any(|v| v.as_str() == a);
+    if wants("phone_number") {
+        if let Some(phone) = user.attr("phone_number") {
+            return Some((Channel::Sms, phone.to_owned()));
+        }
+    }
+    if wants("email") {
+        if let Some(email) = user.attr("email") {
+            return Some((Channel::Email, email.to_owned()));
+        }
+    }
+    None
+}
+
+/// Where a password-reset code goes: the pool's recovery preference among verified contacts.
+fn recovery_channel(pool: &UserPoolType, user: &User) -> Option<(Channel, String)> {
+    let mut options: Vec<(i32, Channel)> = match &pool.account_recovery_setting {
+        Some(setting) => setting
+            .recovery_mechanisms
+            .iter()
+            .flatten()
+            .filter_map(|m| match m.name {
+                RecoveryOptionNameType::VerifiedEmail => Some((m.priority, Channel::Email)),
+                RecoveryOptionNameType::VerifiedPhoneNumber => Some((m.priority, Channel::Sms)),
+                _ => None,
+            })
+            .collect(),
+        // Without a setting Cognito prefers a verified phone, then a verified email.
+        None => vec![(1, Channel::Sms), (2, Channel::Email)],
+    };
+    options.sort_by_key(|(priority, _)| *priority);
+    options.into_iter().find_map(|(_, channel)| {
+        let attribute = channel.attribute();
+        user.is_verified(attribute)
+            .then(|| user.attr(attribute).map(|v| (channel, v.to_owned())))
+            .flatten()
+    })
+}
+
+/// A plausible delivery answer for a user that does not exist, so that a client with
+/// PreventUserExistenceErrors cannot tell.
+fn simulated_details(pool: &UserPoolType, login: &str) -> CodeDeliveryDetailsType {
+    let phone = pool
+        .auto_verified_attributes
+        .iter()
+        .flatten()
+        .any(|a| a.as_str() == "phone_number")
+        && login.starts_with('+');
+    if phone {
+        delivery::details(Channel::Sms, login)
+    } else if login.contains('@') {
+        delivery::details(Channel::Email, login)
+    } else {
+        delivery::details(Channel::Email, &format!("{login}@example.com"))
+    }
+}
+
+/// Resolves the username a SignUp creates: with email/phone as the username, the login is
+/// stored as that attribute and the username is a UUID (the sub), as Cognito does.
+fn sign_up_identity(
+    pool: &UserPoolType,
+    login: &str,
+    attributes: &mut BTreeMap<String, String>,
+    sub: &str,
+) -> ApiResult<String> {
+    let username_attributes: Vec<String> = pool
+        .username_attributes
+        .iter()
+        .flatten()
+        .map(|a| a.as_str().to_owned())
+        .collect();
+    if username_attributes.is_empty() {
+        let aliases: Vec<String> = pool
+            .alias_attributes
+            .iter()
+            .flatten()
+            .map(|a| a.as_str().to_owned())
+            .collect();
+        if aliases.iter().any(|a| a == "email") && is_valid_email(login) {
+            return Err(ApiError::invalid_parameter(
+                "Username cannot be of email format, since user pool is configured for email alias.",
+            ));
+        }
+        if aliases.iter().any(|a| a == "phone_number") && is_valid_phone(login) {
+            return Err(ApiError::invalid_parameter(
+                "Username cannot be of phone number format, since user pool is configured for phone number alias.",
+            ));
+        }
+        return Ok(login.to_owned());
+    }
+    let attribute = if username_attributes.iter().any(|a| a == "email") && is_valid_email(login) {
+        "email"
+    } else if username_attributes.iter().any(|a| a == "phone_number") && is_valid_phone(login) {
+        "phone_number"
+    } else {
+        let expected = if username_attributes.iter().any(|a| a == "email") {
+            "an email"
+        } else {
+            "a phone number"
+        };
+        return Err(ApiError::invalid_parameter(format!("Username should be {expected}.")));
+    };
+    attributes.insert(attribute.to_owned(), login.to_owned());
+    Ok(sub.to_owned())
+}
+
+pub async fn sign_up(ctx: Ctx, input: SignUpRequest) -> ApiResult<SignUpResponse> {
+    let login = input.username.expose().clone();
+    let call = client_call(&ctx, &input.client_id, input.secret_hash.as_ref(), &login).await?;
+    let pool = &call.pool.pool;
+    if pool
+        .admin_create_user_config
+        .as_ref()
+        .and_then(|c| c.allow_admin_create_user_only)
+        == Some(true)
+    {
+        return Err(ApiError::new(
+            ErrorCode::NotAuthorizedException,
+            "SignUp is not permitted for this user pool",
+        ));
+    }
+    let changes = check_changes(
+        pool,
+        input.user_attributes.as_deref().unwrap_or_default(),
+        Writer::Creation,
+    )?;
+    let mut attributes: BTreeMap<String, String> =
+        changes.into_iter().filter(|(n, _)| !n.ends_with("_verified")).collect();
+    let sub = cognate_crypto::ids::uuid_v4();
+    let username = sign_up_identity(pool, &login, &mut attributes, &sub)?;
+    attributes.insert("sub".into(), sub.clone());
+    check_required(pool, &attributes)?;
+    let Some(secret) = input.password.as_ref() else {
+        return Err(ApiError::invalid_parameter(
+            "A password is required to sign up in this user pool.",
+        ));
+    };
+    password::check_policy(pool, secret.expose())?;
+    let sealed = password::seal_password(&ctx, &call.pool_id, &sub, &username, secret.expose()).await?;
+    let new = NewUser {
+        pool_id: call.pool_id.clone(),
+        username: username.clone(),
+        sub: sub.clone(),
+        status: UserStatusType::Unconfirmed,
+        attributes,
+        sealed_password: sealed,
+        doc: UserDoc::default(),
+    };
+    let mut user = User::create(pool, new, ctx.now_ms());
+    user.prepare_write(ctx.now_ms())?;
+    let (record, index) = (user.record.clone(), user.index(pool));
+    match ctx.store(move |s| Ok(s.insert_user(&record, &index))).await? {
+        Ok(()) => {}
+        Err(StoreError::AlreadyExists) => {
+            return Err(ApiError::new(ErrorCode::UsernameExistsException, "User already exists"));
+        }
+        Err(StoreError::AliasTaken(kind)) => {
+            return Err(ApiError::new(
+                ErrorCode::UsernameExistsException,
+                format!("An account with the given {kind} already exists."),
+            ));
+        }
+        Err(other) => return Err(ApiError::internal(other)),
+    }
+    let code_delivery_details = send_confirmation(&ctx, &call, &user).await?;
+    Ok(SignUpResponse {
+        user_confirmed: false,
+        code_delivery_details,
+        user_sub: sub,
+        session: None,
+    })
+}
+
+/// Issues and delivers a sign-up confirmation code, if the pool verifies a contact the user has.
+async fn send_confirmation(ctx: &Ctx, call: &ClientCall, user: &User) -> ApiResult<Option<CodeDeliveryDetailsType>> {
+    let pool = &call.pool.pool;
+    let Some((channel, destination)) = confirmation_channel(pool, user) else {
+        return Ok(None);
+    };
+    let code = codes::issue(ctx, &call.pool_id, &user.record.username_key, codes::SIGN_UP).await?;
+    let message = delivery::compose(
+        pool,
+        Kind::Verification,
+        channel,
+        &destination,
+        &code,
+        &user.record.username,
+    );
+    delivery::deliver(ctx, &call.pool_id, &user.record.username, message).await?;
+    Ok(Some(delivery::details(channel, &destination)))
+}
+
+pub async fn confirm_sign_up(ctx: Ctx, input: ConfirmSignUpRequest) -> ApiResult<ConfirmSignUpResponse> {
+    let login = input.username.expose().clone();
+    let call = client_call(&ctx, &input.client_id, input.secret_hash.as_ref(), &login).await?;
+    let pool = call.pool.pool.clone();
+    let Some(mut user) = users::find_user(&ctx, &call.pool_id, &pool, &login).await? else {
+        if call.hides_user_existence() {
+            // Spend what a real check spends, then answer as a wrong code would.
+            let _ = codes::code_hash(&call.pool_id, &login, codes::SIGN_UP, &input.confirmation_code);
+            return Err(
+                codes::rejection(&CodeCheck::Mismatch { attempts_left: 0 }).unwrap_or_else(|| call.user_not_found())
+            );
+        }
+        return Err(call.user_not_found());
+    };
+    if user.status() != UserStatusType::Unconfirmed {
+        return Err(ApiError::new(
+            ErrorCode::NotAuthorizedException,
+            format!("User cannot be confirmed. Current status is {}", user.record.status),
+        ));
+    }
+    // The contact that received the code becomes verified with the confirmation.
+    let verified = confirmation_channel(&pool, &user).map(|(channel, _)| channel.attribute());
+    user.record.status = UserStatusType::Confirmed.as_str().to_owned();
+    if let Some(attribute) = verified {
+        user.attributes.insert(format!("{attribute}_verified"), "true".into());
+    }
+    let check = consume_code_with_update(
+        &ctx,
+        &call.pool_id,
+        &pool,
+        &mut user,
+        codes::SIGN_UP,
+        &input.confirmation_code,
+    )
+    .await;
+    match check {
+        Err(err)
+            if err.code == crate::error::Code::Modelled(ErrorCode::AliasExistsException)
+                && input.force_alias_creation == Some(true) =>
+        {
+            // The alias moves to this user: the previous holder loses the verified mark.
+            if let Some(attribute) = verified {
+                release_alias(
+                    &ctx,
+                    &call.pool_id,
+                    &pool,
+                    attribute,
+                    user.attr(attribute).unwrap_or_default(),
+                )
+                .await?;
+            }
+            let mut fresh = users::require_user(&ctx, &call.pool_id, &pool, &login).await?;
+            fresh.record.status = UserStatusType::Confirmed.as_str().to_owned();
+            if let Some(attribute) = verified {
+                fresh.attributes.insert(format!("{attribute}_verified"), "true".into());
+            }
+            consume_code_with_update(
+                &ctx,
+                &call.pool_id,
+                &pool,
+                &mut fresh,
+                codes::SIGN_UP,
+                &input.confirmation_code,
+            )
+            .await?;
+        }
+        other => other?,
+    }
+    Ok(ConfirmSignUpResponse { session: None })
+}
+
+/// Checks `code` and, in the same transaction when it is accepted, writes `user`.
+pub async fn consume_code_with_update(
+    ctx: &Ctx,
+    pool_id: &str,
+    pool: &UserPoolType,
+    user: &mut User,
+    purpose: &str,
+    code: &str,
+) -> ApiResult<()> {
+    user.prepare_write(ctx.now_ms())?;
+    user.record.version += 1;
+    let hash = codes::code_hash(pool_id, &user.record.username_key, purpose, code);
+    let (record, index, now, purpose) = (user.record.clone(), user.index(pool), ctx.now_ms(), purpose.to_owned());
+    let pool_id = pool_id.to_owned();
+    let outcome = ctx
+        .store(move |s| {
+            Ok(s.check_code_and_update_user(&pool_id, &record.username_key, &purpose, &hash, now, &record, &index))
+        })
+        .await?;
+    match outcome {
+        Ok(check) => match codes::rejection(&check) {
+            None => Ok(()),
+            Some(err) => Err(err),
+        },
+        Err(StoreError::AliasTaken(kind)) => Err(users::alias_exists(&kind)),
+        Err(StoreError::VersionConflict) => Err(ApiError::new(
+            ErrorCode::TooManyRequestsException,
+            "The user was modified concurrently; retry.",
+        )),
+        Err(other) => Err(ApiError::internal(other)),
+    }
+}
+
+/// Removes the verified mark of whoever holds `attribute = value` as an alias.
+async fn release_alias(ctx: &Ctx, pool_id: &str, pool: &UserPoolType, attribute: &str, value: &str) -> ApiResult<()> {
+    let (pid, kind, key) = (
+        pool_id.to_owned(),
+        attribute.to_owned(),
+        users::alias_key(attribute, value),
+    );
+    let Some(record) = ctx.store(move |s| s.get_user_by_alias(&pid, &kind, &key)).await? else {
+        return Ok(());
+    };
+    let mut holder = User::from_record(record)?;
+    holder
+        .attributes
+        .insert(format!("{attribute}_verified"), "false".into());
+    users::save_user_or_fail(ctx, pool, &mut holder).await
+}
+
+pub async fn resend_confirmation_code(
+    ctx: Ctx,
+    input: ResendConfirmationCodeRequest,
+) -> ApiResult<ResendConfirmationCodeResponse> {
+    let login = input.username.expose().clone();
+    let call = client_call(&ctx, &input.client_id, input.secret_hash.as_ref(), &login).await?;
+    let pool = call.pool.pool.clone();
+    let Some(user) = users::find_user(&ctx, &call.pool_id, &pool, &login).await? else {
+        if call.hides_user_existence() {
+            return Ok(ResendConfirmationCodeResponse {
+                code_delivery_details: Some(simulated_details(&pool, &login)),
+            });
+        }
+        return Err(call.user_not_found());
+    };
+    if user.status() != UserStatusType::Unconfirmed {
+        return Err(ApiError::invalid_parameter("User is already confirmed."));
+    }
+    let details = send_confirmation(&ctx, &call, &user).await?;
+    if details.is_none() {
+        return Err(ApiError::invalid_parameter(
+            "Cannot send a confirmation code: the user has no contact attribute the pool verifies.",
+        ));
+    }
+    Ok(ResendConfirmationCodeResponse {
+        code_delivery_details: details,
+    })
+}
+
+pub async fn forgot_password(ctx: Ctx, input: ForgotPasswordRequest) -> ApiResult<ForgotPasswordResponse> {
+    let login = input.username.expose().clone();
+    let call = client_call(&ctx, &input.client_id, input.secret_hash.as_ref(), &login).await?;
+    let pool = call.pool.pool.clone();
+    let Some(user) = users::find_user(&ctx, &call.pool_id, &pool, &login).await? else {
+        if call.hides_user_existence() {
+            return Ok(ForgotPasswordResponse {
+                code_delivery_details: Some(simulated_details(&pool, &login)),
+            });
+        }
+        return Err(call.user_not_found());
+    };
+    if !user.record.enabled {
+        return Err(ApiError::new(ErrorCode::NotAuthorizedException, "User is disabled."));
+    }
+    let details = send_reset_code(&ctx, &call.pool_id, &pool, &user).await?;
+    Ok(ForgotPasswordResponse {
+        code_delivery_details: Some(details),
+    })
+}
+
+/// Issues and delivers a password-reset code to the user's preferred verified contact.
+pub async fn send_reset_code(
+    ctx: &Ctx,
+    pool_id: &str,
+    pool: &UserPoolType,
+    user: &User,
+) -> ApiResult<CodeDeliveryDetailsType> {
+    let Some((channel, destination)) = recovery_channel(pool, user) else {
+        return Err(ApiError::invalid_parameter(
+            "Cannot reset password for the user as there is no registered/verified email or phone_number",
+        ));
+    };
+    let code = codes::issue(ctx, pool_id, &user.record.username_key, codes::RESET_PASSWORD).await?;
+    let message = delivery::compose(
+        pool,
+        Kind::PasswordReset,
+        channel,
+        &destination,
+        &code,
+        &user.record.username,
+    );
+    delivery::deliver(ctx, pool_id, &user.record.username, message).await?;
+    Ok(delivery::details(channel, &destination))
+}
+
+pub async fn confirm_forgot_password(
+    ctx: Ctx,
+    input: ConfirmForgotPasswordRequest,
+) -> ApiResult<ConfirmForgotPasswordResponse> {
+    let login = input.username.expose().clone();
+    let call = client_call(&ctx, &input.client_id, input.secret_hash.as_ref(), &login).await?;
+    let pool = call.pool.pool.clone();
+    let Some(mut user) = users::find_user(&ctx, &call.pool_id, &pool, &login).await? else {
+        if call.hides_user_existence() {
+            return Err(
+                codes::rejection(&CodeCheck::Mismatch { attempts_left: 0 }).unwrap_or_else(|| call.user_not_found())
+            );
+        }
+        return Err(call.user_not_found());
+    };
+    password::check_policy(&pool, input.password.expose())?;
+    let sealed = password::seal_password(
+        &ctx,
+        &call.pool_id,
+        &user.record.sub,
+        &user.record.username,
+        input.password.expose(),
+    )
+    .await?;
+    user.record.password = Some(sealed);
+    user.doc.temporary_password_expires_ms = None;
+    if matches!(
+        user.status(),
+        UserStatusType::ResetRequired | UserStatusType::ForceChangePassword
+    ) {
+        user.record.status = UserStatusType::Confirmed.as_str().to_owned();
+    }
+    consume_code_with_update(
+        &ctx,
+        &call.pool_id,
+        &pool,
+        &mut user,
+        codes::RESET_PASSWORD,
+        &input.confirmation_code,
+    )
+    .await?;
+    Ok(ConfirmForgotPasswordResponse {})
+}

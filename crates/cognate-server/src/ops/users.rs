@@ -1,0 +1,623 @@
+//! Admin user management (SigV4): create, get, delete, enable/disable, attributes,
+//! passwords, confirmation, and ListUsers with Cognito's filter grammar.
+
+use std::collections::BTreeMap;
+
+use cognate_api::idp::*;
+use cognate_api::{ErrorCode, Sensitive};
+use cognate_store::StoreError;
+
+use super::common::*;
+use super::sign_up::send_reset_code;
+use crate::error::{ApiError, ApiResult};
+use crate::state::{timestamp, Ctx};
+use crate::users::attributes::{check_changes, check_required, schema_entry, Writer};
+use crate::users::delivery::{self, Channel, Kind};
+use crate::users::{self, codes, password, NewUser, User, UserDoc};
+
+/// Loads the pool and the user an admin call names (username, alias or sub).
+async fn pool_and_user(ctx: &Ctx, pool_id: &str, login: &str) -> ApiResult<(UserPoolType, User)> {
+    let (_, doc) = load_pool(ctx, pool_id).await?;
+    let user = users::require_user(ctx, pool_id, &doc.pool, login).await?;
+    Ok((doc.pool, user))
+}
+
+/// Applies `change` to a user and writes it, retrying when another writer got in first.
+async fn modify_user<F>(ctx: &Ctx, pool_id: &str, login: &str, mut change: F) -> ApiResult<(UserPoolType, User)>
+where
+    F: FnMut(&UserPoolType, &mut User) -> ApiResult<()>,
+{
+    for _ in 0..8 {
+        let (pool, mut user) = pool_and_user(ctx, pool_id, login).await?;
+        change(&pool, &mut user)?;
+        match users::save_user(ctx, &pool, &mut user).await? {
+            Ok(()) => return Ok((pool, user)),
+            Err(StoreError::VersionConflict) => continue,
+            Err(StoreError::AliasTaken(kind)) => return Err(users::alias_exists(&kind)),
+            Err(StoreError::NotFound) => return Err(users::user_not_found()),
+            Err(other) => return Err(ApiError::internal(other)),
+        }
+    }
+    Err(ApiError::new(
+        ErrorCode::TooManyRequestsException,
+        "The user was modified concurrently; retry.",
+    ))
+}
+
+fn temporary_password_expiry(ctx: &Ctx, pool: &UserPoolType) -> i64 {
+    let days = pool
+        .policies
+        .as_ref()
+        .and_then(|p| p.password_policy.as_ref())
+        .and_then(|p| p.temporary_password_validity_days)
+        .unwrap_or(7);
+    ctx.now_ms() + i64::from(days) * 86_400_000
+}
+
+/// Chooses the invitation channels AdminCreateUser was asked for (SMS by default).
+fn invitation_channels(input: &AdminCreateUserRequest, user: &User) -> ApiResult<Vec<(Channel, String)>> {
+    // Cognito's default medium is SMS; a user without a phone then simply gets no message.
+    let explicit = input.desired_delivery_mediums.is_some();
+    let wanted = input
+        .desired_delivery_mediums
+        .clone()
+        .unwrap_or_else(|| vec![DeliveryMediumType::Sms]);
+    let mut out = Vec::new();
+    for medium in &wanted {
+        let channel = if *medium == DeliveryMediumType::Email {
+            Channel::Email
+        } else {
+            Channel::Sms
+        };
+        if let Some(destination) = user.attr(channel.attribute()) {
+            out.push((channel, destination.to_owned()));
+        }
+    }
+    if out.is_empty() && explicit && !wanted.is_empty() {
+        return Err(ApiError::invalid_parameter(format!(
+            "User has no attribute matching desired delivery mediums: {}",
+            wanted
+                .iter()
+                .map(|m| m.as_str().to_owned())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    Ok(out)
+}
+
+pub async fn admin_create_user(ctx: Ctx, input: AdminCreateUserRequest) -> ApiResult<AdminCreateUserResponse> {
+    let (_, doc) = load_pool(&ctx, &input.user_pool_id).await?;
+    let pool = doc.pool;
+    let login = input.username.expose().clone();
+    if input.message_action == Some(MessageActionType::Resend) {
+        return resend_invitation(&ctx, &input, &pool, &login).await;
+    }
+    let changes = check_changes(
+        &pool,
+        input.user_attributes.as_deref().unwrap_or_default(),
+        Writer::Creation,
+    )?;
+    let mut attributes: BTreeMap<String, String> = changes.into_iter().collect();
+    let sub = cognate_crypto::ids::uuid_v4();
+    // With email/phone as the username, an email/phone-shaped login becomes that attribute.
+    let uses_attribute = pool.username_attributes.iter().flatten().find(|a| {
+        (a.as_str() == "email" && login.contains('@')) || (a.as_str() == "phone_number" && login.starts_with('+'))
+    });
+    let username = match uses_attribute {
+        Some(attribute) => {
+            attributes.insert(attribute.as_str().to_owned(), login.clone());
+            sub.clone()
+        }
+        None if !pool.username_attributes.as_deref().unwrap_or_default().is_empty() => {
+            return Err(ApiError::invalid_parameter(
+                "Username should be either an email or a phone number.",
+            ));
+        }
+        None => login.clone(),
+    };
+    attributes.insert("sub".into(), sub.clone());
+    check_required(&pool, &attributes)?;
+    let temporary = match &input.temporary_password {
+        Some(given) => {
+            password::check_policy(&pool, given.expose())?;
+            given.expose().clone()
+        }
+        None => password::generate_temporary(&pool),
+    };
+    let sealed = password::seal_password(&ctx, &input.user_pool_id, &sub, &username, &temporary).await?;
+    let new = NewUser {
+        pool_id: input.user_pool_id.clone(),
+        username: username.clone(),
+        sub,
+        status: UserStatusType::ForceChangePassword,
+        attributes,
+        sealed_password: sealed,
+        doc: UserDoc {
+            temporary_password_expires_ms: Some(temporary_password_expiry(&ctx, &pool)),
+            ..Default::default()
+        },
+    };
+    let mut user = User::create(&pool, new, ctx.now_ms());
+    let channels = if input.message_action == Some(MessageActionType::Suppress) {
+        Vec::new()
+    } else {
+        invitation_channels(&input, &user)?
+    };
+    user.prepare_write(ctx.now_ms())?;
+    let (record, index) = (user.record.clone(), user.index(&pool));
+    let inserted = ctx.store(move |s| Ok(s.insert_user(&record, &index))).await?;
+    match inserted {
+        Ok(()) => {}
+        Err(StoreError::AlreadyExists) => {
+            return Err(ApiError::new(
+                ErrorCode::UsernameExistsException,
+                "User account already exists",
+            ))
+        }
+        Err(StoreError::AliasTaken(kind)) if input.force_alias_creation != Some(true) => {
+            return Err(users::alias_exists(&kind))
+        }
+        Err(StoreError::AliasTaken(kind)) => {
+            // Take the alias over from its holder, then create.
+            let value = user.attr(&kind).unwrap_or_default().to_owned();
+            take_alias(&ctx, &input.user_pool_id, &pool, &kind, &value).await?;
+            let (record, index) = (user.record.clone(), user.index(&pool));
+            match ctx.store(move |s| Ok(s.insert_user(&record, &index))).await? {
+                Ok(()) => {}
+                Err(StoreError::AliasTaken(kind)) => return Err(users::alias_exists(&kind)),
+                Err(StoreError::AlreadyExists) => {
+                    return Err(ApiError::new(
+                        ErrorCode::UsernameExistsException,
+                        "User account already exists",
+                    ))
+                }
+                Err(other) => return Err(ApiError::internal(other)),
+            }
+        }
+        Err(StoreError::NotFound) => return Err(pool_not_found(&input.user_pool_id)),
+        Err(other) => return Err(ApiError::internal(other)),
+    }
+    for (channel, destination) in channels {
+        let message = delivery::compose(&pool, Kind::Invitation, channel, &destination, &temporary, &username);
+        delivery::deliver(&ctx, &input.user_pool_id, &username, message).await?;
+    }
+    Ok(AdminCreateUserResponse {
+        user: Some(user.to_user_type(None)),
+    })
+}
+
+/// MessageAction RESEND: a new temporary password for a user still in FORCE_CHANGE_PASSWORD,
+/// sent again, with the validity period restarted.
+async fn resend_invitation(
+    ctx: &Ctx,
+    input: &AdminCreateUserRequest,
+    pool: &UserPoolType,
+    login: &str,
+) -> ApiResult<AdminCreateUserResponse> {
+    let user = users::require_user(ctx, &input.user_pool_id, pool, login).await?;
+    if user.status() != UserStatusType::ForceChangePassword {
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedUserStateException,
+            format!(
+                "Resend not possible. {} status is not FORCE_CHANGE_PASSWORD",
+                user.record.username
+            ),
+        ));
+    }
+    let temporary = match &input.temporary_password {
+        Some(given) => {
+            password::check_policy(pool, given.expose())?;
+            given.expose().clone()
+        }
+        None => password::generate_temporary(pool),
+    };
+    let sealed = password::seal_password(
+        ctx,
+        &input.user_pool_id,
+        &user.record.sub,
+        &user.record.username,
+        &temporary,
+    )
+    .await?;
+    let expiry = temporary_password_expiry(ctx, pool);
+    let (_, user) = modify_user(ctx, &input.user_pool_id, login, |_, u| {
+        u.record.password = Some(sealed.clone());
+        u.doc.temporary_password_expires_ms = Some(expiry);
+        Ok(())
+    })
+    .await?;
+    for (channel, destination) in invitation_channels(input, &user)? {
+        let message = delivery::compose(
+            pool,
+            Kind::Invitation,
+            channel,
+            &destination,
+            &temporary,
+            &user.record.username,
+        );
+        delivery::deliver(ctx, &input.user_pool_id, &user.record.username, message).await?;
+    }
+    Ok(AdminCreateUserResponse {
+        user: Some(user.to_user_type(None)),
+    })
+}
+
+/// ForceAliasCreation: the current holder of a verified alias loses it.
+async fn take_alias(ctx: &Ctx, pool_id: &str, pool: &UserPoolType, kind: &str, value: &str) -> ApiResult<()> {
+    let (pid, k, key) = (pool_id.to_owned(), kind.to_owned(), users::alias_key(kind, value));
+    let Some(record) = ctx.store(move |s| s.get_user_by_alias(&pid, &k, &key)).await? else {
+        return Ok(());
+    };
+    let mut holder = User::from_record(record)?;
+    holder.attributes.insert(format!("{kind}_verified"), "false".into());
+    users::save_user_or_fail(ctx, pool, &mut holder).await
+}
+
+pub async fn admin_get_user(ctx: Ctx, input: AdminGetUserRequest) -> ApiResult<AdminGetUserResponse> {
+    let (_, user) = pool_and_user(&ctx, &input.user_pool_id, input.username.expose()).await?;
+    Ok(AdminGetUserResponse {
+        username: Sensitive(user.record.username.clone()),
+        user_attributes: Some(user.attribute_list(None)),
+        user_create_date: Some(timestamp(user.record.created_ms)),
+        user_last_modified_date: Some(timestamp(user.record.modified_ms)),
+        enabled: Some(user.record.enabled),
+        user_status: Some(user.status()),
+        ..Default::default()
+    })
+}
+
+pub async fn admin_delete_user(ctx: Ctx, input: AdminDeleteUserRequest) -> ApiResult<()> {
+    let (_, user) = pool_and_user(&ctx, &input.user_pool_id, input.username.expose()).await?;
+    let (pool_id, key) = (input.user_pool_id.clone(), user.record.username_key.clone());
+    if !ctx.store(move |s| s.delete_user(&pool_id, &key)).await? {
+        return Err(users::user_not_found());
+    }
+    Ok(())
+}
+
+pub async fn admin_disable_user(ctx: Ctx, input: AdminDisableUserRequest) -> ApiResult<AdminDisableUserResponse> {
+    modify_user(&ctx, &input.user_pool_id, input.username.expose(), |_, u| {
+        u.record.enabled = false;
+        Ok(())
+    })
+    .await?;
+    Ok(AdminDisableUserResponse {})
+}
+
+pub async fn admin_enable_user(ctx: Ctx, input: AdminEnableUserRequest) -> ApiResult<AdminEnableUserResponse> {
+    modify_user(&ctx, &input.user_pool_id, input.username.expose(), |_, u| {
+        u.record.enabled = true;
+        Ok(())
+    })
+    .await?;
+    Ok(AdminEnableUserResponse {})
+}
+
+pub async fn admin_confirm_sign_up(
+    ctx: Ctx,
+    input: AdminConfirmSignUpRequest,
+) -> ApiResult<AdminConfirmSignUpResponse> {
+    modify_user(&ctx, &input.user_pool_id, input.username.expose(), |_, u| {
+        if u.status() != UserStatusType::Unconfirmed {
+            return Err(ApiError::new(
+                ErrorCode::NotAuthorizedException,
+                format!("User cannot be confirmed. Current status is {}", u.record.status),
+            ));
+        }
+        u.record.status = UserStatusType::Confirmed.as_str().to_owned();
+        Ok(())
+    })
+    .await?;
+    Ok(AdminConfirmSignUpResponse {})
+}
+
+/// Attributes whose change needs verification (email/phone the pool auto-verifies).
+fn needs_verification(pool: &UserPoolType, name: &str) -> bool {
+    pool.auto_verified_attributes
+        .iter()
+        .flatten()
+        .any(|a| a.as_str() == name)
+}
+
+fn keeps_original_until_verified(pool: &UserPoolType, name: &str) -> bool {
+    pool.user_attribute_update_settings
+        .as_ref()
+        .and_then(|s| s.attributes_require_verification_before_update.as_ref())
+        .is_some_and(|list| list.iter().any(|a| a.as_str() == name))
+}
+
+pub async fn admin_update_user_attributes(
+    ctx: Ctx,
+    input: AdminUpdateUserAttributesRequest,
+) -> ApiResult<AdminUpdateUserAttributesResponse> {
+    let (_, doc) = load_pool(&ctx, &input.user_pool_id).await?;
+    let changes = check_changes(&doc.pool, &input.user_attributes, Writer::Admin)?;
+    let mut to_verify: Vec<(Channel, String)> = Vec::new();
+    let (pool, user) = modify_user(&ctx, &input.user_pool_id, input.username.expose(), |pool, u| {
+        to_verify.clear();
+        let explicitly_verified: Vec<&str> = changes
+            .iter()
+            .filter(|(n, v)| n.ends_with("_verified") && v == "true")
+            .map(|(n, _)| n.as_str())
+            .collect();
+        for (name, value) in &changes {
+            let contact = name == "email" || name == "phone_number";
+            let changed = u.attr(name) != Some(value.as_str());
+            let verified_now = explicitly_verified.contains(&format!("{name}_verified").as_str());
+            if contact && changed && !verified_now && needs_verification(pool, name) {
+                let channel = if name == "email" { Channel::Email } else { Channel::Sms };
+                to_verify.push((channel, value.clone()));
+                if keeps_original_until_verified(pool, name) && u.is_verified(name) {
+                    u.doc.pending_attributes.insert(name.clone(), value.clone());
+                    continue;
+                }
+                u.attributes.insert(format!("{name}_verified"), "false".into());
+            } else if contact && changed && !verified_now {
+                u.attributes.insert(format!("{name}_verified"), "false".into());
+            }
+            u.attributes.insert(name.clone(), value.clone());
+        }
+        check_required(pool, &u.attributes)
+    })
+    .await?;
+    for (channel, destination) in to_verify {
+        let purpose = codes::verify_purpose(channel.attribute());
+        let code = codes::issue(&ctx, &input.user_pool_id, &user.record.username_key, &purpose).await?;
+        let message = delivery::compose(
+            &pool,
+            Kind::Verification,
+            channel,
+            &destination,
+            &code,
+            &user.record.username,
+        );
+        // Delivery problems are logged (the outbox keeps the message); the update stands.
+        if let Err(err) = delivery::deliver(&ctx, &input.user_pool_id, &user.record.username, message).await {
+            tracing::warn!(error = %err.message, "verification message not delivered");
+        }
+    }
+    Ok(AdminUpdateUserAttributesResponse {})
+}
+
+pub async fn admin_delete_user_attributes(
+    ctx: Ctx,
+    input: AdminDeleteUserAttributesRequest,
+) -> ApiResult<AdminDeleteUserAttributesResponse> {
+    modify_user(&ctx, &input.user_pool_id, input.username.expose(), |pool, u| {
+        for name in &input.user_attribute_names {
+            let Some(entry) = schema_entry(pool, name) else {
+                return Err(ApiError::invalid_parameter(format!(
+                    "Attributes did not conform to the schema: {name}: Attribute does not exist in the schema."
+                )));
+            };
+            if name == "sub" || entry.mutable == Some(false) {
+                return Err(ApiError::invalid_parameter(format!(
+                    "Attributes did not conform to the schema: {name}: Attribute cannot be updated. (changing an immutable attribute)"
+                )));
+            }
+            u.attributes.remove(name);
+            if name == "email" || name == "phone_number" {
+                u.attributes.remove(&format!("{name}_verified"));
+            }
+        }
+        check_required(pool, &u.attributes)
+    })
+    .await?;
+    Ok(AdminDeleteUserAttributesResponse {})
+}
+
+pub async fn admin_set_user_password(
+    ctx: Ctx,
+    input: AdminSetUserPasswordRequest,
+) -> ApiResult<AdminSetUserPasswordResponse> {
+    let (pool, user) = pool_and_user(&ctx, &input.user_pool_id, input.username.expose()).await?;
+    password::check_policy(&pool, input.password.expose())?;
+    let sealed = password::seal_password(
+        &ctx,
+        &input.user_pool_id,
+        &user.record.sub,
+        &user.record.username,
+        input.password.expose(),
+    )
+    .await?;
+    let permanent = input.permanent.unwrap_or(false);
+    let expiry = temporary_password_expiry(&ctx, &pool);
+    modify_user(&ctx, &input.user_pool_id, input.username.expose(), |_, u| {
+        u.record.password = Some(sealed.clone());
+        if permanent {
+            u.doc.temporary_password_expires_ms = None;
+            if u.status() != UserStatusType::ExternalProvider {
+                u.record.status = UserStatusType::Confirmed.as_str().to_owned();
+            }
+        } else {
+            u.doc.temporary_password_expires_ms = Some(expiry);
+            u.record.status = UserStatusType::ForceChangePassword.as_str().to_owned();
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(AdminSetUserPasswordResponse {})
+}
+
+pub async fn admin_reset_user_password(
+    ctx: Ctx,
+    input: AdminResetUserPasswordRequest,
+) -> ApiResult<AdminResetUserPasswordResponse> {
+    let (pool, user) = pool_and_user(&ctx, &input.user_pool_id, input.username.expose()).await?;
+    if !user.is_verified("email") && !user.is_verified("phone_number") {
+        return Err(ApiError::invalid_parameter(
+            "Cannot reset password for the user as there is no registered/verified email or phone_number",
+        ));
+    }
+    modify_user(&ctx, &input.user_pool_id, input.username.expose(), |_, u| {
+        u.record.status = UserStatusType::ResetRequired.as_str().to_owned();
+        Ok(())
+    })
+    .await?;
+    match send_reset_code(&ctx, &input.user_pool_id, &pool, &user).await {
+        Ok(_) => Ok(AdminResetUserPasswordResponse {}),
+        // The model lists no delivery failure here: the code is in the outbox either way.
+        Err(err) if err.code == crate::error::Code::Modelled(ErrorCode::CodeDeliveryFailureException) => {
+            tracing::warn!("password reset code not delivered by email; it is in the outbox");
+            Ok(AdminResetUserPasswordResponse {})
+        }
+        Err(err) => Err(err),
+    }
+}
+
+/// A parsed ListUsers filter: `attribute = "value"` or `attribute ^= "value"`.
+#[derive(Debug, PartialEq)]
+pub struct Filter {
+    pub attribute: String,
+    pub value: String,
+    pub prefix: bool,
+}
+
+pub fn parse_filter(text: &str) -> ApiResult<Option<Filter>> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let invalid = || ApiError::invalid_parameter("Error while parsing filter.");
+    let (attribute, rest, prefix) = if let Some((a, r)) = text.split_once("^=") {
+        (a, r, true)
+    } else if let Some((a, r)) = text.split_once('=') {
+        (a, r, false)
+    } else {
+        return Err(invalid());
+    };
+    let attribute = attribute.trim().trim_matches('"');
+    let rest = rest.trim();
+    let quoted = rest
+        .strip_prefix('"')
+        .and_then(|r| r.strip_suffix('"'))
+        .ok_or_else(invalid)?;
+    let mut value = String::with_capacity(quoted.len());
+    let mut chars = quoted.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => value.push(chars.next().ok_or_else(invalid)?),
+            '"' => return Err(invalid()),
+            other => value.push(other),
+        }
+    }
+    if !users::SEARCHABLE.contains(&attribute) {
+        return Err(ApiError::invalid_parameter(format!(
+            "Invalid search attribute: {attribute}"
+        )));
+    }
+    Ok(Some(Filter {
+        attribute: attribute.to_owned(),
+        value,
+        prefix,
+    }))
+}
+
+/// Page position: the sort key of the last user of the previous page.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ListPosition {
+    v: Option<String>,
+    u: String,
+}
+
+pub async fn list_users(ctx: Ctx, input: ListUsersRequest) -> ApiResult<ListUsersResponse> {
+    let (_, doc) = load_pool(&ctx, &input.user_pool_id).await?;
+    let filter = parse_filter(input.filter.as_deref().unwrap_or_default())?;
+    let limit = match input.limit {
+        Some(0) | None => 60,
+        Some(n) => n.clamp(1, 60) as usize,
+    };
+    let after: Option<ListPosition> = match page_after(input.pagination_token.as_ref())? {
+        Some(text) => {
+            Some(serde_json::from_str(&text).map_err(|_| ApiError::invalid_parameter("Invalid pagination token."))?)
+        }
+        None => None,
+    };
+    let pool_id = input.user_pool_id.clone();
+    // Usernames are searched by their lookup key, so case-insensitive pools match any case.
+    let filter = filter.map(|mut f| {
+        if f.attribute == "username" {
+            f.value = users::username_key(&doc.pool, &f.value);
+        }
+        f
+    });
+    let records = match &filter {
+        None => {
+            let after = after.map(|p| p.u);
+            ctx.store(move |s| s.list_users(&pool_id, after.as_deref(), limit + 1))
+                .await?
+        }
+        Some(f) => {
+            let (attribute, value, prefix) = (f.attribute.clone(), f.value.clone(), f.prefix);
+            let after = after.map(|p| (p.v.unwrap_or_default(), p.u));
+            ctx.store(move |s| {
+                let after_ref = after.as_ref().map(|(v, u)| (v.as_str(), u.as_str()));
+                s.search_users(&pool_id, &attribute, &value, prefix, after_ref, limit + 1)
+            })
+            .await?
+        }
+    };
+    let has_more = records.len() > limit;
+    let mut found = Vec::with_capacity(limit);
+    for record in records.into_iter().take(limit) {
+        found.push(User::from_record(record)?);
+    }
+    let pagination_token = match (has_more, found.last()) {
+        (true, Some(last)) => {
+            let value = filter.as_ref().map(|f| search_value(last, &f.attribute));
+            let position = ListPosition {
+                v: value,
+                u: last.record.username_key.clone(),
+            };
+            Some(page_token(
+                &serde_json::to_string(&position).map_err(ApiError::internal)?,
+            ))
+        }
+        _ => None,
+    };
+    let only = input.attributes_to_get.as_deref();
+    Ok(ListUsersResponse {
+        users: Some(found.iter().map(|u| u.to_user_type(only)).collect()),
+        pagination_token,
+    })
+}
+
+/// The value a user is indexed under for `attribute` (the sort key of filtered pages).
+fn search_value(user: &User, attribute: &str) -> String {
+    match attribute {
+        "username" => user.record.username_key.clone(),
+        "sub" => user.record.sub.clone(),
+        "cognito:user_status" => user.record.status.clone(),
+        "status" => if user.record.enabled { "Enabled" } else { "Disabled" }.to_owned(),
+        other => user.attr(other).unwrap_or_default().to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_parse_like_cognito() {
+        let f = parse_filter("email ^= \"al\"").expect("parse").expect("filter");
+        assert_eq!(
+            f,
+            Filter {
+                attribute: "email".into(),
+                value: "al".into(),
+                prefix: true
+            }
+        );
+        let f = parse_filter("cognito:user_status = \"UNCONFIRMED\"")
+            .expect("parse")
+            .expect("filter");
+        assert!(!f.prefix);
+        assert_eq!(parse_filter("  ").expect("parse"), None);
+        let f = parse_filter(r#"name = "say \"hi\"""#).expect("parse").expect("filter");
+        assert_eq!(f.value, "say \"hi\"");
+        assert!(parse_filter("email = al").is_err());
+        assert!(parse_filter("custom:x = \"1\"").is_err());
+        assert!(parse_filter("email ~ \"x\"").is_err());
+    }
+}
