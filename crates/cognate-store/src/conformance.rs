@@ -6,8 +6,8 @@
 //! checks do not depend on each other or on running against an empty store.
 
 use crate::{
-    AppClientRecord, ClientSecretRecord, CodeCheck, CodeRecord, IdentityPoolRecord, OutboxMessage, Store, StoreError,
-    StoreResult, UserIndex, UserPoolRecord, UserRecord,
+    AppClientRecord, ClientSecretRecord, CodeCheck, CodeRecord, IdentityPoolRecord, OutboxMessage, SigningKeyRecord,
+    Store, StoreError, StoreResult, UserIndex, UserPoolRecord, UserRecord,
 };
 
 /// Runs every check in this module.
@@ -47,6 +47,13 @@ pub fn run_all(store: &dyn Store) {
     concurrent_user_races(store);
     concurrent_code_checks(store);
     concurrent_outbox_paging_skips_nothing(store);
+    signing_keys_ensure_and_list(store);
+    signing_keys_need_a_pool(store);
+    concurrent_signing_key_ensures(store);
+    token_family_revocation(store);
+    consume_once_lifecycle(store);
+    concurrent_consume_once(store);
+    auth_rows_go_with_their_pool(store);
 }
 
 fn ok<T>(r: StoreResult<T>, what: &str) -> T {
@@ -1788,6 +1795,287 @@ pub fn code_race_between_stores(a: &dyn Store, b: &dyn Store) {
         ok(a.put_code(&code("xcode_pool", "u", "signup", "h")), "put");
         let accepted = race_code_checks(&[a, b, a, b], "xcode_pool");
         assert_eq!(accepted, 1, "round {round}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Signing keys, token revocations and single-use values
+
+fn signing_key(pool_id: &str, purpose: &str, kid: &str, created_ms: i64) -> SigningKeyRecord {
+    SigningKeyRecord {
+        pool_id: pool_id.into(),
+        kid: kid.into(),
+        purpose: purpose.into(),
+        sealed_private_key: format!("sealed:{kid}"),
+        public_jwk: format!(r#"{{"kty":"RSA","kid":"{kid}","n":"ünï","e":"AQAB"}}"#),
+        created_ms,
+    }
+}
+
+fn kids(store: &dyn Store, pool_id: &str) -> Vec<String> {
+    ok(store.list_signing_keys(pool_id), "list keys")
+        .into_iter()
+        .map(|k| k.kid)
+        .collect()
+}
+
+pub fn signing_keys_ensure_and_list(store: &dyn Store) {
+    ok(store.insert_user_pool(&pool("sk_pool")), "insert pool");
+    ok(store.insert_user_pool(&pool("sk_other")), "insert other pool");
+    assert!(kids(store, "sk_pool").is_empty());
+
+    let access = signing_key("sk_pool", "access", "kid-b", 20);
+    assert_eq!(ok(store.ensure_signing_key(&access), "ensure access"), access);
+    // A second key for the purpose is not stored: the first one is returned.
+    let again = signing_key("sk_pool", "access", "kid-c", 5);
+    assert_eq!(ok(store.ensure_signing_key(&again), "ensure access again"), access);
+
+    // Another purpose gets its own key; listing orders by created_ms, kid.
+    let id = signing_key("sk_pool", "id", "kid-a", 10);
+    assert_eq!(ok(store.ensure_signing_key(&id), "ensure id"), id);
+    assert_eq!(
+        ok(store.list_signing_keys("sk_pool"), "list"),
+        vec![id.clone(), access.clone()]
+    );
+    // Same created_ms: kid (byte order) breaks the tie.
+    let other_id = signing_key("sk_other", "id", "kid-Z", 7);
+    let other_access = signing_key("sk_other", "access", "kid-Y", 7);
+    ok(store.ensure_signing_key(&other_id), "ensure other id");
+    ok(store.ensure_signing_key(&other_access), "ensure other access");
+    assert_eq!(kids(store, "sk_other"), ["kid-Y", "kid-Z"]);
+    assert_eq!(kids(store, "sk_pool"), ["kid-a", "kid-b"]);
+
+    // A kid names one key of the pool: reusing it for another purpose is
+    // refused. Other pools may reuse it.
+    let mut clash_pool = pool("sk_clash");
+    clash_pool.name = "clash".into();
+    ok(store.insert_user_pool(&clash_pool), "insert clash pool");
+    ok(
+        store.ensure_signing_key(&signing_key("sk_clash", "id", "kid-a", 1)),
+        "same kid in another pool",
+    );
+    expect_err(
+        store.ensure_signing_key(&signing_key("sk_clash", "access", "kid-a", 2)),
+        |e| matches!(e, StoreError::AlreadyExists),
+        "kid reused for another purpose",
+    );
+    assert_eq!(kids(store, "sk_clash"), ["kid-a"]);
+    assert!(kids(store, "sk_missing").is_empty());
+}
+
+pub fn signing_keys_need_a_pool(store: &dyn Store) {
+    expect_err(
+        store.ensure_signing_key(&signing_key("skm_missing", "id", "k", 1)),
+        |e| matches!(e, StoreError::NotFound),
+        "ensure in missing pool",
+    );
+    assert!(kids(store, "skm_missing").is_empty());
+}
+
+/// Every store ensures a key (each its own kid) for one purpose of a fresh
+/// pool at the same moment: all must get the same stored key.
+fn race_signing_key_ensures(stores: &[&dyn Store], pool_id: &str) {
+    let barrier = std::sync::Barrier::new(stores.len());
+    let results: Vec<SigningKeyRecord> = std::thread::scope(|s| {
+        let handles: Vec<_> = stores
+            .iter()
+            .enumerate()
+            .map(|(i, store)| {
+                let barrier = &barrier;
+                s.spawn(move || {
+                    let rec = signing_key(pool_id, "id", &format!("{pool_id}-kid-{i}"), 1);
+                    barrier.wait();
+                    ok(store.ensure_signing_key(&rec), "ensure")
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| match h.join() {
+                Ok(r) => r,
+                Err(_) => panic!("ensuring thread panicked"),
+            })
+            .collect()
+    });
+    let first = &results[0];
+    assert!(first.kid.starts_with(&format!("{pool_id}-kid-")), "{first:?}");
+    for r in &results {
+        assert_eq!(r, first, "{pool_id}: racers got different keys");
+    }
+    for store in stores {
+        assert_eq!(ok(store.list_signing_keys(pool_id), "list"), vec![first.clone()]);
+    }
+}
+
+pub fn concurrent_signing_key_ensures(store: &dyn Store) {
+    for round in 0..10 {
+        let id = format!("cske_pool_{round}");
+        ok(store.insert_user_pool(&pool(&id)), "insert pool");
+        race_signing_key_ensures(&[store; 6], &id);
+    }
+}
+
+pub fn token_family_revocation(store: &dyn Store) {
+    ok(store.insert_user_pool(&pool("rev_pool")), "insert pool");
+    ok(store.insert_user_pool(&pool("rev_other")), "insert other pool");
+    let far = i64::MAX - 1;
+    assert!(!ok(store.is_token_family_revoked("rev_pool", "jti-1"), "not yet"));
+    ok(store.revoke_token_family("rev_pool", "jti-1", far - 10), "revoke");
+    assert!(ok(store.is_token_family_revoked("rev_pool", "jti-1"), "revoked"));
+    // Idempotent, and may extend (or be asked to shorten: it stays).
+    ok(store.revoke_token_family("rev_pool", "jti-1", far - 10), "revoke again");
+    ok(store.revoke_token_family("rev_pool", "jti-1", far), "extend");
+    ok(store.revoke_token_family("rev_pool", "jti-1", 5), "shorten");
+    assert!(ok(store.is_token_family_revoked("rev_pool", "jti-1"), "still revoked"));
+    // Scoped to the pool and the family.
+    assert!(!ok(store.is_token_family_revoked("rev_other", "jti-1"), "other pool"));
+    assert!(!ok(store.is_token_family_revoked("rev_pool", "jti-2"), "other family"));
+    assert!(!ok(
+        store.is_token_family_revoked("rev_missing", "jti-1"),
+        "missing pool"
+    ));
+    expect_err(
+        store.revoke_token_family("rev_missing", "jti-1", far),
+        |e| matches!(e, StoreError::NotFound),
+        "revoke in missing pool",
+    );
+
+    // A revocation past its expiry holds until a later call purges it; the
+    // purge keeps live revocations.
+    ok(store.revoke_token_family("rev_other", "jti-old", 1), "revoke expired");
+    assert!(ok(
+        store.is_token_family_revoked("rev_other", "jti-old"),
+        "expired, kept for now"
+    ));
+    ok(store.revoke_token_family("rev_other", "jti-new", far), "revoke another");
+    assert!(!ok(store.is_token_family_revoked("rev_other", "jti-old"), "purged"));
+    assert!(ok(store.is_token_family_revoked("rev_other", "jti-new"), "new kept"));
+    assert!(ok(store.is_token_family_revoked("rev_pool", "jti-1"), "live kept"));
+}
+
+pub fn consume_once_lifecycle(store: &dyn Store) {
+    assert!(ok(store.consume_once("co-a", 2_000, 1_000), "first use"));
+    assert!(!ok(store.consume_once("co-a", 2_000, 1_000), "second use"));
+    assert!(!ok(store.consume_once("co-a", 9_000, 1_999), "just before expiry"));
+    assert!(ok(store.consume_once("co-b", 2_000, 1_000), "another key"));
+    // At its expiry an entry counts as unused; the new use is recorded anew.
+    assert!(ok(store.consume_once("co-a", 5_000, 2_000), "after expiry"));
+    assert!(!ok(store.consume_once("co-a", 5_000, 4_999), "reused after renewal"));
+    assert!(ok(store.consume_once("co-a", 6_000, 5_000), "renewal expired"));
+
+    // Expired entries are purged (bounded per call, oldest first) without
+    // disturbing live ones: many expired keys stay usable once each, and
+    // live keys stay used.
+    for i in 0..40 {
+        assert!(ok(
+            store.consume_once(&format!("co-old-{i}"), 10_000 + i, 10_000),
+            "old"
+        ));
+    }
+    assert!(ok(store.consume_once("co-live", i64::MAX, 10_000), "live"));
+    for i in 0..40 {
+        assert!(ok(
+            store.consume_once(&format!("co-new-{i}"), i64::MAX, 1_000_000),
+            "new"
+        ));
+    }
+    for i in 0..40 {
+        let key = format!("co-old-{i}");
+        assert!(ok(store.consume_once(&key, i64::MAX, 1_000_000), "expired reused"));
+        assert!(!ok(store.consume_once(&key, i64::MAX, 1_000_000), "then used"));
+    }
+    assert!(!ok(
+        store.consume_once("co-live", i64::MAX, 1_000_000),
+        "live still used"
+    ));
+    for i in 0..40 {
+        assert!(!ok(
+            store.consume_once(&format!("co-new-{i}"), i64::MAX, 1_000_000),
+            "new still used"
+        ));
+    }
+}
+
+/// Every store consumes the same key at the same moment: exactly one wins.
+fn race_consume_once(stores: &[&dyn Store], key: &str, now_ms: i64) -> usize {
+    let barrier = std::sync::Barrier::new(stores.len());
+    std::thread::scope(|s| {
+        let handles: Vec<_> = stores
+            .iter()
+            .map(|store| {
+                let barrier = &barrier;
+                s.spawn(move || {
+                    barrier.wait();
+                    ok(store.consume_once(key, now_ms + 1_000, now_ms), "consume")
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| match h.join() {
+                Ok(r) => r,
+                Err(_) => panic!("consuming thread panicked"),
+            })
+            .filter(|won| *won)
+            .count()
+    })
+}
+
+pub fn concurrent_consume_once(store: &dyn Store) {
+    for round in 0..10 {
+        let key = format!("cco-{round}");
+        assert_eq!(race_consume_once(&[store; 6], &key, 100), 1, "round {round}");
+        // Once expired, the same key is raced for again.
+        assert_eq!(
+            race_consume_once(&[store; 6], &key, 1_100),
+            1,
+            "round {round} after expiry"
+        );
+    }
+}
+
+pub fn auth_rows_go_with_their_pool(store: &dyn Store) {
+    for id in ["auth_del", "auth_keep"] {
+        ok(store.insert_user_pool(&pool(id)), "insert pool");
+        ok(
+            store.ensure_signing_key(&signing_key(id, "id", &format!("{id}-id"), 1)),
+            "ensure id",
+        );
+        ok(
+            store.ensure_signing_key(&signing_key(id, "access", &format!("{id}-access"), 2)),
+            "ensure access",
+        );
+        ok(store.revoke_token_family(id, "jti", i64::MAX), "revoke");
+    }
+    assert!(ok(store.delete_user_pool("auth_del"), "delete pool"));
+    assert!(kids(store, "auth_del").is_empty());
+    assert!(!ok(store.is_token_family_revoked("auth_del", "jti"), "revocation gone"));
+    assert_eq!(kids(store, "auth_keep"), ["auth_keep-id", "auth_keep-access"]);
+    assert!(ok(store.is_token_family_revoked("auth_keep", "jti"), "other pool kept"));
+
+    // Recreating the pool starts clean: a new key is stored, not an old one.
+    ok(store.insert_user_pool(&pool("auth_del")), "reinsert pool");
+    let fresh = signing_key("auth_del", "id", "fresh", 3);
+    assert_eq!(ok(store.ensure_signing_key(&fresh), "ensure fresh"), fresh);
+    assert!(!ok(store.is_token_family_revoked("auth_del", "jti"), "no revocation"));
+}
+
+/// Two independently opened stores on one database (like two server
+/// processes) ensure a signing key for the same fresh pool, and consume the
+/// same single-use key, at the same moment, round after round: both get the
+/// same key, and exactly one consumption succeeds.
+pub fn auth_races_between_stores(a: &dyn Store, b: &dyn Store) {
+    for round in 0..25 {
+        let id = format!("xauth_pool_{round}");
+        ok(a.insert_user_pool(&pool(&id)), "insert pool");
+        race_signing_key_ensures(&[a, b, a, b], &id);
+        let key = format!("xauth-once-{round}");
+        assert_eq!(race_consume_once(&[a, b, a, b], &key, 100), 1, "round {round}");
+        assert_eq!(
+            race_consume_once(&[a, b, a, b], &key, 1_100),
+            1,
+            "round {round} after expiry"
+        );
     }
 }
 

@@ -56,6 +56,10 @@ pub(crate) trait Tx {
     /// the transaction. SQLite needs none (a write transaction already holds
     /// the database lock) and rejects `FOR UPDATE`.
     fn lock_rows(&self) -> &'static str;
+    /// Like [`Tx::lock_rows`], but rows another transaction holds locked are
+    /// skipped instead of waited for (bounded clean-ups that concurrent
+    /// writers would otherwise queue, or deadlock, on).
+    fn lock_rows_skip_locked(&self) -> &'static str;
 }
 
 /// A database that can run closures over a [`Tx`].

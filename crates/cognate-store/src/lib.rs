@@ -95,7 +95,8 @@ pub trait UserPoolStore: Send + Sync {
     /// `NotFound` if there is no such pool.
     fn update_user_pool(&self, rec: &UserPoolRecord) -> StoreResult<()>;
     /// Also deletes the pool's app clients and their secrets, its users with
-    /// their index rows and codes, and its outbox messages, atomically.
+    /// their index rows and codes, its outbox messages, its signing keys and
+    /// its token revocations, atomically.
     fn delete_user_pool(&self, id: &str) -> StoreResult<bool>;
     /// Ordered by id (byte order), strictly after `after_id`.
     fn list_user_pools(&self, after_id: Option<&str>, limit: usize) -> StoreResult<Vec<UserPoolRecord>>;
@@ -330,6 +331,52 @@ pub trait OutboxStore: Send + Sync {
     ) -> StoreResult<Vec<OutboxMessage>>;
 }
 
+/// A pool's token signing key pair. At most one per (pool, purpose); `kid`
+/// is unique within the pool.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SigningKeyRecord {
+    pub pool_id: String,
+    pub kid: String,
+    /// `"id"` or `"access"`; opaque to the store.
+    pub purpose: String,
+    /// Sealed private key, opaque to the store.
+    pub sealed_private_key: String,
+    /// The public key as a JWK, JSON text, opaque to the store.
+    pub public_jwk: String,
+    pub created_ms: i64,
+}
+
+pub trait KeyStore: Send + Sync {
+    /// Inserts `rec` unless the pool already has a key for `rec.purpose`;
+    /// returns the key stored for that purpose (the existing one if another
+    /// node won the race: concurrent callers all get the same key).
+    /// `NotFound` if the pool does not exist; `AlreadyExists` if another
+    /// purpose's key of the pool already has `rec.kid`.
+    fn ensure_signing_key(&self, rec: &SigningKeyRecord) -> StoreResult<SigningKeyRecord>;
+    /// All keys of the pool (every purpose), ordered by created_ms then kid
+    /// (byte order). Empty if the pool does not exist.
+    fn list_signing_keys(&self, pool_id: &str) -> StoreResult<Vec<SigningKeyRecord>>;
+}
+
+pub trait TokenStore: Send + Sync {
+    /// Marks every token sharing `origin_jti` in the pool as revoked; kept
+    /// until `expires_ms` (idempotent; a later call may extend it, never
+    /// shorten it). Revocations whose `expires_ms` has passed (wall clock)
+    /// are purged a few at a time by later calls. `NotFound` if the pool
+    /// does not exist.
+    fn revoke_token_family(&self, pool_id: &str, origin_jti: &str, expires_ms: i64) -> StoreResult<()>;
+    /// Whether the family is revoked (a revocation not yet purged counts,
+    /// even past its `expires_ms`).
+    fn is_token_family_revoked(&self, pool_id: &str, origin_jti: &str) -> StoreResult<bool>;
+    /// Single-use values (challenge sessions, SRP secret blocks): records
+    /// `key` until `expires_ms` and returns true on its first use, false if
+    /// it was already used and has not expired (`now_ms < expires_ms` of the
+    /// recorded use). An expired entry counts as unused (the new use replaces
+    /// it). Each call also purges a bounded number of expired entries. Of
+    /// several concurrent calls with the same key, exactly one returns true.
+    fn consume_once(&self, key: &str, expires_ms: i64, now_ms: i64) -> StoreResult<bool>;
+}
+
 pub trait Store:
     UserPoolStore
     + AppClientStore
@@ -338,6 +385,8 @@ pub trait Store:
     + UserStore
     + CodeStore
     + OutboxStore
+    + KeyStore
+    + TokenStore
     + Send
     + Sync
 {

@@ -32,6 +32,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "0003_client_lookup",
         sql: include_str!("../migrations/postgres/0003_client_lookup.sql"),
     },
+    Migration {
+        version: 4,
+        name: "0004_auth",
+        sql: include_str!("../migrations/postgres/0004_auth.sql"),
+    },
 ];
 
 const POOL_MAX: usize = 16;
@@ -377,6 +382,10 @@ impl<C: GenericClient> Tx for PgTx<'_, C> {
 
     fn lock_rows(&self) -> &'static str {
         " FOR UPDATE"
+    }
+
+    fn lock_rows_skip_locked(&self) -> &'static str {
+        " FOR UPDATE SKIP LOCKED"
     }
 }
 

@@ -8,6 +8,9 @@
 //!   own; only when it matches nothing do we look at why;
 //! - a check that guards a write (secret counts, one-time codes) first locks
 //!   the row it reads (`Tx::lock_rows`), so concurrent writers serialise;
+//! - bounded clean-ups of expired rows lock with `Tx::lock_rows_skip_locked`
+//!   and re-check expiry on the rows they delete, so they never wait on (or
+//!   delete) a row a concurrent writer is renewing;
 //! - the pool's user counter is bumped by the last statement of a user
 //!   insert or delete, so the pool row stays locked (PostgreSQL) for as
 //!   short a time as possible, and no other lock is taken after it.
@@ -18,8 +21,8 @@ use std::fmt::Write as _;
 use crate::db::{single_int, sql_count, sql_limit, to_u64, Backend, Cells, Row, Tx, Value};
 use crate::{
     AppClientRecord, AppClientStore, ClientSecretRecord, ClientSecretStore, CodeCheck, CodeRecord, CodeStore,
-    IdentityPoolRecord, IdentityPoolStore, OutboxMessage, OutboxStore, Store, StoreError, StoreResult, UserIndex,
-    UserPoolRecord, UserPoolStore, UserRecord, UserStore,
+    IdentityPoolRecord, IdentityPoolStore, KeyStore, OutboxMessage, OutboxStore, SigningKeyRecord, Store, StoreError,
+    StoreResult, TokenStore, UserIndex, UserPoolRecord, UserPoolStore, UserRecord, UserStore,
 };
 
 pub(crate) struct SqlStore<B: Backend> {
@@ -1128,6 +1131,146 @@ impl<B: Backend> OutboxStore for SqlStore<B> {
                 })
             })
             .collect()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Signing keys
+
+const KEY_COLUMNS: &str = "pool_id, kid, purpose, sealed_private_key, public_jwk, created_ms";
+
+fn key_from_row(row: Row) -> StoreResult<SigningKeyRecord> {
+    let mut c = Cells::new(row);
+    Ok(SigningKeyRecord {
+        pool_id: c.text()?,
+        kid: c.text()?,
+        purpose: c.text()?,
+        sealed_private_key: c.text()?,
+        public_jwk: c.text()?,
+        created_ms: c.int()?,
+    })
+}
+
+fn select_key_sql() -> String {
+    format!("SELECT {KEY_COLUMNS} FROM signing_keys WHERE pool_id = $1 AND purpose = $2")
+}
+
+impl<B: Backend> KeyStore for SqlStore<B> {
+    fn ensure_signing_key(&self, rec: &SigningKeyRecord) -> StoreResult<SigningKeyRecord> {
+        let select = select_key_sql();
+        let key = [rec.pool_id.as_str().into(), rec.purpose.as_str().into()];
+        // The common case, a key that already exists, needs no write.
+        let rows = self.db.read(|tx| tx.query(&select, &key))?;
+        if let Some(row) = rows.into_iter().next() {
+            return key_from_row(row);
+        }
+        let pool_key = [rec.pool_id.as_str().into()];
+        let params = [
+            rec.pool_id.as_str().into(),
+            rec.kid.as_str().into(),
+            rec.purpose.as_str().into(),
+            rec.sealed_private_key.as_str().into(),
+            rec.public_jwk.as_str().into(),
+            rec.created_ms.into(),
+        ];
+        self.db.write(move |tx| {
+            // Checked explicitly, as for app clients; a pool deleted
+            // concurrently still fails the foreign key (NotFound too).
+            if tx
+                .query("SELECT 1 FROM user_pools WHERE id = $1", &pool_key)?
+                .is_empty()
+            {
+                return Err(StoreError::NotFound);
+            }
+            // A concurrent insert for the same purpose makes this one wait
+            // for its outcome, then do nothing; the SELECT (a new snapshot
+            // on PostgreSQL) then reads the winner's key.
+            tx.execute(
+                &format!(
+                    "INSERT INTO signing_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)                      ON CONFLICT DO NOTHING"
+                ),
+                &params,
+            )?;
+            match tx.query(&select, &key)?.into_iter().next() {
+                Some(row) => key_from_row(row),
+                // Nothing stored for the purpose: the kid clashed with the
+                // key of another purpose.
+                None => Err(StoreError::AlreadyExists),
+            }
+        })
+    }
+
+    fn list_signing_keys(&self, pool_id: &str) -> StoreResult<Vec<SigningKeyRecord>> {
+        let sql = format!("SELECT {KEY_COLUMNS} FROM signing_keys WHERE pool_id = $1 ORDER BY created_ms, kid");
+        let params = [pool_id.into()];
+        let rows = self.db.read(|tx| tx.query(&sql, &params))?;
+        rows.into_iter().map(key_from_row).collect()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Token revocations and single-use values
+
+/// Most expired rows one call purges.
+const PURGE_BATCH: i64 = 16;
+
+/// Deletes up to [`PURGE_BATCH`] rows of `table` with `expires_ms <= now_ms`,
+/// oldest first, skipping rows other transactions hold. The outer condition
+/// is re-checked on each row deleted, so a row renewed concurrently stays.
+fn purge_expired(tx: &mut dyn Tx, table: &str, key_columns: &str, now_ms: i64) -> StoreResult<u64> {
+    let sql = format!(
+        "DELETE FROM {table} WHERE expires_ms <= $1 AND ({key_columns}) IN \
+         (SELECT {key_columns} FROM {table} WHERE expires_ms <= $1 ORDER BY expires_ms LIMIT $2{})",
+        tx.lock_rows_skip_locked()
+    );
+    tx.execute(&sql, &[now_ms.into(), PURGE_BATCH.into()])
+}
+
+impl<B: Backend> TokenStore for SqlStore<B> {
+    fn revoke_token_family(&self, pool_id: &str, origin_jti: &str, expires_ms: i64) -> StoreResult<()> {
+        let params = [pool_id.into(), origin_jti.into(), expires_ms.into()];
+        let now_ms = crate::db::now_ms();
+        self.db.write(move |tx| {
+            // Purged first, so that this revocation holds until the next call
+            // even if it has already expired.
+            purge_expired(tx, "token_revocations", "pool_id, origin_jti", now_ms)?;
+            // A missing pool fails the foreign key, which maps to NotFound.
+            tx.execute(
+                "INSERT INTO token_revocations (pool_id, origin_jti, expires_ms) VALUES ($1, $2, $3) \
+                 ON CONFLICT (pool_id, origin_jti) DO UPDATE SET expires_ms = excluded.expires_ms \
+                 WHERE excluded.expires_ms > token_revocations.expires_ms",
+                &params,
+            )
+            .map(|_| ())
+        })
+    }
+
+    fn is_token_family_revoked(&self, pool_id: &str, origin_jti: &str) -> StoreResult<bool> {
+        let params = [pool_id.into(), origin_jti.into()];
+        let rows = self.db.read(|tx| {
+            tx.query(
+                "SELECT 1 FROM token_revocations WHERE pool_id = $1 AND origin_jti = $2",
+                &params,
+            )
+        })?;
+        Ok(!rows.is_empty())
+    }
+
+    fn consume_once(&self, key: &str, expires_ms: i64, now_ms: i64) -> StoreResult<bool> {
+        let params = [key.into(), expires_ms.into(), now_ms.into()];
+        self.db.write(move |tx| {
+            purge_expired(tx, "single_use_keys", "use_key", now_ms)?;
+            // Writes a row only for a key that is new or whose previous use
+            // has expired. Concurrent calls with one key serialise on it:
+            // the later ones find the first one's live row and write nothing.
+            let n = tx.execute(
+                "INSERT INTO single_use_keys (use_key, expires_ms) VALUES ($1, $2) \
+                 ON CONFLICT (use_key) DO UPDATE SET expires_ms = excluded.expires_ms \
+                 WHERE single_use_keys.expires_ms <= $3",
+                &params,
+            )?;
+            Ok(n > 0)
+        })
     }
 }
 

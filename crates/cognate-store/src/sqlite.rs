@@ -41,6 +41,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "0003_client_lookup",
         sql: include_str!("../migrations/sqlite/0003_client_lookup.sql"),
     },
+    Migration {
+        version: 4,
+        name: "0004_auth",
+        sql: include_str!("../migrations/sqlite/0004_auth.sql"),
+    },
 ];
 
 const READERS: usize = 4;
@@ -387,6 +392,10 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn lock_rows(&self) -> &'static str {
+        ""
+    }
+
+    fn lock_rows_skip_locked(&self) -> &'static str {
         ""
     }
 }

@@ -234,6 +234,16 @@ fn two_processes_race_code_checks() {
     conformance::code_race_between_stores(a.as_ref(), b.as_ref());
 }
 
+#[test]
+fn two_processes_race_auth() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    let a = schema.open();
+    let b = schema.open();
+    conformance::auth_races_between_stores(a.as_ref(), b.as_ref());
+}
+
 /// Every statement `search_users` runs is an index scan of the search
 /// table's primary key with the value bounds as index conditions, on a pool
 /// of 50,000 analyzed users: no sequential scan, and no sort of the matches.
