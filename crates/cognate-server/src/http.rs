@@ -30,6 +30,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/", post(json_rpc).options(preflight))
         .route("/health", get(health))
         .route("/_cognate/outbox", get(crate::outbox::handler))
+        .route("/{pool_id}/.well-known/jwks.json", get(crate::wellknown::jwks))
+        .route(
+            "/{pool_id}/.well-known/openid-configuration",
+            get(crate::wellknown::openid_configuration),
+        )
         .fallback(rest)
         .with_state(state)
 }

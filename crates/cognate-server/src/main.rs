@@ -7,8 +7,11 @@ mod error;
 mod http;
 mod ops;
 mod outbox;
+mod sealed;
 mod state;
+mod tokens;
 mod users;
+mod wellknown;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -141,6 +144,7 @@ async fn run(config: Config) -> Result<(), String> {
         store,
         keyring,
         clock: Arc::new(SystemClock),
+        keys: Default::default(),
     });
     let app = http::router(state);
     serve_connections(listener, app).await

@@ -28,6 +28,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub keyring: Keyring,
     pub clock: Arc<dyn Clock>,
+    /// Parsed signing keys (immutable once stored, so safe to keep per node).
+    pub keys: crate::tokens::KeyCache,
 }
 
 /// Who made the request, as the protocol layer established it.

@@ -12,8 +12,11 @@ use crate::state::Ctx;
 /// An app client resolved for a public call, with its pool.
 pub struct ClientCall {
     pub pool_id: String,
+    pub pool_created_ms: i64,
     pub pool: PoolDoc,
     pub client: UserPoolClientType,
+    pub client_id: String,
+    sealed_secrets: Vec<String>,
 }
 
 impl ClientCall {
@@ -42,7 +45,14 @@ pub async fn client_call(
     secret_hash: Option<&Sensitive<String>>,
     username: &str,
 ) -> ApiResult<ClientCall> {
-    let id = client_id.expose().clone();
+    let call = load_client(ctx, client_id.expose()).await?;
+    call.check_secret_hash(ctx, secret_hash.map(|s| s.expose().as_str()), username)?;
+    Ok(call)
+}
+
+/// Resolves the app client named by `client_id`, with its pool and sealed secrets.
+pub async fn load_client(ctx: &Ctx, client_id: &str) -> ApiResult<ClientCall> {
+    let id = client_id.to_owned();
     let lookup = id.clone();
     let found = ctx
         .store(move |s| {
@@ -57,38 +67,70 @@ pub async fn client_call(
     let Some((client_record, pool_record, secrets)) = found else {
         return Err(client_not_found(&id));
     };
-    let client: UserPoolClientType = decode_doc(&client_record.doc)?;
-    let pool: PoolDoc = decode_doc(&pool_record.doc)?;
-    if !secrets.is_empty() {
-        let Some(given) = secret_hash else {
+    Ok(ClientCall {
+        pool_id: pool_record.id.clone(),
+        pool_created_ms: pool_record.created_ms,
+        pool: decode_doc(&pool_record.doc)?,
+        client: decode_doc(&client_record.doc)?,
+        client_id: id,
+        sealed_secrets: secrets.into_iter().map(|s| s.sealed_secret).collect(),
+    })
+}
+
+impl ClientCall {
+    pub fn has_secret(&self) -> bool {
+        !self.sealed_secrets.is_empty()
+    }
+
+    /// The client's secrets in plain text (for SECRET_HASH and ClientSecret checks).
+    fn secrets(&self, ctx: &Ctx) -> ApiResult<Vec<String>> {
+        let context = super::pool_clients::secret_context(&self.pool_id, &self.client_id);
+        self.sealed_secrets
+            .iter()
+            .map(|sealed| {
+                let plain = ctx.state.keyring.open(sealed, &context).map_err(ApiError::internal)?;
+                String::from_utf8(plain).map_err(ApiError::internal)
+            })
+            .collect()
+    }
+
+    /// SECRET_HASH is required when the client has a secret; any active secret may have made it.
+    pub fn check_secret_hash(&self, ctx: &Ctx, given: Option<&str>, username: &str) -> ApiResult<()> {
+        if !self.has_secret() {
+            return Ok(());
+        }
+        let id = &self.client_id;
+        let Some(given) = given else {
             return Err(ApiError::new(
                 ErrorCode::NotAuthorizedException,
                 format!("Client {id} is configured with secret but SECRET_HASH was not received"),
             ));
         };
-        let context = super::pool_clients::secret_context(&pool_record.id, &id);
         let mut matched = false;
-        for secret in &secrets {
-            let plain = ctx
-                .state
-                .keyring
-                .open(&secret.sealed_secret, &context)
-                .map_err(ApiError::internal)?;
-            let plain = String::from_utf8(plain).map_err(ApiError::internal)?;
-            let expected = cognate_crypto::srp::secret_hash(&id, &plain, username);
+        for secret in self.secrets(ctx)? {
             // Every secret is compared, so timing does not tell which one matched.
-            matched |= cognate_crypto::ct::eq(expected.as_bytes(), given.expose().as_bytes());
+            matched |= cognate_crypto::srp::verify_secret_hash(id, &secret, username, given);
         }
-        if !matched {
-            return Err(ApiError::new(
+        if matched {
+            Ok(())
+        } else {
+            Err(ApiError::new(
                 ErrorCode::NotAuthorizedException,
                 format!("Unable to verify secret hash for client {id}"),
-            ));
+            ))
         }
     }
-    Ok(ClientCall {
-        pool_id: pool_record.id,
-        pool,
-        client,
-    })
+
+    /// A client secret sent as such (RevokeToken, GetTokensFromRefreshToken).
+    pub fn check_client_secret(&self, ctx: &Ctx, given: Option<&str>) -> ApiResult<bool> {
+        if !self.has_secret() {
+            return Ok(true);
+        }
+        let Some(given) = given else { return Ok(false) };
+        let mut matched = false;
+        for secret in self.secrets(ctx)? {
+            matched |= cognate_crypto::ct::eq(secret.as_bytes(), given.as_bytes());
+        }
+        Ok(matched)
+    }
 }

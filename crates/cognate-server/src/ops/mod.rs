@@ -2,11 +2,13 @@
 //! `async fn(Ctx, <Input>) -> ApiResult<<Output>>` in the area file; the dispatcher, the
 //! not-implemented answer for everything else and `docs/COMPATIBILITY.md` follow from the list.
 
+mod auth;
 mod clients_auth;
 pub mod common;
 mod identity_pools;
 mod mfa_config;
 mod pool_clients;
+mod self_service;
 mod sign_up;
 mod tags;
 mod user_pools;
@@ -76,6 +78,16 @@ operations! {
     CognitoIdp "AdminSetUserPassword" => users::admin_set_user_password,
     CognitoIdp "AdminResetUserPassword" => users::admin_reset_user_password,
     CognitoIdp "ListUsers" => users::list_users,
+    CognitoIdp "InitiateAuth" => auth::initiate_auth,
+    CognitoIdp "AdminInitiateAuth" => auth::admin_initiate_auth,
+    CognitoIdp "RespondToAuthChallenge" => auth::respond_to_auth_challenge,
+    CognitoIdp "AdminRespondToAuthChallenge" => auth::admin_respond_to_auth_challenge,
+    CognitoIdp "GetUser" => self_service::get_user,
+    CognitoIdp "GlobalSignOut" => self_service::global_sign_out,
+    CognitoIdp "AdminUserGlobalSignOut" => self_service::admin_user_global_sign_out,
+    CognitoIdp "RevokeToken" => self_service::revoke_token,
+    CognitoIdp "ChangePassword" => self_service::change_password,
+    CognitoIdp "DeleteUser" => self_service::delete_user,
     CognitoIdp "TagResource" => tags::tag_resource,
     CognitoIdp "UntagResource" => tags::untag_resource,
     CognitoIdp "ListTagsForResource" => tags::list_tags_for_resource,

@@ -41,6 +41,18 @@ pub struct UserDoc {
     /// value until then (UserAttributeUpdateSettings).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub pending_attributes: BTreeMap<String, String>,
+    /// Consecutive failed sign-ins, and until when further attempts are refused.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failed_sign_ins: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locked_until_ms: Option<i64>,
+    /// Tokens issued before this instant are revoked (GlobalSignOut).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_valid_after_ms: Option<i64>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// A user as the operations work with it.

@@ -107,6 +107,15 @@ pub async fn seal_password(ctx: &Ctx, pool_id: &str, sub: &str, username: &str, 
         .map_err(ApiError::internal)
 }
 
+pub fn open_password(ctx: &Ctx, pool_id: &str, sub: &str, sealed: &str) -> ApiResult<StoredVerifier> {
+    let json = ctx
+        .state
+        .keyring
+        .open(sealed, &context(pool_id, sub))
+        .map_err(ApiError::internal)?;
+    serde_json::from_slice(&json).map_err(ApiError::internal)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

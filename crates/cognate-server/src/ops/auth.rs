@@ -1,0 +1,833 @@
+//! Authentication: InitiateAuth / AdminInitiateAuth and RespondToAuthChallenge /
+//! AdminRespondToAuthChallenge for SRP, password, refresh and new-password flows; lockout;
+//! token issuance.
+//!
+//! Nothing about a sign-in in progress is kept on a node: the SRP state travels in a sealed
+//! SECRET_BLOCK and the challenge state in a sealed `Session`, each bound to pool, client,
+//! user and step, expiring, and single use (the store remembers used ones until they expire).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use cognate_api::idp::*;
+use cognate_api::{ErrorCode, Sensitive};
+use cognate_crypto::srp;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use super::clients_auth::{load_client, ClientCall};
+use crate::error::{ApiError, ApiResult};
+use crate::state::Ctx;
+use crate::users::attributes::{check_changes, check_required, Writer};
+use crate::users::{self, password, User};
+use crate::{sealed, tokens};
+
+const SECRET_BLOCK_PURPOSE: &str = "srp-secret-block-v1";
+const SESSION_PURPOSE: &str = "challenge-session-v1";
+pub const REFRESH_PURPOSE: &str = "refresh-token-v1";
+/// How far a PASSWORD_VERIFIER TIMESTAMP may be from the server's clock.
+const TIMESTAMP_SKEW: Duration = Duration::from_secs(300);
+/// Cognito locks out after five failures, then doubles the wait up to about 15 minutes.
+const FREE_FAILURES: u32 = 5;
+const MAX_LOCKOUT_MS: i64 = 15 * 60 * 1000;
+
+fn not_authorized(message: &str) -> ApiError {
+    ApiError::new(ErrorCode::NotAuthorizedException, message)
+}
+
+fn wrong_password() -> ApiError {
+    not_authorized("Incorrect username or password.")
+}
+
+fn param<'a>(params: &'a BTreeMap<String, String>, name: &str) -> ApiResult<&'a str> {
+    params
+        .get(name)
+        .map(String::as_str)
+        .ok_or_else(|| ApiError::invalid_parameter(format!("Missing required parameter {name}")))
+}
+
+/// SRP state between InitiateAuth and PASSWORD_VERIFIER.
+#[derive(Serialize, Deserialize)]
+struct SecretBlock {
+    pool: String,
+    client: String,
+    user: String,
+    /// Server secret ephemeral b and public B, client public A (hex).
+    b: String,
+    big_b: String,
+    big_a: String,
+    expires_ms: i64,
+    nonce: String,
+}
+
+/// Challenge state between a challenge and its answer.
+#[derive(Serialize, Deserialize)]
+struct ChallengeSession {
+    pool: String,
+    client: String,
+    user: String,
+    challenge: String,
+    auth_time: i64,
+    expires_ms: i64,
+    nonce: String,
+}
+
+/// What a refresh token carries.
+#[derive(Serialize, Deserialize)]
+pub struct RefreshClaims {
+    pub pool: String,
+    pub client: String,
+    pub user: String,
+    pub sub: String,
+    pub origin_jti: String,
+    pub auth_time: i64,
+    pub issued_ms: i64,
+    pub expires_ms: i64,
+}
+
+/// Which ExplicitAuthFlows value allows a flow (legacy names included).
+fn flow_allowed(client: &UserPoolClientType, flow: &AuthFlowType) -> bool {
+    let flows: Vec<&str> = client
+        .explicit_auth_flows
+        .iter()
+        .flatten()
+        .map(|f| f.as_str())
+        .collect();
+    let legacy_only = flows.iter().all(|f| !f.starts_with("ALLOW_"));
+    let has = |name: &str| flows.contains(&name);
+    match flow {
+        AuthFlowType::UserSrpAuth => has("ALLOW_USER_SRP_AUTH") || legacy_only,
+        AuthFlowType::RefreshTokenAuth | AuthFlowType::RefreshToken => has("ALLOW_REFRESH_TOKEN_AUTH") || legacy_only,
+        AuthFlowType::UserPasswordAuth => has("ALLOW_USER_PASSWORD_AUTH") || has("USER_PASSWORD_AUTH"),
+        AuthFlowType::AdminUserPasswordAuth | AuthFlowType::AdminNoSrpAuth => {
+            has("ALLOW_ADMIN_USER_PASSWORD_AUTH") || has("ADMIN_NO_SRP_AUTH")
+        }
+        AuthFlowType::CustomAuth => has("ALLOW_CUSTOM_AUTH") || has("CUSTOM_AUTH_FLOW_ONLY"),
+        AuthFlowType::UserAuth => has("ALLOW_USER_AUTH"),
+        AuthFlowType::Unknown(_) => false,
+    }
+}
+
+fn auth_params(input: Option<&Sensitive<BTreeMap<String, String>>>) -> BTreeMap<String, String> {
+    input.map(|p| p.expose().clone()).unwrap_or_default()
+}
+
+/// The shared start of a sign-in, for the public and the admin operation.
+async fn initiate(
+    ctx: &Ctx,
+    call: ClientCall,
+    flow: AuthFlowType,
+    params: BTreeMap<String, String>,
+    admin: bool,
+) -> ApiResult<InitiateAuthResponse> {
+    if !flow_allowed(&call.client, &flow) {
+        return Err(ApiError::invalid_parameter(format!(
+            "{} flow not enabled for this client",
+            flow.as_str()
+        )));
+    }
+    match flow {
+        AuthFlowType::UserSrpAuth => start_srp(ctx, &call, &params).await,
+        AuthFlowType::UserPasswordAuth if !admin => password_sign_in(ctx, &call, &params).await,
+        AuthFlowType::AdminUserPasswordAuth | AuthFlowType::AdminNoSrpAuth if admin => {
+            password_sign_in(ctx, &call, &params).await
+        }
+        AuthFlowType::RefreshTokenAuth | AuthFlowType::RefreshToken => {
+            let token = param(&params, "REFRESH_TOKEN")?;
+            let result = refresh(ctx, &call, token, params.get("SECRET_HASH").map(String::as_str), false).await?;
+            Ok(InitiateAuthResponse {
+                authentication_result: Some(result),
+                ..Default::default()
+            })
+        }
+        AuthFlowType::CustomAuth => Err(ApiError::new(
+            ErrorCode::UnsupportedOperationException,
+            "CUSTOM_AUTH needs Lambda triggers, which Cognate does not support yet.",
+        )),
+        AuthFlowType::UserAuth => Err(ApiError::new(
+            ErrorCode::UnsupportedOperationException,
+            "USER_AUTH (choice-based sign-in) is not supported by Cognate yet.",
+        )),
+        other => Err(ApiError::invalid_parameter(format!(
+            "Invalid AuthFlow {} for this operation.",
+            other.as_str()
+        ))),
+    }
+}
+
+/// Finds the signing-in user and applies the checks that come before the password.
+async fn sign_in_user(ctx: &Ctx, call: &ClientCall, login: &str) -> ApiResult<Option<User>> {
+    let user = users::find_user(ctx, &call.pool_id, &call.pool.pool, login).await?;
+    if let Some(user) = &user {
+        if user.doc.locked_until_ms.is_some_and(|t| t > ctx.now_ms()) {
+            return Err(not_authorized("Password attempts exceeded"));
+        }
+    }
+    Ok(user)
+}
+
+fn unknown_user(call: &ClientCall) -> ApiError {
+    if call.hides_user_existence() {
+        wrong_password()
+    } else {
+        ApiError::new(ErrorCode::UserNotFoundException, "User does not exist.")
+    }
+}
+
+async fn start_srp(ctx: &Ctx, call: &ClientCall, params: &BTreeMap<String, String>) -> ApiResult<InitiateAuthResponse> {
+    let login = param(params, "USERNAME")?;
+    let a_hex = param(params, "SRP_A")?;
+    let a_bytes = srp::parse_hex(a_hex).ok_or_else(|| ApiError::invalid_parameter("SRP_A is not hex."))?;
+    call.check_secret_hash(ctx, params.get("SECRET_HASH").map(String::as_str), login)?;
+    let user = sign_in_user(ctx, call, login).await?;
+    // An unknown user under PreventUserExistenceErrors gets a challenge made from a random
+    // verifier, so the answer (and its cost) looks the same; the next step then fails.
+    let (username, username_key, verifier, salt) = match &user {
+        Some(user) => {
+            let stored = stored_verifier(ctx, &call.pool_id, user)?;
+            (
+                user.record.username.clone(),
+                user.record.username_key.clone(),
+                stored.0,
+                stored.1,
+            )
+        }
+        None if call.hides_user_existence() => {
+            let salt = srp::new_salt().to_vec();
+            (
+                login.to_owned(),
+                login.to_owned(),
+                cognate_crypto::ids::random_bytes::<384>().to_vec(),
+                salt,
+            )
+        }
+        None => return Err(unknown_user(call)),
+    };
+    let ephemeral = tokio::task::spawn_blocking(move || srp::server_challenge(&verifier))
+        .await
+        .map_err(ApiError::internal)?;
+    let block = SecretBlock {
+        pool: call.pool_id.clone(),
+        client: call.client_id.clone(),
+        user: username_key,
+        b: hex::encode(ephemeral.secret()),
+        big_b: hex::encode(ephemeral.public()),
+        big_a: hex::encode(&a_bytes),
+        expires_ms: ctx.now_ms() + session_validity_ms(&call.client),
+        nonce: sealed::nonce(),
+    };
+    let sealed_block = sealed::seal(ctx, SECRET_BLOCK_PURPOSE, &block)?;
+    // Clients base64-decode SECRET_BLOCK into the signed message: it must be base64.
+    let secret_block = base64_std(sealed_block.as_bytes());
+    let challenge_parameters = BTreeMap::from([
+        ("SALT".to_owned(), srp::salt_hex(&salt)),
+        ("SRP_B".to_owned(), ephemeral.public_hex()),
+        ("SECRET_BLOCK".to_owned(), secret_block),
+        ("USER_ID_FOR_SRP".to_owned(), username.clone()),
+        ("USERNAME".to_owned(), username),
+    ]);
+    Ok(InitiateAuthResponse {
+        challenge_name: Some(ChallengeNameType::PasswordVerifier),
+        challenge_parameters: Some(challenge_parameters),
+        ..Default::default()
+    })
+}
+
+fn base64_std(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn session_validity_ms(client: &UserPoolClientType) -> i64 {
+    i64::from(client.auth_session_validity.unwrap_or(3).clamp(3, 15)) * 60_000
+}
+
+/// The user's SRP verifier and salt.
+fn stored_verifier(ctx: &Ctx, pool_id: &str, user: &User) -> ApiResult<(Vec<u8>, Vec<u8>)> {
+    let Some(sealed_password) = &user.record.password else {
+        return Err(wrong_password());
+    };
+    let stored = password::open_password(ctx, pool_id, &user.record.sub, sealed_password)?;
+    let verifier = hex::decode(&stored.verifier).map_err(ApiError::internal)?;
+    let salt = hex::decode(&stored.salt).map_err(ApiError::internal)?;
+    Ok((verifier, salt))
+}
+
+async fn password_sign_in(
+    ctx: &Ctx,
+    call: &ClientCall,
+    params: &BTreeMap<String, String>,
+) -> ApiResult<InitiateAuthResponse> {
+    let login = param(params, "USERNAME")?;
+    let given = param(params, "PASSWORD")?.to_owned();
+    call.check_secret_hash(ctx, params.get("SECRET_HASH").map(String::as_str), login)?;
+    let Some(user) = sign_in_user(ctx, call, login).await? else {
+        // Spend the same work as a real check, then fail the same way.
+        let _ = tokio::task::spawn_blocking(move || srp::compute_verifier("x", "x", &given, &[0; 16])).await;
+        return Err(unknown_user(call));
+    };
+    let (verifier, salt) = stored_verifier(ctx, &call.pool_id, &user)?;
+    let pool_name = srp::pool_name(&call.pool_id).to_owned();
+    let username = user.record.username.clone();
+    let matches = tokio::task::spawn_blocking(move || {
+        let candidate = srp::compute_verifier(&pool_name, &username, &given, &salt);
+        cognate_crypto::ct::eq(&candidate, &verifier)
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    finish_password_check(ctx, call, user, matches).await
+}
+
+/// Records the outcome of a password check (lockout counter), then continues the sign-in:
+/// status checks, the new-password challenge, or tokens.
+async fn finish_password_check(
+    ctx: &Ctx,
+    call: &ClientCall,
+    user: User,
+    matches: bool,
+) -> ApiResult<InitiateAuthResponse> {
+    let user = record_attempt(ctx, call, user, matches).await?;
+    if !matches {
+        return Err(wrong_password());
+    }
+    if !user.record.enabled {
+        return Err(not_authorized("User is disabled."));
+    }
+    match user.status() {
+        UserStatusType::Unconfirmed => Err(ApiError::new(
+            ErrorCode::UserNotConfirmedException,
+            "User is not confirmed.",
+        )),
+        UserStatusType::ResetRequired => Err(ApiError::new(
+            ErrorCode::PasswordResetRequiredException,
+            "Password reset required for the user",
+        )),
+        UserStatusType::ForceChangePassword => {
+            if user
+                .doc
+                .temporary_password_expires_ms
+                .is_some_and(|t| t <= ctx.now_ms())
+            {
+                return Err(not_authorized(
+                    "Temporary password has expired and must be reset by an administrator.",
+                ));
+            }
+            new_password_challenge(ctx, call, &user)
+        }
+        _ => {
+            let result = issue_tokens(ctx, call, &user, ctx.now_ms() / 1000, None).await?;
+            Ok(InitiateAuthResponse {
+                authentication_result: Some(result),
+                ..Default::default()
+            })
+        }
+    }
+}
+
+/// Counts a failure (and locks out past the free ones) or clears the counter on success.
+async fn record_attempt(ctx: &Ctx, call: &ClientCall, mut user: User, success: bool) -> ApiResult<User> {
+    let before = (user.doc.failed_sign_ins, user.doc.locked_until_ms);
+    if success {
+        user.doc.failed_sign_ins = 0;
+        user.doc.locked_until_ms = None;
+    } else {
+        user.doc.failed_sign_ins = user.doc.failed_sign_ins.saturating_add(1);
+        if user.doc.failed_sign_ins >= FREE_FAILURES {
+            let doublings = (user.doc.failed_sign_ins - FREE_FAILURES).min(20);
+            let wait = (1000_i64 << doublings).min(MAX_LOCKOUT_MS);
+            user.doc.locked_until_ms = Some(ctx.now_ms() + wait);
+        }
+    }
+    if before != (user.doc.failed_sign_ins, user.doc.locked_until_ms) {
+        // A lost race only loses one count; the next attempt counts again.
+        if let Err(err) = users::save_user(ctx, &call.pool.pool, &mut user).await? {
+            tracing::debug!(error = %err, "sign-in counter not saved");
+        }
+    }
+    Ok(user)
+}
+
+fn new_password_challenge(ctx: &Ctx, call: &ClientCall, user: &User) -> ApiResult<InitiateAuthResponse> {
+    let pool = &call.pool.pool;
+    let mut shown = user.attributes.clone();
+    shown.remove("sub");
+    let required: Vec<String> = pool
+        .schema_attributes
+        .iter()
+        .flatten()
+        .filter(|a| a.required == Some(true))
+        .filter_map(|a| a.name.clone())
+        .filter(|name| name != "sub" && user.attr(name).is_none_or(str::is_empty))
+        .map(|name| format!("userAttributes.{name}"))
+        .collect();
+    let session = new_session(
+        ctx,
+        call,
+        user,
+        ChallengeNameType::NewPasswordRequired,
+        ctx.now_ms() / 1000,
+    )?;
+    Ok(InitiateAuthResponse {
+        challenge_name: Some(ChallengeNameType::NewPasswordRequired),
+        session: Some(Sensitive(session)),
+        challenge_parameters: Some(BTreeMap::from([
+            ("USER_ID_FOR_SRP".to_owned(), user.record.username.clone()),
+            ("requiredAttributes".to_owned(), Value::from(required).to_string()),
+            ("userAttributes".to_owned(), json!(shown).to_string()),
+        ])),
+        ..Default::default()
+    })
+}
+
+fn new_session(
+    ctx: &Ctx,
+    call: &ClientCall,
+    user: &User,
+    challenge: ChallengeNameType,
+    auth_time: i64,
+) -> ApiResult<String> {
+    sealed::seal(
+        ctx,
+        SESSION_PURPOSE,
+        &ChallengeSession {
+            pool: call.pool_id.clone(),
+            client: call.client_id.clone(),
+            user: user.record.username_key.clone(),
+            challenge: challenge.as_str().to_owned(),
+            auth_time,
+            expires_ms: ctx.now_ms() + session_validity_ms(&call.client),
+            nonce: sealed::nonce(),
+        },
+    )
+}
+
+/// Marks a session or secret block used; a second use is refused.
+async fn use_once(ctx: &Ctx, nonce: &str, expires_ms: i64) -> ApiResult<()> {
+    let (key, now) = (format!("auth:{nonce}"), ctx.now_ms());
+    if ctx.store(move |s| s.consume_once(&key, expires_ms, now)).await? {
+        Ok(())
+    } else {
+        Err(not_authorized(
+            "Invalid session for the user, session can only be used once.",
+        ))
+    }
+}
+
+async fn respond(
+    ctx: &Ctx,
+    call: ClientCall,
+    challenge: ChallengeNameType,
+    responses: BTreeMap<String, String>,
+    session: Option<String>,
+) -> ApiResult<InitiateAuthResponse> {
+    match challenge {
+        ChallengeNameType::PasswordVerifier => password_verifier(ctx, &call, &responses).await,
+        ChallengeNameType::NewPasswordRequired => new_password(ctx, &call, &responses, session.as_deref()).await,
+        other => Err(ApiError::new(
+            ErrorCode::UnsupportedOperationException,
+            format!("Cognate does not support the {} challenge yet.", other.as_str()),
+        )),
+    }
+}
+
+async fn password_verifier(
+    ctx: &Ctx,
+    call: &ClientCall,
+    responses: &BTreeMap<String, String>,
+) -> ApiResult<InitiateAuthResponse> {
+    let login = param(responses, "USERNAME")?;
+    let block_b64 = param(responses, "PASSWORD_CLAIM_SECRET_BLOCK")?;
+    let signature = param(responses, "PASSWORD_CLAIM_SIGNATURE")?;
+    let timestamp = param(responses, "TIMESTAMP")?;
+    call.check_secret_hash(ctx, responses.get("SECRET_HASH").map(String::as_str), login)?;
+    let block_bytes = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD
+            .decode(block_b64)
+            .map_err(|_| wrong_password())?
+    };
+    let block: SecretBlock = std::str::from_utf8(&block_bytes)
+        .ok()
+        .and_then(|text| sealed::open(ctx, SECRET_BLOCK_PURPOSE, text))
+        .ok_or_else(wrong_password)?;
+    if block.pool != call.pool_id || block.client != call.client_id || block.expires_ms <= ctx.now_ms() {
+        return Err(not_authorized("Invalid session for the user, session is expired."));
+    }
+    let when = srp::parse_timestamp(timestamp).ok_or_else(|| ApiError::invalid_parameter("Invalid TIMESTAMP."))?;
+    let skew = when
+        .duration_since(ctx.now)
+        .or_else(|e| Ok::<_, ApiError>(e.duration()))?;
+    if skew > TIMESTAMP_SKEW {
+        return Err(not_authorized("Timestamp is not within the allowed skew."));
+    }
+    use_once(ctx, &block.nonce, block.expires_ms).await?;
+    let pool = &call.pool.pool;
+    let Some(user) = users::find_user(ctx, &call.pool_id, pool, &block.user).await? else {
+        return Err(unknown_user(call));
+    };
+    if users::username_key(pool, login) != user.record.username_key && login != user.record.username {
+        return Err(wrong_password());
+    }
+    if user.doc.locked_until_ms.is_some_and(|t| t > ctx.now_ms()) {
+        return Err(not_authorized("Password attempts exceeded"));
+    }
+    let (verifier, _) = stored_verifier(ctx, &call.pool_id, &user)?;
+    let pool_name = srp::pool_name(&call.pool_id).to_owned();
+    let user_id = user.record.username.clone();
+    let (timestamp, signature) = (timestamp.to_owned(), signature.to_owned());
+    let matches = tokio::task::spawn_blocking(move || -> bool {
+        let (Ok(b), Ok(big_b), Ok(big_a)) = (
+            hex::decode(&block.b),
+            hex::decode(&block.big_b),
+            hex::decode(&block.big_a),
+        ) else {
+            return false;
+        };
+        let Ok(secret) = <[u8; 32]>::try_from(b.as_slice()) else {
+            return false;
+        };
+        let ephemeral = srp::ServerEphemeral::from_parts(secret, big_b);
+        let Ok(key) = srp::session_key(&big_a, &ephemeral, &verifier) else {
+            return false;
+        };
+        let expected = srp::password_claim_signature(&key, &pool_name, &user_id, &block_bytes, &timestamp);
+        srp::verify_claim(&expected, &signature)
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    finish_password_check(ctx, call, user, matches).await
+}
+
+async fn new_password(
+    ctx: &Ctx,
+    call: &ClientCall,
+    responses: &BTreeMap<String, String>,
+    session: Option<&str>,
+) -> ApiResult<InitiateAuthResponse> {
+    let login = param(responses, "USERNAME")?;
+    let new_password = param(responses, "NEW_PASSWORD")?;
+    call.check_secret_hash(ctx, responses.get("SECRET_HASH").map(String::as_str), login)?;
+    let session: ChallengeSession = session
+        .and_then(|s| sealed::open(ctx, SESSION_PURPOSE, s))
+        .ok_or_else(|| not_authorized("Invalid session for the user."))?;
+    if session.pool != call.pool_id
+        || session.client != call.client_id
+        || session.challenge != ChallengeNameType::NewPasswordRequired.as_str()
+    {
+        return Err(not_authorized("Invalid session for the user."));
+    }
+    if session.expires_ms <= ctx.now_ms() {
+        return Err(not_authorized("Invalid session for the user, session is expired."));
+    }
+    let pool = call.pool.pool.clone();
+    let mut user = users::require_user(ctx, &call.pool_id, &pool, &session.user).await?;
+    if users::username_key(&pool, login) != user.record.username_key && login != user.record.username {
+        return Err(not_authorized("Invalid session for the user."));
+    }
+    if user.status() != UserStatusType::ForceChangePassword {
+        return Err(not_authorized("Invalid session for the user."));
+    }
+    password::check_policy(&pool, new_password)?;
+    let changes: Vec<AttributeType> = responses
+        .iter()
+        .filter_map(|(k, v)| k.strip_prefix("userAttributes.").map(|name| (name, v)))
+        .map(|(name, value)| AttributeType {
+            name: name.to_owned(),
+            value: Some(Sensitive(value.clone())),
+        })
+        .collect();
+    for (name, value) in check_changes(&pool, &changes, Writer::Admin)? {
+        user.attributes.insert(name, value);
+    }
+    check_required(&pool, &user.attributes)?;
+    use_once(ctx, &session.nonce, session.expires_ms).await?;
+    let sealed_password = password::seal_password(
+        ctx,
+        &call.pool_id,
+        &user.record.sub,
+        &user.record.username,
+        new_password,
+    )
+    .await?;
+    user.record.password = Some(sealed_password);
+    user.record.status = UserStatusType::Confirmed.as_str().to_owned();
+    user.doc.temporary_password_expires_ms = None;
+    users::save_user_or_fail(ctx, &pool, &mut user).await?;
+    let result = issue_tokens(ctx, call, &user, session.auth_time, None).await?;
+    Ok(InitiateAuthResponse {
+        authentication_result: Some(result),
+        ..Default::default()
+    })
+}
+
+/// Seconds of a client's token lifetime setting.
+fn validity_secs(
+    value: Option<i32>,
+    unit: Option<&TimeUnitsType>,
+    default_unit: TimeUnitsType,
+    default_value: i64,
+) -> i64 {
+    let per_unit = match unit.unwrap_or(&default_unit) {
+        TimeUnitsType::Seconds => 1,
+        TimeUnitsType::Minutes => 60,
+        TimeUnitsType::Hours => 3600,
+        _ => 86_400,
+    };
+    value.map(i64::from).unwrap_or(default_value) * per_unit
+}
+
+/// Issues ID and access tokens (and a refresh token unless `origin` says this is a refresh).
+pub async fn issue_tokens(
+    ctx: &Ctx,
+    call: &ClientCall,
+    user: &User,
+    auth_time: i64,
+    origin: Option<&RefreshClaims>,
+) -> ApiResult<AuthenticationResultType> {
+    let client = &call.client;
+    let units = client.token_validity_units.clone().unwrap_or_default();
+    let access_secs = validity_secs(
+        client.access_token_validity,
+        units.access_token.as_ref(),
+        TimeUnitsType::Minutes,
+        60,
+    );
+    let id_secs = validity_secs(
+        client.id_token_validity,
+        units.id_token.as_ref(),
+        TimeUnitsType::Minutes,
+        60,
+    );
+    let refresh_secs = validity_secs(
+        client.refresh_token_validity,
+        units.refresh_token.as_ref(),
+        TimeUnitsType::Days,
+        30,
+    );
+    let now = ctx.now_ms() / 1000;
+    let origin_jti = origin
+        .map(|o| o.origin_jti.clone())
+        .unwrap_or_else(cognate_crypto::ids::uuid_v4);
+    let event_id = cognate_crypto::ids::uuid_v4();
+    let iss = tokens::issuer(ctx, &call.pool_id);
+    let revocable = client.enable_token_revocation != Some(false);
+
+    let mut id = Map::new();
+    for (name, value) in readable_attributes(&call.pool.pool, client, user) {
+        id.insert(name, value);
+    }
+    id.insert("sub".into(), json!(user.record.sub));
+    id.insert("aud".into(), json!(call.client_id));
+    id.insert("iss".into(), json!(iss));
+    id.insert("cognito:username".into(), json!(user.record.username));
+    id.insert("event_id".into(), json!(event_id));
+    id.insert("token_use".into(), json!("id"));
+    id.insert("auth_time".into(), json!(auth_time));
+    id.insert("iat".into(), json!(now));
+    id.insert("exp".into(), json!(now + id_secs));
+    if revocable {
+        id.insert("origin_jti".into(), json!(origin_jti));
+        id.insert("jti".into(), json!(cognate_crypto::ids::uuid_v4()));
+    }
+
+    let mut access = Map::new();
+    access.insert("sub".into(), json!(user.record.sub));
+    access.insert("iss".into(), json!(iss));
+    access.insert("client_id".into(), json!(call.client_id));
+    access.insert("event_id".into(), json!(event_id));
+    access.insert("token_use".into(), json!("access"));
+    access.insert("scope".into(), json!("aws.cognito.signin.user.admin"));
+    access.insert("auth_time".into(), json!(auth_time));
+    access.insert("iat".into(), json!(now));
+    access.insert("exp".into(), json!(now + access_secs));
+    access.insert("username".into(), json!(user.record.username));
+    if revocable {
+        access.insert("origin_jti".into(), json!(origin_jti));
+        access.insert("jti".into(), json!(cognate_crypto::ids::uuid_v4()));
+    }
+
+    let refresh_token = match origin {
+        Some(_) => None,
+        None => Some(sealed::seal(
+            ctx,
+            REFRESH_PURPOSE,
+            &RefreshClaims {
+                pool: call.pool_id.clone(),
+                client: call.client_id.clone(),
+                user: user.record.username_key.clone(),
+                sub: user.record.sub.clone(),
+                origin_jti: origin_jti.clone(),
+                auth_time,
+                issued_ms: ctx.now_ms(),
+                expires_ms: ctx.now_ms() + refresh_secs * 1000,
+            },
+        )?),
+    };
+    let keys = tokens::pool_keys(ctx, &call.pool_id, call.pool_created_ms).await?;
+    let (id_token, access_token) = tokio::task::spawn_blocking(move || -> ApiResult<(String, String)> {
+        Ok((
+            tokens::sign(&keys.id_key, &id)?,
+            tokens::sign(&keys.access_key, &access)?,
+        ))
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    Ok(AuthenticationResultType {
+        access_token: Some(Sensitive(access_token)),
+        expires_in: Some(i32::try_from(access_secs).unwrap_or(i32::MAX)),
+        token_type: Some("Bearer".into()),
+        refresh_token: refresh_token.map(Sensitive),
+        id_token: Some(Sensitive(id_token)),
+        new_device_metadata: None,
+    })
+}
+
+/// The ID token's attribute claims: what the client may read, with Cognito's types
+/// (verification flags as booleans, updated_at as a number, custom attributes as strings).
+fn readable_attributes(pool: &UserPoolType, client: &UserPoolClientType, user: &User) -> Vec<(String, Value)> {
+    let readable = |name: &str| {
+        client
+            .read_attributes
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|r| r == name))
+    };
+    let _ = pool;
+    user.attributes
+        .iter()
+        .filter(|(name, _)| name.as_str() != "sub" && !name.starts_with("dev:") && readable(name))
+        .map(|(name, value)| {
+            let typed = match name.as_str() {
+                "email_verified" | "phone_number_verified" => json!(value == "true"),
+                "updated_at" => value.parse::<i64>().map(Value::from).unwrap_or_else(|_| json!(value)),
+                _ => json!(value),
+            };
+            (name.clone(), typed)
+        })
+        .collect()
+}
+
+/// Opens and checks a refresh token, then issues fresh ID and access tokens.
+pub async fn refresh(
+    ctx: &Ctx,
+    call: &ClientCall,
+    token: &str,
+    secret_hash: Option<&str>,
+    secret_checked: bool,
+) -> ApiResult<AuthenticationResultType> {
+    let invalid = || not_authorized("Invalid Refresh Token");
+    let claims: RefreshClaims = sealed::open(ctx, REFRESH_PURPOSE, token).ok_or_else(invalid)?;
+    if claims.pool != call.pool_id || claims.client != call.client_id {
+        return Err(invalid());
+    }
+    if claims.expires_ms <= ctx.now_ms() {
+        return Err(not_authorized("Refresh Token has expired"));
+    }
+    let pool = &call.pool.pool;
+    let Some(user) = users::find_user(ctx, &call.pool_id, pool, &claims.user).await? else {
+        return Err(invalid());
+    };
+    if user.record.sub != claims.sub {
+        return Err(invalid());
+    }
+    if !secret_checked {
+        call.check_secret_hash(ctx, secret_hash, &user.record.username)?;
+    }
+    let (pool_id, jti) = (call.pool_id.clone(), claims.origin_jti.clone());
+    let revoked = ctx.store(move |s| s.is_token_family_revoked(&pool_id, &jti)).await?;
+    if revoked || user.doc.tokens_valid_after_ms.is_some_and(|t| claims.issued_ms < t) {
+        return Err(not_authorized("Refresh Token has been revoked"));
+    }
+    if !user.record.enabled {
+        return Err(not_authorized("User is disabled."));
+    }
+    issue_tokens(ctx, call, &user, claims.auth_time, Some(&claims)).await
+}
+
+/// Loads the client of an admin call and checks it belongs to the pool.
+async fn admin_client(ctx: &Ctx, pool_id: &str, client_id: &str) -> ApiResult<ClientCall> {
+    super::common::load_pool(ctx, pool_id).await?;
+    let call = load_client(ctx, client_id).await?;
+    if call.pool_id != pool_id {
+        return Err(ApiError::not_found(format!(
+            "User pool client {client_id} does not exist."
+        )));
+    }
+    Ok(call)
+}
+
+pub async fn initiate_auth(ctx: Ctx, input: InitiateAuthRequest) -> ApiResult<InitiateAuthResponse> {
+    let call = load_client(&ctx, input.client_id.expose()).await?;
+    initiate(
+        &ctx,
+        call,
+        input.auth_flow,
+        auth_params(input.auth_parameters.as_ref()),
+        false,
+    )
+    .await
+}
+
+pub async fn admin_initiate_auth(ctx: Ctx, input: AdminInitiateAuthRequest) -> ApiResult<AdminInitiateAuthResponse> {
+    let call = admin_client(&ctx, &input.user_pool_id, input.client_id.expose()).await?;
+    let out = initiate(
+        &ctx,
+        call,
+        input.auth_flow,
+        auth_params(input.auth_parameters.as_ref()),
+        true,
+    )
+    .await?;
+    Ok(AdminInitiateAuthResponse {
+        authentication_result: out.authentication_result,
+        available_challenges: out.available_challenges,
+        challenge_name: out.challenge_name,
+        challenge_parameters: out.challenge_parameters,
+        session: out.session,
+    })
+}
+
+pub async fn respond_to_auth_challenge(
+    ctx: Ctx,
+    input: RespondToAuthChallengeRequest,
+) -> ApiResult<RespondToAuthChallengeResponse> {
+    let call = load_client(&ctx, input.client_id.expose()).await?;
+    let responses = auth_params(input.challenge_responses.as_ref());
+    let out = respond(
+        &ctx,
+        call,
+        input.challenge_name,
+        responses,
+        input.session.map(|s| s.into_inner()),
+    )
+    .await?;
+    Ok(RespondToAuthChallengeResponse {
+        authentication_result: out.authentication_result,
+        available_challenges: out.available_challenges,
+        challenge_name: out.challenge_name,
+        challenge_parameters: out.challenge_parameters,
+        session: out.session,
+    })
+}
+
+pub async fn admin_respond_to_auth_challenge(
+    ctx: Ctx,
+    input: AdminRespondToAuthChallengeRequest,
+) -> ApiResult<AdminRespondToAuthChallengeResponse> {
+    let call = admin_client(&ctx, &input.user_pool_id, input.client_id.expose()).await?;
+    let responses = auth_params(input.challenge_responses.as_ref());
+    let out = respond(
+        &ctx,
+        call,
+        input.challenge_name,
+        responses,
+        input.session.map(|s| s.into_inner()),
+    )
+    .await?;
+    Ok(AdminRespondToAuthChallengeResponse {
+        authentication_result: out.authentication_result,
+        available_challenges: out.available_challenges,
+        challenge_name: out.challenge_name,
+        challenge_parameters: out.challenge_parameters,
+        session: out.session,
+    })
+}

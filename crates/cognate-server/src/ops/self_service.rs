@@ -1,0 +1,207 @@
+//! Operations a signed-in user calls with an access token (GetUser, ChangePassword,
+//! GlobalSignOut, ...), plus token revocation and the admin global sign-out.
+//!
+//! Every access token is verified here: RS256 signature by the pool's access key, expiry,
+//! `token_use`, issuer, scope, revocation of its token family, the user's global sign-out,
+//! and that the user still exists and is enabled.
+
+use cognate_api::idp::*;
+use cognate_api::{ErrorCode, Sensitive};
+use serde_json::Value;
+
+use super::auth::{RefreshClaims, REFRESH_PURPOSE};
+use super::clients_auth::load_client;
+use super::common::{decode_doc, PoolDoc};
+use crate::error::{ApiError, ApiResult};
+use crate::state::Ctx;
+use crate::users::{self, password, User};
+use crate::{sealed, tokens};
+
+fn invalid_token() -> ApiError {
+    ApiError::new(ErrorCode::NotAuthorizedException, "Invalid Access Token")
+}
+
+/// The verified caller of a token-authenticated operation.
+pub struct TokenUser {
+    pub pool_id: String,
+    pub pool: PoolDoc,
+    pub user: User,
+}
+
+pub async fn authenticate(ctx: &Ctx, token: &Sensitive<String>) -> ApiResult<TokenUser> {
+    let token = token.expose();
+    let claims = tokens::peek_claims(token).ok_or_else(invalid_token)?;
+    let prefix = format!("{}/", ctx.config().public_url);
+    let pool_id = claims
+        .get("iss")
+        .and_then(Value::as_str)
+        .and_then(|iss| iss.strip_prefix(&prefix))
+        .filter(|id| !id.contains('/'))
+        .ok_or_else(invalid_token)?
+        .to_owned();
+    let lookup = pool_id.clone();
+    let record = ctx
+        .store(move |s| s.get_user_pool(&lookup))
+        .await?
+        .ok_or_else(invalid_token)?;
+    let pool: PoolDoc = decode_doc(&record.doc)?;
+    let keys = tokens::pool_keys(ctx, &pool_id, record.created_ms).await?;
+    let claims =
+        tokens::verify(&keys, token, tokens::ACCESS, ctx.now_ms() / 1000).map_err(|rejection| match rejection {
+            tokens::Rejection::Expired => ApiError::new(ErrorCode::NotAuthorizedException, "Access Token has expired"),
+            _ => invalid_token(),
+        })?;
+    let scopes = claims.get("scope").and_then(Value::as_str).unwrap_or_default();
+    if !scopes.split(' ').any(|s| s == "aws.cognito.signin.user.admin") {
+        return Err(ApiError::new(
+            ErrorCode::NotAuthorizedException,
+            "Access Token does not have required scopes",
+        ));
+    }
+    let revoked = ApiError::new(ErrorCode::NotAuthorizedException, "Access Token has been revoked");
+    if let Some(jti) = claims.get("origin_jti").and_then(Value::as_str) {
+        let (p, j) = (pool_id.clone(), jti.to_owned());
+        if ctx.store(move |s| s.is_token_family_revoked(&p, &j)).await? {
+            return Err(revoked);
+        }
+    }
+    let username = claims
+        .get("username")
+        .and_then(Value::as_str)
+        .ok_or_else(invalid_token)?;
+    let user = users::find_user(ctx, &pool_id, &pool.pool, username)
+        .await?
+        .ok_or_else(users::user_not_found)?;
+    let sub = claims.get("sub").and_then(Value::as_str);
+    if sub != Some(user.record.sub.as_str()) {
+        return Err(users::user_not_found());
+    }
+    let issued_ms = claims.get("iat").and_then(Value::as_i64).unwrap_or(0) * 1000;
+    if user.doc.tokens_valid_after_ms.is_some_and(|t| issued_ms < t - 999) {
+        return Err(revoked);
+    }
+    if !user.record.enabled {
+        return Err(ApiError::new(ErrorCode::NotAuthorizedException, "User is disabled."));
+    }
+    Ok(TokenUser { pool_id, pool, user })
+}
+
+pub async fn get_user(ctx: Ctx, input: GetUserRequest) -> ApiResult<GetUserResponse> {
+    let caller = authenticate(&ctx, &input.access_token).await?;
+    let user = caller.user;
+    Ok(GetUserResponse {
+        username: Sensitive(user.record.username.clone()),
+        user_attributes: user.attribute_list(None),
+        ..Default::default()
+    })
+}
+
+/// Revokes every token the user holds: refresh tokens stop working and access tokens fail
+/// Cognito API calls (they still verify offline until they expire, as with Cognito).
+async fn sign_out_everywhere(ctx: &Ctx, pool: &UserPoolType, mut user: User) -> ApiResult<()> {
+    // Tokens carry whole seconds: everything issued up to now is covered.
+    user.doc.tokens_valid_after_ms = Some(ctx.now_ms() + 1);
+    users::save_user_or_fail(ctx, pool, &mut user).await
+}
+
+pub async fn global_sign_out(ctx: Ctx, input: GlobalSignOutRequest) -> ApiResult<GlobalSignOutResponse> {
+    let caller = authenticate(&ctx, &input.access_token).await?;
+    sign_out_everywhere(&ctx, &caller.pool.pool, caller.user).await?;
+    Ok(GlobalSignOutResponse {})
+}
+
+pub async fn admin_user_global_sign_out(
+    ctx: Ctx,
+    input: AdminUserGlobalSignOutRequest,
+) -> ApiResult<AdminUserGlobalSignOutResponse> {
+    let (_, doc) = super::common::load_pool(&ctx, &input.user_pool_id).await?;
+    let user = users::require_user(&ctx, &input.user_pool_id, &doc.pool, input.username.expose()).await?;
+    sign_out_everywhere(&ctx, &doc.pool, user).await?;
+    Ok(AdminUserGlobalSignOutResponse {})
+}
+
+pub async fn revoke_token(ctx: Ctx, input: RevokeTokenRequest) -> ApiResult<RevokeTokenResponse> {
+    let call = load_client(&ctx, input.client_id.expose()).await?;
+    if !call.check_client_secret(&ctx, input.client_secret.as_ref().map(|s| s.expose().as_str()))? {
+        return Err(ApiError::new(
+            ErrorCode::UnauthorizedException,
+            "Invalid client secret.",
+        ));
+    }
+    if call.client.enable_token_revocation == Some(false) {
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedOperationException,
+            "Token revocation is not enabled for this client.",
+        ));
+    }
+    let Some(claims) = sealed::open::<RefreshClaims>(&ctx, REFRESH_PURPOSE, input.token.expose()) else {
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedTokenTypeException,
+            "Unsupported token type.",
+        ));
+    };
+    if claims.client != call.client_id || claims.pool != call.pool_id {
+        return Err(ApiError::invalid_parameter("The token was not issued to this client."));
+    }
+    let (pool, jti, until) = (claims.pool, claims.origin_jti, claims.expires_ms);
+    ctx.store(move |s| s.revoke_token_family(&pool, &jti, until)).await?;
+    Ok(RevokeTokenResponse {})
+}
+
+pub async fn change_password(ctx: Ctx, input: ChangePasswordRequest) -> ApiResult<ChangePasswordResponse> {
+    let caller = authenticate(&ctx, &input.access_token).await?;
+    let pool = caller.pool.pool;
+    let mut user = caller.user;
+    let Some(previous) = input.previous_password.as_ref() else {
+        return Err(ApiError::invalid_parameter("PreviousPassword is required."));
+    };
+    let stored = match &user.record.password {
+        Some(sealed_password) => password::open_password(&ctx, &caller.pool_id, &user.record.sub, sealed_password)?,
+        None => {
+            return Err(ApiError::new(
+                ErrorCode::NotAuthorizedException,
+                "Incorrect username or password.",
+            ))
+        }
+    };
+    let (pool_name, username, given) = (
+        cognate_crypto::srp::pool_name(&caller.pool_id).to_owned(),
+        user.record.username.clone(),
+        previous.expose().clone(),
+    );
+    let matches = tokio::task::spawn_blocking(move || {
+        let salt = hex::decode(&stored.salt).unwrap_or_default();
+        let verifier = hex::decode(&stored.verifier).unwrap_or_default();
+        let candidate = cognate_crypto::srp::compute_verifier(&pool_name, &username, &given, &salt);
+        cognate_crypto::ct::eq(&candidate, &verifier)
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    if !matches {
+        return Err(ApiError::new(
+            ErrorCode::NotAuthorizedException,
+            "Incorrect username or password.",
+        ));
+    }
+    password::check_policy(&pool, input.proposed_password.expose())?;
+    let sealed_password = password::seal_password(
+        &ctx,
+        &caller.pool_id,
+        &user.record.sub,
+        &user.record.username,
+        input.proposed_password.expose(),
+    )
+    .await?;
+    user.record.password = Some(sealed_password);
+    users::save_user_or_fail(&ctx, &pool, &mut user).await?;
+    Ok(ChangePasswordResponse {})
+}
+
+pub async fn delete_user(ctx: Ctx, input: DeleteUserRequest) -> ApiResult<()> {
+    let caller = authenticate(&ctx, &input.access_token).await?;
+    let (pool_id, key) = (caller.pool_id, caller.user.record.username_key);
+    if !ctx.store(move |s| s.delete_user(&pool_id, &key)).await? {
+        return Err(users::user_not_found());
+    }
+    Ok(())
+}

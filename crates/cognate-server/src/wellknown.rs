@@ -1,0 +1,97 @@
+//! `/{poolId}/.well-known/jwks.json` and `/{poolId}/.well-known/openid-configuration`.
+//! The discovery document is built from the same public URL as the tokens' `iss`, so the
+//! two always agree.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::state::{AppState, Caller, Ctx};
+use crate::tokens;
+
+fn json_response(status: StatusCode, body: serde_json::Value) -> Response {
+    (
+        status,
+        [
+            ("content-type", "application/json"),
+            ("access-control-allow-origin", "*"),
+        ],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn missing(pool_id: &str) -> Response {
+    json_response(
+        StatusCode::NOT_FOUND,
+        json!({ "message": format!("User pool {pool_id} does not exist.") }),
+    )
+}
+
+fn context(state: &Arc<AppState>) -> Ctx {
+    Ctx {
+        state: Arc::clone(state),
+        request_id: cognate_crypto::ids::uuid_v4(),
+        caller: Caller::Anonymous,
+        now: state.clock.now(),
+    }
+}
+
+pub async fn jwks(State(state): State<Arc<AppState>>, Path(pool_id): Path<String>) -> Response {
+    let ctx = context(&state);
+    let lookup = pool_id.clone();
+    let record = match ctx.store(move |s| s.get_user_pool(&lookup)).await {
+        Ok(Some(record)) => record,
+        Ok(None) => return missing(&pool_id),
+        Err(_) => {
+            return json_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({ "message": "Internal server error." }),
+            )
+        }
+    };
+    match tokens::pool_keys(&ctx, &pool_id, record.created_ms).await {
+        Ok(keys) => json_response(StatusCode::OK, json!({ "keys": keys.jwks })),
+        Err(_) => json_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({ "message": "Internal server error." }),
+        ),
+    }
+}
+
+pub async fn openid_configuration(State(state): State<Arc<AppState>>, Path(pool_id): Path<String>) -> Response {
+    let ctx = context(&state);
+    let lookup = pool_id.clone();
+    match ctx.store(move |s| s.get_user_pool(&lookup)).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return missing(&pool_id),
+        Err(_) => {
+            return json_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                json!({ "message": "Internal server error." }),
+            )
+        }
+    }
+    let issuer = tokens::issuer(&ctx, &pool_id);
+    let base = &state.config.public_url;
+    json_response(
+        StatusCode::OK,
+        json!({
+            "issuer": issuer,
+            "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+            "authorization_endpoint": format!("{base}/oauth2/authorize"),
+            "token_endpoint": format!("{base}/oauth2/token"),
+            "userinfo_endpoint": format!("{base}/oauth2/userInfo"),
+            "revocation_endpoint": format!("{base}/oauth2/revoke"),
+            "end_session_endpoint": format!("{base}/logout"),
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "response_types_supported": ["code", "token"],
+            "scopes_supported": ["openid", "email", "phone", "profile"],
+            "subject_types_supported": ["public"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        }),
+    )
+}
