@@ -9,10 +9,10 @@ mod identity_pools;
 mod mfa_config;
 mod pool_clients;
 mod self_service;
-mod sign_up;
+pub mod sign_up;
 mod tags;
 mod user_pools;
-mod users;
+pub mod users;
 
 use std::future::Future;
 
@@ -88,6 +88,11 @@ operations! {
     CognitoIdp "RevokeToken" => self_service::revoke_token,
     CognitoIdp "ChangePassword" => self_service::change_password,
     CognitoIdp "DeleteUser" => self_service::delete_user,
+    CognitoIdp "UpdateUserAttributes" => self_service::update_user_attributes,
+    CognitoIdp "DeleteUserAttributes" => self_service::delete_user_attributes,
+    CognitoIdp "GetUserAttributeVerificationCode" => self_service::get_user_attribute_verification_code,
+    CognitoIdp "VerifyUserAttribute" => self_service::verify_user_attribute,
+    CognitoIdp "GetTokensFromRefreshToken" => self_service::get_tokens_from_refresh_token,
     CognitoIdp "TagResource" => tags::tag_resource,
     CognitoIdp "UntagResource" => tags::untag_resource,
     CognitoIdp "ListTagsForResource" => tags::list_tags_for_resource,

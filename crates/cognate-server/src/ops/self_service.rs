@@ -14,7 +14,9 @@ use super::clients_auth::load_client;
 use super::common::{decode_doc, PoolDoc};
 use crate::error::{ApiError, ApiResult};
 use crate::state::Ctx;
-use crate::users::{self, password, User};
+use crate::users::attributes::{check_changes, check_required, schema_entry, Writer};
+use crate::users::delivery::Channel;
+use crate::users::{self, codes, password, User};
 use crate::{sealed, tokens};
 
 fn invalid_token() -> ApiError {
@@ -204,4 +206,190 @@ pub async fn delete_user(ctx: Ctx, input: DeleteUserRequest) -> ApiResult<()> {
         return Err(users::user_not_found());
     }
     Ok(())
+}
+
+/// Attributes an app client may write for its user: the client's WriteAttributes (all
+/// mutable ones when unset), never verification flags or developer-only attributes.
+fn check_client_writes(client: &UserPoolClientType, names: &[&str]) -> ApiResult<()> {
+    for name in names {
+        let listed = client
+            .write_attributes
+            .as_ref()
+            .is_none_or(|w| w.iter().any(|a| a == name));
+        if !listed || name.ends_with("_verified") || name.starts_with("dev:") {
+            return Err(ApiError::new(
+                ErrorCode::NotAuthorizedException,
+                format!("A client attempted to write unauthorized attribute {name}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn token_client(ctx: &Ctx, caller: &TokenUser, token: &Sensitive<String>) -> ApiResult<UserPoolClientType> {
+    let claims = tokens::peek_claims(token.expose()).unwrap_or_default();
+    let client_id = claims
+        .get("client_id")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let (pool, id) = (caller.pool_id.clone(), client_id.clone());
+    let record = ctx
+        .store(move |s| s.get_app_client(&pool, &id))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("User pool client {client_id} does not exist.")))?;
+    decode_doc(&record.doc)
+}
+
+pub async fn update_user_attributes(
+    ctx: Ctx,
+    input: UpdateUserAttributesRequest,
+) -> ApiResult<UpdateUserAttributesResponse> {
+    let caller = authenticate(&ctx, &input.access_token).await?;
+    let client = token_client(&ctx, &caller, &input.access_token).await?;
+    let pool = caller.pool.pool.clone();
+    let names: Vec<&str> = input.user_attributes.iter().map(|a| a.name.as_str()).collect();
+    check_client_writes(&client, &names)?;
+    let changes = check_changes(&pool, &input.user_attributes, Writer::Admin)?;
+    let mut user = caller.user;
+    let mut to_verify = Vec::new();
+    super::users::apply_attribute_changes(&pool, &mut user, &changes, &mut to_verify)?;
+    users::save_user_or_fail(&ctx, &pool, &mut user).await?;
+    let sent = super::users::send_verifications(&ctx, &caller.pool_id, &pool, &user, to_verify).await?;
+    Ok(UpdateUserAttributesResponse {
+        code_delivery_details_list: (!sent.is_empty()).then_some(sent),
+    })
+}
+
+pub async fn delete_user_attributes(
+    ctx: Ctx,
+    input: DeleteUserAttributesRequest,
+) -> ApiResult<DeleteUserAttributesResponse> {
+    let caller = authenticate(&ctx, &input.access_token).await?;
+    let client = token_client(&ctx, &caller, &input.access_token).await?;
+    let names: Vec<&str> = input.user_attribute_names.iter().map(String::as_str).collect();
+    check_client_writes(&client, &names)?;
+    let pool = caller.pool.pool;
+    let mut user = caller.user;
+    for name in &input.user_attribute_names {
+        let Some(entry) = schema_entry(&pool, name) else {
+            return Err(ApiError::invalid_parameter(format!(
+                "Attributes did not conform to the schema: {name}: Attribute does not exist in the schema."
+            )));
+        };
+        if name == "sub" || entry.mutable == Some(false) {
+            return Err(ApiError::invalid_parameter(format!(
+                "Attributes did not conform to the schema: {name}: Attribute cannot be updated. (changing an immutable attribute)"
+            )));
+        }
+        user.attributes.remove(name);
+        if name == "email" || name == "phone_number" {
+            user.attributes.remove(&format!("{name}_verified"));
+        }
+    }
+    check_required(&pool, &user.attributes)?;
+    users::save_user_or_fail(&ctx, &pool, &mut user).await?;
+    Ok(DeleteUserAttributesResponse {})
+}
+
+pub async fn get_user_attribute_verification_code(
+    ctx: Ctx,
+    input: GetUserAttributeVerificationCodeRequest,
+) -> ApiResult<GetUserAttributeVerificationCodeResponse> {
+    let caller = authenticate(&ctx, &input.access_token).await?;
+    let channel = match input.attribute_name.as_str() {
+        "email" => Channel::Email,
+        "phone_number" => Channel::Sms,
+        other => {
+            return Err(ApiError::invalid_parameter(format!(
+                "Cannot verify attribute {other}: only email and phone_number can be verified."
+            )))
+        }
+    };
+    let user = &caller.user;
+    let destination = user
+        .doc
+        .pending_attributes
+        .get(channel.attribute())
+        .map(String::as_str)
+        .or_else(|| user.attr(channel.attribute()))
+        .ok_or_else(|| ApiError::invalid_parameter(format!("The user has no {} to verify.", channel.attribute())))?
+        .to_owned();
+    let sent = super::users::send_verifications(
+        &ctx,
+        &caller.pool_id,
+        &caller.pool.pool,
+        user,
+        vec![(channel, destination)],
+    )
+    .await?;
+    Ok(GetUserAttributeVerificationCodeResponse {
+        code_delivery_details: sent.into_iter().next(),
+    })
+}
+
+pub async fn verify_user_attribute(
+    ctx: Ctx,
+    input: VerifyUserAttributeRequest,
+) -> ApiResult<VerifyUserAttributeResponse> {
+    let caller = authenticate(&ctx, &input.access_token).await?;
+    let attribute = input.attribute_name.as_str();
+    if attribute != "email" && attribute != "phone_number" {
+        return Err(ApiError::invalid_parameter(format!(
+            "Cannot verify attribute {attribute}."
+        )));
+    }
+    let pool = caller.pool.pool;
+    let mut user = caller.user;
+    if let Some(pending) = user.doc.pending_attributes.remove(attribute) {
+        user.attributes.insert(attribute.to_owned(), pending);
+    }
+    user.attributes.insert(format!("{attribute}_verified"), "true".into());
+    let purpose = codes::verify_purpose(attribute);
+    super::sign_up::consume_code_with_update(&ctx, &caller.pool_id, &pool, &mut user, &purpose, &input.code).await?;
+    Ok(VerifyUserAttributeResponse {})
+}
+
+pub async fn get_tokens_from_refresh_token(
+    ctx: Ctx,
+    input: GetTokensFromRefreshTokenRequest,
+) -> ApiResult<GetTokensFromRefreshTokenResponse> {
+    let call = load_client(&ctx, input.client_id.expose()).await?;
+    if !call.check_client_secret(&ctx, input.client_secret.as_ref().map(|s| s.expose().as_str()))? {
+        return Err(ApiError::new(
+            ErrorCode::NotAuthorizedException,
+            format!("Unable to verify secret for client {}", call.client_id),
+        ));
+    }
+    let token = input.refresh_token.expose();
+    let mut result = super::auth::refresh(&ctx, &call, token, None, true).await?;
+    let rotating = call
+        .client
+        .refresh_token_rotation
+        .as_ref()
+        .is_some_and(|r| r.feature == FeatureType::Enabled);
+    if rotating {
+        // The presented token is spent; its successor carries the same family.
+        let claims: RefreshClaims = sealed::open(&ctx, REFRESH_PURPOSE, token)
+            .ok_or_else(|| ApiError::new(ErrorCode::NotAuthorizedException, "Invalid Refresh Token"))?;
+        let spent_key = format!(
+            "refresh:{}",
+            hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes()))
+        );
+        let (now, until) = (ctx.now_ms(), claims.expires_ms);
+        if !ctx.store(move |s| s.consume_once(&spent_key, until, now)).await? {
+            return Err(ApiError::new(
+                ErrorCode::RefreshTokenReuseException,
+                "The refresh token has already been used.",
+            ));
+        }
+        let fresh = RefreshClaims {
+            issued_ms: ctx.now_ms(),
+            ..claims
+        };
+        result.refresh_token = Some(Sensitive(sealed::seal(&ctx, REFRESH_PURPOSE, &fresh)?));
+    }
+    Ok(GetTokensFromRefreshTokenResponse {
+        authentication_result: Some(result),
+    })
 }

@@ -327,6 +327,70 @@ fn keeps_original_until_verified(pool: &UserPoolType, name: &str) -> bool {
         .is_some_and(|list| list.iter().any(|a| a.as_str() == name))
 }
 
+/// Applies checked attribute changes to a user. Changed email/phone lose their verified mark
+/// (or, when the pool keeps the original value until verification, wait as pending); the
+/// contacts that need a verification code are pushed to `to_verify`.
+pub fn apply_attribute_changes(
+    pool: &UserPoolType,
+    u: &mut User,
+    changes: &[(String, String)],
+    to_verify: &mut Vec<(Channel, String)>,
+) -> ApiResult<()> {
+    to_verify.clear();
+    let explicitly_verified: Vec<&str> = changes
+        .iter()
+        .filter(|(n, v)| n.ends_with("_verified") && v == "true")
+        .map(|(n, _)| n.as_str())
+        .collect();
+    for (name, value) in changes {
+        let contact = name == "email" || name == "phone_number";
+        let changed = u.attr(name) != Some(value.as_str());
+        let verified_now = explicitly_verified.contains(&format!("{name}_verified").as_str());
+        if contact && changed && !verified_now && needs_verification(pool, name) {
+            let channel = if name == "email" { Channel::Email } else { Channel::Sms };
+            to_verify.push((channel, value.clone()));
+            if keeps_original_until_verified(pool, name) && u.is_verified(name) {
+                u.doc.pending_attributes.insert(name.clone(), value.clone());
+                continue;
+            }
+            u.attributes.insert(format!("{name}_verified"), "false".into());
+        } else if contact && changed && !verified_now {
+            u.attributes.insert(format!("{name}_verified"), "false".into());
+        }
+        u.attributes.insert(name.clone(), value.clone());
+    }
+    check_required(pool, &u.attributes)
+}
+
+/// Issues and delivers attribute verification codes; returns where they went. Delivery
+/// problems are logged (the outbox keeps the message) and the change stands.
+pub async fn send_verifications(
+    ctx: &Ctx,
+    pool_id: &str,
+    pool: &UserPoolType,
+    user: &User,
+    to_verify: Vec<(Channel, String)>,
+) -> ApiResult<Vec<CodeDeliveryDetailsType>> {
+    let mut sent = Vec::new();
+    for (channel, destination) in to_verify {
+        let purpose = codes::verify_purpose(channel.attribute());
+        let code = codes::issue(ctx, pool_id, &user.record.username_key, &purpose).await?;
+        let message = delivery::compose(
+            pool,
+            Kind::Verification,
+            channel,
+            &destination,
+            &code,
+            &user.record.username,
+        );
+        if let Err(err) = delivery::deliver(ctx, pool_id, &user.record.username, message).await {
+            tracing::warn!(error = %err.message, "verification message not delivered");
+        }
+        sent.push(delivery::details(channel, &destination));
+    }
+    Ok(sent)
+}
+
 pub async fn admin_update_user_attributes(
     ctx: Ctx,
     input: AdminUpdateUserAttributesRequest,
@@ -335,48 +399,10 @@ pub async fn admin_update_user_attributes(
     let changes = check_changes(&doc.pool, &input.user_attributes, Writer::Admin)?;
     let mut to_verify: Vec<(Channel, String)> = Vec::new();
     let (pool, user) = modify_user(&ctx, &input.user_pool_id, input.username.expose(), |pool, u| {
-        to_verify.clear();
-        let explicitly_verified: Vec<&str> = changes
-            .iter()
-            .filter(|(n, v)| n.ends_with("_verified") && v == "true")
-            .map(|(n, _)| n.as_str())
-            .collect();
-        for (name, value) in &changes {
-            let contact = name == "email" || name == "phone_number";
-            let changed = u.attr(name) != Some(value.as_str());
-            let verified_now = explicitly_verified.contains(&format!("{name}_verified").as_str());
-            if contact && changed && !verified_now && needs_verification(pool, name) {
-                let channel = if name == "email" { Channel::Email } else { Channel::Sms };
-                to_verify.push((channel, value.clone()));
-                if keeps_original_until_verified(pool, name) && u.is_verified(name) {
-                    u.doc.pending_attributes.insert(name.clone(), value.clone());
-                    continue;
-                }
-                u.attributes.insert(format!("{name}_verified"), "false".into());
-            } else if contact && changed && !verified_now {
-                u.attributes.insert(format!("{name}_verified"), "false".into());
-            }
-            u.attributes.insert(name.clone(), value.clone());
-        }
-        check_required(pool, &u.attributes)
+        apply_attribute_changes(pool, u, &changes, &mut to_verify)
     })
     .await?;
-    for (channel, destination) in to_verify {
-        let purpose = codes::verify_purpose(channel.attribute());
-        let code = codes::issue(&ctx, &input.user_pool_id, &user.record.username_key, &purpose).await?;
-        let message = delivery::compose(
-            &pool,
-            Kind::Verification,
-            channel,
-            &destination,
-            &code,
-            &user.record.username,
-        );
-        // Delivery problems are logged (the outbox keeps the message); the update stands.
-        if let Err(err) = delivery::deliver(&ctx, &input.user_pool_id, &user.record.username, message).await {
-            tracing::warn!(error = %err.message, "verification message not delivered");
-        }
-    }
+    send_verifications(&ctx, &input.user_pool_id, &pool, &user, to_verify).await?;
     Ok(AdminUpdateUserAttributesResponse {})
 }
 
