@@ -77,7 +77,7 @@ fn simulated_details(pool: &UserPoolType, login: &str) -> CodeDeliveryDetailsTyp
 
 /// Resolves the username a SignUp creates: with email/phone as the username, the login is
 /// stored as that attribute and the username is a UUID (the sub), as Cognito does.
-fn sign_up_identity(
+pub fn sign_up_identity(
     pool: &UserPoolType,
     login: &str,
     attributes: &mut BTreeMap<String, String>,

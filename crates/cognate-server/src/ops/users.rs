@@ -100,22 +100,8 @@ pub async fn admin_create_user(ctx: Ctx, input: AdminCreateUserRequest) -> ApiRe
     )?;
     let mut attributes: BTreeMap<String, String> = changes.into_iter().collect();
     let sub = cognate_crypto::ids::uuid_v4();
-    // With email/phone as the username, an email/phone-shaped login becomes that attribute.
-    let uses_attribute = pool.username_attributes.iter().flatten().find(|a| {
-        (a.as_str() == "email" && login.contains('@')) || (a.as_str() == "phone_number" && login.starts_with('+'))
-    });
-    let username = match uses_attribute {
-        Some(attribute) => {
-            attributes.insert(attribute.as_str().to_owned(), login.clone());
-            sub.clone()
-        }
-        None if !pool.username_attributes.as_deref().unwrap_or_default().is_empty() => {
-            return Err(ApiError::invalid_parameter(
-                "Username should be either an email or a phone number.",
-            ));
-        }
-        None => login.clone(),
-    };
+    // With email/phone as the username, the login becomes that attribute (same rules as SignUp).
+    let username = super::sign_up::sign_up_identity(&pool, &login, &mut attributes, &sub)?;
     attributes.insert("sub".into(), sub.clone());
     check_required(&pool, &attributes)?;
     let temporary = match &input.temporary_password {
@@ -153,6 +139,12 @@ pub async fn admin_create_user(ctx: Ctx, input: AdminCreateUserRequest) -> ApiRe
             return Err(ApiError::new(
                 ErrorCode::UsernameExistsException,
                 "User account already exists",
+            ))
+        }
+        Err(StoreError::AliasTaken(kind)) if pool.username_attributes.iter().flatten().any(|a| a.as_str() == kind) => {
+            return Err(ApiError::new(
+                ErrorCode::UsernameExistsException,
+                format!("An account with the given {kind} already exists."),
             ))
         }
         Err(StoreError::AliasTaken(kind)) if input.force_alias_creation != Some(true) => {
@@ -563,8 +555,19 @@ pub async fn list_users(ctx: Ctx, input: ListUsersRequest) -> ApiResult<ListUser
     let pool_id = input.user_pool_id.clone();
     // Usernames are searched by their lookup key, so case-insensitive pools match any case.
     let filter = filter.map(|mut f| {
-        if f.attribute == "username" {
-            f.value = users::username_key(&doc.pool, &f.value);
+        // Usernames follow the pool's case rule; status values match in any case, as in Cognito.
+        match f.attribute.as_str() {
+            "username" => f.value = users::username_key(&doc.pool, &f.value),
+            "cognito:user_status" => f.value = f.value.to_uppercase(),
+            "status" => {
+                let lower = f.value.to_lowercase();
+                f.value = lower
+                    .chars()
+                    .next()
+                    .map(|c| c.to_uppercase().chain(lower.chars().skip(1)).collect())
+                    .unwrap_or_default();
+            }
+            _ => {}
         }
         f
     });
