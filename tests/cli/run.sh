@@ -277,6 +277,98 @@ check "delete-identity-pool succeeds" 'True'
 awscli cognito-identity describe-identity-pool --identity-pool-id "$IDPOOL"
 check_error "describe-identity-pool after delete fails" ResourceNotFoundException
 
+# --- users: sign-up, the outbox, confirm-sign-up, admin calls ---------------
+# outbox_http POOL USER / outbox_cli POOL USER: the outbox as JSON into OUT,
+# from GET /_cognate/outbox and from `cognate outbox` on the server's data dir.
+outbox_http() {
+    OUT="$("$PY" -c '
+import sys, urllib.parse, urllib.request
+q = urllib.parse.urlencode({"pool": sys.argv[2], "user": sys.argv[3]})
+with urllib.request.urlopen(sys.argv[1] + "/_cognate/outbox?" + q, timeout=10) as r:
+    sys.stdout.write(r.read().decode())
+' "$URL" "$1" "$2" 2>"$WORK/err")"
+    RC=$?
+    ERR="$(cat "$WORK/err")"
+}
+outbox_cli() {
+    OUT="$(NO_COLOR=1 "$BIN" outbox --pool "$1" --user "$2" --data-dir "$WORK/data" 2>"$WORK/err")"
+    RC=$?
+    ERR="$(cat "$WORK/err")"
+}
+
+awscli cognito-idp create-user-pool --pool-name cli-users --auto-verified-attributes email
+check "create-user-pool --auto-verified-attributes email" 'd["UserPool"]["AutoVerifiedAttributes"] == ["email"]'
+UPOOL="$(json_get 'd["UserPool"]["Id"]' 2>/dev/null)"
+awscli cognito-idp create-user-pool-client --user-pool-id "$UPOOL" --client-name cli-public
+check "create-user-pool-client without a secret" 'not d["UserPoolClient"].get("ClientSecret")'
+UCLIENT="$(json_get 'd["UserPoolClient"]["ClientId"]' 2>/dev/null)"
+
+awscli cognito-idp sign-up --client-id "$UCLIENT" --username cli-alice --password 'Passw0rd!' \
+    --user-attributes Name=email,Value=cli-alice@example.com Name=name,Value=Alice
+check "sign-up returns an unconfirmed user and where the code went" \
+    'd["UserConfirmed"] is False
+     and bool(re.match(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", d["UserSub"]))
+     and d["CodeDeliveryDetails"] == {"Destination": "c***@e***", "DeliveryMedium": "EMAIL", "AttributeName": "email"}'
+ALICE_SUB="$(json_get 'd["UserSub"]' 2>/dev/null)"
+
+awscli cognito-idp admin-get-user --user-pool-id "$UPOOL" --username cli-alice
+check "admin-get-user after sign-up shows UNCONFIRMED" \
+    'd["UserStatus"] == "UNCONFIRMED" and d["Enabled"] is True
+     and {a["Name"]: a["Value"] for a in d["UserAttributes"]}.get("sub") == e["SUB"]' SUB="$ALICE_SUB"
+
+outbox_http "$UPOOL" cli-alice
+check "GET /_cognate/outbox has the sign-up code" \
+    'len(d["messages"]) == 1 and d["messages"][0]["channel"] == "EMAIL"
+     and d["messages"][0]["destination"] == "cli-alice@example.com"
+     and d["messages"][0]["pool_id"] == e["POOL"] and d["messages"][0]["username"] == "cli-alice"
+     and bool(re.match(r"^[0-9]{6}$", d["messages"][0]["code"]))
+     and d["messages"][0]["code"] in d["messages"][0]["body"]' POOL="$UPOOL"
+HTTP_CODE="$(json_get 'd["messages"][-1]["code"]' 2>/dev/null)"
+HTTP_OUTBOX="$OUT"
+
+outbox_cli "$UPOOL" cli-alice
+check "cognate outbox --pool --user --data-dir shows the same code" \
+    'd["messages"][-1]["code"] == e["CODE"] and d == json.loads(e["HTTP"])' CODE="$HTTP_CODE" HTTP="$HTTP_OUTBOX"
+
+awscli cognito-idp confirm-sign-up --client-id "$UCLIENT" --username cli-alice --confirmation-code "$HTTP_CODE"
+check "confirm-sign-up with the outbox code" 'True'
+awscli cognito-idp admin-get-user --user-pool-id "$UPOOL" --username cli-alice
+check "admin-get-user shows CONFIRMED and email_verified true" \
+    'd["UserStatus"] == "CONFIRMED"
+     and {a["Name"]: a["Value"] for a in d["UserAttributes"]}.get("email_verified") == "true"'
+awscli cognito-idp confirm-sign-up --client-id "$UCLIENT" --username cli-alice --confirmation-code "$HTTP_CODE"
+check_error "confirm-sign-up of a confirmed user" NotAuthorizedException
+
+awscli cognito-idp sign-up --client-id "$UCLIENT" --username cli-weak --password 'short' \
+    --user-attributes Name=email,Value=cli-weak@example.com
+check_error "sign-up with a password the policy refuses" InvalidPasswordException
+awscli cognito-idp admin-get-user --user-pool-id "$UPOOL" --username cli-weak
+check_error "the refused sign-up created no user" UserNotFoundException
+
+awscli cognito-idp admin-create-user --user-pool-id "$UPOOL" --username cli-bob \
+    --user-attributes Name=email,Value=cli-bob@example.com --message-action SUPPRESS
+check "admin-create-user --message-action SUPPRESS" \
+    'd["User"]["Username"] == "cli-bob" and d["User"]["UserStatus"] == "FORCE_CHANGE_PASSWORD"
+     and d["User"]["Enabled"] is True'
+outbox_http "$UPOOL" cli-bob
+check "SUPPRESS sent nothing" 'd["messages"] == []'
+
+awscli cognito-idp admin-create-user --user-pool-id "$UPOOL" --username cli-carol \
+    --user-attributes Name=email,Value=carol@elsewhere.example --message-action SUPPRESS
+awscli cognito-idp list-users --user-pool-id "$UPOOL" --filter 'email ^= "cli-"'
+check "list-users --filter 'email ^= \"cli-\"'" \
+    '[u["Username"] for u in d["Users"]] == ["cli-alice", "cli-bob"]'
+awscli cognito-idp list-users --user-pool-id "$UPOOL" --filter 'email = "cli-bob@example.com"'
+check "list-users --filter 'email = \"cli-bob@example.com\"'" \
+    '[u["Username"] for u in d["Users"]] == ["cli-bob"]
+     and d["Users"][0]["UserStatus"] == "FORCE_CHANGE_PASSWORD"'
+awscli cognito-idp list-users --user-pool-id "$UPOOL" --attributes-to-get email
+check "list-users --attributes-to-get email" \
+    'sorted(u["Username"] for u in d["Users"]) == ["cli-alice", "cli-bob", "cli-carol"]
+     and all([a["Name"] for a in u["Attributes"]] == ["email"] for u in d["Users"])'
+awscli cognito-idp list-users --user-pool-id "$UPOOL" --filter 'email == "x"'
+check_error "list-users with a malformed filter" InvalidParameterException
+
 # --- unsigned admin call is refused ------------------------------------------
 awscli cognito-idp list-user-pools --max-results 10 --no-sign-request
 check_error "an unsigned admin call is refused" MissingAuthenticationTokenException

@@ -223,6 +223,8 @@ pub struct Server {
     data_dir: Arc<tempfile::TempDir>,
     log_path: PathBuf,
     starts: u32,
+    extra_args: Vec<String>,
+    extra_env: Vec<(String, String)>,
 }
 
 impl Debug for Server {
@@ -242,15 +244,28 @@ impl Server {
         Server::launch(StoreConfig::Sqlite, dir).await
     }
 
+    /// A server on a fresh SQLite data dir with extra `cognate serve`
+    /// arguments (e.g. `["--smtp-host", "127.0.0.1"]`); they are kept for
+    /// [`Server::restart`].
+    pub async fn sqlite_with(args: &[&str]) -> Server {
+        let dir = Arc::new(tempdir());
+        Server::launch_with(StoreConfig::Sqlite, dir, args, &[]).await
+    }
+
     /// A server on a fresh PostgreSQL schema, or `None` when PostgreSQL is not
     /// available outside CI (the skip is printed).
     pub async fn postgres() -> Option<Server> {
+        Server::postgres_with(&[]).await
+    }
+
+    /// [`Server::postgres`] with extra `cognate serve` arguments.
+    pub async fn postgres_with(args: &[&str]) -> Option<Server> {
         let schema = PgSchema::reserve()?;
         let store = StoreConfig::Postgres {
             schema,
             master_key: base64(&random_bytes(32)),
         };
-        Some(Server::launch(store, Arc::new(tempdir())).await)
+        Some(Server::launch_with(store, Arc::new(tempdir()), args, &[]).await)
     }
 
     /// A second server process sharing this one's store (same PostgreSQL
@@ -265,6 +280,17 @@ impl Server {
 
     /// Start a server with the given store and data dir.
     pub async fn launch(store: StoreConfig, data_dir: Arc<tempfile::TempDir>) -> Server {
+        Server::launch_with(store, data_dir, &[], &[]).await
+    }
+
+    /// Start a server with the given store and data dir, extra `cognate serve`
+    /// arguments and extra environment variables (which may be `COGNATE_*`).
+    pub async fn launch_with(
+        store: StoreConfig,
+        data_dir: Arc<tempfile::TempDir>,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         let log_path = data_dir.path().join("server-0.log");
         let mut server = Server {
             child: None,
@@ -273,6 +299,8 @@ impl Server {
             data_dir,
             log_path,
             starts: 0,
+            extra_args: args.iter().map(|a| a.to_string()).collect(),
+            extra_env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         };
         server.start().await;
         server
@@ -332,6 +360,10 @@ impl Server {
                     .arg("--database-schema")
                     .arg(&schema.name)
                     .env("COGNATE_MASTER_KEY", master_key);
+            }
+            cmd.args(&self.extra_args);
+            for (k, v) in &self.extra_env {
+                cmd.env(k, v);
             }
             let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
             match wait_healthy(&mut child, port).await {
@@ -430,6 +462,254 @@ impl Server {
                 .expect("reqwest client"),
         }
     }
+
+    /// A cognito-idp client without credentials, as an app would have: the
+    /// operations Cognito authorises by client id (SignUp, ConfirmSignUp,
+    /// ForgotPassword, ...) go unsigned.
+    pub fn idp_anonymous(&self) -> idp::Client {
+        let config = SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::from_static(REGION))
+            .endpoint_url(self.url())
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .operation_timeout(Duration::from_secs(30))
+                    .build(),
+            )
+            .build();
+        idp::Client::new(&config)
+    }
+
+    /// The directory given to `cognate serve --data-dir`.
+    pub fn serve_data_dir(&self) -> PathBuf {
+        self.data_dir.path().join("data")
+    }
+
+    /// `GET /_cognate/outbox?<query>`, which must answer 200 with a valid
+    /// outbox document.
+    pub async fn outbox_query(&self, query: &str) -> Vec<Message> {
+        let resp = self.raw().get(&format!("/_cognate/outbox?{query}")).await;
+        assert_eq!(
+            resp.status, 200,
+            "GET /_cognate/outbox?{query} answered {}: {}",
+            resp.status, resp.body
+        );
+        parse_outbox(&resp.body)
+    }
+
+    /// Every message the server delivered to `user` of `pool`, oldest first.
+    pub async fn outbox(&self, pool: &str, user: &str) -> Vec<Message> {
+        self.outbox_query(&format!("pool={}&user={}", url_encode(pool), url_encode(user)))
+            .await
+    }
+
+    /// The code of the newest message to `user` of `pool` (panics when there
+    /// is none).
+    pub async fn latest_code(&self, pool: &str, user: &str) -> String {
+        let messages = self.outbox(pool, user).await;
+        let last = messages
+            .last()
+            .unwrap_or_else(|| panic!("the outbox has no message for {user:?} in {pool}"));
+        last.code
+            .clone()
+            .unwrap_or_else(|| panic!("the newest message for {user:?} has no code: {last:?}"))
+    }
+
+    /// `cognate outbox --pool P --user U` on this server's store (data dir,
+    /// or PostgreSQL schema and master key). Returns the parsed messages and
+    /// the raw standard output.
+    pub async fn cli_outbox(&self, pool: &str, user: &str) -> (Vec<Message>, String) {
+        let mut cmd = tokio::process::Command::new(cognate_bin());
+        cmd.arg("outbox")
+            .arg("--pool")
+            .arg(pool)
+            .arg("--user")
+            .arg(user)
+            .arg("--data-dir")
+            .arg(self.serve_data_dir())
+            .stdin(Stdio::null())
+            .env("NO_COLOR", "1");
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("COGNATE_") {
+                cmd.env_remove(&key);
+            }
+        }
+        if let StoreConfig::Postgres { schema, master_key } = &self.store {
+            cmd.arg("--database-url")
+                .arg(&schema.url)
+                .arg("--database-schema")
+                .arg(&schema.name)
+                .env("COGNATE_MASTER_KEY", master_key);
+        }
+        let out = tokio::time::timeout(Duration::from_secs(30), cmd.output())
+            .await
+            .expect("cognate outbox timed out")
+            .expect("run cognate outbox");
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success(),
+            "cognate outbox failed with {}: stdout {stdout:?} stderr {:?}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (parse_outbox(&stdout), stdout)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The outbox and the public (client-id authorised) operations
+// ---------------------------------------------------------------------------
+
+/// One message of the development outbox (`/_cognate/outbox`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub id: i64,
+    pub pool_id: String,
+    pub username: String,
+    /// `EMAIL` or `SMS`.
+    pub channel: String,
+    pub destination: String,
+    pub code: Option<String>,
+    pub subject: Option<String>,
+    pub body: String,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+impl Message {
+    /// Parse one message, checking every field's type.
+    pub fn from_json(v: &serde_json::Value) -> Message {
+        let text = |k: &str| -> String {
+            v.get(k)
+                .and_then(|x| x.as_str())
+                .unwrap_or_else(|| panic!("outbox message field {k:?} is not a string: {v}"))
+                .to_string()
+        };
+        let opt = |k: &str| -> Option<String> {
+            match v.get(k) {
+                None | Some(serde_json::Value::Null) => None,
+                Some(serde_json::Value::String(s)) => Some(s.clone()),
+                Some(other) => panic!("outbox message field {k:?} is not a string or null: {other}"),
+            }
+        };
+        let m = Message {
+            id: v
+                .get("id")
+                .and_then(|x| x.as_i64())
+                .unwrap_or_else(|| panic!("outbox message id is not an integer: {v}")),
+            pool_id: text("pool_id"),
+            username: text("username"),
+            channel: text("channel"),
+            destination: text("destination"),
+            code: opt("code"),
+            subject: opt("subject"),
+            body: text("body"),
+            created_at: text("created_at"),
+        };
+        assert!(
+            m.channel == "EMAIL" || m.channel == "SMS",
+            "outbox channel {:?} is neither EMAIL nor SMS",
+            m.channel
+        );
+        m
+    }
+
+    /// Whether `created_at` looks like an RFC 3339 UTC timestamp.
+    pub fn created_at_is_rfc3339(&self) -> bool {
+        let b = self.created_at.as_bytes();
+        b.len() >= 20
+            && b[4] == b'-'
+            && b[7] == b'-'
+            && b[10] == b'T'
+            && b[13] == b':'
+            && b[16] == b':'
+            && (self.created_at.ends_with('Z') || self.created_at[19..].contains(['+', '-']))
+    }
+}
+
+/// Parse an outbox document `{"messages": [...]}`; the ids must increase.
+pub fn parse_outbox(body: &str) -> Vec<Message> {
+    let v: serde_json::Value =
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("the outbox is not JSON ({e}): {body:?}"));
+    let list = v
+        .get("messages")
+        .and_then(|m| m.as_array())
+        .unwrap_or_else(|| panic!("the outbox has no \"messages\" array: {body}"));
+    let messages: Vec<Message> = list.iter().map(Message::from_json).collect();
+    assert!(
+        messages.windows(2).all(|w| w[0].id < w[1].id),
+        "outbox messages are not ordered by id: {body}"
+    );
+    messages
+}
+
+/// A user attribute for the SDK.
+pub fn attr(name: &str, value: &str) -> idp::types::AttributeType {
+    idp::types::AttributeType::builder()
+        .name(name)
+        .value(value)
+        .build()
+        .expect("attribute")
+}
+
+/// The value of the attribute `name`, if present.
+pub fn attr_of<'a>(attrs: &'a [idp::types::AttributeType], name: &str) -> Option<&'a str> {
+    attrs.iter().find(|a| a.name() == name).and_then(|a| a.value())
+}
+
+/// The sorted names of a list of attributes.
+pub fn attr_names(attrs: &[idp::types::AttributeType]) -> Vec<String> {
+    let names: Vec<&str> = attrs.iter().map(|a| a.name()).collect();
+    sorted(&names)
+}
+
+/// The shape of a JSON value: every leaf replaced by its type name, so that
+/// two answers can be compared for structure without their values.
+pub fn json_shape(v: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Value::Null => Value::String("null".into()),
+        Value::Bool(_) => Value::String("bool".into()),
+        Value::Number(_) => Value::String("number".into()),
+        Value::String(_) => Value::String("string".into()),
+        Value::Array(items) => Value::Array(items.iter().map(json_shape).collect()),
+        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), json_shape(v))).collect()),
+    }
+}
+
+/// Whether `s` looks like a lowercase hyphenated UUID (a user's `sub`).
+pub fn is_uuid(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.iter().map(|p| p.len()).collect::<Vec<_>>() == [8, 4, 4, 4, 12]
+        && parts
+            .iter()
+            .all(|p| p.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)))
+}
+
+/// Percent-encode a query-string component.
+pub fn url_encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Cognito's `SECRET_HASH`: base64(HMAC-SHA256(key = client secret,
+/// message = username + client id)).
+pub fn secret_hash(username: &str, client_id: &str, client_secret: &str) -> String {
+    let hex =
+        aws_sigv4::sign::v4::calculate_signature(client_secret.as_bytes(), format!("{username}{client_id}").as_bytes());
+    let bytes: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
+        .collect();
+    base64(&bytes)
 }
 
 impl Drop for Server {
@@ -746,6 +1026,13 @@ impl Raw {
             .await
     }
 
+    /// Unsigned call to a cognito-idp operation (the ones Cognito authorises
+    /// by app client id: SignUp, ConfirmSignUp, ForgotPassword, ...).
+    pub async fn idp_unsigned(&self, op: &str, body: serde_json::Value) -> RawResponse {
+        self.call(&format!("{IDP_PREFIX}.{op}"), &body.to_string(), Signing::None)
+            .await
+    }
+
     /// Signed call to a cognito-identity operation with a JSON body.
     pub async fn identity(&self, op: &str, body: serde_json::Value) -> RawResponse {
         self.call(&format!("{IDENTITY_PREFIX}.{op}"), &body.to_string(), Signing::Valid)
@@ -940,4 +1227,118 @@ macro_rules! both_stores {
             )+
         }
     };
+}
+
+// ---------------------------------------------------------------------------
+// Users: pools, app clients and look-ups shared by the user suites
+// ---------------------------------------------------------------------------
+
+/// A password that satisfies Cognito's default policy (8 characters, upper
+/// and lower case, a number and a symbol).
+pub const PASSWORD: &str = "Passw0rd!";
+
+/// A user pool and one of its app clients.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub pool: String,
+    pub client: String,
+    pub secret: Option<String>,
+}
+
+impl App {
+    /// The `SECRET_HASH` for `username`, when the client has a secret.
+    pub fn hash(&self, username: &str) -> Option<String> {
+        self.secret
+            .as_deref()
+            .map(|secret| secret_hash(username, &self.client, secret))
+    }
+}
+
+/// The `CreateUserPool` request builder, for [`Server::new_pool`].
+pub type CreatePool = idp::operation::create_user_pool::builders::CreateUserPoolFluentBuilder;
+
+impl Server {
+    /// Create a user pool named `users-…`, with `configure` adding settings;
+    /// returns its id.
+    pub async fn new_pool(&self, configure: impl FnOnce(CreatePool) -> CreatePool) -> String {
+        let request = self.idp().create_user_pool().pool_name(unique_name("users"));
+        ok(configure(request).send().await)
+            .user_pool
+            .and_then(|p| p.id)
+            .expect("CreateUserPool returned no pool id")
+    }
+
+    /// Create an app client in `pool`, with or without a secret and with
+    /// PreventUserExistenceErrors ENABLED or LEGACY.
+    pub async fn new_client(&self, pool: &str, generate_secret: bool, prevent_existence_errors: bool) -> App {
+        use idp::types::PreventUserExistenceErrorTypes as P;
+        let client = ok(self
+            .idp()
+            .create_user_pool_client()
+            .user_pool_id(pool)
+            .client_name(unique_name("app"))
+            .generate_secret(generate_secret)
+            .prevent_user_existence_errors(if prevent_existence_errors {
+                P::Enabled
+            } else {
+                P::Legacy
+            })
+            .send()
+            .await)
+        .user_pool_client
+        .expect("CreateUserPoolClient returned no client");
+        App {
+            pool: pool.to_string(),
+            client: client.client_id().expect("ClientId").to_string(),
+            secret: client.client_secret().map(str::to_string),
+        }
+    }
+
+    /// AdminGetUser, which must succeed.
+    pub async fn get_user(&self, pool: &str, username: &str) -> idp::operation::admin_get_user::AdminGetUserOutput {
+        ok(self
+            .idp()
+            .admin_get_user()
+            .user_pool_id(pool)
+            .username(username)
+            .send()
+            .await)
+    }
+
+    /// The user's status as a string (`UNCONFIRMED`, `CONFIRMED`, ...).
+    pub async fn user_status(&self, pool: &str, username: &str) -> String {
+        self.get_user(pool, username)
+            .await
+            .user_status()
+            .map(|s| s.as_str().to_string())
+            .unwrap_or_default()
+    }
+
+    /// Every user of the pool (ListUsers, all pages).
+    pub async fn list_all_users(&self, pool: &str) -> Vec<idp::types::UserType> {
+        let mut users = Vec::new();
+        let mut token: Option<String> = None;
+        for _ in 0..1000 {
+            let out = ok(self
+                .idp()
+                .list_users()
+                .user_pool_id(pool)
+                .set_pagination_token(token.clone())
+                .send()
+                .await);
+            users.extend(out.users().iter().cloned());
+            match out.pagination_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => return users,
+            }
+        }
+        panic!("ListUsers did not stop paginating");
+    }
+
+    /// The sorted usernames of every user of the pool.
+    pub async fn usernames(&self, pool: &str) -> Vec<String> {
+        let users = self.list_all_users(pool).await;
+        let names: Vec<&str> = users.iter().filter_map(|u| u.username()).collect();
+        sorted(&names)
+    }
 }
