@@ -55,9 +55,7 @@ impl Service {
     }
 
     pub fn from_target_prefix(prefix: &str) -> Option<Service> {
-        Service::ALL
-            .into_iter()
-            .find(|s| !s.target_prefix().is_empty() && s.target_prefix() == prefix)
+        Service::ALL.into_iter().find(|s| !s.target_prefix().is_empty() && s.target_prefix() == prefix)
     }
 }
 

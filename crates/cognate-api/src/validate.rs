@@ -22,34 +22,14 @@ pub struct Shape {
 #[derive(Debug)]
 pub enum Kind {
     Structure(&'static [Member]),
-    List {
-        member: ShapeRef,
-        min: Option<u64>,
-        max: Option<u64>,
-    },
-    Map {
-        key: ShapeRef,
-        value: ShapeRef,
-        min: Option<u64>,
-        max: Option<u64>,
-    },
-    String {
-        min: Option<u64>,
-        max: Option<u64>,
-        pattern: Option<usize>,
-        values: &'static [&'static str],
-    },
-    Integer {
-        min: Option<i64>,
-        max: Option<i64>,
-    },
+    List { member: ShapeRef, min: Option<u64>, max: Option<u64> },
+    Map { key: ShapeRef, value: ShapeRef, min: Option<u64>, max: Option<u64> },
+    String { min: Option<u64>, max: Option<u64>, pattern: Option<usize>, values: &'static [&'static str] },
+    Integer { min: Option<i64>, max: Option<i64> },
     Boolean,
     Double,
     Timestamp,
-    Blob {
-        min: Option<u64>,
-        max: Option<u64>,
-    },
+    Blob { min: Option<u64>, max: Option<u64> },
     Document,
 }
 
@@ -83,19 +63,13 @@ pub enum Invalid {
 
 /// Validates `value` against shape `root` of `shapes`. `null` members count as absent.
 pub fn validate(shapes: &'static [Shape], root: ShapeRef, value: &Value) -> Result<(), Invalid> {
-    let mut walk = Walk {
-        shapes,
-        violations: Vec::new(),
-    };
+    let mut walk = Walk { shapes, violations: Vec::new() };
     walk.check(root, value, "")?;
     match walk.violations.len() {
         0 => Ok(()),
         n => {
             let noun = if n == 1 { "error" } else { "errors" };
-            Err(Invalid::Constraint(format!(
-                "{n} validation {noun} detected: {}",
-                walk.violations.join("; ")
-            )))
+            Err(Invalid::Constraint(format!("{n} validation {noun} detected: {}", walk.violations.join("; "))))
         }
     }
 }
@@ -114,11 +88,7 @@ fn join(path: &str, name: &str) -> String {
 }
 
 fn type_error(path: &str, expected: &str) -> Invalid {
-    let at = if path.is_empty() {
-        "the request body".to_owned()
-    } else {
-        format!("'{path}'")
-    };
+    let at = if path.is_empty() { "the request body".to_owned() } else { format!("'{path}'") };
     Invalid::Serialization(format!("Expected {expected} at {at}"))
 }
 
@@ -128,8 +98,7 @@ impl Walk {
             (false, Some(text)) => format!("Value '{text}' at '{path}'"),
             _ => format!("Value at '{path}'"),
         };
-        self.violations
-            .push(format!("{value} failed to satisfy constraint: {constraint}"));
+        self.violations.push(format!("{value} failed to satisfy constraint: {constraint}"));
     }
 
     fn check(&mut self, r: ShapeRef, value: &Value, path: &str) -> Result<(), Invalid> {
@@ -167,12 +136,7 @@ impl Walk {
                     }
                 }
             }
-            Kind::Map {
-                key,
-                value: val,
-                min,
-                max,
-            } => {
+            Kind::Map { key, value: val, min, max } => {
                 let Value::Object(map) = value else {
                     return Err(type_error(path, "a map"));
                 };
@@ -184,12 +148,7 @@ impl Walk {
                     }
                 }
             }
-            Kind::String {
-                min,
-                max,
-                pattern,
-                values,
-            } => {
+            Kind::String { min, max, pattern, values } => {
                 let Value::String(text) = value else {
                     return Err(type_error(path, "a string"));
                 };
@@ -283,10 +242,7 @@ fn compiled(index: usize) -> Option<&'static Regex> {
     static CACHE: OnceLock<Vec<OnceLock<Option<Regex>>>> = OnceLock::new();
     let cache = CACHE.get_or_init(|| PATTERNS.iter().map(|_| OnceLock::new()).collect());
     let (_, rust) = PATTERNS.get(index)?;
-    cache
-        .get(index)?
-        .get_or_init(|| Regex::new(&format!("^(?:{rust})$")).ok())
-        .as_ref()
+    cache.get(index)?.get_or_init(|| Regex::new(&format!("^(?:{rust})$")).ok()).as_ref()
 }
 
 fn pattern_matches(index: usize, text: &str) -> bool {
@@ -295,10 +251,7 @@ fn pattern_matches(index: usize, text: &str) -> bool {
 
 /// Model patterns that are not enforced because the regex crate lacks the construct.
 pub fn unenforced_patterns() -> Vec<&'static str> {
-    (0..PATTERNS.len())
-        .filter(|i| compiled(*i).is_none())
-        .filter_map(|i| PATTERNS.get(i).map(|p| p.0))
-        .collect()
+    (0..PATTERNS.len()).filter(|i| compiled(*i).is_none()).filter_map(|i| PATTERNS.get(i).map(|p| p.0)).collect()
 }
 
 #[cfg(test)]
@@ -328,50 +281,29 @@ mod tests {
     fn pattern_and_length_violations_are_counted() {
         let (shapes, root) = input_of("DescribeUserPool");
         let err = validate(shapes, root, &json!({"UserPoolId": "no-underscore"})).unwrap_err();
-        let Invalid::Constraint(msg) = err else {
-            panic!("expected constraint")
-        };
-        assert!(
-            msg.starts_with("1 validation error detected: Value 'no-underscore' at 'userPoolId'"),
-            "{msg}"
-        );
-        assert!(
-            msg.ends_with("Member must satisfy regular expression pattern: [\\w-]+_[0-9a-zA-Z]+"),
-            "{msg}"
-        );
+        let Invalid::Constraint(msg) = err else { panic!("expected constraint") };
+        assert!(msg.starts_with("1 validation error detected: Value 'no-underscore' at 'userPoolId'"), "{msg}");
+        assert!(msg.ends_with("Member must satisfy regular expression pattern: [\\w-]+_[0-9a-zA-Z]+"), "{msg}");
         let long = "x".repeat(129);
         let (shapes, root) = input_of("CreateUserPool");
         let err = validate(shapes, root, &json!({"PoolName": long, "MfaConfiguration": "MAYBE"})).unwrap_err();
-        let Invalid::Constraint(msg) = err else {
-            panic!("expected constraint")
-        };
+        let Invalid::Constraint(msg) = err else { panic!("expected constraint") };
         assert!(msg.starts_with("2 validation errors detected: "), "{msg}");
-        assert!(
-            msg.contains("Member must satisfy enum value set: [OFF, ON, OPTIONAL]"),
-            "{msg}"
-        );
+        assert!(msg.contains("Member must satisfy enum value set: [OFF, ON, OPTIONAL]"), "{msg}");
     }
 
     #[test]
     fn wrong_json_type_is_a_serialization_error() {
         let (shapes, root) = input_of("DescribeUserPool");
-        assert!(matches!(
-            validate(shapes, root, &json!({"UserPoolId": 5})),
-            Err(Invalid::Serialization(_))
-        ));
-        assert!(matches!(
-            validate(shapes, root, &json!([])),
-            Err(Invalid::Serialization(_))
-        ));
+        assert!(matches!(validate(shapes, root, &json!({"UserPoolId": 5})), Err(Invalid::Serialization(_))));
+        assert!(matches!(validate(shapes, root, &json!([])), Err(Invalid::Serialization(_))));
     }
 
     #[test]
     fn sensitive_values_are_not_echoed() {
         let (shapes, root) = input_of("SignUp");
         let body = json!({"ClientId": "abc", "Username": "u", "Password": "has space"});
-        let Err(Invalid::Constraint(msg)) = validate(shapes, root, &body) else {
-            panic!("expected error")
-        };
+        let Err(Invalid::Constraint(msg)) = validate(shapes, root, &body) else { panic!("expected error") };
         assert!(!msg.contains("has space"), "{msg}");
         assert!(msg.contains("Value at 'password'"), "{msg}");
     }

@@ -27,26 +27,14 @@ fn main() {
     let base = g.reduce(&random_bytes::<384>());
     let other = g.reduce(&random_bytes::<384>());
     let exp = random_bytes::<32>();
-    println!(
-        "modexp, 3072-bit modulus, 256-bit exponent: {:?}",
-        median(200, || g.mod_exp_secret(&base, &exp))
-    );
-    println!(
-        "g^e, 256-bit exponent:                      {:?}",
-        median(200, || g.g_pow_secret(&exp))
-    );
+    println!("modexp, 3072-bit modulus, 256-bit exponent: {:?}", median(200, || g.mod_exp_secret(&base, &exp)));
+    println!("g^e, 256-bit exponent:                      {:?}", median(200, || g.g_pow_secret(&exp)));
     println!(
         "Group::new (parse N, Montgomery context):   {:?}",
         median(200, || Group::new(g.modulus(), g.generator()))
     );
-    println!(
-        "mod_mul:                                    {:?}",
-        median(2000, || g.mod_mul(&base, &other))
-    );
-    println!(
-        "mod_add:                                    {:?}",
-        median(2000, || g.mod_add(&base, &other))
-    );
+    println!("mod_mul:                                    {:?}", median(2000, || g.mod_mul(&base, &other)));
+    println!("mod_add:                                    {:?}", median(2000, || g.mod_add(&base, &other)));
 
     let pool = srp::pool_name("us-east-1_Ab12Cd");
     let salt = srp::new_salt();

@@ -250,20 +250,11 @@ impl Group {
         // before the first arithmetic call. Idempotent and cheap.
         aws_lc_rs::init();
         let n_bytes = strip_leading_zeros(n).to_vec();
-        assert!(
-            n_bytes.last().is_some_and(|b| b & 1 == 1),
-            "SRP group modulus must be odd"
-        );
+        assert!(n_bytes.last().is_some_and(|b| b & 1 == 1), "SRP group modulus must be odd");
         let n_bn = Bn::from_be(&n_bytes);
         let mont = Mont::for_modulus(&n_bn);
         let g_bytes = strip_leading_zeros(g).to_vec();
-        let mut group = Group {
-            g: Bn::new(),
-            n: n_bn,
-            mont,
-            n_bytes,
-            g_bytes,
-        };
+        let mut group = Group { g: Bn::new(), n: n_bn, mont, n_bytes, g_bytes };
         let g_reduced = group.reduce_bn(&group.g_bytes);
         assert!(
             group.g_bytes.len() <= group.n_bytes.len() && !g_reduced.is_zero(),

@@ -150,9 +150,7 @@ impl MasterKey {
 
 impl fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MasterKey")
-            .field("key_id", &self.id)
-            .finish_non_exhaustive()
+        f.debug_struct("MasterKey").field("key_id", &self.id).finish_non_exhaustive()
     }
 }
 
@@ -220,28 +218,21 @@ impl Keyring {
             .chain(self.older.iter())
             .find(|k| k.id == key_id)
             .ok_or_else(|| Error::UnknownKey(key_id.to_owned()))?;
-        let mut raw = URL_SAFE_NO_PAD
-            .decode(payload)
-            .map_err(|_| Error::Malformed("payload is not base64url"))?;
+        let mut raw = URL_SAFE_NO_PAD.decode(payload).map_err(|_| Error::Malformed("payload is not base64url"))?;
         if raw.len() < NONCE_LEN + TAG_LEN {
             return Err(Error::Malformed("payload too short"));
         }
         let mut body = raw.split_off(NONCE_LEN);
         let nonce = Nonce::try_assume_unique_for_key(&raw).map_err(|_| Error::Malformed("bad nonce length"))?;
-        let plain = key
-            .aead_key()?
-            .open_in_place(nonce, Aad::from(context.as_bytes()), &mut body)
-            .map_err(|_| Error::Open)?;
+        let plain =
+            key.aead_key()?.open_in_place(nonce, Aad::from(context.as_bytes()), &mut body).map_err(|_| Error::Open)?;
         Ok(plain.to_vec())
     }
 }
 
 impl fmt::Debug for Keyring {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Keyring")
-            .field("active", &self.active)
-            .field("older", &self.older)
-            .finish()
+        f.debug_struct("Keyring").field("active", &self.active).field("older", &self.older).finish()
     }
 }
 
@@ -266,10 +257,7 @@ pub fn sealed_key_id(sealed: &str) -> Option<&str> {
 /// starting together cannot end up with different keys. The parent
 /// directory must already exist.
 pub fn load_or_create_key_file(path: &Path) -> Result<(MasterKey, bool), Error> {
-    let io_err = |source: io::Error| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+    let io_err = |source: io::Error| Error::Io { path: path.to_path_buf(), source };
     match read_key_file(path) {
         Ok(key) => return Ok((key, false)),
         Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
@@ -281,9 +269,7 @@ pub fn load_or_create_key_file(path: &Path) -> Result<(MasterKey, bool), Error> 
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| io_err(io::Error::other("path has no file name")))?;
+    let file_name = path.file_name().ok_or_else(|| io_err(io::Error::other("path has no file name")))?;
     let suffix: [u8; 8] = crate::ids::random_bytes();
     let mut tmp_name = std::ffi::OsString::from(".");
     tmp_name.push(file_name);
@@ -307,13 +293,8 @@ pub fn load_or_create_key_file(path: &Path) -> Result<(MasterKey, bool), Error> 
 }
 
 fn read_key_file(path: &Path) -> Result<MasterKey, Error> {
-    let text = fs::read_to_string(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    MasterKey::from_base64(&text).map_err(|_| Error::InvalidKeyFile {
-        path: path.to_path_buf(),
-    })
+    let text = fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+    MasterKey::from_base64(&text).map_err(|_| Error::InvalidKeyFile { path: path.to_path_buf() })
 }
 
 fn write_new_key_file(tmp: &Path, key: &MasterKey) -> io::Result<()> {
@@ -452,22 +433,10 @@ mod tests {
         ctx.update(b"cognate-master-key-id");
         ctx.update(&[7u8; 32]);
         assert_eq!(k.key_id(), hex::encode(ctx.finish().as_ref())[..16]);
-        assert!(matches!(
-            MasterKey::from_bytes(&[0u8; 31]),
-            Err(Error::InvalidKeyLength(31))
-        ));
-        assert!(matches!(
-            MasterKey::from_base64("not base64!"),
-            Err(Error::InvalidKeyEncoding)
-        ));
-        assert!(matches!(
-            MasterKey::from_base64(&STANDARD.encode([1u8; 16])),
-            Err(Error::InvalidKeyLength(16))
-        ));
-        assert_ne!(
-            MasterKey::generate().unwrap().key_id(),
-            MasterKey::generate().unwrap().key_id()
-        );
+        assert!(matches!(MasterKey::from_bytes(&[0u8; 31]), Err(Error::InvalidKeyLength(31))));
+        assert!(matches!(MasterKey::from_base64("not base64!"), Err(Error::InvalidKeyEncoding)));
+        assert!(matches!(MasterKey::from_base64(&STANDARD.encode([1u8; 16])), Err(Error::InvalidKeyLength(16))));
+        assert_ne!(MasterKey::generate().unwrap().key_id(), MasterKey::generate().unwrap().key_id());
     }
 
     #[test]
@@ -500,10 +469,7 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         // No staging files are left behind.
-        let names: Vec<_> = fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, vec![std::ffi::OsString::from("master.key")]);
     }
 
@@ -512,15 +478,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let bad = dir.path().join("bad.key");
         fs::write(&bad, "garbage").unwrap();
-        assert!(matches!(
-            load_or_create_key_file(&bad),
-            Err(Error::InvalidKeyFile { .. })
-        ));
+        assert!(matches!(load_or_create_key_file(&bad), Err(Error::InvalidKeyFile { .. })));
         let missing_parent = dir.path().join("nope").join("k");
-        assert!(matches!(
-            load_or_create_key_file(&missing_parent),
-            Err(Error::Io { .. })
-        ));
+        assert!(matches!(load_or_create_key_file(&missing_parent), Err(Error::Io { .. })));
         // An existing key written by someone else is used as is.
         let k = MasterKey::generate().unwrap();
         let given = dir.path().join("given.key");

@@ -116,11 +116,9 @@ impl Error {
                  the signature you provided. Check your AWS Secret Access Key and signing \
                  method. Consult the service documentation for details."
                 .to_owned(),
-            Error::SignatureExpired {
-                request_time,
-                now,
-                skew_minutes,
-            } => expired_message(request_time, now, *skew_minutes),
+            Error::SignatureExpired { request_time, now, skew_minutes } => {
+                expired_message(request_time, now, *skew_minutes)
+            }
             Error::WrongService { expected } => {
                 format!("Credential should be scoped to correct service: '{expected}'. ")
             }
@@ -137,17 +135,13 @@ fn expired_message(request_time: &str, now: &str, skew_minutes: u64) -> String {
     let now_secs = parse_amz_date(now);
     // Both strings have the same fixed-width form, so they order as times.
     if request_time < now {
-        let bound = now_secs
-            .map(|n| format_amz_date(n.saturating_sub(skew)))
-            .unwrap_or_default();
+        let bound = now_secs.map(|n| format_amz_date(n.saturating_sub(skew))).unwrap_or_default();
         format!(
             "Signature expired: {request_time} is now earlier than {bound} \
              ({now} - {skew_minutes} min.)"
         )
     } else {
-        let bound = now_secs
-            .map(|n| format_amz_date(n.saturating_add(skew)))
-            .unwrap_or_default();
+        let bound = now_secs.map(|n| format_amz_date(n.saturating_add(skew))).unwrap_or_default();
         format!(
             "Signature not yet current: {request_time} is still later than {bound} \
              ({now} + {skew_minutes} min.)"
@@ -186,9 +180,7 @@ pub fn verify(
     };
     let scope = &auth.scope;
     if scope.service != expected_service {
-        return Err(Error::WrongService {
-            expected: expected_service.to_owned(),
-        });
+        return Err(Error::WrongService { expected: expected_service.to_owned() });
     }
     let secret = secret_for(&scope.access_key_id).ok_or(Error::UnrecognizedClient)?;
 
@@ -219,10 +211,7 @@ pub fn verify(
                 "{}\n{}\n{}\n{}\n{}\n{}",
                 req.method, uri, canonical_query, canonical_headers, auth.signed_headers, payload_hash
             );
-            let sts = format!(
-                "{ALGORITHM}\n{amz_date}\n{scope_string}\n{}",
-                sha256_hex(creq.as_bytes())
-            );
+            let sts = format!("{ALGORITHM}\n{amz_date}\n{scope_string}\n{}", sha256_hex(creq.as_bytes()));
             let expected = hmac::sign(&key, sts.as_bytes());
             if let Some(p) = &provided {
                 matched |= ct::eq(expected.as_ref(), p);
@@ -299,10 +288,7 @@ struct Auth {
 fn parse_credential(credential: &str) -> Result<Scope, String> {
     let parts: Vec<&str> = credential.split('/').collect();
     if parts.len() != 5 {
-        return Err(format!(
-            "Credential should have exactly 5 slash-separated parts, not {}.",
-            parts.len()
-        ));
+        return Err(format!("Credential should have exactly 5 slash-separated parts, not {}.", parts.len()));
     }
     if parts[4] != "aws4_request" {
         return Err(format!(
@@ -323,9 +309,7 @@ fn parse_credential(credential: &str) -> Result<Scope, String> {
 
 fn parse_authorization_header(value: &str, headers: &[(String, String)]) -> Result<Auth, Error> {
     let value = value.trim();
-    let (algorithm, rest) = value
-        .split_once(|c: char| c.is_ascii_whitespace())
-        .unwrap_or((value, ""));
+    let (algorithm, rest) = value.split_once(|c: char| c.is_ascii_whitespace()).unwrap_or((value, ""));
     let mut credential = None;
     let mut signed_headers = None;
     let mut signature = None;
@@ -376,9 +360,7 @@ fn parse_authorization_header(value: &str, headers: &[(String, String)]) -> Resu
     };
 
     if safe_algorithm && algorithm.starts_with("AWS4-") && algorithm != ALGORITHM {
-        return Err(Error::IncompleteSignature(format!(
-            "Unsupported AWS 'algorithm': '{algorithm}'."
-        )));
+        return Err(Error::IncompleteSignature(format!("Unsupported AWS 'algorithm': '{algorithm}'.")));
     }
 
     let mut problems = Vec::new();
@@ -424,9 +406,7 @@ fn parse_authorization_header(value: &str, headers: &[(String, String)]) -> Resu
     let (time, amz_date) = match (amz_date, http_date) {
         (Some(d), _) => (parse_amz_date(d).ok_or_else(|| bad_date(d))?, d.to_owned()),
         (None, Some(d)) => {
-            let t = httpdate::parse_http_date(d)
-                .map(unix_seconds)
-                .map_err(|_| bad_date(d))?;
+            let t = httpdate::parse_http_date(d).map(unix_seconds).map_err(|_| bad_date(d))?;
             // The string to sign always carries the ISO 8601 basic form.
             (t, format_amz_date(t))
         }
@@ -492,10 +472,7 @@ fn parse_presigned_query(query: &str) -> Result<Option<Auth>, Error> {
     }
     if let Some(a) = &algorithm {
         if a != ALGORITHM {
-            problems.push(format!(
-                "X-Amz-Algorithm only supports '{ALGORITHM}', not '{}'.",
-                echo(a)
-            ));
+            problems.push(format!("X-Amz-Algorithm only supports '{ALGORITHM}', not '{}'.", echo(a)));
         }
     }
     let scope = match credential.as_deref().map(parse_credential) {
@@ -508,9 +485,8 @@ fn parse_presigned_query(query: &str) -> Result<Option<Auth>, Error> {
     };
     let expires = match expires.as_deref().map(str::parse::<u64>) {
         Some(Ok(e)) if e > MAX_PRESIGN_EXPIRES => {
-            problems.push(format!(
-                "X-Amz-Expires must be less than a week (in seconds) that is {MAX_PRESIGN_EXPIRES}."
-            ));
+            problems
+                .push(format!("X-Amz-Expires must be less than a week (in seconds) that is {MAX_PRESIGN_EXPIRES}."));
             None
         }
         Some(Ok(e)) => Some(e),
@@ -532,22 +508,12 @@ fn parse_presigned_query(query: &str) -> Result<Option<Auth>, Error> {
         return Err(Error::IncompleteSignature(problems.join(" ")));
     };
     let time = parse_amz_date(&date).ok_or_else(|| bad_date(&date))?;
-    Ok(Some(Auth {
-        scope,
-        signed_headers,
-        signature,
-        time,
-        amz_date: date,
-        presigned: Some(expires),
-    }))
+    Ok(Some(Auth { scope, signed_headers, signature, time, amz_date: date, presigned: Some(expires) }))
 }
 
 /// The first value of header `name` (given in lower case).
 fn header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
-    headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
+    headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
 }
 
 /// Client input as it may appear in an error message: bounded in length.
@@ -558,12 +524,7 @@ fn echo(s: &str) -> String {
 /// `kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request")`.
 fn signing_key(secret: &str, scope: &Scope) -> hmac::Key {
     let mut key = hmac::Key::new(hmac::HMAC_SHA256, format!("AWS4{secret}").as_bytes());
-    for part in [
-        scope.date.as_str(),
-        scope.region.as_str(),
-        scope.service.as_str(),
-        "aws4_request",
-    ] {
+    for part in [scope.date.as_str(), scope.region.as_str(), scope.service.as_str(), "aws4_request"] {
         let tag = hmac::sign(&key, part.as_bytes());
         key = hmac::Key::new(hmac::HMAC_SHA256, tag.as_ref());
     }
@@ -608,11 +569,8 @@ fn payload_hash_candidates(req: &Request, presigned: Option<u64>) -> Result<Vec<
 fn canonical_headers(headers: &[(String, String)], signed_headers: &str) -> Result<String, Error> {
     let mut out = String::new();
     for name in signed_headers.split(';') {
-        let values: Vec<String> = headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| collapse_spaces(v))
-            .collect();
+        let values: Vec<String> =
+            headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| collapse_spaces(v)).collect();
         if name.is_empty() || values.is_empty() {
             return Err(Error::InvalidSignature);
         }
@@ -705,17 +663,10 @@ fn percent_decode(s: &str, plus_is_space: bool) -> Vec<u8> {
 ///
 /// S3 signs the wire path as is (single encoding) without normalisation.
 fn canonical_uri_candidates(raw_path: &str, service: &str) -> Vec<String> {
-    let path = if raw_path.starts_with('/') {
-        raw_path.to_owned()
-    } else {
-        format!("/{raw_path}")
-    };
+    let path = if raw_path.starts_with('/') { raw_path.to_owned() } else { format!("/{raw_path}") };
     let (first, second) = if service == "s3" {
-        let normalised = path
-            .split('/')
-            .map(|seg| uri_encode(&percent_decode(seg, false), false))
-            .collect::<Vec<_>>()
-            .join("/");
+        let normalised =
+            path.split('/').map(|seg| uri_encode(&percent_decode(seg, false), false)).collect::<Vec<_>>().join("/");
         (path, normalised)
     } else {
         let path = remove_dot_segments(&path);
@@ -781,11 +732,7 @@ fn canonical_query(query: &str, presigned: Option<u64>) -> String {
         .map(|(name, value)| (uri_encode(&name, false), uri_encode(&value, false)))
         .collect();
     pairs.sort();
-    pairs
-        .iter()
-        .map(|(n, v)| format!("{n}={v}"))
-        .collect::<Vec<_>>()
-        .join("&")
+    pairs.iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>().join("&")
 }
 
 /// Seconds since the Unix epoch (negative before it).
@@ -805,9 +752,7 @@ fn parse_amz_date(s: &str) -> Option<i64> {
     }
     let num = |range: std::ops::Range<usize>| -> Option<u32> {
         let digits = b.get(range)?;
-        digits.iter().try_fold(0u32, |acc, &d| {
-            d.is_ascii_digit().then(|| acc * 10 + u32::from(d - b'0'))
-        })
+        digits.iter().try_fold(0u32, |acc, &d| d.is_ascii_digit().then(|| acc * 10 + u32::from(d - b'0')))
     };
     let year = i32::try_from(num(0..4)?).ok()?;
     let month = time::Month::try_from(u8::try_from(num(4..6)?).ok()?).ok()?;

@@ -117,11 +117,7 @@ pub fn pad_hex(bytes_be: &[u8]) -> String {
 /// If `hex` contains a non-hex character. This takes strings built from
 /// [`pad_hex`] output, never peer input.
 pub fn hex_hash(hex: &str) -> [u8; 32] {
-    let bytes = if hex.is_empty() {
-        Vec::new()
-    } else {
-        parse_hex(hex).expect("hex_hash takes a hex string")
-    };
+    let bytes = if hex.is_empty() { Vec::new() } else { parse_hex(hex).expect("hex_hash takes a hex string") };
     sha256(&[&bytes])
 }
 
@@ -225,10 +221,7 @@ impl ServerEphemeral {
     /// Rebuilds the pair from stored parts (e.g. unsealed from
     /// `SECRET_BLOCK`), without recomputing `B`.
     pub fn from_parts(secret: [u8; 32], public: Vec<u8>) -> ServerEphemeral {
-        ServerEphemeral {
-            secret: Zeroizing::new(secret),
-            public,
-        }
+        ServerEphemeral { secret: Zeroizing::new(secret), public }
     }
 
     /// The secret exponent `b`, to be stored only sealed.
@@ -250,10 +243,7 @@ impl ServerEphemeral {
 
 impl std::fmt::Debug for ServerEphemeral {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerEphemeral")
-            .field("secret", &"<redacted>")
-            .field("public", &self.public_hex())
-            .finish()
+        f.debug_struct("ServerEphemeral").field("secret", &"<redacted>").field("public", &self.public_hex()).finish()
     }
 }
 
@@ -327,15 +317,7 @@ pub fn password_claim_signature(
     secret_block: &[u8],
     timestamp: &str,
 ) -> [u8; 32] {
-    hmac_sha256(
-        key,
-        &[
-            pool_name.as_bytes(),
-            user_id_for_srp.as_bytes(),
-            secret_block,
-            timestamp.as_bytes(),
-        ],
-    )
+    hmac_sha256(key, &[pool_name.as_bytes(), user_id_for_srp.as_bytes(), secret_block, timestamp.as_bytes()])
 }
 
 /// Whether the client's base64 `PASSWORD_CLAIM_SIGNATURE` equals `expected`,
@@ -352,9 +334,7 @@ pub fn verify_claim(expected: &[u8; 32], claim_b64: &str) -> bool {
 // TIMESTAMP
 
 const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
+const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
 /// `t` in Cognito's `TIMESTAMP` format, UTC: `Wed May 7 00:09:40 UTC 2025`
 /// (English names, day of month not zero-padded, time zero-padded).
@@ -380,14 +360,8 @@ pub fn format_timestamp(t: SystemTime) -> String {
 /// the caller only needs the instant to check clock skew.
 pub fn parse_timestamp(s: &str) -> Option<SystemTime> {
     let mut parts = s.split(' ');
-    let (weekday, month, day, hms, zone, year) = (
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-    );
+    let (weekday, month, day, hms, zone, year) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?);
     if parts.next().is_some() || zone != "UTC" || !WEEKDAYS.contains(&weekday) {
         return None;
     }
@@ -483,10 +457,7 @@ pub fn secret_hash(client_id: &str, client_secret: &str, username: &str) -> Stri
 /// Whether a request's `SECRET_HASH` is the one for this client secret and
 /// username, compared in constant time.
 pub fn verify_secret_hash(client_id: &str, client_secret: &str, username: &str, provided: &str) -> bool {
-    ct::eq(
-        secret_hash(client_id, client_secret, username).as_bytes(),
-        provided.as_bytes(),
-    )
+    ct::eq(secret_hash(client_id, client_secret, username).as_bytes(), provided.as_bytes())
 }
 
 #[cfg(test)]

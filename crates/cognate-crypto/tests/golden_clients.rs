@@ -67,12 +67,7 @@ fn unavailable(client: &str, why: &str) {
 }
 
 fn runs(cmd: &str, arg: &str) -> bool {
-    Command::new(cmd)
-        .arg(arg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+    Command::new(cmd).arg(arg).stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
 }
 
 fn run_install(cmd: &mut Command) -> Result<(), String> {
@@ -102,11 +97,7 @@ fn setup_js() -> Result<PathBuf, String> {
     let marker = dir.join("node_modules/amazon-cognito-identity-js/package.json");
     if !marker.exists() {
         eprintln!("installing amazon-cognito-identity-js into {}", dir.display());
-        run_install(
-            Command::new("npm")
-                .args(["ci", "--ignore-scripts", "--no-audit", "--no-fund"])
-                .current_dir(&dir),
-        )?;
+        run_install(Command::new("npm").args(["ci", "--ignore-scripts", "--no-audit", "--no-fund"]).current_dir(&dir))?;
     }
     Ok(dir)
 }
@@ -145,21 +136,12 @@ fn drive(mut cmd: Command, input: &Value) -> Value {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.to_string().as_bytes())
-        .unwrap();
+    child.stdin.take().unwrap().write_all(input.to_string().as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{cmd:?} failed: {stderr}");
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{cmd:?} printed no JSON ({e}): {}\n{stderr}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{cmd:?} printed no JSON ({e}): {}\n{stderr}", String::from_utf8_lossy(&out.stdout)))
 }
 
 // ---------------------------------------------------------------------------
@@ -182,16 +164,8 @@ struct HelperCase {
 
 impl HelperCase {
     fn new(label: &'static str, device: bool, salt: Vec<u8>) -> HelperCase {
-        let (prefix, user) = if device {
-            (DEVICE_GROUP_KEY, DEVICE_KEY)
-        } else {
-            (srp::pool_name(POOL_ID), USER_ID)
-        };
-        let password = if device {
-            B64.encode(random_bytes::<40>())
-        } else {
-            PASSWORD.to_owned()
-        };
+        let (prefix, user) = if device { (DEVICE_GROUP_KEY, DEVICE_KEY) } else { (srp::pool_name(POOL_ID), USER_ID) };
+        let password = if device { B64.encode(random_bytes::<40>()) } else { PASSWORD.to_owned() };
         let verifier = srp::compute_verifier(prefix, user, &password, &salt);
         HelperCase {
             label,
@@ -270,11 +244,7 @@ impl HelperCase {
         let what = format!("{client}, case {:?}", self.label);
         let a_pub_hex = out["a_pub_hex"].as_str().unwrap();
         let a_pub = srp::parse_hex(a_pub_hex).unwrap();
-        assert_eq!(
-            strip_leading_zeros(&a_pub),
-            strip_leading_zeros(&self.a_pub()),
-            "{what}: A"
-        );
+        assert_eq!(strip_leading_zeros(&a_pub), strip_leading_zeros(&self.a_pub()), "{what}: A");
         if let Some(u_hex) = out.get("u_hex").and_then(Value::as_str) {
             assert_eq!(
                 strip_leading_zeros(&srp::parse_hex(u_hex).unwrap()),
@@ -283,11 +253,7 @@ impl HelperCase {
             );
         }
         let server_key = srp::session_key(&a_pub, &self.server, &self.verifier).unwrap();
-        assert_eq!(
-            out["key_hex"].as_str().unwrap(),
-            hex::encode(server_key),
-            "{what}: session key"
-        );
+        assert_eq!(out["key_hex"].as_str().unwrap(), hex::encode(server_key), "{what}: session key");
         let our_client_key = srp::client_session_key(
             &self.prefix,
             &self.user,
@@ -444,10 +410,7 @@ impl FlowSetup {
         let a_pub = srp::parse_hex(init["SRP_A"].as_str().unwrap()).unwrap();
         if let Some(secret) = self.client_secret {
             let sh = init["SECRET_HASH"].as_str().expect("SECRET_HASH sent");
-            assert!(
-                srp::verify_secret_hash(CLIENT_ID, secret, USERNAME, sh),
-                "{client}: InitiateAuth SECRET_HASH"
-            );
+            assert!(srp::verify_secret_hash(CLIENT_ID, secret, USERNAME, sh), "{client}: InitiateAuth SECRET_HASH");
         }
 
         let resp = &find("RespondToAuthChallenge", Some("PASSWORD_VERIFIER"))["ChallengeResponses"];
@@ -456,10 +419,7 @@ impl FlowSetup {
         check_claim(client, resp, &key, srp::pool_name(POOL_ID), USER_ID, &self.secret_block);
         if let Some(secret) = self.client_secret {
             let sh = resp["SECRET_HASH"].as_str().expect("SECRET_HASH sent");
-            assert!(
-                srp::verify_secret_hash(CLIENT_ID, secret, USER_ID, sh),
-                "{client}: PASSWORD_VERIFIER SECRET_HASH"
-            );
+            assert!(srp::verify_secret_hash(CLIENT_ID, secret, USER_ID, sh), "{client}: PASSWORD_VERIFIER SECRET_HASH");
         }
 
         let Some(d) = &self.device else { return };
@@ -476,14 +436,7 @@ impl FlowSetup {
         let dev_resp = &find("RespondToAuthChallenge", Some("DEVICE_PASSWORD_VERIFIER"))["ChallengeResponses"];
         assert_eq!(dev_resp["DEVICE_KEY"], DEVICE_KEY);
         let dev_key = srp::session_key(&dev_a, &d.server, &d.verifier).unwrap();
-        check_claim(
-            &format!("{client} (device)"),
-            dev_resp,
-            &dev_key,
-            DEVICE_GROUP_KEY,
-            DEVICE_KEY,
-            &d.secret_block,
-        );
+        check_claim(&format!("{client} (device)"), dev_resp, &dev_key, DEVICE_GROUP_KEY, DEVICE_KEY, &d.secret_block);
     }
 }
 
@@ -545,11 +498,7 @@ fn golden_pycognito() {
     };
     let cases = helper_cases();
     let flows = [FlowSetup::new(Some(CLIENT_SECRET), false), FlowSetup::new(None, true)];
-    let secret_hash_cases = [
-        (USERNAME, CLIENT_ID, CLIENT_SECRET),
-        (USER_ID, "abc", "s3cr3t"),
-        ("ünï", CLIENT_ID, "x"),
-    ];
+    let secret_hash_cases = [(USERNAME, CLIENT_ID, CLIENT_SECRET), (USER_ID, "abc", "s3cr3t"), ("ünï", CLIENT_ID, "x")];
     let input = json!({
         "helper": cases.iter().map(HelperCase::py_input).collect::<Vec<_>>(),
         "device_hashes": { "device_group_key": DEVICE_GROUP_KEY, "device_key": DEVICE_KEY, "min": 6 },

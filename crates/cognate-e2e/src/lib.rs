@@ -50,10 +50,7 @@ const HEALTH_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Root of the main repository (two levels above this crate).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("repository root")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repository root")
 }
 
 /// Path of the `cognate` binary under test.
@@ -83,9 +80,7 @@ fn in_ci() -> bool {
 /// `n` random bytes from the operating system.
 pub fn random_bytes(n: usize) -> Vec<u8> {
     let mut buf = vec![0u8; n];
-    File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut buf))
-        .expect("read /dev/urandom");
+    File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut buf)).expect("read /dev/urandom");
     buf
 }
 
@@ -138,9 +133,7 @@ impl PgSchema {
         let url = test_database_url();
         let probe = url.clone();
         // The blocking `postgres` client runs its own runtime: keep it off ours.
-        let reachable = std::thread::spawn(move || pg_execute(&probe, "SELECT 1"))
-            .join()
-            .expect("probe thread");
+        let reachable = std::thread::spawn(move || pg_execute(&probe, "SELECT 1")).join().expect("probe thread");
         if let Err(e) = reachable {
             if in_ci() {
                 panic!("PostgreSQL at {url} is unreachable and CI is set: {e}");
@@ -157,10 +150,7 @@ impl PgSchema {
             });
             return None;
         }
-        Some(Arc::new(PgSchema {
-            url,
-            name: format!("cognate_e2e_{}", random_hex(6)),
-        }))
+        Some(Arc::new(PgSchema { url, name: format!("cognate_e2e_{}", random_hex(6)) }))
     }
 }
 
@@ -193,10 +183,7 @@ pub fn pg_schema_exists(url: &str, schema: &str) -> bool {
     std::thread::spawn(move || {
         let mut client = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
         let row = client
-            .query_one(
-                "SELECT count(*) FROM information_schema.schemata WHERE schema_name = $1",
-                &[&schema],
-            )
+            .query_one("SELECT count(*) FROM information_schema.schemata WHERE schema_name = $1", &[&schema])
             .expect("query");
         row.get::<_, i64>(0) > 0
     })
@@ -261,20 +248,14 @@ impl Server {
     /// [`Server::postgres`] with extra `cognate serve` arguments.
     pub async fn postgres_with(args: &[&str]) -> Option<Server> {
         let schema = PgSchema::reserve()?;
-        let store = StoreConfig::Postgres {
-            schema,
-            master_key: base64(&random_bytes(32)),
-        };
+        let store = StoreConfig::Postgres { schema, master_key: base64(&random_bytes(32)) };
         Some(Server::launch_with(store, Arc::new(tempdir()), args, &[]).await)
     }
 
     /// A second server process sharing this one's store (same PostgreSQL
     /// schema and master key), with its own data dir and port.
     pub async fn sibling(&self) -> Server {
-        assert!(
-            matches!(self.store, StoreConfig::Postgres { .. }),
-            "only PostgreSQL servers can share a store"
-        );
+        assert!(matches!(self.store, StoreConfig::Postgres { .. }), "only PostgreSQL servers can share a store");
         Server::launch(self.store.clone(), Arc::new(tempdir())).await
     }
 
@@ -375,10 +356,7 @@ impl Server {
                 Err(e) => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    last_err = format!(
-                        "attempt {attempt}: {e}\n--- server log ---\n{}",
-                        read_tail(&self.log_path, 60)
-                    );
+                    last_err = format!("attempt {attempt}: {e}\n--- server log ---\n{}", read_tail(&self.log_path, 60));
                     // A port race with another test shows up as an early exit;
                     // anything else (a timeout) is not worth retrying.
                     if !e.starts_with("exited") {
@@ -434,11 +412,7 @@ impl Server {
             .credentials_provider(SharedCredentialsProvider::new(creds))
             .endpoint_url(self.url())
             .retry_config(RetryConfig::disabled())
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .operation_timeout(Duration::from_secs(30))
-                    .build(),
-            )
+            .timeout_config(TimeoutConfig::builder().operation_timeout(Duration::from_secs(30)).build())
             .build()
     }
 
@@ -456,10 +430,7 @@ impl Server {
     pub fn raw(&self) -> Raw {
         Raw {
             base: self.url(),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .expect("reqwest client"),
+            http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("reqwest client"),
         }
     }
 
@@ -472,11 +443,7 @@ impl Server {
             .region(Region::from_static(REGION))
             .endpoint_url(self.url())
             .retry_config(RetryConfig::disabled())
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .operation_timeout(Duration::from_secs(30))
-                    .build(),
-            )
+            .timeout_config(TimeoutConfig::builder().operation_timeout(Duration::from_secs(30)).build())
             .build();
         idp::Client::new(&config)
     }
@@ -490,30 +457,21 @@ impl Server {
     /// outbox document.
     pub async fn outbox_query(&self, query: &str) -> Vec<Message> {
         let resp = self.raw().get(&format!("/_cognate/outbox?{query}")).await;
-        assert_eq!(
-            resp.status, 200,
-            "GET /_cognate/outbox?{query} answered {}: {}",
-            resp.status, resp.body
-        );
+        assert_eq!(resp.status, 200, "GET /_cognate/outbox?{query} answered {}: {}", resp.status, resp.body);
         parse_outbox(&resp.body)
     }
 
     /// Every message the server delivered to `user` of `pool`, oldest first.
     pub async fn outbox(&self, pool: &str, user: &str) -> Vec<Message> {
-        self.outbox_query(&format!("pool={}&user={}", url_encode(pool), url_encode(user)))
-            .await
+        self.outbox_query(&format!("pool={}&user={}", url_encode(pool), url_encode(user))).await
     }
 
     /// The code of the newest message to `user` of `pool` (panics when there
     /// is none).
     pub async fn latest_code(&self, pool: &str, user: &str) -> String {
         let messages = self.outbox(pool, user).await;
-        let last = messages
-            .last()
-            .unwrap_or_else(|| panic!("the outbox has no message for {user:?} in {pool}"));
-        last.code
-            .clone()
-            .unwrap_or_else(|| panic!("the newest message for {user:?} has no code: {last:?}"))
+        let last = messages.last().unwrap_or_else(|| panic!("the outbox has no message for {user:?} in {pool}"));
+        last.code.clone().unwrap_or_else(|| panic!("the newest message for {user:?} has no code: {last:?}"))
     }
 
     /// `cognate outbox --pool P --user U` on this server's store (data dir,
@@ -607,11 +565,7 @@ impl Message {
             body: text("body"),
             created_at: text("created_at"),
         };
-        assert!(
-            m.channel == "EMAIL" || m.channel == "SMS",
-            "outbox channel {:?} is neither EMAIL nor SMS",
-            m.channel
-        );
+        assert!(m.channel == "EMAIL" || m.channel == "SMS", "outbox channel {:?} is neither EMAIL nor SMS", m.channel);
         m
     }
 
@@ -637,20 +591,13 @@ pub fn parse_outbox(body: &str) -> Vec<Message> {
         .and_then(|m| m.as_array())
         .unwrap_or_else(|| panic!("the outbox has no \"messages\" array: {body}"));
     let messages: Vec<Message> = list.iter().map(Message::from_json).collect();
-    assert!(
-        messages.windows(2).all(|w| w[0].id < w[1].id),
-        "outbox messages are not ordered by id: {body}"
-    );
+    assert!(messages.windows(2).all(|w| w[0].id < w[1].id), "outbox messages are not ordered by id: {body}");
     messages
 }
 
 /// A user attribute for the SDK.
 pub fn attr(name: &str, value: &str) -> idp::types::AttributeType {
-    idp::types::AttributeType::builder()
-        .name(name)
-        .value(value)
-        .build()
-        .expect("attribute")
+    idp::types::AttributeType::builder().name(name).value(value).build().expect("attribute")
 }
 
 /// The value of the attribute `name`, if present.
@@ -682,9 +629,7 @@ pub fn json_shape(v: &serde_json::Value) -> serde_json::Value {
 pub fn is_uuid(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
     parts.iter().map(|p| p.len()).collect::<Vec<_>>() == [8, 4, 4, 4, 12]
-        && parts
-            .iter()
-            .all(|p| p.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)))
+        && parts.iter().all(|p| p.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c)))
 }
 
 /// Percent-encode a query-string component.
@@ -705,31 +650,22 @@ pub fn url_encode(s: &str) -> String {
 pub fn secret_hash(username: &str, client_id: &str, client_secret: &str) -> String {
     let hex =
         aws_sigv4::sign::v4::calculate_signature(client_secret.as_bytes(), format!("{username}{client_id}").as_bytes());
-    let bytes: Vec<u8> = (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
-        .collect();
+    let bytes: Vec<u8> =
+        (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex")).collect();
     base64(&bytes)
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            eprintln!(
-                "--- last lines of the cognate log ({}) ---\n{}",
-                self.log_path.display(),
-                self.log_tail(40)
-            );
+            eprintln!("--- last lines of the cognate log ({}) ---\n{}", self.log_path.display(), self.log_tail(40));
         }
         self.stop();
     }
 }
 
 fn tempdir() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("cognate-e2e-")
-        .tempdir()
-        .expect("temp dir")
+    tempfile::Builder::new().prefix("cognate-e2e-").tempdir().expect("temp dir")
 }
 
 fn read_tail(path: &Path, lines: usize) -> String {
@@ -750,11 +686,7 @@ pub async fn run_cognate_to_exit(
     let log_path = dir.path().join("out.log");
     let log = File::create(&log_path).expect("log file");
     let mut cmd = Command::new(cognate_bin());
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().expect("clone"))
-        .stderr(log)
-        .env("NO_COLOR", "1");
+    cmd.args(args).stdin(Stdio::null()).stdout(log.try_clone().expect("clone")).stderr(log).env("NO_COLOR", "1");
     for (key, _) in std::env::vars_os() {
         if key.to_string_lossy().starts_with("COGNATE_") {
             cmd.env_remove(&key);
@@ -781,10 +713,7 @@ pub async fn run_cognate_to_exit(
 
 /// A port that was free a moment ago.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind 127.0.0.1:0")
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("bind 127.0.0.1:0")
 }
 
 async fn wait_healthy(child: &mut Child, port: u16) -> Result<(), String> {
@@ -805,9 +734,7 @@ async fn wait_healthy(child: &mut Child, port: u16) -> Result<(), String> {
             return Ok(());
         }
         if Instant::now() > deadline {
-            return Err(format!(
-                "timed out after {HEALTH_TIMEOUT:?} waiting for GET /health on port {port}"
-            ));
+            return Err(format!("timed out after {HEALTH_TIMEOUT:?} waiting for GET /health on port {port}"));
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
@@ -819,10 +746,7 @@ fn health_ok(addr: SocketAddr) -> bool {
         return false;
     };
     let _ = stream.set_read_timeout(Some(Duration::from_millis(1000)));
-    let req = format!(
-        "GET /health HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
-        addr.port()
-    );
+    let req = format!("GET /health HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n", addr.port());
     if stream.write_all(req.as_bytes()).is_err() {
         return false;
     }
@@ -850,12 +774,7 @@ pub enum Signing {
     /// Signed with the default credentials, now.
     Valid,
     /// Signed with these credentials at this time.
-    With {
-        access_key: String,
-        secret_key: String,
-        time: SystemTime,
-        region: String,
-    },
+    With { access_key: String, secret_key: String, time: SystemTime, region: String },
 }
 
 impl Signing {
@@ -901,19 +820,13 @@ pub struct RawResponse {
 impl RawResponse {
     /// The body parsed as JSON (panics with the body when it is not JSON).
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "response body is not JSON ({e}); status {}: {:?}",
-                self.status, self.body
-            )
-        })
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("response body is not JSON ({e}); status {}: {:?}", self.status, self.body))
     }
 
     /// A header value as a string.
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers
-            .get(name)
-            .map(|v| v.to_str().unwrap_or_default().to_string())
+        self.headers.get(name).map(|v| v.to_str().unwrap_or_default().to_string())
     }
 
     /// `__type` of an error body, with any namespace (`...#`) and suffix
@@ -931,22 +844,14 @@ impl RawResponse {
     /// `message` (or `Message`) of an error body.
     pub fn error_message(&self) -> String {
         let v = self.json();
-        v.get("message")
-            .or_else(|| v.get("Message"))
-            .and_then(|m| m.as_str())
-            .unwrap_or_default()
-            .to_string()
+        v.get("message").or_else(|| v.get("Message")).and_then(|m| m.as_str()).unwrap_or_default().to_string()
     }
 
     /// Assert this is a client error (HTTP 400) with the given code, and
     /// return the message.
     #[track_caller]
     pub fn assert_error(&self, code: &str) -> String {
-        assert_eq!(
-            self.status, 400,
-            "expected HTTP 400 {code}, got {}: {}",
-            self.status, self.body
-        );
+        assert_eq!(self.status, 400, "expected HTTP 400 {code}, got {}: {}", self.status, self.body);
         assert_eq!(self.error_type(), code, "unexpected error body {}", self.body);
         self.error_message()
     }
@@ -964,27 +869,15 @@ impl Raw {
     /// as asked for the service `cognito-idp` or `cognito-identity`
     /// (chosen from the prefix).
     pub async fn call(&self, target: &str, body: &str, signing: Signing) -> RawResponse {
-        let service = if target.starts_with(IDENTITY_PREFIX) {
-            "cognito-identity"
-        } else {
-            "cognito-idp"
-        };
+        let service = if target.starts_with(IDENTITY_PREFIX) { "cognito-identity" } else { "cognito-idp" };
         let url = format!("{}/", self.base);
         let mut headers = self.base_headers(target);
         let signed = match signing {
             Signing::None => None,
-            Signing::Valid => Some((
-                ACCESS_KEY.to_string(),
-                SECRET_KEY.to_string(),
-                SystemTime::now(),
-                REGION.to_string(),
-            )),
-            Signing::With {
-                access_key,
-                secret_key,
-                time,
-                region,
-            } => Some((access_key, secret_key, time, region)),
+            Signing::Valid => {
+                Some((ACCESS_KEY.to_string(), SECRET_KEY.to_string(), SystemTime::now(), REGION.to_string()))
+            }
+            Signing::With { access_key, secret_key, time, region } => Some((access_key, secret_key, time, region)),
         };
         if let Some((ak, sk, time, region)) = signed {
             let extra = sigv4_headers(&url, &headers, body.as_bytes(), &ak, &sk, time, &region, service);
@@ -1022,31 +915,23 @@ impl Raw {
 
     /// Signed call to a cognito-idp operation with a JSON body.
     pub async fn idp(&self, op: &str, body: serde_json::Value) -> RawResponse {
-        self.call(&format!("{IDP_PREFIX}.{op}"), &body.to_string(), Signing::Valid)
-            .await
+        self.call(&format!("{IDP_PREFIX}.{op}"), &body.to_string(), Signing::Valid).await
     }
 
     /// Unsigned call to a cognito-idp operation (the ones Cognito authorises
     /// by app client id: SignUp, ConfirmSignUp, ForgotPassword, ...).
     pub async fn idp_unsigned(&self, op: &str, body: serde_json::Value) -> RawResponse {
-        self.call(&format!("{IDP_PREFIX}.{op}"), &body.to_string(), Signing::None)
-            .await
+        self.call(&format!("{IDP_PREFIX}.{op}"), &body.to_string(), Signing::None).await
     }
 
     /// Signed call to a cognito-identity operation with a JSON body.
     pub async fn identity(&self, op: &str, body: serde_json::Value) -> RawResponse {
-        self.call(&format!("{IDENTITY_PREFIX}.{op}"), &body.to_string(), Signing::Valid)
-            .await
+        self.call(&format!("{IDENTITY_PREFIX}.{op}"), &body.to_string(), Signing::Valid).await
     }
 
     /// `GET <path>`.
     pub async fn get(&self, path: &str) -> RawResponse {
-        let resp = self
-            .http
-            .get(format!("{}{}", self.base, path))
-            .send()
-            .await
-            .expect("send GET");
+        let resp = self.http.get(format!("{}{}", self.base, path)).send().await.expect("send GET");
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let body = resp.text().await.expect("read body");
@@ -1087,10 +972,7 @@ pub fn sigv4_headers(
     )
     .expect("signable request");
     let (instructions, _sig) = sign(signable, &params).expect("sign").into_parts();
-    instructions
-        .headers()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    instructions.headers().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 // ---------------------------------------------------------------------------
@@ -1139,12 +1021,7 @@ where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
 {
     let info = expect_err(res);
-    assert_eq!(
-        (info.status, info.code.as_str()),
-        (400, code),
-        "unexpected error (message: {:?})",
-        info.message
-    );
+    assert_eq!((info.status, info.code.as_str()), (400, code), "unexpected error (message: {:?})", info.message);
     info.message
 }
 
@@ -1157,10 +1034,7 @@ where
 {
     let info = expect_err(res);
     assert_eq!(info.status, 400, "expected a client error, got {info:?}");
-    assert!(
-        codes.contains(&info.code.as_str()),
-        "expected one of {codes:?}, got {info:?}"
-    );
+    assert!(codes.contains(&info.code.as_str()), "expected one of {codes:?}, got {info:?}");
     info
 }
 
@@ -1172,10 +1046,7 @@ where
 {
     match res {
         Ok(v) => v,
-        Err(e) => panic!(
-            "call failed: {}",
-            aws_smithy_types::error::display::DisplayErrorContext(&e)
-        ),
+        Err(e) => panic!("call failed: {}", aws_smithy_types::error::display::DisplayErrorContext(&e)),
     }
 }
 
@@ -1186,10 +1057,7 @@ pub fn epoch(t: &aws_smithy_types::DateTime) -> f64 {
 
 /// Seconds since the epoch, now.
 pub fn now_epoch() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock")
-        .as_secs_f64()
+    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs_f64()
 }
 
 /// Sorted copy of a list of strings.
@@ -1248,9 +1116,7 @@ pub struct App {
 impl App {
     /// The `SECRET_HASH` for `username`, when the client has a secret.
     pub fn hash(&self, username: &str) -> Option<String> {
-        self.secret
-            .as_deref()
-            .map(|secret| secret_hash(username, &self.client, secret))
+        self.secret.as_deref().map(|secret| secret_hash(username, &self.client, secret))
     }
 }
 
@@ -1262,10 +1128,7 @@ impl Server {
     /// returns its id.
     pub async fn new_pool(&self, configure: impl FnOnce(CreatePool) -> CreatePool) -> String {
         let request = self.idp().create_user_pool().pool_name(unique_name("users"));
-        ok(configure(request).send().await)
-            .user_pool
-            .and_then(|p| p.id)
-            .expect("CreateUserPool returned no pool id")
+        ok(configure(request).send().await).user_pool.and_then(|p| p.id).expect("CreateUserPool returned no pool id")
     }
 
     /// Create an app client in `pool`, with or without a secret and with
@@ -1278,11 +1141,7 @@ impl Server {
             .user_pool_id(pool)
             .client_name(unique_name("app"))
             .generate_secret(generate_secret)
-            .prevent_user_existence_errors(if prevent_existence_errors {
-                P::Enabled
-            } else {
-                P::Legacy
-            })
+            .prevent_user_existence_errors(if prevent_existence_errors { P::Enabled } else { P::Legacy })
             .send()
             .await)
         .user_pool_client
@@ -1296,22 +1155,12 @@ impl Server {
 
     /// AdminGetUser, which must succeed.
     pub async fn get_user(&self, pool: &str, username: &str) -> idp::operation::admin_get_user::AdminGetUserOutput {
-        ok(self
-            .idp()
-            .admin_get_user()
-            .user_pool_id(pool)
-            .username(username)
-            .send()
-            .await)
+        ok(self.idp().admin_get_user().user_pool_id(pool).username(username).send().await)
     }
 
     /// The user's status as a string (`UNCONFIRMED`, `CONFIRMED`, ...).
     pub async fn user_status(&self, pool: &str, username: &str) -> String {
-        self.get_user(pool, username)
-            .await
-            .user_status()
-            .map(|s| s.as_str().to_string())
-            .unwrap_or_default()
+        self.get_user(pool, username).await.user_status().map(|s| s.as_str().to_string()).unwrap_or_default()
     }
 
     /// Every user of the pool (ListUsers, all pages).
@@ -1319,13 +1168,7 @@ impl Server {
         let mut users = Vec::new();
         let mut token: Option<String> = None;
         for _ in 0..1000 {
-            let out = ok(self
-                .idp()
-                .list_users()
-                .user_pool_id(pool)
-                .set_pagination_token(token.clone())
-                .send()
-                .await);
+            let out = ok(self.idp().list_users().user_pool_id(pool).set_pagination_token(token.clone()).send().await);
             users.extend(out.users().iter().cloned());
             match out.pagination_token() {
                 Some(t) if !t.is_empty() => token = Some(t.to_string()),

@@ -32,27 +32,16 @@ both_stores!(
 );
 
 async fn new_pool(server: &Server) -> String {
-    ok(server
-        .idp()
-        .create_user_pool()
-        .pool_name(unique_name("clients"))
-        .send()
-        .await)
-    .user_pool
-    .and_then(|p| p.id)
-    .expect("pool id")
+    ok(server.idp().create_user_pool().pool_name(unique_name("clients")).send().await)
+        .user_pool
+        .and_then(|p| p.id)
+        .expect("pool id")
 }
 
 async fn describe(server: &Server, pool: &str, client: &str) -> UserPoolClientType {
-    ok(server
-        .idp()
-        .describe_user_pool_client()
-        .user_pool_id(pool)
-        .client_id(client)
-        .send()
-        .await)
-    .user_pool_client
-    .expect("UserPoolClient")
+    ok(server.idp().describe_user_pool_client().user_pool_id(pool).client_id(client).send().await)
+        .user_pool_client
+        .expect("UserPoolClient")
 }
 
 async fn count_clients(server: &Server, pool: &str) -> usize {
@@ -84,15 +73,9 @@ fn assert_client_id_format(id: &str) {
 }
 
 fn assert_secret_format(secret: &str) {
+    assert!((24..=64).contains(&secret.len()), "secret length {} outside 24..=64", secret.len());
     assert!(
-        (24..=64).contains(&secret.len()),
-        "secret length {} outside 24..=64",
-        secret.len()
-    );
-    assert!(
-        secret
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '+'),
+        secret.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '+'),
         "secret {secret:?} does not match [\\w+]+"
     );
 }
@@ -127,11 +110,7 @@ async fn create_client_with_secret_and_defaults(server: &Server) {
     assert_eq!(c.client_id(), Some(id.as_str()));
     assert_eq!(c.user_pool_id(), Some(pool.as_str()));
     assert_eq!(c.client_name(), Some(name.as_str()));
-    assert_eq!(
-        c.client_secret(),
-        Some(secret.as_str()),
-        "Describe returns the same secret"
-    );
+    assert_eq!(c.client_secret(), Some(secret.as_str()), "Describe returns the same secret");
     // Token validity defaults: 30 days / 60 minutes / 60 minutes.
     assert_eq!(c.refresh_token_validity(), 30);
     assert_eq!(c.access_token_validity(), Some(60));
@@ -150,15 +129,9 @@ async fn create_client_with_secret_and_defaults(server: &Server) {
     assert!(c.last_modified_date().map(epoch).expect("LastModifiedDate") >= created_at - 0.001);
 
     // A client without GenerateSecret has none.
-    let public = ok(server
-        .idp()
-        .create_user_pool_client()
-        .user_pool_id(&pool)
-        .client_name("public")
-        .send()
-        .await)
-    .user_pool_client
-    .unwrap();
+    let public = ok(server.idp().create_user_pool_client().user_pool_id(&pool).client_name("public").send().await)
+        .user_pool_client
+        .unwrap();
     assert_eq!(public.client_secret(), None);
     let public_id = public.client_id().unwrap();
     assert_client_id_format(public_id);
@@ -168,14 +141,7 @@ async fn create_client_with_secret_and_defaults(server: &Server) {
 
 fn check_full_client(c: &UserPoolClientType, name: &str) {
     assert_eq!(c.client_name(), Some(name));
-    assert_eq!(
-        flows(c),
-        vec![
-            "ALLOW_REFRESH_TOKEN_AUTH",
-            "ALLOW_USER_PASSWORD_AUTH",
-            "ALLOW_USER_SRP_AUTH"
-        ]
-    );
+    assert_eq!(flows(c), vec!["ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_USER_PASSWORD_AUTH", "ALLOW_USER_SRP_AUTH"]);
     assert_eq!(c.callback_urls(), &["https://app.example.com/callback"]);
     assert_eq!(c.logout_urls(), &["https://app.example.com/logout"]);
     assert_eq!(c.default_redirect_uri(), Some("https://app.example.com/callback"));
@@ -185,10 +151,7 @@ fn check_full_client(c: &UserPoolClientType, name: &str) {
     assert_eq!(c.supported_identity_providers(), &["COGNITO"]);
     assert_eq!(sorted(c.read_attributes()), vec!["email", "email_verified", "name"]);
     assert_eq!(sorted(c.write_attributes()), vec!["email", "name"]);
-    assert_eq!(
-        c.prevent_user_existence_errors(),
-        Some(&PreventUserExistenceErrorTypes::Enabled)
-    );
+    assert_eq!(c.prevent_user_existence_errors(), Some(&PreventUserExistenceErrorTypes::Enabled));
     assert_eq!(c.enable_token_revocation(), Some(false));
     assert_eq!(c.auth_session_validity(), Some(10));
     assert_eq!(c.refresh_token_validity(), 12);
@@ -270,13 +233,7 @@ async fn create_client_with_custom_secret(server: &Server) {
 
 async fn create_client_unknown_pool(server: &Server) {
     expect_code(
-        server
-            .idp()
-            .create_user_pool_client()
-            .user_pool_id("us-east-1_nosuchpool")
-            .client_name("x")
-            .send()
-            .await,
+        server.idp().create_user_pool_client().user_pool_id("us-east-1_nosuchpool").client_name("x").send().await,
         "ResourceNotFoundException",
     );
 }
@@ -292,11 +249,7 @@ async fn create_client_invalid_settings_are_rejected(server: &Server) {
             .user_pool_id(&pool)
             .client_name("short")
             .access_token_validity(2)
-            .token_validity_units(
-                TokenValidityUnitsType::builder()
-                    .access_token(TimeUnitsType::Minutes)
-                    .build(),
-            )
+            .token_validity_units(TokenValidityUnitsType::builder().access_token(TimeUnitsType::Minutes).build())
             .send()
             .await,
         "InvalidParameterException",
@@ -390,41 +343,21 @@ async fn describe_client_unknown_or_wrong_pool(server: &Server) {
     let other_pool = new_pool(server).await;
     let client = server.idp();
     let msg = expect_code(
-        client
-            .describe_user_pool_client()
-            .user_pool_id(&pool)
-            .client_id("26charsofnothing0000000000")
-            .send()
-            .await,
+        client.describe_user_pool_client().user_pool_id(&pool).client_id("26charsofnothing0000000000").send().await,
         "ResourceNotFoundException",
     );
     assert!(!msg.is_empty(), "the error has a message");
-    let id = ok(client
-        .create_user_pool_client()
-        .user_pool_id(&pool)
-        .client_name("mine")
-        .send()
-        .await)
-    .user_pool_client
-    .and_then(|c| c.client_id)
-    .unwrap();
+    let id = ok(client.create_user_pool_client().user_pool_id(&pool).client_name("mine").send().await)
+        .user_pool_client
+        .and_then(|c| c.client_id)
+        .unwrap();
     // The client exists, but not in that pool.
     expect_code(
-        client
-            .describe_user_pool_client()
-            .user_pool_id(&other_pool)
-            .client_id(&id)
-            .send()
-            .await,
+        client.describe_user_pool_client().user_pool_id(&other_pool).client_id(&id).send().await,
         "ResourceNotFoundException",
     );
     expect_code(
-        client
-            .describe_user_pool_client()
-            .user_pool_id("us-east-1_nosuchpool")
-            .client_id(&id)
-            .send()
-            .await,
+        client.describe_user_pool_client().user_pool_id("us-east-1_nosuchpool").client_id(&id).send().await,
         "ResourceNotFoundException",
     );
 }
@@ -507,13 +440,7 @@ async fn update_client_resets_omitted_settings_to_defaults(server: &Server) {
     .user_pool_client
     .unwrap();
     let id = created.client_id().unwrap();
-    ok(client
-        .update_user_pool_client()
-        .user_pool_id(&pool)
-        .client_id(id)
-        .client_name("renamed")
-        .send()
-        .await);
+    ok(client.update_user_pool_client().user_pool_id(&pool).client_id(id).client_name("renamed").send().await);
     let c = describe(server, &pool, id).await;
     assert_eq!(c.client_name(), Some("renamed"));
     assert!(c.callback_urls().is_empty(), "{:?}", c.callback_urls());
@@ -545,39 +472,19 @@ async fn delete_client_then_describe_fails(server: &Server) {
     let mut ids = Vec::new();
     for name in ["a", "b"] {
         ids.push(
-            ok(client
-                .create_user_pool_client()
-                .user_pool_id(&pool)
-                .client_name(name)
-                .send()
-                .await)
-            .user_pool_client
-            .and_then(|c| c.client_id)
-            .unwrap(),
+            ok(client.create_user_pool_client().user_pool_id(&pool).client_name(name).send().await)
+                .user_pool_client
+                .and_then(|c| c.client_id)
+                .unwrap(),
         );
     }
-    ok(client
-        .delete_user_pool_client()
-        .user_pool_id(&pool)
-        .client_id(&ids[0])
-        .send()
-        .await);
+    ok(client.delete_user_pool_client().user_pool_id(&pool).client_id(&ids[0]).send().await);
     expect_code(
-        client
-            .describe_user_pool_client()
-            .user_pool_id(&pool)
-            .client_id(&ids[0])
-            .send()
-            .await,
+        client.describe_user_pool_client().user_pool_id(&pool).client_id(&ids[0]).send().await,
         "ResourceNotFoundException",
     );
     expect_code(
-        client
-            .delete_user_pool_client()
-            .user_pool_id(&pool)
-            .client_id(&ids[0])
-            .send()
-            .await,
+        client.delete_user_pool_client().user_pool_id(&pool).client_id(&ids[0]).send().await,
         "ResourceNotFoundException",
     );
     // The other client is still there.
@@ -588,32 +495,17 @@ async fn delete_client_then_describe_fails(server: &Server) {
 async fn delete_pool_deletes_its_clients(server: &Server) {
     let pool = new_pool(server).await;
     let client = server.idp();
-    let id = ok(client
-        .create_user_pool_client()
-        .user_pool_id(&pool)
-        .client_name("doomed")
-        .send()
-        .await)
-    .user_pool_client
-    .and_then(|c| c.client_id)
-    .unwrap();
+    let id = ok(client.create_user_pool_client().user_pool_id(&pool).client_name("doomed").send().await)
+        .user_pool_client
+        .and_then(|c| c.client_id)
+        .unwrap();
     ok(client.delete_user_pool().user_pool_id(&pool).send().await);
     expect_code(
-        client
-            .describe_user_pool_client()
-            .user_pool_id(&pool)
-            .client_id(&id)
-            .send()
-            .await,
+        client.describe_user_pool_client().user_pool_id(&pool).client_id(&id).send().await,
         "ResourceNotFoundException",
     );
     expect_code(
-        client
-            .list_user_pool_clients()
-            .user_pool_id(&pool)
-            .max_results(10)
-            .send()
-            .await,
+        client.list_user_pool_clients().user_pool_id(&pool).max_results(10).send().await,
         "ResourceNotFoundException",
     );
 }
@@ -624,23 +516,14 @@ async fn list_clients_paginates(server: &Server) {
     let client = server.idp();
     let mut created = HashSet::new();
     for i in 0..5 {
-        let c = ok(client
-            .create_user_pool_client()
-            .user_pool_id(&pool)
-            .client_name(format!("client-{i}"))
-            .send()
-            .await)
-        .user_pool_client
-        .unwrap();
+        let c =
+            ok(client.create_user_pool_client().user_pool_id(&pool).client_name(format!("client-{i}")).send().await)
+                .user_pool_client
+                .unwrap();
         created.insert(c.client_id().unwrap().to_string());
     }
     // A client in another pool must not show up.
-    ok(client
-        .create_user_pool_client()
-        .user_pool_id(&other)
-        .client_name("elsewhere")
-        .send()
-        .await);
+    ok(client.create_user_pool_client().user_pool_id(&other).client_name("elsewhere").send().await);
 
     let mut seen = Vec::new();
     let mut pages = Vec::new();
@@ -671,12 +554,7 @@ async fn list_clients_paginates(server: &Server) {
     assert_eq!(unique, created);
 
     expect_code(
-        client
-            .list_user_pool_clients()
-            .user_pool_id(&pool)
-            .max_results(0)
-            .send()
-            .await,
+        client.list_user_pool_clients().user_pool_id(&pool).max_results(0).send().await,
         "InvalidParameterException",
     );
 }
@@ -695,72 +573,34 @@ async fn client_secret_rotation(server: &Server) {
     .unwrap();
     let id = created.client_id().unwrap();
 
-    let list = ok(client
-        .list_user_pool_client_secrets()
-        .user_pool_id(&pool)
-        .client_id(id)
-        .send()
-        .await);
+    let list = ok(client.list_user_pool_client_secrets().user_pool_id(&pool).client_id(id).send().await);
     assert_eq!(list.client_secrets().len(), 1, "the generated secret");
-    let original_id = list.client_secrets()[0]
-        .client_secret_id()
-        .expect("ClientSecretId")
-        .to_string();
+    let original_id = list.client_secrets()[0].client_secret_id().expect("ClientSecretId").to_string();
     assert_eq!(list.client_secrets()[0].client_secret_value(), None);
 
-    let added = ok(client
-        .add_user_pool_client_secret()
-        .user_pool_id(&pool)
-        .client_id(id)
-        .send()
-        .await)
-    .client_secret_descriptor
-    .expect("ClientSecretDescriptor");
+    let added = ok(client.add_user_pool_client_secret().user_pool_id(&pool).client_id(id).send().await)
+        .client_secret_descriptor
+        .expect("ClientSecretDescriptor");
     let new_id = added.client_secret_id().expect("ClientSecretId").to_string();
-    let new_value = added
-        .client_secret_value()
-        .expect("the new secret's value is returned once")
-        .to_string();
+    let new_value = added.client_secret_value().expect("the new secret's value is returned once").to_string();
     assert_secret_format(&new_value);
     assert_ne!(Some(new_value.as_str()), created.client_secret());
     assert_ne!(new_id, original_id);
     assert!(added.client_secret_create_date().is_some());
 
-    let list = ok(client
-        .list_user_pool_client_secrets()
-        .user_pool_id(&pool)
-        .client_id(id)
-        .send()
-        .await);
-    let ids: HashSet<_> = list
-        .client_secrets()
-        .iter()
-        .map(|s| s.client_secret_id().unwrap().to_string())
-        .collect();
+    let list = ok(client.list_user_pool_client_secrets().user_pool_id(&pool).client_id(id).send().await);
+    let ids: HashSet<_> = list.client_secrets().iter().map(|s| s.client_secret_id().unwrap().to_string()).collect();
     assert_eq!(ids, HashSet::from([original_id.clone(), new_id.clone()]));
     assert!(
         list.client_secrets().iter().all(|s| s.client_secret_value().is_none()),
         "ListUserPoolClientSecrets must not return secret values"
     );
-    assert!(list
-        .client_secrets()
-        .iter()
-        .all(|s| s.client_secret_create_date().is_some()));
+    assert!(list.client_secrets().iter().all(|s| s.client_secret_create_date().is_some()));
 
     // At most two secrets.
-    let third = expect_err(
-        client
-            .add_user_pool_client_secret()
-            .user_pool_id(&pool)
-            .client_id(id)
-            .send()
-            .await,
-    );
+    let third = expect_err(client.add_user_pool_client_secret().user_pool_id(&pool).client_id(id).send().await);
     assert_eq!(third.status, 400, "{third:?}");
-    assert!(
-        ["LimitExceededException", "InvalidParameterException"].contains(&third.code.as_str()),
-        "{third:?}"
-    );
+    assert!(["LimitExceededException", "InvalidParameterException"].contains(&third.code.as_str()), "{third:?}");
 
     // Retire the original secret; the new one remains.
     ok(client
@@ -770,20 +610,11 @@ async fn client_secret_rotation(server: &Server) {
         .client_secret_id(&original_id)
         .send()
         .await);
-    let list = ok(client
-        .list_user_pool_client_secrets()
-        .user_pool_id(&pool)
-        .client_id(id)
-        .send()
-        .await);
+    let list = ok(client.list_user_pool_client_secrets().user_pool_id(&pool).client_id(id).send().await);
     assert_eq!(list.client_secrets().len(), 1);
     assert_eq!(list.client_secrets()[0].client_secret_id(), Some(new_id.as_str()));
     let c = describe(server, &pool, id).await;
-    assert_eq!(
-        c.client_secret(),
-        Some(new_value.as_str()),
-        "Describe shows the remaining secret"
-    );
+    assert_eq!(c.client_secret(), Some(new_value.as_str()), "Describe shows the remaining secret");
 
     // The last secret cannot be deleted.
     let last = expect_err(
@@ -796,57 +627,32 @@ async fn client_secret_rotation(server: &Server) {
             .await,
     );
     assert_eq!(last.status, 400, "{last:?}");
-    let list = ok(client
-        .list_user_pool_client_secrets()
-        .user_pool_id(&pool)
-        .client_id(id)
-        .send()
-        .await);
+    let list = ok(client.list_user_pool_client_secrets().user_pool_id(&pool).client_id(id).send().await);
     assert_eq!(list.client_secrets().len(), 1, "the last secret stays");
 
     // A caller-chosen secret value.
     let custom = "rotatedcustomsecret0123456789abcd";
-    let added = ok(client
-        .add_user_pool_client_secret()
-        .user_pool_id(&pool)
-        .client_id(id)
-        .client_secret(custom)
-        .send()
-        .await)
-    .client_secret_descriptor
-    .unwrap();
+    let added =
+        ok(client.add_user_pool_client_secret().user_pool_id(&pool).client_id(id).client_secret(custom).send().await)
+            .client_secret_descriptor
+            .unwrap();
     assert_eq!(added.client_secret_value(), Some(custom));
 }
 
 async fn client_secret_errors(server: &Server) {
     let pool = new_pool(server).await;
     let client = server.idp();
-    let id = ok(client
-        .create_user_pool_client()
-        .user_pool_id(&pool)
-        .client_name("s")
-        .generate_secret(true)
-        .send()
-        .await)
-    .user_pool_client
-    .and_then(|c| c.client_id)
-    .unwrap();
+    let id =
+        ok(client.create_user_pool_client().user_pool_id(&pool).client_name("s").generate_secret(true).send().await)
+            .user_pool_client
+            .and_then(|c| c.client_id)
+            .unwrap();
     expect_code(
-        client
-            .list_user_pool_client_secrets()
-            .user_pool_id(&pool)
-            .client_id("26charsofnothing0000000000")
-            .send()
-            .await,
+        client.list_user_pool_client_secrets().user_pool_id(&pool).client_id("26charsofnothing0000000000").send().await,
         "ResourceNotFoundException",
     );
     expect_code(
-        client
-            .add_user_pool_client_secret()
-            .user_pool_id("us-east-1_nosuchpool")
-            .client_id(&id)
-            .send()
-            .await,
+        client.add_user_pool_client_secret().user_pool_id("us-east-1_nosuchpool").client_id(&id).send().await,
         "ResourceNotFoundException",
     );
     let unknown = expect_err(
@@ -859,15 +665,7 @@ async fn client_secret_errors(server: &Server) {
             .await,
     );
     assert_eq!(unknown.status, 400, "{unknown:?}");
-    assert!(
-        ["ResourceNotFoundException", "InvalidParameterException"].contains(&unknown.code.as_str()),
-        "{unknown:?}"
-    );
-    let list = ok(client
-        .list_user_pool_client_secrets()
-        .user_pool_id(&pool)
-        .client_id(&id)
-        .send()
-        .await);
+    assert!(["ResourceNotFoundException", "InvalidParameterException"].contains(&unknown.code.as_str()), "{unknown:?}");
+    let list = ok(client.list_user_pool_client_secrets().user_pool_id(&pool).client_id(&id).send().await);
     assert_eq!(list.client_secrets().len(), 1);
 }

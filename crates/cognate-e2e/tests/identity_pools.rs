@@ -71,32 +71,19 @@ fn assert_identity_pool_id(id: &str) {
     let lens: Vec<usize> = groups.iter().map(|g| g.len()).collect();
     assert_eq!(lens, vec![8, 4, 4, 4, 12], "{id:?} is not region:uuid");
     assert!(
-        uuid.chars()
-            .all(|c| c == '-' || c.is_ascii_digit() || ('a'..='f').contains(&c)),
+        uuid.chars().all(|c| c == '-' || c.is_ascii_digit() || ('a'..='f').contains(&c)),
         "{id:?} is not a lowercase uuid"
     );
 }
 
 async fn user_pool_provider(server: &Server) -> (String, String) {
-    let pool = ok(server
-        .idp()
-        .create_user_pool()
-        .pool_name(unique_name("for-identity"))
-        .send()
-        .await)
-    .user_pool
-    .unwrap();
+    let pool =
+        ok(server.idp().create_user_pool().pool_name(unique_name("for-identity")).send().await).user_pool.unwrap();
     let pool_id = pool.id().unwrap().to_string();
-    let client_id = ok(server
-        .idp()
-        .create_user_pool_client()
-        .user_pool_id(&pool_id)
-        .client_name("web")
-        .send()
-        .await)
-    .user_pool_client
-    .and_then(|c| c.client_id)
-    .unwrap();
+    let client_id = ok(server.idp().create_user_pool_client().user_pool_id(&pool_id).client_name("web").send().await)
+        .user_pool_client
+        .and_then(|c| c.client_id)
+        .unwrap();
     (format!("cognito-idp.{REGION}.amazonaws.com/{pool_id}"), client_id)
 }
 
@@ -144,12 +131,7 @@ async fn create_identity_pool_echoes_every_parameter(server: &Server) {
         tags: HashMap::from([("team".to_string(), "identity".to_string())]),
     };
     assert_eq!(created, expected, "CreateIdentityPool response");
-    let described = view!(ok(server
-        .identity()
-        .describe_identity_pool()
-        .identity_pool_id(&created.id)
-        .send()
-        .await));
+    let described = view!(ok(server.identity().describe_identity_pool().identity_pool_id(&created.id).send().await));
     assert_eq!(described, expected, "DescribeIdentityPool");
 }
 
@@ -164,12 +146,7 @@ async fn create_identity_pool_minimal_defaults(server: &Server) {
         .await);
     let id = out.identity_pool_id().to_string();
     assert_identity_pool_id(&id);
-    let d = view!(ok(server
-        .identity()
-        .describe_identity_pool()
-        .identity_pool_id(&id)
-        .send()
-        .await));
+    let d = view!(ok(server.identity().describe_identity_pool().identity_pool_id(&id).send().await));
     assert_eq!(
         d,
         View {
@@ -209,10 +186,7 @@ async fn create_identity_pool_invalid_input(server: &Server) {
         "InvalidParameterException",
     );
     // AllowUnauthenticatedIdentities is required.
-    let raw = server
-        .raw()
-        .identity("CreateIdentityPool", serde_json::json!({"IdentityPoolName": "noflag"}))
-        .await;
+    let raw = server.raw().identity("CreateIdentityPool", serde_json::json!({"IdentityPoolName": "noflag"})).await;
     raw.assert_error("InvalidParameterException");
     let listed = ok(identity.list_identity_pools().max_results(60).send().await);
     assert!(listed.identity_pools().is_empty(), "nothing was created");
@@ -294,21 +268,11 @@ async fn delete_identity_pool_then_describe_fails(server: &Server) {
         );
     }
     ok(identity.delete_identity_pool().identity_pool_id(&ids[0]).send().await);
-    expect_code(
-        identity.describe_identity_pool().identity_pool_id(&ids[0]).send().await,
-        "ResourceNotFoundException",
-    );
-    expect_code(
-        identity.delete_identity_pool().identity_pool_id(&ids[0]).send().await,
-        "ResourceNotFoundException",
-    );
+    expect_code(identity.describe_identity_pool().identity_pool_id(&ids[0]).send().await, "ResourceNotFoundException");
+    expect_code(identity.delete_identity_pool().identity_pool_id(&ids[0]).send().await, "ResourceNotFoundException");
     ok(identity.describe_identity_pool().identity_pool_id(&ids[1]).send().await);
     let listed = ok(identity.list_identity_pools().max_results(60).send().await);
-    let listed: Vec<_> = listed
-        .identity_pools()
-        .iter()
-        .filter_map(|p| p.identity_pool_id())
-        .collect();
+    let listed: Vec<_> = listed.identity_pools().iter().filter_map(|p| p.identity_pool_id()).collect();
     assert_eq!(listed, vec![ids[1].as_str()]);
 }
 
@@ -329,12 +293,7 @@ async fn list_identity_pools_paginates(server: &Server) {
     let mut pages = Vec::new();
     let mut token: Option<String> = None;
     loop {
-        let out = ok(identity
-            .list_identity_pools()
-            .max_results(2)
-            .set_next_token(token.clone())
-            .send()
-            .await);
+        let out = ok(identity.list_identity_pools().max_results(2).set_next_token(token.clone()).send().await);
         pages.push(out.identity_pools().len());
         for p in out.identity_pools() {
             let id = p.identity_pool_id().unwrap().to_string();
@@ -352,39 +311,19 @@ async fn list_identity_pools_paginates(server: &Server) {
     assert_eq!(unique.len(), seen.len(), "a pool was listed twice");
     assert_eq!(unique, created.keys().cloned().collect::<HashSet<_>>());
 
-    expect_code(
-        identity.list_identity_pools().max_results(0).send().await,
-        "InvalidParameterException",
-    );
-    expect_code(
-        identity.list_identity_pools().max_results(61).send().await,
-        "InvalidParameterException",
-    );
-    server
-        .raw()
-        .identity("ListIdentityPools", serde_json::json!({}))
-        .await
-        .assert_error("InvalidParameterException");
+    expect_code(identity.list_identity_pools().max_results(0).send().await, "InvalidParameterException");
+    expect_code(identity.list_identity_pools().max_results(61).send().await, "InvalidParameterException");
+    server.raw().identity("ListIdentityPools", serde_json::json!({})).await.assert_error("InvalidParameterException");
 }
 
 async fn identity_pool_not_found_and_malformed_ids(server: &Server) {
     let identity = server.identity();
     let unknown = format!("{REGION}:11111111-2222-4333-8444-555555555555");
     let msg = expect_code(
-        identity
-            .describe_identity_pool()
-            .identity_pool_id(&unknown)
-            .send()
-            .await,
+        identity.describe_identity_pool().identity_pool_id(&unknown).send().await,
         "ResourceNotFoundException",
     );
     assert!(!msg.is_empty());
-    expect_code(
-        identity.delete_identity_pool().identity_pool_id(&unknown).send().await,
-        "ResourceNotFoundException",
-    );
-    expect_code(
-        identity.describe_identity_pool().identity_pool_id("bad").send().await,
-        "InvalidParameterException",
-    );
+    expect_code(identity.delete_identity_pool().identity_pool_id(&unknown).send().await, "ResourceNotFoundException");
+    expect_code(identity.describe_identity_pool().identity_pool_id("bad").send().await, "InvalidParameterException");
 }

@@ -41,10 +41,7 @@ async fn create_everything(server: &Server) -> Created {
                 .attribute_data_type(AttributeDataType::String)
                 .mutable(true)
                 .string_attribute_constraints(
-                    StringAttributeConstraintsType::builder()
-                        .min_length("1")
-                        .max_length("32")
-                        .build(),
+                    StringAttributeConstraintsType::builder().min_length("1").max_length("32").build(),
                 )
                 .build(),
         )
@@ -110,49 +107,32 @@ struct IdentityPoolView {
 }
 
 fn sorted_map(m: Option<&HashMap<String, String>>) -> Vec<(String, String)> {
-    let mut v: Vec<(String, String)> = m
-        .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-        .unwrap_or_default();
+    let mut v: Vec<(String, String)> =
+        m.map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
     v.sort();
     v
 }
 
 async fn snapshot(server: &Server, c: &Created) -> Snapshot {
     let idp = server.idp();
-    let pool = ok(idp.describe_user_pool().user_pool_id(&c.pool_id).send().await)
-        .user_pool
+    let pool = ok(idp.describe_user_pool().user_pool_id(&c.pool_id).send().await).user_pool.unwrap();
+    let client = ok(idp.describe_user_pool_client().user_pool_id(&c.pool_id).client_id(&c.client_id).send().await)
+        .user_pool_client
         .unwrap();
-    let client = ok(idp
-        .describe_user_pool_client()
-        .user_pool_id(&c.pool_id)
-        .client_id(&c.client_id)
-        .send()
-        .await)
-    .user_pool_client
-    .unwrap();
     assert_eq!(client.client_secret(), Some(c.secret.as_str()));
-    let ip = ok(server
-        .identity()
-        .describe_identity_pool()
-        .identity_pool_id(&c.identity_pool_id)
-        .send()
-        .await);
+    let ip = ok(server.identity().describe_identity_pool().identity_pool_id(&c.identity_pool_id).send().await);
     let mut pool_ids: Vec<String> = ok(idp.list_user_pools().max_results(60).send().await)
         .user_pools()
         .iter()
         .filter_map(|p| p.id().map(str::to_string))
         .collect();
     pool_ids.sort();
-    let mut client_secret_ids: Vec<String> = ok(idp
-        .list_user_pool_client_secrets()
-        .user_pool_id(&c.pool_id)
-        .client_id(&c.client_id)
-        .send()
-        .await)
-    .client_secrets()
-    .iter()
-    .filter_map(|s| s.client_secret_id().map(str::to_string))
-    .collect();
+    let mut client_secret_ids: Vec<String> =
+        ok(idp.list_user_pool_client_secrets().user_pool_id(&c.pool_id).client_id(&c.client_id).send().await)
+            .client_secrets()
+            .iter()
+            .filter_map(|s| s.client_secret_id().map(str::to_string))
+            .collect();
     client_secret_ids.sort();
     Snapshot {
         pool,
@@ -177,14 +157,8 @@ async fn restart_keeps_everything(server: &mut Server) {
     assert!(server.port() > 0);
     let after = snapshot(server, &created).await;
     assert_eq!(before.pool, after.pool, "DescribeUserPool differs after a restart");
-    assert_eq!(
-        before.client, after.client,
-        "DescribeUserPoolClient differs after a restart"
-    );
-    assert_eq!(
-        before.identity_pool, after.identity_pool,
-        "DescribeIdentityPool differs after a restart"
-    );
+    assert_eq!(before.client, after.client, "DescribeUserPoolClient differs after a restart");
+    assert_eq!(before.identity_pool, after.identity_pool, "DescribeIdentityPool differs after a restart");
     assert_eq!(before, after);
 
     // The restarted server keeps working: new resources get new ids.
@@ -193,20 +167,10 @@ async fn restart_keeps_everything(server: &mut Server) {
     assert_ne!(second.client_id, created.client_id);
     assert_ne!(second.identity_pool_id, created.identity_pool_id);
     // And a delete after the restart sticks across another restart.
-    ok(server
-        .idp()
-        .delete_user_pool()
-        .user_pool_id(&second.pool_id)
-        .send()
-        .await);
+    ok(server.idp().delete_user_pool().user_pool_id(&second.pool_id).send().await);
     server.restart().await;
     expect_code(
-        server
-            .idp()
-            .describe_user_pool()
-            .user_pool_id(&second.pool_id)
-            .send()
-            .await,
+        server.idp().describe_user_pool().user_pool_id(&second.pool_id).send().await,
         "ResourceNotFoundException",
     );
     let again = snapshot(server, &created).await;
@@ -217,9 +181,7 @@ async fn restart_keeps_everything(server: &mut Server) {
 async fn sqlite_restart_keeps_everything() {
     let mut server = Server::sqlite().await;
     restart_keeps_everything(&mut server).await;
-    let entries: Vec<_> = std::fs::read_dir(server.data_dir().join("data"))
-        .expect("data dir")
-        .collect();
+    let entries: Vec<_> = std::fs::read_dir(server.data_dir().join("data")).expect("data dir").collect();
     assert!(!entries.is_empty(), "the SQLite data dir holds files");
 }
 
@@ -230,11 +192,7 @@ async fn postgres_restart_keeps_everything() {
     };
     restart_keeps_everything(&mut server).await;
     if let StoreConfig::Postgres { schema, .. } = server.store() {
-        assert!(
-            pg_schema_exists(&schema.url, &schema.name),
-            "the server created its schema {}",
-            schema.name
-        );
+        assert!(pg_schema_exists(&schema.url, &schema.name), "the server created its schema {}", schema.name);
     }
 }
 
@@ -260,33 +218,19 @@ async fn postgres_two_servers_share_one_schema() {
         .user_pool_id(&created.pool_id)
         .policies(
             UserPoolPolicyType::builder()
-                .password_policy(
-                    PasswordPolicyType::builder()
-                        .minimum_length(17)
-                        .require_uppercase(true)
-                        .build(),
-                )
+                .password_policy(PasswordPolicyType::builder().minimum_length(17).require_uppercase(true).build())
                 .build(),
         )
         .user_pool_tags("updated-by", "b")
         .send()
         .await);
-    let seen = ok(a.idp().describe_user_pool().user_pool_id(&created.pool_id).send().await)
-        .user_pool
-        .unwrap();
+    let seen = ok(a.idp().describe_user_pool().user_pool_id(&created.pool_id).send().await).user_pool.unwrap();
     assert_eq!(
-        seen.policies()
-            .and_then(|p| p.password_policy())
-            .and_then(|p| p.minimum_length()),
+        seen.policies().and_then(|p| p.password_policy()).and_then(|p| p.minimum_length()),
         Some(17),
         "A sees B's update"
     );
-    assert_eq!(
-        seen.user_pool_tags()
-            .and_then(|t| t.get("updated-by"))
-            .map(String::as_str),
-        Some("b")
-    );
+    assert_eq!(seen.user_pool_tags().and_then(|t| t.get("updated-by")).map(String::as_str), Some("b"));
 
     // A pool created on B is listed on A.
     let from_b = ok(b.idp().create_user_pool().pool_name(unique_name("from-b")).send().await)
@@ -301,9 +245,7 @@ async fn postgres_two_servers_share_one_schema() {
     let mut tasks = Vec::new();
     for (i, server) in [&a, &b].into_iter().cycle().take(16).enumerate() {
         let client = server.idp();
-        tasks.push(tokio::spawn(async move {
-            client.create_user_pool().pool_name(format!("race-{i}")).send().await
-        }));
+        tasks.push(tokio::spawn(async move { client.create_user_pool().pool_name(format!("race-{i}")).send().await }));
     }
     let mut raced = std::collections::HashSet::new();
     for t in tasks {
@@ -320,37 +262,16 @@ async fn postgres_two_servers_share_one_schema() {
     }
 
     // Deleted on B: A answers ResourceNotFoundException.
-    ok(b.idp()
-        .delete_user_pool_client()
-        .user_pool_id(&created.pool_id)
-        .client_id(&created.client_id)
-        .send()
-        .await);
+    ok(b.idp().delete_user_pool_client().user_pool_id(&created.pool_id).client_id(&created.client_id).send().await);
     expect_code(
-        a.idp()
-            .describe_user_pool_client()
-            .user_pool_id(&created.pool_id)
-            .client_id(&created.client_id)
-            .send()
-            .await,
+        a.idp().describe_user_pool_client().user_pool_id(&created.pool_id).client_id(&created.client_id).send().await,
         "ResourceNotFoundException",
     );
     ok(b.idp().delete_user_pool().user_pool_id(&created.pool_id).send().await);
+    expect_code(a.idp().describe_user_pool().user_pool_id(&created.pool_id).send().await, "ResourceNotFoundException");
+    ok(b.identity().delete_identity_pool().identity_pool_id(&created.identity_pool_id).send().await);
     expect_code(
-        a.idp().describe_user_pool().user_pool_id(&created.pool_id).send().await,
-        "ResourceNotFoundException",
-    );
-    ok(b.identity()
-        .delete_identity_pool()
-        .identity_pool_id(&created.identity_pool_id)
-        .send()
-        .await);
-    expect_code(
-        a.identity()
-            .describe_identity_pool()
-            .identity_pool_id(&created.identity_pool_id)
-            .send()
-            .await,
+        a.identity().describe_identity_pool().identity_pool_id(&created.identity_pool_id).send().await,
         "ResourceNotFoundException",
     );
 }
@@ -380,8 +301,5 @@ async fn postgres_without_master_key_refuses_to_start() {
     .await;
     let status = status.unwrap_or_else(|| panic!("cognate kept running on PostgreSQL without a master key:\n{output}"));
     assert!(!status.success(), "it must exit with an error: {output}");
-    assert!(
-        output.to_lowercase().contains("master"),
-        "the error should mention the master key: {output}"
-    );
+    assert!(output.to_lowercase().contains("master"), "the error should mention the master key: {output}");
 }

@@ -23,36 +23,21 @@ fn identity(op: &str) -> String {
 /// The headers every error response must carry.
 #[track_caller]
 fn assert_error_headers(resp: &RawResponse, code: &str) {
-    let rid = resp
-        .header("x-amzn-requestid")
-        .expect("x-amzn-RequestId header on an error");
+    let rid = resp.header("x-amzn-requestid").expect("x-amzn-RequestId header on an error");
     assert!(!rid.is_empty());
-    let et = resp
-        .header("x-amzn-errortype")
-        .expect("x-amzn-ErrorType header on an error");
-    assert_eq!(
-        et.split(':').next(),
-        Some(code),
-        "x-amzn-ErrorType {et:?} does not name {code}"
-    );
+    let et = resp.header("x-amzn-errortype").expect("x-amzn-ErrorType header on an error");
+    assert_eq!(et.split(':').next(), Some(code), "x-amzn-ErrorType {et:?} does not name {code}");
 }
 
 async fn pool_count(server: &Server) -> usize {
-    ok(server.idp().list_user_pools().max_results(60).send().await)
-        .user_pools()
-        .len()
+    ok(server.idp().list_user_pools().max_results(60).send().await).user_pools().len()
 }
 
 async fn new_pool(server: &Server) -> String {
-    ok(server
-        .idp()
-        .create_user_pool()
-        .pool_name(unique_name("proto"))
-        .send()
-        .await)
-    .user_pool
-    .and_then(|p| p.id)
-    .unwrap()
+    ok(server.idp().create_user_pool().pool_name(unique_name("proto")).send().await)
+        .user_pool
+        .and_then(|p| p.id)
+        .unwrap()
 }
 
 #[tokio::test]
@@ -86,40 +71,22 @@ async fn unsigned_admin_call_is_rejected() {
     let server = Server::sqlite().await;
     let pool = new_pool(&server).await;
     let raw = server.raw();
-    let resp = raw
-        .call(
-            &idp("DescribeUserPool"),
-            &json!({"UserPoolId": pool}).to_string(),
-            Signing::None,
-        )
-        .await;
+    let resp = raw.call(&idp("DescribeUserPool"), &json!({"UserPoolId": pool}).to_string(), Signing::None).await;
     resp.assert_error("MissingAuthenticationTokenException");
     assert_error_headers(&resp, "MissingAuthenticationTokenException");
-    assert!(
-        !resp.body.contains("\"UserPool\""),
-        "no pool data may leak: {}",
-        resp.body
-    );
+    assert!(!resp.body.contains("\"UserPool\""), "no pool data may leak: {}", resp.body);
 
     // An unsigned CreateUserPool creates nothing.
     let before = pool_count(&server).await;
-    raw.call(
-        &idp("CreateUserPool"),
-        &json!({"PoolName": "unsigned"}).to_string(),
-        Signing::None,
-    )
-    .await
-    .assert_error("MissingAuthenticationTokenException");
+    raw.call(&idp("CreateUserPool"), &json!({"PoolName": "unsigned"}).to_string(), Signing::None)
+        .await
+        .assert_error("MissingAuthenticationTokenException");
     assert_eq!(pool_count(&server).await, before);
 
     // cognito-identity too.
-    raw.call(
-        &identity("ListIdentityPools"),
-        &json!({"MaxResults": 10}).to_string(),
-        Signing::None,
-    )
-    .await
-    .assert_error("MissingAuthenticationTokenException");
+    raw.call(&identity("ListIdentityPools"), &json!({"MaxResults": 10}).to_string(), Signing::None)
+        .await
+        .assert_error("MissingAuthenticationTokenException");
 }
 
 #[tokio::test]
@@ -128,11 +95,7 @@ async fn wrong_secret_is_rejected() {
     let raw = server.raw();
     let before = pool_count(&server).await;
     let resp = raw
-        .call(
-            &idp("CreateUserPool"),
-            &json!({"PoolName": "wrong-secret"}).to_string(),
-            Signing::wrong_secret(),
-        )
+        .call(&idp("CreateUserPool"), &json!({"PoolName": "wrong-secret"}).to_string(), Signing::wrong_secret())
         .await;
     resp.assert_error("InvalidSignatureException");
     assert_error_headers(&resp, "InvalidSignatureException");
@@ -142,18 +105,10 @@ async fn wrong_secret_is_rejected() {
     let bad = server.sdk_config_with(Credentials::new(ACCESS_KEY, "definitely-wrong", None, None, "e2e"));
     let client = cognate_e2e::idp::Client::new(&bad);
     let err = expect_err(client.create_user_pool().pool_name("sdk-wrong").send().await);
-    assert_eq!(
-        (err.status, err.code.as_str()),
-        (400, "InvalidSignatureException"),
-        "{err:?}"
-    );
+    assert_eq!((err.status, err.code.as_str()), (400, "InvalidSignatureException"), "{err:?}");
     let identity_client = cognate_e2e::identity::Client::new(&bad);
     let err = expect_err(identity_client.list_identity_pools().max_results(5).send().await);
-    assert_eq!(
-        (err.status, err.code.as_str()),
-        (400, "InvalidSignatureException"),
-        "{err:?}"
-    );
+    assert_eq!((err.status, err.code.as_str()), (400, "InvalidSignatureException"), "{err:?}");
     assert_eq!(pool_count(&server).await, before, "no pool was created");
 }
 
@@ -163,11 +118,7 @@ async fn unknown_access_key_is_rejected() {
     let before = pool_count(&server).await;
     let resp = server
         .raw()
-        .call(
-            &idp("CreateUserPool"),
-            &json!({"PoolName": "unknown-key"}).to_string(),
-            Signing::unknown_key(),
-        )
+        .call(&idp("CreateUserPool"), &json!({"PoolName": "unknown-key"}).to_string(), Signing::unknown_key())
         .await;
     assert_eq!(resp.status, 400, "{}", resp.body);
     let code = resp.error_type();
@@ -185,18 +136,9 @@ async fn expired_signature_is_rejected() {
     let server = Server::sqlite().await;
     let before = pool_count(&server).await;
     let raw = server.raw();
-    let resp = raw
-        .call(
-            &idp("CreateUserPool"),
-            &json!({"PoolName": "too-old"}).to_string(),
-            Signing::aged(600),
-        )
-        .await;
+    let resp = raw.call(&idp("CreateUserPool"), &json!({"PoolName": "too-old"}).to_string(), Signing::aged(600)).await;
     let msg = resp.assert_error("InvalidSignatureException");
-    assert!(
-        msg.starts_with("Signature expired"),
-        "message should start with 'Signature expired': {msg:?}"
-    );
+    assert!(msg.starts_with("Signature expired"), "message should start with 'Signature expired': {msg:?}");
     assert_eq!(pool_count(&server).await, before, "no pool was created");
 
     // Ten minutes in the future is no better.
@@ -216,13 +158,7 @@ async fn expired_signature_is_rejected() {
     assert_eq!(pool_count(&server).await, before, "no pool was created");
 
     // A minute of skew is fine.
-    let resp = raw
-        .call(
-            &idp("ListUserPools"),
-            &json!({"MaxResults": 5}).to_string(),
-            Signing::aged(60),
-        )
-        .await;
+    let resp = raw.call(&idp("ListUserPools"), &json!({"MaxResults": 5}).to_string(), Signing::aged(60)).await;
     assert_eq!(resp.status, 200, "{}", resp.body);
 }
 
@@ -269,9 +205,7 @@ async fn tampered_body_is_rejected() {
             h.1 = idp("ListUserPoolClients");
         }
     }
-    raw.post(&headers, body.into_bytes())
-        .await
-        .assert_error("InvalidSignatureException");
+    raw.post(&headers, body.into_bytes()).await.assert_error("InvalidSignatureException");
 }
 
 #[tokio::test]
@@ -324,12 +258,8 @@ async fn unknown_target_is_unknown_operation() {
     resp.assert_error("UnknownOperationException");
     assert_error_headers(&resp, "UnknownOperationException");
     // An operation of the other service under this prefix is unknown as well.
-    raw.call(&identity("CreateUserPool"), "{}", Signing::Valid)
-        .await
-        .assert_error("UnknownOperationException");
-    raw.call("NoSuchService.DescribeUserPool", "{}", Signing::Valid)
-        .await
-        .assert_error("UnknownOperationException");
+    raw.call(&identity("CreateUserPool"), "{}", Signing::Valid).await.assert_error("UnknownOperationException");
+    raw.call("NoSuchService.DescribeUserPool", "{}", Signing::Valid).await.assert_error("UnknownOperationException");
 }
 
 #[tokio::test]
@@ -337,32 +267,16 @@ async fn malformed_json_is_a_serialization_error() {
     let server = Server::sqlite().await;
     let raw = server.raw();
     let before = pool_count(&server).await;
-    let resp = raw
-        .call(&idp("CreateUserPool"), "{\"PoolName\": ", Signing::Valid)
-        .await;
+    let resp = raw.call(&idp("CreateUserPool"), "{\"PoolName\": ", Signing::Valid).await;
     resp.assert_error("SerializationException");
     assert_error_headers(&resp, "SerializationException");
-    raw.call(&idp("DescribeUserPool"), "not json at all", Signing::Valid)
-        .await
-        .assert_error("SerializationException");
-    raw.call(&identity("ListIdentityPools"), "[1, 2, 3", Signing::Valid)
-        .await
-        .assert_error("SerializationException");
+    raw.call(&idp("DescribeUserPool"), "not json at all", Signing::Valid).await.assert_error("SerializationException");
+    raw.call(&identity("ListIdentityPools"), "[1, 2, 3", Signing::Valid).await.assert_error("SerializationException");
     // A member of the wrong JSON type.
-    let resp = raw
-        .call(
-            &idp("ListUserPools"),
-            &json!({"MaxResults": "three"}).to_string(),
-            Signing::Valid,
-        )
-        .await;
+    let resp = raw.call(&idp("ListUserPools"), &json!({"MaxResults": "three"}).to_string(), Signing::Valid).await;
     assert_eq!(resp.status, 400, "{}", resp.body);
     let code = resp.error_type();
-    assert!(
-        code == "SerializationException" || code == "InvalidParameterException",
-        "{}",
-        resp.body
-    );
+    assert!(code == "SerializationException" || code == "InvalidParameterException", "{}", resp.body);
     assert_eq!(pool_count(&server).await, before, "no pool was created");
 }
 
@@ -374,31 +288,14 @@ const UNIMPLEMENTED_OP: &str = "CreateUserPoolDomain";
 async fn unimplemented_operation_is_unsupported() {
     let server = Server::sqlite().await;
     let pool = new_pool(&server).await;
-    let resp = server
-        .raw()
-        .idp(UNIMPLEMENTED_OP, json!({"UserPoolId": pool, "Domain": "my-e2e-domain"}))
-        .await;
+    let resp = server.raw().idp(UNIMPLEMENTED_OP, json!({"UserPoolId": pool, "Domain": "my-e2e-domain"})).await;
     let msg = resp.assert_error("UnsupportedOperationException");
-    assert!(
-        msg.contains(UNIMPLEMENTED_OP),
-        "the message should name the operation: {msg:?}"
-    );
+    assert!(msg.contains(UNIMPLEMENTED_OP), "the message should name the operation: {msg:?}");
     assert_error_headers(&resp, "UnsupportedOperationException");
     // The SDK parses it as a client error (no retry, no 500).
-    let err = expect_err(
-        server
-            .idp()
-            .create_user_pool_domain()
-            .user_pool_id(&pool)
-            .domain("my-e2e-domain")
-            .send()
-            .await,
-    );
-    assert_eq!(
-        (err.status, err.code.as_str()),
-        (400, "UnsupportedOperationException"),
-        "{err:?}"
-    );
+    let err =
+        expect_err(server.idp().create_user_pool_domain().user_pool_id(&pool).domain("my-e2e-domain").send().await);
+    assert_eq!((err.status, err.code.as_str()), (400, "UnsupportedOperationException"), "{err:?}");
 }
 
 #[tokio::test]
@@ -408,27 +305,16 @@ async fn validation_errors_name_the_member() {
     // A missing required member.
     let resp = raw.idp("DescribeUserPool", json!({})).await;
     let msg = resp.assert_error("InvalidParameterException");
-    assert!(
-        msg.to_lowercase().contains("userpoolid"),
-        "the message should name UserPoolId: {msg:?}"
-    );
+    assert!(msg.to_lowercase().contains("userpoolid"), "the message should name UserPoolId: {msg:?}");
     // A member that breaks its pattern.
     let resp = raw.idp("DescribeUserPool", json!({"UserPoolId": "bad"})).await;
     let msg = resp.assert_error("InvalidParameterException");
-    assert!(
-        msg.to_lowercase().contains("userpoolid"),
-        "the message should name UserPoolId: {msg:?}"
-    );
+    assert!(msg.to_lowercase().contains("userpoolid"), "the message should name UserPoolId: {msg:?}");
     // A member over its length limit.
     let resp = raw.idp("CreateUserPool", json!({"PoolName": "x".repeat(129)})).await;
     resp.assert_error("InvalidParameterException");
     // An enum value outside the model's set.
-    let resp = raw
-        .idp(
-            "CreateUserPool",
-            json!({"PoolName": "enum", "MfaConfiguration": "SOMETIMES"}),
-        )
-        .await;
+    let resp = raw.idp("CreateUserPool", json!({"PoolName": "enum", "MfaConfiguration": "SOMETIMES"})).await;
     resp.assert_error("InvalidParameterException");
     assert_eq!(pool_count(&server).await, 0, "no pool was created");
 }
@@ -451,9 +337,7 @@ async fn signature_for_another_service_is_rejected() {
         "cognito-identity",
     );
     headers.extend(sig);
-    raw.post(&headers, body.into_bytes())
-        .await
-        .assert_error("InvalidSignatureException");
+    raw.post(&headers, body.into_bytes()).await.assert_error("InvalidSignatureException");
 }
 
 #[tokio::test]
@@ -500,9 +384,7 @@ async fn null_members_are_absent_and_unknown_members_ignored() {
         "a null Policies gets the default policy"
     );
     // A null required member is a missing one.
-    raw.idp("DescribeUserPool", json!({"UserPoolId": null}))
-        .await
-        .assert_error("InvalidParameterException");
+    raw.idp("DescribeUserPool", json!({"UserPoolId": null})).await.assert_error("InvalidParameterException");
 }
 
 #[tokio::test]
@@ -514,18 +396,13 @@ async fn cors_preflight_and_exposed_headers() {
         .request(reqwest::Method::OPTIONS, format!("{}/", raw.base))
         .header("origin", "http://localhost:3000")
         .header("access-control-request-method", "POST")
-        .header(
-            "access-control-request-headers",
-            "content-type,x-amz-target,x-amz-user-agent",
-        )
+        .header("access-control-request-headers", "content-type,x-amz-target,x-amz-user-agent")
         .send()
         .await
         .expect("OPTIONS");
     assert!(resp.status().is_success(), "pre-flight answered {}", resp.status());
-    let allow_origin = resp
-        .headers()
-        .get("access-control-allow-origin")
-        .map(|v| v.to_str().unwrap_or_default().to_string());
+    let allow_origin =
+        resp.headers().get("access-control-allow-origin").map(|v| v.to_str().unwrap_or_default().to_string());
     assert!(
         allow_origin.as_deref() == Some("*") || allow_origin.as_deref() == Some("http://localhost:3000"),
         "{allow_origin:?}"
@@ -535,10 +412,7 @@ async fn cors_preflight_and_exposed_headers() {
         .get("access-control-allow-headers")
         .map(|v| v.to_str().unwrap_or_default().to_lowercase())
         .unwrap_or_default();
-    assert!(
-        allow_headers == "*" || allow_headers.contains("x-amz-target"),
-        "allowed headers: {allow_headers:?}"
-    );
+    assert!(allow_headers == "*" || allow_headers.contains("x-amz-target"), "allowed headers: {allow_headers:?}");
     // Public calls from a browser see the request id and error type.
     let resp = raw
         .call(
@@ -548,10 +422,7 @@ async fn cors_preflight_and_exposed_headers() {
         )
         .await;
     assert!(resp.header("access-control-allow-origin").is_some());
-    let exposed = resp
-        .header("access-control-expose-headers")
-        .unwrap_or_default()
-        .to_lowercase();
+    let exposed = resp.header("access-control-expose-headers").unwrap_or_default().to_lowercase();
     for h in ["x-amzn-requestid", "x-amzn-errortype"] {
         assert!(exposed.contains(h), "{h} is not exposed: {exposed:?}");
     }

@@ -66,9 +66,7 @@ both_stores!(
 
 /// A pool auto-verifying email and a client without a secret.
 async fn email_app(server: &Server) -> App {
-    let pool = server
-        .new_pool(|p| p.auto_verified_attributes(VerifiedAttributeType::Email))
-        .await;
+    let pool = server.new_pool(|p| p.auto_verified_attributes(VerifiedAttributeType::Email)).await;
     server.new_client(&pool, false, false).await
 }
 
@@ -160,10 +158,7 @@ fn wrong_code(code: &str) -> String {
 }
 
 fn assert_code_format(code: &str) {
-    assert!(
-        code.len() == 6 && code.chars().all(|c| c.is_ascii_digit()),
-        "code {code:?} is not six digits"
-    );
+    assert!(code.len() == 6 && code.chars().all(|c| c.is_ascii_digit()), "code {code:?} is not six digits");
 }
 
 fn assert_email_details(d: Option<&CodeDeliveryDetailsType>, masked: &str) {
@@ -183,13 +178,7 @@ async fn user_count(server: &Server, pool: &str) -> usize {
 
 async fn sign_up_sends_a_code_and_confirm_sign_up_confirms(server: &Server) {
     let app = email_app(server).await;
-    let out = sign_up(
-        server,
-        &app,
-        "alice",
-        &[("email", "alice@example.com"), ("name", "Alice")],
-    )
-    .await;
+    let out = sign_up(server, &app, "alice", &[("email", "alice@example.com"), ("name", "Alice")]).await;
     assert!(!out.user_confirmed(), "a new user is not confirmed");
     let sub = out.user_sub().to_string();
     assert!(is_uuid(&sub), "UserSub {sub:?} is not a UUID");
@@ -214,30 +203,15 @@ async fn sign_up_sends_a_code_and_confirm_sign_up_confirms(server: &Server) {
     assert_eq!(m.destination, "alice@example.com");
     let code = m.code.clone().expect("the message has a code");
     assert_code_format(&code);
-    assert!(
-        m.body.contains(&code),
-        "the body {:?} does not contain the code",
-        m.body
-    );
-    assert!(
-        m.subject.as_deref().is_some_and(|s| !s.is_empty()),
-        "an email has a subject: {m:?}"
-    );
-    assert!(
-        m.created_at_is_rfc3339(),
-        "created_at {:?} is not RFC 3339",
-        m.created_at
-    );
+    assert!(m.body.contains(&code), "the body {:?} does not contain the code", m.body);
+    assert!(m.subject.as_deref().is_some_and(|s| !s.is_empty()), "an email has a subject: {m:?}");
+    assert!(m.created_at_is_rfc3339(), "created_at {:?} is not RFC 3339", m.created_at);
 
     ok(confirm_req(server, &app, "alice", &code).send().await);
     let user = server.get_user(&app.pool, "alice").await;
     assert_eq!(user.user_status().map(|s| s.as_str()), Some("CONFIRMED"));
     assert_eq!(attr_of(user.user_attributes(), "email_verified"), Some("true"));
-    assert_eq!(
-        attr_of(user.user_attributes(), "sub"),
-        Some(sub.as_str()),
-        "sub never changes"
-    );
+    assert_eq!(attr_of(user.user_attributes(), "sub"), Some(sub.as_str()), "sub never changes");
     // Confirming sends nothing.
     assert_eq!(server.outbox(&app.pool, "alice").await.len(), 1);
 
@@ -312,28 +286,16 @@ async fn sign_up_without_auto_verified_attributes_sends_nothing(server: &Server)
     assert_eq!(server.user_status(&pool, "quiet").await, "UNCONFIRMED");
 
     // No code was issued: any code is "expired".
-    let msg = expect_code(
-        confirm_req(server, &app, "quiet", "123456").send().await,
-        "ExpiredCodeException",
-    );
+    let msg = expect_code(confirm_req(server, &app, "quiet", "123456").send().await, "ExpiredCodeException");
     assert_eq!(msg, "Invalid code provided, please request a code again.");
     assert_eq!(server.user_status(&pool, "quiet").await, "UNCONFIRMED");
 
     // Nothing to resend either.
-    expect_code(
-        resend_req(server, &app, "quiet").send().await,
-        "InvalidParameterException",
-    );
+    expect_code(resend_req(server, &app, "quiet").send().await, "InvalidParameterException");
     assert!(server.outbox(&pool, "quiet").await.is_empty());
 
     // An administrator confirms such users.
-    ok(server
-        .idp()
-        .admin_confirm_sign_up()
-        .user_pool_id(&pool)
-        .username("quiet")
-        .send()
-        .await);
+    ok(server.idp().admin_confirm_sign_up().user_pool_id(&pool).username("quiet").send().await);
     assert_eq!(server.user_status(&pool, "quiet").await, "CONFIRMED");
 }
 
@@ -354,13 +316,8 @@ async fn sign_up_code_goes_by_sms_when_the_pool_verifies_phone_numbers(server: &
     let app = server.new_client(&pool, false, false).await;
 
     // Phone and email: the code goes by SMS.
-    let out = sign_up(
-        server,
-        &app,
-        "phoebe",
-        &[("email", "phoebe@example.com"), ("phone_number", "+15555550100")],
-    )
-    .await;
+    let out =
+        sign_up(server, &app, "phoebe", &[("email", "phoebe@example.com"), ("phone_number", "+15555550100")]).await;
     let d = out.code_delivery_details().expect("CodeDeliveryDetails");
     assert_eq!(d.delivery_medium(), Some(&DeliveryMediumType::Sms));
     assert_eq!(d.attribute_name(), Some("phone_number"));
@@ -407,28 +364,16 @@ async fn sign_up_password_policy(server: &Server) {
     ];
     for (password, reason) in cases {
         let msg = expect_code(
-            sign_up_req(server, &app, "weak", password, &[("email", "weak@example.com")])
-                .send()
-                .await,
+            sign_up_req(server, &app, "weak", password, &[("email", "weak@example.com")]).send().await,
             "InvalidPasswordException",
         );
-        assert_eq!(
-            msg,
-            format!("Password did not conform with policy: {reason}"),
-            "password {password:?}"
-        );
+        assert_eq!(msg, format!("Password did not conform with policy: {reason}"), "password {password:?}");
     }
     // Nothing was created and nothing sent.
     assert!(server.list_all_users(&app.pool).await.is_empty());
     assert!(server.outbox(&app.pool, "weak").await.is_empty());
     expect_code(
-        server
-            .idp()
-            .admin_get_user()
-            .user_pool_id(&app.pool)
-            .username("weak")
-            .send()
-            .await,
+        server.idp().admin_get_user().user_pool_id(&app.pool).username("weak").send().await,
         "UserNotFoundException",
     );
     // The same username then signs up with a good password.
@@ -456,10 +401,7 @@ async fn sign_up_with_a_relaxed_password_policy(server: &Server) {
         .await;
     let app = server.new_client(&pool, false, false).await;
     ok(sign_up_req(server, &app, "simple", "abcdef", &[]).send().await);
-    let msg = expect_code(
-        sign_up_req(server, &app, "simpler", "abcde", &[]).send().await,
-        "InvalidPasswordException",
-    );
+    let msg = expect_code(sign_up_req(server, &app, "simpler", "abcde", &[]).send().await, "InvalidPasswordException");
     assert_eq!(msg, "Password did not conform with policy: Password not long enough");
 
     // Only uppercase required: the lowercase check does not apply.
@@ -482,22 +424,11 @@ async fn sign_up_with_a_relaxed_password_policy(server: &Server) {
         .await;
     let app = server.new_client(&pool, false, false).await;
     ok(sign_up_req(server, &app, "upper", "ABCDEFG!", &[]).send().await);
-    let msg = expect_code(
-        sign_up_req(server, &app, "lower", "abcdefg!", &[]).send().await,
-        "InvalidPasswordException",
-    );
-    assert_eq!(
-        msg,
-        "Password did not conform with policy: Password must have uppercase characters"
-    );
-    let msg = expect_code(
-        sign_up_req(server, &app, "nosymbol", "ABCDEFGH", &[]).send().await,
-        "InvalidPasswordException",
-    );
-    assert_eq!(
-        msg,
-        "Password did not conform with policy: Password must have symbol characters"
-    );
+    let msg = expect_code(sign_up_req(server, &app, "lower", "abcdefg!", &[]).send().await, "InvalidPasswordException");
+    assert_eq!(msg, "Password did not conform with policy: Password must have uppercase characters");
+    let msg =
+        expect_code(sign_up_req(server, &app, "nosymbol", "ABCDEFGH", &[]).send().await, "InvalidPasswordException");
+    assert_eq!(msg, "Password did not conform with policy: Password must have symbol characters");
     assert_eq!(server.usernames(&pool).await, vec!["upper"]);
 }
 
@@ -505,9 +436,7 @@ async fn sign_up_existing_username_is_refused(server: &Server) {
     let app = email_app(server).await;
     let first = sign_up(server, &app, "dup", &[("email", "dup1@example.com")]).await;
     let msg = expect_code(
-        sign_up_req(server, &app, "dup", PASSWORD, &[("email", "dup2@example.com")])
-            .send()
-            .await,
+        sign_up_req(server, &app, "dup", PASSWORD, &[("email", "dup2@example.com")]).send().await,
         "UsernameExistsException",
     );
     assert_eq!(msg, "User already exists");
@@ -528,10 +457,7 @@ async fn sign_up_existing_username_is_refused(server: &Server) {
         .message_action(cognate_e2e::idp::types::MessageActionType::Suppress)
         .send()
         .await);
-    expect_code(
-        sign_up_req(server, &app, "admin-made", PASSWORD, &[]).send().await,
-        "UsernameExistsException",
-    );
+    expect_code(sign_up_req(server, &app, "admin-made", PASSWORD, &[]).send().await, "UsernameExistsException");
     assert_eq!(server.usernames(&app.pool).await, vec!["admin-made", "dup"]);
 }
 
@@ -553,10 +479,7 @@ async fn sign_up_attributes_are_validated_against_the_schema(server: &Server) {
                         .attribute_data_type(AttributeDataType::String)
                         .mutable(true)
                         .string_attribute_constraints(
-                            StringAttributeConstraintsType::builder()
-                                .min_length("1")
-                                .max_length("5")
-                                .build(),
+                            StringAttributeConstraintsType::builder().min_length("1").max_length("5").build(),
                         )
                         .build(),
                 )
@@ -567,9 +490,7 @@ async fn sign_up_attributes_are_validated_against_the_schema(server: &Server) {
 
     // A required attribute is missing.
     let msg = expect_code(
-        sign_up_req(server, &app, "u1", PASSWORD, &[("email", "u1@example.com")])
-            .send()
-            .await,
+        sign_up_req(server, &app, "u1", PASSWORD, &[("email", "u1@example.com")]).send().await,
         "InvalidParameterException",
     );
     assert!(
@@ -592,15 +513,9 @@ async fn sign_up_attributes_are_validated_against_the_schema(server: &Server) {
     assert!(msg.starts_with(PREFIX), "unknown attribute: {msg:?}");
     // A custom attribute that does not exist.
     let msg = expect_code(
-        sign_up_req(
-            server,
-            &app,
-            "u1",
-            PASSWORD,
-            &[("email", "u1@example.com"), ("name", "U"), ("custom:nope", "x")],
-        )
-        .send()
-        .await,
+        sign_up_req(server, &app, "u1", PASSWORD, &[("email", "u1@example.com"), ("name", "U"), ("custom:nope", "x")])
+            .send()
+            .await,
         "InvalidParameterException",
     );
     assert!(msg.starts_with(PREFIX), "unknown custom attribute: {msg:?}");
@@ -620,15 +535,7 @@ async fn sign_up_attributes_are_validated_against_the_schema(server: &Server) {
     assert!(msg.starts_with(PREFIX), "custom attribute too long: {msg:?}");
     // A malformed email address.
     let msg = expect_code(
-        sign_up_req(
-            server,
-            &app,
-            "u1",
-            PASSWORD,
-            &[("email", "not-an-email"), ("name", "U")],
-        )
-        .send()
-        .await,
+        sign_up_req(server, &app, "u1", PASSWORD, &[("email", "not-an-email"), ("name", "U")]).send().await,
         "InvalidParameterException",
     );
     assert!(msg.contains("Invalid email address format."), "bad email: {msg:?}");
@@ -652,13 +559,7 @@ async fn sign_up_attributes_are_validated_against_the_schema(server: &Server) {
     assert!(server.outbox(&pool, "u1").await.is_empty());
 
     // Valid attributes, including a custom one at its maximum length.
-    sign_up(
-        server,
-        &app,
-        "u1",
-        &[("email", "u1@example.com"), ("name", "U"), ("custom:tier", "gold5")],
-    )
-    .await;
+    sign_up(server, &app, "u1", &[("email", "u1@example.com"), ("name", "U"), ("custom:tier", "gold5")]).await;
     let user = server.get_user(&pool, "u1").await;
     assert_eq!(attr_of(user.user_attributes(), "custom:tier"), Some("gold5"));
     assert_eq!(attr_of(user.user_attributes(), "name"), Some("U"));
@@ -666,40 +567,20 @@ async fn sign_up_attributes_are_validated_against_the_schema(server: &Server) {
 
 async fn sign_up_unknown_client(server: &Server) {
     let app = email_app(server).await;
-    let ghost = App {
-        pool: app.pool.clone(),
-        client: "0123456789abcdefghijklmnop".into(),
-        secret: None,
-    };
+    let ghost = App { pool: app.pool.clone(), client: "0123456789abcdefghijklmnop".into(), secret: None };
     expect_code(
-        sign_up_req(server, &ghost, "nobody", PASSWORD, &[("email", "n@example.com")])
-            .send()
-            .await,
+        sign_up_req(server, &ghost, "nobody", PASSWORD, &[("email", "n@example.com")]).send().await,
         "ResourceNotFoundException",
     );
-    expect_code(
-        forgot_req(server, &ghost, "nobody").send().await,
-        "ResourceNotFoundException",
-    );
-    expect_code(
-        confirm_req(server, &ghost, "nobody", "123456").send().await,
-        "ResourceNotFoundException",
-    );
+    expect_code(forgot_req(server, &ghost, "nobody").send().await, "ResourceNotFoundException");
+    expect_code(confirm_req(server, &ghost, "nobody", "123456").send().await, "ResourceNotFoundException");
     assert_eq!(user_count(server, &app.pool).await, 0);
 
     // A deleted client stops working.
     sign_up(server, &app, "before", &[("email", "before@example.com")]).await;
-    ok(server
-        .idp()
-        .delete_user_pool_client()
-        .user_pool_id(&app.pool)
-        .client_id(&app.client)
-        .send()
-        .await);
+    ok(server.idp().delete_user_pool_client().user_pool_id(&app.pool).client_id(&app.client).send().await);
     expect_code(
-        sign_up_req(server, &app, "after", PASSWORD, &[("email", "after@example.com")])
-            .send()
-            .await,
+        sign_up_req(server, &app, "after", PASSWORD, &[("email", "after@example.com")]).send().await,
         "ResourceNotFoundException",
     );
     assert_eq!(server.usernames(&app.pool).await, vec!["before"]);
@@ -709,10 +590,7 @@ async fn confirm_sign_up_wrong_code_changes_nothing(server: &Server) {
     let app = email_app(server).await;
     sign_up(server, &app, "carol", &[("email", "carol@example.com")]).await;
     let code = server.latest_code(&app.pool, "carol").await;
-    let msg = expect_code(
-        confirm_req(server, &app, "carol", &wrong_code(&code)).send().await,
-        "CodeMismatchException",
-    );
+    let msg = expect_code(confirm_req(server, &app, "carol", &wrong_code(&code)).send().await, "CodeMismatchException");
     assert_eq!(msg, "Invalid verification code provided, please try again.");
     let user = server.get_user(&app.pool, "carol").await;
     assert_eq!(user.user_status().map(|s| s.as_str()), Some("UNCONFIRMED"));
@@ -741,10 +619,7 @@ async fn confirm_sign_up_attempt_limit(server: &Server) {
             "wrong attempt {attempt}: {info:?}"
         );
     }
-    let msg = expect_code(
-        confirm_req(server, &app, "dora", &bad).send().await,
-        "LimitExceededException",
-    );
+    let msg = expect_code(confirm_req(server, &app, "dora", &bad).send().await, "LimitExceededException");
     assert_eq!(msg, "Attempt limit exceeded, please try after some time.");
     // Once the limit is reached even the right code is refused.
     let info = expect_err(confirm_req(server, &app, "dora", &code).send().await);
@@ -757,10 +632,7 @@ async fn confirm_sign_up_of_a_confirmed_user_is_refused(server: &Server) {
     sign_up(server, &app, "erin", &[("email", "erin@example.com")]).await;
     let code = server.latest_code(&app.pool, "erin").await;
     ok(confirm_req(server, &app, "erin", &code).send().await);
-    let msg = expect_code(
-        confirm_req(server, &app, "erin", &code).send().await,
-        "NotAuthorizedException",
-    );
+    let msg = expect_code(confirm_req(server, &app, "erin", &code).send().await, "NotAuthorizedException");
     assert_eq!(msg, "User cannot be confirmed. Current status is CONFIRMED");
     assert_eq!(server.user_status(&app.pool, "erin").await, "CONFIRMED");
 }
@@ -768,19 +640,14 @@ async fn confirm_sign_up_of_a_confirmed_user_is_refused(server: &Server) {
 async fn unknown_users_are_reported_without_prevent_user_existence_errors(server: &Server) {
     let app = email_app(server).await;
     const MSG: &str = "Username/client id combination not found.";
-    let msg = expect_code(
-        confirm_req(server, &app, "ghost", "123456").send().await,
-        "UserNotFoundException",
-    );
+    let msg = expect_code(confirm_req(server, &app, "ghost", "123456").send().await, "UserNotFoundException");
     assert_eq!(msg, MSG);
     let msg = expect_code(resend_req(server, &app, "ghost").send().await, "UserNotFoundException");
     assert_eq!(msg, MSG);
     let msg = expect_code(forgot_req(server, &app, "ghost").send().await, "UserNotFoundException");
     assert_eq!(msg, MSG);
     let msg = expect_code(
-        confirm_forgot_req(server, &app, "ghost", "123456", "N3wPassw0rd!")
-            .send()
-            .await,
+        confirm_forgot_req(server, &app, "ghost", "123456", "N3wPassw0rd!").send().await,
         "UserNotFoundException",
     );
     assert_eq!(msg, MSG);
@@ -819,10 +686,7 @@ async fn resend_confirmation_code_of_a_confirmed_user_is_refused(server: &Server
     let app = email_app(server).await;
     confirmed_user(server, &app, "gina", "gina@example.com").await;
     let before = server.outbox(&app.pool, "gina").await;
-    expect_code(
-        resend_req(server, &app, "gina").send().await,
-        "InvalidParameterException",
-    );
+    expect_code(resend_req(server, &app, "gina").send().await, "InvalidParameterException");
     assert_eq!(server.outbox(&app.pool, "gina").await, before, "nothing was sent");
     assert_eq!(server.user_status(&app.pool, "gina").await, "CONFIRMED");
 }
@@ -846,24 +710,16 @@ async fn forgot_password_and_confirm_forgot_password(server: &Server) {
     let code = m.code.clone().expect("code");
     assert_code_format(&code);
     assert!(m.body.contains(&code));
-    assert_eq!(
-        server.user_status(&app.pool, "hank").await,
-        "CONFIRMED",
-        "ForgotPassword does not change the status"
-    );
+    assert_eq!(server.user_status(&app.pool, "hank").await, "CONFIRMED", "ForgotPassword does not change the status");
 
-    ok(confirm_forgot_req(server, &app, "hank", &code, "N3w-Passw0rd")
-        .send()
-        .await);
+    ok(confirm_forgot_req(server, &app, "hank", &code, "N3w-Passw0rd").send().await);
     let user = server.get_user(&app.pool, "hank").await;
     assert_eq!(user.user_status().map(|s| s.as_str()), Some("CONFIRMED"));
     assert_eq!(attr_of(user.user_attributes(), "email_verified"), Some("true"));
 
     // Codes are single use.
     let msg = expect_code(
-        confirm_forgot_req(server, &app, "hank", &code, "An0ther-Passw0rd")
-            .send()
-            .await,
+        confirm_forgot_req(server, &app, "hank", &code, "An0ther-Passw0rd").send().await,
         "ExpiredCodeException",
     );
     assert_eq!(msg, "Invalid code provided, please request a code again.");
@@ -871,9 +727,7 @@ async fn forgot_password_and_confirm_forgot_password(server: &Server) {
     // A second request sends a new code; the newest one works.
     ok(forgot_req(server, &app, "hank").send().await);
     let code2 = server.latest_code(&app.pool, "hank").await;
-    ok(confirm_forgot_req(server, &app, "hank", &code2, "Th1rd-Passw0rd")
-        .send()
-        .await);
+    ok(confirm_forgot_req(server, &app, "hank", &code2, "Th1rd-Passw0rd").send().await);
     assert_eq!(server.user_status(&app.pool, "hank").await, "CONFIRMED");
 }
 
@@ -883,9 +737,7 @@ async fn confirm_forgot_password_errors_change_nothing(server: &Server) {
 
     // No code was ever issued for a password reset.
     let msg = expect_code(
-        confirm_forgot_req(server, &app, "ivy", "123456", "N3w-Passw0rd")
-            .send()
-            .await,
+        confirm_forgot_req(server, &app, "ivy", "123456", "N3w-Passw0rd").send().await,
         "ExpiredCodeException",
     );
     assert_eq!(msg, "Invalid code provided, please request a code again.");
@@ -893,32 +745,21 @@ async fn confirm_forgot_password_errors_change_nothing(server: &Server) {
     ok(forgot_req(server, &app, "ivy").send().await);
     let code = server.latest_code(&app.pool, "ivy").await;
     let msg = expect_code(
-        confirm_forgot_req(server, &app, "ivy", &wrong_code(&code), "N3w-Passw0rd")
-            .send()
-            .await,
+        confirm_forgot_req(server, &app, "ivy", &wrong_code(&code), "N3w-Passw0rd").send().await,
         "CodeMismatchException",
     );
     assert_eq!(msg, "Invalid verification code provided, please try again.");
     // The right code with a password the policy refuses: the code is not used up.
-    let msg = expect_code(
-        confirm_forgot_req(server, &app, "ivy", &code, "short").send().await,
-        "InvalidPasswordException",
-    );
+    let msg =
+        expect_code(confirm_forgot_req(server, &app, "ivy", &code, "short").send().await, "InvalidPasswordException");
     assert_eq!(msg, "Password did not conform with policy: Password not long enough");
     let msg = expect_code(
-        confirm_forgot_req(server, &app, "ivy", &code, "nouppercase1!")
-            .send()
-            .await,
+        confirm_forgot_req(server, &app, "ivy", &code, "nouppercase1!").send().await,
         "InvalidPasswordException",
     );
-    assert_eq!(
-        msg,
-        "Password did not conform with policy: Password must have uppercase characters"
-    );
+    assert_eq!(msg, "Password did not conform with policy: Password must have uppercase characters");
     assert_eq!(server.user_status(&app.pool, "ivy").await, "CONFIRMED");
-    ok(confirm_forgot_req(server, &app, "ivy", &code, "N3w-Passw0rd")
-        .send()
-        .await);
+    ok(confirm_forgot_req(server, &app, "ivy", &code, "N3w-Passw0rd").send().await);
     assert_eq!(server.user_status(&app.pool, "ivy").await, "CONFIRMED");
 }
 
@@ -929,11 +770,7 @@ async fn confirm_forgot_password_attempt_limit(server: &Server) {
     let code = server.latest_code(&app.pool, "jack").await;
     let bad = wrong_code(&code);
     for attempt in 1..=5 {
-        let info = expect_err(
-            confirm_forgot_req(server, &app, "jack", &bad, "N3w-Passw0rd")
-                .send()
-                .await,
-        );
+        let info = expect_err(confirm_forgot_req(server, &app, "jack", &bad, "N3w-Passw0rd").send().await);
         assert_eq!(
             (info.status, info.code.as_str()),
             (400, "CodeMismatchException"),
@@ -941,17 +778,11 @@ async fn confirm_forgot_password_attempt_limit(server: &Server) {
         );
     }
     let msg = expect_code(
-        confirm_forgot_req(server, &app, "jack", &bad, "N3w-Passw0rd")
-            .send()
-            .await,
+        confirm_forgot_req(server, &app, "jack", &bad, "N3w-Passw0rd").send().await,
         "LimitExceededException",
     );
     assert_eq!(msg, "Attempt limit exceeded, please try after some time.");
-    let info = expect_err(
-        confirm_forgot_req(server, &app, "jack", &code, "N3w-Passw0rd")
-            .send()
-            .await,
-    );
+    let info = expect_err(confirm_forgot_req(server, &app, "jack", &code, "N3w-Passw0rd").send().await);
     assert_eq!(info.status, 400, "the right code after the attempt limit: {info:?}");
 }
 
@@ -977,10 +808,7 @@ async fn forgot_password_needs_a_verified_destination(server: &Server) {
         .send()
         .await);
     assert_eq!(server.user_status(&app.pool, "kate").await, "CONFIRMED");
-    expect_code(
-        forgot_req(server, &app, "kate").send().await,
-        "InvalidParameterException",
-    );
+    expect_code(forgot_req(server, &app, "kate").send().await, "InvalidParameterException");
     assert!(server.outbox(&app.pool, "kate").await.is_empty(), "nothing was sent");
     assert_eq!(server.user_status(&app.pool, "kate").await, "CONFIRMED");
 }
@@ -989,24 +817,12 @@ async fn forgot_password_of_a_disabled_user(server: &Server) {
     let app = email_app(server).await;
     confirmed_user(server, &app, "liam", "liam@example.com").await;
     let before = server.outbox(&app.pool, "liam").await;
-    ok(server
-        .idp()
-        .admin_disable_user()
-        .user_pool_id(&app.pool)
-        .username("liam")
-        .send()
-        .await);
+    ok(server.idp().admin_disable_user().user_pool_id(&app.pool).username("liam").send().await);
     let msg = expect_code(forgot_req(server, &app, "liam").send().await, "NotAuthorizedException");
     assert_eq!(msg, "User is disabled.");
     assert_eq!(server.outbox(&app.pool, "liam").await, before, "nothing was sent");
 
-    ok(server
-        .idp()
-        .admin_enable_user()
-        .user_pool_id(&app.pool)
-        .username("liam")
-        .send()
-        .await);
+    ok(server.idp().admin_enable_user().user_pool_id(&app.pool).username("liam").send().await);
     ok(forgot_req(server, &app, "liam").send().await);
     assert_eq!(server.outbox(&app.pool, "liam").await.len(), before.len() + 1);
 }
@@ -1016,31 +832,19 @@ async fn forgot_password_of_a_disabled_user(server: &Server) {
 // ---------------------------------------------------------------------------
 
 async fn secret_hash_is_required_when_the_client_has_a_secret(server: &Server) {
-    let pool = server
-        .new_pool(|p| p.auto_verified_attributes(VerifiedAttributeType::Email))
-        .await;
+    let pool = server.new_pool(|p| p.auto_verified_attributes(VerifiedAttributeType::Email)).await;
     let app = server.new_client(&pool, true, false).await;
     let secret = app.secret.clone().expect("the client has a secret");
-    let no_hash = App {
-        secret: None,
-        ..app.clone()
-    };
-    let wrong_secret = App {
-        secret: Some(format!("{secret}x")),
-        ..app.clone()
-    };
+    let no_hash = App { secret: None, ..app.clone() };
+    let wrong_secret = App { secret: Some(format!("{secret}x")), ..app.clone() };
 
     // SignUp: without a hash, with a wrong one, with another user's.
     expect_code(
-        sign_up_req(server, &no_hash, "mia", PASSWORD, &[("email", "mia@example.com")])
-            .send()
-            .await,
+        sign_up_req(server, &no_hash, "mia", PASSWORD, &[("email", "mia@example.com")]).send().await,
         "NotAuthorizedException",
     );
     expect_code(
-        sign_up_req(server, &wrong_secret, "mia", PASSWORD, &[("email", "mia@example.com")])
-            .send()
-            .await,
+        sign_up_req(server, &wrong_secret, "mia", PASSWORD, &[("email", "mia@example.com")]).send().await,
         "NotAuthorizedException",
     );
     expect_code(
@@ -1063,56 +867,35 @@ async fn secret_hash_is_required_when_the_client_has_a_secret(server: &Server) {
 
     // ResendConfirmationCode.
     let sent = server.outbox(&pool, "noah").await.len();
-    expect_code(
-        resend_req(server, &no_hash, "noah").send().await,
-        "NotAuthorizedException",
-    );
-    expect_code(
-        resend_req(server, &wrong_secret, "noah").send().await,
-        "NotAuthorizedException",
-    );
+    expect_code(resend_req(server, &no_hash, "noah").send().await, "NotAuthorizedException");
+    expect_code(resend_req(server, &wrong_secret, "noah").send().await, "NotAuthorizedException");
     assert_eq!(server.outbox(&pool, "noah").await.len(), sent);
     ok(resend_req(server, &app, "noah").send().await);
     assert_eq!(server.outbox(&pool, "noah").await.len(), sent + 1);
 
     // ConfirmSignUp.
     let code = server.latest_code(&pool, "mia").await;
-    expect_code(
-        confirm_req(server, &no_hash, "mia", &code).send().await,
-        "NotAuthorizedException",
-    );
-    expect_code(
-        confirm_req(server, &wrong_secret, "mia", &code).send().await,
-        "NotAuthorizedException",
-    );
+    expect_code(confirm_req(server, &no_hash, "mia", &code).send().await, "NotAuthorizedException");
+    expect_code(confirm_req(server, &wrong_secret, "mia", &code).send().await, "NotAuthorizedException");
     assert_eq!(server.user_status(&pool, "mia").await, "UNCONFIRMED");
     ok(confirm_req(server, &app, "mia", &code).send().await);
     assert_eq!(server.user_status(&pool, "mia").await, "CONFIRMED");
 
     // ForgotPassword and ConfirmForgotPassword.
     let sent = server.outbox(&pool, "mia").await.len();
-    expect_code(
-        forgot_req(server, &no_hash, "mia").send().await,
-        "NotAuthorizedException",
-    );
+    expect_code(forgot_req(server, &no_hash, "mia").send().await, "NotAuthorizedException");
     assert_eq!(server.outbox(&pool, "mia").await.len(), sent);
     ok(forgot_req(server, &app, "mia").send().await);
     let code = server.latest_code(&pool, "mia").await;
     expect_code(
-        confirm_forgot_req(server, &no_hash, "mia", &code, "N3w-Passw0rd")
-            .send()
-            .await,
+        confirm_forgot_req(server, &no_hash, "mia", &code, "N3w-Passw0rd").send().await,
         "NotAuthorizedException",
     );
     expect_code(
-        confirm_forgot_req(server, &wrong_secret, "mia", &code, "N3w-Passw0rd")
-            .send()
-            .await,
+        confirm_forgot_req(server, &wrong_secret, "mia", &code, "N3w-Passw0rd").send().await,
         "NotAuthorizedException",
     );
-    ok(confirm_forgot_req(server, &app, "mia", &code, "N3w-Passw0rd")
-        .send()
-        .await);
+    ok(confirm_forgot_req(server, &app, "mia", &code, "N3w-Passw0rd").send().await);
 
     // A client without a secret ignores nothing: it simply needs no hash.
     let public = server.new_client(&pool, false, false).await;
@@ -1125,9 +908,7 @@ async fn secret_hash_is_required_when_the_client_has_a_secret(server: &Server) {
 // ---------------------------------------------------------------------------
 
 async fn prevent_user_existence_errors_hides_unknown_users(server: &Server) {
-    let pool = server
-        .new_pool(|p| p.auto_verified_attributes(VerifiedAttributeType::Email))
-        .await;
+    let pool = server.new_pool(|p| p.auto_verified_attributes(VerifiedAttributeType::Email)).await;
     let app = server.new_client(&pool, false, true).await;
     let raw = server.raw();
     // A confirmed user (for ForgotPassword) and an unconfirmed one (for
@@ -1136,51 +917,22 @@ async fn prevent_user_existence_errors_hides_unknown_users(server: &Server) {
     sign_up(server, &app, "pending", &[("email", "pending@example.com")]).await;
 
     // ForgotPassword: same status and shape for a real and an unknown user.
-    let real = raw
-        .idp_unsigned("ForgotPassword", json!({"ClientId": app.client, "Username": "known"}))
-        .await;
-    let fake = raw
-        .idp_unsigned("ForgotPassword", json!({"ClientId": app.client, "Username": "nobody"}))
-        .await;
+    let real = raw.idp_unsigned("ForgotPassword", json!({"ClientId": app.client, "Username": "known"})).await;
+    let fake = raw.idp_unsigned("ForgotPassword", json!({"ClientId": app.client, "Username": "nobody"})).await;
     assert_eq!(real.status, 200, "ForgotPassword of a real user: {}", real.body);
     assert_eq!(fake.status, 200, "ForgotPassword of an unknown user: {}", fake.body);
-    assert_eq!(
-        json_shape(&fake.json()),
-        json_shape(&real.json()),
-        "{} vs {}",
-        fake.body,
-        real.body
-    );
+    assert_eq!(json_shape(&fake.json()), json_shape(&real.json()), "{} vs {}", fake.body, real.body);
     let (r, f) = (real.json(), fake.json());
     for key in ["DeliveryMedium", "AttributeName"] {
-        assert_eq!(
-            f["CodeDeliveryDetails"][key], r["CodeDeliveryDetails"][key],
-            "{key} gives the unknown user away"
-        );
+        assert_eq!(f["CodeDeliveryDetails"][key], r["CodeDeliveryDetails"][key], "{key} gives the unknown user away");
     }
 
     // ResendConfirmationCode: likewise.
-    let real = raw
-        .idp_unsigned(
-            "ResendConfirmationCode",
-            json!({"ClientId": app.client, "Username": "pending"}),
-        )
-        .await;
-    let fake = raw
-        .idp_unsigned(
-            "ResendConfirmationCode",
-            json!({"ClientId": app.client, "Username": "nobody"}),
-        )
-        .await;
+    let real = raw.idp_unsigned("ResendConfirmationCode", json!({"ClientId": app.client, "Username": "pending"})).await;
+    let fake = raw.idp_unsigned("ResendConfirmationCode", json!({"ClientId": app.client, "Username": "nobody"})).await;
     assert_eq!(real.status, 200, "{}", real.body);
     assert_eq!(fake.status, 200, "{}", fake.body);
-    assert_eq!(
-        json_shape(&fake.json()),
-        json_shape(&real.json()),
-        "{} vs {}",
-        fake.body,
-        real.body
-    );
+    assert_eq!(json_shape(&fake.json()), json_shape(&real.json()), "{} vs {}", fake.body, real.body);
 
     // ConfirmSignUp: an unknown user looks like a wrong code.
     let code = server.latest_code(&pool, "pending").await;
@@ -1196,10 +948,7 @@ async fn prevent_user_existence_errors_hides_unknown_users(server: &Server) {
             json!({"ClientId": app.client, "Username": "nobody", "ConfirmationCode": "123456"}),
         )
         .await;
-    assert_eq!(
-        real.assert_error("CodeMismatchException"),
-        fake.assert_error("CodeMismatchException")
-    );
+    assert_eq!(real.assert_error("CodeMismatchException"), fake.assert_error("CodeMismatchException"));
     assert_eq!(json_shape(&fake.json()), json_shape(&real.json()));
 
     // ConfirmForgotPassword: likewise.
@@ -1217,47 +966,31 @@ async fn prevent_user_existence_errors_hides_unknown_users(server: &Server) {
             json!({"ClientId": app.client, "Username": "nobody", "ConfirmationCode": "123456", "Password": "N3w-Passw0rd"}),
         )
         .await;
-    assert_eq!(
-        real.assert_error("CodeMismatchException"),
-        fake.assert_error("CodeMismatchException")
-    );
+    assert_eq!(real.assert_error("CodeMismatchException"), fake.assert_error("CodeMismatchException"));
 
     // Nothing was created or sent for the unknown user.
     assert_eq!(server.usernames(&pool).await, vec!["known", "pending"]);
     assert!(server.outbox(&pool, "nobody").await.is_empty());
     // The real users were not harmed by the wrong codes.
     assert_eq!(server.user_status(&pool, "pending").await, "UNCONFIRMED");
-    ok(confirm_forgot_req(server, &app, "known", &code, "N3w-Passw0rd")
-        .send()
-        .await);
+    ok(confirm_forgot_req(server, &app, "known", &code, "N3w-Passw0rd").send().await);
 
     // The admin operations are not affected by the setting.
     let msg = expect_code(
-        server
-            .idp()
-            .admin_get_user()
-            .user_pool_id(&pool)
-            .username("nobody")
-            .send()
-            .await,
+        server.idp().admin_get_user().user_pool_id(&pool).username("nobody").send().await,
         "UserNotFoundException",
     );
     assert_eq!(msg, "User does not exist.");
 
     // SignUp still reports an existing username.
     expect_code(
-        sign_up_req(server, &app, "known", PASSWORD, &[("email", "again@example.com")])
-            .send()
-            .await,
+        sign_up_req(server, &app, "known", PASSWORD, &[("email", "again@example.com")]).send().await,
         "UsernameExistsException",
     );
 
     // A LEGACY client of the same pool still reports unknown users.
     let legacy = server.new_client(&pool, false, false).await;
-    expect_code(
-        forgot_req(server, &legacy, "nobody").send().await,
-        "UserNotFoundException",
-    );
+    expect_code(forgot_req(server, &legacy, "nobody").send().await, "UserNotFoundException");
 }
 
 // ---------------------------------------------------------------------------
@@ -1267,14 +1000,13 @@ async fn prevent_user_existence_errors_hides_unknown_users(server: &Server) {
 async fn verification_message_template_is_used(server: &Server) {
     let pool = server
         .new_pool(|p| {
-            p.auto_verified_attributes(VerifiedAttributeType::Email)
-                .verification_message_template(
-                    VerificationMessageTemplateType::builder()
-                        .email_subject("Confirm your account")
-                        .email_message("Welcome! Your code: {####}.")
-                        .default_email_option(cognate_e2e::idp::types::DefaultEmailOptionType::ConfirmWithCode)
-                        .build(),
-                )
+            p.auto_verified_attributes(VerifiedAttributeType::Email).verification_message_template(
+                VerificationMessageTemplateType::builder()
+                    .email_subject("Confirm your account")
+                    .email_message("Welcome! Your code: {####}.")
+                    .default_email_option(cognate_e2e::idp::types::DefaultEmailOptionType::ConfirmWithCode)
+                    .build(),
+            )
         })
         .await;
     let app = server.new_client(&pool, false, false).await;
@@ -1320,20 +1052,11 @@ async fn usernames_are_case_sensitive_by_default(server: &Server) {
     assert_ne!(upper.user_sub(), lower.user_sub());
     assert_eq!(server.usernames(&app.pool).await, vec!["Rose", "rose"]);
     expect_code(
-        server
-            .idp()
-            .admin_get_user()
-            .user_pool_id(&app.pool)
-            .username("ROSE")
-            .send()
-            .await,
+        server.idp().admin_get_user().user_pool_id(&app.pool).username("ROSE").send().await,
         "UserNotFoundException",
     );
     let code = server.latest_code(&app.pool, "Rose").await;
-    assert_eq!(
-        server.outbox(&app.pool, "Rose").await[0].destination,
-        "rose1@example.com"
-    );
+    assert_eq!(server.outbox(&app.pool, "Rose").await[0].destination, "rose1@example.com");
     // The code of "Rose" does not confirm "rose".
     let info = expect_err(confirm_req(server, &app, "rose", &code).send().await);
     assert_eq!(info.status, 400);
@@ -1345,13 +1068,9 @@ async fn usernames_are_case_sensitive_by_default(server: &Server) {
 async fn case_insensitive_usernames(server: &Server) {
     let pool = server
         .new_pool(|p| {
-            p.auto_verified_attributes(VerifiedAttributeType::Email)
-                .username_configuration(
-                    UsernameConfigurationType::builder()
-                        .case_sensitive(false)
-                        .build()
-                        .expect("UsernameConfiguration"),
-                )
+            p.auto_verified_attributes(VerifiedAttributeType::Email).username_configuration(
+                UsernameConfigurationType::builder().case_sensitive(false).build().expect("UsernameConfiguration"),
+            )
         })
         .await;
     let app = server.new_client(&pool, false, false).await;
@@ -1366,9 +1085,7 @@ async fn case_insensitive_usernames(server: &Server) {
         assert_eq!(attr_of(user.user_attributes(), "sub"), Some(out.user_sub()));
     }
     let msg = expect_code(
-        sign_up_req(server, &app, "alice", PASSWORD, &[("email", "other@example.com")])
-            .send()
-            .await,
+        sign_up_req(server, &app, "alice", PASSWORD, &[("email", "other@example.com")]).send().await,
         "UsernameExistsException",
     );
     assert_eq!(msg, "User already exists");
@@ -1390,30 +1107,18 @@ async fn case_insensitive_usernames(server: &Server) {
         .user_attributes(attr("name", "Alice A."))
         .send()
         .await);
-    assert_eq!(
-        attr_of(server.get_user(&pool, "alice").await.user_attributes(), "name"),
-        Some("Alice A.")
-    );
+    assert_eq!(attr_of(server.get_user(&pool, "alice").await.user_attributes(), "name"), Some("Alice A."));
     ok(forgot_req(server, &app, "aLICE").send().await);
     let code = server.latest_code(&pool, &stored).await;
-    ok(confirm_forgot_req(server, &app, "Alice", &code, "N3w-Passw0rd")
-        .send()
-        .await);
-    ok(server
-        .idp()
-        .admin_delete_user()
-        .user_pool_id(&pool)
-        .username("ALICE")
-        .send()
-        .await);
+    ok(confirm_forgot_req(server, &app, "Alice", &code, "N3w-Passw0rd").send().await);
+    ok(server.idp().admin_delete_user().user_pool_id(&pool).username("ALICE").send().await);
     assert!(server.list_all_users(&pool).await.is_empty());
 }
 
 async fn email_as_username(server: &Server) {
     let pool = server
         .new_pool(|p| {
-            p.auto_verified_attributes(VerifiedAttributeType::Email)
-                .username_attributes(UsernameAttributeType::Email)
+            p.auto_verified_attributes(VerifiedAttributeType::Email).username_attributes(UsernameAttributeType::Email)
         })
         .await;
     let app = server.new_client(&pool, false, false).await;
@@ -1438,9 +1143,7 @@ async fn email_as_username(server: &Server) {
     assert_eq!(msg, "An account with the given email already exists.");
     // A username that is not an email.
     expect_code(
-        sign_up_req(server, &app, "sam", PASSWORD, &[("email", "sam2@example.com")])
-            .send()
-            .await,
+        sign_up_req(server, &app, "sam", PASSWORD, &[("email", "sam2@example.com")]).send().await,
         "InvalidParameterException",
     );
     assert_eq!(user_count(server, &pool).await, 1);
@@ -1460,13 +1163,7 @@ async fn email_as_username(server: &Server) {
     assert_eq!(server.outbox(&pool, &sub).await.len(), 2);
 
     // ListUsers finds the user by email.
-    let found = ok(server
-        .idp()
-        .list_users()
-        .user_pool_id(&pool)
-        .filter("email = \"sam@example.com\"")
-        .send()
-        .await);
+    let found = ok(server.idp().list_users().user_pool_id(&pool).filter("email = \"sam@example.com\"").send().await);
     assert_eq!(found.users().len(), 1);
     assert_eq!(found.users()[0].username(), Some(sub.as_str()));
 }
@@ -1474,8 +1171,7 @@ async fn email_as_username(server: &Server) {
 async fn email_alias_must_be_unique_once_verified(server: &Server) {
     let pool = server
         .new_pool(|p| {
-            p.auto_verified_attributes(VerifiedAttributeType::Email)
-                .alias_attributes(AliasAttributeType::Email)
+            p.auto_verified_attributes(VerifiedAttributeType::Email).alias_attributes(AliasAttributeType::Email)
         })
         .await;
     let app = server.new_client(&pool, false, false).await;
@@ -1483,15 +1179,7 @@ async fn email_alias_must_be_unique_once_verified(server: &Server) {
 
     // A username in email format is refused in an alias pool.
     expect_code(
-        sign_up_req(
-            server,
-            &app,
-            "tom@example.com",
-            PASSWORD,
-            &[("email", "tom@example.com")],
-        )
-        .send()
-        .await,
+        sign_up_req(server, &app, "tom@example.com", PASSWORD, &[("email", "tom@example.com")]).send().await,
         "InvalidParameterException",
     );
     assert_eq!(user_count(server, &pool).await, 0);
@@ -1499,13 +1187,7 @@ async fn email_alias_must_be_unique_once_verified(server: &Server) {
     sign_up(server, &app, "tom", &[("email", EMAIL)]).await;
     // An unverified email is not an alias yet.
     expect_code(
-        server
-            .idp()
-            .admin_get_user()
-            .user_pool_id(&pool)
-            .username(EMAIL)
-            .send()
-            .await,
+        server.idp().admin_get_user().user_pool_id(&pool).username(EMAIL).send().await,
         "UserNotFoundException",
     );
     let code = server.latest_code(&pool, "tom").await;
@@ -1516,19 +1198,13 @@ async fn email_alias_must_be_unique_once_verified(server: &Server) {
     // take the alias: refused, and nothing changes.
     sign_up(server, &app, "uma", &[("email", EMAIL)]).await;
     let code = server.latest_code(&pool, "uma").await;
-    let msg = expect_code(
-        confirm_req(server, &app, "uma", &code).send().await,
-        "AliasExistsException",
-    );
+    let msg = expect_code(confirm_req(server, &app, "uma", &code).send().await, "AliasExistsException");
     assert_eq!(msg, "An account with the given email already exists.");
     assert_eq!(server.user_status(&pool, "uma").await, "UNCONFIRMED");
     assert_eq!(server.get_user(&pool, EMAIL).await.username(), "tom");
 
     // ForceAliasCreation moves the alias (the same code is still good).
-    ok(confirm_req(server, &app, "uma", &code)
-        .force_alias_creation(true)
-        .send()
-        .await);
+    ok(confirm_req(server, &app, "uma", &code).force_alias_creation(true).send().await);
     assert_eq!(server.user_status(&pool, "uma").await, "CONFIRMED");
     assert_eq!(server.get_user(&pool, EMAIL).await.username(), "uma");
     let tom = server.get_user(&pool, "tom").await;
@@ -1565,15 +1241,10 @@ async fn outbox_filters_and_the_outbox_command(server: &Server) {
     }
     assert_eq!(server.latest_code(&app.pool, "vera").await, codes[2]);
     assert_eq!(server.outbox(&other.pool, "vera").await.len(), 1);
-    assert_eq!(
-        server.outbox(&other.pool, "vera").await[0].destination,
-        "vera@example.net"
-    );
+    assert_eq!(server.outbox(&other.pool, "vera").await[0].destination, "vera@example.net");
 
     // pool only: every user of the pool.
-    let whole = server
-        .outbox_query(&format!("pool={}", cognate_e2e::url_encode(&app.pool)))
-        .await;
+    let whole = server.outbox_query(&format!("pool={}", cognate_e2e::url_encode(&app.pool))).await;
     assert_eq!(whole.len(), 4);
     let mut users: Vec<&str> = whole.iter().map(|m| m.username.as_str()).collect();
     users.sort();
@@ -1585,14 +1256,9 @@ async fn outbox_filters_and_the_outbox_command(server: &Server) {
     assert_eq!(after, vera[1..].to_vec());
     let limited = server.outbox_query(&format!("{query}&limit=1")).await;
     assert_eq!(limited, vera[..1].to_vec());
-    let limited = server
-        .outbox_query(&format!("{query}&after={}&limit=1", vera[0].id))
-        .await;
+    let limited = server.outbox_query(&format!("{query}&after={}&limit=1", vera[0].id)).await;
     assert_eq!(limited, vera[1..2].to_vec());
-    assert!(server
-        .outbox_query(&format!("{query}&after={}", vera[2].id))
-        .await
-        .is_empty());
+    assert!(server.outbox_query(&format!("{query}&after={}", vera[2].id)).await.is_empty());
     assert!(server.outbox(&app.pool, "nobody").await.is_empty());
 
     // `cognate outbox` prints the same messages; nothing for an unknown user.
@@ -1610,16 +1276,8 @@ async fn usernames_with_special_characters_and_model_limits(server: &Server) {
     let app = email_app(server).await;
     // Any letters, marks, symbols, numbers and punctuation (an email-like
     // username is fine in a pool without username or alias attributes).
-    for (i, name) in [
-        "dan+test@example.com",
-        "josé",
-        "李雷",
-        "o'brien",
-        "a&b=c?d/e%f",
-        &"x".repeat(128),
-    ]
-    .into_iter()
-    .enumerate()
+    for (i, name) in
+        ["dan+test@example.com", "josé", "李雷", "o'brien", "a&b=c?d/e%f", &"x".repeat(128)].into_iter().enumerate()
     {
         let email = format!("special{i}@example.com");
         sign_up(server, &app, name, &[("email", &email)]).await;
@@ -1636,17 +1294,13 @@ async fn usernames_with_special_characters_and_model_limits(server: &Server) {
     let too_long = "y".repeat(129);
     for name in [too_long.as_str(), "has space", "tab\tbed", ""] {
         expect_code(
-            sign_up_req(server, &app, name, PASSWORD, &[("email", "bad@example.com")])
-                .send()
-                .await,
+            sign_up_req(server, &app, name, PASSWORD, &[("email", "bad@example.com")]).send().await,
             "InvalidParameterException",
         );
     }
     // A password with white space does not match the model's PasswordType.
     expect_code(
-        sign_up_req(server, &app, "spacey", "Passw0rd! with spaces", &[])
-            .send()
-            .await,
+        sign_up_req(server, &app, "spacey", "Passw0rd! with spaces", &[]).send().await,
         "InvalidParameterException",
     );
     assert_eq!(user_count(server, &app.pool).await, 6);
@@ -1656,13 +1310,7 @@ async fn a_recreated_user_does_not_inherit_old_codes(server: &Server) {
     let app = email_app(server).await;
     sign_up(server, &app, "phoenix", &[("email", "old@example.com")]).await;
     let old_code = server.latest_code(&app.pool, "phoenix").await;
-    ok(server
-        .idp()
-        .admin_delete_user()
-        .user_pool_id(&app.pool)
-        .username("phoenix")
-        .send()
-        .await);
+    ok(server.idp().admin_delete_user().user_pool_id(&app.pool).username("phoenix").send().await);
     let again = sign_up(server, &app, "phoenix", &[("email", "new@example.com")]).await;
     let new_code = server.latest_code(&app.pool, "phoenix").await;
     if new_code != old_code {
@@ -1678,19 +1326,9 @@ async fn a_recreated_user_does_not_inherit_old_codes(server: &Server) {
     // Likewise a password-reset code does not survive its user.
     ok(forgot_req(server, &app, "phoenix").send().await);
     let reset = server.latest_code(&app.pool, "phoenix").await;
-    ok(server
-        .idp()
-        .admin_delete_user()
-        .user_pool_id(&app.pool)
-        .username("phoenix")
-        .send()
-        .await);
+    ok(server.idp().admin_delete_user().user_pool_id(&app.pool).username("phoenix").send().await);
     confirmed_user(server, &app, "phoenix", "newer@example.com").await;
-    let info = expect_err(
-        confirm_forgot_req(server, &app, "phoenix", &reset, "N3w-Passw0rd")
-            .send()
-            .await,
-    );
+    let info = expect_err(confirm_forgot_req(server, &app, "phoenix", &reset, "N3w-Passw0rd").send().await);
     assert_eq!(info.status, 400, "the deleted user's reset code: {info:?}");
 }
 
@@ -1717,11 +1355,7 @@ async fn concurrent_sign_ups_of_one_username(server: &Server) {
             Ok(_) => won += 1,
             Err(e) => {
                 let info = expect_err::<(), _>(Err(e));
-                assert_eq!(
-                    (info.status, info.code.as_str()),
-                    (400, "UsernameExistsException"),
-                    "{info:?}"
-                );
+                assert_eq!((info.status, info.code.as_str()), (400, "UsernameExistsException"), "{info:?}");
             }
         }
     }
@@ -1730,10 +1364,7 @@ async fn concurrent_sign_ups_of_one_username(server: &Server) {
     let messages = server.outbox(&app.pool, "racer").await;
     assert_eq!(messages.len(), 1, "only the winner got a code: {messages:?}");
     let user = server.get_user(&app.pool, "racer").await;
-    assert_eq!(
-        attr_of(user.user_attributes(), "email"),
-        Some(messages[0].destination.as_str())
-    );
+    assert_eq!(attr_of(user.user_attributes(), "email"), Some(messages[0].destination.as_str()));
 }
 
 async fn concurrent_wrong_codes_respect_the_attempt_limit(server: &Server) {
@@ -1747,13 +1378,7 @@ async fn concurrent_wrong_codes_respect_the_attempt_limit(server: &Server) {
         let client_id = app.client.clone();
         let bad = bad.clone();
         set.spawn(async move {
-            client
-                .confirm_sign_up()
-                .client_id(client_id)
-                .username("target")
-                .confirmation_code(bad)
-                .send()
-                .await
+            client.confirm_sign_up().client_id(client_id).username("target").confirmation_code(bad).send().await
         });
     }
     let mut mismatches = 0;
@@ -1765,43 +1390,25 @@ async fn concurrent_wrong_codes_respect_the_attempt_limit(server: &Server) {
             other => panic!("unexpected answer to a wrong code: {other} {info:?}"),
         }
     }
-    assert!(
-        mismatches <= 5,
-        "{mismatches} wrong codes were checked concurrently; the limit is 5"
-    );
+    assert!(mismatches <= 5, "{mismatches} wrong codes were checked concurrently; the limit is 5");
     let info = expect_err(confirm_req(server, &app, "target", &code).send().await);
     assert_eq!(info.status, 400, "the right code after the limit: {info:?}");
     assert_eq!(server.user_status(&app.pool, "target").await, "UNCONFIRMED");
 }
 
 async fn secret_hash_with_rotated_client_secrets(server: &Server) {
-    let pool = server
-        .new_pool(|p| p.auto_verified_attributes(VerifiedAttributeType::Email))
-        .await;
+    let pool = server.new_pool(|p| p.auto_verified_attributes(VerifiedAttributeType::Email)).await;
     let app = server.new_client(&pool, true, false).await;
     let idp = server.idp();
-    let original_id = ok(idp
-        .list_user_pool_client_secrets()
-        .user_pool_id(&pool)
-        .client_id(&app.client)
-        .send()
-        .await)
-    .client_secrets()[0]
+    let original_id = ok(idp.list_user_pool_client_secrets().user_pool_id(&pool).client_id(&app.client).send().await)
+        .client_secrets()[0]
         .client_secret_id()
         .expect("ClientSecretId")
         .to_string();
-    let added = ok(idp
-        .add_user_pool_client_secret()
-        .user_pool_id(&pool)
-        .client_id(&app.client)
-        .send()
-        .await)
-    .client_secret_descriptor
-    .expect("ClientSecretDescriptor");
-    let rotated = App {
-        secret: Some(added.client_secret_value().expect("secret value").to_string()),
-        ..app.clone()
-    };
+    let added = ok(idp.add_user_pool_client_secret().user_pool_id(&pool).client_id(&app.client).send().await)
+        .client_secret_descriptor
+        .expect("ClientSecretDescriptor");
+    let rotated = App { secret: Some(added.client_secret_value().expect("secret value").to_string()), ..app.clone() };
     // Both secrets are valid while both exist.
     sign_up(server, &app, "old-secret", &[("email", "o@example.com")]).await;
     sign_up(server, &rotated, "new-secret", &[("email", "n@example.com")]).await;
@@ -1814,16 +1421,11 @@ async fn secret_hash_with_rotated_client_secrets(server: &Server) {
         .await);
     // The deleted one is not.
     expect_code(
-        sign_up_req(server, &app, "late", PASSWORD, &[("email", "l@example.com")])
-            .send()
-            .await,
+        sign_up_req(server, &app, "late", PASSWORD, &[("email", "l@example.com")]).send().await,
         "NotAuthorizedException",
     );
     let code = server.latest_code(&pool, "old-secret").await;
-    expect_code(
-        confirm_req(server, &app, "old-secret", &code).send().await,
-        "NotAuthorizedException",
-    );
+    expect_code(confirm_req(server, &app, "old-secret", &code).send().await, "NotAuthorizedException");
     ok(confirm_req(server, &rotated, "old-secret", &code).send().await);
     assert_eq!(server.usernames(&pool).await, vec!["new-secret", "old-secret"]);
 }
@@ -1833,11 +1435,7 @@ async fn codes_of_one_purpose_do_not_serve_another(server: &Server) {
     // A sign-up code is not a password-reset code...
     sign_up(server, &app, "wren", &[("email", "wren@example.com")]).await;
     let code = server.latest_code(&app.pool, "wren").await;
-    let info = expect_err(
-        confirm_forgot_req(server, &app, "wren", &code, "N3w-Passw0rd")
-            .send()
-            .await,
-    );
+    let info = expect_err(confirm_forgot_req(server, &app, "wren", &code, "N3w-Passw0rd").send().await);
     assert_eq!(info.status, 400, "a sign-up code reset a password: {info:?}");
     assert_eq!(server.user_status(&app.pool, "wren").await, "UNCONFIRMED");
     // ...and the failed attempt did not use it up.
@@ -1851,7 +1449,5 @@ async fn codes_of_one_purpose_do_not_serve_another(server: &Server) {
     let info = expect_err(confirm_req(server, &app, "yara", &reset).send().await);
     assert_eq!(info.status, 400, "another user's reset code confirmed yara: {info:?}");
     assert_eq!(server.user_status(&app.pool, "yara").await, "UNCONFIRMED");
-    ok(confirm_forgot_req(server, &app, "xavi", &reset, "N3w-Passw0rd")
-        .send()
-        .await);
+    ok(confirm_forgot_req(server, &app, "xavi", &reset, "N3w-Passw0rd").send().await);
 }

@@ -32,17 +32,11 @@ fn unavailable(reason: &str) {
     if in_ci() {
         panic!("the SMTP test needs {AIOSMTPD} in crates/cognate-e2e/.venv and CI is set: {reason}");
     }
-    let _ = writeln!(
-        std::io::stderr(),
-        "\n!!! SKIPPING the SMTP test: {reason}. With CI set this fails. !!!\n"
-    );
+    let _ = writeln!(std::io::stderr(), "\n!!! SKIPPING the SMTP test: {reason}. With CI set this fails. !!!\n");
 }
 
 fn run(cmd: &mut Command) -> Result<(), String> {
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    let out = cmd.stdin(Stdio::null()).output().map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
     if out.status.success() {
         Ok(())
     } else {
@@ -75,14 +69,7 @@ fn python_with_aiosmtpd() -> Result<PathBuf, String> {
     if !python.exists() {
         run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
     }
-    run(Command::new(&python).args([
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-        AIOSMTPD,
-    ]))?;
+    run(Command::new(&python).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", AIOSMTPD]))?;
     if has_it(&python) {
         Ok(python)
     } else {
@@ -108,10 +95,7 @@ impl SmtpSink {
     fn start(python: &Path) -> SmtpSink {
         let mut last = String::new();
         for _ in 0..5 {
-            let dir = tempfile::Builder::new()
-                .prefix("cognate-smtp-")
-                .tempdir()
-                .expect("temp dir");
+            let dir = tempfile::Builder::new().prefix("cognate-smtp-").tempdir().expect("temp dir");
             let port = free_port();
             let log = std::fs::File::create(dir.path().join("sink.log")).expect("sink log");
             let mut child = Command::new(python)
@@ -187,10 +171,7 @@ fn recipients(m: &serde_json::Value) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_up_code_is_emailed_through_smtp() {
-    let python = match tokio::task::spawn_blocking(python_with_aiosmtpd)
-        .await
-        .expect("venv task")
-    {
+    let python = match tokio::task::spawn_blocking(python_with_aiosmtpd).await.expect("venv task") {
         Ok(p) => p,
         Err(reason) => return unavailable(&reason),
     };
@@ -226,10 +207,7 @@ async fn sign_up_code_is_emailed_through_smtp() {
         .user_attributes(attr("email", TO))
         .send()
         .await);
-    assert_eq!(
-        out.code_delivery_details().and_then(|d| d.delivery_medium()),
-        Some(&DeliveryMediumType::Email)
-    );
+    assert_eq!(out.code_delivery_details().and_then(|d| d.delivery_medium()), Some(&DeliveryMediumType::Email));
 
     let outbox = server.outbox(&pool, "mailed").await;
     assert_eq!(outbox.len(), 1, "{outbox:?}");
@@ -240,17 +218,11 @@ async fn sign_up_code_is_emailed_through_smtp() {
     let m = &mail[0];
     assert_eq!(recipients(m), vec![TO.to_string()], "envelope recipients: {m}");
     assert_eq!(m["mail_from"], FROM, "envelope sender: {m}");
-    assert!(
-        m["from"].as_str().unwrap_or_default().contains(FROM),
-        "From header: {m}"
-    );
+    assert!(m["from"].as_str().unwrap_or_default().contains(FROM), "From header: {m}");
     assert!(m["to"].as_str().unwrap_or_default().contains(TO), "To header: {m}");
     assert_eq!(m["subject"], "Your Cognate code");
     let body = m["body"].as_str().unwrap_or_default();
-    assert!(
-        body.contains(&code),
-        "the email body {body:?} lacks the outbox code {code}"
-    );
+    assert!(body.contains(&code), "the email body {body:?} lacks the outbox code {code}");
     assert_eq!(body.trim_end(), format!("Hello! Your code is {code}."));
 
     // The emailed code confirms the user.
@@ -267,13 +239,7 @@ async fn sign_up_code_is_emailed_through_smtp() {
     assert_eq!(attr_of(user.user_attributes(), "email_verified"), Some("true"));
 
     // A password reset is emailed too.
-    ok(server
-        .idp_anonymous()
-        .forgot_password()
-        .client_id(&app.client)
-        .username("mailed")
-        .send()
-        .await);
+    ok(server.idp_anonymous().forgot_password().client_id(&app.client).username("mailed").send().await);
     let reset = server.latest_code(&pool, "mailed").await;
     let mail = sink.wait_for(2).await;
     assert_eq!(mail.len(), 2);

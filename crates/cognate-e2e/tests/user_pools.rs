@@ -60,13 +60,10 @@ fn pool_arn(id: &str) -> String {
 }
 
 fn attr<'a>(pool: &'a UserPoolType, name: &str) -> &'a SchemaAttributeType {
-    pool.schema_attributes()
-        .iter()
-        .find(|a| a.name() == Some(name))
-        .unwrap_or_else(|| {
-            let names: Vec<_> = pool.schema_attributes().iter().filter_map(|a| a.name()).collect();
-            panic!("schema attribute {name:?} missing; have {names:?}")
-        })
+    pool.schema_attributes().iter().find(|a| a.name() == Some(name)).unwrap_or_else(|| {
+        let names: Vec<_> = pool.schema_attributes().iter().filter_map(|a| a.name()).collect();
+        panic!("schema attribute {name:?} missing; have {names:?}")
+    })
 }
 
 fn custom_string(name: &str, min: &str, max: &str) -> SchemaAttributeType {
@@ -75,12 +72,7 @@ fn custom_string(name: &str, min: &str, max: &str) -> SchemaAttributeType {
         .attribute_data_type(AttributeDataType::String)
         .mutable(true)
         .developer_only_attribute(false)
-        .string_attribute_constraints(
-            StringAttributeConstraintsType::builder()
-                .min_length(min)
-                .max_length(max)
-                .build(),
-        )
+        .string_attribute_constraints(StringAttributeConstraintsType::builder().min_length(min).max_length(max).build())
         .build()
 }
 
@@ -89,12 +81,7 @@ fn custom_number(name: &str, min: &str, max: &str) -> SchemaAttributeType {
         .name(name)
         .attribute_data_type(AttributeDataType::Number)
         .mutable(true)
-        .number_attribute_constraints(
-            NumberAttributeConstraintsType::builder()
-                .min_value(min)
-                .max_value(max)
-                .build(),
-        )
+        .number_attribute_constraints(NumberAttributeConstraintsType::builder().min_value(min).max_value(max).build())
         .build()
 }
 
@@ -105,14 +92,9 @@ async fn describe(server: &Server, id: &str) -> UserPoolType {
 }
 
 async fn create_simple(server: &Server) -> UserPoolType {
-    ok(server
-        .idp()
-        .create_user_pool()
-        .pool_name(unique_name("pool"))
-        .send()
-        .await)
-    .user_pool
-    .expect("CreateUserPool returned no UserPool")
+    ok(server.idp().create_user_pool().pool_name(unique_name("pool")).send().await)
+        .user_pool
+        .expect("CreateUserPool returned no UserPool")
 }
 
 async fn count_pools(server: &Server) -> usize {
@@ -120,12 +102,7 @@ async fn count_pools(server: &Server) -> usize {
     let mut n = 0;
     let mut token: Option<String> = None;
     loop {
-        let out = ok(client
-            .list_user_pools()
-            .max_results(60)
-            .set_next_token(token.clone())
-            .send()
-            .await);
+        let out = ok(client.list_user_pools().max_results(60).set_next_token(token.clone()).send().await);
         n += out.user_pools().len();
         match out.next_token() {
             Some(t) if !t.is_empty() => token = Some(t.to_string()),
@@ -141,10 +118,7 @@ fn check_full_pool(pool: &UserPoolType, name: &str) {
     assert_pool_id_format(id);
     assert_eq!(pool.arn(), Some(pool_arn(id).as_str()));
 
-    let pp = pool
-        .policies()
-        .and_then(|p| p.password_policy())
-        .expect("PasswordPolicy");
+    let pp = pool.policies().and_then(|p| p.password_policy()).expect("PasswordPolicy");
     assert_eq!(pp.minimum_length(), Some(12));
     assert_eq!(pp.require_uppercase(), true);
     assert_eq!(pp.require_lowercase(), false);
@@ -161,17 +135,13 @@ fn check_full_pool(pool: &UserPoolType, name: &str) {
     assert_eq!(tenant.attribute_data_type(), Some(&AttributeDataType::String));
     assert_eq!(tenant.mutable(), Some(true));
     assert_ne!(tenant.required(), Some(true), "custom attributes are never required");
-    let sc = tenant
-        .string_attribute_constraints()
-        .expect("StringAttributeConstraints of custom:tenant");
+    let sc = tenant.string_attribute_constraints().expect("StringAttributeConstraints of custom:tenant");
     assert_eq!(sc.min_length(), Some("1"));
     assert_eq!(sc.max_length(), Some("64"));
 
     let level = attr(pool, "custom:level");
     assert_eq!(level.attribute_data_type(), Some(&AttributeDataType::Number));
-    let nc = level
-        .number_attribute_constraints()
-        .expect("NumberAttributeConstraints of custom:level");
+    let nc = level.number_attribute_constraints().expect("NumberAttributeConstraints of custom:level");
     assert_eq!(nc.min_value(), Some("0"));
     assert_eq!(nc.max_value(), Some("100"));
     assert!(
@@ -188,10 +158,7 @@ fn check_full_pool(pool: &UserPoolType, name: &str) {
     assert_eq!(tags.get("team").map(String::as_str), Some("identity"));
     assert_eq!(tags.get("env").map(String::as_str), Some("e2e"));
     assert_eq!(pool.email_verification_subject(), Some("Your code"));
-    assert_eq!(
-        pool.email_verification_message(),
-        Some("Your verification code is {####}.")
-    );
+    assert_eq!(pool.email_verification_message(), Some("Your verification code is {####}."));
 }
 
 async fn create_user_pool_echoes_every_parameter(server: &Server) {
@@ -246,9 +213,7 @@ async fn create_user_pool_echoes_every_parameter(server: &Server) {
 async fn create_user_pool_fills_in_defaults(server: &Server) {
     let before = now_epoch();
     let name = unique_name("defaults");
-    let created = ok(server.idp().create_user_pool().pool_name(&name).send().await)
-        .user_pool
-        .unwrap();
+    let created = ok(server.idp().create_user_pool().pool_name(&name).send().await).user_pool.unwrap();
     let id = created.id().unwrap().to_string();
     assert_pool_id_format(&id);
     let pool = describe(server, &id).await;
@@ -257,10 +222,7 @@ async fn create_user_pool_fills_in_defaults(server: &Server) {
     assert_eq!(pool.arn(), Some(pool_arn(&id).as_str()));
 
     // Default password policy: 8 characters, all four classes, 7 days.
-    let pp = pool
-        .policies()
-        .and_then(|p| p.password_policy())
-        .expect("default PasswordPolicy");
+    let pp = pool.policies().and_then(|p| p.password_policy()).expect("default PasswordPolicy");
     assert_eq!(pp.minimum_length(), Some(8));
     assert_eq!(pp.require_uppercase(), true);
     assert_eq!(pp.require_lowercase(), true);
@@ -297,21 +259,11 @@ async fn create_user_pool_fills_in_defaults(server: &Server) {
         assert_eq!(a.required(), Some(false), "{name} is optional by default");
     }
     for name in ["email_verified", "phone_number_verified"] {
-        assert_eq!(
-            attr(&pool, name).attribute_data_type(),
-            Some(&AttributeDataType::Boolean),
-            "{name}"
-        );
+        assert_eq!(attr(&pool, name).attribute_data_type(), Some(&AttributeDataType::Boolean), "{name}");
     }
-    assert_eq!(
-        attr(&pool, "updated_at").attribute_data_type(),
-        Some(&AttributeDataType::Number)
-    );
+    assert_eq!(attr(&pool, "updated_at").attribute_data_type(), Some(&AttributeDataType::Number));
     assert!(
-        !pool
-            .schema_attributes()
-            .iter()
-            .any(|a| a.name().is_some_and(|n| n.starts_with("custom:"))),
+        !pool.schema_attributes().iter().any(|a| a.name().is_some_and(|n| n.starts_with("custom:"))),
         "no custom attributes were asked for"
     );
 
@@ -356,12 +308,7 @@ async fn create_user_pool_with_sms_mfa_optional(server: &Server) {
         .pool_name(unique_name("sms"))
         .mfa_configuration(UserPoolMfaType::Optional)
         .auto_verified_attributes(VerifiedAttributeType::PhoneNumber)
-        .sms_configuration(
-            SmsConfigurationType::builder()
-                .sns_caller_arn(&role)
-                .external_id("e2e-external")
-                .build(),
-        )
+        .sms_configuration(SmsConfigurationType::builder().sns_caller_arn(&role).external_id("e2e-external").build())
         .sms_authentication_message("Your code is {####}")
         .send()
         .await)
@@ -437,28 +384,14 @@ async fn create_user_pool_with_custom_id_tag(server: &Server) {
 async fn describe_user_pool_unknown_and_malformed_ids(server: &Server) {
     let client = server.idp();
     let msg = expect_code(
-        client
-            .describe_user_pool()
-            .user_pool_id("us-east-1_doesnotexist0")
-            .send()
-            .await,
+        client.describe_user_pool().user_pool_id("us-east-1_doesnotexist0").send().await,
         "ResourceNotFoundException",
     );
-    assert!(
-        msg.contains("us-east-1_doesnotexist0"),
-        "the message should name the pool: {msg:?}"
-    );
-    expect_code(
-        client.describe_user_pool().user_pool_id("bad").send().await,
-        "InvalidParameterException",
-    );
+    assert!(msg.contains("us-east-1_doesnotexist0"), "the message should name the pool: {msg:?}");
+    expect_code(client.describe_user_pool().user_pool_id("bad").send().await, "InvalidParameterException");
     // Another region's pool id is well-formed but unknown here.
     expect_one_of(
-        client
-            .describe_user_pool()
-            .user_pool_id("eu-west-1_abcdefghi")
-            .send()
-            .await,
+        client.describe_user_pool().user_pool_id("eu-west-1_abcdefghi").send().await,
         &["ResourceNotFoundException", "InvalidParameterException"],
     );
 }
@@ -466,14 +399,8 @@ async fn describe_user_pool_unknown_and_malformed_ids(server: &Server) {
 async fn update_user_pool_changes_are_visible(server: &Server) {
     let client = server.idp();
     let name = unique_name("upd");
-    let created = ok(client
-        .create_user_pool()
-        .pool_name(&name)
-        .user_pool_tags("keep", "me")
-        .send()
-        .await)
-    .user_pool
-    .unwrap();
+    let created =
+        ok(client.create_user_pool().pool_name(&name).user_pool_tags("keep", "me").send().await).user_pool.unwrap();
     let id = created.id().unwrap().to_string();
     let original = describe(server, &id).await;
 
@@ -554,12 +481,7 @@ async fn update_user_pool_resets_omitted_settings_to_defaults(server: &Server) {
     .user_pool
     .unwrap();
     let id = created.id().unwrap();
-    ok(client
-        .update_user_pool()
-        .user_pool_id(id)
-        .user_pool_tags("only", "tags")
-        .send()
-        .await);
+    ok(client.update_user_pool().user_pool_id(id).user_pool_tags("only", "tags").send().await);
     let pool = describe(server, id).await;
     let pp = pool.policies().and_then(|p| p.password_policy()).unwrap();
     assert_eq!(pp.minimum_length(), Some(8), "policy back to the default");
@@ -569,12 +491,7 @@ async fn update_user_pool_resets_omitted_settings_to_defaults(server: &Server) {
 
 async fn update_user_pool_unknown_pool(server: &Server) {
     expect_code(
-        server
-            .idp()
-            .update_user_pool()
-            .user_pool_id("us-east-1_nosuchpool")
-            .send()
-            .await,
+        server.idp().update_user_pool().user_pool_id("us-east-1_nosuchpool").send().await,
         "ResourceNotFoundException",
     );
 }
@@ -585,15 +502,9 @@ async fn delete_user_pool_then_describe_fails(server: &Server) {
     let other = create_simple(server).await;
     let id = pool.id().unwrap();
     ok(client.delete_user_pool().user_pool_id(id).send().await);
-    expect_code(
-        client.describe_user_pool().user_pool_id(id).send().await,
-        "ResourceNotFoundException",
-    );
+    expect_code(client.describe_user_pool().user_pool_id(id).send().await, "ResourceNotFoundException");
     // Deleting again: the pool is gone.
-    expect_code(
-        client.delete_user_pool().user_pool_id(id).send().await,
-        "ResourceNotFoundException",
-    );
+    expect_code(client.delete_user_pool().user_pool_id(id).send().await, "ResourceNotFoundException");
     // Its neighbour is untouched, and the list no longer has it.
     describe(server, other.id().unwrap()).await;
     let listed = ok(client.list_user_pools().max_results(60).send().await);
@@ -612,34 +523,18 @@ async fn delete_user_pool_with_deletion_protection_is_refused(server: &Server) {
     .user_pool
     .unwrap();
     let id = created.id().unwrap();
-    expect_code(
-        client.delete_user_pool().user_pool_id(id).send().await,
-        "InvalidParameterException",
-    );
+    expect_code(client.delete_user_pool().user_pool_id(id).send().await, "InvalidParameterException");
     let pool = describe(server, id).await;
     assert_eq!(pool.deletion_protection(), Some(&DeletionProtectionType::Active));
     // Turning protection off makes it deletable.
-    ok(client
-        .update_user_pool()
-        .user_pool_id(id)
-        .deletion_protection(DeletionProtectionType::Inactive)
-        .send()
-        .await);
+    ok(client.update_user_pool().user_pool_id(id).deletion_protection(DeletionProtectionType::Inactive).send().await);
     ok(client.delete_user_pool().user_pool_id(id).send().await);
-    expect_code(
-        client.describe_user_pool().user_pool_id(id).send().await,
-        "ResourceNotFoundException",
-    );
+    expect_code(client.describe_user_pool().user_pool_id(id).send().await, "ResourceNotFoundException");
 }
 
 async fn delete_user_pool_unknown_pool(server: &Server) {
     expect_code(
-        server
-            .idp()
-            .delete_user_pool()
-            .user_pool_id("us-east-1_nosuchpool")
-            .send()
-            .await,
+        server.idp().delete_user_pool().user_pool_id("us-east-1_nosuchpool").send().await,
         "ResourceNotFoundException",
     );
 }
@@ -650,10 +545,7 @@ async fn list_user_pools_max_results_bounds(server: &Server) {
         create_simple(server).await;
     }
     for bad in [0, 61] {
-        expect_code(
-            client.list_user_pools().max_results(bad).send().await,
-            "InvalidParameterException",
-        );
+        expect_code(client.list_user_pools().max_results(bad).send().await, "InvalidParameterException");
     }
     let one = ok(client.list_user_pools().max_results(1).send().await);
     assert_eq!(one.user_pools().len(), 1);
@@ -677,12 +569,7 @@ async fn list_user_pools_paginates_every_pool_once(server: &Server) {
     let mut pages = Vec::new();
     let mut token: Option<String> = None;
     loop {
-        let out = ok(client
-            .list_user_pools()
-            .max_results(3)
-            .set_next_token(token.clone())
-            .send()
-            .await);
+        let out = ok(client.list_user_pools().max_results(3).set_next_token(token.clone()).send().await);
         pages.push(out.user_pools().len());
         for p in out.user_pools() {
             let id = p.id().expect("Id in a list entry").to_string();
@@ -703,11 +590,7 @@ async fn list_user_pools_paginates_every_pool_once(server: &Server) {
     assert_eq!(pages, vec![3, 3, 1], "page sizes");
     let unique: HashSet<_> = seen.iter().cloned().collect();
     assert_eq!(unique.len(), seen.len(), "a pool was listed twice: {seen:?}");
-    assert_eq!(
-        unique,
-        created.keys().cloned().collect::<HashSet<_>>(),
-        "every pool listed"
-    );
+    assert_eq!(unique, created.keys().cloned().collect::<HashSet<_>>(), "every pool listed");
 }
 
 async fn add_custom_attributes_then_describe(server: &Server) {
@@ -757,16 +640,9 @@ async fn add_custom_attributes_duplicate_is_rejected(server: &Server) {
         "InvalidParameterException",
     );
     let after = describe(server, id).await;
-    assert_eq!(
-        before.schema_attributes(),
-        after.schema_attributes(),
-        "a rejected AddCustomAttributes changes nothing"
-    );
+    assert_eq!(before.schema_attributes(), after.schema_attributes(), "a rejected AddCustomAttributes changes nothing");
     let tenant = attr(&after, "custom:tenant");
-    assert_eq!(
-        tenant.string_attribute_constraints().and_then(|c| c.max_length()),
-        Some("64")
-    );
+    assert_eq!(tenant.string_attribute_constraints().and_then(|c| c.max_length()), Some("64"));
 }
 
 async fn add_custom_attributes_unknown_pool(server: &Server) {
@@ -802,14 +678,7 @@ async fn get_csv_header_lists_attributes(server: &Server) {
     let out = ok(client.get_csv_header().user_pool_id(id).send().await);
     assert_eq!(out.user_pool_id(), Some(id));
     let header = out.csv_header();
-    for col in [
-        "cognito:username",
-        "email",
-        "email_verified",
-        "phone_number",
-        "custom:tenant",
-        "custom:plan",
-    ] {
+    for col in ["cognito:username", "email", "email_verified", "phone_number", "custom:tenant", "custom:plan"] {
         assert!(header.iter().any(|h| h == col), "{col} missing from {header:?}");
     }
     let unique: HashSet<_> = header.iter().collect();
@@ -839,18 +708,8 @@ async fn get_csv_header_lists_attributes(server: &Server) {
         "cognito:username",
     ];
     assert_eq!(&header[..standard.len()], &standard[..], "{header:?}");
-    assert!(
-        !header.iter().any(|h| h == "sub"),
-        "sub is generated, not imported: {header:?}"
-    );
-    expect_code(
-        client
-            .get_csv_header()
-            .user_pool_id("us-east-1_nosuchpool")
-            .send()
-            .await,
-        "ResourceNotFoundException",
-    );
+    assert!(!header.iter().any(|h| h == "sub"), "sub is generated, not imported: {header:?}");
+    expect_code(client.get_csv_header().user_pool_id("us-east-1_nosuchpool").send().await, "ResourceNotFoundException");
 }
 
 async fn custom_attribute_validation(server: &Server) {
@@ -863,12 +722,7 @@ async fn custom_attribute_validation(server: &Server) {
         .required(true)
         .build();
     expect_code(
-        client
-            .create_user_pool()
-            .pool_name(unique_name("required"))
-            .schema(required.clone())
-            .send()
-            .await,
+        client.create_user_pool().pool_name(unique_name("required")).schema(required.clone()).send().await,
         "InvalidParameterException",
     );
     assert_eq!(count_pools(server).await, before, "no pool may be created");
@@ -887,12 +741,7 @@ async fn custom_attribute_validation(server: &Server) {
         "InvalidParameterException",
     );
     expect_code(
-        client
-            .add_custom_attributes()
-            .user_pool_id(id)
-            .custom_attributes(required)
-            .send()
-            .await,
+        client.add_custom_attributes().user_pool_id(id).custom_attributes(required).send().await,
         "InvalidParameterException",
     );
     // Two attributes of the same name in one call.
@@ -906,21 +755,16 @@ async fn custom_attribute_validation(server: &Server) {
             .await,
         "InvalidParameterException",
     );
-    assert_eq!(
-        describe(server, id).await.schema_attributes(),
-        &schema_before[..],
-        "rejected calls change nothing"
-    );
+    assert_eq!(describe(server, id).await.schema_attributes(), &schema_before[..], "rejected calls change nothing");
 }
 
 /// `null` in a JSON document, with its path.
 fn find_null(v: &serde_json::Value, path: &str) -> Option<String> {
     match v {
         serde_json::Value::Null => Some(path.to_string()),
-        serde_json::Value::Array(items) => items
-            .iter()
-            .enumerate()
-            .find_map(|(i, x)| find_null(x, &format!("{path}[{i}]"))),
+        serde_json::Value::Array(items) => {
+            items.iter().enumerate().find_map(|(i, x)| find_null(x, &format!("{path}[{i}]")))
+        }
         serde_json::Value::Object(map) => map.iter().find_map(|(k, x)| find_null(x, &format!("{path}.{k}"))),
         _ => None,
     }
@@ -946,17 +790,9 @@ async fn create_response_equals_describe_response(server: &Server) {
     assert_eq!(described.status, 200, "{}", described.body);
     let described = described.json()["UserPool"].clone();
     assert_eq!(created, described, "CreateUserPool and DescribeUserPool disagree");
-    assert_eq!(
-        find_null(&described, "UserPool"),
-        None,
-        "absent members are omitted, not null"
-    );
+    assert_eq!(find_null(&described, "UserPool"), None, "absent members are omitted, not null");
     for ts in ["CreationDate", "LastModifiedDate"] {
-        assert!(
-            described[ts].is_number(),
-            "{ts} must be epoch seconds as a JSON number: {}",
-            described[ts]
-        );
+        assert!(described[ts].is_number(), "{ts} must be epoch seconds as a JSON number: {}", described[ts]);
     }
     assert!(described["EstimatedNumberOfUsers"].is_number());
 }
@@ -965,9 +801,7 @@ async fn pool_names_need_not_be_unique(server: &Server) {
     let client = server.idp();
     let mut ids = HashSet::new();
     for _ in 0..2 {
-        let pool = ok(client.create_user_pool().pool_name("same-name").send().await)
-            .user_pool
-            .unwrap();
+        let pool = ok(client.create_user_pool().pool_name("same-name").send().await).user_pool.unwrap();
         ids.insert(pool.id.unwrap());
     }
     assert_eq!(ids.len(), 2, "two pools of the same name get two ids");
@@ -979,13 +813,9 @@ async fn concurrent_creates_get_unique_ids(server: &Server) {
     let mut tasks = Vec::new();
     for i in 0..16 {
         let client = client.clone();
-        tasks.push(tokio::spawn(async move {
-            client
-                .create_user_pool()
-                .pool_name(format!("parallel-{i}"))
-                .send()
-                .await
-        }));
+        tasks.push(tokio::spawn(
+            async move { client.create_user_pool().pool_name(format!("parallel-{i}")).send().await },
+        ));
     }
     let mut ids = HashSet::new();
     for t in tasks {
@@ -1021,22 +851,13 @@ async fn list_user_pools_survives_deletes_between_pages(server: &Server) {
     seen.extend(rest.iter().cloned());
     let unique: HashSet<String> = seen.iter().cloned().collect();
     assert_eq!(unique.len(), seen.len(), "a pool was listed twice: {seen:?}");
-    assert_eq!(
-        unique, all,
-        "every pool that existed when listing began was listed once"
-    );
+    assert_eq!(unique, all, "every pool that existed when listing began was listed once");
 }
 
 async fn list_user_pools_rejects_a_bogus_token(server: &Server) {
     create_simple(server).await;
     let err = cognate_e2e::expect_err(
-        server
-            .idp()
-            .list_user_pools()
-            .max_results(10)
-            .next_token("not-a-token-this-server-issued")
-            .send()
-            .await,
+        server.idp().list_user_pools().max_results(10).next_token("not-a-token-this-server-issued").send().await,
     );
     assert_eq!(err.status, 400, "a bad token is a client error: {err:?}");
 }

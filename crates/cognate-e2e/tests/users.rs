@@ -64,24 +64,15 @@ fn custom_tier() -> SchemaAttributeType {
         .name("tier")
         .attribute_data_type(AttributeDataType::String)
         .mutable(true)
-        .string_attribute_constraints(
-            StringAttributeConstraintsType::builder()
-                .min_length("1")
-                .max_length("5")
-                .build(),
-        )
+        .string_attribute_constraints(StringAttributeConstraintsType::builder().min_length("1").max_length("5").build())
         .build()
 }
 
 /// A pool auto-verifying email with a custom attribute `custom:tier`
 /// (1..=5 characters), and a client without a secret.
 async fn app(server: &Server) -> App {
-    let pool = server
-        .new_pool(|p| {
-            p.auto_verified_attributes(VerifiedAttributeType::Email)
-                .schema(custom_tier())
-        })
-        .await;
+    let pool =
+        server.new_pool(|p| p.auto_verified_attributes(VerifiedAttributeType::Email).schema(custom_tier())).await;
     server.new_client(&pool, false, false).await
 }
 
@@ -120,12 +111,7 @@ async fn set_password(server: &Server, pool: &str, username: &str, permanent: bo
 
 /// Sign a user up through the app client (unsigned), leaving it UNCONFIRMED.
 async fn sign_up(server: &Server, app: &App, username: &str, attrs: &[(&str, &str)]) -> String {
-    let mut req = server
-        .idp_anonymous()
-        .sign_up()
-        .client_id(&app.client)
-        .username(username)
-        .password(PASSWORD);
+    let mut req = server.idp_anonymous().sign_up().client_id(&app.client).username(username).password(PASSWORD);
     for (name, value) in attrs {
         req = req.user_attributes(attr(name, value));
     }
@@ -145,11 +131,8 @@ struct UserView {
 
 async fn view(server: &Server, pool: &str, username: &str) -> UserView {
     let u = server.get_user(pool, username).await;
-    let mut attributes: Vec<(String, String)> = u
-        .user_attributes()
-        .iter()
-        .map(|a| (a.name().to_string(), a.value().unwrap_or_default().to_string()))
-        .collect();
+    let mut attributes: Vec<(String, String)> =
+        u.user_attributes().iter().map(|a| (a.name().to_string(), a.value().unwrap_or_default().to_string())).collect();
     attributes.sort();
     UserView {
         username: u.username().to_string(),
@@ -162,10 +145,7 @@ async fn view(server: &Server, pool: &str, username: &str) -> UserView {
 }
 
 fn attr_value<'a>(v: &'a UserView, name: &str) -> Option<&'a str> {
-    v.attributes
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, value)| value.as_str())
+    v.attributes.iter().find(|(n, _)| n == name).map(|(_, value)| value.as_str())
 }
 
 async fn list_filtered(server: &Server, pool: &str, filter: &str) -> Vec<String> {
@@ -255,21 +235,15 @@ async fn admin_create_user_sends_an_invitation(server: &Server) {
     assert_eq!(attr_of(user.attributes(), "email_verified"), Some("true"));
     assert_eq!(attr_of(user.attributes(), "name"), Some("Zoe"));
     let created = user.user_create_date().map(epoch).expect("UserCreateDate");
-    assert!(
-        created >= before - 5.0 && created <= now_epoch() + 5.0,
-        "UserCreateDate {created}"
-    );
+    assert!(created >= before - 5.0 && created <= now_epoch() + 5.0, "UserCreateDate {created}");
     assert!(user.user_last_modified_date().map(epoch).expect("UserLastModifiedDate") >= created - 0.001);
 
     // AdminGetUser agrees with the response.
     let got = view(server, &pool, "zoe").await;
     assert_eq!(got.status, "FORCE_CHANGE_PASSWORD");
     assert!(got.enabled);
-    let mut from_create: Vec<(String, String)> = user
-        .attributes()
-        .iter()
-        .map(|a| (a.name().to_string(), a.value().unwrap_or_default().to_string()))
-        .collect();
+    let mut from_create: Vec<(String, String)> =
+        user.attributes().iter().map(|a| (a.name().to_string(), a.value().unwrap_or_default().to_string())).collect();
     from_create.sort();
     assert_eq!(got.attributes, from_create);
     assert_eq!(got.created, Some(created));
@@ -303,10 +277,7 @@ async fn admin_create_user_generates_a_temporary_password(server: &Server) {
     assert_eq!(m.channel, "EMAIL");
     assert_eq!(m.destination, "yuri@example.com");
     let temp = m.code.clone().expect("the temporary password is the message's code");
-    assert!(
-        is_policy_password(&temp),
-        "generated password {temp:?} breaks the default policy"
-    );
+    assert!(is_policy_password(&temp), "generated password {temp:?} breaks the default policy");
     assert!(m.body.contains(&temp), "body {:?}", m.body);
     assert!(m.body.contains("yuri"), "body {:?} names the user", m.body);
     assert!(m.subject.as_deref().is_some_and(|s| !s.is_empty()));
@@ -331,9 +302,7 @@ async fn admin_create_user_invites_by_sms_by_default(server: &Server) {
             p.sms_configuration(sms_configuration()).admin_create_user_config(
                 AdminCreateUserConfigType::builder()
                     .invite_message_template(
-                        MessageTemplateType::builder()
-                            .sms_message("Hi {username}: {####}")
-                            .build(),
+                        MessageTemplateType::builder().sms_message("Hi {username}: {####}").build(),
                     )
                     .build(),
             )
@@ -371,17 +340,11 @@ async fn admin_create_user_invites_by_sms_by_default(server: &Server) {
         .send()
         .await);
     let messages = server.outbox(&pool, "vic").await;
-    let mut sent: Vec<(String, String)> = messages
-        .iter()
-        .map(|m| (m.channel.clone(), m.destination.clone()))
-        .collect();
+    let mut sent: Vec<(String, String)> = messages.iter().map(|m| (m.channel.clone(), m.destination.clone())).collect();
     sent.sort();
     assert_eq!(
         sent,
-        vec![
-            ("EMAIL".to_string(), "vic@example.com".to_string()),
-            ("SMS".to_string(), "+15555550124".to_string())
-        ]
+        vec![("EMAIL".to_string(), "vic@example.com".to_string()), ("SMS".to_string(), "+15555550124".to_string())]
     );
 }
 
@@ -411,11 +374,7 @@ async fn admin_create_user_suppress_and_resend(server: &Server) {
     }
     let got = server.get_user(&pool, "uma").await;
     assert_eq!(got.user_status().map(|s| s.as_str()), Some("FORCE_CHANGE_PASSWORD"));
-    assert_eq!(
-        attr_of(got.user_attributes(), "sub"),
-        Some(sub.as_str()),
-        "RESEND keeps the user"
-    );
+    assert_eq!(attr_of(got.user_attributes(), "sub"), Some(sub.as_str()), "RESEND keeps the user");
     assert_eq!(server.usernames(&pool).await, vec!["uma"]);
 
     // RESEND needs an existing user...
@@ -452,13 +411,7 @@ async fn admin_create_user_suppress_and_resend(server: &Server) {
 async fn admin_create_user_errors_change_nothing(server: &Server) {
     let app = app(server).await;
     let pool = app.pool.clone();
-    create_user(
-        server,
-        &pool,
-        "tess",
-        &[("email", "tess@example.com"), ("name", "Tess")],
-    )
-    .await;
+    create_user(server, &pool, "tess", &[("email", "tess@example.com"), ("name", "Tess")]).await;
     let before = view(server, &pool, "tess").await;
 
     // The same username again.
@@ -501,17 +454,10 @@ async fn admin_create_user_errors_change_nothing(server: &Server) {
             .await,
         "InvalidPasswordException",
     );
-    assert_eq!(
-        msg,
-        "Password did not conform with policy: Password must have uppercase characters"
-    );
+    assert_eq!(msg, "Password did not conform with policy: Password must have uppercase characters");
 
     // Attributes the schema refuses.
-    for (name, value) in [
-        ("shoe_size", "42"),
-        ("custom:tier", "platinum"),
-        ("custom:missing", "x"),
-    ] {
+    for (name, value) in [("shoe_size", "42"), ("custom:tier", "platinum"), ("custom:missing", "x")] {
         let msg = expect_code(
             server
                 .idp()
@@ -542,13 +488,7 @@ async fn admin_create_user_errors_change_nothing(server: &Server) {
 
     // An unknown pool.
     expect_code(
-        server
-            .idp()
-            .admin_create_user()
-            .user_pool_id("us-east-1_doesNotExist")
-            .username("tess")
-            .send()
-            .await,
+        server.idp().admin_create_user().user_pool_id("us-east-1_doesNotExist").username("tess").send().await,
         "ResourceNotFoundException",
     );
 
@@ -568,26 +508,11 @@ async fn admin_operations_on_unknown_users_and_pools(server: &Server) {
     const MSG: &str = "User does not exist.";
     let n = "nobody";
     let msgs = [
-        expect_code(
-            idp.admin_get_user().user_pool_id(&pool).username(n).send().await,
-            "UserNotFoundException",
-        ),
-        expect_code(
-            idp.admin_delete_user().user_pool_id(&pool).username(n).send().await,
-            "UserNotFoundException",
-        ),
-        expect_code(
-            idp.admin_disable_user().user_pool_id(&pool).username(n).send().await,
-            "UserNotFoundException",
-        ),
-        expect_code(
-            idp.admin_enable_user().user_pool_id(&pool).username(n).send().await,
-            "UserNotFoundException",
-        ),
-        expect_code(
-            idp.admin_confirm_sign_up().user_pool_id(&pool).username(n).send().await,
-            "UserNotFoundException",
-        ),
+        expect_code(idp.admin_get_user().user_pool_id(&pool).username(n).send().await, "UserNotFoundException"),
+        expect_code(idp.admin_delete_user().user_pool_id(&pool).username(n).send().await, "UserNotFoundException"),
+        expect_code(idp.admin_disable_user().user_pool_id(&pool).username(n).send().await, "UserNotFoundException"),
+        expect_code(idp.admin_enable_user().user_pool_id(&pool).username(n).send().await, "UserNotFoundException"),
+        expect_code(idp.admin_confirm_sign_up().user_pool_id(&pool).username(n).send().await, "UserNotFoundException"),
         expect_code(
             idp.admin_update_user_attributes()
                 .user_pool_id(&pool)
@@ -617,11 +542,7 @@ async fn admin_operations_on_unknown_users_and_pools(server: &Server) {
             "UserNotFoundException",
         ),
         expect_code(
-            idp.admin_reset_user_password()
-                .user_pool_id(&pool)
-                .username(n)
-                .send()
-                .await,
+            idp.admin_reset_user_password().user_pool_id(&pool).username(n).send().await,
             "UserNotFoundException",
         ),
     ];
@@ -632,61 +553,27 @@ async fn admin_operations_on_unknown_users_and_pools(server: &Server) {
 
     // An unknown pool.
     let ghost = "us-east-1_doesNotExist";
-    expect_code(
-        idp.admin_get_user().user_pool_id(ghost).username(n).send().await,
-        "ResourceNotFoundException",
-    );
-    expect_code(
-        idp.list_users().user_pool_id(ghost).send().await,
-        "ResourceNotFoundException",
-    );
-    expect_code(
-        idp.admin_delete_user().user_pool_id(ghost).username(n).send().await,
-        "ResourceNotFoundException",
-    );
+    expect_code(idp.admin_get_user().user_pool_id(ghost).username(n).send().await, "ResourceNotFoundException");
+    expect_code(idp.list_users().user_pool_id(ghost).send().await, "ResourceNotFoundException");
+    expect_code(idp.admin_delete_user().user_pool_id(ghost).username(n).send().await, "ResourceNotFoundException");
     // A user of another pool is not found.
     let other = server.new_pool(|p| p).await;
     create_user(server, &other, "elsewhere", &[]).await;
-    expect_code(
-        idp.admin_get_user()
-            .user_pool_id(&pool)
-            .username("elsewhere")
-            .send()
-            .await,
-        "UserNotFoundException",
-    );
+    expect_code(idp.admin_get_user().user_pool_id(&pool).username("elsewhere").send().await, "UserNotFoundException");
 }
 
 async fn admin_delete_user(server: &Server) {
     let pool = server.new_pool(|p| p).await;
     let first = create_user(server, &pool, "sid", &[("email", "sid@example.com")]).await;
     create_user(server, &pool, "sue", &[]).await;
-    ok(server
-        .idp()
-        .admin_delete_user()
-        .user_pool_id(&pool)
-        .username("sid")
-        .send()
-        .await);
+    ok(server.idp().admin_delete_user().user_pool_id(&pool).username("sid").send().await);
     let msg = expect_code(
-        server
-            .idp()
-            .admin_get_user()
-            .user_pool_id(&pool)
-            .username("sid")
-            .send()
-            .await,
+        server.idp().admin_get_user().user_pool_id(&pool).username("sid").send().await,
         "UserNotFoundException",
     );
     assert_eq!(msg, "User does not exist.");
     expect_code(
-        server
-            .idp()
-            .admin_delete_user()
-            .user_pool_id(&pool)
-            .username("sid")
-            .send()
-            .await,
+        server.idp().admin_delete_user().user_pool_id(&pool).username("sid").send().await,
         "UserNotFoundException",
     );
     assert_eq!(server.usernames(&pool).await, vec!["sue"]);
@@ -702,10 +589,7 @@ async fn admin_delete_user(server: &Server) {
 
     // Deleting a pool deletes its users.
     ok(server.idp().delete_user_pool().user_pool_id(&pool).send().await);
-    expect_code(
-        server.idp().list_users().user_pool_id(&pool).send().await,
-        "ResourceNotFoundException",
-    );
+    expect_code(server.idp().list_users().user_pool_id(&pool).send().await, "ResourceNotFoundException");
 }
 
 async fn admin_disable_and_enable_user(server: &Server) {
@@ -715,13 +599,7 @@ async fn admin_disable_and_enable_user(server: &Server) {
     let before = view(server, &pool, "rex").await;
     assert!(before.enabled);
 
-    ok(server
-        .idp()
-        .admin_disable_user()
-        .user_pool_id(&pool)
-        .username("rex")
-        .send()
-        .await);
+    ok(server.idp().admin_disable_user().user_pool_id(&pool).username("rex").send().await);
     let disabled = view(server, &pool, "rex").await;
     assert!(!disabled.enabled);
     assert_eq!(disabled.status, before.status, "disabling keeps the status");
@@ -733,29 +611,11 @@ async fn admin_disable_and_enable_user(server: &Server) {
     assert_eq!(list_filtered(server, &pool, "status = \"Enabled\"").await, vec!["ray"]);
 
     // Disabling twice is fine.
-    ok(server
-        .idp()
-        .admin_disable_user()
-        .user_pool_id(&pool)
-        .username("rex")
-        .send()
-        .await);
-    ok(server
-        .idp()
-        .admin_enable_user()
-        .user_pool_id(&pool)
-        .username("rex")
-        .send()
-        .await);
+    ok(server.idp().admin_disable_user().user_pool_id(&pool).username("rex").send().await);
+    ok(server.idp().admin_enable_user().user_pool_id(&pool).username("rex").send().await);
     assert!(view(server, &pool, "rex").await.enabled);
     assert!(list_filtered(server, &pool, "status = \"Disabled\"").await.is_empty());
-    ok(server
-        .idp()
-        .admin_enable_user()
-        .user_pool_id(&pool)
-        .username("rex")
-        .send()
-        .await);
+    ok(server.idp().admin_enable_user().user_pool_id(&pool).username("rex").send().await);
     assert!(view(server, &pool, "rex").await.enabled);
 }
 
@@ -768,24 +628,12 @@ async fn admin_confirm_sign_up(server: &Server) {
     sign_up(server, &app, "quin", &[("email", "quin@example.com")]).await;
     assert_eq!(server.user_status(&app.pool, "quin").await, "UNCONFIRMED");
     let sent = server.outbox(&app.pool, "quin").await.len();
-    ok(server
-        .idp()
-        .admin_confirm_sign_up()
-        .user_pool_id(&app.pool)
-        .username("quin")
-        .send()
-        .await);
+    ok(server.idp().admin_confirm_sign_up().user_pool_id(&app.pool).username("quin").send().await);
     assert_eq!(server.user_status(&app.pool, "quin").await, "CONFIRMED");
     assert_eq!(server.outbox(&app.pool, "quin").await.len(), sent, "nothing is sent");
 
     let msg = expect_code(
-        server
-            .idp()
-            .admin_confirm_sign_up()
-            .user_pool_id(&app.pool)
-            .username("quin")
-            .send()
-            .await,
+        server.idp().admin_confirm_sign_up().user_pool_id(&app.pool).username("quin").send().await,
         "NotAuthorizedException",
     );
     assert_eq!(msg, "User cannot be confirmed. Current status is CONFIRMED");
@@ -793,13 +641,7 @@ async fn admin_confirm_sign_up(server: &Server) {
     // A user created by an administrator is not confirmed this way.
     create_user(server, &app.pool, "pia", &[]).await;
     let msg = expect_code(
-        server
-            .idp()
-            .admin_confirm_sign_up()
-            .user_pool_id(&app.pool)
-            .username("pia")
-            .send()
-            .await,
+        server.idp().admin_confirm_sign_up().user_pool_id(&app.pool).username("pia").send().await,
         "NotAuthorizedException",
     );
     assert_eq!(msg, "User cannot be confirmed. Current status is FORCE_CHANGE_PASSWORD");
@@ -813,13 +655,7 @@ async fn admin_confirm_sign_up(server: &Server) {
 async fn admin_update_user_attributes(server: &Server) {
     let app = app(server).await;
     let pool = app.pool.clone();
-    create_user(
-        server,
-        &pool,
-        "otto",
-        &[("email", "otto@example.com"), ("name", "Otto")],
-    )
-    .await;
+    create_user(server, &pool, "otto", &[("email", "otto@example.com"), ("name", "Otto")]).await;
     let before = view(server, &pool, "otto").await;
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
 
@@ -867,20 +703,11 @@ async fn admin_update_user_attributes(server: &Server) {
 async fn admin_update_user_attributes_errors_change_nothing(server: &Server) {
     let app = app(server).await;
     let pool = app.pool.clone();
-    create_user(
-        server,
-        &pool,
-        "nell",
-        &[("email", "nell@example.com"), ("name", "Nell"), ("custom:tier", "gold")],
-    )
-    .await;
+    create_user(server, &pool, "nell", &[("email", "nell@example.com"), ("name", "Nell"), ("custom:tier", "gold")])
+        .await;
     let before = view(server, &pool, "nell").await;
     let update = |attrs: Vec<(&'static str, &'static str)>| {
-        let mut req = server
-            .idp()
-            .admin_update_user_attributes()
-            .user_pool_id(&pool)
-            .username("nell");
+        let mut req = server.idp().admin_update_user_attributes().user_pool_id(&pool).username("nell");
         for (n, v) in attrs {
             req = req.user_attributes(attr(n, v));
         }
@@ -888,37 +715,25 @@ async fn admin_update_user_attributes_errors_change_nothing(server: &Server) {
     };
 
     // One good and one unknown attribute: neither is applied.
+    let msg =
+        expect_code(update(vec![("name", "Changed"), ("shoe_size", "42")]).send().await, "InvalidParameterException");
+    assert!(msg.starts_with(SCHEMA_PREFIX), "{msg:?}");
     let msg = expect_code(
-        update(vec![("name", "Changed"), ("shoe_size", "42")]).send().await,
+        update(vec![("name", "Changed"), ("custom:tier", "platinum")]).send().await,
         "InvalidParameterException",
     );
     assert!(msg.starts_with(SCHEMA_PREFIX), "{msg:?}");
     let msg = expect_code(
-        update(vec![("name", "Changed"), ("custom:tier", "platinum")])
-            .send()
-            .await,
-        "InvalidParameterException",
-    );
-    assert!(msg.starts_with(SCHEMA_PREFIX), "{msg:?}");
-    let msg = expect_code(
-        update(vec![("name", "Changed"), ("email", "not an email")])
-            .send()
-            .await,
+        update(vec![("name", "Changed"), ("email", "not an email")]).send().await,
         "InvalidParameterException",
     );
     assert!(msg.contains("Invalid email address format."), "{msg:?}");
     // sub is immutable.
     expect_code(
-        update(vec![("sub", "00000000-0000-4000-8000-000000000000")])
-            .send()
-            .await,
+        update(vec![("sub", "00000000-0000-4000-8000-000000000000")]).send().await,
         "InvalidParameterException",
     );
-    assert_eq!(
-        view(server, &pool, "nell").await,
-        before,
-        "failed updates changed the user"
-    );
+    assert_eq!(view(server, &pool, "nell").await, before, "failed updates changed the user");
     assert!(server.outbox(&pool, "nell").await.is_empty());
 }
 
@@ -959,22 +774,18 @@ async fn admin_update_email_sends_a_verification_code(server: &Server) {
         .user_attributes(attr("email", "mona@new.example.com"))
         .send()
         .await);
-    assert_eq!(
-        attr_of(server.get_user(&quiet, "mona").await.user_attributes(), "email"),
-        Some("mona@new.example.com")
-    );
+    assert_eq!(attr_of(server.get_user(&quiet, "mona").await.user_attributes(), "email"), Some("mona@new.example.com"));
     assert!(server.outbox(&quiet, "mona").await.is_empty());
 }
 
 async fn admin_update_email_with_verification_before_update(server: &Server) {
     let pool = server
         .new_pool(|p| {
-            p.auto_verified_attributes(VerifiedAttributeType::Email)
-                .user_attribute_update_settings(
-                    UserAttributeUpdateSettingsType::builder()
-                        .attributes_require_verification_before_update(VerifiedAttributeType::Email)
-                        .build(),
-                )
+            p.auto_verified_attributes(VerifiedAttributeType::Email).user_attribute_update_settings(
+                UserAttributeUpdateSettingsType::builder()
+                    .attributes_require_verification_before_update(VerifiedAttributeType::Email)
+                    .build(),
+            )
         })
         .await;
     let app = server.new_client(&pool, false, false).await;
@@ -993,10 +804,7 @@ async fn admin_update_email_with_verification_before_update(server: &Server) {
     assert_eq!(attr_value(&after, "email_verified"), Some("true"));
     let messages = server.outbox(&pool, "lena").await;
     assert_eq!(messages.len(), 1, "{messages:?}");
-    assert_eq!(
-        messages[0].destination, "lena@new.example.com",
-        "the code goes to the new address"
-    );
+    assert_eq!(messages[0].destination, "lena@new.example.com", "the code goes to the new address");
 
     // An unverified email is replaced at once.
     sign_up(server, &app, "kurt", &[("email", "kurt@example.com")]).await;
@@ -1026,13 +834,7 @@ async fn admin_delete_user_attributes(server: &Server) {
             )
         })
         .await;
-    create_user(
-        server,
-        &pool,
-        "jade",
-        &[("name", "Jade"), ("given_name", "J"), ("custom:tier", "gold")],
-    )
-    .await;
+    create_user(server, &pool, "jade", &[("name", "Jade"), ("given_name", "J"), ("custom:tier", "gold")]).await;
     let before = view(server, &pool, "jade").await;
 
     ok(server
@@ -1135,13 +937,7 @@ async fn admin_reset_user_password(server: &Server) {
     let pool = app.pool.clone();
     confirmed_user(server, &pool, "hugo", "hugo@example.com").await;
 
-    ok(server
-        .idp()
-        .admin_reset_user_password()
-        .user_pool_id(&pool)
-        .username("hugo")
-        .send()
-        .await);
+    ok(server.idp().admin_reset_user_password().user_pool_id(&pool).username("hugo").send().await);
     assert_eq!(server.user_status(&pool, "hugo").await, "RESET_REQUIRED");
     let messages = server.outbox(&pool, "hugo").await;
     assert_eq!(messages.len(), 1, "{messages:?}");
@@ -1152,10 +948,7 @@ async fn admin_reset_user_password(server: &Server) {
 
     // The reset code completes through ConfirmForgotPassword.
     let wrong = if code == "000000" { "111111" } else { "000000" };
-    expect_code(
-        confirm_forgot_req(server, &app, "hugo", wrong).send().await,
-        "CodeMismatchException",
-    );
+    expect_code(confirm_forgot_req(server, &app, "hugo", wrong).send().await, "CodeMismatchException");
     assert_eq!(server.user_status(&pool, "hugo").await, "RESET_REQUIRED");
     ok(confirm_forgot_req(server, &app, "hugo", &code).send().await);
     assert_eq!(server.user_status(&pool, "hugo").await, "CONFIRMED");
@@ -1165,26 +958,14 @@ async fn admin_reset_user_password(server: &Server) {
     set_password(server, &pool, "gus", true).await;
     let before = view(server, &pool, "gus").await;
     expect_code(
-        server
-            .idp()
-            .admin_reset_user_password()
-            .user_pool_id(&pool)
-            .username("gus")
-            .send()
-            .await,
+        server.idp().admin_reset_user_password().user_pool_id(&pool).username("gus").send().await,
         "InvalidParameterException",
     );
     assert_eq!(view(server, &pool, "gus").await, before);
     assert!(server.outbox(&pool, "gus").await.is_empty());
 
     // A RESET_REQUIRED user can also be given a password by an administrator.
-    ok(server
-        .idp()
-        .admin_reset_user_password()
-        .user_pool_id(&pool)
-        .username("hugo")
-        .send()
-        .await);
+    ok(server.idp().admin_reset_user_password().user_pool_id(&pool).username("hugo").send().await);
     assert_eq!(server.user_status(&pool, "hugo").await, "RESET_REQUIRED");
     set_password(server, &pool, "hugo", true).await;
     assert_eq!(server.user_status(&pool, "hugo").await, "CONFIRMED");
@@ -1212,31 +993,10 @@ async fn list_users_filters(server: &Server) {
     )
     .await;
     set_password(server, &pool, "amy", true).await;
-    create_user(
-        server,
-        &pool,
-        "ben",
-        &[
-            ("email", "ben@example.com"),
-            ("given_name", "Ben"),
-            ("family_name", "Adams"),
-        ],
-    )
-    .await;
-    ok(server
-        .idp()
-        .admin_disable_user()
-        .user_pool_id(&pool)
-        .username("ben")
-        .send()
-        .await);
-    sign_up(
-        server,
-        &app,
-        "bea",
-        &[("email", "bea@sample.org"), ("name", "Bea"), ("family_name", "Brown")],
-    )
-    .await;
+    create_user(server, &pool, "ben", &[("email", "ben@example.com"), ("given_name", "Ben"), ("family_name", "Adams")])
+        .await;
+    ok(server.idp().admin_disable_user().user_pool_id(&pool).username("ben").send().await);
+    sign_up(server, &app, "bea", &[("email", "bea@sample.org"), ("name", "Bea"), ("family_name", "Brown")]).await;
     let amy_sub = attr_of(amy.attributes(), "sub").unwrap().to_string();
 
     let cases: Vec<(String, Vec<&str>)> = vec![
@@ -1268,10 +1028,7 @@ async fn list_users_filters(server: &Server) {
         assert_eq!(got, expected, "ListUsers Filter {filter:?}");
     }
     // An empty filter lists everyone.
-    assert_eq!(
-        sorted_vec(list_filtered(server, &pool, "").await),
-        vec!["amy", "bea", "ben"]
-    );
+    assert_eq!(sorted_vec(list_filtered(server, &pool, "").await), vec!["amy", "bea", "ben"]);
 
     // ListUsers shows each user's attributes, status and flags.
     let users = server.list_all_users(&pool).await;
@@ -1302,15 +1059,7 @@ async fn list_users_filter_errors(server: &Server) {
         "= \"abe\"",
         "email = \"a\" and name = \"b\"",
     ] {
-        let info = expect_err(
-            server
-                .idp()
-                .list_users()
-                .user_pool_id(&pool)
-                .filter(filter)
-                .send()
-                .await,
-        );
+        let info = expect_err(server.idp().list_users().user_pool_id(&pool).filter(filter).send().await);
         assert_eq!(
             (info.status, info.code.as_str()),
             (400, "InvalidParameterException"),
@@ -1321,22 +1070,10 @@ async fn list_users_filter_errors(server: &Server) {
 
 async fn list_users_attributes_to_get(server: &Server) {
     let pool = server.new_pool(|p| p.schema(custom_tier())).await;
-    create_user(
-        server,
-        &pool,
-        "ada",
-        &[("email", "ada@example.com"), ("name", "Ada"), ("custom:tier", "gold")],
-    )
-    .await;
+    create_user(server, &pool, "ada", &[("email", "ada@example.com"), ("name", "Ada"), ("custom:tier", "gold")]).await;
     create_user(server, &pool, "bob", &[("email", "bob@example.com")]).await;
 
-    let out = ok(server
-        .idp()
-        .list_users()
-        .user_pool_id(&pool)
-        .attributes_to_get("email")
-        .send()
-        .await);
+    let out = ok(server.idp().list_users().user_pool_id(&pool).attributes_to_get("email").send().await);
     assert_eq!(out.users().len(), 2);
     for u in out.users() {
         assert_eq!(attr_names(u.attributes()), vec!["email"], "{u:?}");
@@ -1357,17 +1094,8 @@ async fn list_users_attributes_to_get(server: &Server) {
     assert_eq!(attr_of(out.users()[0].attributes(), "custom:tier"), Some("gold"));
 
     // Without AttributesToGet every attribute is returned.
-    let out = ok(server
-        .idp()
-        .list_users()
-        .user_pool_id(&pool)
-        .filter("username = \"ada\"")
-        .send()
-        .await);
-    assert_eq!(
-        attr_names(out.users()[0].attributes()),
-        vec!["custom:tier", "email", "name", "sub"]
-    );
+    let out = ok(server.idp().list_users().user_pool_id(&pool).filter("username = \"ada\"").send().await);
+    assert_eq!(attr_names(out.users()[0].attributes()), vec!["custom:tier", "email", "name", "sub"]);
 }
 
 async fn list_users_limit_bounds(server: &Server) {
@@ -1378,11 +1106,7 @@ async fn list_users_limit_bounds(server: &Server) {
     // The model's QueryLimitType is 0..=60: 0 is accepted, 61 and -1 are not.
     for limit in [61, -1, 1000] {
         let info = expect_err(server.idp().list_users().user_pool_id(&pool).limit(limit).send().await);
-        assert_eq!(
-            (info.status, info.code.as_str()),
-            (400, "InvalidParameterException"),
-            "Limit {limit}: {info:?}"
-        );
+        assert_eq!((info.status, info.code.as_str()), (400, "InvalidParameterException"), "Limit {limit}: {info:?}");
     }
     let out = ok(server.idp().list_users().user_pool_id(&pool).limit(0).send().await);
     assert!(out.users().len() <= 3, "Limit 0 is within the model's range");
@@ -1393,15 +1117,8 @@ async fn list_users_limit_bounds(server: &Server) {
     assert_eq!(out.users().len(), 3);
     assert!(out.pagination_token().is_none(), "no token after the last page");
     // A token that the server never issued.
-    let info = expect_err(
-        server
-            .idp()
-            .list_users()
-            .user_pool_id(&pool)
-            .pagination_token("not-a-real-token")
-            .send()
-            .await,
-    );
+    let info =
+        expect_err(server.idp().list_users().user_pool_id(&pool).pagination_token("not-a-real-token").send().await);
     assert_eq!(info.status, 400, "a bogus PaginationToken: {info:?}");
     // An empty pool.
     let empty = server.new_pool(|p| p).await;
@@ -1424,12 +1141,7 @@ async fn pages(server: &Server, pool: &str, limit: Option<i32>, filter: Option<&
             .set_pagination_token(token.clone())
             .send()
             .await);
-        pages.push(
-            out.users()
-                .iter()
-                .map(|u| u.username().unwrap_or_default().to_string())
-                .collect(),
-        );
+        pages.push(out.users().iter().map(|u| u.username().unwrap_or_default().to_string()).collect());
         match out.pagination_token() {
             Some(t) if !t.is_empty() => token = Some(t.to_string()),
             _ => return pages,
@@ -1440,27 +1152,16 @@ async fn pages(server: &Server, pool: &str, limit: Option<i32>, filter: Option<&
 
 /// The usernames of the 60-user page after `token`.
 async fn page_after(server: &Server, pool: &str, token: &str) -> Vec<String> {
-    let out = ok(server
-        .idp()
-        .list_users()
-        .user_pool_id(pool)
-        .limit(60)
-        .pagination_token(token)
-        .send()
-        .await);
-    out.users()
-        .iter()
-        .map(|u| u.username().unwrap_or_default().to_string())
-        .collect()
+    let out = ok(server.idp().list_users().user_pool_id(pool).limit(60).pagination_token(token).send().await);
+    out.users().iter().map(|u| u.username().unwrap_or_default().to_string()).collect()
 }
 
 async fn list_users_paginates_130_users(server: &Server) {
     let pool = server.new_pool(|p| p).await;
     // user-129 ... user-000 with emails u000 ... u129: ordering by email is
     // the reverse of ordering by username.
-    let mut all: Vec<(String, String)> = (0..130)
-        .map(|i| (format!("user-{:03}", 129 - i), format!("u{i:03}@example.com")))
-        .collect();
+    let mut all: Vec<(String, String)> =
+        (0..130).map(|i| (format!("user-{:03}", 129 - i), format!("u{i:03}@example.com"))).collect();
     let mut set = tokio::task::JoinSet::new();
     for chunk in all.chunks(13) {
         let chunk = chunk.to_vec();
@@ -1468,11 +1169,7 @@ async fn list_users_paginates_130_users(server: &Server) {
         let pool = pool.clone();
         set.spawn(async move {
             for (name, email) in &chunk {
-                let parity = if name.ends_with(['0', '2', '4', '6', '8']) {
-                    "even"
-                } else {
-                    "odd"
-                };
+                let parity = if name.ends_with(['0', '2', '4', '6', '8']) { "even" } else { "odd" };
                 ok(client
                     .admin_create_user()
                     .user_pool_id(&pool)
@@ -1495,11 +1192,7 @@ async fn list_users_paginates_130_users(server: &Server) {
     let p = pages(server, &pool, Some(60), None).await;
     assert_eq!(p.iter().map(Vec::len).collect::<Vec<_>>(), vec![60, 60, 10]);
     let seen: Vec<String> = p.concat();
-    assert_eq!(
-        seen.iter().collect::<HashSet<_>>().len(),
-        130,
-        "duplicates across pages"
-    );
+    assert_eq!(seen.iter().collect::<HashSet<_>>().len(), 130, "duplicates across pages");
     assert_eq!(sorted_vec(seen.clone()), names);
     // The default Limit is 60.
     let d = pages(server, &pool, None, None).await;
@@ -1517,11 +1210,7 @@ async fn list_users_paginates_130_users(server: &Server) {
     assert_eq!(sorted_vec(p.concat()), names);
 
     // Filtered by an exact value, 20 at a time: 65 users in (value, username) order.
-    let even: Vec<String> = names
-        .iter()
-        .filter(|n| n.ends_with(['0', '2', '4', '6', '8']))
-        .cloned()
-        .collect();
+    let even: Vec<String> = names.iter().filter(|n| n.ends_with(['0', '2', '4', '6', '8'])).cloned().collect();
     assert_eq!(even.len(), 65);
     let p = pages(server, &pool, Some(20), Some("family_name = \"even\"")).await;
     assert_eq!(p.iter().map(Vec::len).collect::<Vec<_>>(), vec![20, 20, 20, 5]);
@@ -1533,10 +1222,7 @@ async fn list_users_paginates_130_users(server: &Server) {
     let expected: Vec<String> = (0..100).map(|i| format!("user-{:03}", 129 - i)).collect();
     assert_eq!(p.concat(), expected, "sorted by the email value");
     let p = pages(server, &pool, Some(60), Some("email ^= \"u12\"")).await;
-    assert_eq!(
-        p.concat(),
-        (120..130).map(|i| format!("user-{:03}", 129 - i)).collect::<Vec<_>>()
-    );
+    assert_eq!(p.concat(), (120..130).map(|i| format!("user-{:03}", 129 - i)).collect::<Vec<_>>());
 }
 
 async fn list_users_filter_quoting_and_case(server: &Server) {
@@ -1595,11 +1281,7 @@ async fn list_users_pages_survive_changes_between_pages(server: &Server) {
         res.expect("create task");
     }
     let first = ok(server.idp().list_users().user_pool_id(&pool).limit(30).send().await);
-    let mut seen: Vec<String> = first
-        .users()
-        .iter()
-        .map(|u| u.username().unwrap_or_default().to_string())
-        .collect();
+    let mut seen: Vec<String> = first.users().iter().map(|u| u.username().unwrap_or_default().to_string()).collect();
     assert_eq!(seen.len(), 30);
     let mut token = first.pagination_token().map(str::to_string);
 
@@ -1608,26 +1290,13 @@ async fn list_users_pages_survive_changes_between_pages(server: &Server) {
     let unseen: Vec<String> = all.iter().filter(|n| !seen.contains(n)).cloned().collect();
     let deleted: Vec<String> = seen[..5].iter().chain(unseen[..5].iter()).cloned().collect();
     for name in &deleted {
-        ok(server
-            .idp()
-            .admin_delete_user()
-            .user_pool_id(&pool)
-            .username(name)
-            .send()
-            .await);
+        ok(server.idp().admin_delete_user().user_pool_id(&pool).username(name).send().await);
     }
     for i in 0..5 {
         create_user(server, &pool, &format!("new-{i}"), &[]).await;
     }
     while let Some(t) = token {
-        let out = ok(server
-            .idp()
-            .list_users()
-            .user_pool_id(&pool)
-            .limit(30)
-            .pagination_token(t)
-            .send()
-            .await);
+        let out = ok(server.idp().list_users().user_pool_id(&pool).limit(30).pagination_token(t).send().await);
         seen.extend(out.users().iter().map(|u| u.username().unwrap_or_default().to_string()));
         token = out.pagination_token().filter(|t| !t.is_empty()).map(str::to_string);
         assert!(seen.len() < 500, "ListUsers does not stop paginating");
@@ -1635,10 +1304,7 @@ async fn list_users_pages_survive_changes_between_pages(server: &Server) {
     let unique: HashSet<&String> = seen.iter().collect();
     assert_eq!(unique.len(), seen.len(), "a user was listed twice: {seen:?}");
     for name in all.iter().filter(|n| !deleted.contains(n)) {
-        assert!(
-            seen.contains(name),
-            "{name} was never listed although it always existed"
-        );
+        assert!(seen.contains(name), "{name} was never listed although it always existed");
     }
     for name in &unseen[..5] {
         assert!(!seen.contains(name), "{name} was listed after its deletion");
@@ -1646,9 +1312,7 @@ async fn list_users_pages_survive_changes_between_pages(server: &Server) {
 }
 
 async fn admin_create_user_in_an_email_username_pool(server: &Server) {
-    let pool = server
-        .new_pool(|p| p.username_attributes(cognate_e2e::idp::types::UsernameAttributeType::Email))
-        .await;
+    let pool = server.new_pool(|p| p.username_attributes(cognate_e2e::idp::types::UsernameAttributeType::Email)).await;
     let user = create_user(server, &pool, "gail@example.com", &[("name", "Gail")]).await;
     let username = user.username().expect("Username").to_string();
     assert!(is_uuid(&username), "the username {username:?} is a generated UUID");
@@ -1684,21 +1348,9 @@ async fn admin_create_user_in_an_email_username_pool(server: &Server) {
     assert_eq!(server.usernames(&pool).await, vec![username.clone()]);
 
     // Admin operations take the email.
-    ok(server
-        .idp()
-        .admin_disable_user()
-        .user_pool_id(&pool)
-        .username("gail@example.com")
-        .send()
-        .await);
+    ok(server.idp().admin_disable_user().user_pool_id(&pool).username("gail@example.com").send().await);
     assert!(!server.get_user(&pool, &username).await.enabled());
-    ok(server
-        .idp()
-        .admin_delete_user()
-        .user_pool_id(&pool)
-        .username("gail@example.com")
-        .send()
-        .await);
+    ok(server.idp().admin_delete_user().user_pool_id(&pool).username("gail@example.com").send().await);
     assert!(server.list_all_users(&pool).await.is_empty());
 }
 
@@ -1714,13 +1366,7 @@ async fn email_alias_conflicts_in_admin_operations(server: &Server) {
     assert_eq!(server.get_user(&pool, EMAIL).await.username(), "ann");
 
     // An update that would take the alias: refused, nothing changed.
-    create_user(
-        server,
-        &pool,
-        "cy",
-        &[("email", "cy@example.com"), ("email_verified", "true")],
-    )
-    .await;
+    create_user(server, &pool, "cy", &[("email", "cy@example.com"), ("email_verified", "true")]).await;
     let before = view(server, &pool, "cy").await;
     let msg = expect_code(
         server
@@ -1751,10 +1397,7 @@ async fn email_alias_conflicts_in_admin_operations(server: &Server) {
         .send()
         .await);
     assert_eq!(server.get_user(&pool, EMAIL).await.username(), "bo");
-    assert_ne!(
-        attr_of(server.get_user(&pool, "ann").await.user_attributes(), "email_verified"),
-        Some("true")
-    );
+    assert_ne!(attr_of(server.get_user(&pool, "ann").await.user_attributes(), "email_verified"), Some("true"));
     // A username in email format is refused in an alias pool.
     expect_code(
         server
@@ -1797,21 +1440,9 @@ async fn email_alias_conflicts_in_admin_operations(server: &Server) {
 async fn users_and_codes_survive_a_restart(server: &mut Server) {
     let app = app(server).await;
     let pool = app.pool.clone();
-    sign_up(
-        server,
-        &app,
-        "pending",
-        &[("email", "pending@example.com"), ("custom:tier", "gold")],
-    )
-    .await;
+    sign_up(server, &app, "pending", &[("email", "pending@example.com"), ("custom:tier", "gold")]).await;
     confirmed_user(server, &pool, "settled", "settled@example.com").await;
-    ok(server
-        .idp()
-        .admin_disable_user()
-        .user_pool_id(&pool)
-        .username("settled")
-        .send()
-        .await);
+    ok(server.idp().admin_disable_user().user_pool_id(&pool).username("settled").send().await);
     let pending = view(server, &pool, "pending").await;
     let settled = view(server, &pool, "settled").await;
     let outbox = server.outbox(&pool, "pending").await;

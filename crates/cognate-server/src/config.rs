@@ -18,11 +18,7 @@ pub struct Credential {
 
 impl std::fmt::Debug for Credential {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "Credential {{ access_key_id: {:?}, secret_access_key: <redacted> }}",
-            self.access_key_id
-        )
+        write!(f, "Credential {{ access_key_id: {:?}, secret_access_key: <redacted> }}", self.access_key_id)
     }
 }
 
@@ -107,10 +103,7 @@ impl Config {
     }
 
     pub fn secret_for(&self, access_key_id: &str) -> Option<String> {
-        self.credentials
-            .iter()
-            .find(|c| c.access_key_id == access_key_id)
-            .map(|c| c.secret_access_key.clone())
+        self.credentials.iter().find(|c| c.access_key_id == access_key_id).map(|c| c.secret_access_key.clone())
     }
 }
 
@@ -170,12 +163,7 @@ pub struct ServeArgs {
     #[arg(long, env = "COGNATE_ACCESS_KEY_ID", requires = "secret_access_key")]
     pub access_key_id: Option<String>,
     /// Secret access key for --access-key-id
-    #[arg(
-        long,
-        env = "COGNATE_SECRET_ACCESS_KEY",
-        hide_env_values = true,
-        requires = "access_key_id"
-    )]
+    #[arg(long, env = "COGNATE_SECRET_ACCESS_KEY", hide_env_values = true, requires = "access_key_id")]
     pub secret_access_key: Option<String>,
     /// Accepted clock skew of SigV4-signed requests, in seconds [default: 300]
     #[arg(long, env = "COGNATE_SIGV4_MAX_SKEW_SECONDS")]
@@ -239,10 +227,9 @@ impl ServeArgs {
             None => FileConfig::default(),
         };
         let listen_text = pick(&self.listen, file.listen).unwrap_or_else(|| "127.0.0.1:9229".into());
-        let listen: SocketAddr = listen_text.parse().map_err(|_| ConfigError::Value {
-            key: "listen",
-            message: format!("'{listen_text}' is not ADDR:PORT"),
-        })?;
+        let listen: SocketAddr = listen_text
+            .parse()
+            .map_err(|_| ConfigError::Value { key: "listen", message: format!("'{listen_text}' is not ADDR:PORT") })?;
         let log_format = match pick(&self.log_format, None) {
             Some(text) => match text.as_str() {
                 "text" => LogFormat::Text,
@@ -258,10 +245,7 @@ impl ServeArgs {
         };
         let credentials = match (&self.access_key_id, &self.secret_access_key) {
             (Some(id), Some(secret)) => {
-                vec![Credential {
-                    access_key_id: id.clone(),
-                    secret_access_key: secret.clone(),
-                }]
+                vec![Credential { access_key_id: id.clone(), secret_access_key: secret.clone() }]
             }
             _ => file.credentials.unwrap_or_else(|| {
                 vec![Credential {
@@ -284,17 +268,11 @@ impl ServeArgs {
         }
         let region = pick(&self.region, file.region).unwrap_or_else(|| "us-east-1".into());
         if region.is_empty() || !region.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-            return Err(ConfigError::Value {
-                key: "region",
-                message: format!("'{region}' is not a region name"),
-            });
+            return Err(ConfigError::Value { key: "region", message: format!("'{region}' is not a region name") });
         }
         let account_id = pick(&self.account_id, file.account_id).unwrap_or_else(|| "000000000000".into());
         if account_id.len() != 12 || !account_id.chars().all(|c| c.is_ascii_digit()) {
-            return Err(ConfigError::Value {
-                key: "account_id",
-                message: "must be 12 digits".into(),
-            });
+            return Err(ConfigError::Value { key: "account_id", message: "must be 12 digits".into() });
         }
         let smtp = self.resolve_smtp(file.smtp.unwrap_or_default())?;
         Ok(Config {
@@ -312,12 +290,7 @@ impl ServeArgs {
             accept_any_signature: pick(&self.accept_any_signature, file.accept_any_signature).unwrap_or(false),
             master_key: pick(&self.master_key, file.master_key).map(Sensitive),
             master_key_file: pick(&self.master_key_file, file.master_key_file),
-            previous_master_keys: file
-                .previous_master_keys
-                .unwrap_or_default()
-                .into_iter()
-                .map(Sensitive)
-                .collect(),
+            previous_master_keys: file.previous_master_keys.unwrap_or_default().into_iter().map(Sensitive).collect(),
             max_request_bytes: pick(&self.max_request_bytes, file.max_request_bytes).unwrap_or(1 << 20),
             log_format,
             log_level: pick(&self.log_level, file.log_level).unwrap_or_else(|| "info".into()),
@@ -374,15 +347,9 @@ fn default_public_url(listen: SocketAddr) -> String {
 
 fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: shown.clone(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: shown.clone(), source })?;
     // toml's message names the offending key, e.g. "unknown field `listne`, expected one of ...".
-    toml::from_str(&text).map_err(|e| ConfigError::Parse {
-        path: shown,
-        message: e.message().to_owned(),
-    })
+    toml::from_str(&text).map_err(|e| ConfigError::Parse { path: shown, message: e.message().to_owned() })
 }
 
 #[cfg(test)]
@@ -412,11 +379,7 @@ mod tests {
     #[test]
     fn flags_override_file_which_overrides_defaults() {
         let (_dir, path) = file("listen = \"127.0.0.1:7000\"\nregion = \"eu-west-1\"\n");
-        let args = ServeArgs {
-            config: Some(path.clone()),
-            region: Some("ap-south-1".into()),
-            ..Default::default()
-        };
+        let args = ServeArgs { config: Some(path.clone()), region: Some("ap-south-1".into()), ..Default::default() };
         let cfg = args.resolve().expect("config");
         assert_eq!(cfg.listen.port(), 7000);
         assert_eq!(cfg.region, "ap-south-1");
@@ -426,12 +389,7 @@ mod tests {
     #[test]
     fn unknown_keys_are_rejected_by_name() {
         let (_dir, path) = file("listne = \"127.0.0.1:1\"\n");
-        let err = ServeArgs {
-            config: Some(path),
-            ..Default::default()
-        }
-        .resolve()
-        .expect_err("must fail");
+        let err = ServeArgs { config: Some(path), ..Default::default() }.resolve().expect_err("must fail");
         assert!(err.to_string().contains("listne"), "{err}");
     }
 
@@ -440,35 +398,18 @@ mod tests {
         let (_dir, path) = file(
             "master_key = \"bWFzdGVyLWtleS12YWx1ZQ==\"\n[[credentials]]\naccess_key_id = \"AKIDX\"\nsecret_access_key = \"very-secret-value\"\n",
         );
-        let cfg = ServeArgs {
-            config: Some(path),
-            ..Default::default()
-        }
-        .resolve()
-        .expect("config");
+        let cfg = ServeArgs { config: Some(path), ..Default::default() }.resolve().expect("config");
         let shown = format!("{cfg:?}");
-        assert!(
-            !shown.contains("very-secret-value") && !shown.contains("bWFzdGVy"),
-            "{shown}"
-        );
+        assert!(!shown.contains("very-secret-value") && !shown.contains("bWFzdGVy"), "{shown}");
         assert_eq!(cfg.secret_for("AKIDX").as_deref(), Some("very-secret-value"));
     }
 
     #[test]
     fn bad_values_are_named() {
-        let err = ServeArgs {
-            listen: Some("nonsense".into()),
-            ..Default::default()
-        }
-        .resolve()
-        .expect_err("fail");
+        let err = ServeArgs { listen: Some("nonsense".into()), ..Default::default() }.resolve().expect_err("fail");
         assert!(err.to_string().contains("listen"));
-        let err = ServeArgs {
-            database_url: Some("mysql://x".into()),
-            ..Default::default()
-        }
-        .resolve()
-        .expect_err("fail");
+        let err =
+            ServeArgs { database_url: Some("mysql://x".into()), ..Default::default() }.resolve().expect_err("fail");
         assert!(err.to_string().contains("database_url"));
     }
 }

@@ -55,17 +55,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiError {
-            code: Code::Modelled(code),
-            message: message.into(),
-        }
+        ApiError { code: Code::Modelled(code), message: message.into() }
     }
 
     pub fn protocol(code: ProtocolCode, message: impl Into<String>) -> Self {
-        ApiError {
-            code: Code::Protocol(code),
-            message: message.into(),
-        }
+        ApiError { code: Code::Protocol(code), message: message.into() }
     }
 
     pub fn invalid_parameter(message: impl Into<String>) -> Self {

@@ -31,10 +31,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/health", get(health))
         .route("/_cognate/outbox", get(crate::outbox::handler))
         .route("/{pool_id}/.well-known/jwks.json", get(crate::wellknown::jwks))
-        .route(
-            "/{pool_id}/.well-known/openid-configuration",
-            get(crate::wellknown::openid_configuration),
-        )
+        .route("/{pool_id}/.well-known/openid-configuration", get(crate::wellknown::openid_configuration))
         .fallback(rest)
         .with_state(state)
 }
@@ -42,12 +39,7 @@ pub fn router(state: Arc<AppState>) -> Router {
 async fn health(State(state): State<Arc<AppState>>) -> Response {
     let store = Arc::clone(&state.store);
     match tokio::task::spawn_blocking(move || store.ping()).await {
-        Ok(Ok(())) => (
-            StatusCode::OK,
-            [("content-type", "application/json")],
-            "{\"status\":\"ok\"}",
-        )
-            .into_response(),
+        Ok(Ok(())) => (StatusCode::OK, [("content-type", "application/json")], "{\"status\":\"ok\"}").into_response(),
         _ => (
             StatusCode::SERVICE_UNAVAILABLE,
             [("content-type", "application/json")],
@@ -61,14 +53,8 @@ async fn preflight() -> Response {
     let mut response = StatusCode::OK.into_response();
     let headers = response.headers_mut();
     headers.insert("access-control-allow-origin", HeaderValue::from_static("*"));
-    headers.insert(
-        "access-control-allow-methods",
-        HeaderValue::from_static("POST, GET, PUT, DELETE, OPTIONS"),
-    );
-    headers.insert(
-        "access-control-allow-headers",
-        HeaderValue::from_static(ALLOWED_HEADERS),
-    );
+    headers.insert("access-control-allow-methods", HeaderValue::from_static("POST, GET, PUT, DELETE, OPTIONS"));
+    headers.insert("access-control-allow-headers", HeaderValue::from_static(ALLOWED_HEADERS));
     headers.insert("access-control-max-age", HeaderValue::from_static("86400"));
     response
 }
@@ -87,18 +73,10 @@ async fn read_request(req: Request, limit: usize) -> Result<Incoming, ApiError> 
     let headers = parts
         .headers
         .iter()
-        .map(|(name, value)| {
-            (
-                name.as_str().to_owned(),
-                String::from_utf8_lossy(value.as_bytes()).into_owned(),
-            )
-        })
+        .map(|(name, value)| (name.as_str().to_owned(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
         .collect();
     let body = to_bytes(body, limit).await.map_err(|_| {
-        ApiError::protocol(
-            ProtocolCode::RequestTooLarge,
-            format!("Request body exceeds {limit} bytes."),
-        )
+        ApiError::protocol(ProtocolCode::RequestTooLarge, format!("Request body exceeds {limit} bytes."))
     })?;
     Ok(Incoming {
         method: parts.method.as_str().to_owned(),
@@ -136,10 +114,7 @@ async fn handle_json(
 ) -> (Service, String, Result<Value, ApiError>) {
     let target = incoming.header("x-amz-target").unwrap_or_default().to_owned();
     let Some((prefix, name)) = target.rsplit_once('.') else {
-        let err = ApiError::protocol(
-            ProtocolCode::UnknownOperation,
-            "Missing or malformed X-Amz-Target header.",
-        );
+        let err = ApiError::protocol(ProtocolCode::UnknownOperation, "Missing or malformed X-Amz-Target header.");
         return (Service::CognitoIdp, target, Err(err));
     };
     let Some(service) = Service::from_target_prefix(prefix) else {
@@ -160,14 +135,8 @@ fn parse_json_body(body: &[u8]) -> Result<Value, ApiError> {
     }
     match serde_json::from_slice::<Value>(body) {
         Ok(value @ Value::Object(_)) => Ok(value),
-        Ok(_) => Err(ApiError::protocol(
-            ProtocolCode::Serialization,
-            "The request body must be a JSON object.",
-        )),
-        Err(e) => Err(ApiError::protocol(
-            ProtocolCode::Serialization,
-            format!("Malformed JSON request body: {e}."),
-        )),
+        Ok(_) => Err(ApiError::protocol(ProtocolCode::Serialization, "The request body must be a JSON object.")),
+        Err(e) => Err(ApiError::protocol(ProtocolCode::Serialization, format!("Malformed JSON request body: {e}."))),
     }
 }
 
@@ -180,11 +149,7 @@ async fn run_operation(
     decode: impl FnOnce(&[u8]) -> Result<Value, ApiError>,
 ) -> Result<Value, ApiError> {
     let now = state.clock.now();
-    let caller = if op.signed {
-        authenticate(state, op.service, incoming, now)?
-    } else {
-        Caller::Anonymous
-    };
+    let caller = if op.signed { authenticate(state, op.service, incoming, now)? } else { Caller::Anonymous };
     let body = decode(&incoming.body)?;
     if let Some(root) = op.input {
         validate(op.service.shapes(), root, &body).map_err(|invalid| match invalid {
@@ -195,12 +160,7 @@ async fn run_operation(
     if !ops::is_implemented(op) {
         return Err(ops::not_implemented(op));
     }
-    let ctx = Ctx {
-        state: Arc::clone(state),
-        request_id: request_id.to_owned(),
-        caller,
-        now,
-    };
+    let ctx = Ctx { state: Arc::clone(state), request_id: request_id.to_owned(), caller, now };
     ops::dispatch(ctx, op, body).await
 }
 
@@ -225,19 +185,12 @@ fn authenticate(
         // is refused as AWS refuses it.
         Ok(verified) if verified.region != config.region => Err(ApiError::protocol(
             ProtocolCode::InvalidSignature,
-            format!(
-                "Credential should be scoped to a valid region, not '{}'. ",
-                verified.region
-            ),
+            format!("Credential should be scoped to a valid region, not '{}'. ", verified.region),
         )),
-        Ok(verified) => Ok(Caller::Iam {
-            access_key_id: verified.access_key_id,
-        }),
+        Ok(verified) => Ok(Caller::Iam { access_key_id: verified.access_key_id }),
         // The development switch relaxes the key and the signature, never their presence.
         Err(sigv4::Error::UnrecognizedClient | sigv4::Error::InvalidSignature) if config.accept_any_signature => {
-            Ok(Caller::Iam {
-                access_key_id: String::from("(unverified)"),
-            })
+            Ok(Caller::Iam { access_key_id: String::from("(unverified)") })
         }
         Err(err) => {
             let code = match err.code() {
@@ -284,24 +237,22 @@ async fn rest(State(state): State<Arc<AppState>>, req: Request) -> Response {
 /// Finds the sync operation whose `requestUri` template matches, with the decoded labels.
 fn match_sync_route(method: &str, path: &str) -> Option<(&'static Operation, Vec<(String, String)>)> {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    Operation::of_service(Service::CognitoSync)
-        .filter(|op| op.http_method == method)
-        .find_map(|op| {
-            let template = op.http_uri.split('?').next().unwrap_or_default();
-            let parts: Vec<&str> = template.trim_matches('/').split('/').collect();
-            if parts.len() != segments.len() {
+    Operation::of_service(Service::CognitoSync).filter(|op| op.http_method == method).find_map(|op| {
+        let template = op.http_uri.split('?').next().unwrap_or_default();
+        let parts: Vec<&str> = template.trim_matches('/').split('/').collect();
+        if parts.len() != segments.len() {
+            return None;
+        }
+        let mut labels = Vec::new();
+        for (part, segment) in parts.iter().zip(&segments) {
+            if let Some(label) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                labels.push((label.to_owned(), percent_decode(segment)));
+            } else if part != segment {
                 return None;
             }
-            let mut labels = Vec::new();
-            for (part, segment) in parts.iter().zip(&segments) {
-                if let Some(label) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
-                    labels.push((label.to_owned(), percent_decode(segment)));
-                } else if part != segment {
-                    return None;
-                }
-            }
-            Some((op, labels))
-        })
+        }
+        Some((op, labels))
+    })
 }
 
 /// Moves path labels, query parameters and bound headers into the input object so that the
@@ -361,9 +312,7 @@ fn percent_decode(text: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         let decoded = match (bytes[i], bytes.get(i + 1..i + 3)) {
-            (b'%', Some(hex)) => std::str::from_utf8(hex)
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok()),
+            (b'%', Some(hex)) => std::str::from_utf8(hex).ok().and_then(|h| u8::from_str_radix(h, 16).ok()),
             _ => None,
         };
         match decoded {
@@ -390,10 +339,7 @@ fn base_headers(headers: &mut HeaderMap, request_id: &str) {
         headers.insert("date", date);
     }
     headers.insert("access-control-allow-origin", HeaderValue::from_static("*"));
-    headers.insert(
-        "access-control-expose-headers",
-        HeaderValue::from_static(EXPOSED_HEADERS),
-    );
+    headers.insert("access-control-expose-headers", HeaderValue::from_static(EXPOSED_HEADERS));
 }
 
 fn json_response(status: StatusCode, request_id: &str, body: String) -> Response {
@@ -408,16 +354,10 @@ fn json_error(service: Service, request_id: &str, err: &ApiError) -> Response {
     let status = StatusCode::from_u16(err.http_status(service)).unwrap_or(StatusCode::BAD_REQUEST);
     let mut response = json_response(status, request_id, body);
     let headers = response.headers_mut();
-    headers.insert(
-        HeaderName::from_static("x-amzn-errortype"),
-        HeaderValue::from_static(code),
-    );
+    headers.insert(HeaderName::from_static("x-amzn-errortype"), HeaderValue::from_static(code));
     // Header values must be visible ASCII; the body carries the exact text.
-    let printable: String = err
-        .message
-        .chars()
-        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
-        .collect();
+    let printable: String =
+        err.message.chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' }).collect();
     if let Ok(message) = HeaderValue::from_str(&printable) {
         headers.insert(HeaderName::from_static("x-amzn-errormessage"), message);
     }
@@ -447,11 +387,9 @@ mod tests {
 
     #[test]
     fn sync_routes_match_templates_and_decode_labels() {
-        let (op, labels) = match_sync_route(
-            "GET",
-            "/identitypools/us-east-1%3Aabc/identities/us-east-1%3Adef/datasets/ds1",
-        )
-        .expect("route");
+        let (op, labels) =
+            match_sync_route("GET", "/identitypools/us-east-1%3Aabc/identities/us-east-1%3Adef/datasets/ds1")
+                .expect("route");
         assert_eq!(op.name, "DescribeDataset");
         assert_eq!(labels[0], ("IdentityPoolId".to_owned(), "us-east-1:abc".to_owned()));
         let (op, _) = match_sync_route("POST", "/identitypools/p/identity/i/device").expect("route");

@@ -78,11 +78,7 @@ fn print_outbox(args: &OutboxArgs) -> Result<(), String> {
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     let store = runtime.block_on(open_store(&config))?;
-    let query = outbox::OutboxQuery {
-        pool: args.pool.clone(),
-        user: args.user.clone(),
-        ..Default::default()
-    };
+    let query = outbox::OutboxQuery { pool: args.pool.clone(), user: args.user.clone(), ..Default::default() };
     let body = outbox::read(store.as_ref(), &query).map_err(|e| format!("cannot read the outbox: {e}"))?;
     // The store's blocking clients must be dropped off the runtime's threads.
     drop(store);
@@ -93,9 +89,7 @@ fn print_outbox(args: &OutboxArgs) -> Result<(), String> {
 fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match config.log_format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -139,13 +133,7 @@ async fn run(config: Config) -> Result<(), String> {
         master_key = keyring.active_key_id(),
         "cognate ready"
     );
-    let state = Arc::new(AppState {
-        config,
-        store,
-        keyring,
-        clock: Arc::new(SystemClock),
-        keys: Default::default(),
-    });
+    let state = Arc::new(AppState { config, store, keyring, clock: Arc::new(SystemClock), keys: Default::default() });
     let app = http::router(state);
     serve_connections(listener, app).await
 }
@@ -230,11 +218,9 @@ fn load_keyring(config: &Config) -> Result<Keyring, String> {
         MasterKey::from_base64(text.trim()).map_err(|e| format!("master key file {}: {e}", path.display()))?
     } else if config.database_url.is_some() {
         // Every node of a PostgreSQL deployment must decrypt what the others sealed.
-        return Err(
-            "PostgreSQL needs a master key shared by all nodes: set COGNATE_MASTER_KEY \
+        return Err("PostgreSQL needs a master key shared by all nodes: set COGNATE_MASTER_KEY \
                     (base64 of 32 random bytes, e.g. `openssl rand -base64 32`) or --master-key-file"
-                .into(),
-        );
+            .into());
     } else {
         let path = config.data_dir.join("master.key");
         let (key, created) =

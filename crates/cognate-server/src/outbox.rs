@@ -54,10 +54,7 @@ pub async fn handler(
 ) -> Response {
     if !peer.ip().is_loopback() && !state.config.outbox_public {
         // The outbox shows live codes: only the machine itself may read it by default.
-        return (
-            StatusCode::FORBIDDEN,
-            "the outbox is served to loopback clients only (see outbox_public)\n",
-        )
+        return (StatusCode::FORBIDDEN, "the outbox is served to loopback clients only (see outbox_public)\n")
             .into_response();
     }
     let store = Arc::clone(&state.store);

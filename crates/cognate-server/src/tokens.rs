@@ -78,11 +78,7 @@ fn generate(ctx: &Ctx, pool_id: &str, purpose: &str) -> ApiResult<SigningKeyReco
         "n": b64(public.modulus().big_endian_without_leading_zero()),
         "use": "sig",
     });
-    let sealed = ctx
-        .state
-        .keyring
-        .seal(pkcs8.as_ref(), &key_context(pool_id, &kid))
-        .map_err(ApiError::internal)?;
+    let sealed = ctx.state.keyring.seal(pkcs8.as_ref(), &key_context(pool_id, &kid)).map_err(ApiError::internal)?;
     Ok(SigningKeyRecord {
         pool_id: pool_id.to_owned(),
         kid,
@@ -101,24 +97,13 @@ fn parse(ctx: &Ctx, record: &SigningKeyRecord) -> ApiResult<SigningKey> {
         .map_err(ApiError::internal)?;
     let pair = KeyPair::from_pkcs8(&pkcs8).map_err(ApiError::internal)?;
     let public_der = pair.public_key().as_ref().to_vec();
-    Ok(SigningKey {
-        kid: record.kid.clone(),
-        pair,
-        public_der,
-    })
+    Ok(SigningKey { kid: record.kid.clone(), pair, public_der })
 }
 
 /// The pool's keys, creating them on first use.
 pub async fn pool_keys(ctx: &Ctx, pool_id: &str, pool_created_ms: i64) -> ApiResult<Arc<PoolKeys>> {
     let cache_key = (pool_id.to_owned(), pool_created_ms);
-    if let Some(keys) = ctx
-        .state
-        .keys
-        .pools
-        .lock()
-        .ok()
-        .and_then(|m| m.get(&cache_key).cloned())
-    {
+    if let Some(keys) = ctx.state.keys.pools.lock().ok().and_then(|m| m.get(&cache_key).cloned()) {
         return Ok(keys);
     }
     let worker = ctx.clone();
@@ -140,15 +125,8 @@ pub async fn pool_keys(ctx: &Ctx, pool_id: &str, pool_created_ms: i64) -> ApiRes
                 .ok_or_else(|| ApiError::internal("signing key missing"))?;
             Ok(Arc::new(parse(&worker, record)?))
         };
-        let jwks = records
-            .iter()
-            .filter_map(|r| serde_json::from_str(&r.public_jwk).ok())
-            .collect();
-        Ok(PoolKeys {
-            id_key: find(ID)?,
-            access_key: find(ACCESS)?,
-            jwks,
-        })
+        let jwks = records.iter().filter_map(|r| serde_json::from_str(&r.public_jwk).ok()).collect();
+        Ok(PoolKeys { id_key: find(ID)?, access_key: find(ACCESS)?, jwks })
     })
     .await
     .map_err(ApiError::internal)??;
@@ -162,19 +140,11 @@ pub async fn pool_keys(ctx: &Ctx, pool_id: &str, pool_created_ms: i64) -> ApiRes
 /// Signs `claims` as a compact JWS (blocking: call off the runtime).
 pub fn sign(key: &SigningKey, claims: &Map<String, Value>) -> ApiResult<String> {
     let header = json!({ "kid": key.kid, "alg": "RS256" });
-    let mut token = format!(
-        "{}.{}",
-        b64(header.to_string().as_bytes()),
-        b64(Value::Object(claims.clone()).to_string().as_bytes())
-    );
+    let mut token =
+        format!("{}.{}", b64(header.to_string().as_bytes()), b64(Value::Object(claims.clone()).to_string().as_bytes()));
     let mut signature = vec![0; key.pair.public_modulus_len()];
     key.pair
-        .sign(
-            &signature::RSA_PKCS1_SHA256,
-            &aws_lc_rs::rand::SystemRandom::new(),
-            token.as_bytes(),
-            &mut signature,
-        )
+        .sign(&signature::RSA_PKCS1_SHA256, &aws_lc_rs::rand::SystemRandom::new(), token.as_bytes(), &mut signature)
         .map_err(ApiError::internal)?;
     token.push('.');
     token.push_str(&b64(&signature));
@@ -212,10 +182,7 @@ pub fn verify(keys: &PoolKeys, token: &str, purpose: &str, now_secs: i64) -> Res
     if header.get("alg").and_then(Value::as_str) != Some("RS256") {
         return Err(Rejection::BadSignature);
     }
-    let kid = header
-        .get("kid")
-        .and_then(Value::as_str)
-        .ok_or(Rejection::BadSignature)?;
+    let kid = header.get("kid").and_then(Value::as_str).ok_or(Rejection::BadSignature)?;
     let (key_purpose, key) = keys.by_kid(kid).ok_or(Rejection::BadSignature)?;
     let signature_bytes = URL_SAFE_NO_PAD.decode(sig).map_err(|_| Rejection::Malformed)?;
     let signed = &token[..header_len(token)];

@@ -13,22 +13,12 @@ use crate::state::{AppState, Caller, Ctx};
 use crate::tokens;
 
 fn json_response(status: StatusCode, body: serde_json::Value) -> Response {
-    (
-        status,
-        [
-            ("content-type", "application/json"),
-            ("access-control-allow-origin", "*"),
-        ],
-        body.to_string(),
-    )
+    (status, [("content-type", "application/json"), ("access-control-allow-origin", "*")], body.to_string())
         .into_response()
 }
 
 fn missing(pool_id: &str) -> Response {
-    json_response(
-        StatusCode::NOT_FOUND,
-        json!({ "message": format!("User pool {pool_id} does not exist.") }),
-    )
+    json_response(StatusCode::NOT_FOUND, json!({ "message": format!("User pool {pool_id} does not exist.") }))
 }
 
 fn context(state: &Arc<AppState>) -> Ctx {
@@ -47,18 +37,12 @@ pub async fn jwks(State(state): State<Arc<AppState>>, Path(pool_id): Path<String
         Ok(Some(record)) => record,
         Ok(None) => return missing(&pool_id),
         Err(_) => {
-            return json_response(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                json!({ "message": "Internal server error." }),
-            )
+            return json_response(StatusCode::INTERNAL_SERVER_ERROR, json!({ "message": "Internal server error." }))
         }
     };
     match tokens::pool_keys(&ctx, &pool_id, record.created_ms).await {
         Ok(keys) => json_response(StatusCode::OK, json!({ "keys": keys.jwks })),
-        Err(_) => json_response(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            json!({ "message": "Internal server error." }),
-        ),
+        Err(_) => json_response(StatusCode::INTERNAL_SERVER_ERROR, json!({ "message": "Internal server error." })),
     }
 }
 
@@ -69,10 +53,7 @@ pub async fn openid_configuration(State(state): State<Arc<AppState>>, Path(pool_
         Ok(Some(_)) => {}
         Ok(None) => return missing(&pool_id),
         Err(_) => {
-            return json_response(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                json!({ "message": "Internal server error." }),
-            )
+            return json_response(StatusCode::INTERNAL_SERVER_ERROR, json!({ "message": "Internal server error." }))
         }
     }
     let issuer = tokens::issuer(&ctx, &pool_id);

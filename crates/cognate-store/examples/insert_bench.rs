@@ -132,8 +132,7 @@ fn open(o: &Options) -> Result<(Arc<dyn Store>, Option<tempfile::TempDir>), Stri
     if let Some(url) = &o.postgres {
         if !o.search_only {
             let mut c = postgres::Client::connect(url, postgres::NoTls).map_err(|e| e.to_string())?;
-            c.batch_execute(&format!("DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE"))
-                .map_err(|e| e.to_string())?;
+            c.batch_execute(&format!("DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE")).map_err(|e| e.to_string())?;
         }
         let store = cognate_store::open_postgres_in_schema(url, PG_SCHEMA).map_err(|e| e.to_string())?;
         return Ok((store, None));
@@ -220,12 +219,7 @@ fn insert_all(store: &Arc<dyn Store>, o: &Options) -> Result<(), String> {
                 let now = Instant::now();
                 let interval = (target - mark) as f64 / (now - mark_at).as_secs_f64();
                 let total = target as f64 / (now - start).as_secs_f64();
-                println!(
-                    "{:>20}  {:>14.0}  {:>14.0}",
-                    format!("{mark}..{target}"),
-                    interval,
-                    total
-                );
+                println!("{:>20}  {:>14.0}  {:>14.0}", format!("{mark}..{target}"), interval, total);
                 mark = target;
                 mark_at = now;
             }
@@ -275,10 +269,7 @@ fn page(r: &StoreResult<Vec<UserRecord>>) -> String {
 
 fn measure_searches(store: &dyn Store, users: usize) {
     let count = store.count_users(POOL).unwrap_or(0);
-    println!(
-        "\nsearch_users / list_users pages (limit 60) on {count} users, {} backend:",
-        store.backend()
-    );
+    println!("\nsearch_users / list_users pages (limit 60) on {count} users, {} backend:", store.backend());
     let mid = username_key(users / 2);
     time(
         store,
@@ -302,12 +293,7 @@ fn measure_searches(store: &dyn Store, users: usize) {
         page,
     );
     let one = email(users / 3);
-    time(
-        store,
-        &format!("equality email={one}"),
-        |s| s.search_users(POOL, "email", &one, false, None, 60),
-        page,
-    );
+    time(store, &format!("equality email={one}"), |s| s.search_users(POOL, "email", &one, false, None, 60), page);
     for prefix in ["user1", "user12345", "user99999", "nomatch"] {
         time(
             store,
@@ -330,12 +316,7 @@ fn measure_searches(store: &dyn Store, users: usize) {
         page,
     );
     time(store, "list_users page 1", |s| s.list_users(POOL, None, 60), page);
-    time(
-        store,
-        "list_users page from the middle",
-        |s| s.list_users(POOL, Some(&mid), 60),
-        page,
-    );
+    time(store, "list_users page from the middle", |s| s.list_users(POOL, Some(&mid), 60), page);
     time(
         store,
         "count_users",

@@ -116,18 +116,11 @@ fn identity_pool(id: &str) -> IdentityPoolRecord {
 }
 
 fn secret_ids(store: &dyn Store, pool_id: &str, client_id: &str) -> Vec<String> {
-    ok(store.list_client_secrets(pool_id, client_id), "list secrets")
-        .into_iter()
-        .map(|s| s.secret_id)
-        .collect()
+    ok(store.list_client_secrets(pool_id, client_id), "list secrets").into_iter().map(|s| s.secret_id).collect()
 }
 
 pub fn backend_and_ping(store: &dyn Store) {
-    assert!(
-        ["sqlite", "postgres"].contains(&store.backend()),
-        "unknown backend name {}",
-        store.backend()
-    );
+    assert!(["sqlite", "postgres"].contains(&store.backend()), "unknown backend name {}", store.backend());
     ok(store.ping(), "ping");
 }
 
@@ -143,11 +136,7 @@ pub fn user_pool_duplicate_insert(store: &dyn Store) {
     ok(store.insert_user_pool(&rec), "insert");
     let mut other = rec.clone();
     other.name = "impostor".into();
-    expect_err(
-        store.insert_user_pool(&other),
-        |e| matches!(e, StoreError::AlreadyExists),
-        "duplicate insert",
-    );
+    expect_err(store.insert_user_pool(&other), |e| matches!(e, StoreError::AlreadyExists), "duplicate insert");
     assert_eq!(ok(store.get_user_pool("dup_pool"), "get"), Some(rec));
 }
 
@@ -174,36 +163,20 @@ pub fn user_pool_compare_and_set(store: &dyn Store) {
     let mut stale = rec.clone();
     stale.version = 2;
     stale.name = "stale".into();
-    expect_err(
-        store.update_user_pool(&stale),
-        |e| matches!(e, StoreError::VersionConflict),
-        "stale update",
-    );
+    expect_err(store.update_user_pool(&stale), |e| matches!(e, StoreError::VersionConflict), "stale update");
     // Skipping versions is a conflict too.
     let mut skip = stored.clone();
     skip.version = 4;
-    expect_err(
-        store.update_user_pool(&skip),
-        |e| matches!(e, StoreError::VersionConflict),
-        "version skip",
-    );
+    expect_err(store.update_user_pool(&skip), |e| matches!(e, StoreError::VersionConflict), "version skip");
     // Pathological versions are conflicts, not errors.
     skip.version = i64::MIN;
-    expect_err(
-        store.update_user_pool(&skip),
-        |e| matches!(e, StoreError::VersionConflict),
-        "i64::MIN version",
-    );
+    expect_err(store.update_user_pool(&skip), |e| matches!(e, StoreError::VersionConflict), "i64::MIN version");
     let name = ok(store.get_user_pool("cas_pool"), "get").map(|p| p.name);
     assert_eq!(name.as_deref(), Some("renamed"));
 
     let mut missing = pool("cas_missing");
     missing.version = 2;
-    expect_err(
-        store.update_user_pool(&missing),
-        |e| matches!(e, StoreError::NotFound),
-        "update missing",
-    );
+    expect_err(store.update_user_pool(&missing), |e| matches!(e, StoreError::NotFound), "update missing");
 }
 
 pub fn user_pool_list_order_and_pagination(store: &dyn Store) {
@@ -220,11 +193,7 @@ pub fn user_pool_list_order_and_pagination(store: &dyn Store) {
     loop {
         let page = ok(store.list_user_pools(after.as_deref(), 2), "list page");
         assert!(page.len() <= 2, "page larger than limit");
-        let ours: Vec<String> = page
-            .iter()
-            .map(|p| p.id.clone())
-            .take_while(|id| id.starts_with("lp_"))
-            .collect();
+        let ours: Vec<String> = page.iter().map(|p| p.id.clone()).take_while(|id| id.starts_with("lp_")).collect();
         let done = ours.len() < page.len() || page.len() < 2;
         seen.extend(ours);
         if done {
@@ -261,14 +230,8 @@ pub fn user_pool_delete_cascades(store: &dyn Store) {
     ok(store.insert_user_pool(&pool("del_other")), "insert other pool");
     for c in ["c1", "c2"] {
         let s = secret("del_pool", c, &format!("{c}-s1"), 1);
-        ok(
-            store.insert_app_client(&client("del_pool", c), Some(&s)),
-            "insert client",
-        );
-        ok(
-            store.insert_client_secret(&secret("del_pool", c, &format!("{c}-s2"), 2), 5),
-            "insert secret",
-        );
+        ok(store.insert_app_client(&client("del_pool", c), Some(&s)), "insert client");
+        ok(store.insert_client_secret(&secret("del_pool", c, &format!("{c}-s2"), 2), 5), "insert secret");
     }
     ok(
         store.insert_app_client(&client("del_other", "c1"), Some(&secret("del_other", "c1", "keep", 1))),
@@ -289,10 +252,7 @@ pub fn user_pool_delete_cascades(store: &dyn Store) {
 
     // Recreating the same ids starts clean: no orphaned secrets come back.
     ok(store.insert_user_pool(&pool("del_pool")), "reinsert pool");
-    ok(
-        store.insert_app_client(&client("del_pool", "c1"), None),
-        "reinsert client",
-    );
+    ok(store.insert_app_client(&client("del_pool", "c1"), None), "reinsert client");
     assert!(secret_ids(store, "del_pool", "c1").is_empty());
 }
 
@@ -309,18 +269,12 @@ pub fn app_client_insert_and_get(store: &dyn Store) {
     assert_eq!(ok(store.get_app_client_by_id("nope"), "get by id"), None);
 
     // Without a secret.
-    ok(
-        store.insert_app_client(&client("aci_pool", "public"), None),
-        "insert public client",
-    );
+    ok(store.insert_app_client(&client("aci_pool", "public"), None), "insert public client");
     assert!(secret_ids(store, "aci_pool", "public").is_empty());
 
     // Same client id in another pool is a different client.
     ok(store.insert_user_pool(&pool("aci_pool2")), "insert pool 2");
-    ok(
-        store.insert_app_client(&client("aci_pool2", "cl"), None),
-        "same client id, other pool",
-    );
+    ok(store.insert_app_client(&client("aci_pool2", "cl"), None), "same client id, other pool");
 
     expect_err(
         store.insert_app_client(&client("aci_nopool", "cl"), None),
@@ -332,10 +286,7 @@ pub fn app_client_insert_and_get(store: &dyn Store) {
 pub fn app_client_insert_is_atomic(store: &dyn Store) {
     ok(store.insert_user_pool(&pool("aca_pool")), "insert pool");
     let rec = client("aca_pool", "cl");
-    ok(
-        store.insert_app_client(&rec, Some(&secret("aca_pool", "cl", "s1", 1))),
-        "insert",
-    );
+    ok(store.insert_app_client(&rec, Some(&secret("aca_pool", "cl", "s1", 1))), "insert");
     let mut dup = rec.clone();
     dup.name = "duplicate".into();
     expect_err(
@@ -369,44 +320,26 @@ pub fn app_client_compare_and_set(store: &dyn Store) {
     v2.created_ms = 0;
     ok(store.update_app_client(&v2), "update");
     let stored = ok(store.get_app_client("acc_pool", "cl"), "get");
-    let expected = AppClientRecord {
-        created_ms: rec.created_ms,
-        ..v2.clone()
-    };
+    let expected = AppClientRecord { created_ms: rec.created_ms, ..v2.clone() };
     assert_eq!(stored, Some(expected));
 
     let mut stale = rec.clone();
     stale.version = 2;
-    expect_err(
-        store.update_app_client(&stale),
-        |e| matches!(e, StoreError::VersionConflict),
-        "stale update",
-    );
+    expect_err(store.update_app_client(&stale), |e| matches!(e, StoreError::VersionConflict), "stale update");
     let mut missing = client("acc_pool", "missing");
     missing.version = 2;
-    expect_err(
-        store.update_app_client(&missing),
-        |e| matches!(e, StoreError::NotFound),
-        "missing client",
-    );
+    expect_err(store.update_app_client(&missing), |e| matches!(e, StoreError::NotFound), "missing client");
     let mut wrong_pool = v2.clone();
     wrong_pool.pool_id = "acc_nopool".into();
     wrong_pool.version = 3;
-    expect_err(
-        store.update_app_client(&wrong_pool),
-        |e| matches!(e, StoreError::NotFound),
-        "client in another pool",
-    );
+    expect_err(store.update_app_client(&wrong_pool), |e| matches!(e, StoreError::NotFound), "client in another pool");
 }
 
 pub fn app_client_delete(store: &dyn Store) {
     ok(store.insert_user_pool(&pool("acd_pool")), "insert pool");
     for c in ["a", "b"] {
         ok(
-            store.insert_app_client(
-                &client("acd_pool", c),
-                Some(&secret("acd_pool", c, &format!("{c}-s"), 1)),
-            ),
+            store.insert_app_client(&client("acd_pool", c), Some(&secret("acd_pool", c, &format!("{c}-s"), 1))),
             "insert",
         );
     }
@@ -414,10 +347,7 @@ pub fn app_client_delete(store: &dyn Store) {
     assert_eq!(ok(store.get_app_client("acd_pool", "a"), "get"), None);
     assert!(secret_ids(store, "acd_pool", "a").is_empty());
     assert!(!ok(store.delete_app_client("acd_pool", "a"), "delete again"));
-    assert!(!ok(
-        store.delete_app_client("acd_nopool", "b"),
-        "delete in missing pool"
-    ));
+    assert!(!ok(store.delete_app_client("acd_nopool", "b"), "delete in missing pool"));
     // The sibling and the pool are untouched.
     assert_eq!(secret_ids(store, "acd_pool", "b"), ["b-s"]);
     assert_eq!(ok(store.count_app_clients("acd_pool"), "count"), 1);
@@ -458,17 +388,11 @@ pub fn app_client_list_order_and_pagination(store: &dyn Store) {
 pub fn client_secret_ordering(store: &dyn Store) {
     ok(store.insert_user_pool(&pool("cso_pool")), "insert pool");
     ok(
-        store.insert_app_client(
-            &client("cso_pool", "cl"),
-            Some(&secret("cso_pool", "cl", "s-late", 300)),
-        ),
+        store.insert_app_client(&client("cso_pool", "cl"), Some(&secret("cso_pool", "cl", "s-late", 300))),
         "insert client",
     );
     for (id, at) in [("s-b", 200), ("s-early", 100), ("s-a", 200)] {
-        ok(
-            store.insert_client_secret(&secret("cso_pool", "cl", id, at), 10),
-            "insert secret",
-        );
+        ok(store.insert_client_secret(&secret("cso_pool", "cl", id, at), 10), "insert secret");
     }
     // By created_ms, ties broken by secret_id.
     assert_eq!(secret_ids(store, "cso_pool", "cl"), ["s-early", "s-a", "s-b", "s-late"]);
@@ -484,14 +408,8 @@ pub fn client_secret_ordering(store: &dyn Store) {
 
 pub fn client_secret_limits(store: &dyn Store) {
     ok(store.insert_user_pool(&pool("csl_pool")), "insert pool");
-    ok(
-        store.insert_app_client(&client("csl_pool", "cl"), Some(&secret("csl_pool", "cl", "s1", 1))),
-        "insert client",
-    );
-    ok(
-        store.insert_client_secret(&secret("csl_pool", "cl", "s2", 2), 2),
-        "second secret",
-    );
+    ok(store.insert_app_client(&client("csl_pool", "cl"), Some(&secret("csl_pool", "cl", "s1", 1))), "insert client");
+    ok(store.insert_client_secret(&secret("csl_pool", "cl", "s2", 2), 2), "second secret");
     expect_err(
         store.insert_client_secret(&secret("csl_pool", "cl", "s3", 3), 2),
         |e| matches!(e, StoreError::LimitExceeded),
@@ -505,10 +423,7 @@ pub fn client_secret_limits(store: &dyn Store) {
     assert_eq!(secret_ids(store, "csl_pool", "cl"), ["s1", "s2"]);
 
     // Deleting down to the floor works, below it does not.
-    assert!(ok(
-        store.delete_client_secret("csl_pool", "cl", "s1", 1),
-        "delete s1 keeping 1"
-    ));
+    assert!(ok(store.delete_client_secret("csl_pool", "cl", "s1", 1), "delete s1 keeping 1"));
     expect_err(
         store.delete_client_secret("csl_pool", "cl", "s2", 1),
         |e| matches!(e, StoreError::LimitExceeded),
@@ -516,20 +431,11 @@ pub fn client_secret_limits(store: &dyn Store) {
     );
     assert_eq!(secret_ids(store, "csl_pool", "cl"), ["s2"]);
     // A missing secret is reported as such, even when the floor is hit.
-    assert!(!ok(
-        store.delete_client_secret("csl_pool", "cl", "s1", 1),
-        "delete missing secret"
-    ));
-    assert!(ok(
-        store.delete_client_secret("csl_pool", "cl", "s2", 0),
-        "delete last keeping 0"
-    ));
+    assert!(!ok(store.delete_client_secret("csl_pool", "cl", "s1", 1), "delete missing secret"));
+    assert!(ok(store.delete_client_secret("csl_pool", "cl", "s2", 0), "delete last keeping 0"));
     assert!(secret_ids(store, "csl_pool", "cl").is_empty());
     // Freed slots can be reused.
-    ok(
-        store.insert_client_secret(&secret("csl_pool", "cl", "s3", 3), 1),
-        "insert after deletes",
-    );
+    ok(store.insert_client_secret(&secret("csl_pool", "cl", "s3", 3), 1), "insert after deletes");
 }
 
 pub fn client_secret_missing_parents(store: &dyn Store) {
@@ -544,10 +450,7 @@ pub fn client_secret_missing_parents(store: &dyn Store) {
         |e| matches!(e, StoreError::NotFound),
         "secret for missing pool",
     );
-    assert!(!ok(
-        store.delete_client_secret("csm_pool", "nope", "s", 0),
-        "delete from missing client"
-    ));
+    assert!(!ok(store.delete_client_secret("csm_pool", "nope", "s", 0), "delete from missing client"));
     assert!(secret_ids(store, "csm_pool", "nope").is_empty());
 }
 
@@ -557,11 +460,7 @@ pub fn identity_pools(store: &dyn Store) {
     ok(store.insert_identity_pool(&rec), "insert");
     assert_eq!(ok(store.get_identity_pool("ip_1"), "get"), Some(rec.clone()));
     assert_eq!(ok(store.get_identity_pool("ip_missing"), "get"), None);
-    expect_err(
-        store.insert_identity_pool(&rec),
-        |e| matches!(e, StoreError::AlreadyExists),
-        "duplicate",
-    );
+    expect_err(store.insert_identity_pool(&rec), |e| matches!(e, StoreError::AlreadyExists), "duplicate");
     // Identity pools and user pools are separate namespaces.
     assert_eq!(ok(store.get_user_pool("ip_1"), "user pool"), None);
 
@@ -569,18 +468,10 @@ pub fn identity_pools(store: &dyn Store) {
     v2.version = 2;
     v2.doc = r#"{"v":2}"#.into();
     ok(store.update_identity_pool(&v2), "update");
-    expect_err(
-        store.update_identity_pool(&v2),
-        |e| matches!(e, StoreError::VersionConflict),
-        "replayed update",
-    );
+    expect_err(store.update_identity_pool(&v2), |e| matches!(e, StoreError::VersionConflict), "replayed update");
     let mut missing = identity_pool("ip_missing");
     missing.version = 2;
-    expect_err(
-        store.update_identity_pool(&missing),
-        |e| matches!(e, StoreError::NotFound),
-        "update missing",
-    );
+    expect_err(store.update_identity_pool(&missing), |e| matches!(e, StoreError::NotFound), "update missing");
     assert_eq!(ok(store.get_identity_pool("ip_1"), "get"), Some(v2));
 
     for id in ["ip_3", "ip_2"] {
@@ -650,10 +541,7 @@ pub fn concurrent_secret_inserts_respect_limit(store: &dyn Store) {
     const THREADS: usize = 8;
     const MAX: u64 = 3;
     ok(store.insert_user_pool(&pool("race_sec")), "insert pool");
-    ok(
-        store.insert_app_client(&client("race_sec", "cl"), None),
-        "insert client",
-    );
+    ok(store.insert_app_client(&client("race_sec", "cl"), None), "insert client");
     let barrier = std::sync::Barrier::new(THREADS);
     let results: Vec<StoreResult<()>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..THREADS)
@@ -675,10 +563,7 @@ pub fn concurrent_secret_inserts_respect_limit(store: &dyn Store) {
     });
     let wins = results.iter().filter(|r| r.is_ok()).count();
     for r in &results {
-        assert!(
-            matches!(r, Ok(()) | Err(StoreError::LimitExceeded)),
-            "unexpected result {r:?}"
-        );
+        assert!(matches!(r, Ok(()) | Err(StoreError::LimitExceeded)), "unexpected result {r:?}");
     }
     assert_eq!(wins as u64, MAX);
     assert_eq!(secret_ids(store, "race_sec", "cl").len() as u64, MAX);
@@ -751,10 +636,7 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
 
 /// Searchable by `username` and `email`; `email` is also an alias.
 fn email_index(username_key: &str, email: &str) -> UserIndex {
-    UserIndex {
-        search: pairs(&[("username", username_key), ("email", email)]),
-        aliases: pairs(&[("email", email)]),
-    }
+    UserIndex { search: pairs(&[("username", username_key), ("email", email)]), aliases: pairs(&[("email", email)]) }
 }
 
 fn keys(users: &[UserRecord]) -> Vec<String> {
@@ -762,10 +644,7 @@ fn keys(users: &[UserRecord]) -> Vec<String> {
 }
 
 fn search_keys(store: &dyn Store, pool_id: &str, attribute: &str, value: &str, prefix: bool) -> Vec<String> {
-    keys(&ok(
-        store.search_users(pool_id, attribute, value, prefix, None, usize::MAX),
-        "search",
-    ))
+    keys(&ok(store.search_users(pool_id, attribute, value, prefix, None, usize::MAX), "search"))
 }
 
 fn alias_owner(store: &dyn Store, pool_id: &str, kind: &str, key: &str) -> Option<String> {
@@ -801,32 +680,14 @@ fn message(pool_id: &str, username: &str, body: &str) -> OutboxMessage {
 pub fn user_insert_and_get(store: &dyn Store) {
     ok(store.insert_user_pool(&pool("ui_pool")), "insert pool");
     let rec = user("ui_pool", "alice");
-    ok(
-        store.insert_user(&rec, &email_index("alice", "alice@example.com")),
-        "insert user",
-    );
+    ok(store.insert_user(&rec, &email_index("alice", "alice@example.com")), "insert user");
     assert_eq!(ok(store.get_user("ui_pool", "alice"), "get"), Some(rec.clone()));
-    assert_eq!(
-        ok(store.get_user_by_sub("ui_pool", &rec.sub), "by sub"),
-        Some(rec.clone())
-    );
-    assert_eq!(
-        ok(
-            store.get_user_by_alias("ui_pool", "email", "alice@example.com"),
-            "by alias"
-        ),
-        Some(rec.clone())
-    );
+    assert_eq!(ok(store.get_user_by_sub("ui_pool", &rec.sub), "by sub"), Some(rec.clone()));
+    assert_eq!(ok(store.get_user_by_alias("ui_pool", "email", "alice@example.com"), "by alias"), Some(rec.clone()));
     assert_eq!(ok(store.get_user("ui_pool", "bob"), "missing"), None);
     assert_eq!(ok(store.get_user("ui_pool", "ALICE"), "other key"), None);
     assert_eq!(ok(store.get_user_by_sub("ui_pool", "nope"), "missing sub"), None);
-    assert_eq!(
-        ok(
-            store.get_user_by_alias("ui_pool", "phone_number", "alice@example.com"),
-            "other kind"
-        ),
-        None
-    );
+    assert_eq!(ok(store.get_user_by_alias("ui_pool", "phone_number", "alice@example.com"), "other kind"), None);
     assert_eq!(ok(store.get_user("ui_nopool", "alice"), "missing pool"), None);
 
     // No password, disabled, odd text: all round-trip.
@@ -879,15 +740,8 @@ pub fn user_duplicates(store: &dyn Store) {
     );
     assert_eq!(ok(store.get_user("ud_pool", "carol"), "carol"), None);
     assert!(search_keys(store, "ud_pool", "username", "carol", false).is_empty());
-    assert!(ok(
-        store.get_user_by_sub("ud_pool", &user("ud_pool", "carol").sub),
-        "by sub"
-    )
-    .is_none());
-    assert_eq!(
-        ok(store.get_user("ud_pool", "alice"), "alice intact"),
-        Some(alice.clone())
-    );
+    assert!(ok(store.get_user_by_sub("ud_pool", &user("ud_pool", "carol").sub), "by sub").is_none());
+    assert_eq!(ok(store.get_user("ud_pool", "alice"), "alice intact"), Some(alice.clone()));
     assert!(ok(store.get_user_by_sub("ud_pool", "another-sub"), "dup sub").is_none());
     assert_eq!(ok(store.count_users("ud_pool"), "count"), 1);
 
@@ -898,18 +752,12 @@ pub fn user_duplicates(store: &dyn Store) {
         aliases: pairs(&[("phone_number", "a@x.com"), ("phone_number", "a@x.com")]),
     };
     ok(store.insert_user(&user("ud_pool", "carol"), &carol_index), "other kind");
-    assert_eq!(
-        search_keys(store, "ud_pool", "email", "a@x.com", false),
-        ["alice", "carol"]
-    );
+    assert_eq!(search_keys(store, "ud_pool", "email", "a@x.com", false), ["alice", "carol"]);
     ok(
         store.insert_user(&alice_in("ud_other"), &email_index("alice", "a@x.com")),
         "same user and alias in another pool",
     );
-    assert_eq!(
-        alias_owner(store, "ud_other", "email", "a@x.com").as_deref(),
-        Some("alice")
-    );
+    assert_eq!(alias_owner(store, "ud_other", "email", "a@x.com").as_deref(), Some("alice"));
     assert_eq!(ok(store.count_users("ud_pool"), "count"), 2);
     assert_eq!(ok(store.count_users("ud_other"), "count"), 1);
 }
@@ -939,26 +787,16 @@ pub fn user_compare_and_set(store: &dyn Store) {
     v2.created_ms = 0;
     v2.sub = "changed-sub".into();
     ok(store.update_user(&v2, &email_index("u1", "new@x.com")), "update");
-    let expected = UserRecord {
-        created_ms: rec.created_ms,
-        sub: rec.sub.clone(),
-        ..v2.clone()
-    };
+    let expected = UserRecord { created_ms: rec.created_ms, sub: rec.sub.clone(), ..v2.clone() };
     assert_eq!(ok(store.get_user("uc_pool", "u1"), "get"), Some(expected.clone()));
     // The index was replaced: old values find nothing, new ones the user.
     assert!(search_keys(store, "uc_pool", "email", "old@x.com", false).is_empty());
     assert_eq!(search_keys(store, "uc_pool", "email", "new@x.com", false), ["u1"]);
     assert_eq!(search_keys(store, "uc_pool", "username", "u1", false), ["u1"]);
     assert_eq!(alias_owner(store, "uc_pool", "email", "old@x.com"), None);
-    assert_eq!(
-        alias_owner(store, "uc_pool", "email", "new@x.com").as_deref(),
-        Some("u1")
-    );
+    assert_eq!(alias_owner(store, "uc_pool", "email", "new@x.com").as_deref(), Some("u1"));
     // The freed alias can be taken by someone else.
-    ok(
-        store.insert_user(&user("uc_pool", "u2"), &email_index("u2", "old@x.com")),
-        "take freed alias",
-    );
+    ok(store.insert_user(&user("uc_pool", "u2"), &email_index("u2", "old@x.com")), "take freed alias");
 
     let mut stale = rec.clone();
     stale.version = 2;
@@ -1005,10 +843,7 @@ pub fn user_compare_and_set(store: &dyn Store) {
 
 pub fn user_update_alias_conflict(store: &dyn Store) {
     ok(store.insert_user_pool(&pool("ua_pool")), "insert pool");
-    ok(
-        store.insert_user(&user("ua_pool", "a"), &email_index("a", "a@x.com")),
-        "insert a",
-    );
+    ok(store.insert_user(&user("ua_pool", "a"), &email_index("a", "a@x.com")), "insert a");
     let b = user("ua_pool", "b");
     let b_index = UserIndex {
         search: pairs(&[("email", "b@x.com")]),
@@ -1037,19 +872,13 @@ pub fn user_update_alias_conflict(store: &dyn Store) {
     assert_eq!(alias_owner(store, "ua_pool", "email", "a@x.com").as_deref(), Some("a"));
     // Keeping its own aliases is not a conflict.
     ok(store.update_user(&b2, &b_index), "update keeping aliases");
-    assert_eq!(
-        alias_owner(store, "ua_pool", "preferred_username", "bee").as_deref(),
-        Some("b")
-    );
+    assert_eq!(alias_owner(store, "ua_pool", "preferred_username", "bee").as_deref(), Some("b"));
 }
 
 pub fn user_delete(store: &dyn Store) {
     ok(store.insert_user_pool(&pool("udel_pool")), "insert pool");
     for k in ["a", "b"] {
-        ok(
-            store.insert_user(&user("udel_pool", k), &email_index(k, &format!("{k}@x.com"))),
-            "insert",
-        );
+        ok(store.insert_user(&user("udel_pool", k), &email_index(k, &format!("{k}@x.com"))), "insert");
     }
     ok(store.put_code(&code("udel_pool", "a", "signup", "h")), "put code");
     let id = ok(store.append_message(&message("udel_pool", "A", "hello")), "append");
@@ -1057,13 +886,7 @@ pub fn user_delete(store: &dyn Store) {
 
     assert!(ok(store.delete_user("udel_pool", "a"), "delete"));
     assert_eq!(ok(store.get_user("udel_pool", "a"), "get"), None);
-    assert_eq!(
-        ok(
-            store.get_user_by_sub("udel_pool", &user("udel_pool", "a").sub),
-            "by sub"
-        ),
-        None
-    );
+    assert_eq!(ok(store.get_user_by_sub("udel_pool", &user("udel_pool", "a").sub), "by sub"), None);
     assert_eq!(alias_owner(store, "udel_pool", "email", "a@x.com"), None);
     assert!(search_keys(store, "udel_pool", "username", "a", false).is_empty());
     assert_eq!(ok(store.count_users("udel_pool"), "count"), 1);
@@ -1075,21 +898,12 @@ pub fn user_delete(store: &dyn Store) {
     assert_eq!(msgs.iter().map(|m| m.id).collect::<Vec<_>>(), [id]);
 
     // A recreated user starts clean: no index rows or codes come back.
-    ok(
-        store.insert_user(&user("udel_pool", "a"), &UserIndex::default()),
-        "reinsert",
-    );
+    ok(store.insert_user(&user("udel_pool", "a"), &UserIndex::default()), "reinsert");
     assert_eq!(alias_owner(store, "udel_pool", "email", "a@x.com"), None);
     assert!(search_keys(store, "udel_pool", "email", "a@x.com", false).is_empty());
-    assert_eq!(
-        ok(store.check_code("udel_pool", "a", "signup", "h", 1_500), "check"),
-        CodeCheck::Missing
-    );
+    assert_eq!(ok(store.check_code("udel_pool", "a", "signup", "h", 1_500), "check"), CodeCheck::Missing);
     // The sibling is untouched.
-    assert_eq!(
-        alias_owner(store, "udel_pool", "email", "b@x.com").as_deref(),
-        Some("b")
-    );
+    assert_eq!(alias_owner(store, "udel_pool", "email", "b@x.com").as_deref(), Some("b"));
     assert_eq!(ok(store.count_users("udel_pool"), "count"), 2);
 }
 
@@ -1100,10 +914,7 @@ pub fn user_list_order_and_pagination(store: &dyn Store) {
     for k in names {
         ok(store.insert_user(&user("ul_pool", k), &UserIndex::default()), "insert");
     }
-    ok(
-        store.insert_user(&user("ul_other", "c"), &UserIndex::default()),
-        "insert other",
-    );
+    ok(store.insert_user(&user("ul_other", "c"), &UserIndex::default()), "insert other");
     let mut expected: Vec<&str> = names.to_vec();
     expected.sort_unstable();
 
@@ -1129,34 +940,16 @@ pub fn user_list_order_and_pagination(store: &dyn Store) {
 pub fn user_search_equality_and_paging(store: &dyn Store) {
     ok(store.insert_user_pool(&pool("us_pool")), "insert pool");
     ok(store.insert_user_pool(&pool("us_other")), "insert other");
-    let status_index = |status: &str| UserIndex {
-        search: pairs(&[("status", status)]),
-        aliases: Vec::new(),
-    };
+    let status_index = |status: &str| UserIndex { search: pairs(&[("status", status)]), aliases: Vec::new() };
     let confirmed = ["u5", "u1", "u3", "u2", "u4"];
     for k in confirmed {
-        ok(
-            store.insert_user(&user("us_pool", k), &status_index("CONFIRMED")),
-            "insert",
-        );
+        ok(store.insert_user(&user("us_pool", k), &status_index("CONFIRMED")), "insert");
     }
-    ok(
-        store.insert_user(&user("us_pool", "u0"), &status_index("UNCONFIRMED")),
-        "insert",
-    );
-    ok(
-        store.insert_user(&user("us_pool", "u9"), &status_index("CONFIRMEDX")),
-        "insert",
-    );
-    ok(
-        store.insert_user(&user("us_other", "u1"), &status_index("CONFIRMED")),
-        "insert other",
-    );
+    ok(store.insert_user(&user("us_pool", "u0"), &status_index("UNCONFIRMED")), "insert");
+    ok(store.insert_user(&user("us_pool", "u9"), &status_index("CONFIRMEDX")), "insert");
+    ok(store.insert_user(&user("us_other", "u1"), &status_index("CONFIRMED")), "insert other");
 
-    assert_eq!(
-        search_keys(store, "us_pool", "status", "CONFIRMED", false),
-        ["u1", "u2", "u3", "u4", "u5"]
-    );
+    assert_eq!(search_keys(store, "us_pool", "status", "CONFIRMED", false), ["u1", "u2", "u3", "u4", "u5"]);
     // Exact match only, case-sensitive, per attribute.
     assert!(search_keys(store, "us_pool", "status", "confirmed", false).is_empty());
     assert!(search_keys(store, "us_pool", "email", "CONFIRMED", false).is_empty());
@@ -1167,10 +960,7 @@ pub fn user_search_equality_and_paging(store: &dyn Store) {
     let mut after: Option<(String, String)> = None;
     loop {
         let cursor = after.as_ref().map(|(v, k)| (v.as_str(), k.as_str()));
-        let page = ok(
-            store.search_users("us_pool", "status", "CONFIRMED", false, cursor, 2),
-            "page",
-        );
+        let page = ok(store.search_users("us_pool", "status", "CONFIRMED", false, cursor, 2), "page");
         seen.extend(keys(&page));
         if page.len() < 2 {
             break;
@@ -1180,19 +970,12 @@ pub fn user_search_equality_and_paging(store: &dyn Store) {
     assert_eq!(seen, ["u1", "u2", "u3", "u4", "u5"]);
     // Cursors before and after the value.
     let from = |v: &str, k: &str| {
-        keys(&ok(
-            store.search_users("us_pool", "status", "CONFIRMED", false, Some((v, k)), 10),
-            "search from cursor",
-        ))
+        keys(&ok(store.search_users("us_pool", "status", "CONFIRMED", false, Some((v, k)), 10), "search from cursor"))
     };
     assert_eq!(from("A", "zzz").len(), 5);
     assert!(from("CONFIRMEDX", "").is_empty());
     assert_eq!(from("CONFIRMED", "u4"), ["u5"]);
-    assert!(ok(
-        store.search_users("us_pool", "status", "CONFIRMED", false, None, 0),
-        "limit 0"
-    )
-    .is_empty());
+    assert!(ok(store.search_users("us_pool", "status", "CONFIRMED", false, None, 0), "limit 0").is_empty());
 }
 
 pub fn user_search_prefix_is_literal(store: &dyn Store) {
@@ -1228,20 +1011,14 @@ pub fn user_search_prefix_is_literal(store: &dyn Store) {
         ("k27", "🌍"),
     ];
     for (k, v) in rows {
-        let index = UserIndex {
-            search: pairs(&[("name", v)]),
-            aliases: Vec::new(),
-        };
+        let index = UserIndex { search: pairs(&[("name", v)]), aliases: Vec::new() };
         ok(store.insert_user(&user("up_pool", k), &index), "insert");
     }
     // The reference: every stored value that starts with the prefix, ordered
     // by (value, username_key) in byte order.
     let expected = |p: &str| {
-        let mut hits: Vec<(&str, &str)> = rows
-            .iter()
-            .filter(|(_, v)| v.starts_with(p))
-            .map(|(k, v)| (*v, *k))
-            .collect();
+        let mut hits: Vec<(&str, &str)> =
+            rows.iter().filter(|(_, v)| v.starts_with(p)).map(|(k, v)| (*v, *k)).collect();
         hits.sort_unstable();
         hits.into_iter().map(|(_, k)| k.to_owned()).collect::<Vec<_>>()
     };
@@ -1271,11 +1048,7 @@ pub fn user_search_prefix_is_literal(store: &dyn Store) {
         "50% off!",
     ];
     for p in prefixes {
-        assert_eq!(
-            search_keys(store, "up_pool", "name", p, true),
-            expected(p),
-            "prefix {p:?}"
-        );
+        assert_eq!(search_keys(store, "up_pool", "name", p, true), expected(p), "prefix {p:?}");
     }
     // A full value as a prefix finds it and its extensions; as equality only it.
     assert_eq!(search_keys(store, "up_pool", "name", "日本", true), ["k11", "k10"]);
@@ -1301,11 +1074,7 @@ pub fn user_search_prefix_is_literal(store: &dyn Store) {
         assert_eq!(seen, expected(p), "paged prefix {p:?}");
     }
     // A cursor past the prefix range ends the search.
-    assert!(ok(
-        store.search_users("up_pool", "name", "5", true, Some(("6", "")), 10),
-        "past"
-    )
-    .is_empty());
+    assert!(ok(store.search_users("up_pool", "name", "5", true, Some(("6", "")), 10), "past").is_empty());
 }
 
 pub fn user_counts_and_pool_cascade(store: &dyn Store) {
@@ -1314,17 +1083,11 @@ pub fn user_counts_and_pool_cascade(store: &dyn Store) {
     assert_eq!(ok(store.count_users("ucp_pool"), "count"), 0);
     assert_eq!(ok(store.count_users("ucp_nopool"), "count missing"), 0);
     for k in ["a", "b", "c"] {
-        ok(
-            store.insert_user(&user("ucp_pool", k), &email_index(k, &format!("{k}@x.com"))),
-            "insert",
-        );
+        ok(store.insert_user(&user("ucp_pool", k), &email_index(k, &format!("{k}@x.com"))), "insert");
         ok(store.put_code(&code("ucp_pool", k, "signup", "h")), "code");
         ok(store.append_message(&message("ucp_pool", k, "hi")), "message");
     }
-    ok(
-        store.insert_user(&user("ucp_other", "a"), &email_index("a", "a@x.com")),
-        "insert other",
-    );
+    ok(store.insert_user(&user("ucp_other", "a"), &email_index("a", "a@x.com")), "insert other");
     ok(store.put_code(&code("ucp_other", "a", "signup", "h")), "code other");
     ok(store.append_message(&message("ucp_other", "a", "hi")), "message other");
     assert_eq!(ok(store.count_users("ucp_pool"), "count"), 3);
@@ -1357,45 +1120,24 @@ pub fn user_counts_and_pool_cascade(store: &dyn Store) {
     assert_eq!(ok(store.count_users("ucp_pool"), "count"), 0);
     assert!(search_keys(store, "ucp_pool", "email", "a@x.com", false).is_empty());
     assert_eq!(alias_owner(store, "ucp_pool", "email", "a@x.com"), None);
-    ok(
-        store.insert_user(&user("ucp_pool", "a"), &UserIndex::default()),
-        "reinsert user",
-    );
-    assert_eq!(
-        ok(store.check_code("ucp_pool", "a", "signup", "h", 1_500), "check"),
-        CodeCheck::Missing
-    );
+    ok(store.insert_user(&user("ucp_pool", "a"), &UserIndex::default()), "reinsert user");
+    assert_eq!(ok(store.check_code("ucp_pool", "a", "signup", "h", 1_500), "check"), CodeCheck::Missing);
     assert!(ok(store.list_messages(Some("ucp_pool"), None, None, 10), "outbox").is_empty());
     // The other pool is intact.
     assert_eq!(ok(store.count_users("ucp_other"), "count other"), 1);
-    assert_eq!(
-        alias_owner(store, "ucp_other", "email", "a@x.com").as_deref(),
-        Some("a")
-    );
-    assert_eq!(
-        ok(store.list_messages(Some("ucp_other"), None, None, 10), "outbox").len(),
-        1
-    );
-    assert_eq!(
-        ok(store.check_code("ucp_other", "a", "signup", "h", 1_500), "check other"),
-        CodeCheck::Accepted
-    );
+    assert_eq!(alias_owner(store, "ucp_other", "email", "a@x.com").as_deref(), Some("a"));
+    assert_eq!(ok(store.list_messages(Some("ucp_other"), None, None, 10), "outbox").len(), 1);
+    assert_eq!(ok(store.check_code("ucp_other", "a", "signup", "h", 1_500), "check other"), CodeCheck::Accepted);
 }
 
 pub fn codes_lifecycle(store: &dyn Store) {
     ok(store.insert_user_pool(&pool("cd_pool")), "insert pool");
-    ok(
-        store.insert_user(&user("cd_pool", "u"), &UserIndex::default()),
-        "insert user",
-    );
+    ok(store.insert_user(&user("cd_pool", "u"), &UserIndex::default()), "insert user");
     let check = |purpose: &str, hash: &str, now: i64| ok(store.check_code("cd_pool", "u", purpose, hash, now), "check");
 
     assert_eq!(check("signup", "h", 1_500), CodeCheck::Missing);
     ok(store.put_code(&code("cd_pool", "u", "signup", "right")), "put");
-    assert_eq!(
-        check("signup", "wrong", 1_500),
-        CodeCheck::Mismatch { attempts_left: 2 }
-    );
+    assert_eq!(check("signup", "wrong", 1_500), CodeCheck::Mismatch { attempts_left: 2 });
     // Purposes are independent.
     assert_eq!(check("reset", "right", 1_500), CodeCheck::Missing);
     // Expired at exactly expires_ms, and the row is kept.
@@ -1417,10 +1159,7 @@ pub fn codes_lifecycle(store: &dyn Store) {
     fresh.attempts_left = 1;
     fresh.expires_ms = 5_000;
     ok(store.put_code(&fresh), "replace");
-    assert_eq!(
-        check("signup", "right", 4_000),
-        CodeCheck::Mismatch { attempts_left: 0 }
-    );
+    assert_eq!(check("signup", "right", 4_000), CodeCheck::Mismatch { attempts_left: 0 });
     ok(store.put_code(&fresh), "replace again");
     assert_eq!(check("signup", "new", 4_999), CodeCheck::Accepted);
     // A code stored with no attempts is never accepted.
@@ -1433,10 +1172,7 @@ pub fn codes_lifecycle(store: &dyn Store) {
     ok(store.put_code(&code("cd_pool", "u", "reset", "h")), "put");
     assert!(ok(store.delete_code("cd_pool", "u", "reset"), "delete"));
     assert!(!ok(store.delete_code("cd_pool", "u", "reset"), "delete again"));
-    assert!(!ok(
-        store.delete_code("cd_nopool", "u", "reset"),
-        "delete in missing pool"
-    ));
+    assert!(!ok(store.delete_code("cd_nopool", "u", "reset"), "delete in missing pool"));
     assert_eq!(check("reset", "h", 1_500), CodeCheck::Missing);
 
     expect_err(
@@ -1449,13 +1185,7 @@ pub fn codes_lifecycle(store: &dyn Store) {
         |e| matches!(e, StoreError::NotFound),
         "code in a missing pool",
     );
-    assert_eq!(
-        ok(
-            store.check_code("cd_pool", "nobody", "signup", "h", 1),
-            "check missing user"
-        ),
-        CodeCheck::Missing
-    );
+    assert_eq!(ok(store.check_code("cd_pool", "nobody", "signup", "h", 1), "check missing user"), CodeCheck::Missing);
 }
 
 pub fn code_check_with_user_update(store: &dyn Store) {
@@ -1463,10 +1193,7 @@ pub fn code_check_with_user_update(store: &dyn Store) {
     let mut u = user("cu_pool", "u");
     u.status = "UNCONFIRMED".into();
     ok(store.insert_user(&u, &email_index("u", "u@x.com")), "insert u");
-    ok(
-        store.insert_user(&user("cu_pool", "other"), &email_index("other", "taken@x.com")),
-        "insert other",
-    );
+    ok(store.insert_user(&user("cu_pool", "other"), &email_index("other", "taken@x.com")), "insert other");
     let mut confirmed = u.clone();
     confirmed.version = 2;
     confirmed.status = "CONFIRMED".into();
@@ -1475,19 +1202,13 @@ pub fn code_check_with_user_update(store: &dyn Store) {
     };
 
     // No code, a wrong code, an expired code: the user is not touched.
-    assert_eq!(
-        ok(run(&confirmed, &UserIndex::default(), "h", 1_500), "missing"),
-        CodeCheck::Missing
-    );
+    assert_eq!(ok(run(&confirmed, &UserIndex::default(), "h", 1_500), "missing"), CodeCheck::Missing);
     ok(store.put_code(&code("cu_pool", "u", "signup", "h")), "put");
     assert_eq!(
         ok(run(&confirmed, &UserIndex::default(), "bad", 1_500), "mismatch"),
         CodeCheck::Mismatch { attempts_left: 2 }
     );
-    assert_eq!(
-        ok(run(&confirmed, &UserIndex::default(), "h", 3_000), "expired"),
-        CodeCheck::Expired
-    );
+    assert_eq!(ok(run(&confirmed, &UserIndex::default(), "h", 3_000), "expired"), CodeCheck::Expired);
     assert_eq!(ok(store.get_user("cu_pool", "u"), "get"), Some(u.clone()));
 
     // The update fails: everything rolls back and the code survives.
@@ -1507,20 +1228,11 @@ pub fn code_check_with_user_update(store: &dyn Store) {
     assert_eq!(alias_owner(store, "cu_pool", "email", "u@x.com").as_deref(), Some("u"));
 
     // Accepted: the code is consumed and the update applied, together.
-    assert_eq!(
-        ok(run(&confirmed, &email_index("u", "new@x.com"), "h", 1_500), "accepted"),
-        CodeCheck::Accepted
-    );
+    assert_eq!(ok(run(&confirmed, &email_index("u", "new@x.com"), "h", 1_500), "accepted"), CodeCheck::Accepted);
     assert_eq!(ok(store.get_user("cu_pool", "u"), "get"), Some(confirmed.clone()));
-    assert_eq!(
-        alias_owner(store, "cu_pool", "email", "new@x.com").as_deref(),
-        Some("u")
-    );
+    assert_eq!(alias_owner(store, "cu_pool", "email", "new@x.com").as_deref(), Some("u"));
     assert_eq!(alias_owner(store, "cu_pool", "email", "u@x.com"), None);
-    assert_eq!(
-        ok(store.check_code("cu_pool", "u", "signup", "h", 1_500), "consumed"),
-        CodeCheck::Missing
-    );
+    assert_eq!(ok(store.check_code("cu_pool", "u", "signup", "h", 1_500), "consumed"), CodeCheck::Missing);
 
     // The user must be the code's owner.
     ok(store.put_code(&code("cu_pool", "u", "signup", "h")), "put");
@@ -1531,54 +1243,27 @@ pub fn code_check_with_user_update(store: &dyn Store) {
         |e| matches!(e, StoreError::Backend(_)),
         "another user",
     );
-    assert_eq!(
-        ok(store.check_code("cu_pool", "u", "signup", "h", 1_500), "still there"),
-        CodeCheck::Accepted
-    );
+    assert_eq!(ok(store.check_code("cu_pool", "u", "signup", "h", 1_500), "still there"), CodeCheck::Accepted);
 }
 
 pub fn outbox_append_and_list(store: &dyn Store) {
     ok(store.insert_user_pool(&pool("ob_pool")), "insert pool");
     ok(store.insert_user_pool(&pool("ob_other")), "insert other");
     let mut ids = Vec::new();
-    for (p, u, body) in [
-        ("ob_pool", "alice", "1"),
-        ("ob_pool", "bob", "2"),
-        ("ob_other", "alice", "3"),
-        ("ob_pool", "alice", "4"),
-    ] {
+    for (p, u, body) in
+        [("ob_pool", "alice", "1"), ("ob_pool", "bob", "2"), ("ob_other", "alice", "3"), ("ob_pool", "alice", "4")]
+    {
         ids.push(ok(store.append_message(&message(p, u, body)), "append"));
     }
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids not increasing: {ids:?}");
     let bodies = |msgs: Vec<OutboxMessage>| msgs.into_iter().map(|m| m.body).collect::<Vec<_>>();
 
     let mine = ok(store.list_messages(Some("ob_pool"), None, None, 10), "pool");
-    assert_eq!(
-        mine[0],
-        OutboxMessage {
-            id: ids[0],
-            ..message("ob_pool", "alice", "1")
-        }
-    );
+    assert_eq!(mine[0], OutboxMessage { id: ids[0], ..message("ob_pool", "alice", "1") });
     assert_eq!(bodies(mine), ["1", "2", "4"]);
-    assert_eq!(
-        bodies(ok(
-            store.list_messages(Some("ob_pool"), Some("alice"), None, 10),
-            "user"
-        )),
-        ["1", "4"]
-    );
-    assert_eq!(
-        bodies(ok(store.list_messages(Some("ob_pool"), None, Some(ids[0]), 1), "after")),
-        ["2"]
-    );
-    assert_eq!(
-        bodies(ok(
-            store.list_messages(None, Some("alice"), Some(ids[0]), 10),
-            "any pool"
-        )),
-        ["3", "4"]
-    );
+    assert_eq!(bodies(ok(store.list_messages(Some("ob_pool"), Some("alice"), None, 10), "user")), ["1", "4"]);
+    assert_eq!(bodies(ok(store.list_messages(Some("ob_pool"), None, Some(ids[0]), 1), "after")), ["2"]);
+    assert_eq!(bodies(ok(store.list_messages(None, Some("alice"), Some(ids[0]), 10), "any pool")), ["3", "4"]);
     let all = ok(store.list_messages(None, None, Some(ids[0] - 1), 10), "all");
     assert_eq!(bodies(all), ["1", "2", "3", "4"]);
     assert!(ok(store.list_messages(None, None, None, 0), "limit 0").is_empty());
@@ -1612,19 +1297,13 @@ pub fn concurrent_user_inserts(store: &dyn Store) {
     const THREADS: usize = 8;
     const EACH: usize = 25;
     ok(store.insert_user_pool(&pool("cui_pool")), "insert pool");
-    ok(
-        store.insert_user(&user("cui_pool", "holder"), &email_index("holder", "held@x.com")),
-        "insert holder",
-    );
+    ok(store.insert_user(&user("cui_pool", "holder"), &email_index("holder", "held@x.com")), "insert holder");
     std::thread::scope(|s| {
         for t in 0..THREADS {
             s.spawn(move || {
                 for i in 0..EACH {
                     let k = format!("t{t}-{i}");
-                    ok(
-                        store.insert_user(&user("cui_pool", &k), &email_index(&k, &format!("{k}@x.com"))),
-                        "insert",
-                    );
+                    ok(store.insert_user(&user("cui_pool", &k), &email_index(&k, &format!("{k}@x.com"))), "insert");
                     // Interleaved failures of each kind.
                     expect_err(
                         store.insert_user(&user("cui_pool", &format!("bad{k}")), &email_index("x", "held@x.com")),
@@ -1703,10 +1382,7 @@ pub fn concurrent_outbox_paging_skips_nothing(store: &dyn Store) {
             let appending = &appending;
             s.spawn(move || {
                 for i in 0..EACH {
-                    ok(
-                        store.append_message(&message("cob_pool", &format!("u{t}"), &i.to_string())),
-                        "append",
-                    );
+                    ok(store.append_message(&message("cob_pool", &format!("u{t}"), &i.to_string())), "append");
                 }
                 appending.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
             });
@@ -1730,13 +1406,8 @@ pub fn concurrent_outbox_paging_skips_nothing(store: &dyn Store) {
             Err(_) => panic!("reader panicked"),
         }
     });
-    let all: Vec<i64> = ok(
-        store.list_messages(Some("cob_pool"), None, None, usize::MAX),
-        "list all",
-    )
-    .iter()
-    .map(|m| m.id)
-    .collect();
+    let all: Vec<i64> =
+        ok(store.list_messages(Some("cob_pool"), None, None, usize::MAX), "list all").iter().map(|m| m.id).collect();
     assert_eq!(all.len(), THREADS * EACH);
     assert_eq!(seen, all, "the paging reader skipped or repeated messages");
 }
@@ -1744,10 +1415,7 @@ pub fn concurrent_outbox_paging_skips_nothing(store: &dyn Store) {
 /// Threads check the right code at the same moment: exactly one is accepted.
 pub fn concurrent_code_checks(store: &dyn Store) {
     ok(store.insert_user_pool(&pool("ccc_pool")), "insert pool");
-    ok(
-        store.insert_user(&user("ccc_pool", "u"), &UserIndex::default()),
-        "insert user",
-    );
+    ok(store.insert_user(&user("ccc_pool", "u"), &UserIndex::default()), "insert user");
     for round in 0..10 {
         ok(store.put_code(&code("ccc_pool", "u", "signup", "h")), "put");
         let stores = [store; 6];
@@ -1787,10 +1455,7 @@ fn race_code_checks(stores: &[&dyn Store], pool_id: &str) -> usize {
 /// the same moment, round after round: exactly one is accepted each time.
 pub fn code_race_between_stores(a: &dyn Store, b: &dyn Store) {
     ok(a.insert_user_pool(&pool("xcode_pool")), "insert pool");
-    ok(
-        a.insert_user(&user("xcode_pool", "u"), &UserIndex::default()),
-        "insert user",
-    );
+    ok(a.insert_user(&user("xcode_pool", "u"), &UserIndex::default()), "insert user");
     for round in 0..25 {
         ok(a.put_code(&code("xcode_pool", "u", "signup", "h")), "put");
         let accepted = race_code_checks(&[a, b, a, b], "xcode_pool");
@@ -1813,10 +1478,7 @@ fn signing_key(pool_id: &str, purpose: &str, kid: &str, created_ms: i64) -> Sign
 }
 
 fn kids(store: &dyn Store, pool_id: &str) -> Vec<String> {
-    ok(store.list_signing_keys(pool_id), "list keys")
-        .into_iter()
-        .map(|k| k.kid)
-        .collect()
+    ok(store.list_signing_keys(pool_id), "list keys").into_iter().map(|k| k.kid).collect()
 }
 
 pub fn signing_keys_ensure_and_list(store: &dyn Store) {
@@ -1833,10 +1495,7 @@ pub fn signing_keys_ensure_and_list(store: &dyn Store) {
     // Another purpose gets its own key; listing orders by created_ms, kid.
     let id = signing_key("sk_pool", "id", "kid-a", 10);
     assert_eq!(ok(store.ensure_signing_key(&id), "ensure id"), id);
-    assert_eq!(
-        ok(store.list_signing_keys("sk_pool"), "list"),
-        vec![id.clone(), access.clone()]
-    );
+    assert_eq!(ok(store.list_signing_keys("sk_pool"), "list"), vec![id.clone(), access.clone()]);
     // Same created_ms: kid (byte order) breaks the tie.
     let other_id = signing_key("sk_other", "id", "kid-Z", 7);
     let other_access = signing_key("sk_other", "access", "kid-Y", 7);
@@ -1850,10 +1509,7 @@ pub fn signing_keys_ensure_and_list(store: &dyn Store) {
     let mut clash_pool = pool("sk_clash");
     clash_pool.name = "clash".into();
     ok(store.insert_user_pool(&clash_pool), "insert clash pool");
-    ok(
-        store.ensure_signing_key(&signing_key("sk_clash", "id", "kid-a", 1)),
-        "same kid in another pool",
-    );
+    ok(store.ensure_signing_key(&signing_key("sk_clash", "id", "kid-a", 1)), "same kid in another pool");
     expect_err(
         store.ensure_signing_key(&signing_key("sk_clash", "access", "kid-a", 2)),
         |e| matches!(e, StoreError::AlreadyExists),
@@ -1930,10 +1586,7 @@ pub fn token_family_revocation(store: &dyn Store) {
     // Scoped to the pool and the family.
     assert!(!ok(store.is_token_family_revoked("rev_other", "jti-1"), "other pool"));
     assert!(!ok(store.is_token_family_revoked("rev_pool", "jti-2"), "other family"));
-    assert!(!ok(
-        store.is_token_family_revoked("rev_missing", "jti-1"),
-        "missing pool"
-    ));
+    assert!(!ok(store.is_token_family_revoked("rev_missing", "jti-1"), "missing pool"));
     expect_err(
         store.revoke_token_family("rev_missing", "jti-1", far),
         |e| matches!(e, StoreError::NotFound),
@@ -1943,10 +1596,7 @@ pub fn token_family_revocation(store: &dyn Store) {
     // A revocation past its expiry holds until a later call purges it; the
     // purge keeps live revocations.
     ok(store.revoke_token_family("rev_other", "jti-old", 1), "revoke expired");
-    assert!(ok(
-        store.is_token_family_revoked("rev_other", "jti-old"),
-        "expired, kept for now"
-    ));
+    assert!(ok(store.is_token_family_revoked("rev_other", "jti-old"), "expired, kept for now"));
     ok(store.revoke_token_family("rev_other", "jti-new", far), "revoke another");
     assert!(!ok(store.is_token_family_revoked("rev_other", "jti-old"), "purged"));
     assert!(ok(store.is_token_family_revoked("rev_other", "jti-new"), "new kept"));
@@ -1967,32 +1617,20 @@ pub fn consume_once_lifecycle(store: &dyn Store) {
     // disturbing live ones: many expired keys stay usable once each, and
     // live keys stay used.
     for i in 0..40 {
-        assert!(ok(
-            store.consume_once(&format!("co-old-{i}"), 10_000 + i, 10_000),
-            "old"
-        ));
+        assert!(ok(store.consume_once(&format!("co-old-{i}"), 10_000 + i, 10_000), "old"));
     }
     assert!(ok(store.consume_once("co-live", i64::MAX, 10_000), "live"));
     for i in 0..40 {
-        assert!(ok(
-            store.consume_once(&format!("co-new-{i}"), i64::MAX, 1_000_000),
-            "new"
-        ));
+        assert!(ok(store.consume_once(&format!("co-new-{i}"), i64::MAX, 1_000_000), "new"));
     }
     for i in 0..40 {
         let key = format!("co-old-{i}");
         assert!(ok(store.consume_once(&key, i64::MAX, 1_000_000), "expired reused"));
         assert!(!ok(store.consume_once(&key, i64::MAX, 1_000_000), "then used"));
     }
-    assert!(!ok(
-        store.consume_once("co-live", i64::MAX, 1_000_000),
-        "live still used"
-    ));
+    assert!(!ok(store.consume_once("co-live", i64::MAX, 1_000_000), "live still used"));
     for i in 0..40 {
-        assert!(!ok(
-            store.consume_once(&format!("co-new-{i}"), i64::MAX, 1_000_000),
-            "new still used"
-        ));
+        assert!(!ok(store.consume_once(&format!("co-new-{i}"), i64::MAX, 1_000_000), "new still used"));
     }
 }
 
@@ -2026,25 +1664,15 @@ pub fn concurrent_consume_once(store: &dyn Store) {
         let key = format!("cco-{round}");
         assert_eq!(race_consume_once(&[store; 6], &key, 100), 1, "round {round}");
         // Once expired, the same key is raced for again.
-        assert_eq!(
-            race_consume_once(&[store; 6], &key, 1_100),
-            1,
-            "round {round} after expiry"
-        );
+        assert_eq!(race_consume_once(&[store; 6], &key, 1_100), 1, "round {round} after expiry");
     }
 }
 
 pub fn auth_rows_go_with_their_pool(store: &dyn Store) {
     for id in ["auth_del", "auth_keep"] {
         ok(store.insert_user_pool(&pool(id)), "insert pool");
-        ok(
-            store.ensure_signing_key(&signing_key(id, "id", &format!("{id}-id"), 1)),
-            "ensure id",
-        );
-        ok(
-            store.ensure_signing_key(&signing_key(id, "access", &format!("{id}-access"), 2)),
-            "ensure access",
-        );
+        ok(store.ensure_signing_key(&signing_key(id, "id", &format!("{id}-id"), 1)), "ensure id");
+        ok(store.ensure_signing_key(&signing_key(id, "access", &format!("{id}-access"), 2)), "ensure access");
         ok(store.revoke_token_family(id, "jti", i64::MAX), "revoke");
     }
     assert!(ok(store.delete_user_pool("auth_del"), "delete pool"));
@@ -2071,11 +1699,7 @@ pub fn auth_races_between_stores(a: &dyn Store, b: &dyn Store) {
         race_signing_key_ensures(&[a, b, a, b], &id);
         let key = format!("xauth-once-{round}");
         assert_eq!(race_consume_once(&[a, b, a, b], &key, 100), 1, "round {round}");
-        assert_eq!(
-            race_consume_once(&[a, b, a, b], &key, 1_100),
-            1,
-            "round {round} after expiry"
-        );
+        assert_eq!(race_consume_once(&[a, b, a, b], &key, 1_100), 1, "round {round} after expiry");
     }
 }
 
@@ -2103,12 +1727,7 @@ pub fn search_statements(pool_id: &str) -> Vec<(String, Vec<SqlParam>)> {
         ("status", "CONFIRMED", false, None),
         ("status", "CONFIRMED", false, Some(("CONFIRMED", "user-000500"))),
         ("email", "user-0001", true, None),
-        (
-            "email",
-            "user-0001",
-            true,
-            Some(("user-00012@example.com", "user-00012")),
-        ),
+        ("email", "user-0001", true, Some(("user-00012@example.com", "user-00012"))),
         ("email", "50%_é日", true, None),
         ("name", "\u{10FFFF}", true, None),
         ("email", "", true, Some(("user-0005@example.com", "user-0005"))),

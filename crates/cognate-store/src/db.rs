@@ -127,17 +127,12 @@ pub(crate) struct Cells {
 
 impl Cells {
     pub fn new(row: Row) -> Self {
-        Cells {
-            cells: row.into_iter(),
-            index: 0,
-        }
+        Cells { cells: row.into_iter(), index: 0 }
     }
 
     fn next(&mut self) -> StoreResult<Value> {
         self.index += 1;
-        self.cells
-            .next()
-            .ok_or_else(|| StoreError::Backend(format!("result row has no column {}", self.index)))
+        self.cells.next().ok_or_else(|| StoreError::Backend(format!("result row has no column {}", self.index)))
     }
 
     pub fn text(&mut self) -> StoreResult<String> {

@@ -17,26 +17,14 @@ use crate::pool::{Pool, PoolConn};
 use crate::{StoreError, StoreResult};
 
 const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "0001_init",
-        sql: include_str!("../migrations/postgres/0001_init.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "0002_users",
-        sql: include_str!("../migrations/postgres/0002_users.sql"),
-    },
+    Migration { version: 1, name: "0001_init", sql: include_str!("../migrations/postgres/0001_init.sql") },
+    Migration { version: 2, name: "0002_users", sql: include_str!("../migrations/postgres/0002_users.sql") },
     Migration {
         version: 3,
         name: "0003_client_lookup",
         sql: include_str!("../migrations/postgres/0003_client_lookup.sql"),
     },
-    Migration {
-        version: 4,
-        name: "0004_auth",
-        sql: include_str!("../migrations/postgres/0004_auth.sql"),
-    },
+    Migration { version: 4, name: "0004_auth", sql: include_str!("../migrations/postgres/0004_auth.sql") },
 ];
 
 const POOL_MAX: usize = 16;
@@ -91,11 +79,7 @@ impl PgBackend {
         let mut attempt = 1;
         loop {
             let mut conn = self.pool.get()?;
-            let outcome = if write {
-                attempt_write(&mut conn, &mut f)
-            } else {
-                attempt_read(&mut conn, &mut f)
-            };
+            let outcome = if write { attempt_write(&mut conn, &mut f) } else { attempt_read(&mut conn, &mut f) };
             let failure = match outcome {
                 Ok(value) => return Ok(value),
                 Err(failure) => failure,
@@ -129,15 +113,8 @@ struct Failure {
 }
 
 fn attempt_read<T>(client: &mut Client, f: &mut impl FnMut(&mut dyn Tx) -> StoreResult<T>) -> Result<T, Failure> {
-    let mut tx = PgTx {
-        client,
-        transient: false,
-    };
-    f(&mut tx).map_err(|error| Failure {
-        error,
-        transient: tx.transient,
-        at_commit: false,
-    })
+    let mut tx = PgTx { client, transient: false };
+    f(&mut tx).map_err(|error| Failure { error, transient: tx.transient, at_commit: false })
 }
 
 fn attempt_write<T>(client: &mut Client, f: &mut impl FnMut(&mut dyn Tx) -> StoreResult<T>) -> Result<T, Failure> {
@@ -146,10 +123,7 @@ fn attempt_write<T>(client: &mut Client, f: &mut impl FnMut(&mut dyn Tx) -> Stor
         error: map_err(e),
         at_commit: false,
     })?;
-    let mut tx = PgTx {
-        client: &mut txn,
-        transient: false,
-    };
+    let mut tx = PgTx { client: &mut txn, transient: false };
     match f(&mut tx) {
         Ok(value) => match txn.commit() {
             Ok(()) => Ok(value),
@@ -165,23 +139,16 @@ fn attempt_write<T>(client: &mut Client, f: &mut impl FnMut(&mut dyn Tx) -> Stor
             let transient = tx.transient;
             // Dropping the transaction rolls it back.
             drop(txn);
-            Err(Failure {
-                error,
-                transient,
-                at_commit: false,
-            })
+            Err(Failure { error, transient, at_commit: false })
         }
     }
 }
 
 fn connect(config: &Config, schema: Option<&str>) -> StoreResult<Client> {
-    let mut client = config
-        .connect(NoTls)
-        .map_err(|e| StoreError::Backend(format!("connecting to PostgreSQL: {e}")))?;
+    let mut client =
+        config.connect(NoTls).map_err(|e| StoreError::Backend(format!("connecting to PostgreSQL: {e}")))?;
     if let Some(schema) = schema {
-        client
-            .batch_execute(&format!("SET search_path TO {schema}"))
-            .map_err(map_err)?;
+        client.batch_execute(&format!("SET search_path TO {schema}")).map_err(map_err)?;
     }
     Ok(client)
 }
@@ -194,23 +161,17 @@ fn quote_schema(schema: &str) -> StoreResult<String> {
     if valid {
         Ok(format!("\"{schema}\""))
     } else {
-        Err(StoreError::Backend(format!(
-            "invalid schema name {schema:?}: use 1-63 characters from [A-Za-z0-9_]"
-        )))
+        Err(StoreError::Backend(format!("invalid schema name {schema:?}: use 1-63 characters from [A-Za-z0-9_]")))
     }
 }
 
 /// Brings the schema up to date. `schema` (quoted) is the dedicated schema
 /// `connect` put on the `search_path`, if any.
 fn migrate(client: &mut Client, schema: Option<&str>) -> StoreResult<()> {
-    client
-        .batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})"))
-        .map_err(map_err)?;
+    client.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})")).map_err(map_err)?;
     let result = migrate_locked(client, schema);
     // Always release; if the connection died the server already released it.
-    let unlocked = client
-        .batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})"))
-        .map_err(map_err);
+    let unlocked = client.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})")).map_err(map_err);
     result.and(unlocked)
 }
 
@@ -218,9 +179,7 @@ fn migrate_locked(client: &mut Client, schema: Option<&str>) -> StoreResult<()> 
     if let Some(schema) = schema {
         // Under the lock: concurrent `CREATE SCHEMA IF NOT EXISTS` calls can
         // still collide on the catalog's unique index.
-        client
-            .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
-            .map_err(map_err)?;
+        client.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}")).map_err(map_err)?;
     }
     client
         .batch_execute(
@@ -346,20 +305,15 @@ fn from_row(row: &postgres::Row) -> StoreResult<Row> {
         let cell = if *ty == Type::INT8 {
             row.try_get::<_, Option<i64>>(i).map(|v| v.map(Value::Int))
         } else if *ty == Type::INT4 {
-            row.try_get::<_, Option<i32>>(i)
-                .map(|v| v.map(|n| Value::Int(n.into())))
+            row.try_get::<_, Option<i32>>(i).map(|v| v.map(|n| Value::Int(n.into())))
         } else if *ty == Type::INT2 {
-            row.try_get::<_, Option<i16>>(i)
-                .map(|v| v.map(|n| Value::Int(n.into())))
+            row.try_get::<_, Option<i16>>(i).map(|v| v.map(|n| Value::Int(n.into())))
         } else if *ty == Type::BOOL {
             row.try_get::<_, Option<bool>>(i).map(|v| v.map(Value::Bool))
         } else if is_text(ty) {
             row.try_get::<_, Option<String>>(i).map(|v| v.map(Value::Text))
         } else {
-            return Err(StoreError::Backend(format!(
-                "postgres: column {} has unsupported type {ty}",
-                col.name()
-            )));
+            return Err(StoreError::Backend(format!("postgres: column {} has unsupported type {ty}", col.name())));
         };
         cells.push(cell.map_err(map_err)?.unwrap_or(Value::Null));
     }

@@ -33,10 +33,7 @@ pub(crate) struct Pool<C: PoolConn> {
 impl<C: PoolConn> Pool<C> {
     pub fn new(max: usize, wait: Duration, connect: Connect<C>) -> Self {
         Pool {
-            state: Mutex::new(State {
-                idle: Vec::new(),
-                open: 0,
-            }),
+            state: Mutex::new(State { idle: Vec::new(), open: 0 }),
             returned: Condvar::new(),
             max: max.max(1),
             wait,
@@ -63,20 +60,14 @@ impl<C: PoolConn> Pool<C> {
                     tracing::warn!("dropping a broken database connection");
                     continue;
                 }
-                return Ok(Pooled {
-                    pool: self,
-                    conn: Some(conn),
-                });
+                return Ok(Pooled { pool: self, conn: Some(conn) });
             }
             if st.open < self.max {
                 st.open += 1;
                 // Connecting can take a while: never hold the lock over it.
                 drop(st);
                 return match (self.connect)() {
-                    Ok(conn) => Ok(Pooled {
-                        pool: self,
-                        conn: Some(conn),
-                    }),
+                    Ok(conn) => Ok(Pooled { pool: self, conn: Some(conn) }),
                     Err(e) => {
                         self.lock().open -= 1;
                         self.returned.notify_one();
@@ -204,9 +195,7 @@ mod tests {
             Duration::from_millis(50),
             Box::new(move || {
                 counter.fetch_add(1, Ordering::SeqCst);
-                Ok(Fake {
-                    broken: Default::default(),
-                })
+                Ok(Fake { broken: Default::default() })
             }),
         );
         {
@@ -225,15 +214,7 @@ mod tests {
 
     #[test]
     fn waiter_gets_returned_connection() {
-        let pool = Arc::new(Pool::new(
-            1,
-            Duration::from_secs(5),
-            Box::new(|| {
-                Ok(Fake {
-                    broken: Default::default(),
-                })
-            }),
-        ));
+        let pool = Arc::new(Pool::new(1, Duration::from_secs(5), Box::new(|| Ok(Fake { broken: Default::default() }))));
         let held = pool.get().unwrap();
         let p2 = pool.clone();
         let waiter = std::thread::spawn(move || p2.get().map(|_| ()).is_ok());

@@ -98,14 +98,8 @@ impl<B: Backend> SqlStore<B> {
              ON CONFLICT DO NOTHING",
             R::TABLE
         );
-        let params = [
-            p.id.into(),
-            p.name.into(),
-            p.created_ms.into(),
-            p.modified_ms.into(),
-            p.version.into(),
-            p.doc.into(),
-        ];
+        let params =
+            [p.id.into(), p.name.into(), p.created_ms.into(), p.modified_ms.into(), p.version.into(), p.doc.into()];
         match self.db.write(move |tx| tx.execute(&sql, &params))? {
             0 => Err(StoreError::AlreadyExists),
             _ => Ok(()),
@@ -129,14 +123,7 @@ impl<B: Backend> SqlStore<B> {
         let exists = format!("SELECT 1 FROM {} WHERE id = $1", R::TABLE);
         let key = [p.id.into()];
         let params = p.version.checked_sub(1).map(|expected| {
-            [
-                p.id.into(),
-                p.name.into(),
-                p.modified_ms.into(),
-                p.version.into(),
-                p.doc.into(),
-                expected.into(),
-            ]
+            [p.id.into(), p.name.into(), p.modified_ms.into(), p.version.into(), p.doc.into(), expected.into()]
         });
         self.db.write(move |tx| {
             if let Some(params) = &params {
@@ -162,16 +149,10 @@ impl<B: Backend> SqlStore<B> {
         }
         let (sql, params) = match after_id {
             Some(after) => (
-                format!(
-                    "SELECT {POOL_COLUMNS} FROM {} WHERE id > $1 ORDER BY id LIMIT $2",
-                    R::TABLE
-                ),
+                format!("SELECT {POOL_COLUMNS} FROM {} WHERE id > $1 ORDER BY id LIMIT $2", R::TABLE),
                 vec![after.into(), sql_limit(limit)],
             ),
-            None => (
-                format!("SELECT {POOL_COLUMNS} FROM {} ORDER BY id LIMIT $1", R::TABLE),
-                vec![sql_limit(limit)],
-            ),
+            None => (format!("SELECT {POOL_COLUMNS} FROM {} ORDER BY id LIMIT $1", R::TABLE), vec![sql_limit(limit)]),
         };
         let rows = self.db.read(|tx| tx.query(&sql, &params))?;
         rows.into_iter().map(R::from_row).collect()
@@ -186,11 +167,7 @@ impl<B: Backend> SqlStore<B> {
 /// After a CAS update matched nothing: `VersionConflict` if the row exists,
 /// `NotFound` otherwise.
 fn absent_or_conflict(tx: &mut dyn Tx, exists_sql: &str, key: &[Value]) -> StoreResult<StoreError> {
-    Ok(if tx.query(exists_sql, key)?.is_empty() {
-        StoreError::NotFound
-    } else {
-        StoreError::VersionConflict
-    })
+    Ok(if tx.query(exists_sql, key)?.is_empty() { StoreError::NotFound } else { StoreError::VersionConflict })
 }
 
 impl<B: Backend> UserPoolStore for SqlStore<B> {
@@ -257,9 +234,7 @@ impl<B: Backend> AppClientStore for SqlStore<B> {
     fn insert_app_client(&self, rec: &AppClientRecord, first_secret: Option<&ClientSecretRecord>) -> StoreResult<()> {
         if let Some(s) = first_secret {
             if s.pool_id != rec.pool_id || s.client_id != rec.client_id {
-                return Err(StoreError::Backend(
-                    "first secret belongs to a different app client".into(),
-                ));
+                return Err(StoreError::Backend("first secret belongs to a different app client".into()));
             }
         }
         let pool_key = [rec.pool_id.as_str().into()];
@@ -277,10 +252,7 @@ impl<B: Backend> AppClientStore for SqlStore<B> {
             // Checked explicitly to tell "no pool" from "duplicate client".
             // Should the pool vanish concurrently, the foreign key still
             // rejects the insert, which maps to NotFound as well.
-            if tx
-                .query("SELECT 1 FROM user_pools WHERE id = $1", &pool_key)?
-                .is_empty()
-            {
+            if tx.query("SELECT 1 FROM user_pools WHERE id = $1", &pool_key)?.is_empty() {
                 return Err(StoreError::NotFound);
             }
             let inserted = tx.execute(
@@ -338,11 +310,7 @@ impl<B: Backend> AppClientStore for SqlStore<B> {
                     return Ok(());
                 }
             }
-            Err(absent_or_conflict(
-                tx,
-                "SELECT 1 FROM app_clients WHERE pool_id = $1 AND client_id = $2",
-                &key,
-            )?)
+            Err(absent_or_conflict(tx, "SELECT 1 FROM app_clients WHERE pool_id = $1 AND client_id = $2", &key)?)
         })
     }
 
@@ -385,9 +353,7 @@ impl<B: Backend> AppClientStore for SqlStore<B> {
 
     fn count_app_clients(&self, pool_id: &str) -> StoreResult<u64> {
         let params = [pool_id.into()];
-        let rows = self
-            .db
-            .read(|tx| tx.query("SELECT COUNT(*) FROM app_clients WHERE pool_id = $1", &params))?;
+        let rows = self.db.read(|tx| tx.query("SELECT COUNT(*) FROM app_clients WHERE pool_id = $1", &params))?;
         to_u64(single_int(rows)?)
     }
 }
@@ -421,18 +387,12 @@ fn insert_secret_row(tx: &mut dyn Tx, params: &[Value; 5]) -> StoreResult<()> {
 /// count checks and the writes they guard cannot interleave with another
 /// process doing the same. Returns false if the client does not exist.
 fn lock_client(tx: &mut dyn Tx, client_key: &[Value]) -> StoreResult<bool> {
-    let sql = format!(
-        "SELECT 1 FROM app_clients WHERE pool_id = $1 AND client_id = $2{}",
-        tx.lock_rows()
-    );
+    let sql = format!("SELECT 1 FROM app_clients WHERE pool_id = $1 AND client_id = $2{}", tx.lock_rows());
     Ok(!tx.query(&sql, client_key)?.is_empty())
 }
 
 fn count_secrets(tx: &mut dyn Tx, client_key: &[Value]) -> StoreResult<i64> {
-    single_int(tx.query(
-        "SELECT COUNT(*) FROM client_secrets WHERE pool_id = $1 AND client_id = $2",
-        client_key,
-    )?)
+    single_int(tx.query("SELECT COUNT(*) FROM client_secrets WHERE pool_id = $1 AND client_id = $2", client_key)?)
 }
 
 impl<B: Backend> ClientSecretStore for SqlStore<B> {
@@ -549,10 +509,7 @@ struct IndexSets {
 
 impl IndexSets {
     fn new(index: &UserIndex) -> Self {
-        IndexSets {
-            search: index.search.iter().cloned().collect(),
-            aliases: index.aliases.iter().cloned().collect(),
-        }
+        IndexSets { search: index.search.iter().cloned().collect(), aliases: index.aliases.iter().cloned().collect() }
     }
 }
 
@@ -611,28 +568,21 @@ fn string_pairs(rows: Vec<Row>) -> StoreResult<BTreeSet<(String, String)>> {
 /// only the rows that change.
 fn sync_index(tx: &mut dyn Tx, pool_id: &str, username_key: &str, index: &IndexSets) -> StoreResult<()> {
     let key = [pool_id.into(), username_key.into()];
-    let old_search = string_pairs(tx.query(
-        "SELECT attribute, value FROM user_search WHERE pool_id = $1 AND username_key = $2",
-        &key,
-    )?)?;
+    let old_search = string_pairs(
+        tx.query("SELECT attribute, value FROM user_search WHERE pool_id = $1 AND username_key = $2", &key)?,
+    )?;
     for (attribute, value) in old_search.difference(&index.search) {
         tx.execute(
             "DELETE FROM user_search \
              WHERE pool_id = $1 AND attribute = $2 AND value = $3 AND username_key = $4",
-            &[
-                pool_id.into(),
-                attribute.as_str().into(),
-                value.as_str().into(),
-                username_key.into(),
-            ],
+            &[pool_id.into(), attribute.as_str().into(), value.as_str().into(), username_key.into()],
         )?;
     }
     insert_search_rows(tx, pool_id, username_key, index.search.difference(&old_search))?;
 
-    let old_aliases = string_pairs(tx.query(
-        "SELECT kind, alias_key FROM user_aliases WHERE pool_id = $1 AND username_key = $2",
-        &key,
-    )?)?;
+    let old_aliases = string_pairs(
+        tx.query("SELECT kind, alias_key FROM user_aliases WHERE pool_id = $1 AND username_key = $2", &key)?,
+    )?;
     for (kind, alias_key) in old_aliases.difference(&index.aliases) {
         tx.execute(
             "DELETE FROM user_aliases WHERE pool_id = $1 AND kind = $2 AND alias_key = $3",
@@ -679,10 +629,8 @@ fn insert_user_tx(tx: &mut dyn Tx, user: &UserRecord, index: &IndexSets) -> Stor
 
 /// Last statement of a user insert or delete (see the module comment).
 fn adjust_user_count(tx: &mut dyn Tx, pool_id: &str, delta: i64) -> StoreResult<()> {
-    let n = tx.execute(
-        "UPDATE user_pools SET user_count = user_count + $2 WHERE id = $1",
-        &[pool_id.into(), delta.into()],
-    )?;
+    let n = tx
+        .execute("UPDATE user_pools SET user_count = user_count + $2 WHERE id = $1", &[pool_id.into(), delta.into()])?;
     if n == 0 {
         return Err(StoreError::NotFound);
     }
@@ -713,11 +661,7 @@ fn update_user_tx(tx: &mut dyn Tx, user: &UserRecord, index: &IndexSets) -> Stor
         None => 0,
     };
     if updated == 0 {
-        return Err(absent_or_conflict(
-            tx,
-            "SELECT 1 FROM users WHERE pool_id = $1 AND username_key = $2",
-            &key,
-        )?);
+        return Err(absent_or_conflict(tx, "SELECT 1 FROM users WHERE pool_id = $1 AND username_key = $2", &key)?);
     }
     sync_index(tx, &user.pool_id, &user.username_key, index)
 }
@@ -778,11 +722,7 @@ pub(crate) fn search_statement(
                 if upper.as_deref().is_some_and(|u| after_value >= u) {
                     return None;
                 }
-                bind(
-                    &mut sql,
-                    "(s.value, s.username_key) > (?1, ?2)",
-                    vec![after_value.into(), after_key.into()],
-                );
+                bind(&mut sql, "(s.value, s.username_key) > (?1, ?2)", vec![after_value.into(), after_key.into()]);
             }
             _ if value.is_empty() => {}
             _ => bind(&mut sql, "s.value >= ?1", vec![value.into()]),
@@ -911,9 +851,7 @@ impl<B: Backend> UserStore for SqlStore<B> {
 
     fn count_users(&self, pool_id: &str) -> StoreResult<u64> {
         let params = [pool_id.into()];
-        let rows = self
-            .db
-            .read(|tx| tx.query("SELECT user_count FROM user_pools WHERE id = $1", &params))?;
+        let rows = self.db.read(|tx| tx.query("SELECT user_count FROM user_pools WHERE id = $1", &params))?;
         if rows.is_empty() {
             return Ok(0);
         }
@@ -951,10 +889,7 @@ fn check_code_tx(tx: &mut dyn Tx, key: &[Value; 3], code_hash: &str, now_ms: i64
         return Ok(CodeCheck::TooManyAttempts);
     }
     if same_hash(&stored_hash, code_hash) {
-        tx.execute(
-            "DELETE FROM user_codes WHERE pool_id = $1 AND username_key = $2 AND purpose = $3",
-            key,
-        )?;
+        tx.execute("DELETE FROM user_codes WHERE pool_id = $1 AND username_key = $2 AND purpose = $3", key)?;
         return Ok(CodeCheck::Accepted);
     }
     tx.execute(
@@ -962,9 +897,7 @@ fn check_code_tx(tx: &mut dyn Tx, key: &[Value; 3], code_hash: &str, now_ms: i64
          WHERE pool_id = $1 AND username_key = $2 AND purpose = $3",
         key,
     )?;
-    Ok(CodeCheck::Mismatch {
-        attempts_left: attempts_left - 1,
-    })
+    Ok(CodeCheck::Mismatch { attempts_left: attempts_left - 1 })
 }
 
 fn code_key(pool_id: &str, username_key: &str, purpose: &str) -> [Value; 3] {
@@ -1020,9 +953,7 @@ impl<B: Backend> CodeStore for SqlStore<B> {
         index: &UserIndex,
     ) -> StoreResult<CodeCheck> {
         if user.pool_id != pool_id || user.username_key != username_key {
-            return Err(StoreError::Backend(
-                "check_code_and_update_user: the user is not the code's owner".into(),
-            ));
+            return Err(StoreError::Backend("check_code_and_update_user: the user is not the code's owner".into()));
         }
         let key = code_key(pool_id, username_key, purpose);
         let code_hash = code_hash.to_owned();
@@ -1042,10 +973,7 @@ impl<B: Backend> CodeStore for SqlStore<B> {
     fn delete_code(&self, pool_id: &str, username_key: &str, purpose: &str) -> StoreResult<bool> {
         let key = code_key(pool_id, username_key, purpose);
         let n = self.db.write(move |tx| {
-            tx.execute(
-                "DELETE FROM user_codes WHERE pool_id = $1 AND username_key = $2 AND purpose = $3",
-                &key,
-            )
+            tx.execute("DELETE FROM user_codes WHERE pool_id = $1 AND username_key = $2 AND purpose = $3", &key)
         })?;
         Ok(n > 0)
     }
@@ -1098,10 +1026,7 @@ impl<B: Backend> OutboxStore for SqlStore<B> {
              FROM outbox WHERE 1 = 1",
         );
         let mut params: Vec<Value> = Vec::new();
-        let conditions = [
-            ("pool_id", pool_id.map(Value::from)),
-            ("username", username.map(Value::from)),
-        ];
+        let conditions = [("pool_id", pool_id.map(Value::from)), ("username", username.map(Value::from))];
         for (column, value) in conditions {
             if let Some(value) = value {
                 params.push(value);
@@ -1247,12 +1172,9 @@ impl<B: Backend> TokenStore for SqlStore<B> {
 
     fn is_token_family_revoked(&self, pool_id: &str, origin_jti: &str) -> StoreResult<bool> {
         let params = [pool_id.into(), origin_jti.into()];
-        let rows = self.db.read(|tx| {
-            tx.query(
-                "SELECT 1 FROM token_revocations WHERE pool_id = $1 AND origin_jti = $2",
-                &params,
-            )
-        })?;
+        let rows = self
+            .db
+            .read(|tx| tx.query("SELECT 1 FROM token_revocations WHERE pool_id = $1 AND origin_jti = $2", &params))?;
         Ok(!rows.is_empty())
     }
 

@@ -26,26 +26,14 @@ use crate::pool::{Pool, PoolConn};
 use crate::{StoreError, StoreResult};
 
 const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "0001_init",
-        sql: include_str!("../migrations/sqlite/0001_init.sql"),
-    },
-    Migration {
-        version: 2,
-        name: "0002_users",
-        sql: include_str!("../migrations/sqlite/0002_users.sql"),
-    },
+    Migration { version: 1, name: "0001_init", sql: include_str!("../migrations/sqlite/0001_init.sql") },
+    Migration { version: 2, name: "0002_users", sql: include_str!("../migrations/sqlite/0002_users.sql") },
     Migration {
         version: 3,
         name: "0003_client_lookup",
         sql: include_str!("../migrations/sqlite/0003_client_lookup.sql"),
     },
-    Migration {
-        version: 4,
-        name: "0004_auth",
-        sql: include_str!("../migrations/sqlite/0004_auth.sql"),
-    },
+    Migration { version: 4, name: "0004_auth", sql: include_str!("../migrations/sqlite/0004_auth.sql") },
 ];
 
 const READERS: usize = 4;
@@ -90,17 +78,8 @@ impl SqliteBackend {
             .spawn(move || writer_loop(&writer, &queue, &counter))
             .map_err(|e| StoreError::Backend(format!("starting the SQLite writer thread: {e}")))?;
         let reader_path = path.to_path_buf();
-        let readers = Pool::new(
-            READERS,
-            READER_WAIT,
-            Box::new(move || open_connection(&reader_path, true)),
-        );
-        Ok(SqliteBackend {
-            jobs: Some(jobs),
-            writer: Some(writer),
-            batches,
-            readers,
-        })
+        let readers = Pool::new(READERS, READER_WAIT, Box::new(move || open_connection(&reader_path, true)));
+        Ok(SqliteBackend { jobs: Some(jobs), writer: Some(writer), batches, readers })
     }
 
     #[cfg(test)]
@@ -244,9 +223,7 @@ fn open_connection(path: &Path, reader: bool) -> StoreResult<Connection> {
     let cache_kib = if reader { READER_CACHE_KIB } else { WRITER_CACHE_KIB };
     conn.pragma_update(None, "cache_size", -cache_kib).map_err(map_err)?;
     // WAL: readers never block the writer and vice versa.
-    let mode: String = conn
-        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
-        .map_err(map_err)?;
+    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0)).map_err(map_err)?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(StoreError::Backend(format!(
             "SQLite database {} cannot use WAL journaling (got {mode:?})",
@@ -270,9 +247,7 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
     for m in MIGRATIONS {
         // IMMEDIATE takes the write lock up front, so two processes opening
         // the same file apply each migration exactly once.
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(map_err)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(map_err)?;
         tx.execute_batch(
             "CREATE TABLE IF NOT EXISTS schema_migrations (
                  version INTEGER PRIMARY KEY NOT NULL,
@@ -281,9 +256,7 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
         )
         .map_err(map_err)?;
         let current: i64 = tx
-            .query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| {
-                r.get(0)
-            })
+            .query_row("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", [], |r| r.get(0))
             .map_err(map_err)?;
         if current > known {
             return Err(db::newer_schema_error(current, known));
@@ -291,8 +264,7 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
         if current >= m.version {
             continue;
         }
-        tx.execute_batch(m.sql)
-            .map_err(|e| StoreError::Backend(format!("SQLite migration {} failed: {e}", m.name)))?;
+        tx.execute_batch(m.sql).map_err(|e| StoreError::Backend(format!("SQLite migration {} failed: {e}", m.name)))?;
         tx.execute(
             "INSERT INTO schema_migrations (version, applied_ms) VALUES (?1, ?2)",
             rusqlite::params![m.version, db::now_ms()],
@@ -449,10 +421,7 @@ mod tests {
         let b = backend.clone();
         let writer = std::thread::spawn(move || {
             b.write(move |tx| {
-                tx.execute(
-                    "UPDATE identity_pools SET name = $1 WHERE id = $2",
-                    &["during".into(), "a".into()],
-                )?;
+                tx.execute("UPDATE identity_pools SET name = $1 WHERE id = $2", &["during".into(), "a".into()])?;
                 in_write.send(()).unwrap();
                 // Hold the write transaction open until the read has finished.
                 finish_write.recv_timeout(Duration::from_secs(10)).unwrap();
@@ -477,9 +446,7 @@ mod tests {
     fn repeated_placeholders_bind_once() {
         let dir = tempfile::tempdir().unwrap();
         let backend = SqliteBackend::open(&dir.path().join("db")).unwrap();
-        let rows = backend
-            .read(|tx| tx.query("SELECT $1 + $1, $2", &[Value::Int(20), Value::Null]))
-            .unwrap();
+        let rows = backend.read(|tx| tx.query("SELECT $1 + $1, $2", &[Value::Int(20), Value::Null])).unwrap();
         assert_eq!(rows, vec![vec![Value::Int(40), Value::Null]]);
         let err = backend.read(|tx| tx.query("SELECT $1", &[])).unwrap_err();
         assert!(matches!(err, StoreError::Backend(_)));
@@ -494,9 +461,7 @@ mod tests {
     }
 
     fn pool_ids(backend: &SqliteBackend) -> Vec<String> {
-        let rows = backend
-            .read(|tx| tx.query("SELECT id FROM identity_pools ORDER BY id", &[]))
-            .unwrap();
+        let rows = backend.read(|tx| tx.query("SELECT id FROM identity_pools ORDER BY id", &[])).unwrap();
         rows.into_iter().map(|r| db::Cells::new(r).text().unwrap()).collect()
     }
 

@@ -39,10 +39,7 @@ impl TestSchema {
             );
             return None;
         }
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
         let name = format!(
             "cognate_test_{}_{}_{}",
             std::process::id(),
@@ -117,13 +114,7 @@ fn concurrent_opens_migrate_once() {
         .count() as i64;
     let row = schema
         .client()
-        .query_one(
-            &format!(
-                "SELECT COUNT(*), MAX(version) FROM \"{}\".schema_migrations",
-                schema.name
-            ),
-            &[],
-        )
+        .query_one(&format!("SELECT COUNT(*), MAX(version) FROM \"{}\".schema_migrations", schema.name), &[])
         .unwrap();
     assert_eq!(row.get::<_, i64>(0), files);
     assert_eq!(row.get::<_, i64>(1), files);
@@ -151,15 +142,9 @@ fn newer_schema_is_refused() {
 
 #[test]
 fn bad_schema_name_and_unreachable_server_are_errors() {
-    assert!(matches!(
-        open_postgres_in_schema(&url(), "no-dashes"),
-        Err(StoreError::Backend(_))
-    ));
+    assert!(matches!(open_postgres_in_schema(&url(), "no-dashes"), Err(StoreError::Backend(_))));
     // Port 1 on localhost: refused immediately, no hang.
-    assert!(matches!(
-        open_postgres_in_schema("postgres://root@127.0.0.1:1/test", "x"),
-        Err(StoreError::Backend(_))
-    ));
+    assert!(matches!(open_postgres_in_schema("postgres://root@127.0.0.1:1/test", "x"), Err(StoreError::Backend(_))));
 }
 
 #[test]
@@ -284,12 +269,8 @@ fn search_statements_use_the_index() {
             })
             .collect();
         let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = bound.iter().map(|b| b.as_ref()).collect();
-        let plan: Vec<String> = client
-            .query(&format!("EXPLAIN {sql}"), &refs)
-            .unwrap()
-            .iter()
-            .map(|r| r.get::<_, String>(0))
-            .collect();
+        let plan: Vec<String> =
+            client.query(&format!("EXPLAIN {sql}"), &refs).unwrap().iter().map(|r| r.get::<_, String>(0)).collect();
         let context = format!("{sql}\n{}", plan.join("\n"));
         assert!(!context.contains("Seq Scan"), "{context}");
         let scan = plan
@@ -303,10 +284,7 @@ fn search_statements_use_the_index() {
             .get(scan + 1)
             .filter(|l| l.contains("Index Cond:"))
             .unwrap_or_else(|| panic!("no index condition: {context}"));
-        assert!(
-            cond.contains("(pool_id = ") && cond.contains("(attribute = "),
-            "{context}"
-        );
+        assert!(cond.contains("(pool_id = ") && cond.contains("(attribute = "), "{context}");
         if sql.contains("AND s.value") || sql.contains("AND (s.value") {
             assert!(cond.contains("value"), "value bound not an index condition: {context}");
         }
@@ -328,10 +306,7 @@ fn foreign_key_lookups_use_full_key_indexes_without_statistics() {
     drop(schema.open());
     let mut client = schema.client();
     client
-        .batch_execute(&format!(
-            "SET search_path TO \"{}\"; SET plan_cache_mode = force_generic_plan;",
-            schema.name
-        ))
+        .batch_execute(&format!("SET search_path TO \"{}\"; SET plan_cache_mode = force_generic_plan;", schema.name))
         .unwrap();
     let lookups = [
         // What the RI triggers run: the parent check, and the cascades.
@@ -349,9 +324,7 @@ fn foreign_key_lookups_use_full_key_indexes_without_statistics() {
         "SELECT 1 FROM users WHERE pool_id = $1 AND sub = $2",
     ];
     for (i, sql) in lookups.iter().enumerate() {
-        client
-            .batch_execute(&format!("PREPARE fk_probe_{i}(text, text) AS {sql}"))
-            .unwrap();
+        client.batch_execute(&format!("PREPARE fk_probe_{i}(text, text) AS {sql}")).unwrap();
         let plan: Vec<String> = client
             .query(&format!("EXPLAIN EXECUTE fk_probe_{i}('p', 'u')"), &[])
             .unwrap()
@@ -359,10 +332,8 @@ fn foreign_key_lookups_use_full_key_indexes_without_statistics() {
             .map(|r| r.get::<_, String>(0))
             .collect();
         let plan = plan.join("\n");
-        let cond = plan
-            .lines()
-            .find(|l| l.contains("Index Cond:"))
-            .unwrap_or_else(|| panic!("no index used: {sql}\n{plan}"));
+        let cond =
+            plan.lines().find(|l| l.contains("Index Cond:")).unwrap_or_else(|| panic!("no index used: {sql}\n{plan}"));
         assert!(
             cond.contains("pool_id = $1") && (cond.contains("username_key = $2") || cond.contains("sub = $2")),
             "index does not cover the full key: {sql}\n{plan}"

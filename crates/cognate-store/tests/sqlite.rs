@@ -81,9 +81,7 @@ fn migrations_are_idempotent() {
     }
     let conn = rusqlite::Connection::open(&path).unwrap();
     let (rows, max): (i64, i64) = conn
-        .query_row("SELECT COUNT(*), MAX(version) FROM schema_migrations", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
+        .query_row("SELECT COUNT(*), MAX(version) FROM schema_migrations", [], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap();
     assert_eq!(rows, migration_files());
     assert_eq!(max, migration_files());
@@ -97,11 +95,7 @@ fn newer_schema_is_refused() {
     let path = dir.path().join("cognate.db");
     drop(open_sqlite(&path).unwrap());
     let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.execute(
-        "INSERT INTO schema_migrations (version, applied_ms) VALUES (9999, 0)",
-        [],
-    )
-    .unwrap();
+    conn.execute("INSERT INTO schema_migrations (version, applied_ms) VALUES (9999, 0)", []).unwrap();
     drop(conn);
     match open_sqlite(&path) {
         Err(StoreError::Backend(msg)) => assert!(msg.contains("newer"), "{msg}"),
@@ -132,9 +126,7 @@ fn usable_from_tokio_blocking_tasks() {
     let path = dir.path().join("cognate.db");
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async move {
-        let store = tokio::task::spawn_blocking(move || open_sqlite(&path).unwrap())
-            .await
-            .unwrap();
+        let store = tokio::task::spawn_blocking(move || open_sqlite(&path).unwrap()).await.unwrap();
         let s = store.clone();
         tokio::task::spawn_blocking(move || s.ping().unwrap()).await.unwrap();
         // Dropping the last handle on an async worker must not panic.
@@ -246,10 +238,7 @@ fn search_statements_use_the_index() {
             // fetches each user by primary key. No sort, no other scan.
             assert_eq!(plan.len(), 4, "{context}");
             assert_eq!(plan[0], "CO-ROUTINE s", "{context}");
-            assert!(
-                plan[1].starts_with("SEARCH s USING PRIMARY KEY (pool_id=? AND attribute=?"),
-                "{context}"
-            );
+            assert!(plan[1].starts_with("SEARCH s USING PRIMARY KEY (pool_id=? AND attribute=?"), "{context}");
             // Every bound on the value must be part of the seek.
             if sql.contains("AND s.value") || sql.contains("AND (s.value") {
                 assert!(plan[1].contains("value"), "value not in the index seek: {context}");
@@ -289,10 +278,7 @@ fn acknowledged_group_commits_survive_reopen() {
                         let (user, index) = bench_like_user("gc_pool", i);
                         store.insert_user(&user, &index).unwrap();
                         // A failing write in the same batches changes nothing.
-                        assert!(matches!(
-                            store.insert_user(&user, &index),
-                            Err(StoreError::AlreadyExists)
-                        ));
+                        assert!(matches!(store.insert_user(&user, &index), Err(StoreError::AlreadyExists)));
                     }
                 });
             }
@@ -305,11 +291,5 @@ fn acknowledged_group_commits_survive_reopen() {
     for (i, u) in all.iter().enumerate() {
         assert_eq!(u, &bench_like_user("gc_pool", i).0);
     }
-    assert_eq!(
-        store
-            .search_users("gc_pool", "status", "CONFIRMED", false, None, 1000)
-            .unwrap()
-            .len(),
-        400
-    );
+    assert_eq!(store.search_users("gc_pool", "status", "CONFIRMED", false, None, 1000).unwrap().len(), 400);
 }

@@ -240,10 +240,7 @@ impl ErrorCode {
 
     /// Server-side faults (the only codes that answer 5xx).
     pub fn is_fault(self) -> bool {
-        matches!(
-            self,
-            ErrorCode::InternalErrorException | ErrorCode::InternalServerException
-        )
+        matches!(self, ErrorCode::InternalErrorException | ErrorCode::InternalServerException)
     }
 
     pub fn from_name(name: &str) -> Option<ErrorCode> {

@@ -274,10 +274,7 @@ pub struct ListRecordsRequest {
 pub struct ListRecordsResponse {
     #[serde(rename = "Count", skip_serializing_if = "crate::is_none")]
     pub count: Option<i32>,
-    #[serde(
-        rename = "DatasetDeletedAfterRequestedSyncCount",
-        skip_serializing_if = "crate::is_none"
-    )]
+    #[serde(rename = "DatasetDeletedAfterRequestedSyncCount", skip_serializing_if = "crate::is_none")]
     pub dataset_deleted_after_requested_sync_count: Option<bool>,
     #[serde(rename = "DatasetExists", skip_serializing_if = "crate::is_none")]
     pub dataset_exists: Option<bool>,
@@ -455,37 +452,15 @@ pub mod shapes {
         Shape {
             name: "ApplicationArn",
             sensitive: false,
-            kind: Kind::String {
-                min: None,
-                max: None,
-                pattern: Some(49),
-                values: &[],
-            },
+            kind: Kind::String { min: None, max: None, pattern: Some(49), values: &[] },
         },
-        Shape {
-            name: "ApplicationArnList",
-            sensitive: false,
-            kind: Kind::List {
-                member: 0,
-                min: None,
-                max: None,
-            },
-        },
+        Shape { name: "ApplicationArnList", sensitive: false, kind: Kind::List { member: 0, min: None, max: None } },
         Shape {
             name: "AssumeRoleArn",
             sensitive: false,
-            kind: Kind::String {
-                min: Some(20),
-                max: Some(2048),
-                pattern: Some(50),
-                values: &[],
-            },
+            kind: Kind::String { min: Some(20), max: Some(2048), pattern: Some(50), values: &[] },
         },
-        Shape {
-            name: "Boolean",
-            sensitive: false,
-            kind: Kind::Boolean,
-        },
+        Shape { name: "Boolean", sensitive: false, kind: Kind::Boolean },
         Shape {
             name: "BulkPublishRequest",
             sensitive: false,
@@ -521,89 +496,31 @@ pub mod shapes {
         Shape {
             name: "ClientContext",
             sensitive: false,
-            kind: Kind::String {
-                min: None,
-                max: None,
-                pattern: None,
-                values: &[],
-            },
+            kind: Kind::String { min: None, max: None, pattern: None, values: &[] },
         },
         Shape {
             name: "CognitoEventType",
             sensitive: false,
-            kind: Kind::String {
-                min: None,
-                max: None,
-                pattern: None,
-                values: &[],
-            },
+            kind: Kind::String { min: None, max: None, pattern: None, values: &[] },
         },
         Shape {
             name: "CognitoStreams",
             sensitive: false,
             kind: Kind::Structure(&[
-                Member {
-                    name: "RoleArn",
-                    path: "roleArn",
-                    shape: 2,
-                    required: false,
-                    location: None,
-                },
-                Member {
-                    name: "StreamName",
-                    path: "streamName",
-                    shape: 62,
-                    required: false,
-                    location: None,
-                },
-                Member {
-                    name: "StreamingStatus",
-                    path: "streamingStatus",
-                    shape: 63,
-                    required: false,
-                    location: None,
-                },
+                Member { name: "RoleArn", path: "roleArn", shape: 2, required: false, location: None },
+                Member { name: "StreamName", path: "streamName", shape: 62, required: false, location: None },
+                Member { name: "StreamingStatus", path: "streamingStatus", shape: 63, required: false, location: None },
             ]),
         },
         Shape {
             name: "Dataset",
             sensitive: false,
             kind: Kind::Structure(&[
-                Member {
-                    name: "CreationDate",
-                    path: "creationDate",
-                    shape: 13,
-                    required: false,
-                    location: None,
-                },
-                Member {
-                    name: "DataStorage",
-                    path: "dataStorage",
-                    shape: 45,
-                    required: false,
-                    location: None,
-                },
-                Member {
-                    name: "DatasetName",
-                    path: "datasetName",
-                    shape: 12,
-                    required: false,
-                    location: None,
-                },
-                Member {
-                    name: "IdentityId",
-                    path: "identityId",
-                    shape: 31,
-                    required: false,
-                    location: None,
-                },
-                Member {
-                    name: "LastModifiedBy",
-                    path: "lastModifiedBy",
-                    shape: 64,
-                    required: false,
-                    location: None,
-                },
+                Member { name: "CreationDate", path: "creationDate", shape: 13, required: false, location: None },
+                Member { name: "DataStorage", path: "dataStorage", shape: 45, required: false, location: None },
+                Member { name: "DatasetName", path: "datasetName", shape: 12, required: false, location: None },
+                Member { name: "IdentityId", path: "identityId", shape: 31, required: false, location: None },
+                Member { name: "LastModifiedBy", path: "lastModifiedBy", shape: 64, required: false, location: None },
                 Member {
                     name: "LastModifiedDate",
                     path: "lastModifiedDate",
@@ -611,39 +528,16 @@ pub mod shapes {
                     required: false,
                     location: None,
                 },
-                Member {
-                    name: "NumRecords",
-                    path: "numRecords",
-                    shape: 45,
-                    required: false,
-                    location: None,
-                },
+                Member { name: "NumRecords", path: "numRecords", shape: 45, required: false, location: None },
             ]),
         },
-        Shape {
-            name: "DatasetList",
-            sensitive: false,
-            kind: Kind::List {
-                member: 10,
-                min: None,
-                max: None,
-            },
-        },
+        Shape { name: "DatasetList", sensitive: false, kind: Kind::List { member: 10, min: None, max: None } },
         Shape {
             name: "DatasetName",
             sensitive: false,
-            kind: Kind::String {
-                min: Some(1),
-                max: Some(128),
-                pattern: Some(51),
-                values: &[],
-            },
+            kind: Kind::String { min: Some(1), max: Some(128), pattern: Some(51), values: &[] },
         },
-        Shape {
-            name: "Date",
-            sensitive: false,
-            kind: Kind::Timestamp,
-        },
+        Shape { name: "Date", sensitive: false, kind: Kind::Timestamp },
         Shape {
             name: "DeleteDatasetRequest",
             sensitive: false,
@@ -776,32 +670,13 @@ pub mod shapes {
         Shape {
             name: "DeviceId",
             sensitive: false,
-            kind: Kind::String {
-                min: Some(1),
-                max: Some(256),
-                pattern: None,
-                values: &[],
-            },
+            kind: Kind::String { min: Some(1), max: Some(256), pattern: None, values: &[] },
         },
-        Shape {
-            name: "Events",
-            sensitive: false,
-            kind: Kind::Map {
-                key: 8,
-                value: 38,
-                min: None,
-                max: Some(1),
-            },
-        },
+        Shape { name: "Events", sensitive: false, kind: Kind::Map { key: 8, value: 38, min: None, max: Some(1) } },
         Shape {
             name: "ExceptionMessage",
             sensitive: false,
-            kind: Kind::String {
-                min: None,
-                max: None,
-                pattern: None,
-                values: &[],
-            },
+            kind: Kind::String { min: None, max: None, pattern: None, values: &[] },
         },
         Shape {
             name: "GetBulkPublishDetailsRequest",
@@ -839,20 +714,8 @@ pub mod shapes {
                     required: false,
                     location: None,
                 },
-                Member {
-                    name: "FailureMessage",
-                    path: "failureMessage",
-                    shape: 64,
-                    required: false,
-                    location: None,
-                },
-                Member {
-                    name: "IdentityPoolId",
-                    path: "identityPoolId",
-                    shape: 32,
-                    required: false,
-                    location: None,
-                },
+                Member { name: "FailureMessage", path: "failureMessage", shape: 64, required: false, location: None },
+                Member { name: "IdentityPoolId", path: "identityPoolId", shape: 32, required: false, location: None },
             ]),
         },
         Shape {
@@ -892,67 +755,27 @@ pub mod shapes {
             name: "GetIdentityPoolConfigurationResponse",
             sensitive: false,
             kind: Kind::Structure(&[
-                Member {
-                    name: "CognitoStreams",
-                    path: "cognitoStreams",
-                    shape: 9,
-                    required: false,
-                    location: None,
-                },
-                Member {
-                    name: "IdentityPoolId",
-                    path: "identityPoolId",
-                    shape: 32,
-                    required: false,
-                    location: None,
-                },
-                Member {
-                    name: "PushSync",
-                    path: "pushSync",
-                    shape: 49,
-                    required: false,
-                    location: None,
-                },
+                Member { name: "CognitoStreams", path: "cognitoStreams", shape: 9, required: false, location: None },
+                Member { name: "IdentityPoolId", path: "identityPoolId", shape: 32, required: false, location: None },
+                Member { name: "PushSync", path: "pushSync", shape: 49, required: false, location: None },
             ]),
         },
         Shape {
             name: "IdentityId",
             sensitive: false,
-            kind: Kind::String {
-                min: Some(1),
-                max: Some(55),
-                pattern: Some(46),
-                values: &[],
-            },
+            kind: Kind::String { min: Some(1), max: Some(55), pattern: Some(46), values: &[] },
         },
         Shape {
             name: "IdentityPoolId",
             sensitive: false,
-            kind: Kind::String {
-                min: Some(1),
-                max: Some(55),
-                pattern: Some(46),
-                values: &[],
-            },
+            kind: Kind::String { min: Some(1), max: Some(55), pattern: Some(46), values: &[] },
         },
         Shape {
             name: "IdentityPoolUsage",
             sensitive: false,
             kind: Kind::Structure(&[
-                Member {
-                    name: "DataStorage",
-                    path: "dataStorage",
-                    shape: 45,
-                    required: false,
-                    location: None,
-                },
-                Member {
-                    name: "IdentityPoolId",
-                    path: "identityPoolId",
-                    shape: 32,
-                    required: false,
-                    location: None,
-                },
+                Member { name: "DataStorage", path: "dataStorage", shape: 45, required: false, location: None },
+                Member { name: "IdentityPoolId", path: "identityPoolId", shape: 32, required: false, location: None },
                 Member {
                     name: "LastModifiedDate",
                     path: "lastModifiedDate",
@@ -972,44 +795,16 @@ pub mod shapes {
         Shape {
             name: "IdentityPoolUsageList",
             sensitive: false,
-            kind: Kind::List {
-                member: 33,
-                min: None,
-                max: None,
-            },
+            kind: Kind::List { member: 33, min: None, max: None },
         },
         Shape {
             name: "IdentityUsage",
             sensitive: false,
             kind: Kind::Structure(&[
-                Member {
-                    name: "DataStorage",
-                    path: "dataStorage",
-                    shape: 45,
-                    required: false,
-                    location: None,
-                },
-                Member {
-                    name: "DatasetCount",
-                    path: "datasetCount",
-                    shape: 36,
-                    required: false,
-                    location: None,
-                },
-                Member {
-                    name: "IdentityId",
-                    path: "identityId",
-                    shape: 31,
-                    required: false,
-                    location: None,
-                },
-                Member {
-                    name: "IdentityPoolId",
-                    path: "identityPoolId",
-                    shape: 32,
-                    required: false,
-                    location: None,
-                },
+                Member { name: "DataStorage", path: "dataStorage", shape: 45, required: false, location: None },
+                Member { name: "DatasetCount", path: "datasetCount", shape: 36, required: false, location: None },
+                Member { name: "IdentityId", path: "identityId", shape: 31, required: false, location: None },
+                Member { name: "IdentityPoolId", path: "identityPoolId", shape: 32, required: false, location: None },
                 Member {
                     name: "LastModifiedDate",
                     path: "lastModifiedDate",
@@ -1019,25 +814,12 @@ pub mod shapes {
                 },
             ]),
         },
-        Shape {
-            name: "Integer",
-            sensitive: false,
-            kind: Kind::Integer { min: None, max: None },
-        },
-        Shape {
-            name: "IntegerString",
-            sensitive: false,
-            kind: Kind::Integer { min: None, max: None },
-        },
+        Shape { name: "Integer", sensitive: false, kind: Kind::Integer { min: None, max: None } },
+        Shape { name: "IntegerString", sensitive: false, kind: Kind::Integer { min: None, max: None } },
         Shape {
             name: "LambdaFunctionArn",
             sensitive: false,
-            kind: Kind::String {
-                min: None,
-                max: None,
-                pattern: None,
-                values: &[],
-            },
+            kind: Kind::String { min: None, max: None, pattern: None, values: &[] },
         },
         Shape {
             name: "ListDatasetsRequest",
@@ -1077,27 +859,9 @@ pub mod shapes {
             name: "ListDatasetsResponse",
             sensitive: false,
             kind: Kind::Structure(&[
-                Member {
-                    name: "Count",
-                    path: "count",
-                    shape: 36,
-                    required: false,
-                    location: None,
-                },
-                Member {
-                    name: "Datasets",
-                    path: "datasets",
-                    shape: 11,
-                    required: false,
-                    location: None,
-                },
-                Member {
-                    name: "NextToken",
-                    path: "nextToken",
-                    shape: 64,
-                    required: false,
-                    location: None,
-                },
+                Member { name: "Count", path: "count", shape: 36, required: false, location: None },
+                Member { name: "Datasets", path: "datasets", shape: 11, required: false, location: None },
+                Member { name: "NextToken", path: "nextToken", shape: 64, required: false, location: None },
             ]),
         },
         Shape {
@@ -1124,13 +888,7 @@ pub mod shapes {
             name: "ListIdentityPoolUsageResponse",
             sensitive: false,
             kind: Kind::Structure(&[
-                Member {
-                    name: "Count",
-                    path: "count",
-                    shape: 36,
-                    required: false,
-                    location: None,
-                },
+                Member { name: "Count", path: "count", shape: 36, required: false, location: None },
                 Member {
                     name: "IdentityPoolUsages",
                     path: "identityPoolUsages",
@@ -1138,20 +896,8 @@ pub mod shapes {
                     required: false,
                     location: None,
                 },
-                Member {
-                    name: "MaxResults",
-                    path: "maxResults",
-                    shape: 36,
-                    required: false,
-                    location: None,
-                },
-                Member {
-                    name: "NextToken",
-                    path: "nextToken",
-                    shape: 64,
-                    required: false,
-                    location: None,
-                },
+                Member { name: "MaxResults", path: "maxResults", shape: 36, required: false, location: None },
+                Member { name: "NextToken", path: "nextToken", shape: 64, required: false, location: None },
             ]),
         },
         Shape {
@@ -1213,13 +959,7 @@ pub mod shapes {
             name: "ListRecordsResponse",
             sensitive: false,
             kind: Kind::Structure(&[
-                Member {
-                    name: "Count",
-                    path: "count",
-                    shape: 36,
-                    required: false,
-                    location: None,
-                },
+                Member { name: "Count", path: "count", shape: 36, required: false, location: None },
                 Member {
                     name: "DatasetDeletedAfterRequestedSyncCount",
                     path: "datasetDeletedAfterRequestedSyncCount",
@@ -1227,13 +967,7 @@ pub mod shapes {
                     required: false,
                     location: None,
                 },
-                Member {
-                    name: "DatasetExists",
-                    path: "datasetExists",
-                    shape: 3,
-                    required: false,
-                    location: None,
-                },
+                Member { name: "DatasetExists", path: "datasetExists", shape: 3, required: false, location: None },
                 Member {
                     name: "DatasetSyncCount",
                     path: "datasetSyncCount",
@@ -1241,13 +975,7 @@ pub mod shapes {
                     required: false,
                     location: None,
                 },
-                Member {
-                    name: "LastModifiedBy",
-                    path: "lastModifiedBy",
-                    shape: 64,
-                    required: false,
-                    location: None,
-                },
+                Member { name: "LastModifiedBy", path: "lastModifiedBy", shape: 64, required: false, location: None },
                 Member {
                     name: "MergedDatasetNames",
                     path: "mergedDatasetNames",
@@ -1255,20 +983,8 @@ pub mod shapes {
                     required: false,
                     location: None,
                 },
-                Member {
-                    name: "NextToken",
-                    path: "nextToken",
-                    shape: 64,
-                    required: false,
-                    location: None,
-                },
-                Member {
-                    name: "Records",
-                    path: "records",
-                    shape: 53,
-                    required: false,
-                    location: None,
-                },
+                Member { name: "NextToken", path: "nextToken", shape: 64, required: false, location: None },
+                Member { name: "Records", path: "records", shape: 53, required: false, location: None },
                 Member {
                     name: "SyncSessionToken",
                     path: "syncSessionToken",
@@ -1278,69 +994,34 @@ pub mod shapes {
                 },
             ]),
         },
-        Shape {
-            name: "Long",
-            sensitive: false,
-            kind: Kind::Integer { min: None, max: None },
-        },
+        Shape { name: "Long", sensitive: false, kind: Kind::Integer { min: None, max: None } },
         Shape {
             name: "MergedDatasetNameList",
             sensitive: false,
-            kind: Kind::List {
-                member: 64,
-                min: None,
-                max: None,
-            },
+            kind: Kind::List { member: 64, min: None, max: None },
         },
         Shape {
             name: "Operation",
             sensitive: false,
-            kind: Kind::String {
-                min: None,
-                max: None,
-                pattern: None,
-                values: &["replace", "remove"],
-            },
+            kind: Kind::String { min: None, max: None, pattern: None, values: &["replace", "remove"] },
         },
         Shape {
             name: "Platform",
             sensitive: false,
-            kind: Kind::String {
-                min: None,
-                max: None,
-                pattern: None,
-                values: &["APNS", "APNS_SANDBOX", "GCM", "ADM"],
-            },
+            kind: Kind::String { min: None, max: None, pattern: None, values: &["APNS", "APNS_SANDBOX", "GCM", "ADM"] },
         },
         Shape {
             name: "PushSync",
             sensitive: false,
             kind: Kind::Structure(&[
-                Member {
-                    name: "ApplicationArns",
-                    path: "applicationArns",
-                    shape: 1,
-                    required: false,
-                    location: None,
-                },
-                Member {
-                    name: "RoleArn",
-                    path: "roleArn",
-                    shape: 2,
-                    required: false,
-                    location: None,
-                },
+                Member { name: "ApplicationArns", path: "applicationArns", shape: 1, required: false, location: None },
+                Member { name: "RoleArn", path: "roleArn", shape: 2, required: false, location: None },
             ]),
         },
         Shape {
             name: "PushToken",
             sensitive: false,
-            kind: Kind::String {
-                min: None,
-                max: None,
-                pattern: None,
-                values: &[],
-            },
+            kind: Kind::String { min: None, max: None, pattern: None, values: &[] },
         },
         Shape {
             name: "Record",
@@ -1353,20 +1034,8 @@ pub mod shapes {
                     required: false,
                     location: None,
                 },
-                Member {
-                    name: "Key",
-                    path: "key",
-                    shape: 52,
-                    required: false,
-                    location: None,
-                },
-                Member {
-                    name: "LastModifiedBy",
-                    path: "lastModifiedBy",
-                    shape: 64,
-                    required: false,
-                    location: None,
-                },
+                Member { name: "Key", path: "key", shape: 52, required: false, location: None },
+                Member { name: "LastModifiedBy", path: "lastModifiedBy", shape: 64, required: false, location: None },
                 Member {
                     name: "LastModifiedDate",
                     path: "lastModifiedDate",
@@ -1374,41 +1043,16 @@ pub mod shapes {
                     required: false,
                     location: None,
                 },
-                Member {
-                    name: "SyncCount",
-                    path: "syncCount",
-                    shape: 45,
-                    required: false,
-                    location: None,
-                },
-                Member {
-                    name: "Value",
-                    path: "value",
-                    shape: 56,
-                    required: false,
-                    location: None,
-                },
+                Member { name: "SyncCount", path: "syncCount", shape: 45, required: false, location: None },
+                Member { name: "Value", path: "value", shape: 56, required: false, location: None },
             ]),
         },
         Shape {
             name: "RecordKey",
             sensitive: false,
-            kind: Kind::String {
-                min: Some(1),
-                max: Some(1024),
-                pattern: None,
-                values: &[],
-            },
+            kind: Kind::String { min: Some(1), max: Some(1024), pattern: None, values: &[] },
         },
-        Shape {
-            name: "RecordList",
-            sensitive: false,
-            kind: Kind::List {
-                member: 51,
-                min: None,
-                max: None,
-            },
-        },
+        Shape { name: "RecordList", sensitive: false, kind: Kind::List { member: 51, min: None, max: None } },
         Shape {
             name: "RecordPatch",
             sensitive: false,
@@ -1420,54 +1064,17 @@ pub mod shapes {
                     required: false,
                     location: None,
                 },
-                Member {
-                    name: "Key",
-                    path: "key",
-                    shape: 52,
-                    required: true,
-                    location: None,
-                },
-                Member {
-                    name: "Op",
-                    path: "op",
-                    shape: 47,
-                    required: true,
-                    location: None,
-                },
-                Member {
-                    name: "SyncCount",
-                    path: "syncCount",
-                    shape: 45,
-                    required: true,
-                    location: None,
-                },
-                Member {
-                    name: "Value",
-                    path: "value",
-                    shape: 56,
-                    required: false,
-                    location: None,
-                },
+                Member { name: "Key", path: "key", shape: 52, required: true, location: None },
+                Member { name: "Op", path: "op", shape: 47, required: true, location: None },
+                Member { name: "SyncCount", path: "syncCount", shape: 45, required: true, location: None },
+                Member { name: "Value", path: "value", shape: 56, required: false, location: None },
             ]),
         },
-        Shape {
-            name: "RecordPatchList",
-            sensitive: false,
-            kind: Kind::List {
-                member: 54,
-                min: None,
-                max: None,
-            },
-        },
+        Shape { name: "RecordPatchList", sensitive: false, kind: Kind::List { member: 54, min: None, max: None } },
         Shape {
             name: "RecordValue",
             sensitive: false,
-            kind: Kind::String {
-                min: None,
-                max: Some(1048575),
-                pattern: None,
-                values: &[],
-            },
+            kind: Kind::String { min: None, max: Some(1048575), pattern: None, values: &[] },
         },
         Shape {
             name: "RegisterDeviceRequest",
@@ -1487,20 +1094,8 @@ pub mod shapes {
                     required: true,
                     location: Some((Location::Uri, "IdentityPoolId")),
                 },
-                Member {
-                    name: "Platform",
-                    path: "platform",
-                    shape: 48,
-                    required: true,
-                    location: None,
-                },
-                Member {
-                    name: "Token",
-                    path: "token",
-                    shape: 50,
-                    required: true,
-                    location: None,
-                },
+                Member { name: "Platform", path: "platform", shape: 48, required: true, location: None },
+                Member { name: "Token", path: "token", shape: 50, required: true, location: None },
             ]),
         },
         Shape {
@@ -1518,13 +1113,7 @@ pub mod shapes {
             name: "SetCognitoEventsRequest",
             sensitive: false,
             kind: Kind::Structure(&[
-                Member {
-                    name: "Events",
-                    path: "events",
-                    shape: 23,
-                    required: true,
-                    location: None,
-                },
+                Member { name: "Events", path: "events", shape: 23, required: true, location: None },
                 Member {
                     name: "IdentityPoolId",
                     path: "identityPoolId",
@@ -1538,13 +1127,7 @@ pub mod shapes {
             name: "SetIdentityPoolConfigurationRequest",
             sensitive: false,
             kind: Kind::Structure(&[
-                Member {
-                    name: "CognitoStreams",
-                    path: "cognitoStreams",
-                    shape: 9,
-                    required: false,
-                    location: None,
-                },
+                Member { name: "CognitoStreams", path: "cognitoStreams", shape: 9, required: false, location: None },
                 Member {
                     name: "IdentityPoolId",
                     path: "identityPoolId",
@@ -1552,71 +1135,32 @@ pub mod shapes {
                     required: true,
                     location: Some((Location::Uri, "IdentityPoolId")),
                 },
-                Member {
-                    name: "PushSync",
-                    path: "pushSync",
-                    shape: 49,
-                    required: false,
-                    location: None,
-                },
+                Member { name: "PushSync", path: "pushSync", shape: 49, required: false, location: None },
             ]),
         },
         Shape {
             name: "SetIdentityPoolConfigurationResponse",
             sensitive: false,
             kind: Kind::Structure(&[
-                Member {
-                    name: "CognitoStreams",
-                    path: "cognitoStreams",
-                    shape: 9,
-                    required: false,
-                    location: None,
-                },
-                Member {
-                    name: "IdentityPoolId",
-                    path: "identityPoolId",
-                    shape: 32,
-                    required: false,
-                    location: None,
-                },
-                Member {
-                    name: "PushSync",
-                    path: "pushSync",
-                    shape: 49,
-                    required: false,
-                    location: None,
-                },
+                Member { name: "CognitoStreams", path: "cognitoStreams", shape: 9, required: false, location: None },
+                Member { name: "IdentityPoolId", path: "identityPoolId", shape: 32, required: false, location: None },
+                Member { name: "PushSync", path: "pushSync", shape: 49, required: false, location: None },
             ]),
         },
         Shape {
             name: "StreamName",
             sensitive: false,
-            kind: Kind::String {
-                min: Some(1),
-                max: Some(128),
-                pattern: None,
-                values: &[],
-            },
+            kind: Kind::String { min: Some(1), max: Some(128), pattern: None, values: &[] },
         },
         Shape {
             name: "StreamingStatus",
             sensitive: false,
-            kind: Kind::String {
-                min: None,
-                max: None,
-                pattern: None,
-                values: &["ENABLED", "DISABLED"],
-            },
+            kind: Kind::String { min: None, max: None, pattern: None, values: &["ENABLED", "DISABLED"] },
         },
         Shape {
             name: "String",
             sensitive: false,
-            kind: Kind::String {
-                min: None,
-                max: None,
-                pattern: None,
-                values: &[],
-            },
+            kind: Kind::String { min: None, max: None, pattern: None, values: &[] },
         },
         Shape {
             name: "SubscribeToDatasetRequest",
@@ -1652,20 +1196,11 @@ pub mod shapes {
                 },
             ]),
         },
-        Shape {
-            name: "SubscribeToDatasetResponse",
-            sensitive: false,
-            kind: Kind::Structure(&[]),
-        },
+        Shape { name: "SubscribeToDatasetResponse", sensitive: false, kind: Kind::Structure(&[]) },
         Shape {
             name: "SyncSessionToken",
             sensitive: false,
-            kind: Kind::String {
-                min: None,
-                max: None,
-                pattern: None,
-                values: &[],
-            },
+            kind: Kind::String { min: None, max: None, pattern: None, values: &[] },
         },
         Shape {
             name: "UnsubscribeFromDatasetRequest",
@@ -1701,11 +1236,7 @@ pub mod shapes {
                 },
             ]),
         },
-        Shape {
-            name: "UnsubscribeFromDatasetResponse",
-            sensitive: false,
-            kind: Kind::Structure(&[]),
-        },
+        Shape { name: "UnsubscribeFromDatasetResponse", sensitive: false, kind: Kind::Structure(&[]) },
         Shape {
             name: "UpdateRecordsRequest",
             sensitive: false,
@@ -1724,13 +1255,7 @@ pub mod shapes {
                     required: true,
                     location: Some((Location::Uri, "DatasetName")),
                 },
-                Member {
-                    name: "DeviceId",
-                    path: "deviceId",
-                    shape: 22,
-                    required: false,
-                    location: None,
-                },
+                Member { name: "DeviceId", path: "deviceId", shape: 22, required: false, location: None },
                 Member {
                     name: "IdentityId",
                     path: "identityId",
@@ -1745,13 +1270,7 @@ pub mod shapes {
                     required: true,
                     location: Some((Location::Uri, "IdentityPoolId")),
                 },
-                Member {
-                    name: "RecordPatches",
-                    path: "recordPatches",
-                    shape: 55,
-                    required: false,
-                    location: None,
-                },
+                Member { name: "RecordPatches", path: "recordPatches", shape: 55, required: false, location: None },
                 Member {
                     name: "SyncSessionToken",
                     path: "syncSessionToken",

@@ -20,10 +20,7 @@ struct Oracle {
 impl Oracle {
     fn new(group: &Group) -> Oracle {
         let n = BoxedUint::from_be_slice(group.modulus(), BITS).unwrap();
-        Oracle {
-            params: BoxedMontyParams::new(Odd::new(n.clone()).unwrap()),
-            n: NonZero::new(n).unwrap(),
-        }
+        Oracle { params: BoxedMontyParams::new(Odd::new(n.clone()).unwrap()), n: NonZero::new(n).unwrap() }
     }
 
     /// `x mod N` for any length of `x`.

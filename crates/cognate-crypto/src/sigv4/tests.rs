@@ -38,13 +38,7 @@ struct Received {
 
 impl Received {
     fn req(&self) -> Request<'_> {
-        Request {
-            method: &self.method,
-            path: &self.path,
-            query: &self.query,
-            headers: &self.headers,
-            body: &self.body,
-        }
+        Request { method: &self.method, path: &self.path, query: &self.query, headers: &self.headers, body: &self.body }
     }
 
     fn verify_at(&self, service: &str, now: &str) -> Result<Verified, Error> {
@@ -105,11 +99,7 @@ impl<'a> Signer<'a> {
             .build()
             .unwrap()
             .into();
-        let body = if self.unsigned_payload {
-            SignableBody::UnsignedPayload
-        } else {
-            SignableBody::Bytes(self.body)
-        };
+        let body = if self.unsigned_payload { SignableBody::UnsignedPayload } else { SignableBody::Bytes(self.body) };
         let signable = SignableRequest::new(self.method, self.url, self.headers.iter().copied(), body).unwrap();
         let (instructions, _signature) = sign(signable, &params).unwrap().into_parts();
 
@@ -151,11 +141,7 @@ fn sdk_signed_json_request_verifies() {
     let v = r.verify_at("cognito-idp", "20240101T000100Z").unwrap();
     assert_eq!(
         v,
-        Verified {
-            access_key_id: AKID.to_owned(),
-            region: "us-east-1".to_owned(),
-            service: "cognito-idp".to_owned(),
-        }
+        Verified { access_key_id: AKID.to_owned(), region: "us-east-1".to_owned(), service: "cognito-idp".to_owned() }
     );
 }
 
@@ -197,10 +183,7 @@ fn rest_signer<'a>(url: &'a str, method: &'a str, body: &'a [u8]) -> Signer<'a> 
 fn sdk_signed_rest_request_with_query_verifies() {
     let url = format!("{REST_URL}?maxResults=10&nextToken=a%2Bb%2Fc%3D%3D&lastSyncCount=0");
     let r = rest_signer(&url, "GET", b"").sign();
-    assert_eq!(
-        r.path,
-        "/identitypools/us-east-1%3Aabc/identities/us-east-1%3Adef/datasets/ds1"
-    );
+    assert_eq!(r.path, "/identitypools/us-east-1%3Aabc/identities/us-east-1%3Adef/datasets/ds1");
     r.verify_at("cognito-sync", T0).unwrap();
 
     // The path is covered.
@@ -237,10 +220,7 @@ fn rest_paths_are_double_encoded() {
         vec!["/identitypools/us-east-1%253Aabc/identities/us-east-1%253Adef/datasets/ds1"]
     );
     // A non-canonical spelling of the same path gets a second candidate.
-    assert_eq!(
-        canonical_uri_candidates("/a:b/c%3ad", "cognito-sync"),
-        vec!["/a%3Ab/c%253ad", "/a%253Ab/c%253Ad"]
-    );
+    assert_eq!(canonical_uri_candidates("/a:b/c%3ad", "cognito-sync"), vec!["/a%3Ab/c%253ad", "/a%253Ab/c%253Ad"]);
     assert_eq!(canonical_uri_candidates("", "cognito-idp"), vec!["/"]);
     assert_eq!(canonical_uri_candidates("/a%3Ab", "s3"), vec!["/a%3Ab"]);
 }
@@ -255,8 +235,7 @@ fn odd_paths_signed_by_the_sdk_verify() {
     ] {
         let url = format!("http://localhost:9229{path}");
         let r = rest_signer(&url, "GET", b"").sign();
-        r.verify_at("cognito-sync", T0)
-            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        r.verify_at("cognito-sync", T0).unwrap_or_else(|e| panic!("{path}: {e}"));
     }
 }
 
@@ -271,8 +250,7 @@ fn odd_queries_signed_by_the_sdk_verify() {
     ] {
         let url = format!("http://localhost:9229/identitypools?{query}");
         let r = rest_signer(&url, "GET", b"").sign();
-        r.verify_at("cognito-sync", T0)
-            .unwrap_or_else(|e| panic!("{query}: {e}"));
+        r.verify_at("cognito-sync", T0).unwrap_or_else(|e| panic!("{query}: {e}"));
     }
 }
 
@@ -374,10 +352,7 @@ fn bad_signature_wins_over_expiry() {
     let mut s = Signer::json("AWSCognitoIdentityProviderService.ListUserPools", T0);
     s.secret = "wrong";
     let r = s.sign();
-    assert_eq!(
-        r.verify_at("cognito-idp", "20240101T010000Z"),
-        Err(Error::InvalidSignature)
-    );
+    assert_eq!(r.verify_at("cognito-idp", "20240101T010000Z"), Err(Error::InvalidSignature));
 }
 
 #[test]
@@ -385,17 +360,9 @@ fn wrong_service_is_rejected() {
     let mut s = Signer::json("AWSCognitoIdentityService.ListIdentityPools", T0);
     s.service = "cognito-identity";
     let err = s.sign().verify_at("cognito-idp", T0).unwrap_err();
-    assert_eq!(
-        err,
-        Error::WrongService {
-            expected: "cognito-idp".to_owned()
-        }
-    );
+    assert_eq!(err, Error::WrongService { expected: "cognito-idp".to_owned() });
     assert_eq!(err.code(), "InvalidSignatureException");
-    assert_eq!(
-        err.message(),
-        "Credential should be scoped to correct service: 'cognito-idp'. "
-    );
+    assert_eq!(err.message(), "Credential should be scoped to correct service: 'cognito-idp'. ");
 }
 
 #[test]
@@ -406,10 +373,7 @@ fn missing_authorization_is_missing_token() {
     assert_eq!(err, Error::MissingAuthenticationToken);
     assert_eq!(err.code(), "MissingAuthenticationTokenException");
     assert_eq!(err.message(), "Missing Authentication Token");
-    assert_eq!(
-        err.to_string(),
-        "MissingAuthenticationTokenException: Missing Authentication Token"
-    );
+    assert_eq!(err.to_string(), "MissingAuthenticationTokenException: Missing Authentication Token");
 }
 
 fn incomplete_message(r: &Received) -> String {
@@ -498,10 +462,7 @@ fn malformed_authorization_is_incomplete_signature() {
     let mut r = good;
     r.set_header("x-amz-date", "2024-01-01T00:00:00Z");
     let m = incomplete_message(&r);
-    assert!(
-        m.starts_with("Date must be in ISO-8601 'basic format'. Got '2024-01-01T00:00:00Z'."),
-        "{m}"
-    );
+    assert!(m.starts_with("Date must be in ISO-8601 'basic format'. Got '2024-01-01T00:00:00Z'."), "{m}");
 }
 
 #[test]
@@ -509,12 +470,7 @@ fn non_hex_signature_is_a_mismatch() {
     let good = signed_json();
     let auth = good.authorization().to_owned();
     let (head, sig) = auth.rsplit_once("Signature=").unwrap();
-    for bad in [
-        format!("{}zz", &sig[..62]),
-        sig[..62].to_owned(),
-        format!("{sig}00"),
-        String::new(),
-    ] {
+    for bad in [format!("{}zz", &sig[..62]), sig[..62].to_owned(), format!("{sig}00"), String::new()] {
         let mut r = good.clone();
         r.set_header("authorization", &format!("{head}Signature={bad}"));
         assert_eq!(r.verify_at("cognito-idp", T0), Err(Error::InvalidSignature), "{bad}");
@@ -542,15 +498,10 @@ fn date_header_instead_of_x_amz_date() {
     r.verify_at("cognito-idp", T0).unwrap();
 
     let err = r.verify_at("cognito-idp", "20240101T001000Z").unwrap_err();
-    assert!(err
-        .message()
-        .starts_with("Signature expired: 20240101T000000Z is now earlier"));
+    assert!(err.message().starts_with("Signature expired: 20240101T000000Z is now earlier"));
 
     r.set_header("date", "yesterday");
-    assert!(matches!(
-        r.verify_at("cognito-idp", T0),
-        Err(Error::IncompleteSignature(_))
-    ));
+    assert!(matches!(r.verify_at("cognito-idp", T0), Err(Error::IncompleteSignature(_))));
 }
 
 #[test]
@@ -566,33 +517,15 @@ fn credential_date_must_match_request_date() {
         service: "cognito-idp".to_owned(),
     };
     let auth = r.authorization().to_owned();
-    let signed = auth
-        .split("SignedHeaders=")
-        .nth(1)
-        .unwrap()
-        .split(',')
-        .next()
-        .unwrap()
-        .to_owned();
-    let creq = format!(
-        "POST\n/\n\n{}{}\n{}",
-        canonical_headers(&r.headers, &signed).unwrap(),
-        signed,
-        sha256_hex(&r.body)
-    );
-    let sts = format!(
-        "{ALGORITHM}\n{T0}\n{}\n{}",
-        scope.scope_string(),
-        sha256_hex(creq.as_bytes())
-    );
+    let signed = auth.split("SignedHeaders=").nth(1).unwrap().split(',').next().unwrap().to_owned();
+    let creq =
+        format!("POST\n/\n\n{}{}\n{}", canonical_headers(&r.headers, &signed).unwrap(), signed, sha256_hex(&r.body));
+    let sts = format!("{ALGORITHM}\n{T0}\n{}\n{}", scope.scope_string(), sha256_hex(creq.as_bytes()));
     let sig = hex::encode(hmac::sign(&signing_key(SECRET, &scope), sts.as_bytes()).as_ref());
     let mut forged = r;
     forged.set_header(
         "authorization",
-        &format!(
-            "{ALGORITHM} Credential={AKID}/{}, SignedHeaders={signed}, Signature={sig}",
-            scope.scope_string()
-        ),
+        &format!("{ALGORITHM} Credential={AKID}/{}, SignedHeaders={signed}, Signature={sig}", scope.scope_string()),
     );
     assert_eq!(forged.verify_at("cognito-idp", T0), Err(Error::InvalidSignature));
 }
@@ -647,11 +580,7 @@ fn repeated_and_spaced_headers() {
 }
 
 fn presigned(expires: u64, time: &str) -> Received {
-    let mut s = rest_signer(
-        "http://localhost:9229/upload/pool%3A1/file.csv?uploadId=7",
-        "PUT",
-        b"a,b,c\n",
-    );
+    let mut s = rest_signer("http://localhost:9229/upload/pool%3A1/file.csv?uploadId=7", "PUT", b"a,b,c\n");
     s.service = "cognito-idp";
     s.headers = vec![];
     s.time = time;
@@ -703,12 +632,7 @@ fn presigned_url_malformed() {
     let r = presigned(900, T0);
     let without = |name: &str| {
         let mut q = r.clone();
-        q.query = q
-            .query
-            .split('&')
-            .filter(|p| !p.starts_with(name))
-            .collect::<Vec<_>>()
-            .join("&");
+        q.query = q.query.split('&').filter(|p| !p.starts_with(name)).collect::<Vec<_>>().join("&");
         q
     };
     for name in ["X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires", "X-Amz-SignedHeaders"] {
@@ -728,10 +652,7 @@ fn presigned_url_malformed() {
     // Dropping all the signing parameters leaves an unsigned request.
     let mut bare = r;
     bare.query = "uploadId=7".to_owned();
-    assert_eq!(
-        bare.verify_at("cognito-idp", T0),
-        Err(Error::MissingAuthenticationToken)
-    );
+    assert_eq!(bare.verify_at("cognito-idp", T0), Err(Error::MissingAuthenticationToken));
 }
 
 /// The worked example from AWS's documentation ("Create a canonical request
@@ -739,10 +660,7 @@ fn presigned_url_malformed() {
 #[test]
 fn aws_documentation_example() {
     let headers = vec![
-        (
-            "content-type".to_owned(),
-            "application/x-www-form-urlencoded; charset=utf-8".to_owned(),
-        ),
+        ("content-type".to_owned(), "application/x-www-form-urlencoded; charset=utf-8".to_owned()),
         ("host".to_owned(), "iam.amazonaws.com".to_owned()),
         ("x-amz-date".to_owned(), "20150830T123600Z".to_owned()),
         (
@@ -782,19 +700,10 @@ fn helpers() {
     assert_eq!(uri_encode(b"a/b", true), "a/b");
     assert_eq!(canonical_query("b=2&a=&c&a=1&&", None), "a=&a=1&b=2&c=");
     assert_eq!(canonical_query("X-Amz-Signature=abc&a=1", Some(60)), "a=1");
-    assert_eq!(
-        canonical_query("X-Amz-Signature=abc&a=1", None),
-        "X-Amz-Signature=abc&a=1"
-    );
+    assert_eq!(canonical_query("X-Amz-Signature=abc&a=1", None), "X-Amz-Signature=abc&a=1");
     assert_eq!(parse_amz_date("20240101T000000Z"), Some(1_704_067_200));
     assert_eq!(format_amz_date(1_704_067_200), "20240101T000000Z");
-    for bad in [
-        "2024010T000000Z",
-        "20241301T000000Z",
-        "20240101T250000Z",
-        "+0240101T000000Z",
-        "20240101 000000Z",
-    ] {
+    for bad in ["2024010T000000Z", "20241301T000000Z", "20240101T250000Z", "+0240101T000000Z", "20240101 000000Z"] {
         assert_eq!(parse_amz_date(bad), None, "{bad}");
     }
     assert_eq!(format_amz_date(-5), "19700101T000000Z");

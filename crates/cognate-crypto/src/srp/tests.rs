@@ -32,20 +32,14 @@ fn hex_parsing_and_hashing() {
     assert_eq!(parse_hex("1"), Some(vec![1]));
     assert_eq!(parse_hex(""), None);
     assert_eq!(parse_hex("xyz"), None);
-    assert_eq!(
-        hex::encode(hex_hash("")),
-        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-    );
+    assert_eq!(hex::encode(hex_hash("")), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     assert_eq!(hex_hash("abc"), hex_hash("0abc"));
 }
 
 #[test]
 fn k_is_cognitos_multiplier() {
     // SHA-256(00 ‖ N ‖ 02), the value every Cognito client computes.
-    assert_eq!(
-        hex::encode(multiplier()),
-        "538282c4354742d7cbbde2359fcf67f9f5b3a6b08791e5011b43b8a5b66d9ee6"
-    );
+    assert_eq!(hex::encode(multiplier()), "538282c4354742d7cbbde2359fcf67f9f5b3a6b08791e5011b43b8a5b66d9ee6");
 }
 
 #[test]
@@ -71,10 +65,7 @@ fn salts_with_the_top_bit_set_gain_a_zero_byte() {
     let x_unpadded = sha256(&[&salt, &sha256(&[b"Ab12Cd", USER.as_bytes(), b":", PASSWORD.as_bytes()])]);
     assert_ne!(with_pad, group().g_pow_secret(&x_unpadded));
     // Leading zero bytes of the salt are not part of the integer.
-    assert_eq!(
-        with_pad,
-        compute_verifier("Ab12Cd", USER, PASSWORD, &[&[0, 0][..], &salt].concat())
-    );
+    assert_eq!(with_pad, compute_verifier("Ab12Cd", USER, PASSWORD, &[&[0, 0][..], &salt].concat()));
 
     let low = loop {
         let s = new_salt();
@@ -103,9 +94,7 @@ fn client_and_server_agree() {
     assert_eq!(session_key(&a_pub, &server, &pad_bytes(&v)).unwrap(), server_key);
 
     // The claim round trip, with the SRP_A/SRP_B/SALT wire encodings.
-    let a_wire = hex::encode(strip_leading_zeros(&a_pub))
-        .trim_start_matches('0')
-        .to_owned();
+    let a_wire = hex::encode(strip_leading_zeros(&a_pub)).trim_start_matches('0').to_owned();
     let a_parsed = parse_hex(&a_wire).unwrap();
     let restored = ServerEphemeral::from_parts(*server.secret(), parse_hex(&server.public_hex()).unwrap());
     assert_eq!(session_key(&a_parsed, &restored, &v).unwrap(), server_key);
@@ -140,15 +129,9 @@ fn illegal_public_values_are_refused() {
     let server = server_challenge(&v);
     assert_eq!(session_key(&[], &server, &v), Err(SrpError::IllegalClientPublic));
     assert_eq!(session_key(&[0; 384], &server, &v), Err(SrpError::IllegalClientPublic));
-    assert_eq!(
-        session_key(g.modulus(), &server, &v),
-        Err(SrpError::IllegalClientPublic)
-    );
+    assert_eq!(session_key(g.modulus(), &server, &v), Err(SrpError::IllegalClientPublic));
     let (a, a_pub) = client_ephemeral();
-    assert_eq!(
-        client_session_key("p", "u", "pw", &[1], &a, &a_pub, g.modulus()),
-        Err(SrpError::IllegalServerPublic)
-    );
+    assert_eq!(client_session_key("p", "u", "pw", &[1], &a, &a_pub, g.modulus()), Err(SrpError::IllegalServerPublic));
     // A ≥ N but not ≡ 0 is hashed as sent and reduced for S.
     let big_a = [&[1u8][..], g.modulus()].concat(); // 2^3072 + N
     assert!(session_key(&big_a, &server, &v).is_ok());
@@ -160,10 +143,7 @@ fn verifier_range_check() {
     assert_eq!(check_verifier(&[]), Err(SrpError::IllegalVerifier));
     assert_eq!(check_verifier(&[0, 0]), Err(SrpError::IllegalVerifier));
     assert_eq!(check_verifier(g.modulus()), Err(SrpError::IllegalVerifier));
-    assert_eq!(
-        check_verifier(&[&[0u8][..], g.modulus()].concat()),
-        Err(SrpError::IllegalVerifier)
-    );
+    assert_eq!(check_verifier(&[&[0u8][..], g.modulus()].concat()), Err(SrpError::IllegalVerifier));
     assert_eq!(check_verifier(&[0u8; 385]), Err(SrpError::IllegalVerifier));
     check_verifier(&[1]).unwrap();
     check_verifier(&[&[0u8][..], &g.mod_sub(g.modulus(), &[1])].concat()).unwrap();

@@ -27,10 +27,7 @@ impl ClientCall {
 
     /// Unknown user on a public call: Cognito's message for LEGACY clients.
     pub fn user_not_found(&self) -> ApiError {
-        ApiError::new(
-            ErrorCode::UserNotFoundException,
-            "Username/client id combination not found.",
-        )
+        ApiError::new(ErrorCode::UserNotFoundException, "Username/client id combination not found.")
     }
 }
 

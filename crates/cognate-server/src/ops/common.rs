@@ -46,10 +46,7 @@ pub struct PoolDoc {
 
 pub async fn load_pool(ctx: &Ctx, pool_id: &str) -> ApiResult<(UserPoolRecord, PoolDoc)> {
     let id = pool_id.to_owned();
-    let record = ctx
-        .store(move |s| s.get_user_pool(&id))
-        .await?
-        .ok_or_else(|| pool_not_found(pool_id))?;
+    let record = ctx.store(move |s| s.get_user_pool(&id)).await?.ok_or_else(|| pool_not_found(pool_id))?;
     let pool = decode_doc(&record.doc)?;
     Ok((record, pool))
 }
@@ -77,9 +74,7 @@ where
             Err(other) => return Err(ApiError::internal(other)),
         }
     }
-    Err(ApiError::internal(format!(
-        "pool {pool_id}: too many concurrent modifications"
-    )))
+    Err(ApiError::internal(format!("pool {pool_id}: too many concurrent modifications")))
 }
 
 /// Opaque pagination tokens: the last key of the previous page.

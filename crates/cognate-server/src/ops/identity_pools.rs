@@ -20,22 +20,15 @@ fn not_found(id: &str) -> ApiError {
 
 fn identity_pool_arn(ctx: &Ctx, id: &str) -> String {
     let c = ctx.config();
-    format!(
-        "arn:aws:cognito-identity:{}:{}:identitypool/{id}",
-        c.region, c.account_id
-    )
+    format!("arn:aws:cognito-identity:{}:{}:identitypool/{id}", c.region, c.account_id)
 }
 
 fn is_identity_pool_id(id: &str) -> bool {
     id.split_once(':').is_some_and(|(region, rest)| {
         !region.is_empty()
-            && region
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            && region.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
             && !rest.is_empty()
-            && rest
-                .chars()
-                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c) || c == '-')
+            && rest.chars().all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c) || c == '-')
     })
 }
 
@@ -53,10 +46,7 @@ fn normalise(pool: &mut IdentityPool) -> ApiResult<()> {
 
 async fn load(ctx: &Ctx, id: &str) -> ApiResult<(IdentityPoolRecord, IdentityPool)> {
     let key = id.to_owned();
-    let record = ctx
-        .store(move |s| s.get_identity_pool(&key))
-        .await?
-        .ok_or_else(|| not_found(id))?;
+    let record = ctx.store(move |s| s.get_identity_pool(&key)).await?.ok_or_else(|| not_found(id))?;
     let pool = decode_doc(&record.doc)?;
     Ok((record, pool))
 }
@@ -97,9 +87,7 @@ pub async fn create_identity_pool(ctx: Ctx, input: CreateIdentityPoolInput) -> A
             )));
         }
     }
-    let id = custom_id
-        .clone()
-        .unwrap_or_else(|| format!("{}:{}", ctx.config().region, cognate_crypto::ids::uuid_v4()));
+    let id = custom_id.clone().unwrap_or_else(|| format!("{}:{}", ctx.config().region, cognate_crypto::ids::uuid_v4()));
     let mut pool = IdentityPool {
         identity_pool_id: id.clone(),
         identity_pool_name: input.identity_pool_name.clone(),
@@ -150,14 +138,8 @@ pub async fn describe_identity_pool(ctx: Ctx, input: DescribeIdentityPoolInput) 
 pub async fn update_identity_pool(ctx: Ctx, input: IdentityPool) -> ApiResult<IdentityPool> {
     let id = input.identity_pool_id.clone();
     modify(&ctx, &id, |pool| {
-        let tags = input
-            .identity_pool_tags
-            .clone()
-            .or_else(|| pool.identity_pool_tags.clone());
-        *pool = IdentityPool {
-            identity_pool_tags: tags,
-            ..input.clone()
-        };
+        let tags = input.identity_pool_tags.clone().or_else(|| pool.identity_pool_tags.clone());
+        *pool = IdentityPool { identity_pool_tags: tags, ..input.clone() };
         if let Some(tags) = pool.identity_pool_tags.as_mut() {
             tags.remove(CUSTOM_ID_TAG);
         }
@@ -178,33 +160,20 @@ pub async fn delete_identity_pool(ctx: Ctx, input: DeleteIdentityPoolInput) -> A
 pub async fn list_identity_pools(ctx: Ctx, input: ListIdentityPoolsInput) -> ApiResult<ListIdentityPoolsResponse> {
     let limit = usize::try_from(input.max_results).unwrap_or(60).clamp(1, 60);
     let after = page_after(input.next_token.as_ref())?;
-    let records = ctx
-        .store(move |s| s.list_identity_pools(after.as_deref(), limit + 1))
-        .await?;
+    let records = ctx.store(move |s| s.list_identity_pools(after.as_deref(), limit + 1)).await?;
     let (page, next_token) = split_page(records, limit, |r| r.id.clone());
     let pools = page
         .into_iter()
-        .map(|r| IdentityPoolShortDescription {
-            identity_pool_id: Some(r.id),
-            identity_pool_name: Some(r.name),
-        })
+        .map(|r| IdentityPoolShortDescription { identity_pool_id: Some(r.id), identity_pool_name: Some(r.name) })
         .collect();
-    Ok(ListIdentityPoolsResponse {
-        identity_pools: Some(pools),
-        next_token,
-    })
+    Ok(ListIdentityPoolsResponse { identity_pools: Some(pools), next_token })
 }
 
 fn pool_id_from_arn(ctx: &Ctx, arn: &str) -> ApiResult<String> {
     let prefix = identity_pool_arn(ctx, "");
-    arn.strip_prefix(&prefix)
-        .filter(|id| is_identity_pool_id(id))
-        .map(str::to_owned)
-        .ok_or_else(|| {
-            ApiError::invalid_parameter(format!(
-                "Invalid ResourceArn {arn}: expected {prefix}<identity pool id>."
-            ))
-        })
+    arn.strip_prefix(&prefix).filter(|id| is_identity_pool_id(id)).map(str::to_owned).ok_or_else(|| {
+        ApiError::invalid_parameter(format!("Invalid ResourceArn {arn}: expected {prefix}<identity pool id>."))
+    })
 }
 
 pub async fn tag_resource(ctx: Ctx, input: TagResourceInput) -> ApiResult<TagResourceResponse> {
@@ -241,7 +210,5 @@ pub async fn list_tags_for_resource(
 ) -> ApiResult<ListTagsForResourceResponse> {
     let id = pool_id_from_arn(&ctx, &input.resource_arn)?;
     let (_, pool) = load(&ctx, &id).await?;
-    Ok(ListTagsForResourceResponse {
-        tags: Some(pool.identity_pool_tags.unwrap_or_default()),
-    })
+    Ok(ListTagsForResourceResponse { tags: Some(pool.identity_pool_tags.unwrap_or_default()) })
 }

@@ -18,9 +18,7 @@ fn view(doc: &PoolDoc) -> GetUserPoolMfaConfigResponse {
     GetUserPoolMfaConfigResponse {
         mfa_configuration: Some(doc.pool.mfa_configuration.clone().unwrap_or(UserPoolMfaType::Off)),
         sms_mfa_configuration: sms_mfa(&doc.pool),
-        software_token_mfa_configuration: Some(SoftwareTokenMfaConfigType {
-            enabled: Some(doc.software_token_mfa),
-        }),
+        software_token_mfa_configuration: Some(SoftwareTokenMfaConfigType { enabled: Some(doc.software_token_mfa) }),
         email_mfa_configuration: doc.email_mfa.clone(),
         web_authn_configuration: doc.web_authn.clone(),
     }

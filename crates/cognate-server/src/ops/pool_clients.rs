@@ -107,20 +107,10 @@ fn resolve_settings(
     let access_unit = units.access_token.get_or_insert(TimeUnitsType::Minutes).clone();
     let id_unit = units.id_token.get_or_insert(TimeUnitsType::Minutes).clone();
     let refresh_unit = units.refresh_token.get_or_insert(TimeUnitsType::Days).clone();
-    client.access_token_validity = Some(token_validity(
-        "AccessTokenValidity",
-        s.access_token_validity,
-        &access_unit,
-        3600,
-        (300, 86_400),
-    )?);
-    client.id_token_validity = Some(token_validity(
-        "IdTokenValidity",
-        s.id_token_validity,
-        &id_unit,
-        3600,
-        (300, 86_400),
-    )?);
+    client.access_token_validity =
+        Some(token_validity("AccessTokenValidity", s.access_token_validity, &access_unit, 3600, (300, 86_400))?);
+    client.id_token_validity =
+        Some(token_validity("IdTokenValidity", s.id_token_validity, &id_unit, 3600, (300, 86_400))?);
     client.refresh_token_validity = Some(token_validity(
         "RefreshTokenValidity",
         s.refresh_token_validity,
@@ -149,22 +139,16 @@ fn resolve_settings(
     let known = |name: &str| schema.iter().any(|a| a.name.as_deref() == Some(name));
     if let Some(read) = &s.read_attributes {
         if read.iter().any(|a| !known(a)) {
-            return Err(ApiError::invalid_parameter(
-                "Invalid read attributes specified while creating a client",
-            ));
+            return Err(ApiError::invalid_parameter("Invalid read attributes specified while creating a client"));
         }
     }
     if let Some(write) = &s.write_attributes {
         let writable = |name: &str| {
-            schema
-                .iter()
-                .any(|a| a.name.as_deref() == Some(name) && a.mutable != Some(false))
+            schema.iter().any(|a| a.name.as_deref() == Some(name) && a.mutable != Some(false))
                 && !name.ends_with("_verified")
         };
         if write.iter().any(|a| !writable(a)) {
-            return Err(ApiError::invalid_parameter(
-                "Invalid write attributes specified while creating a client",
-            ));
+            return Err(ApiError::invalid_parameter("Invalid write attributes specified while creating a client"));
         }
     }
     client.read_attributes = s.read_attributes;
@@ -189,9 +173,7 @@ fn resolve_settings(
     }
     if let Some(default) = &s.default_redirect_uri {
         if !s.callback_urls.iter().flatten().any(|u| u == default) {
-            return Err(ApiError::invalid_parameter(
-                "DefaultRedirectURI must be one of the CallbackURLs.",
-            ));
+            return Err(ApiError::invalid_parameter("DefaultRedirectURI must be one of the CallbackURLs."));
         }
     }
     let oauth_flows = s.allowed_oauth_flows.clone().unwrap_or_default();
@@ -223,13 +205,9 @@ fn resolve_settings(
             "AllowedOAuthFlows and AllowedOAuthScopes are required if user pool client is allowed to use OAuth flows.",
         ));
     }
-    let redirect_flows = oauth_flows
-        .iter()
-        .any(|f| matches!(f, OAuthFlowType::Code | OAuthFlowType::Implicit));
+    let redirect_flows = oauth_flows.iter().any(|f| matches!(f, OAuthFlowType::Code | OAuthFlowType::Implicit));
     if oauth_enabled && redirect_flows && s.callback_urls.as_ref().is_none_or(Vec::is_empty) {
-        return Err(ApiError::invalid_parameter(
-            "CallbackURLs are required for the code and implicit flows.",
-        ));
+        return Err(ApiError::invalid_parameter("CallbackURLs are required for the code and implicit flows."));
     }
     client.callback_urls = s.callback_urls;
     client.logout_urls = s.logout_urls;
@@ -238,10 +216,8 @@ fn resolve_settings(
     client.allowed_oauth_scopes = s.allowed_oauth_scopes;
     client.allowed_oauth_flows_user_pool_client = Some(oauth_enabled);
     client.analytics_configuration = s.analytics_configuration;
-    client.prevent_user_existence_errors = Some(
-        s.prevent_user_existence_errors
-            .unwrap_or(PreventUserExistenceErrorTypes::Legacy),
-    );
+    client.prevent_user_existence_errors =
+        Some(s.prevent_user_existence_errors.unwrap_or(PreventUserExistenceErrorTypes::Legacy));
     client.enable_token_revocation = Some(s.enable_token_revocation.unwrap_or(true));
     client.enable_propagate_additional_user_context_data =
         Some(s.enable_propagate_additional_user_context_data.unwrap_or(false));
@@ -282,18 +258,12 @@ async fn current_secret(ctx: &Ctx, pool_id: &str, client_id: &str) -> ApiResult<
 }
 
 fn seal_secret(ctx: &Ctx, pool_id: &str, client_id: &str, secret: &str) -> ApiResult<ClientSecretRecord> {
-    let sealed = ctx
-        .state
-        .keyring
-        .seal(secret.as_bytes(), &secret_context(pool_id, client_id))
-        .map_err(ApiError::internal)?;
+    let sealed =
+        ctx.state.keyring.seal(secret.as_bytes(), &secret_context(pool_id, client_id)).map_err(ApiError::internal)?;
     Ok(ClientSecretRecord {
         pool_id: pool_id.to_owned(),
         client_id: client_id.to_owned(),
-        secret_id: format!(
-            "{client_id}--{}",
-            cognate_crypto::ids::random_string(b"0123456789abcdef", 16)
-        ),
+        secret_id: format!("{client_id}--{}", cognate_crypto::ids::random_string(b"0123456789abcdef", 16)),
         sealed_secret: sealed,
         created_ms: ctx.now_ms(),
     })
@@ -306,9 +276,7 @@ pub async fn create_user_pool_client(
     let (_, doc) = load_pool(&ctx, &input.user_pool_id).await?;
     let wants_secret = input.generate_secret.unwrap_or(false) || input.client_secret.is_some();
     if input.client_secret.is_some() && input.generate_secret == Some(false) {
-        return Err(ApiError::invalid_parameter(
-            "ClientSecret can only be set when GenerateSecret is true.",
-        ));
+        return Err(ApiError::invalid_parameter("ClientSecret can only be set when GenerateSecret is true."));
     }
     let client_id = cognate_crypto::ids::app_client_id();
     let now_ms = ctx.now_ms();
@@ -348,10 +316,7 @@ pub async fn create_user_pool_client(
         (None, true) => Some(cognate_crypto::ids::client_secret()),
         (None, false) => None,
     };
-    let sealed = secret
-        .as_deref()
-        .map(|s| seal_secret(&ctx, &input.user_pool_id, &client_id, s))
-        .transpose()?;
+    let sealed = secret.as_deref().map(|s| seal_secret(&ctx, &input.user_pool_id, &client_id, s)).transpose()?;
     let record = AppClientRecord {
         pool_id: input.user_pool_id.clone(),
         client_id: client_id.clone(),
@@ -381,9 +346,7 @@ pub async fn create_user_pool_client(
         Err(other) => return Err(ApiError::internal(other)),
     }
     client.client_secret = secret.map(Sensitive);
-    Ok(CreateUserPoolClientResponse {
-        user_pool_client: Some(client),
-    })
+    Ok(CreateUserPoolClientResponse { user_pool_client: Some(client) })
 }
 
 pub async fn describe_user_pool_client(
@@ -391,12 +354,8 @@ pub async fn describe_user_pool_client(
     input: DescribeUserPoolClientRequest,
 ) -> ApiResult<DescribeUserPoolClientResponse> {
     let (_, mut client) = load_client(&ctx, &input.user_pool_id, input.client_id.expose()).await?;
-    client.client_secret = current_secret(&ctx, &input.user_pool_id, input.client_id.expose())
-        .await?
-        .map(Sensitive);
-    Ok(DescribeUserPoolClientResponse {
-        user_pool_client: Some(client),
-    })
+    client.client_secret = current_secret(&ctx, &input.user_pool_id, input.client_id.expose()).await?.map(Sensitive);
+    Ok(DescribeUserPoolClientResponse { user_pool_client: Some(client) })
 }
 
 pub async fn update_user_pool_client(
@@ -443,9 +402,7 @@ pub async fn update_user_pool_client(
         match ctx.store(move |s| Ok(s.update_app_client(&record))).await? {
             Ok(()) => {
                 client.client_secret = secret.map(Sensitive);
-                return Ok(UpdateUserPoolClientResponse {
-                    user_pool_client: Some(client),
-                });
+                return Ok(UpdateUserPoolClientResponse { user_pool_client: Some(client) });
             }
             Err(StoreError::VersionConflict) => continue,
             Err(StoreError::NotFound) => return Err(client_not_found(&client_id)),
@@ -477,9 +434,7 @@ pub async fn list_user_pool_clients(
     let limit = input.max_results.map(|n| n.clamp(1, 60) as usize).unwrap_or(60);
     let after = page_after(input.next_token.as_ref())?;
     let pool_id = input.user_pool_id.clone();
-    let records = ctx
-        .store(move |s| s.list_app_clients(&pool_id, after.as_deref(), limit + 1))
-        .await?;
+    let records = ctx.store(move |s| s.list_app_clients(&pool_id, after.as_deref(), limit + 1)).await?;
     let (page, next_token) = split_page(records, limit, |r| r.client_id.clone());
     let clients = page
         .into_iter()
@@ -489,10 +444,7 @@ pub async fn list_user_pool_clients(
             client_name: Some(r.name),
         })
         .collect();
-    Ok(ListUserPoolClientsResponse {
-        user_pool_clients: Some(clients),
-        next_token,
-    })
+    Ok(ListUserPoolClientsResponse { user_pool_clients: Some(clients), next_token })
 }
 
 fn descriptor(record: &ClientSecretRecord, value: Option<String>) -> ClientSecretDescriptorType {
@@ -520,13 +472,10 @@ pub async fn add_user_pool_client_secret(
     };
     let record = seal_secret(&ctx, &input.user_pool_id, &client_id, &secret)?;
     let stored = record.clone();
-    match ctx
-        .store(move |s| Ok(s.insert_client_secret(&stored, MAX_SECRETS_PER_CLIENT)))
-        .await?
-    {
-        Ok(()) => Ok(AddUserPoolClientSecretResponse {
-            client_secret_descriptor: Some(descriptor(&record, Some(secret))),
-        }),
+    match ctx.store(move |s| Ok(s.insert_client_secret(&stored, MAX_SECRETS_PER_CLIENT))).await? {
+        Ok(()) => {
+            Ok(AddUserPoolClientSecretResponse { client_secret_descriptor: Some(descriptor(&record, Some(secret))) })
+        }
         Err(StoreError::LimitExceeded) => Err(ApiError::limit_exceeded(format!(
             "User pool client {client_id} already has {MAX_SECRETS_PER_CLIENT} client secrets; delete one first."
         ))),
@@ -555,20 +504,10 @@ pub async fn delete_user_pool_client_secret(
 ) -> ApiResult<DeleteUserPoolClientSecretResponse> {
     let client_id = input.client_id.expose().clone();
     load_client(&ctx, &input.user_pool_id, &client_id).await?;
-    let (pool, client, secret_id) = (
-        input.user_pool_id.clone(),
-        client_id.clone(),
-        input.client_secret_id.clone(),
-    );
-    match ctx
-        .store(move |s| Ok(s.delete_client_secret(&pool, &client, &secret_id, 1)))
-        .await?
-    {
+    let (pool, client, secret_id) = (input.user_pool_id.clone(), client_id.clone(), input.client_secret_id.clone());
+    match ctx.store(move |s| Ok(s.delete_client_secret(&pool, &client, &secret_id, 1))).await? {
         Ok(true) => Ok(DeleteUserPoolClientSecretResponse {}),
-        Ok(false) => Err(ApiError::not_found(format!(
-            "Client secret {} does not exist.",
-            input.client_secret_id
-        ))),
+        Ok(false) => Err(ApiError::not_found(format!("Client secret {} does not exist.", input.client_secret_id))),
         Err(StoreError::LimitExceeded) => Err(ApiError::invalid_parameter(
             "The last client secret of a client cannot be deleted; add a new secret first.",
         )),
@@ -592,14 +531,8 @@ mod tests {
 
     #[test]
     fn token_validity_defaults_follow_the_unit() {
-        assert_eq!(
-            token_validity("x", None, &TimeUnitsType::Minutes, 3600, (300, 86_400)).ok(),
-            Some(60)
-        );
-        assert_eq!(
-            token_validity("x", None, &TimeUnitsType::Hours, 3600, (300, 86_400)).ok(),
-            Some(1)
-        );
+        assert_eq!(token_validity("x", None, &TimeUnitsType::Minutes, 3600, (300, 86_400)).ok(), Some(60));
+        assert_eq!(token_validity("x", None, &TimeUnitsType::Hours, 3600, (300, 86_400)).ok(), Some(1));
         assert!(token_validity("x", Some(2), &TimeUnitsType::Days, 3600, (300, 86_400)).is_err());
     }
 }

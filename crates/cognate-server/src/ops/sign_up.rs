@@ -51,21 +51,15 @@ fn recovery_channel(pool: &UserPoolType, user: &User) -> Option<(Channel, String
     options.sort_by_key(|(priority, _)| *priority);
     options.into_iter().find_map(|(_, channel)| {
         let attribute = channel.attribute();
-        user.is_verified(attribute)
-            .then(|| user.attr(attribute).map(|v| (channel, v.to_owned())))
-            .flatten()
+        user.is_verified(attribute).then(|| user.attr(attribute).map(|v| (channel, v.to_owned()))).flatten()
     })
 }
 
 /// A plausible delivery answer for a user that does not exist, so that a client with
 /// PreventUserExistenceErrors cannot tell.
 fn simulated_details(pool: &UserPoolType, login: &str) -> CodeDeliveryDetailsType {
-    let phone = pool
-        .auto_verified_attributes
-        .iter()
-        .flatten()
-        .any(|a| a.as_str() == "phone_number")
-        && login.starts_with('+');
+    let phone =
+        pool.auto_verified_attributes.iter().flatten().any(|a| a.as_str() == "phone_number") && login.starts_with('+');
     if phone {
         delivery::details(Channel::Sms, login)
     } else if login.contains('@') {
@@ -83,19 +77,10 @@ pub fn sign_up_identity(
     attributes: &mut BTreeMap<String, String>,
     sub: &str,
 ) -> ApiResult<String> {
-    let username_attributes: Vec<String> = pool
-        .username_attributes
-        .iter()
-        .flatten()
-        .map(|a| a.as_str().to_owned())
-        .collect();
+    let username_attributes: Vec<String> =
+        pool.username_attributes.iter().flatten().map(|a| a.as_str().to_owned()).collect();
     if username_attributes.is_empty() {
-        let aliases: Vec<String> = pool
-            .alias_attributes
-            .iter()
-            .flatten()
-            .map(|a| a.as_str().to_owned())
-            .collect();
+        let aliases: Vec<String> = pool.alias_attributes.iter().flatten().map(|a| a.as_str().to_owned()).collect();
         if aliases.iter().any(|a| a == "email") && is_valid_email(login) {
             return Err(ApiError::invalid_parameter(
                 "Username cannot be of email format, since user pool is configured for email alias.",
@@ -113,11 +98,7 @@ pub fn sign_up_identity(
     } else if username_attributes.iter().any(|a| a == "phone_number") && is_valid_phone(login) {
         "phone_number"
     } else {
-        let expected = if username_attributes.iter().any(|a| a == "email") {
-            "an email"
-        } else {
-            "a phone number"
-        };
+        let expected = if username_attributes.iter().any(|a| a == "email") { "an email" } else { "a phone number" };
         return Err(ApiError::invalid_parameter(format!("Username should be {expected}.")));
     };
     attributes.insert(attribute.to_owned(), login.to_owned());
@@ -128,22 +109,10 @@ pub async fn sign_up(ctx: Ctx, input: SignUpRequest) -> ApiResult<SignUpResponse
     let login = input.username.expose().clone();
     let call = client_call(&ctx, &input.client_id, input.secret_hash.as_ref(), &login).await?;
     let pool = &call.pool.pool;
-    if pool
-        .admin_create_user_config
-        .as_ref()
-        .and_then(|c| c.allow_admin_create_user_only)
-        == Some(true)
-    {
-        return Err(ApiError::new(
-            ErrorCode::NotAuthorizedException,
-            "SignUp is not permitted for this user pool",
-        ));
+    if pool.admin_create_user_config.as_ref().and_then(|c| c.allow_admin_create_user_only) == Some(true) {
+        return Err(ApiError::new(ErrorCode::NotAuthorizedException, "SignUp is not permitted for this user pool"));
     }
-    let changes = check_changes(
-        pool,
-        input.user_attributes.as_deref().unwrap_or_default(),
-        Writer::Creation,
-    )?;
+    let changes = check_changes(pool, input.user_attributes.as_deref().unwrap_or_default(), Writer::Creation)?;
     let mut attributes: BTreeMap<String, String> =
         changes.into_iter().filter(|(n, _)| !n.ends_with("_verified")).collect();
     let sub = cognate_crypto::ids::uuid_v4();
@@ -151,9 +120,7 @@ pub async fn sign_up(ctx: Ctx, input: SignUpRequest) -> ApiResult<SignUpResponse
     attributes.insert("sub".into(), sub.clone());
     check_required(pool, &attributes)?;
     let Some(secret) = input.password.as_ref() else {
-        return Err(ApiError::invalid_parameter(
-            "A password is required to sign up in this user pool.",
-        ));
+        return Err(ApiError::invalid_parameter("A password is required to sign up in this user pool."));
     };
     password::check_policy(pool, secret.expose())?;
     let sealed = password::seal_password(&ctx, &call.pool_id, &sub, &username, secret.expose()).await?;
@@ -183,12 +150,7 @@ pub async fn sign_up(ctx: Ctx, input: SignUpRequest) -> ApiResult<SignUpResponse
         Err(other) => return Err(ApiError::internal(other)),
     }
     let code_delivery_details = send_confirmation(&ctx, &call, &user).await?;
-    Ok(SignUpResponse {
-        user_confirmed: false,
-        code_delivery_details,
-        user_sub: sub,
-        session: None,
-    })
+    Ok(SignUpResponse { user_confirmed: false, code_delivery_details, user_sub: sub, session: None })
 }
 
 /// Issues and delivers a sign-up confirmation code, if the pool verifies a contact the user has.
@@ -198,14 +160,7 @@ async fn send_confirmation(ctx: &Ctx, call: &ClientCall, user: &User) -> ApiResu
         return Ok(None);
     };
     let code = codes::issue(ctx, &call.pool_id, &user.record.username_key, codes::SIGN_UP).await?;
-    let message = delivery::compose(
-        pool,
-        Kind::Verification,
-        channel,
-        &destination,
-        &code,
-        &user.record.username,
-    );
+    let message = delivery::compose(pool, Kind::Verification, channel, &destination, &code, &user.record.username);
     delivery::deliver(ctx, &call.pool_id, &user.record.username, message).await?;
     Ok(Some(delivery::details(channel, &destination)))
 }
@@ -236,15 +191,8 @@ pub async fn confirm_sign_up(ctx: Ctx, input: ConfirmSignUpRequest) -> ApiResult
     if let Some(attribute) = verified {
         user.attributes.insert(format!("{attribute}_verified"), "true".into());
     }
-    let check = consume_code_with_update(
-        &ctx,
-        &call.pool_id,
-        &pool,
-        &mut user,
-        codes::SIGN_UP,
-        &input.confirmation_code,
-    )
-    .await;
+    let check =
+        consume_code_with_update(&ctx, &call.pool_id, &pool, &mut user, codes::SIGN_UP, &input.confirmation_code).await;
     match check {
         Err(err)
             if err.code == crate::error::Code::Modelled(ErrorCode::AliasExistsException)
@@ -252,29 +200,15 @@ pub async fn confirm_sign_up(ctx: Ctx, input: ConfirmSignUpRequest) -> ApiResult
         {
             // The alias moves to this user: the previous holder loses the verified mark.
             if let Some(attribute) = verified {
-                release_alias(
-                    &ctx,
-                    &call.pool_id,
-                    &pool,
-                    attribute,
-                    user.attr(attribute).unwrap_or_default(),
-                )
-                .await?;
+                release_alias(&ctx, &call.pool_id, &pool, attribute, user.attr(attribute).unwrap_or_default()).await?;
             }
             let mut fresh = users::require_user(&ctx, &call.pool_id, &pool, &login).await?;
             fresh.record.status = UserStatusType::Confirmed.as_str().to_owned();
             if let Some(attribute) = verified {
                 fresh.attributes.insert(format!("{attribute}_verified"), "true".into());
             }
-            consume_code_with_update(
-                &ctx,
-                &call.pool_id,
-                &pool,
-                &mut fresh,
-                codes::SIGN_UP,
-                &input.confirmation_code,
-            )
-            .await?;
+            consume_code_with_update(&ctx, &call.pool_id, &pool, &mut fresh, codes::SIGN_UP, &input.confirmation_code)
+                .await?;
         }
         other => other?,
     }
@@ -306,28 +240,21 @@ pub async fn consume_code_with_update(
             Some(err) => Err(err),
         },
         Err(StoreError::AliasTaken(kind)) => Err(users::alias_exists(&kind)),
-        Err(StoreError::VersionConflict) => Err(ApiError::new(
-            ErrorCode::TooManyRequestsException,
-            "The user was modified concurrently; retry.",
-        )),
+        Err(StoreError::VersionConflict) => {
+            Err(ApiError::new(ErrorCode::TooManyRequestsException, "The user was modified concurrently; retry."))
+        }
         Err(other) => Err(ApiError::internal(other)),
     }
 }
 
 /// Removes the verified mark of whoever holds `attribute = value` as an alias.
 async fn release_alias(ctx: &Ctx, pool_id: &str, pool: &UserPoolType, attribute: &str, value: &str) -> ApiResult<()> {
-    let (pid, kind, key) = (
-        pool_id.to_owned(),
-        attribute.to_owned(),
-        users::alias_key(attribute, value),
-    );
+    let (pid, kind, key) = (pool_id.to_owned(), attribute.to_owned(), users::alias_key(attribute, value));
     let Some(record) = ctx.store(move |s| s.get_user_by_alias(&pid, &kind, &key)).await? else {
         return Ok(());
     };
     let mut holder = User::from_record(record)?;
-    holder
-        .attributes
-        .insert(format!("{attribute}_verified"), "false".into());
+    holder.attributes.insert(format!("{attribute}_verified"), "false".into());
     users::save_user_or_fail(ctx, pool, &mut holder).await
 }
 
@@ -355,9 +282,7 @@ pub async fn resend_confirmation_code(
             "Cannot send a confirmation code: the user has no contact attribute the pool verifies.",
         ));
     }
-    Ok(ResendConfirmationCodeResponse {
-        code_delivery_details: details,
-    })
+    Ok(ResendConfirmationCodeResponse { code_delivery_details: details })
 }
 
 pub async fn forgot_password(ctx: Ctx, input: ForgotPasswordRequest) -> ApiResult<ForgotPasswordResponse> {
@@ -366,9 +291,7 @@ pub async fn forgot_password(ctx: Ctx, input: ForgotPasswordRequest) -> ApiResul
     let pool = call.pool.pool.clone();
     let Some(user) = users::find_user(&ctx, &call.pool_id, &pool, &login).await? else {
         if call.hides_user_existence() {
-            return Ok(ForgotPasswordResponse {
-                code_delivery_details: Some(simulated_details(&pool, &login)),
-            });
+            return Ok(ForgotPasswordResponse { code_delivery_details: Some(simulated_details(&pool, &login)) });
         }
         return Err(call.user_not_found());
     };
@@ -376,9 +299,7 @@ pub async fn forgot_password(ctx: Ctx, input: ForgotPasswordRequest) -> ApiResul
         return Err(ApiError::new(ErrorCode::NotAuthorizedException, "User is disabled."));
     }
     let details = send_reset_code(&ctx, &call.pool_id, &pool, &user).await?;
-    Ok(ForgotPasswordResponse {
-        code_delivery_details: Some(details),
-    })
+    Ok(ForgotPasswordResponse { code_delivery_details: Some(details) })
 }
 
 /// Issues and delivers a password-reset code to the user's preferred verified contact.
@@ -394,14 +315,7 @@ pub async fn send_reset_code(
         ));
     };
     let code = codes::issue(ctx, pool_id, &user.record.username_key, codes::RESET_PASSWORD).await?;
-    let message = delivery::compose(
-        pool,
-        Kind::PasswordReset,
-        channel,
-        &destination,
-        &code,
-        &user.record.username,
-    );
+    let message = delivery::compose(pool, Kind::PasswordReset, channel, &destination, &code, &user.record.username);
     delivery::deliver(ctx, pool_id, &user.record.username, message).await?;
     Ok(delivery::details(channel, &destination))
 }
@@ -422,30 +336,15 @@ pub async fn confirm_forgot_password(
         return Err(call.user_not_found());
     };
     password::check_policy(&pool, input.password.expose())?;
-    let sealed = password::seal_password(
-        &ctx,
-        &call.pool_id,
-        &user.record.sub,
-        &user.record.username,
-        input.password.expose(),
-    )
-    .await?;
+    let sealed =
+        password::seal_password(&ctx, &call.pool_id, &user.record.sub, &user.record.username, input.password.expose())
+            .await?;
     user.record.password = Some(sealed);
     user.doc.temporary_password_expires_ms = None;
-    if matches!(
-        user.status(),
-        UserStatusType::ResetRequired | UserStatusType::ForceChangePassword
-    ) {
+    if matches!(user.status(), UserStatusType::ResetRequired | UserStatusType::ForceChangePassword) {
         user.record.status = UserStatusType::Confirmed.as_str().to_owned();
     }
-    consume_code_with_update(
-        &ctx,
-        &call.pool_id,
-        &pool,
-        &mut user,
-        codes::RESET_PASSWORD,
-        &input.confirmation_code,
-    )
-    .await?;
+    consume_code_with_update(&ctx, &call.pool_id, &pool, &mut user, codes::RESET_PASSWORD, &input.confirmation_code)
+        .await?;
     Ok(ConfirmForgotPasswordResponse {})
 }

@@ -14,19 +14,14 @@ const MAX_TAGS: usize = 50;
 fn pool_id_from_arn(ctx: &Ctx, arn: &str) -> ApiResult<String> {
     let c = ctx.config();
     let prefix = format!("arn:aws:cognito-idp:{}:{}:userpool/", c.region, c.account_id);
-    arn.strip_prefix(&prefix)
-        .filter(|id| !id.is_empty())
-        .map(str::to_owned)
-        .ok_or_else(|| {
-            ApiError::invalid_parameter(format!("Invalid ResourceArn {arn}: expected {prefix}<user pool id>."))
-        })
+    arn.strip_prefix(&prefix).filter(|id| !id.is_empty()).map(str::to_owned).ok_or_else(|| {
+        ApiError::invalid_parameter(format!("Invalid ResourceArn {arn}: expected {prefix}<user pool id>."))
+    })
 }
 
 pub fn check_tag_count(tags: &BTreeMap<String, String>) -> ApiResult<()> {
     if tags.len() > MAX_TAGS {
-        return Err(ApiError::invalid_parameter(format!(
-            "A resource can have at most {MAX_TAGS} tags."
-        )));
+        return Err(ApiError::invalid_parameter(format!("A resource can have at most {MAX_TAGS} tags.")));
     }
     Ok(())
 }
@@ -65,7 +60,5 @@ pub async fn list_tags_for_resource(
 ) -> ApiResult<ListTagsForResourceResponse> {
     let pool_id = pool_id_from_arn(&ctx, &input.resource_arn)?;
     let (_, doc) = load_pool(&ctx, &pool_id).await?;
-    Ok(ListTagsForResourceResponse {
-        tags: Some(doc.pool.user_pool_tags.unwrap_or_default()),
-    })
+    Ok(ListTagsForResourceResponse { tags: Some(doc.pool.user_pool_tags.unwrap_or_default()) })
 }

@@ -46,13 +46,9 @@ fn standard_attribute(name: &str, data_type: &AttributeDataType) -> SchemaAttrib
         ("sub", _) => (Some(string_constraints("1", "2048")), None),
         ("birthdate", _) => (Some(string_constraints("10", "10")), None),
         (_, AttributeDataType::String) => (Some(string_constraints("0", "2048")), None),
-        (_, AttributeDataType::Number) => (
-            None,
-            Some(NumberAttributeConstraintsType {
-                min_value: Some("0".into()),
-                max_value: None,
-            }),
-        ),
+        (_, AttributeDataType::Number) => {
+            (None, Some(NumberAttributeConstraintsType { min_value: Some("0".into()), max_value: None }))
+        }
         _ => (None, None),
     };
     SchemaAttributeType {
@@ -78,26 +74,15 @@ fn custom_attribute(requested: &SchemaAttributeType) -> ApiResult<SchemaAttribut
         return Err(ApiError::invalid_parameter("Custom attributes must have a name."));
     }
     if requested.required == Some(true) {
-        return Err(ApiError::invalid_parameter(
-            "Required custom attributes are not supported currently.",
-        ));
+        return Err(ApiError::invalid_parameter("Required custom attributes are not supported currently."));
     }
-    let data_type = requested
-        .attribute_data_type
-        .clone()
-        .unwrap_or(AttributeDataType::String);
+    let data_type = requested.attribute_data_type.clone().unwrap_or(AttributeDataType::String);
     if let AttributeDataType::Unknown(other) = &data_type {
-        return Err(ApiError::invalid_parameter(format!(
-            "Invalid AttributeDataType input: {other}."
-        )));
+        return Err(ApiError::invalid_parameter(format!("Invalid AttributeDataType input: {other}.")));
     }
     let developer_only = requested.developer_only_attribute.unwrap_or(false);
     let bare = name.strip_prefix("custom:").unwrap_or(&name);
-    let stored_name = if developer_only {
-        format!("dev:custom:{bare}")
-    } else {
-        format!("custom:{bare}")
-    };
+    let stored_name = if developer_only { format!("dev:custom:{bare}") } else { format!("custom:{bare}") };
     let mut attribute = SchemaAttributeType {
         name: Some(stored_name),
         attribute_data_type: Some(data_type.clone()),
@@ -152,26 +137,19 @@ fn check_bounds(name: &str, min: Option<&str>, max: Option<&str>, ceiling: Optio
 
 /// The pool's schema: the standard attributes (with requested overrides) then custom ones.
 fn build_schema(requested: &[SchemaAttributeType]) -> ApiResult<Vec<SchemaAttributeType>> {
-    let mut schema: Vec<SchemaAttributeType> = STANDARD_ATTRIBUTES
-        .iter()
-        .map(|(name, t)| standard_attribute(name, t))
-        .collect();
+    let mut schema: Vec<SchemaAttributeType> =
+        STANDARD_ATTRIBUTES.iter().map(|(name, t)| standard_attribute(name, t)).collect();
     let mut seen = std::collections::BTreeSet::new();
     for attr in requested {
         let name = attr.name.clone().unwrap_or_default();
         if !seen.insert(name.clone()) {
-            return Err(ApiError::invalid_parameter(format!(
-                "Duplicate attribute name {name} in the schema."
-            )));
+            return Err(ApiError::invalid_parameter(format!("Duplicate attribute name {name} in the schema.")));
         }
         if is_standard(&name) {
             let Some(slot) = schema.iter_mut().find(|s| s.name.as_deref() == Some(name.as_str())) else {
                 continue;
             };
-            if attr
-                .attribute_data_type
-                .as_ref()
-                .is_some_and(|t| Some(t) != slot.attribute_data_type.as_ref())
+            if attr.attribute_data_type.as_ref().is_some_and(|t| Some(t) != slot.attribute_data_type.as_ref())
                 || attr.developer_only_attribute == Some(true)
             {
                 return Err(ApiError::invalid_parameter(format!(
@@ -179,9 +157,7 @@ fn build_schema(requested: &[SchemaAttributeType]) -> ApiResult<Vec<SchemaAttrib
                 )));
             }
             if name == "sub" && (attr.mutable == Some(true) || attr.required == Some(false)) {
-                return Err(ApiError::invalid_parameter(
-                    "The sub attribute is required and immutable.",
-                ));
+                return Err(ApiError::invalid_parameter("The sub attribute is required and immutable."));
             }
             if let Some(required) = attr.required {
                 slot.required = Some(required);
@@ -209,10 +185,7 @@ fn build_schema(requested: &[SchemaAttributeType]) -> ApiResult<Vec<SchemaAttrib
 }
 
 fn custom_count(schema: &[SchemaAttributeType]) -> usize {
-    schema
-        .iter()
-        .filter(|a| a.name.as_deref().is_some_and(|n| !is_standard(n)))
-        .count()
+    schema.iter().filter(|a| a.name.as_deref().is_some_and(|n| !is_standard(n))).count()
 }
 
 fn default_password_policy() -> PasswordPolicyType {
@@ -243,13 +216,10 @@ fn effective_policies(requested: Option<UserPoolPolicyType>) -> UserPoolPolicyTy
             password_history_size: p.password_history_size,
         },
     };
-    let sign_in_policy = requested.sign_in_policy.unwrap_or_else(|| SignInPolicyType {
-        allowed_first_auth_factors: Some(vec![AuthFactorType::Password]),
-    });
-    UserPoolPolicyType {
-        password_policy: Some(password_policy),
-        sign_in_policy: Some(sign_in_policy),
-    }
+    let sign_in_policy = requested
+        .sign_in_policy
+        .unwrap_or_else(|| SignInPolicyType { allowed_first_auth_factors: Some(vec![AuthFactorType::Password]) });
+    UserPoolPolicyType { password_policy: Some(password_policy), sign_in_policy: Some(sign_in_policy) }
 }
 
 /// The settings CreateUserPool and UpdateUserPool share. UpdateUserPool, as AWS documents,
@@ -285,9 +255,7 @@ fn apply_settings(pool: &mut UserPoolType, s: MutableSettings, totp_enabled: boo
         ));
     }
     let mut template = s.verification_message_template.unwrap_or_default();
-    template
-        .default_email_option
-        .get_or_insert(DefaultEmailOptionType::ConfirmWithCode);
+    template.default_email_option.get_or_insert(DefaultEmailOptionType::ConfirmWithCode);
     // Cognito mirrors the legacy top-level messages into the template and back.
     if let Some(message) = &s.email_verification_message {
         template.email_message.get_or_insert_with(|| message.clone());
@@ -311,13 +279,9 @@ fn apply_settings(pool: &mut UserPoolType, s: MutableSettings, totp_enabled: boo
     pool.sms_verification_message = template.sms_message.clone();
     pool.verification_message_template = Some(template);
     pool.sms_authentication_message = s.sms_authentication_message;
-    pool.user_attribute_update_settings =
-        Some(
-            s.user_attribute_update_settings
-                .unwrap_or_else(|| UserAttributeUpdateSettingsType {
-                    attributes_require_verification_before_update: Some(Vec::new()),
-                }),
-        );
+    pool.user_attribute_update_settings = Some(s.user_attribute_update_settings.unwrap_or_else(|| {
+        UserAttributeUpdateSettingsType { attributes_require_verification_before_update: Some(Vec::new()) }
+    }));
     pool.mfa_configuration = Some(mfa);
     pool.device_configuration = s.device_configuration;
     pool.email_configuration = Some(s.email_configuration.unwrap_or_else(|| EmailConfigurationType {
@@ -335,9 +299,7 @@ fn apply_settings(pool: &mut UserPoolType, s: MutableSettings, totp_enabled: boo
 fn check_verified_attributes(pool: &UserPoolType) -> ApiResult<()> {
     for attribute in pool.auto_verified_attributes.iter().flatten() {
         if let VerifiedAttributeType::Unknown(other) = attribute {
-            return Err(ApiError::invalid_parameter(format!(
-                "Invalid auto-verified attribute {other}."
-            )));
+            return Err(ApiError::invalid_parameter(format!("Invalid auto-verified attribute {other}.")));
         }
     }
     Ok(())
@@ -348,11 +310,7 @@ fn take_custom_id(ctx: &Ctx, tags: &mut BTreeMap<String, String>) -> ApiResult<O
     let Some(requested) = tags.remove(CUSTOM_ID_TAG) else {
         return Ok(None);
     };
-    let id = if requested.contains('_') {
-        requested
-    } else {
-        format!("{}_{requested}", ctx.config().region)
-    };
+    let id = if requested.contains('_') { requested } else { format!("{}_{requested}", ctx.config().region) };
     let valid = id.split_once('_').is_some_and(|(region, suffix)| {
         !region.is_empty()
             && region.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
@@ -376,9 +334,7 @@ pub async fn create_user_pool(ctx: Ctx, input: CreateUserPoolRequest) -> ApiResu
     }
     let mut tags = input.user_pool_tags.clone().unwrap_or_default();
     let custom_id = take_custom_id(&ctx, &mut tags)?;
-    let id = custom_id
-        .clone()
-        .unwrap_or_else(|| cognate_crypto::ids::user_pool_id(&ctx.config().region));
+    let id = custom_id.clone().unwrap_or_else(|| cognate_crypto::ids::user_pool_id(&ctx.config().region));
     let now_ms = ctx.now_ms();
     let mut pool = UserPoolType {
         id: Some(id.clone()),
@@ -419,10 +375,7 @@ pub async fn create_user_pool(ctx: Ctx, input: CreateUserPoolRequest) -> ApiResu
         false,
     )?;
     check_verified_attributes(&pool)?;
-    let doc = PoolDoc {
-        pool: pool.clone(),
-        ..Default::default()
-    };
+    let doc = PoolDoc { pool: pool.clone(), ..Default::default() };
     let record = UserPoolRecord {
         id: id.clone(),
         name: input.pool_name,
@@ -441,9 +394,9 @@ pub async fn create_user_pool(ctx: Ctx, input: CreateUserPoolRequest) -> ApiResu
         .await?;
     match inserted {
         Ok(()) => Ok(CreateUserPoolResponse { user_pool: Some(pool) }),
-        Err(StoreError::LimitExceeded) => Err(ApiError::limit_exceeded(format!(
-            "The account has reached its limit of {MAX_USER_POOLS} user pools."
-        ))),
+        Err(StoreError::LimitExceeded) => {
+            Err(ApiError::limit_exceeded(format!("The account has reached its limit of {MAX_USER_POOLS} user pools.")))
+        }
         Err(StoreError::AlreadyExists) if custom_id.is_some() => {
             Err(ApiError::invalid_parameter(format!("User pool {id} already exists.")))
         }
@@ -456,9 +409,7 @@ pub async fn describe_user_pool(ctx: Ctx, input: DescribeUserPoolRequest) -> Api
     let id = input.user_pool_id.clone();
     let users = ctx.store(move |s| s.count_users(&id)).await?;
     doc.pool.estimated_number_of_users = Some(i32::try_from(users).unwrap_or(i32::MAX));
-    Ok(DescribeUserPoolResponse {
-        user_pool: Some(doc.pool),
-    })
+    Ok(DescribeUserPoolResponse { user_pool: Some(doc.pool) })
 }
 
 pub async fn update_user_pool(ctx: Ctx, input: UpdateUserPoolRequest) -> ApiResult<UpdateUserPoolResponse> {
@@ -522,9 +473,7 @@ pub async fn delete_user_pool(ctx: Ctx, input: DeleteUserPoolRequest) -> ApiResu
 pub async fn list_user_pools(ctx: Ctx, input: ListUserPoolsRequest) -> ApiResult<ListUserPoolsResponse> {
     let limit = usize::try_from(input.max_results).unwrap_or(60).clamp(1, 60);
     let after = page_after(input.next_token.as_ref())?;
-    let records = ctx
-        .store(move |s| s.list_user_pools(after.as_deref(), limit + 1))
-        .await?;
+    let records = ctx.store(move |s| s.list_user_pools(after.as_deref(), limit + 1)).await?;
     let (page, next_token) = split_page(records, limit, |r| r.id.clone());
     let mut pools = Vec::with_capacity(page.len());
     for record in page {
@@ -538,36 +487,24 @@ pub async fn list_user_pools(ctx: Ctx, input: ListUserPoolsRequest) -> ApiResult
             ..Default::default()
         });
     }
-    Ok(ListUserPoolsResponse {
-        user_pools: Some(pools),
-        next_token,
-    })
+    Ok(ListUserPoolsResponse { user_pools: Some(pools), next_token })
 }
 
 pub async fn add_custom_attributes(
     ctx: Ctx,
     input: AddCustomAttributesRequest,
 ) -> ApiResult<AddCustomAttributesResponse> {
-    let added = input
-        .custom_attributes
-        .iter()
-        .map(custom_attribute)
-        .collect::<ApiResult<Vec<_>>>()?;
+    let added = input.custom_attributes.iter().map(custom_attribute).collect::<ApiResult<Vec<_>>>()?;
     modify_pool(&ctx, &input.user_pool_id, |doc| {
         let schema = doc.pool.schema_attributes.get_or_insert_with(Vec::new);
         for attribute in &added {
             let name = attribute.name.clone().unwrap_or_default();
             let bare = name.rsplit(':').next().unwrap_or_default();
             let clash = schema.iter().any(|existing| {
-                existing
-                    .name
-                    .as_deref()
-                    .is_some_and(|n| n == name || n.rsplit(':').next() == Some(bare))
+                existing.name.as_deref().is_some_and(|n| n == name || n.rsplit(':').next() == Some(bare))
             });
             if clash {
-                return Err(ApiError::invalid_parameter(format!(
-                    "Existing attribute already has name {name}."
-                )));
+                return Err(ApiError::invalid_parameter(format!("Existing attribute already has name {name}.")));
             }
             schema.push(attribute.clone());
         }
@@ -584,29 +521,19 @@ pub async fn add_custom_attributes(
 
 /// The columns of a user import CSV: Cognito's fixed list, then the pool's custom attributes.
 pub fn csv_header(pool: &UserPoolType) -> Vec<String> {
-    let mut header: Vec<String> = STANDARD_ATTRIBUTES
-        .iter()
-        .map(|(n, _)| n.to_string())
-        .filter(|n| n != "sub")
-        .collect();
+    let mut header: Vec<String> =
+        STANDARD_ATTRIBUTES.iter().map(|(n, _)| n.to_string()).filter(|n| n != "sub").collect();
     header.push("cognito:mfa_enabled".into());
     header.push("cognito:username".into());
     header.extend(
-        pool.schema_attributes
-            .iter()
-            .flatten()
-            .filter_map(|a| a.name.clone())
-            .filter(|n| n.starts_with("custom:")),
+        pool.schema_attributes.iter().flatten().filter_map(|a| a.name.clone()).filter(|n| n.starts_with("custom:")),
     );
     header
 }
 
 pub async fn get_csv_header(ctx: Ctx, input: GetCSVHeaderRequest) -> ApiResult<GetCSVHeaderResponse> {
     let (_, doc) = load_pool(&ctx, &input.user_pool_id).await?;
-    Ok(GetCSVHeaderResponse {
-        user_pool_id: Some(input.user_pool_id),
-        csv_header: Some(csv_header(&doc.pool)),
-    })
+    Ok(GetCSVHeaderResponse { user_pool_id: Some(input.user_pool_id), csv_header: Some(csv_header(&doc.pool)) })
 }
 
 #[cfg(test)]
@@ -624,16 +551,10 @@ mod tests {
 
     #[test]
     fn custom_attributes_are_prefixed_and_cannot_be_required() {
-        let custom = SchemaAttributeType {
-            name: Some("tenant".into()),
-            ..Default::default()
-        };
+        let custom = SchemaAttributeType { name: Some("tenant".into()), ..Default::default() };
         let schema = build_schema(std::slice::from_ref(&custom)).expect("schema");
         assert_eq!(schema.last().and_then(|a| a.name.as_deref()), Some("custom:tenant"));
-        let required = SchemaAttributeType {
-            required: Some(true),
-            ..custom
-        };
+        let required = SchemaAttributeType { required: Some(true), ..custom };
         assert!(build_schema(&[required]).is_err());
     }
 
@@ -647,19 +568,11 @@ mod tests {
 
     #[test]
     fn csv_header_ends_with_username_then_custom_attributes() {
-        let custom = SchemaAttributeType {
-            name: Some("tenant".into()),
-            ..Default::default()
-        };
-        let pool = UserPoolType {
-            schema_attributes: Some(build_schema(&[custom]).expect("schema")),
-            ..Default::default()
-        };
+        let custom = SchemaAttributeType { name: Some("tenant".into()), ..Default::default() };
+        let pool =
+            UserPoolType { schema_attributes: Some(build_schema(&[custom]).expect("schema")), ..Default::default() };
         let header = csv_header(&pool);
         assert_eq!(header.first().map(String::as_str), Some("name"));
-        assert_eq!(
-            &header[header.len() - 2..],
-            &["cognito:username".to_string(), "custom:tenant".to_string()]
-        );
+        assert_eq!(&header[header.len() - 2..], &["cognito:username".to_string(), "custom:tenant".to_string()]);
     }
 }

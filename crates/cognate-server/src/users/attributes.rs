@@ -17,17 +17,11 @@ pub enum Writer {
 }
 
 fn schema_error(problems: &[String]) -> ApiError {
-    ApiError::invalid_parameter(format!(
-        "Attributes did not conform to the schema: {}",
-        problems.join("; ")
-    ))
+    ApiError::invalid_parameter(format!("Attributes did not conform to the schema: {}", problems.join("; ")))
 }
 
 pub fn schema_entry<'a>(pool: &'a UserPoolType, name: &str) -> Option<&'a SchemaAttributeType> {
-    pool.schema_attributes
-        .iter()
-        .flatten()
-        .find(|a| a.name.as_deref() == Some(name))
+    pool.schema_attributes.iter().flatten().find(|a| a.name.as_deref() == Some(name))
 }
 
 fn is_email(value: &str) -> bool {
@@ -61,14 +55,10 @@ fn check_value(entry: &SchemaAttributeType, name: &str, value: &str) -> Option<S
             let limits = entry.number_attribute_constraints.as_ref();
             let bound = |text: Option<&String>| text.and_then(|t| t.parse::<f64>().ok());
             if bound(limits.and_then(|c| c.min_value.as_ref())).is_some_and(|min| number < min) {
-                return Some(format!(
-                    "{name}: Number must be greater than or equal to the minimum value"
-                ));
+                return Some(format!("{name}: Number must be greater than or equal to the minimum value"));
             }
             if bound(limits.and_then(|c| c.max_value.as_ref())).is_some_and(|max| number > max) {
-                return Some(format!(
-                    "{name}: Number must be less than or equal to the maximum value"
-                ));
+                return Some(format!("{name}: Number must be less than or equal to the maximum value"));
             }
         }
         _ => {
@@ -111,9 +101,7 @@ pub fn check_changes(
             continue;
         }
         if writer == Writer::Admin && entry.mutable == Some(false) {
-            problems.push(format!(
-                "{name}: Attribute cannot be updated. (changing an immutable attribute)"
-            ));
+            problems.push(format!("{name}: Attribute cannot be updated. (changing an immutable attribute)"));
             continue;
         }
         if let Some(problem) = check_value(entry, name, &value) {

@@ -60,18 +60,15 @@ pub fn rejection(check: &CodeCheck) -> Option<ApiError> {
     use cognate_api::ErrorCode::*;
     match check {
         CodeCheck::Accepted => None,
-        CodeCheck::Mismatch { .. } => Some(ApiError::new(
-            CodeMismatchException,
-            "Invalid verification code provided, please try again.",
-        )),
-        CodeCheck::Expired | CodeCheck::Missing => Some(ApiError::new(
-            ExpiredCodeException,
-            "Invalid code provided, please request a code again.",
-        )),
-        CodeCheck::TooManyAttempts => Some(ApiError::new(
-            LimitExceededException,
-            "Attempt limit exceeded, please try after some time.",
-        )),
+        CodeCheck::Mismatch { .. } => {
+            Some(ApiError::new(CodeMismatchException, "Invalid verification code provided, please try again."))
+        }
+        CodeCheck::Expired | CodeCheck::Missing => {
+            Some(ApiError::new(ExpiredCodeException, "Invalid code provided, please request a code again."))
+        }
+        CodeCheck::TooManyAttempts => {
+            Some(ApiError::new(LimitExceededException, "Attempt limit exceeded, please try after some time."))
+        }
     }
 }
 

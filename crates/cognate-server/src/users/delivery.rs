@@ -62,11 +62,8 @@ pub fn compose(
     username: &str,
 ) -> Message {
     let template = pool.verification_message_template.clone().unwrap_or_default();
-    let invite = pool
-        .admin_create_user_config
-        .as_ref()
-        .and_then(|c| c.invite_message_template.clone())
-        .unwrap_or_default();
+    let invite =
+        pool.admin_create_user_config.as_ref().and_then(|c| c.invite_message_template.clone()).unwrap_or_default();
     let (subject, body) = match (kind, channel) {
         (Kind::Invitation, Channel::Email) => (
             invite.email_subject.unwrap_or_else(|| "Your temporary password".into()),
@@ -81,33 +78,19 @@ pub fn compose(
                 .unwrap_or_else(|| "Your username is {username} and temporary password is {####}. ".into()),
         ),
         (Kind::Verification, Channel::Email) => (
-            template
-                .email_subject
-                .unwrap_or_else(|| "Your verification code".into()),
-            template
-                .email_message
-                .unwrap_or_else(|| "Your verification code is {####}. ".into()),
+            template.email_subject.unwrap_or_else(|| "Your verification code".into()),
+            template.email_message.unwrap_or_else(|| "Your verification code is {####}. ".into()),
         ),
         (Kind::PasswordReset, Channel::Email) => (
-            template
-                .email_subject
-                .unwrap_or_else(|| "Your password reset code".into()),
-            template
-                .email_message
-                .unwrap_or_else(|| "Your password reset code is {####}. ".into()),
+            template.email_subject.unwrap_or_else(|| "Your password reset code".into()),
+            template.email_message.unwrap_or_else(|| "Your password reset code is {####}. ".into()),
         ),
-        (Kind::Verification, Channel::Sms) => (
-            String::new(),
-            template
-                .sms_message
-                .unwrap_or_else(|| "Your verification code is {####}. ".into()),
-        ),
-        (Kind::PasswordReset, Channel::Sms) => (
-            String::new(),
-            template
-                .sms_message
-                .unwrap_or_else(|| "Your password reset code is {####}. ".into()),
-        ),
+        (Kind::Verification, Channel::Sms) => {
+            (String::new(), template.sms_message.unwrap_or_else(|| "Your verification code is {####}. ".into()))
+        }
+        (Kind::PasswordReset, Channel::Sms) => {
+            (String::new(), template.sms_message.unwrap_or_else(|| "Your password reset code is {####}. ".into()))
+        }
     };
     Message {
         channel,
@@ -164,9 +147,8 @@ pub async fn deliver(ctx: &Ctx, pool_id: &str, username: &str, message: Message)
     };
     ctx.store(move |s| s.append_message(&record)).await?;
     if let (Channel::Email, Some(smtp)) = (message.channel, ctx.config().smtp.clone()) {
-        let sent = tokio::task::spawn_blocking(move || send_email(&smtp, &message))
-            .await
-            .map_err(ApiError::internal)?;
+        let sent =
+            tokio::task::spawn_blocking(move || send_email(&smtp, &message)).await.map_err(ApiError::internal)?;
         if let Err(reason) = sent {
             tracing::warn!(%reason, "email delivery failed");
             return Err(ApiError::new(
@@ -195,9 +177,7 @@ fn send_email(smtp: &SmtpConfig, message: &Message) -> Result<(), String> {
         SmtpSecurity::Starttls => SmtpTransport::starttls_relay(&smtp.host).map_err(|e| e.to_string())?,
         SmtpSecurity::None => SmtpTransport::builder_dangerous(&smtp.host),
     };
-    let mut builder = builder
-        .port(smtp.port)
-        .timeout(Some(std::time::Duration::from_secs(10)));
+    let mut builder = builder.port(smtp.port).timeout(Some(std::time::Duration::from_secs(10)));
     if let (Some(user), Some(password)) = (&smtp.username, &smtp.password) {
         builder = builder.credentials(Credentials::new(user.clone(), password.expose().clone()));
     }
@@ -216,9 +196,6 @@ mod tests {
 
     #[test]
     fn templates_substitute_code_and_username() {
-        assert_eq!(
-            render("Hi {username}, code {####}", "123456", "bob"),
-            "Hi bob, code 123456"
-        );
+        assert_eq!(render("Hi {username}, code {####}", "123456", "bob"), "Hi bob, code 123456");
     }
 }

@@ -12,10 +12,7 @@ use crate::state::Ctx;
 const SYMBOLS: &str = "^$*.[]{}()?\"!@#%&/\\,><':;|_~`=+- ";
 
 fn policy(pool: &UserPoolType) -> PasswordPolicyType {
-    pool.policies
-        .as_ref()
-        .and_then(|p| p.password_policy.clone())
-        .unwrap_or_default()
+    pool.policies.as_ref().and_then(|p| p.password_policy.clone()).unwrap_or_default()
 }
 
 fn invalid(reason: &str) -> ApiError {
@@ -52,9 +49,7 @@ pub fn check_policy(pool: &UserPoolType, password: &str) -> ApiResult<()> {
 /// A random temporary password that satisfies the pool's policy.
 pub fn generate_temporary(pool: &UserPoolType) -> String {
     use cognate_crypto::ids::random_string;
-    let min = usize::try_from(policy(pool).minimum_length.unwrap_or(8))
-        .unwrap_or(8)
-        .max(12);
+    let min = usize::try_from(policy(pool).minimum_length.unwrap_or(8)).unwrap_or(8).max(12);
     // One of each class first, so every policy is met, then shuffle by random positions.
     let mut chars: Vec<char> = [
         random_string(b"abcdefghijkmnopqrstuvwxyz", 1),
@@ -93,26 +88,16 @@ pub async fn seal_password(ctx: &Ctx, pool_id: &str, sub: &str, username: &str, 
     let stored = tokio::task::spawn_blocking(move || {
         let salt = cognate_crypto::srp::new_salt();
         let verifier = cognate_crypto::srp::compute_verifier(&pool_name, &username, &password, &salt);
-        StoredVerifier {
-            salt: hex::encode(salt),
-            verifier: hex::encode(verifier),
-        }
+        StoredVerifier { salt: hex::encode(salt), verifier: hex::encode(verifier) }
     })
     .await
     .map_err(ApiError::internal)?;
     let json = serde_json::to_vec(&stored).map_err(ApiError::internal)?;
-    ctx.state
-        .keyring
-        .seal(&json, &context(pool_id, sub))
-        .map_err(ApiError::internal)
+    ctx.state.keyring.seal(&json, &context(pool_id, sub)).map_err(ApiError::internal)
 }
 
 pub fn open_password(ctx: &Ctx, pool_id: &str, sub: &str, sealed: &str) -> ApiResult<StoredVerifier> {
-    let json = ctx
-        .state
-        .keyring
-        .open(sealed, &context(pool_id, sub))
-        .map_err(ApiError::internal)?;
+    let json = ctx.state.keyring.open(sealed, &context(pool_id, sub)).map_err(ApiError::internal)?;
     serde_json::from_slice(&json).map_err(ApiError::internal)
 }
 
@@ -123,10 +108,7 @@ mod tests {
 
     fn pool(p: PasswordPolicyType) -> UserPoolType {
         UserPoolType {
-            policies: Some(UserPoolPolicyType {
-                password_policy: Some(p),
-                sign_in_policy: None,
-            }),
+            policies: Some(UserPoolPolicyType { password_policy: Some(p), sign_in_policy: None }),
             ..Default::default()
         }
     }
@@ -143,19 +125,13 @@ mod tests {
     }
 
     fn message(pool: &UserPoolType, password: &str) -> String {
-        check_policy(pool, password)
-            .err()
-            .map(|e| e.message)
-            .unwrap_or_default()
+        check_policy(pool, password).err().map(|e| e.message).unwrap_or_default()
     }
 
     #[test]
     fn messages_are_cognitos() {
         let p = strict();
-        assert_eq!(
-            message(&p, "Ab1!"),
-            "Password did not conform with policy: Password not long enough"
-        );
+        assert_eq!(message(&p, "Ab1!"), "Password did not conform with policy: Password not long enough");
         assert_eq!(
             message(&p, "password1!"),
             "Password did not conform with policy: Password must have uppercase characters"
