@@ -87,12 +87,7 @@ pub struct RefreshClaims {
 
 /// Which ExplicitAuthFlows value allows a flow (legacy names included).
 fn flow_allowed(client: &UserPoolClientType, flow: &AuthFlowType) -> bool {
-    let flows: Vec<&str> = client
-        .explicit_auth_flows
-        .iter()
-        .flatten()
-        .map(|f| f.as_str())
-        .collect();
+    let flows: Vec<&str> = client.explicit_auth_flows.iter().flatten().map(|f| f.as_str()).collect();
     let legacy_only = flows.iter().all(|f| !f.starts_with("ALLOW_"));
     let has = |name: &str| flows.contains(&name);
     match flow {
@@ -121,10 +116,7 @@ async fn initiate(
     admin: bool,
 ) -> ApiResult<InitiateAuthResponse> {
     if !flow_allowed(&call.client, &flow) {
-        return Err(ApiError::invalid_parameter(format!(
-            "{} flow not enabled for this client",
-            flow.as_str()
-        )));
+        return Err(ApiError::invalid_parameter(format!("{} flow not enabled for this client", flow.as_str())));
     }
     match flow {
         AuthFlowType::UserSrpAuth => start_srp(ctx, &call, &params).await,
@@ -135,10 +127,7 @@ async fn initiate(
         AuthFlowType::RefreshTokenAuth | AuthFlowType::RefreshToken => {
             let token = param(&params, "REFRESH_TOKEN")?;
             let result = refresh(ctx, &call, token, params.get("SECRET_HASH").map(String::as_str), false).await?;
-            Ok(InitiateAuthResponse {
-                authentication_result: Some(result),
-                ..Default::default()
-            })
+            Ok(InitiateAuthResponse { authentication_result: Some(result), ..Default::default() })
         }
         AuthFlowType::CustomAuth => Err(ApiError::new(
             ErrorCode::UnsupportedOperationException,
@@ -148,10 +137,7 @@ async fn initiate(
             ErrorCode::UnsupportedOperationException,
             "USER_AUTH (choice-based sign-in) is not supported by Cognate yet.",
         )),
-        other => Err(ApiError::invalid_parameter(format!(
-            "Invalid AuthFlow {} for this operation.",
-            other.as_str()
-        ))),
+        other => Err(ApiError::invalid_parameter(format!("Invalid AuthFlow {} for this operation.", other.as_str()))),
     }
 }
 
@@ -185,27 +171,16 @@ async fn start_srp(ctx: &Ctx, call: &ClientCall, params: &BTreeMap<String, Strin
     let (username, username_key, verifier, salt) = match &user {
         Some(user) => {
             let stored = stored_verifier(ctx, &call.pool_id, user)?;
-            (
-                user.record.username.clone(),
-                user.record.username_key.clone(),
-                stored.0,
-                stored.1,
-            )
+            (user.record.username.clone(), user.record.username_key.clone(), stored.0, stored.1)
         }
         None if call.hides_user_existence() => {
             let salt = srp::new_salt().to_vec();
-            (
-                login.to_owned(),
-                login.to_owned(),
-                cognate_crypto::ids::random_bytes::<384>().to_vec(),
-                salt,
-            )
+            (login.to_owned(), login.to_owned(), cognate_crypto::ids::random_bytes::<384>().to_vec(), salt)
         }
         None => return Err(unknown_user(call)),
     };
-    let ephemeral = tokio::task::spawn_blocking(move || srp::server_challenge(&verifier))
-        .await
-        .map_err(ApiError::internal)?;
+    let ephemeral =
+        tokio::task::spawn_blocking(move || srp::server_challenge(&verifier)).await.map_err(ApiError::internal)?;
     let block = SecretBlock {
         pool: call.pool_id.clone(),
         client: call.client_id.clone(),
@@ -294,34 +269,149 @@ async fn finish_password_check(
         return Err(not_authorized("User is disabled."));
     }
     match user.status() {
-        UserStatusType::Unconfirmed => Err(ApiError::new(
-            ErrorCode::UserNotConfirmedException,
-            "User is not confirmed.",
-        )),
-        UserStatusType::ResetRequired => Err(ApiError::new(
-            ErrorCode::PasswordResetRequiredException,
-            "Password reset required for the user",
-        )),
+        UserStatusType::Unconfirmed => {
+            Err(ApiError::new(ErrorCode::UserNotConfirmedException, "User is not confirmed."))
+        }
+        UserStatusType::ResetRequired => {
+            Err(ApiError::new(ErrorCode::PasswordResetRequiredException, "Password reset required for the user"))
+        }
         UserStatusType::ForceChangePassword => {
-            if user
-                .doc
-                .temporary_password_expires_ms
-                .is_some_and(|t| t <= ctx.now_ms())
-            {
-                return Err(not_authorized(
-                    "Temporary password has expired and must be reset by an administrator.",
-                ));
+            if user.doc.temporary_password_expires_ms.is_some_and(|t| t <= ctx.now_ms()) {
+                return Err(not_authorized("Temporary password has expired and must be reset by an administrator."));
             }
             new_password_challenge(ctx, call, &user)
         }
-        _ => {
-            let result = issue_tokens(ctx, call, &user, ctx.now_ms() / 1000, None).await?;
-            Ok(InitiateAuthResponse {
-                authentication_result: Some(result),
-                ..Default::default()
-            })
+        _ => mfa_or_tokens(ctx, call, &user, ctx.now_ms() / 1000).await,
+    }
+}
+
+/// After the first factor: an MFA challenge if the pool and user call for one, else tokens.
+async fn mfa_or_tokens(ctx: &Ctx, call: &ClientCall, user: &User, auth_time: i64) -> ApiResult<InitiateAuthResponse> {
+    match super::mfa::next_step(ctx, call, user).await? {
+        super::mfa::MfaStep::None => {
+            let result = issue_tokens(ctx, call, user, auth_time, None).await?;
+            Ok(InitiateAuthResponse { authentication_result: Some(result), ..Default::default() })
+        }
+        super::mfa::MfaStep::Challenge(name, parameters) => {
+            challenge_response(ctx, call, user, name, parameters, auth_time)
         }
     }
+}
+
+fn challenge_response(
+    ctx: &Ctx,
+    call: &ClientCall,
+    user: &User,
+    name: ChallengeNameType,
+    parameters: Vec<(String, String)>,
+    auth_time: i64,
+) -> ApiResult<InitiateAuthResponse> {
+    let session = new_session(ctx, call, user, name.clone(), auth_time)?;
+    let mut challenge_parameters: BTreeMap<String, String> = parameters.into_iter().collect();
+    challenge_parameters.insert("USER_ID_FOR_SRP".into(), user.record.username.clone());
+    Ok(InitiateAuthResponse {
+        challenge_name: Some(name),
+        session: Some(Sensitive(session)),
+        challenge_parameters: Some(challenge_parameters),
+        ..Default::default()
+    })
+}
+
+/// Opens a challenge session and checks it belongs to this client, step and time.
+fn open_session(
+    ctx: &Ctx,
+    call: &ClientCall,
+    session: Option<&str>,
+    expected: &ChallengeNameType,
+) -> ApiResult<ChallengeSession> {
+    let opened: ChallengeSession = session
+        .and_then(|s| sealed::open(ctx, SESSION_PURPOSE, s))
+        .ok_or_else(|| not_authorized("Invalid session for the user."))?;
+    if opened.pool != call.pool_id || opened.client != call.client_id || opened.challenge != expected.as_str() {
+        return Err(not_authorized("Invalid session for the user."));
+    }
+    if opened.expires_ms <= ctx.now_ms() {
+        return Err(not_authorized("Invalid session for the user, session is expired."));
+    }
+    Ok(opened)
+}
+
+/// The user of an MFA_SETUP session (AssociateSoftwareToken and VerifySoftwareToken during
+/// sign-in). The session is not used up here: RespondToAuthChallenge does that.
+pub async fn user_of_setup_session(ctx: &Ctx, session: &str) -> ApiResult<(String, UserPoolType, User)> {
+    let opened: ChallengeSession =
+        sealed::open(ctx, SESSION_PURPOSE, session).ok_or_else(|| not_authorized("Invalid session for the user."))?;
+    if opened.challenge != ChallengeNameType::MfaSetup.as_str() {
+        return Err(not_authorized("Invalid session for the user."));
+    }
+    if opened.expires_ms <= ctx.now_ms() {
+        return Err(not_authorized("Invalid session for the user, session is expired."));
+    }
+    let (_, doc) = super::common::load_pool(ctx, &opened.pool).await?;
+    let user = users::require_user(ctx, &opened.pool, &doc.pool, &opened.user).await?;
+    Ok((opened.pool, doc.pool, user))
+}
+
+/// Answers to MFA challenges.
+async fn answer_mfa(
+    ctx: &Ctx,
+    call: &ClientCall,
+    responses: &BTreeMap<String, String>,
+    session: Option<&str>,
+    challenge: ChallengeNameType,
+) -> ApiResult<InitiateAuthResponse> {
+    let opened = open_session(ctx, call, session, &challenge)?;
+    let pool = call.pool.pool.clone();
+    let mut user = users::require_user(ctx, &call.pool_id, &pool, &opened.user).await?;
+    call.check_secret_hash(ctx, responses.get("SECRET_HASH").map(String::as_str), &user.record.username)?;
+    match &challenge {
+        ChallengeNameType::SoftwareTokenMfa => {
+            let code = param(responses, "SOFTWARE_TOKEN_MFA_CODE")?;
+            if !super::mfa::check_totp(ctx, &call.pool_id, &mut user, code)? {
+                return Err(ApiError::new(ErrorCode::CodeMismatchException, "Invalid code received for user"));
+            }
+            users::save_user_or_fail(ctx, &pool, &mut user).await?;
+        }
+        ChallengeNameType::SmsMfa | ChallengeNameType::EmailOtp => {
+            let name = if challenge == ChallengeNameType::SmsMfa { "SMS_MFA_CODE" } else { "EMAIL_OTP_CODE" };
+            let code = responses
+                .get(name)
+                .or_else(|| responses.get("EMAIL_MFA_CODE"))
+                .ok_or_else(|| ApiError::invalid_parameter(format!("Missing required parameter {name}")))?;
+            let purpose = super::mfa::MFA_CODE_PURPOSE;
+            let hash = crate::users::codes::code_hash(&call.pool_id, &user.record.username_key, purpose, code);
+            let (p, u, now) = (call.pool_id.clone(), user.record.username_key.clone(), ctx.now_ms());
+            let check = ctx.store(move |s| s.check_code(&p, &u, purpose, &hash, now)).await?;
+            if let Some(err) = crate::users::codes::rejection(&check) {
+                return Err(err);
+            }
+        }
+        ChallengeNameType::MfaSetup => {
+            if !user.doc.mfa.totp_enabled {
+                return Err(not_authorized("MFA setup is not complete: verify a software token first."));
+            }
+        }
+        ChallengeNameType::SelectMfaType => {
+            let answer = ChallengeNameType::from(param(responses, "ANSWER")?);
+            if !user.doc.mfa.enabled().contains(&answer.as_str()) {
+                return Err(ApiError::invalid_parameter(format!(
+                    "Invalid ANSWER {} for SELECT_MFA_TYPE.",
+                    answer.as_str()
+                )));
+            }
+            use_once(ctx, &opened.nonce, opened.expires_ms).await?;
+            return match super::mfa::challenge(ctx, call, &user, answer).await? {
+                super::mfa::MfaStep::Challenge(name, parameters) => {
+                    challenge_response(ctx, call, &user, name, parameters, opened.auth_time)
+                }
+                super::mfa::MfaStep::None => Err(ApiError::internal("no challenge for the selected MFA")),
+            };
+        }
+        _ => return Err(ApiError::internal("not an MFA challenge")),
+    }
+    use_once(ctx, &opened.nonce, opened.expires_ms).await?;
+    let result = issue_tokens(ctx, call, &user, opened.auth_time, None).await?;
+    Ok(InitiateAuthResponse { authentication_result: Some(result), ..Default::default() })
 }
 
 /// Counts a failure (and locks out past the free ones) or clears the counter on success.
@@ -360,13 +450,7 @@ fn new_password_challenge(ctx: &Ctx, call: &ClientCall, user: &User) -> ApiResul
         .filter(|name| name != "sub" && user.attr(name).is_none_or(str::is_empty))
         .map(|name| format!("userAttributes.{name}"))
         .collect();
-    let session = new_session(
-        ctx,
-        call,
-        user,
-        ChallengeNameType::NewPasswordRequired,
-        ctx.now_ms() / 1000,
-    )?;
+    let session = new_session(ctx, call, user, ChallengeNameType::NewPasswordRequired, ctx.now_ms() / 1000)?;
     Ok(InitiateAuthResponse {
         challenge_name: Some(ChallengeNameType::NewPasswordRequired),
         session: Some(Sensitive(session)),
@@ -407,9 +491,7 @@ async fn use_once(ctx: &Ctx, nonce: &str, expires_ms: i64) -> ApiResult<()> {
     if ctx.store(move |s| s.consume_once(&key, expires_ms, now)).await? {
         Ok(())
     } else {
-        Err(not_authorized(
-            "Invalid session for the user, session can only be used once.",
-        ))
+        Err(not_authorized("Invalid session for the user, session can only be used once."))
     }
 }
 
@@ -423,6 +505,11 @@ async fn respond(
     match challenge {
         ChallengeNameType::PasswordVerifier => password_verifier(ctx, &call, &responses).await,
         ChallengeNameType::NewPasswordRequired => new_password(ctx, &call, &responses, session.as_deref()).await,
+        ChallengeNameType::SoftwareTokenMfa
+        | ChallengeNameType::SmsMfa
+        | ChallengeNameType::EmailOtp
+        | ChallengeNameType::MfaSetup
+        | ChallengeNameType::SelectMfaType => answer_mfa(ctx, &call, &responses, session.as_deref(), challenge).await,
         other => Err(ApiError::new(
             ErrorCode::UnsupportedOperationException,
             format!("Cognate does not support the {} challenge yet.", other.as_str()),
@@ -442,9 +529,7 @@ async fn password_verifier(
     call.check_secret_hash(ctx, responses.get("SECRET_HASH").map(String::as_str), login)?;
     let block_bytes = {
         use base64::Engine;
-        base64::engine::general_purpose::STANDARD
-            .decode(block_b64)
-            .map_err(|_| wrong_password())?
+        base64::engine::general_purpose::STANDARD.decode(block_b64).map_err(|_| wrong_password())?
     };
     let block: SecretBlock = std::str::from_utf8(&block_bytes)
         .ok()
@@ -454,9 +539,7 @@ async fn password_verifier(
         return Err(not_authorized("Invalid session for the user, session is expired."));
     }
     let when = srp::parse_timestamp(timestamp).ok_or_else(|| ApiError::invalid_parameter("Invalid TIMESTAMP."))?;
-    let skew = when
-        .duration_since(ctx.now)
-        .or_else(|e| Ok::<_, ApiError>(e.duration()))?;
+    let skew = when.duration_since(ctx.now).or_else(|e| Ok::<_, ApiError>(e.duration()))?;
     if skew > TIMESTAMP_SKEW {
         return Err(not_authorized("Timestamp is not within the allowed skew."));
     }
@@ -476,11 +559,9 @@ async fn password_verifier(
     let user_id = user.record.username.clone();
     let (timestamp, signature) = (timestamp.to_owned(), signature.to_owned());
     let matches = tokio::task::spawn_blocking(move || -> bool {
-        let (Ok(b), Ok(big_b), Ok(big_a)) = (
-            hex::decode(&block.b),
-            hex::decode(&block.big_b),
-            hex::decode(&block.big_a),
-        ) else {
+        let (Ok(b), Ok(big_b), Ok(big_a)) =
+            (hex::decode(&block.b), hex::decode(&block.big_b), hex::decode(&block.big_a))
+        else {
             return false;
         };
         let Ok(secret) = <[u8; 32]>::try_from(b.as_slice()) else {
@@ -507,18 +588,7 @@ async fn new_password(
     let login = param(responses, "USERNAME")?;
     let new_password = param(responses, "NEW_PASSWORD")?;
     call.check_secret_hash(ctx, responses.get("SECRET_HASH").map(String::as_str), login)?;
-    let session: ChallengeSession = session
-        .and_then(|s| sealed::open(ctx, SESSION_PURPOSE, s))
-        .ok_or_else(|| not_authorized("Invalid session for the user."))?;
-    if session.pool != call.pool_id
-        || session.client != call.client_id
-        || session.challenge != ChallengeNameType::NewPasswordRequired.as_str()
-    {
-        return Err(not_authorized("Invalid session for the user."));
-    }
-    if session.expires_ms <= ctx.now_ms() {
-        return Err(not_authorized("Invalid session for the user, session is expired."));
-    }
+    let session = open_session(ctx, call, session, &ChallengeNameType::NewPasswordRequired)?;
     let pool = call.pool.pool.clone();
     let mut user = users::require_user(ctx, &call.pool_id, &pool, &session.user).await?;
     if users::username_key(&pool, login) != user.record.username_key && login != user.record.username {
@@ -531,33 +601,20 @@ async fn new_password(
     let changes: Vec<AttributeType> = responses
         .iter()
         .filter_map(|(k, v)| k.strip_prefix("userAttributes.").map(|name| (name, v)))
-        .map(|(name, value)| AttributeType {
-            name: name.to_owned(),
-            value: Some(Sensitive(value.clone())),
-        })
+        .map(|(name, value)| AttributeType { name: name.to_owned(), value: Some(Sensitive(value.clone())) })
         .collect();
     for (name, value) in check_changes(&pool, &changes, Writer::Admin)? {
         user.attributes.insert(name, value);
     }
     check_required(&pool, &user.attributes)?;
     use_once(ctx, &session.nonce, session.expires_ms).await?;
-    let sealed_password = password::seal_password(
-        ctx,
-        &call.pool_id,
-        &user.record.sub,
-        &user.record.username,
-        new_password,
-    )
-    .await?;
+    let sealed_password =
+        password::seal_password(ctx, &call.pool_id, &user.record.sub, &user.record.username, new_password).await?;
     user.record.password = Some(sealed_password);
     user.record.status = UserStatusType::Confirmed.as_str().to_owned();
     user.doc.temporary_password_expires_ms = None;
     users::save_user_or_fail(ctx, &pool, &mut user).await?;
-    let result = issue_tokens(ctx, call, &user, session.auth_time, None).await?;
-    Ok(InitiateAuthResponse {
-        authentication_result: Some(result),
-        ..Default::default()
-    })
+    mfa_or_tokens(ctx, call, &user, session.auth_time).await
 }
 
 /// Seconds of a client's token lifetime setting.
@@ -586,28 +643,13 @@ pub async fn issue_tokens(
 ) -> ApiResult<AuthenticationResultType> {
     let client = &call.client;
     let units = client.token_validity_units.clone().unwrap_or_default();
-    let access_secs = validity_secs(
-        client.access_token_validity,
-        units.access_token.as_ref(),
-        TimeUnitsType::Minutes,
-        60,
-    );
-    let id_secs = validity_secs(
-        client.id_token_validity,
-        units.id_token.as_ref(),
-        TimeUnitsType::Minutes,
-        60,
-    );
-    let refresh_secs = validity_secs(
-        client.refresh_token_validity,
-        units.refresh_token.as_ref(),
-        TimeUnitsType::Days,
-        30,
-    );
+    let access_secs =
+        validity_secs(client.access_token_validity, units.access_token.as_ref(), TimeUnitsType::Minutes, 60);
+    let id_secs = validity_secs(client.id_token_validity, units.id_token.as_ref(), TimeUnitsType::Minutes, 60);
+    let refresh_secs =
+        validity_secs(client.refresh_token_validity, units.refresh_token.as_ref(), TimeUnitsType::Days, 30);
     let now = ctx.now_ms() / 1000;
-    let origin_jti = origin
-        .map(|o| o.origin_jti.clone())
-        .unwrap_or_else(cognate_crypto::ids::uuid_v4);
+    let origin_jti = origin.map(|o| o.origin_jti.clone()).unwrap_or_else(cognate_crypto::ids::uuid_v4);
     let event_id = cognate_crypto::ids::uuid_v4();
     let iss = tokens::issuer(ctx, &call.pool_id);
     let revocable = client.enable_token_revocation != Some(false);
@@ -665,10 +707,7 @@ pub async fn issue_tokens(
     };
     let keys = tokens::pool_keys(ctx, &call.pool_id, call.pool_created_ms).await?;
     let (id_token, access_token) = tokio::task::spawn_blocking(move || -> ApiResult<(String, String)> {
-        Ok((
-            tokens::sign(&keys.id_key, &id)?,
-            tokens::sign(&keys.access_key, &access)?,
-        ))
+        Ok((tokens::sign(&keys.id_key, &id)?, tokens::sign(&keys.access_key, &access)?))
     })
     .await
     .map_err(ApiError::internal)??;
@@ -685,12 +724,7 @@ pub async fn issue_tokens(
 /// The ID token's attribute claims: what the client may read, with Cognito's types
 /// (verification flags as booleans, updated_at as a number, custom attributes as strings).
 fn readable_attributes(pool: &UserPoolType, client: &UserPoolClientType, user: &User) -> Vec<(String, Value)> {
-    let readable = |name: &str| {
-        client
-            .read_attributes
-            .as_ref()
-            .is_none_or(|list| list.iter().any(|r| r == name))
-    };
+    let readable = |name: &str| client.read_attributes.as_ref().is_none_or(|list| list.iter().any(|r| r == name));
     let _ = pool;
     user.attributes
         .iter()
@@ -748,35 +782,19 @@ async fn admin_client(ctx: &Ctx, pool_id: &str, client_id: &str) -> ApiResult<Cl
     super::common::load_pool(ctx, pool_id).await?;
     let call = load_client(ctx, client_id).await?;
     if call.pool_id != pool_id {
-        return Err(ApiError::not_found(format!(
-            "User pool client {client_id} does not exist."
-        )));
+        return Err(ApiError::not_found(format!("User pool client {client_id} does not exist.")));
     }
     Ok(call)
 }
 
 pub async fn initiate_auth(ctx: Ctx, input: InitiateAuthRequest) -> ApiResult<InitiateAuthResponse> {
     let call = load_client(&ctx, input.client_id.expose()).await?;
-    initiate(
-        &ctx,
-        call,
-        input.auth_flow,
-        auth_params(input.auth_parameters.as_ref()),
-        false,
-    )
-    .await
+    initiate(&ctx, call, input.auth_flow, auth_params(input.auth_parameters.as_ref()), false).await
 }
 
 pub async fn admin_initiate_auth(ctx: Ctx, input: AdminInitiateAuthRequest) -> ApiResult<AdminInitiateAuthResponse> {
     let call = admin_client(&ctx, &input.user_pool_id, input.client_id.expose()).await?;
-    let out = initiate(
-        &ctx,
-        call,
-        input.auth_flow,
-        auth_params(input.auth_parameters.as_ref()),
-        true,
-    )
-    .await?;
+    let out = initiate(&ctx, call, input.auth_flow, auth_params(input.auth_parameters.as_ref()), true).await?;
     Ok(AdminInitiateAuthResponse {
         authentication_result: out.authentication_result,
         available_challenges: out.available_challenges,
@@ -792,14 +810,7 @@ pub async fn respond_to_auth_challenge(
 ) -> ApiResult<RespondToAuthChallengeResponse> {
     let call = load_client(&ctx, input.client_id.expose()).await?;
     let responses = auth_params(input.challenge_responses.as_ref());
-    let out = respond(
-        &ctx,
-        call,
-        input.challenge_name,
-        responses,
-        input.session.map(|s| s.into_inner()),
-    )
-    .await?;
+    let out = respond(&ctx, call, input.challenge_name, responses, input.session.map(|s| s.into_inner())).await?;
     Ok(RespondToAuthChallengeResponse {
         authentication_result: out.authentication_result,
         available_challenges: out.available_challenges,
@@ -815,14 +826,7 @@ pub async fn admin_respond_to_auth_challenge(
 ) -> ApiResult<AdminRespondToAuthChallengeResponse> {
     let call = admin_client(&ctx, &input.user_pool_id, input.client_id.expose()).await?;
     let responses = auth_params(input.challenge_responses.as_ref());
-    let out = respond(
-        &ctx,
-        call,
-        input.challenge_name,
-        responses,
-        input.session.map(|s| s.into_inner()),
-    )
-    .await?;
+    let out = respond(&ctx, call, input.challenge_name, responses, input.session.map(|s| s.into_inner())).await?;
     Ok(AdminRespondToAuthChallengeResponse {
         authentication_result: out.authentication_result,
         available_challenges: out.available_challenges,

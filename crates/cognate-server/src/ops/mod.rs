@@ -6,6 +6,7 @@ mod auth;
 mod clients_auth;
 pub mod common;
 mod identity_pools;
+mod mfa;
 mod mfa_config;
 mod pool_clients;
 mod self_service;
@@ -88,6 +89,10 @@ operations! {
     CognitoIdp "RevokeToken" => self_service::revoke_token,
     CognitoIdp "ChangePassword" => self_service::change_password,
     CognitoIdp "DeleteUser" => self_service::delete_user,
+    CognitoIdp "AssociateSoftwareToken" => mfa::associate_software_token,
+    CognitoIdp "VerifySoftwareToken" => mfa::verify_software_token,
+    CognitoIdp "SetUserMFAPreference" => mfa::set_user_mfa_preference,
+    CognitoIdp "AdminSetUserMFAPreference" => mfa::admin_set_user_mfa_preference,
     CognitoIdp "UpdateUserAttributes" => self_service::update_user_attributes,
     CognitoIdp "DeleteUserAttributes" => self_service::delete_user_attributes,
     CognitoIdp "GetUserAttributeVerificationCode" => self_service::get_user_attribute_verification_code,
@@ -107,19 +112,13 @@ operations! {
 }
 
 pub fn is_implemented(op: &Operation) -> bool {
-    IMPLEMENTED
-        .iter()
-        .any(|(service, name)| *service == op.service && *name == op.name)
+    IMPLEMENTED.iter().any(|(service, name)| *service == op.service && *name == op.name)
 }
 
 pub fn not_implemented(op: &Operation) -> ApiError {
     ApiError::protocol(
         ProtocolCode::NotImplemented,
-        format!(
-            "Cognate does not implement {} {} yet. See docs/COMPATIBILITY.md.",
-            op.service.signing_name(),
-            op.name
-        ),
+        format!("Cognate does not implement {} {} yet. See docs/COMPATIBILITY.md.", op.service.signing_name(), op.name),
     )
 }
 
@@ -182,20 +181,13 @@ mod tests {
         for (service, name, rust_type) in input_types() {
             let op = Operation::find(service, name).unwrap_or_else(|| panic!("{name} is not in the model"));
             let expected = format!("::{}", op.input_shape);
-            assert!(
-                rust_type.ends_with(&expected),
-                "{name} decodes {rust_type}, the model says {}",
-                op.input_shape
-            );
+            assert!(rust_type.ends_with(&expected), "{name} decodes {rust_type}, the model says {}", op.input_shape);
             let module = match service {
                 Service::CognitoIdp => "::idp::",
                 Service::CognitoIdentity => "::identity::",
                 Service::CognitoSync => "::sync::",
             };
-            assert!(
-                rust_type.contains(module),
-                "{name} decodes {rust_type} from another service"
-            );
+            assert!(rust_type.contains(module), "{name} decodes {rust_type} from another service");
         }
     }
 

@@ -42,10 +42,7 @@ pub async fn authenticate(ctx: &Ctx, token: &Sensitive<String>) -> ApiResult<Tok
         .ok_or_else(invalid_token)?
         .to_owned();
     let lookup = pool_id.clone();
-    let record = ctx
-        .store(move |s| s.get_user_pool(&lookup))
-        .await?
-        .ok_or_else(invalid_token)?;
+    let record = ctx.store(move |s| s.get_user_pool(&lookup)).await?.ok_or_else(invalid_token)?;
     let pool: PoolDoc = decode_doc(&record.doc)?;
     let keys = tokens::pool_keys(ctx, &pool_id, record.created_ms).await?;
     let claims =
@@ -55,10 +52,7 @@ pub async fn authenticate(ctx: &Ctx, token: &Sensitive<String>) -> ApiResult<Tok
         })?;
     let scopes = claims.get("scope").and_then(Value::as_str).unwrap_or_default();
     if !scopes.split(' ').any(|s| s == "aws.cognito.signin.user.admin") {
-        return Err(ApiError::new(
-            ErrorCode::NotAuthorizedException,
-            "Access Token does not have required scopes",
-        ));
+        return Err(ApiError::new(ErrorCode::NotAuthorizedException, "Access Token does not have required scopes"));
     }
     let revoked = ApiError::new(ErrorCode::NotAuthorizedException, "Access Token has been revoked");
     if let Some(jti) = claims.get("origin_jti").and_then(Value::as_str) {
@@ -67,13 +61,8 @@ pub async fn authenticate(ctx: &Ctx, token: &Sensitive<String>) -> ApiResult<Tok
             return Err(revoked);
         }
     }
-    let username = claims
-        .get("username")
-        .and_then(Value::as_str)
-        .ok_or_else(invalid_token)?;
-    let user = users::find_user(ctx, &pool_id, &pool.pool, username)
-        .await?
-        .ok_or_else(users::user_not_found)?;
+    let username = claims.get("username").and_then(Value::as_str).ok_or_else(invalid_token)?;
+    let user = users::find_user(ctx, &pool_id, &pool.pool, username).await?.ok_or_else(users::user_not_found)?;
     let sub = claims.get("sub").and_then(Value::as_str);
     if sub != Some(user.record.sub.as_str()) {
         return Err(users::user_not_found());
@@ -91,10 +80,13 @@ pub async fn authenticate(ctx: &Ctx, token: &Sensitive<String>) -> ApiResult<Tok
 pub async fn get_user(ctx: Ctx, input: GetUserRequest) -> ApiResult<GetUserResponse> {
     let caller = authenticate(&ctx, &input.access_token).await?;
     let user = caller.user;
+    let (user_mfa_setting_list, preferred_mfa_setting) = super::mfa::settings_view(&user);
     Ok(GetUserResponse {
         username: Sensitive(user.record.username.clone()),
         user_attributes: user.attribute_list(None),
-        ..Default::default()
+        user_mfa_setting_list,
+        preferred_mfa_setting,
+        mfa_options: None,
     })
 }
 
@@ -125,10 +117,7 @@ pub async fn admin_user_global_sign_out(
 pub async fn revoke_token(ctx: Ctx, input: RevokeTokenRequest) -> ApiResult<RevokeTokenResponse> {
     let call = load_client(&ctx, input.client_id.expose()).await?;
     if !call.check_client_secret(&ctx, input.client_secret.as_ref().map(|s| s.expose().as_str()))? {
-        return Err(ApiError::new(
-            ErrorCode::UnauthorizedException,
-            "Invalid client secret.",
-        ));
+        return Err(ApiError::new(ErrorCode::UnauthorizedException, "Invalid client secret."));
     }
     if call.client.enable_token_revocation == Some(false) {
         return Err(ApiError::new(
@@ -137,10 +126,7 @@ pub async fn revoke_token(ctx: Ctx, input: RevokeTokenRequest) -> ApiResult<Revo
         ));
     }
     let Some(claims) = sealed::open::<RefreshClaims>(&ctx, REFRESH_PURPOSE, input.token.expose()) else {
-        return Err(ApiError::new(
-            ErrorCode::UnsupportedTokenTypeException,
-            "Unsupported token type.",
-        ));
+        return Err(ApiError::new(ErrorCode::UnsupportedTokenTypeException, "Unsupported token type."));
     };
     if claims.client != call.client_id || claims.pool != call.pool_id {
         return Err(ApiError::invalid_parameter("The token was not issued to this client."));
@@ -159,12 +145,7 @@ pub async fn change_password(ctx: Ctx, input: ChangePasswordRequest) -> ApiResul
     };
     let stored = match &user.record.password {
         Some(sealed_password) => password::open_password(&ctx, &caller.pool_id, &user.record.sub, sealed_password)?,
-        None => {
-            return Err(ApiError::new(
-                ErrorCode::NotAuthorizedException,
-                "Incorrect username or password.",
-            ))
-        }
+        None => return Err(ApiError::new(ErrorCode::NotAuthorizedException, "Incorrect username or password.")),
     };
     let (pool_name, username, given) = (
         cognate_crypto::srp::pool_name(&caller.pool_id).to_owned(),
@@ -180,10 +161,7 @@ pub async fn change_password(ctx: Ctx, input: ChangePasswordRequest) -> ApiResul
     .await
     .map_err(ApiError::internal)?;
     if !matches {
-        return Err(ApiError::new(
-            ErrorCode::NotAuthorizedException,
-            "Incorrect username or password.",
-        ));
+        return Err(ApiError::new(ErrorCode::NotAuthorizedException, "Incorrect username or password."));
     }
     password::check_policy(&pool, input.proposed_password.expose())?;
     let sealed_password = password::seal_password(
@@ -212,10 +190,7 @@ pub async fn delete_user(ctx: Ctx, input: DeleteUserRequest) -> ApiResult<()> {
 /// mutable ones when unset), never verification flags or developer-only attributes.
 fn check_client_writes(client: &UserPoolClientType, names: &[&str]) -> ApiResult<()> {
     for name in names {
-        let listed = client
-            .write_attributes
-            .as_ref()
-            .is_none_or(|w| w.iter().any(|a| a == name));
+        let listed = client.write_attributes.as_ref().is_none_or(|w| w.iter().any(|a| a == name));
         if !listed || name.ends_with("_verified") || name.starts_with("dev:") {
             return Err(ApiError::new(
                 ErrorCode::NotAuthorizedException,
@@ -228,11 +203,7 @@ fn check_client_writes(client: &UserPoolClientType, names: &[&str]) -> ApiResult
 
 async fn token_client(ctx: &Ctx, caller: &TokenUser, token: &Sensitive<String>) -> ApiResult<UserPoolClientType> {
     let claims = tokens::peek_claims(token.expose()).unwrap_or_default();
-    let client_id = claims
-        .get("client_id")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
+    let client_id = claims.get("client_id").and_then(Value::as_str).unwrap_or_default().to_owned();
     let (pool, id) = (caller.pool_id.clone(), client_id.clone());
     let record = ctx
         .store(move |s| s.get_app_client(&pool, &id))
@@ -256,9 +227,7 @@ pub async fn update_user_attributes(
     super::users::apply_attribute_changes(&pool, &mut user, &changes, &mut to_verify)?;
     users::save_user_or_fail(&ctx, &pool, &mut user).await?;
     let sent = super::users::send_verifications(&ctx, &caller.pool_id, &pool, &user, to_verify).await?;
-    Ok(UpdateUserAttributesResponse {
-        code_delivery_details_list: (!sent.is_empty()).then_some(sent),
-    })
+    Ok(UpdateUserAttributesResponse { code_delivery_details_list: (!sent.is_empty()).then_some(sent) })
 }
 
 pub async fn delete_user_attributes(
@@ -315,17 +284,10 @@ pub async fn get_user_attribute_verification_code(
         .or_else(|| user.attr(channel.attribute()))
         .ok_or_else(|| ApiError::invalid_parameter(format!("The user has no {} to verify.", channel.attribute())))?
         .to_owned();
-    let sent = super::users::send_verifications(
-        &ctx,
-        &caller.pool_id,
-        &caller.pool.pool,
-        user,
-        vec![(channel, destination)],
-    )
-    .await?;
-    Ok(GetUserAttributeVerificationCodeResponse {
-        code_delivery_details: sent.into_iter().next(),
-    })
+    let sent =
+        super::users::send_verifications(&ctx, &caller.pool_id, &caller.pool.pool, user, vec![(channel, destination)])
+            .await?;
+    Ok(GetUserAttributeVerificationCodeResponse { code_delivery_details: sent.into_iter().next() })
 }
 
 pub async fn verify_user_attribute(
@@ -335,9 +297,7 @@ pub async fn verify_user_attribute(
     let caller = authenticate(&ctx, &input.access_token).await?;
     let attribute = input.attribute_name.as_str();
     if attribute != "email" && attribute != "phone_number" {
-        return Err(ApiError::invalid_parameter(format!(
-            "Cannot verify attribute {attribute}."
-        )));
+        return Err(ApiError::invalid_parameter(format!("Cannot verify attribute {attribute}.")));
     }
     let pool = caller.pool.pool;
     let mut user = caller.user;
@@ -363,19 +323,13 @@ pub async fn get_tokens_from_refresh_token(
     }
     let token = input.refresh_token.expose();
     let mut result = super::auth::refresh(&ctx, &call, token, None, true).await?;
-    let rotating = call
-        .client
-        .refresh_token_rotation
-        .as_ref()
-        .is_some_and(|r| r.feature == FeatureType::Enabled);
+    let rotating = call.client.refresh_token_rotation.as_ref().is_some_and(|r| r.feature == FeatureType::Enabled);
     if rotating {
         // The presented token is spent; its successor carries the same family.
         let claims: RefreshClaims = sealed::open(&ctx, REFRESH_PURPOSE, token)
             .ok_or_else(|| ApiError::new(ErrorCode::NotAuthorizedException, "Invalid Refresh Token"))?;
-        let spent_key = format!(
-            "refresh:{}",
-            hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes()))
-        );
+        let spent_key =
+            format!("refresh:{}", hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes())));
         let (now, until) = (ctx.now_ms(), claims.expires_ms);
         if !ctx.store(move |s| s.consume_once(&spent_key, until, now)).await? {
             return Err(ApiError::new(
@@ -383,13 +337,8 @@ pub async fn get_tokens_from_refresh_token(
                 "The refresh token has already been used.",
             ));
         }
-        let fresh = RefreshClaims {
-            issued_ms: ctx.now_ms(),
-            ..claims
-        };
+        let fresh = RefreshClaims { issued_ms: ctx.now_ms(), ..claims };
         result.refresh_token = Some(Sensitive(sealed::seal(&ctx, REFRESH_PURPOSE, &fresh)?));
     }
-    Ok(GetTokensFromRefreshTokenResponse {
-        authentication_result: Some(result),
-    })
+    Ok(GetTokensFromRefreshTokenResponse { authentication_result: Some(result) })
 }

@@ -38,10 +38,7 @@ where
             Err(other) => return Err(ApiError::internal(other)),
         }
     }
-    Err(ApiError::new(
-        ErrorCode::TooManyRequestsException,
-        "The user was modified concurrently; retry.",
-    ))
+    Err(ApiError::new(ErrorCode::TooManyRequestsException, "The user was modified concurrently; retry."))
 }
 
 fn temporary_password_expiry(ctx: &Ctx, pool: &UserPoolType) -> i64 {
@@ -58,17 +55,10 @@ fn temporary_password_expiry(ctx: &Ctx, pool: &UserPoolType) -> i64 {
 fn invitation_channels(input: &AdminCreateUserRequest, user: &User) -> ApiResult<Vec<(Channel, String)>> {
     // Cognito's default medium is SMS; a user without a phone then simply gets no message.
     let explicit = input.desired_delivery_mediums.is_some();
-    let wanted = input
-        .desired_delivery_mediums
-        .clone()
-        .unwrap_or_else(|| vec![DeliveryMediumType::Sms]);
+    let wanted = input.desired_delivery_mediums.clone().unwrap_or_else(|| vec![DeliveryMediumType::Sms]);
     let mut out = Vec::new();
     for medium in &wanted {
-        let channel = if *medium == DeliveryMediumType::Email {
-            Channel::Email
-        } else {
-            Channel::Sms
-        };
+        let channel = if *medium == DeliveryMediumType::Email { Channel::Email } else { Channel::Sms };
         if let Some(destination) = user.attr(channel.attribute()) {
             out.push((channel, destination.to_owned()));
         }
@@ -76,11 +66,7 @@ fn invitation_channels(input: &AdminCreateUserRequest, user: &User) -> ApiResult
     if out.is_empty() && explicit && !wanted.is_empty() {
         return Err(ApiError::invalid_parameter(format!(
             "User has no attribute matching desired delivery mediums: {}",
-            wanted
-                .iter()
-                .map(|m| m.as_str().to_owned())
-                .collect::<Vec<_>>()
-                .join(", ")
+            wanted.iter().map(|m| m.as_str().to_owned()).collect::<Vec<_>>().join(", ")
         )));
     }
     Ok(out)
@@ -93,11 +79,7 @@ pub async fn admin_create_user(ctx: Ctx, input: AdminCreateUserRequest) -> ApiRe
     if input.message_action == Some(MessageActionType::Resend) {
         return resend_invitation(&ctx, &input, &pool, &login).await;
     }
-    let changes = check_changes(
-        &pool,
-        input.user_attributes.as_deref().unwrap_or_default(),
-        Writer::Creation,
-    )?;
+    let changes = check_changes(&pool, input.user_attributes.as_deref().unwrap_or_default(), Writer::Creation)?;
     let mut attributes: BTreeMap<String, String> = changes.into_iter().collect();
     let sub = cognate_crypto::ids::uuid_v4();
     // With email/phone as the username, the login becomes that attribute (same rules as SignUp).
@@ -136,10 +118,7 @@ pub async fn admin_create_user(ctx: Ctx, input: AdminCreateUserRequest) -> ApiRe
     match inserted {
         Ok(()) => {}
         Err(StoreError::AlreadyExists) => {
-            return Err(ApiError::new(
-                ErrorCode::UsernameExistsException,
-                "User account already exists",
-            ))
+            return Err(ApiError::new(ErrorCode::UsernameExistsException, "User account already exists"))
         }
         Err(StoreError::AliasTaken(kind)) if pool.username_attributes.iter().flatten().any(|a| a.as_str() == kind) => {
             return Err(ApiError::new(
@@ -159,10 +138,7 @@ pub async fn admin_create_user(ctx: Ctx, input: AdminCreateUserRequest) -> ApiRe
                 Ok(()) => {}
                 Err(StoreError::AliasTaken(kind)) => return Err(users::alias_exists(&kind)),
                 Err(StoreError::AlreadyExists) => {
-                    return Err(ApiError::new(
-                        ErrorCode::UsernameExistsException,
-                        "User account already exists",
-                    ))
+                    return Err(ApiError::new(ErrorCode::UsernameExistsException, "User account already exists"))
                 }
                 Err(other) => return Err(ApiError::internal(other)),
             }
@@ -174,9 +150,7 @@ pub async fn admin_create_user(ctx: Ctx, input: AdminCreateUserRequest) -> ApiRe
         let message = delivery::compose(&pool, Kind::Invitation, channel, &destination, &temporary, &username);
         delivery::deliver(&ctx, &input.user_pool_id, &username, message).await?;
     }
-    Ok(AdminCreateUserResponse {
-        user: Some(user.to_user_type(None)),
-    })
+    Ok(AdminCreateUserResponse { user: Some(user.to_user_type(None)) })
 }
 
 /// MessageAction RESEND: a new temporary password for a user still in FORCE_CHANGE_PASSWORD,
@@ -191,10 +165,7 @@ async fn resend_invitation(
     if user.status() != UserStatusType::ForceChangePassword {
         return Err(ApiError::new(
             ErrorCode::UnsupportedUserStateException,
-            format!(
-                "Resend not possible. {} status is not FORCE_CHANGE_PASSWORD",
-                user.record.username
-            ),
+            format!("Resend not possible. {} status is not FORCE_CHANGE_PASSWORD", user.record.username),
         ));
     }
     let temporary = match &input.temporary_password {
@@ -204,14 +175,8 @@ async fn resend_invitation(
         }
         None => password::generate_temporary(pool),
     };
-    let sealed = password::seal_password(
-        ctx,
-        &input.user_pool_id,
-        &user.record.sub,
-        &user.record.username,
-        &temporary,
-    )
-    .await?;
+    let sealed =
+        password::seal_password(ctx, &input.user_pool_id, &user.record.sub, &user.record.username, &temporary).await?;
     let expiry = temporary_password_expiry(ctx, pool);
     let (_, user) = modify_user(ctx, &input.user_pool_id, login, |_, u| {
         u.record.password = Some(sealed.clone());
@@ -220,19 +185,11 @@ async fn resend_invitation(
     })
     .await?;
     for (channel, destination) in invitation_channels(input, &user)? {
-        let message = delivery::compose(
-            pool,
-            Kind::Invitation,
-            channel,
-            &destination,
-            &temporary,
-            &user.record.username,
-        );
+        let message =
+            delivery::compose(pool, Kind::Invitation, channel, &destination, &temporary, &user.record.username);
         delivery::deliver(ctx, &input.user_pool_id, &user.record.username, message).await?;
     }
-    Ok(AdminCreateUserResponse {
-        user: Some(user.to_user_type(None)),
-    })
+    Ok(AdminCreateUserResponse { user: Some(user.to_user_type(None)) })
 }
 
 /// ForceAliasCreation: the current holder of a verified alias loses it.
@@ -248,7 +205,10 @@ async fn take_alias(ctx: &Ctx, pool_id: &str, pool: &UserPoolType, kind: &str, v
 
 pub async fn admin_get_user(ctx: Ctx, input: AdminGetUserRequest) -> ApiResult<AdminGetUserResponse> {
     let (_, user) = pool_and_user(&ctx, &input.user_pool_id, input.username.expose()).await?;
+    let (user_mfa_setting_list, preferred_mfa_setting) = super::mfa::settings_view(&user);
     Ok(AdminGetUserResponse {
+        user_mfa_setting_list,
+        preferred_mfa_setting,
         username: Sensitive(user.record.username.clone()),
         user_attributes: Some(user.attribute_list(None)),
         user_create_date: Some(timestamp(user.record.created_ms)),
@@ -306,10 +266,7 @@ pub async fn admin_confirm_sign_up(
 
 /// Attributes whose change needs verification (email/phone the pool auto-verifies).
 fn needs_verification(pool: &UserPoolType, name: &str) -> bool {
-    pool.auto_verified_attributes
-        .iter()
-        .flatten()
-        .any(|a| a.as_str() == name)
+    pool.auto_verified_attributes.iter().flatten().any(|a| a.as_str() == name)
 }
 
 fn keeps_original_until_verified(pool: &UserPoolType, name: &str) -> bool {
@@ -329,11 +286,8 @@ pub fn apply_attribute_changes(
     to_verify: &mut Vec<(Channel, String)>,
 ) -> ApiResult<()> {
     to_verify.clear();
-    let explicitly_verified: Vec<&str> = changes
-        .iter()
-        .filter(|(n, v)| n.ends_with("_verified") && v == "true")
-        .map(|(n, _)| n.as_str())
-        .collect();
+    let explicitly_verified: Vec<&str> =
+        changes.iter().filter(|(n, v)| n.ends_with("_verified") && v == "true").map(|(n, _)| n.as_str()).collect();
     for (name, value) in changes {
         let contact = name == "email" || name == "phone_number";
         let changed = u.attr(name) != Some(value.as_str());
@@ -367,14 +321,7 @@ pub async fn send_verifications(
     for (channel, destination) in to_verify {
         let purpose = codes::verify_purpose(channel.attribute());
         let code = codes::issue(ctx, pool_id, &user.record.username_key, &purpose).await?;
-        let message = delivery::compose(
-            pool,
-            Kind::Verification,
-            channel,
-            &destination,
-            &code,
-            &user.record.username,
-        );
+        let message = delivery::compose(pool, Kind::Verification, channel, &destination, &code, &user.record.username);
         if let Err(err) = delivery::deliver(ctx, pool_id, &user.record.username, message).await {
             tracing::warn!(error = %err.message, "verification message not delivered");
         }
@@ -507,10 +454,7 @@ pub fn parse_filter(text: &str) -> ApiResult<Option<Filter>> {
     };
     let attribute = attribute.trim().trim_matches('"');
     let rest = rest.trim();
-    let quoted = rest
-        .strip_prefix('"')
-        .and_then(|r| r.strip_suffix('"'))
-        .ok_or_else(invalid)?;
+    let quoted = rest.strip_prefix('"').and_then(|r| r.strip_suffix('"')).ok_or_else(invalid)?;
     let mut value = String::with_capacity(quoted.len());
     let mut chars = quoted.chars();
     while let Some(c) = chars.next() {
@@ -521,15 +465,9 @@ pub fn parse_filter(text: &str) -> ApiResult<Option<Filter>> {
         }
     }
     if !users::SEARCHABLE.contains(&attribute) {
-        return Err(ApiError::invalid_parameter(format!(
-            "Invalid search attribute: {attribute}"
-        )));
+        return Err(ApiError::invalid_parameter(format!("Invalid search attribute: {attribute}")));
     }
-    Ok(Some(Filter {
-        attribute: attribute.to_owned(),
-        value,
-        prefix,
-    }))
+    Ok(Some(Filter { attribute: attribute.to_owned(), value, prefix }))
 }
 
 /// Page position: the sort key of the last user of the previous page.
@@ -574,8 +512,7 @@ pub async fn list_users(ctx: Ctx, input: ListUsersRequest) -> ApiResult<ListUser
     let records = match &filter {
         None => {
             let after = after.map(|p| p.u);
-            ctx.store(move |s| s.list_users(&pool_id, after.as_deref(), limit + 1))
-                .await?
+            ctx.store(move |s| s.list_users(&pool_id, after.as_deref(), limit + 1)).await?
         }
         Some(f) => {
             let (attribute, value, prefix) = (f.attribute.clone(), f.value.clone(), f.prefix);
@@ -595,21 +532,13 @@ pub async fn list_users(ctx: Ctx, input: ListUsersRequest) -> ApiResult<ListUser
     let pagination_token = match (has_more, found.last()) {
         (true, Some(last)) => {
             let value = filter.as_ref().map(|f| search_value(last, &f.attribute));
-            let position = ListPosition {
-                v: value,
-                u: last.record.username_key.clone(),
-            };
-            Some(page_token(
-                &serde_json::to_string(&position).map_err(ApiError::internal)?,
-            ))
+            let position = ListPosition { v: value, u: last.record.username_key.clone() };
+            Some(page_token(&serde_json::to_string(&position).map_err(ApiError::internal)?))
         }
         _ => None,
     };
     let only = input.attributes_to_get.as_deref();
-    Ok(ListUsersResponse {
-        users: Some(found.iter().map(|u| u.to_user_type(only)).collect()),
-        pagination_token,
-    })
+    Ok(ListUsersResponse { users: Some(found.iter().map(|u| u.to_user_type(only)).collect()), pagination_token })
 }
 
 /// The value a user is indexed under for `attribute` (the sort key of filtered pages).
@@ -630,17 +559,8 @@ mod tests {
     #[test]
     fn filters_parse_like_cognito() {
         let f = parse_filter("email ^= \"al\"").expect("parse").expect("filter");
-        assert_eq!(
-            f,
-            Filter {
-                attribute: "email".into(),
-                value: "al".into(),
-                prefix: true
-            }
-        );
-        let f = parse_filter("cognito:user_status = \"UNCONFIRMED\"")
-            .expect("parse")
-            .expect("filter");
+        assert_eq!(f, Filter { attribute: "email".into(), value: "al".into(), prefix: true });
+        let f = parse_filter("cognito:user_status = \"UNCONFIRMED\"").expect("parse").expect("filter");
         assert!(!f.prefix);
         assert_eq!(parse_filter("  ").expect("parse"), None);
         let f = parse_filter(r#"name = "say \"hi\"""#).expect("parse").expect("filter");

@@ -5,6 +5,7 @@ pub mod attributes;
 pub mod codes;
 pub mod delivery;
 pub mod password;
+pub mod totp;
 
 use std::collections::BTreeMap;
 
@@ -49,6 +50,51 @@ pub struct UserDoc {
     /// Tokens issued before this instant are revoked (GlobalSignOut).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens_valid_after_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "MfaState::is_empty")]
+    pub mfa: MfaState,
+}
+
+/// The user's MFA factors. TOTP secrets are sealed under the master key.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MfaState {
+    /// Verified TOTP secret, and the last time step accepted (a code is never accepted twice).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub totp_secret: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub totp_last_step: Option<i64>,
+    /// Secret handed out by AssociateSoftwareToken, waiting for VerifySoftwareToken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub totp_pending: Option<String>,
+    #[serde(default)]
+    pub totp_enabled: bool,
+    #[serde(default)]
+    pub sms_enabled: bool,
+    #[serde(default)]
+    pub email_enabled: bool,
+    /// SOFTWARE_TOKEN_MFA, SMS_MFA or EMAIL_OTP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferred: Option<String>,
+}
+
+impl MfaState {
+    fn is_empty(&self) -> bool {
+        *self == MfaState::default()
+    }
+
+    /// Enabled factors in Cognito's names.
+    pub fn enabled(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.sms_enabled {
+            out.push("SMS_MFA");
+        }
+        if self.totp_enabled {
+            out.push("SOFTWARE_TOKEN_MFA");
+        }
+        if self.email_enabled {
+            out.push("EMAIL_OTP");
+        }
+        out
+    }
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -133,11 +179,7 @@ impl User {
     pub fn from_record(record: UserRecord) -> ApiResult<User> {
         let attributes = decode_doc(&record.attributes)?;
         let doc = decode_doc(&record.doc)?;
-        Ok(User {
-            record,
-            attributes,
-            doc,
-        })
+        Ok(User { record, attributes, doc })
     }
 
     pub fn status(&self) -> UserStatusType {
@@ -169,19 +211,9 @@ impl User {
             ("username".to_owned(), self.record.username_key.clone()),
             ("sub".to_owned(), self.record.sub.clone()),
             ("cognito:user_status".to_owned(), self.record.status.clone()),
-            (
-                "status".to_owned(),
-                if self.record.enabled { "Enabled" } else { "Disabled" }.to_owned(),
-            ),
+            ("status".to_owned(), if self.record.enabled { "Enabled" } else { "Disabled" }.to_owned()),
         ];
-        for name in [
-            "email",
-            "phone_number",
-            "name",
-            "given_name",
-            "family_name",
-            "preferred_username",
-        ] {
+        for name in ["email", "phone_number", "name", "given_name", "family_name", "preferred_username"] {
             if let Some(value) = self.attr(name) {
                 search.push((name.to_owned(), value.to_owned()));
             }
@@ -210,10 +242,7 @@ impl User {
         names
             .into_iter()
             .filter(|n| only.is_none_or(|list| list.iter().any(|o| o == *n)))
-            .map(|n| AttributeType {
-                name: n.clone(),
-                value: self.attributes.get(n).cloned().map(Sensitive),
-            })
+            .map(|n| AttributeType { name: n.clone(), value: self.attributes.get(n).cloned().map(Sensitive) })
             .collect()
     }
 
