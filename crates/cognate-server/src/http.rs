@@ -157,11 +157,26 @@ async fn run_operation(
             Invalid::Constraint(msg) => ApiError::invalid_parameter(msg),
         })?;
     }
+    // Clients send explicit nulls for absent members, even inside maps (Amplify's
+    // `DEVICE_KEY: null`): null means absent everywhere.
+    let mut body = body;
+    strip_nulls(&mut body);
     if !ops::is_implemented(op) {
         return Err(ops::not_implemented(op));
     }
     let ctx = Ctx { state: Arc::clone(state), request_id: request_id.to_owned(), caller, now };
     ops::dispatch(ctx, op, body).await
+}
+
+fn strip_nulls(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.retain(|_, v| !v.is_null());
+            map.values_mut().for_each(strip_nulls);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_nulls),
+        _ => {}
+    }
 }
 
 fn authenticate(
@@ -395,6 +410,13 @@ mod tests {
         let (op, _) = match_sync_route("POST", "/identitypools/p/identity/i/device").expect("route");
         assert_eq!(op.name, "RegisterDevice");
         assert!(match_sync_route("GET", "/nothing/here").is_none());
+    }
+
+    #[test]
+    fn nulls_are_absent_even_in_maps() {
+        let mut body = serde_json::json!({"A": null, "M": {"K": null, "L": "v"}, "L": [{"X": null}]});
+        strip_nulls(&mut body);
+        assert_eq!(body, serde_json::json!({"M": {"L": "v"}, "L": [{}]}));
     }
 
     #[test]

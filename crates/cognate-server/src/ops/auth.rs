@@ -58,6 +58,11 @@ struct SecretBlock {
     big_a: String,
     expires_ms: i64,
     nonce: String,
+    /// Set for a device SRP step: the device key, and the first factor's time.
+    #[serde(default)]
+    device: Option<String>,
+    #[serde(default)]
+    auth_time: i64,
 }
 
 /// Challenge state between a challenge and its answer.
@@ -190,6 +195,8 @@ async fn start_srp(ctx: &Ctx, call: &ClientCall, params: &BTreeMap<String, Strin
         big_a: hex::encode(&a_bytes),
         expires_ms: ctx.now_ms() + session_validity_ms(&call.client),
         nonce: sealed::nonce(),
+        device: None,
+        auth_time: 0,
     };
     let sealed_block = sealed::seal(ctx, SECRET_BLOCK_PURPOSE, &block)?;
     // Clients base64-decode SECRET_BLOCK into the signed message: it must be base64.
@@ -250,7 +257,7 @@ async fn password_sign_in(
     })
     .await
     .map_err(ApiError::internal)?;
-    finish_password_check(ctx, call, user, matches).await
+    finish_password_check(ctx, call, user, matches, params.get("DEVICE_KEY").map(String::as_str)).await
 }
 
 /// Records the outcome of a password check (lockout counter), then continues the sign-in:
@@ -260,6 +267,7 @@ async fn finish_password_check(
     call: &ClientCall,
     user: User,
     matches: bool,
+    device: Option<&str>,
 ) -> ApiResult<InitiateAuthResponse> {
     let user = record_attempt(ctx, call, user, matches).await?;
     if !matches {
@@ -281,15 +289,37 @@ async fn finish_password_check(
             }
             new_password_challenge(ctx, call, &user)
         }
-        _ => mfa_or_tokens(ctx, call, &user, ctx.now_ms() / 1000).await,
+        _ => {
+            let auth_time = ctx.now_ms() / 1000;
+            if let Some(key) = device.filter(|k| super::devices::is_remembered(call, &user, k)) {
+                // A remembered device proves itself with device SRP instead of MFA.
+                let session = new_session(ctx, call, &user, ChallengeNameType::DeviceSrpAuth, auth_time)?;
+                return Ok(InitiateAuthResponse {
+                    challenge_name: Some(ChallengeNameType::DeviceSrpAuth),
+                    session: Some(Sensitive(session)),
+                    challenge_parameters: Some(BTreeMap::from([
+                        ("USERNAME".to_owned(), user.record.username.clone()),
+                        ("DEVICE_KEY".to_owned(), key.to_owned()),
+                    ])),
+                    ..Default::default()
+                });
+            }
+            mfa_or_tokens(ctx, call, &user, auth_time, device).await
+        }
     }
 }
 
 /// After the first factor: an MFA challenge if the pool and user call for one, else tokens.
-async fn mfa_or_tokens(ctx: &Ctx, call: &ClientCall, user: &User, auth_time: i64) -> ApiResult<InitiateAuthResponse> {
+async fn mfa_or_tokens(
+    ctx: &Ctx,
+    call: &ClientCall,
+    user: &User,
+    auth_time: i64,
+    device: Option<&str>,
+) -> ApiResult<InitiateAuthResponse> {
     match super::mfa::next_step(ctx, call, user).await? {
         super::mfa::MfaStep::None => {
-            let result = issue_tokens(ctx, call, user, auth_time, None).await?;
+            let result = complete_sign_in(ctx, call, user.clone(), auth_time, device).await?;
             Ok(InitiateAuthResponse { authentication_result: Some(result), ..Default::default() })
         }
         super::mfa::MfaStep::Challenge(name, parameters) => {
@@ -410,8 +440,46 @@ async fn answer_mfa(
         _ => return Err(ApiError::internal("not an MFA challenge")),
     }
     use_once(ctx, &opened.nonce, opened.expires_ms).await?;
-    let result = issue_tokens(ctx, call, &user, opened.auth_time, None).await?;
+    let device = responses.get("DEVICE_KEY").map(String::as_str);
+    let result = complete_sign_in(ctx, call, user, opened.auth_time, device).await?;
     Ok(InitiateAuthResponse { authentication_result: Some(result), ..Default::default() })
+}
+
+/// Issues the tokens of a completed sign-in. With device tracking on, a known device is
+/// named in the access token; an unknown one is registered and returned as NewDeviceMetadata.
+async fn complete_sign_in(
+    ctx: &Ctx,
+    call: &ClientCall,
+    mut user: User,
+    auth_time: i64,
+    given_device: Option<&str>,
+) -> ApiResult<AuthenticationResultType> {
+    if call.pool.pool.device_configuration.is_none() {
+        return issue_tokens(ctx, call, &user, auth_time, None, None).await;
+    }
+    let known = given_device.filter(|k| user.doc.device(k).is_some()).map(str::to_owned);
+    let (key, new_device) = match known {
+        Some(key) => {
+            if let Some(device) = user.doc.device_mut(&key) {
+                device.last_auth_ms = ctx.now_ms();
+            }
+            (key, None)
+        }
+        None => {
+            let device = super::devices::new_device(ctx);
+            let metadata = NewDeviceMetadataType {
+                device_key: Some(device.key.clone()),
+                device_group_key: Some(device.group_key.clone()),
+            };
+            let key = device.key.clone();
+            user.doc.devices.push(device);
+            (key, Some(metadata))
+        }
+    };
+    users::save_user_or_fail(ctx, &call.pool.pool, &mut user).await?;
+    let mut result = issue_tokens(ctx, call, &user, auth_time, None, Some(&key)).await?;
+    result.new_device_metadata = new_device;
+    Ok(result)
 }
 
 /// Counts a failure (and locks out past the free ones) or clears the counter on success.
@@ -510,6 +578,8 @@ async fn respond(
         | ChallengeNameType::EmailOtp
         | ChallengeNameType::MfaSetup
         | ChallengeNameType::SelectMfaType => answer_mfa(ctx, &call, &responses, session.as_deref(), challenge).await,
+        ChallengeNameType::DeviceSrpAuth => device_srp(ctx, &call, &responses, session.as_deref()).await,
+        ChallengeNameType::DevicePasswordVerifier => device_password_verifier(ctx, &call, &responses).await,
         other => Err(ApiError::new(
             ErrorCode::UnsupportedOperationException,
             format!("Cognate does not support the {} challenge yet.", other.as_str()),
@@ -576,7 +646,7 @@ async fn password_verifier(
     })
     .await
     .map_err(ApiError::internal)?;
-    finish_password_check(ctx, call, user, matches).await
+    finish_password_check(ctx, call, user, matches, responses.get("DEVICE_KEY").map(String::as_str)).await
 }
 
 async fn new_password(
@@ -614,7 +684,7 @@ async fn new_password(
     user.record.status = UserStatusType::Confirmed.as_str().to_owned();
     user.doc.temporary_password_expires_ms = None;
     users::save_user_or_fail(ctx, &pool, &mut user).await?;
-    mfa_or_tokens(ctx, call, &user, session.auth_time).await
+    mfa_or_tokens(ctx, call, &user, session.auth_time, responses.get("DEVICE_KEY").map(String::as_str)).await
 }
 
 /// Seconds of a client's token lifetime setting.
@@ -640,6 +710,7 @@ pub async fn issue_tokens(
     user: &User,
     auth_time: i64,
     origin: Option<&RefreshClaims>,
+    device_key: Option<&str>,
 ) -> ApiResult<AuthenticationResultType> {
     let client = &call.client;
     let units = client.token_validity_units.clone().unwrap_or_default();
@@ -683,6 +754,9 @@ pub async fn issue_tokens(
     access.insert("iat".into(), json!(now));
     access.insert("exp".into(), json!(now + access_secs));
     access.insert("username".into(), json!(user.record.username));
+    if let Some(key) = device_key {
+        access.insert("device_key".into(), json!(key));
+    }
     if revocable {
         access.insert("origin_jti".into(), json!(origin_jti));
         access.insert("jti".into(), json!(cognate_crypto::ids::uuid_v4()));
@@ -774,7 +848,7 @@ pub async fn refresh(
     if !user.record.enabled {
         return Err(not_authorized("User is disabled."));
     }
-    issue_tokens(ctx, call, &user, claims.auth_time, Some(&claims)).await
+    issue_tokens(ctx, call, &user, claims.auth_time, Some(&claims), None).await
 }
 
 /// Loads the client of an admin call and checks it belongs to the pool.
@@ -834,4 +908,100 @@ pub async fn admin_respond_to_auth_challenge(
         challenge_parameters: out.challenge_parameters,
         session: out.session,
     })
+}
+
+/// DEVICE_SRP_AUTH: after the password, a remembered device starts its own SRP exchange.
+async fn device_srp(
+    ctx: &Ctx,
+    call: &ClientCall,
+    responses: &BTreeMap<String, String>,
+    session: Option<&str>,
+) -> ApiResult<InitiateAuthResponse> {
+    let opened = open_session(ctx, call, session, &ChallengeNameType::DeviceSrpAuth)?;
+    let device_key = param(responses, "DEVICE_KEY")?;
+    let a_bytes =
+        srp::parse_hex(param(responses, "SRP_A")?).ok_or_else(|| ApiError::invalid_parameter("SRP_A is not hex."))?;
+    let user = users::require_user(ctx, &call.pool_id, &call.pool.pool, &opened.user).await?;
+    call.check_secret_hash(ctx, responses.get("SECRET_HASH").map(String::as_str), &user.record.username)?;
+    let (verifier, salt) = super::devices::device_verifier(ctx, &call.pool_id, &user, device_key)?;
+    use_once(ctx, &opened.nonce, opened.expires_ms).await?;
+    let ephemeral =
+        tokio::task::spawn_blocking(move || srp::server_challenge(&verifier)).await.map_err(ApiError::internal)?;
+    let block = SecretBlock {
+        pool: call.pool_id.clone(),
+        client: call.client_id.clone(),
+        user: user.record.username_key.clone(),
+        b: hex::encode(ephemeral.secret()),
+        big_b: hex::encode(ephemeral.public()),
+        big_a: hex::encode(&a_bytes),
+        expires_ms: ctx.now_ms() + session_validity_ms(&call.client),
+        nonce: sealed::nonce(),
+        device: Some(device_key.to_owned()),
+        auth_time: opened.auth_time,
+    };
+    let secret_block = base64_std(sealed::seal(ctx, SECRET_BLOCK_PURPOSE, &block)?.as_bytes());
+    Ok(InitiateAuthResponse {
+        challenge_name: Some(ChallengeNameType::DevicePasswordVerifier),
+        challenge_parameters: Some(BTreeMap::from([
+            ("SRP_B".to_owned(), ephemeral.public_hex()),
+            ("SALT".to_owned(), srp::salt_hex(&salt)),
+            ("SECRET_BLOCK".to_owned(), secret_block),
+            ("USERNAME".to_owned(), user.record.username.clone()),
+            ("DEVICE_KEY".to_owned(), device_key.to_owned()),
+        ])),
+        ..Default::default()
+    })
+}
+
+/// DEVICE_PASSWORD_VERIFIER: the device's claim, signed with the device's SRP key.
+async fn device_password_verifier(
+    ctx: &Ctx,
+    call: &ClientCall,
+    responses: &BTreeMap<String, String>,
+) -> ApiResult<InitiateAuthResponse> {
+    let device_key = param(responses, "DEVICE_KEY")?.to_owned();
+    let block_b64 = param(responses, "PASSWORD_CLAIM_SECRET_BLOCK")?;
+    let signature = param(responses, "PASSWORD_CLAIM_SIGNATURE")?.to_owned();
+    let timestamp = param(responses, "TIMESTAMP")?.to_owned();
+    let block_bytes = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.decode(block_b64).map_err(|_| wrong_password())?
+    };
+    let block: SecretBlock = std::str::from_utf8(&block_bytes)
+        .ok()
+        .and_then(|text| sealed::open(ctx, SECRET_BLOCK_PURPOSE, text))
+        .ok_or_else(wrong_password)?;
+    if block.pool != call.pool_id
+        || block.client != call.client_id
+        || block.expires_ms <= ctx.now_ms()
+        || block.device.as_deref() != Some(device_key.as_str())
+    {
+        return Err(not_authorized("Invalid session for the user."));
+    }
+    use_once(ctx, &block.nonce, block.expires_ms).await?;
+    let user = users::require_user(ctx, &call.pool_id, &call.pool.pool, &block.user).await?;
+    call.check_secret_hash(ctx, responses.get("SECRET_HASH").map(String::as_str), &user.record.username)?;
+    let group_key =
+        user.doc.device(&device_key).map(|d| d.group_key.clone()).ok_or_else(super::devices::device_not_found)?;
+    let (verifier, _) = super::devices::device_verifier(ctx, &call.pool_id, &user, &device_key)?;
+    let key_for_claim = device_key.clone();
+    let matches = tokio::task::spawn_blocking(move || -> bool {
+        let (Ok(b), Ok(big_b), Ok(big_a)) =
+            (hex::decode(&block.b), hex::decode(&block.big_b), hex::decode(&block.big_a))
+        else {
+            return false;
+        };
+        let Ok(secret) = <[u8; 32]>::try_from(b.as_slice()) else { return false };
+        let ephemeral = srp::ServerEphemeral::from_parts(secret, big_b);
+        let Ok(key) = srp::session_key(&big_a, &ephemeral, &verifier) else { return false };
+        let expected = srp::password_claim_signature(&key, &group_key, &key_for_claim, &block_bytes, &timestamp);
+        srp::verify_claim(&expected, &signature)
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    if !matches {
+        return Err(not_authorized("Incorrect username or password."));
+    }
+    let result = complete_sign_in(ctx, call, user, block.auth_time, Some(&device_key)).await?;
+    Ok(InitiateAuthResponse { authentication_result: Some(result), ..Default::default() })
 }

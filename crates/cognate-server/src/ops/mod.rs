@@ -5,6 +5,7 @@
 mod auth;
 mod clients_auth;
 pub mod common;
+mod devices;
 mod identity_pools;
 mod mfa;
 mod mfa_config;
@@ -89,6 +90,15 @@ operations! {
     CognitoIdp "RevokeToken" => self_service::revoke_token,
     CognitoIdp "ChangePassword" => self_service::change_password,
     CognitoIdp "DeleteUser" => self_service::delete_user,
+    CognitoIdp "ConfirmDevice" => devices::confirm_device,
+    CognitoIdp "GetDevice" => devices::get_device,
+    CognitoIdp "ListDevices" => devices::list_devices,
+    CognitoIdp "ForgetDevice" => devices::forget_device,
+    CognitoIdp "UpdateDeviceStatus" => devices::update_device_status,
+    CognitoIdp "AdminGetDevice" => devices::admin_get_device,
+    CognitoIdp "AdminListDevices" => devices::admin_list_devices,
+    CognitoIdp "AdminForgetDevice" => devices::admin_forget_device,
+    CognitoIdp "AdminUpdateDeviceStatus" => devices::admin_update_device_status,
     CognitoIdp "AssociateSoftwareToken" => mfa::associate_software_token,
     CognitoIdp "VerifySoftwareToken" => mfa::verify_software_token,
     CognitoIdp "SetUserMFAPreference" => mfa::set_user_mfa_preference,

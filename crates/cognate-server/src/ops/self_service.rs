@@ -68,7 +68,7 @@ pub async fn authenticate(ctx: &Ctx, token: &Sensitive<String>) -> ApiResult<Tok
         return Err(users::user_not_found());
     }
     let issued_ms = claims.get("iat").and_then(Value::as_i64).unwrap_or(0) * 1000;
-    if user.doc.tokens_valid_after_ms.is_some_and(|t| issued_ms < t - 999) {
+    if user.doc.tokens_valid_after_ms.is_some_and(|t| issued_ms < t) {
         return Err(revoked);
     }
     if !user.record.enabled {
@@ -93,9 +93,17 @@ pub async fn get_user(ctx: Ctx, input: GetUserRequest) -> ApiResult<GetUserRespo
 /// Revokes every token the user holds: refresh tokens stop working and access tokens fail
 /// Cognito API calls (they still verify offline until they expire, as with Cognito).
 async fn sign_out_everywhere(ctx: &Ctx, pool: &UserPoolType, mut user: User) -> ApiResult<()> {
-    // Tokens carry whole seconds: everything issued up to now is covered.
-    user.doc.tokens_valid_after_ms = Some(ctx.now_ms() + 1);
-    users::save_user_or_fail(ctx, pool, &mut user).await
+    // Access tokens carry whole seconds (iat). The cut-off is the next whole second, and the
+    // call returns only once it has passed: every token issued before it is revoked, every
+    // token issued after the call returns is not.
+    let cutoff = (ctx.now_ms() / 1000 + 1) * 1000;
+    user.doc.tokens_valid_after_ms = Some(cutoff);
+    users::save_user_or_fail(ctx, pool, &mut user).await?;
+    let wait = cutoff - crate::state::millis(std::time::SystemTime::now());
+    if wait > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(wait as u64)).await;
+    }
+    Ok(())
 }
 
 pub async fn global_sign_out(ctx: Ctx, input: GlobalSignOutRequest) -> ApiResult<GlobalSignOutResponse> {

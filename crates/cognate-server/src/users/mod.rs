@@ -52,6 +52,36 @@ pub struct UserDoc {
     pub tokens_valid_after_ms: Option<i64>,
     #[serde(default, skip_serializing_if = "MfaState::is_empty")]
     pub mfa: MfaState,
+    /// Devices the user signed in from (device tracking).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<Device>,
+}
+
+/// A tracked device. `secret` (its sealed SRP salt and verifier) is set by ConfirmDevice.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Device {
+    pub key: String,
+    pub group_key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// `Some(true)` remembered, `Some(false)` not remembered, `None` not yet decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remembered: Option<bool>,
+    pub created_ms: i64,
+    pub modified_ms: i64,
+    pub last_auth_ms: i64,
+}
+
+impl UserDoc {
+    pub fn device(&self, key: &str) -> Option<&Device> {
+        self.devices.iter().find(|d| d.key == key)
+    }
+
+    pub fn device_mut(&mut self, key: &str) -> Option<&mut Device> {
+        self.devices.iter_mut().find(|d| d.key == key)
+    }
 }
 
 /// The user's MFA factors. TOTP secrets are sealed under the master key.
