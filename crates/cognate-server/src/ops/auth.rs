@@ -138,10 +138,7 @@ async fn initiate(
             ErrorCode::UnsupportedOperationException,
             "CUSTOM_AUTH needs Lambda triggers, which Cognate does not support yet.",
         )),
-        AuthFlowType::UserAuth => Err(ApiError::new(
-            ErrorCode::UnsupportedOperationException,
-            "USER_AUTH (choice-based sign-in) is not supported by Cognate yet.",
-        )),
+        AuthFlowType::UserAuth => start_user_auth(ctx, &call, &params).await,
         other => Err(ApiError::invalid_parameter(format!("Invalid AuthFlow {} for this operation.", other.as_str()))),
     }
 }
@@ -248,16 +245,116 @@ async fn password_sign_in(
         let _ = tokio::task::spawn_blocking(move || srp::compute_verifier("x", "x", &given, &[0; 16])).await;
         return Err(unknown_user(call));
     };
-    let (verifier, salt) = stored_verifier(ctx, &call.pool_id, &user)?;
+    let matches = password_matches(ctx, call, &user, given).await?;
+    finish_password_check(ctx, call, user, matches, params.get("DEVICE_KEY").map(String::as_str)).await
+}
+
+/// Checks a plain password against the stored verifier (off the async runtime).
+async fn password_matches(ctx: &Ctx, call: &ClientCall, user: &User, given: String) -> ApiResult<bool> {
+    let (verifier, salt) = stored_verifier(ctx, &call.pool_id, user)?;
     let pool_name = srp::pool_name(&call.pool_id).to_owned();
     let username = user.record.username.clone();
-    let matches = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         let candidate = srp::compute_verifier(&pool_name, &username, &given, &salt);
         cognate_crypto::ct::eq(&candidate, &verifier)
     })
     .await
-    .map_err(ApiError::internal)?;
-    finish_password_check(ctx, call, user, matches, params.get("DEVICE_KEY").map(String::as_str)).await
+    .map_err(ApiError::internal)
+}
+
+/// USER_AUTH: choice-based sign-in over the first factors the pool allows and the user has.
+/// A PREFERRED_CHALLENGE the user can take is started at once; otherwise SELECT_CHALLENGE.
+async fn start_user_auth(
+    ctx: &Ctx,
+    call: &ClientCall,
+    params: &BTreeMap<String, String>,
+) -> ApiResult<InitiateAuthResponse> {
+    let login = param(params, "USERNAME")?;
+    call.check_secret_hash(ctx, params.get("SECRET_HASH").map(String::as_str), login)?;
+    let Some(user) = sign_in_user(ctx, call, login).await? else { return Err(unknown_user(call)) };
+    let available = available_challenges(&call.pool.pool, &user);
+    if let Some(preferred) = params.get("PREFERRED_CHALLENGE") {
+        if available.iter().any(|c| c.as_str() == preferred.as_str()) {
+            return take_challenge(ctx, call, user, preferred, params).await;
+        }
+    }
+    if available.is_empty() {
+        return Err(not_authorized("The user has no sign-in method this pool allows."));
+    }
+    let session = new_session(ctx, call, &user, ChallengeNameType::SelectChallenge, ctx.now_ms() / 1000)?;
+    Ok(InitiateAuthResponse {
+        challenge_name: Some(ChallengeNameType::SelectChallenge),
+        session: Some(Sensitive(session)),
+        available_challenges: Some(available),
+        challenge_parameters: Some(BTreeMap::new()),
+        ..Default::default()
+    })
+}
+
+fn available_challenges(pool: &UserPoolType, user: &User) -> Vec<ChallengeNameType> {
+    let mut out = Vec::new();
+    for factor in super::mfa::first_factors(pool, user) {
+        match factor {
+            AuthFactorType::Password => {
+                out.push(ChallengeNameType::Password);
+                out.push(ChallengeNameType::PasswordSrp);
+            }
+            AuthFactorType::EmailOtp => out.push(ChallengeNameType::EmailOtp),
+            AuthFactorType::SmsOtp => out.push(ChallengeNameType::SmsOtp),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Starts the chosen first factor; `inputs` carries what comes inline (PASSWORD, SRP_A).
+async fn take_challenge(
+    ctx: &Ctx,
+    call: &ClientCall,
+    user: User,
+    choice: &str,
+    inputs: &BTreeMap<String, String>,
+) -> ApiResult<InitiateAuthResponse> {
+    match choice {
+        "PASSWORD" => {
+            let given = param(inputs, "PASSWORD")?.to_owned();
+            let matches = password_matches(ctx, call, &user, given).await?;
+            finish_password_check(ctx, call, user, matches, inputs.get("DEVICE_KEY").map(String::as_str)).await
+        }
+        "PASSWORD_SRP" => {
+            let mut srp_params = inputs.clone();
+            srp_params.insert("USERNAME".into(), user.record.username.clone());
+            start_srp(ctx, call, &srp_params).await
+        }
+        "EMAIL_OTP" | "SMS_OTP" => {
+            let name = ChallengeNameType::from(choice);
+            match super::mfa::challenge(ctx, call, &user, name).await? {
+                super::mfa::MfaStep::Challenge(name, parameters) => {
+                    challenge_response(ctx, call, &user, name, parameters, ctx.now_ms() / 1000)
+                }
+                super::mfa::MfaStep::None => Err(ApiError::internal("no one-time code challenge")),
+            }
+        }
+        other => Err(ApiError::invalid_parameter(format!("Invalid ANSWER {other} for SELECT_CHALLENGE."))),
+    }
+}
+
+/// SELECT_CHALLENGE answered: start the chosen factor.
+async fn answer_select_challenge(
+    ctx: &Ctx,
+    call: &ClientCall,
+    responses: &BTreeMap<String, String>,
+    session: Option<&str>,
+) -> ApiResult<InitiateAuthResponse> {
+    let opened = open_session(ctx, call, session, &ChallengeNameType::SelectChallenge)?;
+    let answer = param(responses, "ANSWER")?.to_owned();
+    let user = users::require_user(ctx, &call.pool_id, &call.pool.pool, &opened.user).await?;
+    call.check_secret_hash(ctx, responses.get("SECRET_HASH").map(String::as_str), &user.record.username)?;
+    if !available_challenges(&call.pool.pool, &user).iter().any(|c| c.as_str() == answer) {
+        return Err(ApiError::invalid_parameter(format!("Invalid ANSWER {answer} for SELECT_CHALLENGE.")));
+    }
+    use_once(ctx, &opened.nonce, opened.expires_ms).await?;
+    take_challenge(ctx, call, user, &answer, responses).await
 }
 
 /// Records the outcome of a password check (lockout counter), then continues the sign-in:
@@ -402,8 +499,12 @@ async fn answer_mfa(
             }
             users::save_user_or_fail(ctx, &pool, &mut user).await?;
         }
-        ChallengeNameType::SmsMfa | ChallengeNameType::EmailOtp => {
-            let name = if challenge == ChallengeNameType::SmsMfa { "SMS_MFA_CODE" } else { "EMAIL_OTP_CODE" };
+        ChallengeNameType::SmsMfa | ChallengeNameType::SmsOtp | ChallengeNameType::EmailOtp => {
+            let name = match challenge {
+                ChallengeNameType::SmsMfa => "SMS_MFA_CODE",
+                ChallengeNameType::SmsOtp => "SMS_OTP_CODE",
+                _ => "EMAIL_OTP_CODE",
+            };
             let code = responses
                 .get(name)
                 .or_else(|| responses.get("EMAIL_MFA_CODE"))
@@ -575,9 +676,11 @@ async fn respond(
         ChallengeNameType::NewPasswordRequired => new_password(ctx, &call, &responses, session.as_deref()).await,
         ChallengeNameType::SoftwareTokenMfa
         | ChallengeNameType::SmsMfa
+        | ChallengeNameType::SmsOtp
         | ChallengeNameType::EmailOtp
         | ChallengeNameType::MfaSetup
         | ChallengeNameType::SelectMfaType => answer_mfa(ctx, &call, &responses, session.as_deref(), challenge).await,
+        ChallengeNameType::SelectChallenge => answer_select_challenge(ctx, &call, &responses, session.as_deref()).await,
         ChallengeNameType::DeviceSrpAuth => device_srp(ctx, &call, &responses, session.as_deref()).await,
         ChallengeNameType::DevicePasswordVerifier => device_password_verifier(ctx, &call, &responses).await,
         other => Err(ApiError::new(

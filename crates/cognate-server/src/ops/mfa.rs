@@ -290,3 +290,83 @@ pub fn settings_view(user: &User) -> (Option<Vec<String>>, Option<String>) {
     let enabled: Vec<String> = user.doc.mfa.enabled().into_iter().map(str::to_owned).collect();
     ((!enabled.is_empty()).then_some(enabled), user.doc.mfa.preferred.clone())
 }
+
+/// The first factors a user can sign in with through USER_AUTH: what the pool allows and the
+/// user has (a password; a verified email or phone for one-time codes).
+pub fn first_factors(pool: &UserPoolType, user: &User) -> Vec<AuthFactorType> {
+    let allowed: Vec<AuthFactorType> = pool
+        .policies
+        .as_ref()
+        .and_then(|p| p.sign_in_policy.as_ref())
+        .and_then(|s| s.allowed_first_auth_factors.clone())
+        .unwrap_or_else(|| vec![AuthFactorType::Password]);
+    let mut out = Vec::new();
+    if allowed.contains(&AuthFactorType::Password) && user.record.password.is_some() {
+        out.push(AuthFactorType::Password);
+    }
+    if allowed.contains(&AuthFactorType::EmailOtp) && user.is_verified("email") {
+        out.push(AuthFactorType::EmailOtp);
+    }
+    if allowed.contains(&AuthFactorType::SmsOtp) && user.is_verified("phone_number") {
+        out.push(AuthFactorType::SmsOtp);
+    }
+    out
+}
+
+fn auth_factors_view(pool: &UserPoolType, user: &User) -> GetUserAuthFactorsResponse {
+    let (user_mfa_setting_list, preferred_mfa_setting) = settings_view(user);
+    GetUserAuthFactorsResponse {
+        username: Sensitive(user.record.username.clone()),
+        configured_user_auth_factors: Some(first_factors(pool, user)),
+        user_mfa_setting_list,
+        preferred_mfa_setting,
+    }
+}
+
+pub async fn get_user_auth_factors(
+    ctx: Ctx,
+    input: GetUserAuthFactorsRequest,
+) -> ApiResult<GetUserAuthFactorsResponse> {
+    let caller = authenticate(&ctx, &input.access_token).await?;
+    Ok(auth_factors_view(&caller.pool.pool, &caller.user))
+}
+
+pub async fn admin_get_user_auth_factors(
+    ctx: Ctx,
+    input: AdminGetUserAuthFactorsRequest,
+) -> ApiResult<AdminGetUserAuthFactorsResponse> {
+    let (_, doc) = super::common::load_pool(&ctx, &input.user_pool_id).await?;
+    let user = users::require_user(&ctx, &input.user_pool_id, &doc.pool, input.username.expose()).await?;
+    let view = auth_factors_view(&doc.pool, &user);
+    Ok(AdminGetUserAuthFactorsResponse {
+        username: view.username,
+        configured_user_auth_factors: view.configured_user_auth_factors,
+        user_mfa_setting_list: view.user_mfa_setting_list,
+        preferred_mfa_setting: view.preferred_mfa_setting,
+    })
+}
+
+/// The legacy MFAOptions form: an SMS option on phone_number turns SMS MFA on; none turns it off.
+fn apply_mfa_options(user: &mut User, options: &[MFAOptionType]) -> ApiResult<()> {
+    let sms = options.iter().any(|o| o.delivery_medium == Some(DeliveryMediumType::Sms));
+    apply_setting(user, "SMS_MFA", Some(sms), None)
+}
+
+pub async fn set_user_settings(ctx: Ctx, input: SetUserSettingsRequest) -> ApiResult<SetUserSettingsResponse> {
+    let caller = authenticate(&ctx, &input.access_token).await?;
+    let mut user = caller.user;
+    apply_mfa_options(&mut user, &input.mfa_options)?;
+    users::save_user_or_fail(&ctx, &caller.pool.pool, &mut user).await?;
+    Ok(SetUserSettingsResponse {})
+}
+
+pub async fn admin_set_user_settings(
+    ctx: Ctx,
+    input: AdminSetUserSettingsRequest,
+) -> ApiResult<AdminSetUserSettingsResponse> {
+    let (_, doc) = super::common::load_pool(&ctx, &input.user_pool_id).await?;
+    let mut user = users::require_user(&ctx, &input.user_pool_id, &doc.pool, input.username.expose()).await?;
+    apply_mfa_options(&mut user, &input.mfa_options)?;
+    users::save_user_or_fail(&ctx, &doc.pool, &mut user).await?;
+    Ok(AdminSetUserSettingsResponse {})
+}
