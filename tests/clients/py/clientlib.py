@@ -1,0 +1,78 @@
+"""Shared plumbing of the Python client scripts.
+
+Every script takes its parameters as a JSON object, either as the first
+argument or (when there is none) on standard input, and prints exactly one
+JSON object on standard output:
+    {"ok": true, "steps": [...], "calls": [...], ...results}     exit code 0
+    {"ok": false, "steps": [...], "calls": [...], "error": {...}} exit code 1
+`steps` names what the script did and `calls` lists every cognito-idp call
+(operation, HTTP status, error code), so a failure says where it happened.
+"""
+
+import json
+import sys
+import traceback
+
+import boto3
+import botocore.config
+
+STEPS = []
+CALLS = []
+
+
+def step(name):
+    STEPS.append(name)
+
+
+def read_params():
+    raw = sys.argv[1] if len(sys.argv) > 1 else sys.stdin.read()
+    return json.loads(raw)
+
+
+def _record_call(http_response, parsed, model, **_kwargs):
+    call = {"operation": model.name, "status": http_response.status_code}
+    error = parsed.get("Error") if isinstance(parsed, dict) else None
+    if error:
+        call["error"] = {"code": error.get("Code"), "message": error.get("Message")}
+    CALLS.append(call)
+
+
+def idp_client(endpoint):
+    """A cognito-idp client for the server, with the default test credentials."""
+    client = boto3.client(
+        "cognito-idp",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"}),
+    )
+    client.meta.events.register("after-call.cognito-idp", _record_call)
+    return client
+
+
+def describe_error(err):
+    info = {"name": type(err).__name__, "message": str(err)}
+    response = getattr(err, "response", None)
+    if isinstance(response, dict) and "Error" in response:
+        info["code"] = response["Error"].get("Code")
+        info["message"] = response["Error"].get("Message")
+    else:
+        info["code"] = type(err).__name__
+    info["traceback"] = "".join(traceback.format_exception(err)[-6:])
+    return info
+
+
+def error_code(err):
+    return describe_error(err)["code"]
+
+
+def run(main):
+    try:
+        params = read_params()
+        result = main(params) or {}
+    except Exception as err:  # noqa: BLE001 - reported as JSON
+        print(json.dumps({"ok": False, "steps": STEPS, "calls": CALLS, "error": describe_error(err)}))
+        sys.exit(1)
+    print(json.dumps({"ok": True, "steps": STEPS, "calls": CALLS, **result}, default=str))
+    sys.exit(0)
