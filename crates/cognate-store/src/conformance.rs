@@ -6,8 +6,8 @@
 //! checks do not depend on each other or on running against an empty store.
 
 use crate::{
-    AppClientRecord, ClientSecretRecord, CodeCheck, CodeRecord, IdentityPoolRecord, OutboxMessage, SigningKeyRecord,
-    Store, StoreError, StoreResult, UserIndex, UserPoolRecord, UserRecord,
+    AppClientRecord, ClientSecretRecord, CodeCheck, CodeRecord, GroupRecord, IdentityPoolRecord, OutboxMessage,
+    SigningKeyRecord, Store, StoreError, StoreResult, UserIndex, UserPoolRecord, UserRecord,
 };
 
 /// Runs every check in this module.
@@ -54,6 +54,17 @@ pub fn run_all(store: &dyn Store) {
     consume_once_lifecycle(store);
     concurrent_consume_once(store);
     auth_rows_go_with_their_pool(store);
+    group_insert_and_get(store);
+    group_compare_and_set(store);
+    group_limit_per_pool(store);
+    group_list_order_and_pagination(store);
+    group_membership_add_and_remove(store);
+    group_membership_listings(store);
+    group_membership_limit_per_user(store);
+    group_delete_cascades(store);
+    group_user_delete_cascades(store);
+    group_pool_delete_cascades(store);
+    concurrent_group_limits(store);
 }
 
 fn ok<T>(r: StoreResult<T>, what: &str) -> T {
@@ -1704,6 +1715,508 @@ pub fn auth_races_between_stores(a: &dyn Store, b: &dyn Store) {
 }
 
 // ---------------------------------------------------------------------------
+// Groups and memberships
+
+fn group(pool_id: &str, name: &str, precedence: Option<i64>) -> GroupRecord {
+    GroupRecord {
+        pool_id: pool_id.into(),
+        name: name.into(),
+        created_ms: 1_700_000_000_300,
+        modified_ms: 1_700_000_000_300,
+        version: 1,
+        doc: format!(r#"{{"group":"{name}","description":"ünï 🌍"}}"#),
+        precedence,
+    }
+}
+
+fn group_names(groups: &[GroupRecord]) -> Vec<String> {
+    groups.iter().map(|g| g.name.clone()).collect()
+}
+
+/// Every group name of the pool, paged `page` at a time.
+fn all_group_names(store: &dyn Store, pool_id: &str, page: usize) -> Vec<String> {
+    let mut seen = Vec::new();
+    loop {
+        let got = ok(store.list_groups(pool_id, seen.last().map(String::as_str), page), "list groups");
+        assert!(got.len() <= page, "page larger than limit");
+        let done = got.len() < page;
+        seen.extend(group_names(&got));
+        if done {
+            return seen;
+        }
+    }
+}
+
+/// Every group of the user, paged `page` at a time.
+fn groups_of(store: &dyn Store, pool_id: &str, username_key: &str, page: usize) -> Vec<String> {
+    let mut seen = Vec::new();
+    loop {
+        let got = ok(
+            store.list_groups_for_user(pool_id, username_key, seen.last().map(String::as_str), page),
+            "list groups for user",
+        );
+        assert!(got.len() <= page, "page larger than limit");
+        let done = got.len() < page;
+        seen.extend(group_names(&got));
+        if done {
+            return seen;
+        }
+    }
+}
+
+/// Every member of the group, paged `page` at a time.
+fn members_of(store: &dyn Store, pool_id: &str, group: &str, page: usize) -> Vec<String> {
+    let mut seen = Vec::new();
+    loop {
+        let got = ok(store.list_users_in_group(pool_id, group, seen.last().map(String::as_str), page), "list members");
+        assert!(got.len() <= page, "page larger than limit");
+        let done = got.len() < page;
+        seen.extend(keys(&got));
+        if done {
+            return seen;
+        }
+    }
+}
+
+pub fn group_insert_and_get(store: &dyn Store) {
+    ok(store.insert_user_pool(&pool("gi_pool")), "insert pool");
+    ok(store.insert_user_pool(&pool("gi_other")), "insert other pool");
+    let admins = group("gi_pool", "admins", Some(0));
+    let plain = group("gi_pool", "plain", None);
+    ok(store.insert_group(&admins, 10), "insert admins");
+    ok(store.insert_group(&plain, 10), "insert plain");
+    assert_eq!(ok(store.get_group("gi_pool", "admins"), "get"), Some(admins.clone()));
+    assert_eq!(ok(store.get_group("gi_pool", "plain"), "get no precedence"), Some(plain));
+    assert_eq!(ok(store.get_group("gi_pool", "ADMINS"), "names are exact"), None);
+    assert_eq!(ok(store.get_group("gi_other", "admins"), "other pool"), None);
+    assert_eq!(ok(store.get_group("gi_missing", "admins"), "missing pool"), None);
+
+    // Extreme values and odd text round-trip.
+    let mut odd = group("gi_pool", "Grüppe 名前 🌍", Some(i64::MAX));
+    odd.created_ms = -5;
+    odd.modified_ms = i64::MAX;
+    odd.doc = "{\"k\":\"\\\"quoted\\\"\"}".into();
+    ok(store.insert_group(&odd, 10), "insert odd");
+    assert_eq!(ok(store.get_group("gi_pool", &odd.name), "get odd"), Some(odd));
+
+    // A duplicate name is refused and changes nothing, even in a full pool;
+    // the same name in another pool is another group.
+    let mut dup = admins.clone();
+    dup.doc = "{}".into();
+    expect_err(store.insert_group(&dup, 10), |e| matches!(e, StoreError::AlreadyExists), "duplicate");
+    expect_err(store.insert_group(&dup, 3), |e| matches!(e, StoreError::AlreadyExists), "duplicate at limit");
+    assert_eq!(ok(store.get_group("gi_pool", "admins"), "get"), Some(admins));
+    ok(store.insert_group(&group("gi_other", "admins", None), 10), "same name, other pool");
+
+    expect_err(
+        store.insert_group(&group("gi_missing", "g", None), 10),
+        |e| matches!(e, StoreError::NotFound),
+        "missing pool",
+    );
+    assert!(ok(store.list_groups("gi_missing", None, 10), "list missing pool").is_empty());
+}
+
+pub fn group_compare_and_set(store: &dyn Store) {
+    ok(store.insert_user_pool(&pool("gcas_pool")), "insert pool");
+    let rec = group("gcas_pool", "g", Some(5));
+    ok(store.insert_group(&rec, 10), "insert");
+
+    let mut v2 = rec.clone();
+    v2.version = 2;
+    v2.doc = r#"{"changed":true}"#.into();
+    v2.precedence = None;
+    v2.modified_ms += 10;
+    // An update never rewrites the creation time.
+    v2.created_ms = 1;
+    ok(store.update_group(&v2), "update to v2");
+    let stored = ok(store.get_group("gcas_pool", "g"), "get").unwrap_or_else(|| panic!("gone"));
+    assert_eq!(stored, GroupRecord { created_ms: rec.created_ms, ..v2.clone() });
+
+    let mut v3 = stored.clone();
+    v3.version = 3;
+    v3.precedence = Some(-1);
+    ok(store.update_group(&v3), "update to v3");
+    assert_eq!(ok(store.get_group("gcas_pool", "g"), "get").and_then(|g| g.precedence), Some(-1));
+
+    // A second writer that also read v2 loses; so do skips and nonsense.
+    let mut stale = stored.clone();
+    stale.version = 3;
+    stale.doc = "{}".into();
+    expect_err(store.update_group(&stale), |e| matches!(e, StoreError::VersionConflict), "stale update");
+    stale.version = 5;
+    expect_err(store.update_group(&stale), |e| matches!(e, StoreError::VersionConflict), "version skip");
+    stale.version = i64::MIN;
+    expect_err(store.update_group(&stale), |e| matches!(e, StoreError::VersionConflict), "i64::MIN version");
+    assert_eq!(ok(store.get_group("gcas_pool", "g"), "get").map(|g| g.version), Some(3));
+
+    let mut missing = group("gcas_pool", "missing", None);
+    missing.version = 2;
+    expect_err(store.update_group(&missing), |e| matches!(e, StoreError::NotFound), "update missing");
+    missing.pool_id = "gcas_nopool".into();
+    expect_err(store.update_group(&missing), |e| matches!(e, StoreError::NotFound), "update in missing pool");
+}
+
+pub fn group_limit_per_pool(store: &dyn Store) {
+    ok(store.insert_user_pool(&pool("glim_pool")), "insert pool");
+    ok(store.insert_user_pool(&pool("glim_other")), "insert other pool");
+    expect_err(
+        store.insert_group(&group("glim_pool", "zero", None), 0),
+        |e| matches!(e, StoreError::LimitExceeded),
+        "limit 0",
+    );
+    for name in ["a", "b", "c"] {
+        ok(store.insert_group(&group("glim_pool", name, None), 3), "insert under the limit");
+    }
+    expect_err(
+        store.insert_group(&group("glim_pool", "d", None), 3),
+        |e| matches!(e, StoreError::LimitExceeded),
+        "over the limit",
+    );
+    assert_eq!(all_group_names(store, "glim_pool", 10), ["a", "b", "c"]);
+    // The limit is the caller's: a larger one admits more.
+    ok(store.insert_group(&group("glim_pool", "d", None), 4), "raised limit");
+    // Per pool: another pool is not affected.
+    ok(store.insert_group(&group("glim_other", "a", None), 1), "other pool");
+    // Deleting frees a slot; deleting a missing group frees nothing.
+    assert!(!ok(store.delete_group("glim_pool", "nope"), "delete missing"));
+    expect_err(
+        store.insert_group(&group("glim_pool", "e", None), 4),
+        |e| matches!(e, StoreError::LimitExceeded),
+        "full",
+    );
+    assert!(ok(store.delete_group("glim_pool", "b"), "delete"));
+    assert!(!ok(store.delete_group("glim_pool", "b"), "delete again"));
+    ok(store.insert_group(&group("glim_pool", "e", None), 4), "insert into freed slot");
+    expect_err(
+        store.insert_group(&group("glim_pool", "f", None), 4),
+        |e| matches!(e, StoreError::LimitExceeded),
+        "full",
+    );
+    // Failed inserts (duplicate, over the limit) left the count alone.
+    expect_err(
+        store.insert_group(&group("glim_pool", "a", None), 9),
+        |e| matches!(e, StoreError::AlreadyExists),
+        "dup",
+    );
+    for name in ["f", "g", "h", "i", "j"] {
+        ok(store.insert_group(&group("glim_pool", name, None), 9), "fill to 9");
+    }
+    expect_err(store.insert_group(&group("glim_pool", "k", None), 9), |e| matches!(e, StoreError::LimitExceeded), "9");
+    assert_eq!(all_group_names(store, "glim_pool", 4).len(), 9);
+}
+
+pub fn group_list_order_and_pagination(store: &dyn Store) {
+    ok(store.insert_user_pool(&pool("gl_pool")), "insert pool");
+    ok(store.insert_user_pool(&pool("gl_other")), "insert other pool");
+    // Byte order: uppercase before lowercase, digits compared as text.
+    let names = ["b", "B", "a", "c2", "c10", "Z", "é", "e"];
+    for (i, name) in names.iter().enumerate() {
+        ok(store.insert_group(&group("gl_pool", name, Some(i as i64)), 100), "insert");
+    }
+    ok(store.insert_group(&group("gl_other", "a0", None), 100), "insert other");
+    let mut expected: Vec<&str> = names.to_vec();
+    expected.sort_unstable();
+    for page in [1, 2, 3, 100] {
+        assert_eq!(all_group_names(store, "gl_pool", page), expected, "page size {page}");
+    }
+    let full = ok(store.list_groups("gl_pool", None, 100), "list");
+    assert_eq!(full[0], group("gl_pool", "B", Some(1)));
+    assert_eq!(group_names(&ok(store.list_groups("gl_pool", Some("b"), 2), "after b")), ["c10", "c2"]);
+    assert_eq!(
+        group_names(&ok(store.list_groups("gl_pool", Some("bb"), 100), "after non-name")),
+        ["c10", "c2", "e", "é"]
+    );
+    assert!(ok(store.list_groups("gl_pool", Some("é"), 100), "after last").is_empty());
+    assert!(ok(store.list_groups("gl_pool", None, 0), "limit 0").is_empty());
+    assert_eq!(group_names(&ok(store.list_groups("gl_pool", None, usize::MAX), "no limit")), expected);
+}
+
+pub fn group_membership_add_and_remove(store: &dyn Store) {
+    ok(store.insert_user_pool(&pool("gm_pool")), "insert pool");
+    ok(store.insert_user_pool(&pool("gm_other")), "insert other pool");
+    ok(store.insert_user(&user("gm_pool", "alice"), &UserIndex::default()), "insert alice");
+    ok(store.insert_user(&user("gm_other", "bob"), &UserIndex::default()), "insert bob elsewhere");
+    ok(store.insert_group(&group("gm_pool", "g", None), 10), "insert group");
+    ok(store.insert_group(&group("gm_other", "g", None), 10), "insert other group");
+
+    // Idempotent add.
+    assert!(ok(store.add_user_to_group("gm_pool", "g", "alice", 10), "add"));
+    assert!(!ok(store.add_user_to_group("gm_pool", "g", "alice", 10), "add again"));
+    assert_eq!(members_of(store, "gm_pool", "g", 10), ["alice"]);
+    assert_eq!(groups_of(store, "gm_pool", "alice", 10), ["g"]);
+
+    // Missing user, group or pool; a user of another pool is not found.
+    let not_found = |e: &StoreError| matches!(e, StoreError::NotFound);
+    expect_err(store.add_user_to_group("gm_pool", "g", "nobody", 10), not_found, "missing user");
+    expect_err(store.add_user_to_group("gm_pool", "nogroup", "alice", 10), not_found, "missing group");
+    expect_err(store.add_user_to_group("gm_pool", "g", "bob", 10), not_found, "user of another pool");
+    expect_err(store.add_user_to_group("gm_nopool", "g", "alice", 10), not_found, "missing pool");
+    assert!(members_of(store, "gm_other", "g", 10).is_empty());
+
+    // Removal is per membership, and tells whether there was one.
+    assert!(!ok(store.remove_user_from_group("gm_pool", "g", "nobody"), "remove non-member"));
+    assert!(!ok(store.remove_user_from_group("gm_pool", "nogroup", "alice"), "remove from missing group"));
+    assert!(!ok(store.remove_user_from_group("gm_other", "g", "alice"), "remove in other pool"));
+    assert!(ok(store.remove_user_from_group("gm_pool", "g", "alice"), "remove"));
+    assert!(!ok(store.remove_user_from_group("gm_pool", "g", "alice"), "remove again"));
+    assert!(members_of(store, "gm_pool", "g", 10).is_empty());
+    assert!(groups_of(store, "gm_pool", "alice", 10).is_empty());
+    // And the user and group are still there.
+    assert!(ok(store.get_user("gm_pool", "alice"), "user kept").is_some());
+    assert!(ok(store.get_group("gm_pool", "g"), "group kept").is_some());
+    assert!(ok(store.add_user_to_group("gm_pool", "g", "alice", 10), "add back"));
+}
+
+pub fn group_membership_listings(store: &dyn Store) {
+    ok(store.insert_user_pool(&pool("gml_pool")), "insert pool");
+    let users = ["b", "B", "a", "c2", "c10", "Z", "é", "e"];
+    let groups = ["g2", "G1", "g10", "ğ"];
+    for k in users {
+        ok(store.insert_user(&user("gml_pool", k), &UserIndex::default()), "insert user");
+    }
+    for (i, name) in groups.iter().enumerate() {
+        ok(store.insert_group(&group("gml_pool", name, Some(10 - i as i64)), 100), "insert group");
+    }
+    ok(store.insert_group(&group("gml_pool", "empty", None), 100), "insert empty group");
+    // Every user is in g2; "a" is in every group; "b" in two.
+    for k in users {
+        assert!(ok(store.add_user_to_group("gml_pool", "g2", k, 100), "add to g2"));
+    }
+    for g in groups {
+        ok(store.add_user_to_group("gml_pool", g, "a", 100), "add a");
+    }
+    ok(store.add_user_to_group("gml_pool", "ğ", "b", 100), "add b");
+
+    let mut sorted_users: Vec<&str> = users.to_vec();
+    sorted_users.sort_unstable();
+    for page in [1, 2, 3, 100] {
+        assert_eq!(members_of(store, "gml_pool", "g2", page), sorted_users, "page size {page}");
+    }
+    let mut sorted_groups: Vec<&str> = groups.to_vec();
+    sorted_groups.sort_unstable();
+    for page in [1, 3, 100] {
+        assert_eq!(groups_of(store, "gml_pool", "a", page), sorted_groups, "page size {page}");
+    }
+    assert_eq!(groups_of(store, "gml_pool", "b", 1), ["g2", "ğ"]);
+    assert!(groups_of(store, "gml_pool", "nobody", 10).is_empty());
+    assert!(members_of(store, "gml_pool", "empty", 10).is_empty());
+    assert!(members_of(store, "gml_pool", "nogroup", 10).is_empty());
+
+    // Cursors that are not themselves members or groups; limits of 0.
+    let after = ok(store.list_users_in_group("gml_pool", "g2", Some("c"), 3), "members after c");
+    assert_eq!(keys(&after), ["c10", "c2", "e"]);
+    assert!(ok(store.list_users_in_group("gml_pool", "g2", Some("é"), 3), "after last").is_empty());
+    let after = ok(store.list_groups_for_user("gml_pool", "a", Some("g1"), 10), "groups after g1");
+    assert_eq!(group_names(&after), ["g10", "g2", "ğ"]);
+    assert!(ok(store.list_users_in_group("gml_pool", "g2", None, 0), "limit 0").is_empty());
+    assert!(ok(store.list_groups_for_user("gml_pool", "a", None, 0), "limit 0").is_empty());
+
+    // The listings return whole, current records.
+    let mut alice = ok(store.get_user("gml_pool", "a"), "get a").unwrap_or_else(|| panic!("a vanished"));
+    alice.version += 1;
+    alice.status = "RESET_REQUIRED".into();
+    ok(store.update_user(&alice, &UserIndex::default()), "update a");
+    let mut g10 = ok(store.get_group("gml_pool", "g10"), "get g10").unwrap_or_else(|| panic!("g10 vanished"));
+    g10.version += 1;
+    g10.precedence = None;
+    g10.doc = r#"{"v":2}"#.into();
+    ok(store.update_group(&g10), "update g10");
+    assert_eq!(ok(store.list_users_in_group("gml_pool", "g2", Some("Z"), 1), "member after Z"), vec![alice]);
+    let of_a = ok(store.list_groups_for_user("gml_pool", "a", None, 100), "groups of a");
+    assert_eq!(of_a.iter().find(|g| g.name == "g10"), Some(&g10));
+    assert_eq!(of_a.iter().find(|g| g.name == "G1"), Some(&group("gml_pool", "G1", Some(9))));
+}
+
+pub fn group_membership_limit_per_user(store: &dyn Store) {
+    ok(store.insert_user_pool(&pool("gmu_pool")), "insert pool");
+    for k in ["u", "v"] {
+        ok(store.insert_user(&user("gmu_pool", k), &UserIndex::default()), "insert user");
+    }
+    for g in ["g1", "g2", "g3", "g4"] {
+        ok(store.insert_group(&group("gmu_pool", g, None), 10), "insert group");
+    }
+    let limit = |e: &StoreError| matches!(e, StoreError::LimitExceeded);
+    expect_err(store.add_user_to_group("gmu_pool", "g1", "u", 0), limit, "limit 0");
+    assert!(ok(store.add_user_to_group("gmu_pool", "g1", "u", 2), "first"));
+    assert!(ok(store.add_user_to_group("gmu_pool", "g2", "u", 2), "second"));
+    expect_err(store.add_user_to_group("gmu_pool", "g3", "u", 2), limit, "third");
+    // Idempotent adds succeed at (or above) the limit.
+    assert!(!ok(store.add_user_to_group("gmu_pool", "g2", "u", 2), "again at the limit"));
+    assert!(!ok(store.add_user_to_group("gmu_pool", "g2", "u", 1), "again above the limit"));
+    // Per user: another user, and the group's other members, are not affected.
+    assert!(ok(store.add_user_to_group("gmu_pool", "g1", "v", 1), "other user"));
+    // Removing frees a slot.
+    assert!(ok(store.remove_user_from_group("gmu_pool", "g1", "u"), "remove"));
+    assert!(ok(store.add_user_to_group("gmu_pool", "g3", "u", 2), "into freed slot"));
+    expect_err(store.add_user_to_group("gmu_pool", "g4", "u", 2), limit, "full again");
+    // Deleting a group frees a slot too.
+    assert!(ok(store.delete_group("gmu_pool", "g2"), "delete group"));
+    assert!(ok(store.add_user_to_group("gmu_pool", "g4", "u", 2), "after group delete"));
+    assert_eq!(groups_of(store, "gmu_pool", "u", 10), ["g3", "g4"]);
+    assert_eq!(groups_of(store, "gmu_pool", "v", 10), ["g1"]);
+}
+
+pub fn group_delete_cascades(store: &dyn Store) {
+    ok(store.insert_user_pool(&pool("gd_pool")), "insert pool");
+    for k in ["u1", "u2"] {
+        ok(store.insert_user(&user("gd_pool", k), &UserIndex::default()), "insert user");
+    }
+    for g in ["doomed", "kept"] {
+        ok(store.insert_group(&group("gd_pool", g, None), 10), "insert group");
+        for k in ["u1", "u2"] {
+            ok(store.add_user_to_group("gd_pool", g, k, 10), "add");
+        }
+    }
+    assert!(ok(store.delete_group("gd_pool", "doomed"), "delete"));
+    assert_eq!(ok(store.get_group("gd_pool", "doomed"), "get deleted"), None);
+    assert!(members_of(store, "gd_pool", "doomed", 10).is_empty());
+    assert_eq!(groups_of(store, "gd_pool", "u1", 10), ["kept"]);
+    assert_eq!(members_of(store, "gd_pool", "kept", 10), ["u1", "u2"]);
+    assert!(!ok(store.remove_user_from_group("gd_pool", "doomed", "u1"), "membership gone"));
+    // The users stay, and a group recreated with the name starts empty.
+    assert_eq!(ok(store.count_users("gd_pool"), "count users"), 2);
+    ok(store.insert_group(&group("gd_pool", "doomed", None), 10), "recreate");
+    assert!(members_of(store, "gd_pool", "doomed", 10).is_empty());
+    assert!(ok(store.add_user_to_group("gd_pool", "doomed", "u1", 10), "add to recreated"));
+}
+
+pub fn group_user_delete_cascades(store: &dyn Store) {
+    ok(store.insert_user_pool(&pool("gud_pool")), "insert pool");
+    for k in ["leaver", "stayer"] {
+        ok(store.insert_user(&user("gud_pool", k), &UserIndex::default()), "insert user");
+    }
+    for g in ["g1", "g2"] {
+        ok(store.insert_group(&group("gud_pool", g, None), 10), "insert group");
+        for k in ["leaver", "stayer"] {
+            ok(store.add_user_to_group("gud_pool", g, k, 10), "add");
+        }
+    }
+    assert!(ok(store.delete_user("gud_pool", "leaver"), "delete user"));
+    for g in ["g1", "g2"] {
+        assert_eq!(members_of(store, "gud_pool", g, 10), ["stayer"]);
+        assert!(ok(store.get_group("gud_pool", g), "group kept").is_some());
+    }
+    assert!(groups_of(store, "gud_pool", "leaver", 10).is_empty());
+    // A user recreated with the key starts in no group, with a fresh limit.
+    ok(store.insert_user(&user("gud_pool", "leaver"), &UserIndex::default()), "recreate user");
+    assert!(groups_of(store, "gud_pool", "leaver", 10).is_empty());
+    assert!(ok(store.add_user_to_group("gud_pool", "g1", "leaver", 1), "add recreated"));
+}
+
+pub fn group_pool_delete_cascades(store: &dyn Store) {
+    for id in ["gpd_del", "gpd_keep"] {
+        ok(store.insert_user_pool(&pool(id)), "insert pool");
+        ok(store.insert_user(&user(id, "u"), &UserIndex::default()), "insert user");
+        for g in ["g1", "g2"] {
+            ok(store.insert_group(&group(id, g, None), 2), "insert group");
+            ok(store.add_user_to_group(id, g, "u", 10), "add");
+        }
+    }
+    assert!(ok(store.delete_user_pool("gpd_del"), "delete pool"));
+    assert!(ok(store.list_groups("gpd_del", None, 10), "groups gone").is_empty());
+    assert!(members_of(store, "gpd_del", "g1", 10).is_empty());
+    assert!(groups_of(store, "gpd_del", "u", 10).is_empty());
+    assert_eq!(all_group_names(store, "gpd_keep", 10), ["g1", "g2"]);
+    assert_eq!(groups_of(store, "gpd_keep", "u", 10), ["g1", "g2"]);
+
+    // Recreating the pool starts clean, with the group count back at zero.
+    ok(store.insert_user_pool(&pool("gpd_del")), "reinsert pool");
+    ok(store.insert_user(&user("gpd_del", "u"), &UserIndex::default()), "reinsert user");
+    assert!(groups_of(store, "gpd_del", "u", 10).is_empty());
+    for g in ["g1", "g2"] {
+        ok(store.insert_group(&group("gpd_del", g, None), 2), "insert group into recreated pool");
+    }
+    expect_err(
+        store.insert_group(&group("gpd_del", "g3", None), 2),
+        |e| matches!(e, StoreError::LimitExceeded),
+        "limit in recreated pool",
+    );
+    assert!(members_of(store, "gpd_del", "g1", 10).is_empty());
+}
+
+/// Runs `f(i)` for every `i` in `0..n`, each on its own thread, all released
+/// at once; returns the results in order.
+fn race<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let barrier = std::sync::Barrier::new(n);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .map(|i| {
+                let (barrier, f) = (&barrier, &f);
+                s.spawn(move || {
+                    barrier.wait();
+                    f(i)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| match h.join() {
+                Ok(r) => r,
+                Err(_) => panic!("racing thread panicked"),
+            })
+            .collect()
+    })
+}
+
+/// The stores (repeated as given) race, in fresh pools named after
+/// `prefix`, to insert more groups than the pool's limit, to add one user
+/// to more groups than the user's limit, and to add another user to one
+/// group: each limit holds exactly, and exactly one add of the same
+/// membership reports it new.
+fn race_group_limits(stores: &[&dyn Store], prefix: &str, rounds: usize) {
+    const MAX: u64 = 3;
+    let n = stores.len();
+    for round in 0..rounds {
+        let pool_id = format!("{prefix}_{round}");
+        ok(stores[0].insert_user_pool(&pool(&pool_id)), "insert pool");
+        let results = race(n, |i| stores[i].insert_group(&group(&pool_id, &format!("g{i}"), None), MAX));
+        for r in &results {
+            assert!(matches!(r, Ok(()) | Err(StoreError::LimitExceeded)), "{pool_id}: {r:?}");
+        }
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count() as u64, MAX, "{pool_id}: group inserts");
+        for store in stores {
+            assert_eq!(all_group_names(*store, &pool_id, 100).len() as u64, MAX, "{pool_id}");
+        }
+        // The count kept on the pool agrees with the rows.
+        ok(stores[0].insert_group(&group(&pool_id, "extra", None), MAX + 1), "one more under a raised limit");
+        expect_err(
+            stores[0].insert_group(&group(&pool_id, "extra2", None), MAX + 1),
+            |e| matches!(e, StoreError::LimitExceeded),
+            "raised limit reached",
+        );
+
+        // Enough groups for everyone, then one user added to all at once.
+        for i in 0..n {
+            ok(stores[0].insert_group(&group(&pool_id, &format!("m{i}"), None), u64::MAX), "insert group");
+        }
+        for k in ["u", "w"] {
+            ok(stores[0].insert_user(&user(&pool_id, k), &UserIndex::default()), "insert user");
+        }
+        let results = race(n, |i| stores[i].add_user_to_group(&pool_id, &format!("m{i}"), "u", MAX));
+        for r in &results {
+            assert!(matches!(r, Ok(true) | Err(StoreError::LimitExceeded)), "{pool_id}: {r:?}");
+        }
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count() as u64, MAX, "{pool_id}: adds");
+        assert_eq!(groups_of(stores[n - 1], &pool_id, "u", 100).len() as u64, MAX, "{pool_id}");
+
+        // The same membership, added by everyone at once: one is new.
+        let results = race(n, |i| ok(stores[i].add_user_to_group(&pool_id, "m0", "w", MAX), "same add"));
+        assert_eq!(results.iter().filter(|new| **new).count(), 1, "{pool_id}: same membership");
+        assert_eq!(groups_of(stores[0], &pool_id, "w", 100), ["m0"], "{pool_id}");
+    }
+}
+
+pub fn concurrent_group_limits(store: &dyn Store) {
+    race_group_limits(&[store; 8], "cgl_pool", 5);
+}
+
+/// Two independently opened stores on one database (like two server
+/// processes) race for the group limits; see [`concurrent_group_limits`].
+pub fn group_races_between_stores(a: &dyn Store, b: &dyn Store) {
+    race_group_limits(&[a, b, a, b, a, b], "xgroup_pool", 10);
+}
+
+// ---------------------------------------------------------------------------
 // Query plans
 
 /// A statement parameter, for backend suites that EXPLAIN the store's SQL.
@@ -1738,17 +2251,32 @@ pub fn search_statements(pool_id: &str) -> Vec<(String, Vec<SqlParam>)> {
         .filter_map(|(attribute, value, prefix, after)| {
             crate::sql::search_statement(pool_id, attribute, value, prefix, after, 60)
         })
-        .map(|(sql, params)| {
-            let params = params
-                .into_iter()
-                .map(|v| match v {
-                    crate::db::Value::Null => SqlParam::Null,
-                    crate::db::Value::Int(i) => SqlParam::Int(i),
-                    crate::db::Value::Bool(b) => SqlParam::Bool(b),
-                    crate::db::Value::Text(s) => SqlParam::Text(s),
-                })
-                .collect();
-            (sql, params)
-        })
+        .map(|(sql, params)| (sql, params.into_iter().map(sql_param).collect()))
         .collect()
+}
+
+/// The statements [`crate::GroupStore::list_users_in_group`] and
+/// [`crate::GroupStore::list_groups_for_user`] run for `pool_id`, `group`
+/// and `username_key`, with and without a cursor, with `$N` placeholders
+/// and their parameters. Backend suites EXPLAIN them to check that each is
+/// an index range scan, already in result order.
+pub fn group_statements(pool_id: &str, group: &str, username_key: &str) -> Vec<(String, Vec<SqlParam>)> {
+    vec![
+        crate::sql::group_members_statement(pool_id, group, None, 60),
+        crate::sql::group_members_statement(pool_id, group, Some(username_key), 60),
+        crate::sql::user_groups_statement(pool_id, username_key, None, 60),
+        crate::sql::user_groups_statement(pool_id, username_key, Some(group), 60),
+    ]
+    .into_iter()
+    .map(|(sql, params)| (sql, params.into_iter().map(sql_param).collect()))
+    .collect()
+}
+
+fn sql_param(v: crate::db::Value) -> SqlParam {
+    match v {
+        crate::db::Value::Null => SqlParam::Null,
+        crate::db::Value::Int(i) => SqlParam::Int(i),
+        crate::db::Value::Bool(b) => SqlParam::Bool(b),
+        crate::db::Value::Text(s) => SqlParam::Text(s),
+    }
 }

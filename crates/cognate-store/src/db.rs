@@ -43,6 +43,12 @@ impl From<i64> for Value {
     }
 }
 
+impl From<Option<i64>> for Value {
+    fn from(i: Option<i64>) -> Self {
+        i.map_or(Value::Null, Value::Int)
+    }
+}
+
 pub(crate) type Row = Vec<Value>;
 
 /// An open connection or transaction. SQL uses `$1`-style placeholders, which
@@ -146,6 +152,14 @@ impl Cells {
         match self.next()? {
             Value::Int(i) => Ok(i),
             other => Err(self.mismatch("integer", &other)),
+        }
+    }
+
+    pub fn opt_int(&mut self) -> StoreResult<Option<i64>> {
+        match self.next()? {
+            Value::Int(i) => Ok(Some(i)),
+            Value::Null => Ok(None),
+            other => Err(self.mismatch("integer or null", &other)),
         }
     }
 

@@ -95,8 +95,9 @@ pub trait UserPoolStore: Send + Sync {
     /// `NotFound` if there is no such pool.
     fn update_user_pool(&self, rec: &UserPoolRecord) -> StoreResult<()>;
     /// Also deletes the pool's app clients and their secrets, its users with
-    /// their index rows and codes, its outbox messages, its signing keys and
-    /// its token revocations, atomically.
+    /// their index rows and codes, its groups and their memberships, its
+    /// outbox messages, its signing keys and its token revocations,
+    /// atomically.
     fn delete_user_pool(&self, id: &str) -> StoreResult<bool>;
     /// Ordered by id (byte order), strictly after `after_id`.
     fn list_user_pools(&self, after_id: Option<&str>, limit: usize) -> StoreResult<Vec<UserPoolRecord>>;
@@ -210,8 +211,8 @@ pub trait UserStore: Send + Sync {
     fn get_user(&self, pool_id: &str, username_key: &str) -> StoreResult<Option<UserRecord>>;
     fn get_user_by_sub(&self, pool_id: &str, sub: &str) -> StoreResult<Option<UserRecord>>;
     fn get_user_by_alias(&self, pool_id: &str, kind: &str, key: &str) -> StoreResult<Option<UserRecord>>;
-    /// Also deletes the user's index rows and codes (not its outbox
-    /// messages), and decrements the pool's user count.
+    /// Also deletes the user's index rows, codes and group memberships (not
+    /// its outbox messages), and decrements the pool's user count.
     fn delete_user(&self, pool_id: &str, username_key: &str) -> StoreResult<bool>;
     /// Ordered by `username_key` (byte order), strictly after `after`.
     fn list_users(&self, pool_id: &str, after: Option<&str>, limit: usize) -> StoreResult<Vec<UserRecord>>;
@@ -377,6 +378,79 @@ pub trait TokenStore: Send + Sync {
     fn consume_once(&self, key: &str, expires_ms: i64, now_ms: i64) -> StoreResult<bool>;
 }
 
+/// A group of a user pool. Updates follow the same compare-and-set rule as
+/// [`UserPoolStore::update_user_pool`]; `created_ms` is never changed by an
+/// update, and `name` is the key.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroupRecord {
+    pub pool_id: String,
+    /// Unique per pool; listings order by it (byte order).
+    pub name: String,
+    pub created_ms: i64,
+    pub modified_ms: i64,
+    pub version: i64,
+    /// JSON text, opaque to the store.
+    pub doc: String,
+    /// Lower wins when the server picks among a user's groups; opaque to the
+    /// store.
+    pub precedence: Option<i64>,
+}
+
+/// Groups, and memberships of users (named by `username_key`) in them.
+/// Deleting a group, a user or a pool deletes the memberships hanging off it.
+pub trait GroupStore: Send + Sync {
+    /// Inserts the group and bumps the pool's group count, atomically.
+    /// `AlreadyExists` on a duplicate (pool_id, name); `NotFound` if the pool
+    /// does not exist; `LimitExceeded` if the pool already has `max_groups`
+    /// groups (checked in the same transaction as the insert).
+    fn insert_group(&self, rec: &GroupRecord, max_groups: u64) -> StoreResult<()>;
+    fn get_group(&self, pool_id: &str, name: &str) -> StoreResult<Option<GroupRecord>>;
+    /// Compare-and-set update of `modified_ms`, `version`, `doc` and
+    /// `precedence` (`VersionConflict` / `NotFound` as for pools).
+    fn update_group(&self, rec: &GroupRecord) -> StoreResult<()>;
+    /// Also deletes the group's memberships, and decrements the pool's group
+    /// count, atomically.
+    fn delete_group(&self, pool_id: &str, name: &str) -> StoreResult<bool>;
+    /// Ordered by name (byte order), strictly after `after`.
+    fn list_groups(&self, pool_id: &str, after: Option<&str>, limit: usize) -> StoreResult<Vec<GroupRecord>>;
+    /// Adds a user to a group; idempotent: `Ok(false)` if the user already
+    /// is a member (even at the limit). `NotFound` if the user or the group
+    /// does not exist; `LimitExceeded` if the user already is in
+    /// `max_groups_per_user` groups (checked in the same transaction as the
+    /// insert, so concurrent adds cannot exceed it).
+    fn add_user_to_group(
+        &self,
+        pool_id: &str,
+        group: &str,
+        username_key: &str,
+        max_groups_per_user: u64,
+    ) -> StoreResult<bool>;
+    /// `Ok(false)` if the user is not a member (or the user or group does
+    /// not exist).
+    fn remove_user_from_group(&self, pool_id: &str, group: &str, username_key: &str) -> StoreResult<bool>;
+    /// The groups of a user, ordered by name (byte order), strictly after
+    /// the group name `after`. (The server orders by precedence itself,
+    /// having fetched all of a user's groups.) Empty if the user does not
+    /// exist.
+    fn list_groups_for_user(
+        &self,
+        pool_id: &str,
+        username_key: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<GroupRecord>>;
+    /// The members of a group, ordered by `username_key` (byte order),
+    /// strictly after `after`. Served by an index range scan: the cost of a
+    /// page does not grow with the group. Empty if the group does not exist.
+    fn list_users_in_group(
+        &self,
+        pool_id: &str,
+        group: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<UserRecord>>;
+}
+
 pub trait Store:
     UserPoolStore
     + AppClientStore
@@ -387,6 +461,7 @@ pub trait Store:
     + OutboxStore
     + KeyStore
     + TokenStore
+    + GroupStore
     + Send
     + Sync
 {

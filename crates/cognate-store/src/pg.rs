@@ -25,6 +25,7 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/postgres/0003_client_lookup.sql"),
     },
     Migration { version: 4, name: "0004_auth", sql: include_str!("../migrations/postgres/0004_auth.sql") },
+    Migration { version: 5, name: "0005_groups", sql: include_str!("../migrations/postgres/0005_groups.sql") },
 ];
 
 const POOL_MAX: usize = 16;

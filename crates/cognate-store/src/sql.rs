@@ -6,14 +6,16 @@
 //!   row was written, which is race-free and leaves the transaction usable;
 //! - updates are a single `UPDATE … WHERE version = expected`, atomic on its
 //!   own; only when it matches nothing do we look at why;
-//! - a check that guards a write (secret counts, one-time codes) first locks
-//!   the row it reads (`Tx::lock_rows`), so concurrent writers serialise;
+//! - a check that guards a write (secret counts, one-time codes, a user's
+//!   group count) first locks the row it reads (`Tx::lock_rows`), so
+//!   concurrent writers serialise;
 //! - bounded clean-ups of expired rows lock with `Tx::lock_rows_skip_locked`
 //!   and re-check expiry on the rows they delete, so they never wait on (or
 //!   delete) a row a concurrent writer is renewing;
-//! - the pool's user counter is bumped by the last statement of a user
-//!   insert or delete, so the pool row stays locked (PostgreSQL) for as
-//!   short a time as possible, and no other lock is taken after it.
+//! - the pool's user and group counters are bumped by the last statement of
+//!   a user or group insert or delete, so the pool row stays locked
+//!   (PostgreSQL) for as short a time as possible, and no other lock is
+//!   taken after it.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -21,8 +23,9 @@ use std::fmt::Write as _;
 use crate::db::{single_int, sql_count, sql_limit, to_u64, Backend, Cells, Row, Tx, Value};
 use crate::{
     AppClientRecord, AppClientStore, ClientSecretRecord, ClientSecretStore, CodeCheck, CodeRecord, CodeStore,
-    IdentityPoolRecord, IdentityPoolStore, KeyStore, OutboxMessage, OutboxStore, SigningKeyRecord, Store, StoreError,
-    StoreResult, TokenStore, UserIndex, UserPoolRecord, UserPoolStore, UserRecord, UserStore,
+    GroupRecord, GroupStore, IdentityPoolRecord, IdentityPoolStore, KeyStore, OutboxMessage, OutboxStore,
+    SigningKeyRecord, Store, StoreError, StoreResult, TokenStore, UserIndex, UserPoolRecord, UserPoolStore, UserRecord,
+    UserStore,
 };
 
 pub(crate) struct SqlStore<B: Backend> {
@@ -1193,6 +1196,273 @@ impl<B: Backend> TokenStore for SqlStore<B> {
             )?;
             Ok(n > 0)
         })
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Groups and memberships
+
+/// Selected from `user_groups g`, in `group_from_row` order.
+const GROUP_COLUMNS: &str = "g.pool_id, g.name, g.created_ms, g.modified_ms, g.version, g.doc, g.precedence";
+
+fn group_from_row(row: Row) -> StoreResult<GroupRecord> {
+    let mut c = Cells::new(row);
+    Ok(GroupRecord {
+        pool_id: c.text()?,
+        name: c.text()?,
+        created_ms: c.int()?,
+        modified_ms: c.int()?,
+        version: c.int()?,
+        doc: c.text()?,
+        precedence: c.opt_int()?,
+    })
+}
+
+fn groups_from_rows(rows: Vec<Row>) -> StoreResult<Vec<GroupRecord>> {
+    rows.into_iter().map(group_from_row).collect()
+}
+
+/// The statement `list_users_in_group` runs: a page of the membership
+/// primary key, in order, joined to users by primary key.
+pub(crate) fn group_members_statement(
+    pool_id: &str,
+    group: &str,
+    after: Option<&str>,
+    limit: usize,
+) -> (String, Vec<Value>) {
+    let mut params: Vec<Value> = vec![pool_id.into(), group.into()];
+    let mut inner = String::from(
+        "SELECT m.pool_id, m.username_key FROM group_members m WHERE m.pool_id = $1 AND m.group_name = $2",
+    );
+    if let Some(after) = after {
+        params.push(after.into());
+        let _ = write!(inner, " AND m.username_key > ${}", params.len());
+    }
+    params.push(sql_limit(limit));
+    let _ = write!(inner, " ORDER BY m.username_key LIMIT ${}", params.len());
+    let sql = format!(
+        "SELECT {USER_COLUMNS} FROM ({inner}) m \
+         JOIN users u ON u.pool_id = m.pool_id AND u.username_key = m.username_key \
+         ORDER BY m.username_key"
+    );
+    (sql, params)
+}
+
+/// The statement `list_groups_for_user` runs: a page of the membership
+/// index by user, in order, joined to groups by primary key.
+pub(crate) fn user_groups_statement(
+    pool_id: &str,
+    username_key: &str,
+    after: Option<&str>,
+    limit: usize,
+) -> (String, Vec<Value>) {
+    let mut params: Vec<Value> = vec![pool_id.into(), username_key.into()];
+    let mut inner = String::from(
+        "SELECT m.pool_id, m.group_name FROM group_members m WHERE m.pool_id = $1 AND m.username_key = $2",
+    );
+    if let Some(after) = after {
+        params.push(after.into());
+        let _ = write!(inner, " AND m.group_name > ${}", params.len());
+    }
+    params.push(sql_limit(limit));
+    let _ = write!(inner, " ORDER BY m.group_name LIMIT ${}", params.len());
+    let sql = format!(
+        "SELECT {GROUP_COLUMNS} FROM ({inner}) m \
+         JOIN user_groups g ON g.pool_id = m.pool_id AND g.name = m.group_name \
+         ORDER BY m.group_name"
+    );
+    (sql, params)
+}
+
+impl<B: Backend> GroupStore for SqlStore<B> {
+    fn insert_group(&self, rec: &GroupRecord, max_groups: u64) -> StoreResult<()> {
+        let params = [
+            rec.pool_id.as_str().into(),
+            rec.name.as_str().into(),
+            rec.created_ms.into(),
+            rec.modified_ms.into(),
+            rec.version.into(),
+            rec.doc.as_str().into(),
+            rec.precedence.into(),
+        ];
+        let count = [rec.pool_id.as_str().into(), sql_count(max_groups).into()];
+        self.db.write(move |tx| {
+            // A missing pool fails the foreign key, which maps to NotFound.
+            let n = tx.execute(
+                "INSERT INTO user_groups (pool_id, name, created_ms, modified_ms, version, doc, precedence) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+                &params,
+            )?;
+            if n == 0 {
+                return Err(StoreError::AlreadyExists);
+            }
+            // Last statement (see the module comment): the check and the
+            // bump are one atomic UPDATE, which concurrent inserts into the
+            // pool serialise on, each re-reading the count it compares.
+            let n = tx.execute(
+                "UPDATE user_pools SET group_count = group_count + 1 WHERE id = $1 AND group_count < $2",
+                &count,
+            )?;
+            if n == 0 {
+                if tx.query("SELECT 1 FROM user_pools WHERE id = $1", &count[..1])?.is_empty() {
+                    return Err(StoreError::NotFound);
+                }
+                return Err(StoreError::LimitExceeded);
+            }
+            Ok(())
+        })
+    }
+
+    fn get_group(&self, pool_id: &str, name: &str) -> StoreResult<Option<GroupRecord>> {
+        let sql = format!("SELECT {GROUP_COLUMNS} FROM user_groups g WHERE g.pool_id = $1 AND g.name = $2");
+        let params = [pool_id.into(), name.into()];
+        let rows = self.db.read(|tx| tx.query(&sql, &params))?;
+        rows.into_iter().next().map(group_from_row).transpose()
+    }
+
+    fn update_group(&self, rec: &GroupRecord) -> StoreResult<()> {
+        let key = [rec.pool_id.as_str().into(), rec.name.as_str().into()];
+        let params = rec.version.checked_sub(1).map(|expected| {
+            [
+                rec.pool_id.as_str().into(),
+                rec.name.as_str().into(),
+                rec.modified_ms.into(),
+                rec.version.into(),
+                rec.doc.as_str().into(),
+                rec.precedence.into(),
+                expected.into(),
+            ]
+        });
+        self.db.write(move |tx| {
+            if let Some(params) = &params {
+                let n = tx.execute(
+                    "UPDATE user_groups SET modified_ms = $3, version = $4, doc = $5, precedence = $6 \
+                     WHERE pool_id = $1 AND name = $2 AND version = $7",
+                    params,
+                )?;
+                if n > 0 {
+                    return Ok(());
+                }
+            }
+            Err(absent_or_conflict(tx, "SELECT 1 FROM user_groups WHERE pool_id = $1 AND name = $2", &key)?)
+        })
+    }
+
+    fn delete_group(&self, pool_id: &str, name: &str) -> StoreResult<bool> {
+        let key = [pool_id.into(), name.into()];
+        self.db.write(move |tx| {
+            // Memberships go with it through ON DELETE CASCADE.
+            if tx.execute("DELETE FROM user_groups WHERE pool_id = $1 AND name = $2", &key)? == 0 {
+                return Ok(false);
+            }
+            tx.execute("UPDATE user_pools SET group_count = group_count - 1 WHERE id = $1", &key[..1])?;
+            Ok(true)
+        })
+    }
+
+    fn list_groups(&self, pool_id: &str, after: Option<&str>, limit: usize) -> StoreResult<Vec<GroupRecord>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let (sql, params) = match after {
+            Some(after) => (
+                format!(
+                    "SELECT {GROUP_COLUMNS} FROM user_groups g WHERE g.pool_id = $1 AND g.name > $2 \
+                     ORDER BY g.name LIMIT $3"
+                ),
+                vec![pool_id.into(), after.into(), sql_limit(limit)],
+            ),
+            None => (
+                format!("SELECT {GROUP_COLUMNS} FROM user_groups g WHERE g.pool_id = $1 ORDER BY g.name LIMIT $2"),
+                vec![pool_id.into(), sql_limit(limit)],
+            ),
+        };
+        groups_from_rows(self.db.read(|tx| tx.query(&sql, &params))?)
+    }
+
+    fn add_user_to_group(
+        &self,
+        pool_id: &str,
+        group: &str,
+        username_key: &str,
+        max_groups_per_user: u64,
+    ) -> StoreResult<bool> {
+        let user_key = [pool_id.into(), username_key.into()];
+        let group_key = [pool_id.into(), group.into()];
+        let member = [pool_id.into(), group.into(), username_key.into()];
+        let max = sql_count(max_groups_per_user);
+        self.db.write(move |tx| {
+            // Every membership insert for the user locks the user row first,
+            // so the count below cannot change before this one commits.
+            let lock = format!("SELECT 1 FROM users WHERE pool_id = $1 AND username_key = $2{}", tx.lock_rows());
+            if tx.query(&lock, &user_key)?.is_empty() {
+                return Err(StoreError::NotFound);
+            }
+            if tx.query("SELECT 1 FROM user_groups WHERE pool_id = $1 AND name = $2", &group_key)?.is_empty() {
+                return Err(StoreError::NotFound);
+            }
+            let exists = !tx
+                .query(
+                    "SELECT 1 FROM group_members WHERE pool_id = $1 AND group_name = $2 AND username_key = $3",
+                    &member,
+                )?
+                .is_empty();
+            if exists {
+                return Ok(false);
+            }
+            let count = single_int(
+                tx.query("SELECT COUNT(*) FROM group_members WHERE pool_id = $1 AND username_key = $2", &user_key)?,
+            )?;
+            if count >= max {
+                return Err(StoreError::LimitExceeded);
+            }
+            // A group deleted concurrently fails the foreign key (NotFound).
+            let n = tx.execute(
+                "INSERT INTO group_members (pool_id, group_name, username_key) VALUES ($1, $2, $3) \
+                 ON CONFLICT DO NOTHING",
+                &member,
+            )?;
+            Ok(n > 0)
+        })
+    }
+
+    fn remove_user_from_group(&self, pool_id: &str, group: &str, username_key: &str) -> StoreResult<bool> {
+        let member = [pool_id.into(), group.into(), username_key.into()];
+        let n = self.db.write(move |tx| {
+            tx.execute(
+                "DELETE FROM group_members WHERE pool_id = $1 AND group_name = $2 AND username_key = $3",
+                &member,
+            )
+        })?;
+        Ok(n > 0)
+    }
+
+    fn list_groups_for_user(
+        &self,
+        pool_id: &str,
+        username_key: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<GroupRecord>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let (sql, params) = user_groups_statement(pool_id, username_key, after, limit);
+        groups_from_rows(self.db.read(|tx| tx.query(&sql, &params))?)
+    }
+
+    fn list_users_in_group(
+        &self,
+        pool_id: &str,
+        group: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<UserRecord>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let (sql, params) = group_members_statement(pool_id, group, after, limit);
+        self.read_users(sql, params)
     }
 }
 

@@ -34,6 +34,7 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../migrations/sqlite/0003_client_lookup.sql"),
     },
     Migration { version: 4, name: "0004_auth", sql: include_str!("../migrations/sqlite/0004_auth.sql") },
+    Migration { version: 5, name: "0005_groups", sql: include_str!("../migrations/sqlite/0005_groups.sql") },
 ];
 
 const READERS: usize = 4;

@@ -144,6 +144,15 @@ fn two_stores_on_one_file_race_code_checks() {
 }
 
 #[test]
+fn two_stores_on_one_file_race_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cognate.db");
+    let a = open_sqlite(&path).unwrap();
+    let b = open_sqlite(&path).unwrap();
+    conformance::group_races_between_stores(a.as_ref(), b.as_ref());
+}
+
+#[test]
 fn two_stores_on_one_file_race_auth() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cognate.db");
@@ -181,6 +190,27 @@ fn bench_like_user(pool_id: &str, i: usize) -> (UserRecord, UserIndex) {
     (user, index)
 }
 
+/// The details of `EXPLAIN QUERY PLAN` for `sql` with `params` bound.
+fn query_plan(conn: &rusqlite::Connection, sql: &str, params: &[SqlParam]) -> Vec<String> {
+    let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+    for (i, p) in params.iter().enumerate() {
+        let idx = stmt.parameter_index(&format!("${}", i + 1)).unwrap().unwrap();
+        match p {
+            SqlParam::Text(t) => stmt.raw_bind_parameter(idx, t.as_str()),
+            SqlParam::Int(n) => stmt.raw_bind_parameter(idx, *n),
+            SqlParam::Bool(b) => stmt.raw_bind_parameter(idx, *b),
+            SqlParam::Null => stmt.raw_bind_parameter(idx, rusqlite::types::Null),
+        }
+        .unwrap();
+    }
+    let mut rows = stmt.raw_query();
+    let mut plan = Vec::new();
+    while let Some(row) = rows.next().unwrap() {
+        plan.push(row.get::<_, String>(3).unwrap());
+    }
+    plan
+}
+
 /// Every statement `search_users` runs is an index range scan on the search
 /// table's primary key, joined to users by primary key, with no sort and no
 /// table scan; also after ANALYZE has seen a realistic pool.
@@ -216,22 +246,7 @@ fn search_statements_use_the_index() {
             conn.execute_batch("ANALYZE").unwrap();
         }
         for (sql, params) in conformance::search_statements("plan_pool") {
-            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-            for (i, p) in params.iter().enumerate() {
-                let idx = stmt.parameter_index(&format!("${}", i + 1)).unwrap().unwrap();
-                match p {
-                    SqlParam::Text(t) => stmt.raw_bind_parameter(idx, t.as_str()),
-                    SqlParam::Int(n) => stmt.raw_bind_parameter(idx, *n),
-                    SqlParam::Bool(b) => stmt.raw_bind_parameter(idx, *b),
-                    SqlParam::Null => stmt.raw_bind_parameter(idx, rusqlite::types::Null),
-                }
-                .unwrap();
-            }
-            let mut rows = stmt.raw_query();
-            let mut plan = Vec::new();
-            while let Some(row) = rows.next().unwrap() {
-                plan.push(row.get::<_, String>(3).unwrap());
-            }
+            let plan = query_plan(&conn, &sql, &params);
             let context = format!("analyzed={analyzed}\n{sql}\n{plan:#?}");
             // The inner query pages through the search index, in order; the
             // outer one walks that page (`SCAN s`: at most `limit` rows) and
@@ -292,4 +307,94 @@ fn acknowledged_group_commits_survive_reopen() {
         assert_eq!(u, &bench_like_user("gc_pool", i).0);
     }
     assert_eq!(store.search_users("gc_pool", "status", "CONFIRMED", false, None, 1000).unwrap().len(), 400);
+}
+
+/// The membership listings page through an index in order, joined to the
+/// listed rows by primary key (no sort, no other scan), before and after
+/// ANALYZE has seen a group of 100,000 members and a user in 100 groups;
+/// and a page deep into that group comes back in milliseconds.
+#[test]
+fn group_listings_use_the_index() {
+    const MEMBERS: usize = 100_000;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cognate.db");
+    let store = open_sqlite(&path).unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(&format!(
+        "PRAGMA foreign_keys = ON;
+         BEGIN;
+         INSERT INTO user_pools (id, name, created_ms, modified_ms, version, doc, user_count, group_count)
+             VALUES ('plan_pool', 'p', 1, 1, 1, '{{}}', {MEMBERS}, 101);
+         WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {MEMBERS})
+         INSERT INTO users (pool_id, username, username_key, sub, status, enabled, created_ms,
+                            modified_ms, version, attributes, password, doc)
+             SELECT 'plan_pool', k, k, 'sub-' || k, 'CONFIRMED', 1, 1, 1, 1, '[]', NULL, '{{}}'
+             FROM (SELECT printf('user-%06d', i) AS k FROM n);
+         INSERT INTO user_groups (pool_id, name, created_ms, modified_ms, version, doc, precedence)
+             VALUES ('plan_pool', 'everyone', 1, 1, 1, '{{}}', NULL);
+         WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100)
+         INSERT INTO user_groups (pool_id, name, created_ms, modified_ms, version, doc, precedence)
+             SELECT 'plan_pool', printf('group-%03d', i), 1, 1, 1, '{{}}', i FROM n;
+         INSERT INTO group_members (pool_id, group_name, username_key)
+             SELECT pool_id, 'everyone', username_key FROM users WHERE pool_id = 'plan_pool';
+         INSERT INTO group_members (pool_id, group_name, username_key)
+             SELECT pool_id, name, 'user-000001' FROM user_groups WHERE name LIKE 'group-%';
+         COMMIT;"
+    ))
+    .unwrap();
+    for analyzed in [false, true] {
+        if analyzed {
+            conn.execute_batch("ANALYZE").unwrap();
+        }
+        for (sql, params) in conformance::group_statements("plan_pool", "everyone", "user-000001") {
+            let plan = query_plan(&conn, &sql, &params);
+            let context = format!("analyzed={analyzed}\n{sql}\n{plan:#?}");
+            // The inner query pages through the membership index; the outer
+            // one walks that page and fetches each row by primary key.
+            assert_eq!(plan.len(), 4, "{context}");
+            assert_eq!(plan[0], "CO-ROUTINE m", "{context}");
+            assert_eq!(plan[2], "SCAN m", "{context}");
+            let cursor = params.len() == 4;
+            if sql.contains("JOIN users u") {
+                let seek = if cursor { " AND username_key>?" } else { "" };
+                assert_eq!(
+                    plan[1],
+                    format!("SEARCH m USING PRIMARY KEY (pool_id=? AND group_name=?{seek})"),
+                    "{context}"
+                );
+                assert_eq!(
+                    plan[3], "SEARCH u USING INDEX sqlite_autoindex_users_1 (pool_id=? AND username_key=?)",
+                    "{context}"
+                );
+            } else {
+                let seek = if cursor { " AND group_name>?" } else { "" };
+                assert_eq!(
+                    plan[1],
+                    format!("SEARCH m USING COVERING INDEX group_members_by_user (username_key=? AND pool_id=?{seek})"),
+                    "{context}"
+                );
+                assert_eq!(
+                    plan[3], "SEARCH g USING INDEX sqlite_autoindex_user_groups_1 (pool_id=? AND name=?)",
+                    "{context}"
+                );
+            }
+        }
+    }
+
+    // Deep pages are as quick as the first.
+    let mut slowest = std::time::Duration::ZERO;
+    for after in ["user-000000", "user-050000", "user-099950"] {
+        let start = std::time::Instant::now();
+        let page = store.list_users_in_group("plan_pool", "everyone", Some(after), 60).unwrap();
+        slowest = slowest.max(start.elapsed());
+        assert!(!page.is_empty() && page.len() <= 60);
+        assert!(page.iter().all(|u| u.username_key.as_str() > after));
+        assert!(page.windows(2).all(|w| w[0].username_key < w[1].username_key));
+    }
+    assert!(slowest < std::time::Duration::from_millis(100), "a page took {slowest:?}");
+    let groups = store.list_groups_for_user("plan_pool", "user-000001", None, 1000).unwrap();
+    assert_eq!(groups.len(), 101);
+    assert_eq!(groups[0].name, "everyone");
+    assert_eq!(groups[1].name, "group-001");
+    assert_eq!(store.list_groups_for_user("plan_pool", "user-000002", None, 1000).unwrap().len(), 1);
 }
