@@ -865,6 +865,13 @@ pub async fn issue_tokens(
         access.insert("jti".into(), json!(cognate_crypto::ids::uuid_v4()));
     }
 
+    // Groups go into both tokens (roles into the ID token only), as Cognito does.
+    for (name, value) in super::groups::token_claims(ctx, &call.pool_id, &user.record.username_key).await? {
+        if name == "cognito:groups" {
+            access.insert(name.clone(), value.clone());
+        }
+        id.insert(name, value);
+    }
     let refresh_token = match origin {
         Some(_) => None,
         None => Some(sealed::seal(

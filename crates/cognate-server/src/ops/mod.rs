@@ -6,6 +6,7 @@ mod auth;
 mod clients_auth;
 pub mod common;
 mod devices;
+mod groups;
 mod identity_pools;
 mod mfa;
 mod mfa_config;
@@ -112,6 +113,15 @@ operations! {
     CognitoIdp "GetUserAttributeVerificationCode" => self_service::get_user_attribute_verification_code,
     CognitoIdp "VerifyUserAttribute" => self_service::verify_user_attribute,
     CognitoIdp "GetTokensFromRefreshToken" => self_service::get_tokens_from_refresh_token,
+    CognitoIdp "CreateGroup" => groups::create_group,
+    CognitoIdp "GetGroup" => groups::get_group,
+    CognitoIdp "UpdateGroup" => groups::update_group,
+    CognitoIdp "DeleteGroup" => groups::delete_group,
+    CognitoIdp "ListGroups" => groups::list_groups,
+    CognitoIdp "AdminAddUserToGroup" => groups::admin_add_user_to_group,
+    CognitoIdp "AdminRemoveUserFromGroup" => groups::admin_remove_user_from_group,
+    CognitoIdp "AdminListGroupsForUser" => groups::admin_list_groups_for_user,
+    CognitoIdp "ListUsersInGroup" => groups::list_users_in_group,
     CognitoIdp "TagResource" => tags::tag_resource,
     CognitoIdp "UntagResource" => tags::untag_resource,
     CognitoIdp "ListTagsForResource" => tags::list_tags_for_resource,
