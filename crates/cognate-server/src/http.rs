@@ -29,6 +29,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", post(json_rpc).options(preflight))
         .route("/health", get(health))
+        .route("/metrics", get(metrics))
         .route("/_cognate/outbox", get(crate::outbox::handler))
         .route("/{pool_id}/.well-known/jwks.json", get(crate::wellknown::jwks))
         .route("/{pool_id}/.well-known/openid-configuration", get(crate::wellknown::openid_configuration))
@@ -47,6 +48,10 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
         )
             .into_response(),
     }
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    (StatusCode::OK, [("content-type", "text/plain; version=0.0.4")], state.metrics.render()).into_response()
 }
 
 async fn preflight() -> Response {
@@ -100,7 +105,7 @@ async fn json_rpc(State(state): State<Arc<AppState>>, req: Request) -> Response 
         Ok(incoming) => handle_json(&state, &request_id, incoming).await,
         Err(err) => (Service::CognitoIdp, String::new(), Err(err)),
     };
-    log_request(&request_id, service, &op_name, &result, started.elapsed());
+    record_request(&state, &request_id, service, &op_name, &result, started.elapsed());
     match result {
         Ok(body) => json_response(StatusCode::OK, &request_id, body.to_string()),
         Err(err) => json_error(service, &request_id, &err),
@@ -242,7 +247,7 @@ async fn rest(State(state): State<Arc<AppState>>, req: Request) -> Response {
         Ok(value)
     })
     .await;
-    log_request(&request_id, Service::CognitoSync, op.name, &result, started.elapsed());
+    record_request(&state, &request_id, Service::CognitoSync, op.name, &result, started.elapsed());
     match result {
         Ok(body) => json_response(StatusCode::OK, &request_id, body.to_string()),
         Err(err) => json_error(Service::CognitoSync, &request_id, &err),
@@ -379,7 +384,21 @@ fn json_error(service: Service, request_id: &str, err: &ApiError) -> Response {
     response
 }
 
-fn log_request(request_id: &str, service: Service, op: &str, result: &Result<Value, ApiError>, took: Duration) {
+fn record_request(
+    state: &AppState,
+    request_id: &str,
+    service: Service,
+    op: &str,
+    result: &Result<Value, ApiError>,
+    took: Duration,
+) {
+    // Only model operation names become metric labels (a client controls the target header).
+    let known = Operation::find(service, op).map_or("unknown", |o| o.name);
+    let outcome = match result {
+        Ok(_) => "ok",
+        Err(err) => err.type_name(),
+    };
+    state.metrics.observe(service.signing_name(), known, outcome, took);
     let micros = took.as_micros() as u64;
     match result {
         Ok(_) => tracing::info!(request_id, service = service.signing_name(), op, micros, "ok"),

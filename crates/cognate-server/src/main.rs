@@ -5,6 +5,7 @@ mod compat;
 mod config;
 mod error;
 mod http;
+mod metrics;
 mod ops;
 mod outbox;
 mod sealed;
@@ -133,7 +134,14 @@ async fn run(config: Config) -> Result<(), String> {
         master_key = keyring.active_key_id(),
         "cognate ready"
     );
-    let state = Arc::new(AppState { config, store, keyring, clock: Arc::new(SystemClock), keys: Default::default() });
+    let state = Arc::new(AppState {
+        config,
+        store,
+        keyring,
+        clock: Arc::new(SystemClock),
+        keys: Default::default(),
+        metrics: Default::default(),
+    });
     let app = http::router(state);
     serve_connections(listener, app).await
 }

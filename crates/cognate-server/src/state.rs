@@ -30,6 +30,7 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Parsed signing keys (immutable once stored, so safe to keep per node).
     pub keys: crate::tokens::KeyCache,
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// Who made the request, as the protocol layer established it.

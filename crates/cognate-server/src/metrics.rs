@@ -1,0 +1,103 @@
+//! Prometheus metrics at `GET /metrics`: requests by operation and outcome, latency
+//! histograms by operation, and sign-in outcomes. Counters are per node (Prometheus sums
+//! nodes); nothing here is state another node needs.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Latency buckets in seconds.
+const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+
+#[derive(Default)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// (service, operation, outcome code or "ok") -> count
+    requests: BTreeMap<(String, String, String), u64>,
+    /// (service, operation) -> latency
+    latency: BTreeMap<(String, String), Histogram>,
+    /// outcome -> count
+    sign_ins: BTreeMap<String, u64>,
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    inner: Mutex<Inner>,
+}
+
+impl Metrics {
+    pub fn observe(&self, service: &str, op: &str, outcome: &str, took: Duration) {
+        let Ok(mut inner) = self.inner.lock() else { return };
+        *inner.requests.entry((service.to_owned(), op.to_owned(), outcome.to_owned())).or_default() += 1;
+        let histogram = inner.latency.entry((service.to_owned(), op.to_owned())).or_default();
+        let secs = took.as_secs_f64();
+        histogram.count += 1;
+        histogram.sum += secs;
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            if secs <= *bound {
+                histogram.counts[i] += 1;
+            }
+        }
+        if matches!(op, "InitiateAuth" | "AdminInitiateAuth" | "RespondToAuthChallenge" | "AdminRespondToAuthChallenge")
+        {
+            *inner.sign_ins.entry(outcome.to_owned()).or_default() += 1;
+        }
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let Ok(inner) = self.inner.lock() else { return String::new() };
+        let mut out = String::new();
+        out.push_str("# HELP cognate_requests_total API requests by operation and outcome (ok or the error code).\n");
+        out.push_str("# TYPE cognate_requests_total counter\n");
+        for ((service, op, outcome), n) in &inner.requests {
+            let _ = writeln!(
+                out,
+                "cognate_requests_total{{service=\"{service}\",operation=\"{op}\",outcome=\"{outcome}\"}} {n}"
+            );
+        }
+        out.push_str("# HELP cognate_request_duration_seconds Server time per API request.\n");
+        out.push_str("# TYPE cognate_request_duration_seconds histogram\n");
+        for ((service, op), h) in &inner.latency {
+            let labels = format!("service=\"{service}\",operation=\"{op}\"");
+            for (i, bound) in BUCKETS.iter().enumerate() {
+                let _ =
+                    writeln!(out, "cognate_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {}", h.counts[i]);
+            }
+            let _ = writeln!(out, "cognate_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", h.count);
+            let _ = writeln!(out, "cognate_request_duration_seconds_sum{{{labels}}} {}", h.sum);
+            let _ = writeln!(out, "cognate_request_duration_seconds_count{{{labels}}} {}", h.count);
+        }
+        out.push_str("# HELP cognate_sign_in_steps_total Sign-in calls by outcome (ok, or the error code).\n");
+        out.push_str("# TYPE cognate_sign_in_steps_total counter\n");
+        for (outcome, n) in &inner.sign_ins {
+            let _ = writeln!(out, "cognate_sign_in_steps_total{{outcome=\"{outcome}\"}} {n}");
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_cumulative_buckets() {
+        let m = Metrics::default();
+        m.observe("cognito-idp", "InitiateAuth", "ok", Duration::from_micros(700));
+        m.observe("cognito-idp", "InitiateAuth", "NotAuthorizedException", Duration::from_millis(20));
+        let text = m.render();
+        assert!(text
+            .contains("cognate_requests_total{service=\"cognito-idp\",operation=\"InitiateAuth\",outcome=\"ok\"} 1"));
+        assert!(text.contains("le=\"0.001\"} 1"), "{text}");
+        assert!(text.contains("le=\"0.025\"} 2"), "{text}");
+        assert!(text.contains("cognate_sign_in_steps_total{outcome=\"NotAuthorizedException\"} 1"));
+    }
+}
