@@ -207,6 +207,9 @@ pub struct ServeArgs {
     /// Serve /_cognate/outbox to non-loopback clients too (it shows codes: development only)
     #[arg(long, env = "COGNATE_OUTBOX_PUBLIC")]
     pub outbox_public: Option<bool>,
+    /// Seed file (JSON) applied at start: creates what is missing, leaves what exists
+    #[arg(long, env = "COGNATE_SEED", value_name = "FILE")]
+    pub seed: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]

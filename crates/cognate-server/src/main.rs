@@ -9,6 +9,7 @@ mod metrics;
 mod ops;
 mod outbox;
 mod sealed;
+mod seed;
 mod state;
 mod tokens;
 mod users;
@@ -36,6 +37,18 @@ enum Command {
     Serve(Box<ServeArgs>),
     /// Print the messages Cognate delivered (codes, invitations) as JSON
     Outbox(Box<OutboxArgs>),
+    /// Print the current state as a seed file (JSON) for `cognate serve --seed`
+    Export(Box<ExportArgs>),
+}
+
+#[derive(clap::Args)]
+struct ExportArgs {
+    /// Include app client secrets (in plain text)
+    #[arg(long)]
+    with_secrets: bool,
+    /// The same store settings as `cognate serve` (data dir, database URL, config file)
+    #[command(flatten)]
+    serve: ServeArgs,
 }
 
 #[derive(clap::Args)]
@@ -56,6 +69,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => finish(serve(&args)),
         Command::Outbox(args) => finish(print_outbox(&args)),
+        Command::Export(args) => finish(print_export(&args)),
     }
 }
 
@@ -87,6 +101,60 @@ fn print_outbox(args: &OutboxArgs) -> Result<(), String> {
     Ok(())
 }
 
+fn print_export(args: &ExportArgs) -> Result<(), String> {
+    let config = args.serve.resolve().map_err(|e| e.to_string())?;
+    if config.database_url.is_none() && !config.data_dir.join("cognate.db").exists() {
+        return Err(format!("no Cognate database in {}", config.data_dir.display()));
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let text = runtime.block_on(async {
+        let state = build_state(config).await?;
+        let exported = seed::export(&system_ctx(&state), args.with_secrets).await.map_err(|e| e.message)?;
+        serde_json::to_string_pretty(&exported).map_err(|e| e.to_string())
+    })?;
+    println!("{text}");
+    Ok(())
+}
+
+/// A context for work the server does on its own behalf (seeding, export).
+fn system_ctx(state: &Arc<AppState>) -> state::Ctx {
+    state::Ctx {
+        state: Arc::clone(state),
+        request_id: String::from("system"),
+        caller: state::Caller::Iam { access_key_id: String::from("cognate") },
+        now: state.clock.now(),
+    }
+}
+
+async fn build_state(config: Config) -> Result<Arc<AppState>, String> {
+    if config.database_url.is_none() {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| format!("data dir {} is not writable: {e}", config.data_dir.display()))?;
+    }
+    let keyring = load_keyring(&config)?;
+    let store = open_store(&config).await?;
+    Ok(Arc::new(AppState {
+        config,
+        store,
+        keyring,
+        clock: Arc::new(SystemClock),
+        keys: Default::default(),
+        metrics: Default::default(),
+    }))
+}
+
+async fn apply_seed(state: &Arc<AppState>, path: &std::path::Path) -> Result<(), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read seed file {}: {e}", path.display()))?;
+    let parsed: seed::SeedFile =
+        serde_json::from_str(&text).map_err(|e| format!("invalid seed file {}: {e}", path.display()))?;
+    let applied = seed::apply(&system_ctx(state), parsed).await.map_err(|e| e.message)?;
+    tracing::info!(path = %path.display(), created = applied.created, existing = applied.existing, "seed applied");
+    Ok(())
+}
+
 fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -104,16 +172,12 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    runtime.block_on(run(config))
+    runtime.block_on(run(config, args.seed.clone()))
 }
 
-async fn run(config: Config) -> Result<(), String> {
-    if config.database_url.is_none() {
-        std::fs::create_dir_all(&config.data_dir)
-            .map_err(|e| format!("data dir {} is not writable: {e}", config.data_dir.display()))?;
-    }
-    let keyring = load_keyring(&config)?;
-    let store = open_store(&config).await?;
+async fn run(config: Config, seed_file: Option<std::path::PathBuf>) -> Result<(), String> {
+    let state = build_state(config).await?;
+    let config = &state.config;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
@@ -127,22 +191,17 @@ async fn run(config: Config) -> Result<(), String> {
     if config.accept_any_signature {
         tracing::warn!("accept_any_signature is on: SigV4 signatures are NOT verified (development only)");
     }
+    if let Some(path) = &seed_file {
+        apply_seed(&state, path).await?;
+    }
     tracing::info!(
         listen = %config.listen,
-        store = store.backend(),
+        store = state.store.backend(),
         public_url = %config.public_url,
-        master_key = keyring.active_key_id(),
+        master_key = state.keyring.active_key_id(),
         "cognate ready"
     );
-    let state = Arc::new(AppState {
-        config,
-        store,
-        keyring,
-        clock: Arc::new(SystemClock),
-        keys: Default::default(),
-        metrics: Default::default(),
-    });
-    let app = http::router(state);
+    let app = http::router(Arc::clone(&state));
     serve_connections(listener, app).await
 }
 

@@ -245,7 +245,7 @@ async fn load_client(ctx: &Ctx, pool_id: &str, client_id: &str) -> ApiResult<(Ap
 }
 
 /// The secret Describe shows: the client's oldest active one.
-async fn current_secret(ctx: &Ctx, pool_id: &str, client_id: &str) -> ApiResult<Option<String>> {
+pub(crate) async fn current_secret(ctx: &Ctx, pool_id: &str, client_id: &str) -> ApiResult<Option<String>> {
     let (pool, client) = (pool_id.to_owned(), client_id.to_owned());
     let secrets = ctx.store(move |s| s.list_client_secrets(&pool, &client)).await?;
     let Some(first) = secrets.first() else { return Ok(None) };
@@ -273,12 +273,33 @@ pub async fn create_user_pool_client(
     ctx: Ctx,
     input: CreateUserPoolClientRequest,
 ) -> ApiResult<CreateUserPoolClientResponse> {
+    create_client_with_id(ctx, input, None).await
+}
+
+/// CreateUserPoolClient with an id chosen by a seed file (public clients name their app
+/// client by id, so scripted environments need stable ones).
+pub async fn create_client_with_id(
+    ctx: Ctx,
+    input: CreateUserPoolClientRequest,
+    fixed_id: Option<String>,
+) -> ApiResult<CreateUserPoolClientResponse> {
     let (_, doc) = load_pool(&ctx, &input.user_pool_id).await?;
+    if let Some(id) = &fixed_id {
+        let valid =
+            !id.is_empty() && id.len() <= 128 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '_');
+        let taken = {
+            let lookup = id.clone();
+            ctx.store(move |s| s.get_app_client_by_id(&lookup)).await?.is_some()
+        };
+        if !valid || taken {
+            return Err(ApiError::invalid_parameter(format!("Client id {id} is invalid or already in use.")));
+        }
+    }
     let wants_secret = input.generate_secret.unwrap_or(false) || input.client_secret.is_some();
     if input.client_secret.is_some() && input.generate_secret == Some(false) {
         return Err(ApiError::invalid_parameter("ClientSecret can only be set when GenerateSecret is true."));
     }
-    let client_id = cognate_crypto::ids::app_client_id();
+    let client_id = fixed_id.unwrap_or_else(cognate_crypto::ids::app_client_id);
     let now_ms = ctx.now_ms();
     let mut client = UserPoolClientType {
         user_pool_id: Some(input.user_pool_id.clone()),
