@@ -113,7 +113,16 @@ fn print_export(args: &ExportArgs) -> Result<(), String> {
     let text = runtime.block_on(async {
         let state = build_state(config).await?;
         let exported = seed::export(&system_ctx(&state), args.with_secrets).await.map_err(|e| e.message)?;
-        serde_json::to_string_pretty(&exported).map_err(|e| e.to_string())
+        let mut value = serde_json::to_value(&exported).map_err(|e| e.to_string())?;
+        // A client's pool is the entry it sits in: drop the request's own (empty) UserPoolId.
+        for pool in value.get_mut("UserPools").and_then(|p| p.as_array_mut()).into_iter().flatten() {
+            for client in pool.get_mut("Clients").and_then(|c| c.as_array_mut()).into_iter().flatten() {
+                if let Some(entry) = client.as_object_mut() {
+                    entry.remove("UserPoolId");
+                }
+            }
+        }
+        serde_json::to_string_pretty(&value).map_err(|e| e.to_string())
     })?;
     println!("{text}");
     Ok(())
@@ -148,8 +157,7 @@ async fn build_state(config: Config) -> Result<Arc<AppState>, String> {
 
 async fn apply_seed(state: &Arc<AppState>, path: &std::path::Path) -> Result<(), String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read seed file {}: {e}", path.display()))?;
-    let parsed: seed::SeedFile =
-        serde_json::from_str(&text).map_err(|e| format!("invalid seed file {}: {e}", path.display()))?;
+    let parsed = seed::parse(&text).map_err(|e| format!("invalid seed file {}: {e}", path.display()))?;
     let applied = seed::apply(&system_ctx(state), parsed).await.map_err(|e| e.message)?;
     tracing::info!(path = %path.display(), created = applied.created, existing = applied.existing, "seed applied");
     Ok(())

@@ -57,7 +57,7 @@ pub struct SeedClient {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
 pub struct SeedGroup {
     pub group_name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -69,7 +69,7 @@ pub struct SeedGroup {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
 pub struct SeedUser {
     pub username: String,
     /// A permanent password (the user is CONFIRMED). Without one the user gets a generated
@@ -90,6 +90,42 @@ fn enabled() -> bool {
 
 fn is_true(value: &bool) -> bool {
     *value
+}
+
+/// Parses a seed file. Entries that flatten an AWS request (pools, clients) cannot use
+/// serde's unknown-field check, so their keys are checked against the model's shapes: a
+/// misspelled key is an error, never silently dropped.
+pub fn parse(text: &str) -> Result<SeedFile, String> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let pool_keys = model_members("CreateUserPoolRequest", &["Id", "Clients", "Groups", "Users"]);
+    let client_keys = model_members("CreateUserPoolClientRequest", &["ClientId"]);
+    for (i, pool) in value.get("UserPools").and_then(|p| p.as_array()).into_iter().flatten().enumerate() {
+        check_keys(pool, &pool_keys, &format!("UserPools[{i}]"))?;
+        for (j, client) in pool.get("Clients").and_then(|c| c.as_array()).into_iter().flatten().enumerate() {
+            check_keys(client, &client_keys, &format!("UserPools[{i}].Clients[{j}]"))?;
+        }
+    }
+    serde_json::from_value(value).map_err(|e| e.to_string())
+}
+
+fn model_members(shape: &str, extra: &[&str]) -> Vec<String> {
+    use cognate_api::validate::Kind;
+    let mut names: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+    if let Some(found) = cognate_api::Service::CognitoIdp.shapes().iter().find(|s| s.name == shape) {
+        if let Kind::Structure(members) = &found.kind {
+            names.extend(members.iter().map(|m| m.name.to_owned()));
+        }
+    }
+    names
+}
+
+fn check_keys(entry: &serde_json::Value, allowed: &[String], place: &str) -> Result<(), String> {
+    for key in entry.as_object().into_iter().flat_map(|o| o.keys()) {
+        if !allowed.iter().any(|a| a == key) {
+            return Err(format!("unknown key `{key}` in {place}"));
+        }
+    }
+    Ok(())
 }
 
 /// Far beyond any pool's size: exports read whole tables.
@@ -234,7 +270,9 @@ async fn apply_user(ctx: &Ctx, pool_id: &str, user: SeedUser, applied: &mut Appl
             username: Sensitive(user.username.clone()),
             group_name: group.clone(),
         };
-        groups::admin_add_user_to_group(ctx.clone(), input).await.map_err(|e| with_context(&what, e))?;
+        groups::admin_add_user_to_group(ctx.clone(), input)
+            .await
+            .map_err(|e| with_context(&format!("{what}, group {group}"), e))?;
     }
     Ok(())
 }
