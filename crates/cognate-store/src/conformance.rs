@@ -6,8 +6,8 @@
 //! checks do not depend on each other or on running against an empty store.
 
 use crate::{
-    AppClientRecord, ClientSecretRecord, CodeCheck, CodeRecord, GroupRecord, IdentityPoolRecord, OutboxMessage,
-    SigningKeyRecord, Store, StoreError, StoreResult, UserIndex, UserPoolRecord, UserRecord,
+    AppClientRecord, ClientSecretRecord, CodeCheck, CodeRecord, GroupRecord, IdentityPoolRecord, ImportJobRecord,
+    OutboxMessage, SigningKeyRecord, Store, StoreError, StoreResult, UserIndex, UserPoolRecord, UserRecord,
 };
 
 /// Runs every check in this module.
@@ -65,6 +65,13 @@ pub fn run_all(store: &dyn Store) {
     group_user_delete_cascades(store);
     group_pool_delete_cascades(store);
     concurrent_group_limits(store);
+    import_job_insert_and_get(store);
+    import_job_compare_and_set(store);
+    import_job_limit_per_pool(store);
+    import_job_list_order_and_pagination(store);
+    import_csv_round_trips(store);
+    import_jobs_go_with_their_pool(store);
+    concurrent_import_job_limits(store);
 }
 
 fn ok<T>(r: StoreResult<T>, what: &str) -> T {
@@ -2217,6 +2224,346 @@ pub fn group_races_between_stores(a: &dyn Store, b: &dyn Store) {
 }
 
 // ---------------------------------------------------------------------------
+// User import jobs
+
+fn import_job(pool_id: &str, job_id: &str, created_ms: i64) -> ImportJobRecord {
+    ImportJobRecord {
+        pool_id: pool_id.into(),
+        job_id: job_id.into(),
+        created_ms,
+        modified_ms: created_ms,
+        version: 1,
+        doc: format!(r#"{{"JobId":"{job_id}","JobName":"ünï 🌍","Status":"Created"}}"#),
+    }
+}
+
+fn job_ids(jobs: &[ImportJobRecord]) -> Vec<String> {
+    jobs.iter().map(|j| j.job_id.clone()).collect()
+}
+
+/// Every job id of the pool, newest first, paged `page` at a time.
+fn all_job_ids(store: &dyn Store, pool_id: &str, page: usize) -> Vec<String> {
+    let mut seen: Vec<ImportJobRecord> = Vec::new();
+    loop {
+        let after = seen.last().map(|j| (j.created_ms, j.job_id.as_str()));
+        let got = ok(store.list_import_jobs(pool_id, after, page), "list import jobs");
+        assert!(got.len() <= page, "page larger than limit");
+        let done = got.len() < page;
+        seen.extend(got);
+        if done {
+            return job_ids(&seen);
+        }
+    }
+}
+
+pub fn import_job_insert_and_get(store: &dyn Store) {
+    ok(store.insert_user_pool(&pool("iji_pool")), "insert pool");
+    let rec = import_job("iji_pool", "import-abc", 1_700_000_000_400);
+    ok(store.insert_import_job(&rec, 10), "insert");
+    assert_eq!(ok(store.get_import_job("iji_pool", "import-abc"), "get"), Some(rec.clone()));
+    assert_eq!(ok(store.get_import_job("iji_pool", "IMPORT-ABC"), "ids are exact"), None);
+    assert_eq!(ok(store.get_import_job("iji_zzz", "import-abc"), "other pool"), None);
+    assert_eq!(ok(store.get_import_job("iji_missing", "import-abc"), "missing pool"), None);
+    assert_eq!(ok(store.get_import_job_by_id("import-abc"), "by id"), Some(rec.clone()));
+    assert_eq!(ok(store.get_import_job_by_id("import-none"), "by missing id"), None);
+
+    // Extreme values and odd text round-trip.
+    let mut odd = import_job("iji_pool", "Jöb 名前 🌍", i64::MIN);
+    odd.modified_ms = i64::MAX;
+    odd.version = i64::MAX;
+    odd.doc = "{\"k\":\"\\\"quoted\\\"\"}".into();
+    ok(store.insert_import_job(&odd, 10), "insert odd");
+    assert_eq!(ok(store.get_import_job("iji_pool", &odd.job_id), "get odd"), Some(odd.clone()));
+    assert_eq!(ok(store.get_import_job_by_id(&odd.job_id), "by odd id"), Some(odd));
+
+    // A duplicate id is refused and changes nothing, even in a full pool
+    // and with another creation time; the same id in another pool is
+    // another job.
+    let mut dup = import_job("iji_pool", "import-abc", 5);
+    dup.doc = "{}".into();
+    expect_err(store.insert_import_job(&dup, 10), |e| matches!(e, StoreError::AlreadyExists), "duplicate");
+    expect_err(store.insert_import_job(&dup, 2), |e| matches!(e, StoreError::AlreadyExists), "duplicate at limit");
+    assert_eq!(ok(store.get_import_job("iji_pool", "import-abc"), "get"), Some(rec.clone()));
+    assert_eq!(all_job_ids(store, "iji_pool", 10).len(), 2, "no row for the duplicate");
+    let later = import_job("iji_zzz", "import-abc", 7);
+    let earlier = import_job("iji_other", "import-abc", 8);
+    for twin in [&later, &earlier] {
+        ok(store.insert_user_pool(&pool(&twin.pool_id)), "insert twin pool");
+        ok(store.insert_import_job(twin, 10), "same id, other pool");
+        assert_eq!(ok(store.get_import_job(&twin.pool_id, "import-abc"), "get twin"), Some(twin.clone()));
+    }
+    assert_eq!(ok(store.get_import_job("iji_pool", "import-abc"), "get"), Some(rec));
+    // By id alone, the first pool id (byte order) wins.
+    assert_eq!(ok(store.get_import_job_by_id("import-abc"), "by shared id"), Some(earlier));
+
+    expect_err(
+        store.insert_import_job(&import_job("iji_missing", "j", 1), 10),
+        |e| matches!(e, StoreError::NotFound),
+        "missing pool",
+    );
+    assert_eq!(ok(store.get_import_job_by_id("j"), "nothing stored for a missing pool"), None);
+    assert!(ok(store.list_import_jobs("iji_missing", None, 10), "list missing pool").is_empty());
+}
+
+pub fn import_job_compare_and_set(store: &dyn Store) {
+    ok(store.insert_user_pool(&pool("ijc_pool")), "insert pool");
+    let rec = import_job("ijc_pool", "j", 1_700_000_000_500);
+    ok(store.insert_import_job(&rec, 10), "insert");
+
+    let mut v2 = rec.clone();
+    v2.version = 2;
+    v2.doc = r#"{"Status":"InProgress"}"#.into();
+    v2.modified_ms += 10;
+    // An update never rewrites the creation time (nor the listing order).
+    v2.created_ms = 1;
+    ok(store.update_import_job(&v2), "update to v2");
+    let stored = ok(store.get_import_job("ijc_pool", "j"), "get").unwrap_or_else(|| panic!("gone"));
+    assert_eq!(stored, ImportJobRecord { created_ms: rec.created_ms, ..v2.clone() });
+    assert_eq!(ok(store.get_import_job_by_id("j"), "by id"), Some(stored.clone()));
+    let listed = ok(store.list_import_jobs("ijc_pool", None, 10), "list");
+    assert_eq!(listed, vec![stored.clone()]);
+
+    // A second writer that also read v1 loses; so do skips and nonsense.
+    let mut stale = rec.clone();
+    stale.version = 2;
+    stale.doc = "{}".into();
+    expect_err(store.update_import_job(&stale), |e| matches!(e, StoreError::VersionConflict), "stale update");
+    stale.version = 5;
+    expect_err(store.update_import_job(&stale), |e| matches!(e, StoreError::VersionConflict), "version skip");
+    stale.version = i64::MIN;
+    expect_err(store.update_import_job(&stale), |e| matches!(e, StoreError::VersionConflict), "i64::MIN version");
+    assert_eq!(ok(store.get_import_job("ijc_pool", "j"), "get"), Some(stored.clone()));
+
+    let mut v3 = stored;
+    v3.version = 3;
+    v3.doc = r#"{"Status":"Succeeded"}"#.into();
+    ok(store.update_import_job(&v3), "update to v3");
+    assert_eq!(ok(store.get_import_job("ijc_pool", "j"), "get"), Some(v3));
+
+    let mut missing = import_job("ijc_pool", "missing", 1);
+    missing.version = 2;
+    expect_err(store.update_import_job(&missing), |e| matches!(e, StoreError::NotFound), "update missing");
+    missing.pool_id = "ijc_nopool".into();
+    expect_err(store.update_import_job(&missing), |e| matches!(e, StoreError::NotFound), "update in missing pool");
+}
+
+pub fn import_job_limit_per_pool(store: &dyn Store) {
+    ok(store.insert_user_pool(&pool("ijl_pool")), "insert pool");
+    ok(store.insert_user_pool(&pool("ijl_other")), "insert other pool");
+    expect_err(
+        store.insert_import_job(&import_job("ijl_pool", "zero", 1), 0),
+        |e| matches!(e, StoreError::LimitExceeded),
+        "limit 0",
+    );
+    for (i, id) in ["a", "b", "c"].into_iter().enumerate() {
+        ok(store.insert_import_job(&import_job("ijl_pool", id, i as i64), 3), "insert under the limit");
+    }
+    expect_err(
+        store.insert_import_job(&import_job("ijl_pool", "d", 3), 3),
+        |e| matches!(e, StoreError::LimitExceeded),
+        "over the limit",
+    );
+    // A refused insert leaves no row behind.
+    assert_eq!(ok(store.get_import_job("ijl_pool", "d"), "refused job"), None);
+    assert_eq!(ok(store.get_import_job_by_id("zero"), "refused job by id"), None);
+    assert_eq!(all_job_ids(store, "ijl_pool", 10), ["c", "b", "a"]);
+    // The limit is the caller's: a larger one admits more.
+    ok(store.insert_import_job(&import_job("ijl_pool", "d", 3), 4), "raised limit");
+    // Per pool: another pool is not affected.
+    ok(store.insert_import_job(&import_job("ijl_other", "a", 0), 1), "other pool");
+    expect_err(
+        store.insert_import_job(&import_job("ijl_other", "b", 0), 1),
+        |e| matches!(e, StoreError::LimitExceeded),
+        "other pool full",
+    );
+    // Failed inserts (duplicate, over the limit) left the count alone.
+    expect_err(
+        store.insert_import_job(&import_job("ijl_pool", "a", 0), 9),
+        |e| matches!(e, StoreError::AlreadyExists),
+        "dup",
+    );
+    for (i, id) in ["e", "f", "g", "h", "i"].into_iter().enumerate() {
+        ok(store.insert_import_job(&import_job("ijl_pool", id, 10 + i as i64), 9), "fill to 9");
+    }
+    expect_err(
+        store.insert_import_job(&import_job("ijl_pool", "j", 20), 9),
+        |e| matches!(e, StoreError::LimitExceeded),
+        "9",
+    );
+    assert_eq!(all_job_ids(store, "ijl_pool", 4).len(), 9);
+    ok(store.insert_import_job(&import_job("ijl_pool", "j", 20), u64::MAX), "no limit");
+}
+
+pub fn import_job_list_order_and_pagination(store: &dyn Store) {
+    ok(store.insert_user_pool(&pool("ijo_pool")), "insert pool");
+    ok(store.insert_user_pool(&pool("ijo_other")), "insert other pool");
+    // (job_id, created_ms), inserted out of order; ties on created_ms are
+    // ordered by job id (byte order), descending like the times.
+    let jobs: [(&str, i64); 10] = [
+        ("m", 200),
+        ("a", 300),
+        ("z", 100),
+        ("B", 200),
+        ("é", 200),
+        ("e", 200),
+        ("c10", 300),
+        ("c2", 300),
+        ("min", i64::MIN),
+        ("max", i64::MAX),
+    ];
+    for (id, created_ms) in jobs {
+        ok(store.insert_import_job(&import_job("ijo_pool", id, created_ms), 100), "insert");
+    }
+    ok(store.insert_import_job(&import_job("ijo_other", "x", 250), 100), "insert other");
+    let expected = ["max", "c2", "c10", "a", "é", "m", "e", "B", "z", "min"];
+    for page in [1, 2, 3, 100] {
+        assert_eq!(all_job_ids(store, "ijo_pool", page), expected, "page size {page}");
+    }
+    let full = ok(store.list_import_jobs("ijo_pool", None, 100), "list");
+    assert_eq!(full[1], import_job("ijo_pool", "c2", 300));
+    assert_eq!(full.last(), Some(&import_job("ijo_pool", "min", i64::MIN)));
+
+    let after = |position: (i64, &str), limit: usize| {
+        job_ids(&ok(store.list_import_jobs("ijo_pool", Some(position), limit), "list after"))
+    };
+    // Strictly after the position, within and across a millisecond.
+    assert_eq!(after((300, "c10"), 2), ["a", "é"]);
+    assert_eq!(after((200, "m"), 100), ["e", "B", "z", "min"]);
+    // Positions no job holds.
+    assert_eq!(after((200, "zz"), 2), ["m", "e"]);
+    assert_eq!(after((200, "ë"), 2), ["é", "m"]);
+    assert_eq!(after((250, ""), 100), ["é", "m", "e", "B", "z", "min"]);
+    assert_eq!(after((200, ""), 100), ["z", "min"]);
+    assert_eq!(after((i64::MAX, "\u{10FFFF}"), 1), ["max"]);
+    assert!(after((i64::MIN, "min"), 100).is_empty(), "after the last");
+    assert!(after((i64::MIN, ""), 100).is_empty(), "below everything");
+    assert!(ok(store.list_import_jobs("ijo_pool", None, 0), "limit 0").is_empty());
+    assert_eq!(job_ids(&ok(store.list_import_jobs("ijo_pool", None, usize::MAX), "no limit")), expected);
+    assert_eq!(job_ids(&ok(store.list_import_jobs("ijo_other", None, 100), "other pool")), ["x"]);
+}
+
+/// CSV bytes that are not UTF-8 and hold every byte value, `len` long.
+fn csv_bytes(len: usize, seed: u8) -> Vec<u8> {
+    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add((i >> 8) as u8).wrapping_add(seed)).collect()
+}
+
+pub fn import_csv_round_trips(store: &dyn Store) {
+    ok(store.insert_user_pool(&pool("ijcsv_pool")), "insert pool");
+    ok(store.insert_user_pool(&pool("ijcsv_other")), "insert other pool");
+    expect_err(store.put_import_csv("ijcsv_pool", "j", b"a,b\n"), |e| matches!(e, StoreError::NotFound), "no job");
+    expect_err(store.put_import_csv("ijcsv_missing", "j", b"a,b\n"), |e| matches!(e, StoreError::NotFound), "no pool");
+    let rec = import_job("ijcsv_pool", "j", 1);
+    ok(store.insert_import_job(&rec, 10), "insert job");
+    ok(store.insert_import_job(&import_job("ijcsv_other", "j", 1), 10), "same id, other pool");
+    assert_eq!(ok(store.get_import_csv("ijcsv_pool", "j"), "nothing uploaded"), None);
+    assert_eq!(ok(store.get_import_csv("ijcsv_pool", "nope"), "missing job"), None);
+
+    let small = "name,email\nJöhn,j@example.com\r\n".as_bytes();
+    ok(store.put_import_csv("ijcsv_pool", "j", small), "upload");
+    assert_eq!(ok(store.get_import_csv("ijcsv_pool", "j"), "get"), Some(small.to_vec()));
+    // Per pool: the other pool's job of the same id has none.
+    assert_eq!(ok(store.get_import_csv("ijcsv_other", "j"), "other pool"), None);
+
+    // A later upload replaces the earlier one, whatever the sizes; an empty
+    // file is a file.
+    let big = csv_bytes(5 * 1024 * 1024 + 3, 7);
+    ok(store.put_import_csv("ijcsv_pool", "j", &big), "upload 5 MB");
+    assert!(ok(store.get_import_csv("ijcsv_pool", "j"), "get 5 MB") == Some(big.clone()), "5 MB round trip");
+    ok(store.put_import_csv("ijcsv_pool", "j", &[]), "upload empty");
+    assert_eq!(ok(store.get_import_csv("ijcsv_pool", "j"), "get empty"), Some(Vec::new()));
+    let nul = [0u8, 0xff, 0xfe, b'\n', 0, 0x80];
+    ok(store.put_import_csv("ijcsv_pool", "j", &nul), "upload binary");
+    assert_eq!(ok(store.get_import_csv("ijcsv_pool", "j"), "get binary"), Some(nul.to_vec()));
+    ok(store.put_import_csv("ijcsv_pool", "j", &big), "upload 5 MB again");
+
+    // Job updates leave the upload alone, and the upload leaves the job.
+    let mut v2 = rec.clone();
+    v2.version = 2;
+    v2.doc = r#"{"Status":"Pending"}"#.into();
+    ok(store.update_import_job(&v2), "update job");
+    assert!(ok(store.get_import_csv("ijcsv_pool", "j"), "get after update") == Some(big), "csv kept");
+    assert_eq!(ok(store.get_import_job("ijcsv_pool", "j"), "job"), Some(v2));
+    assert_eq!(ok(store.list_import_jobs("ijcsv_pool", None, 10), "list").len(), 1);
+}
+
+pub fn import_jobs_go_with_their_pool(store: &dyn Store) {
+    for id in ["ijd_del", "ijd_keep"] {
+        ok(store.insert_user_pool(&pool(id)), "insert pool");
+        for (i, job) in ["j1", "j2"].into_iter().enumerate() {
+            ok(store.insert_import_job(&import_job(id, &format!("{id}-{job}"), i as i64), 2), "insert job");
+            ok(store.put_import_csv(id, &format!("{id}-{job}"), format!("csv of {id}").as_bytes()), "upload");
+        }
+    }
+    assert!(ok(store.delete_user_pool("ijd_del"), "delete pool"));
+    assert!(ok(store.list_import_jobs("ijd_del", None, 10), "jobs gone").is_empty());
+    assert_eq!(ok(store.get_import_job("ijd_del", "ijd_del-j1"), "job gone"), None);
+    assert_eq!(ok(store.get_import_job_by_id("ijd_del-j1"), "job gone by id"), None);
+    assert_eq!(ok(store.get_import_csv("ijd_del", "ijd_del-j1"), "csv gone"), None);
+    assert_eq!(all_job_ids(store, "ijd_keep", 10), ["ijd_keep-j2", "ijd_keep-j1"]);
+    assert_eq!(ok(store.get_import_csv("ijd_keep", "ijd_keep-j1"), "csv kept"), Some(b"csv of ijd_keep".to_vec()));
+
+    // Recreating the pool starts clean, with the job count back at zero and
+    // no upload waiting for a job of an old id.
+    ok(store.insert_user_pool(&pool("ijd_del")), "reinsert pool");
+    for (i, job) in ["ijd_del-j1", "ijd_del-j3"].into_iter().enumerate() {
+        ok(store.insert_import_job(&import_job("ijd_del", job, i as i64), 2), "insert job into recreated pool");
+    }
+    expect_err(
+        store.insert_import_job(&import_job("ijd_del", "ijd_del-j4", 9), 2),
+        |e| matches!(e, StoreError::LimitExceeded),
+        "limit in recreated pool",
+    );
+    assert_eq!(ok(store.get_import_csv("ijd_del", "ijd_del-j1"), "no old csv"), None);
+}
+
+/// The stores (repeated as given) race, in fresh pools named after
+/// `prefix`, to insert more import jobs than the pool's limit, and to
+/// insert one job id: the limit holds exactly, and exactly one insert of
+/// the same job succeeds.
+fn race_import_job_limits(stores: &[&dyn Store], prefix: &str, rounds: usize) {
+    const MAX: u64 = 3;
+    let n = stores.len();
+    for round in 0..rounds {
+        let pool_id = format!("{prefix}_{round}");
+        ok(stores[0].insert_user_pool(&pool(&pool_id)), "insert pool");
+        let results = race(n, |i| stores[i].insert_import_job(&import_job(&pool_id, &format!("j{i}"), 1), MAX));
+        for r in &results {
+            assert!(matches!(r, Ok(()) | Err(StoreError::LimitExceeded)), "{pool_id}: {r:?}");
+        }
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count() as u64, MAX, "{pool_id}: job inserts");
+        for store in stores {
+            assert_eq!(all_job_ids(*store, &pool_id, 100).len() as u64, MAX, "{pool_id}");
+        }
+        // The count kept on the pool agrees with the rows.
+        ok(stores[0].insert_import_job(&import_job(&pool_id, "extra", 2), MAX + 1), "one more under a raised limit");
+        expect_err(
+            stores[0].insert_import_job(&import_job(&pool_id, "extra2", 2), MAX + 1),
+            |e| matches!(e, StoreError::LimitExceeded),
+            "raised limit reached",
+        );
+
+        // The same job, inserted by everyone at once: one wins.
+        let results = race(n, |i| stores[i].insert_import_job(&import_job(&pool_id, "same", 3), u64::MAX));
+        for r in &results {
+            assert!(matches!(r, Ok(()) | Err(StoreError::AlreadyExists)), "{pool_id}: {r:?}");
+        }
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{pool_id}: same job");
+        assert_eq!(all_job_ids(stores[n - 1], &pool_id, 100).len() as u64, MAX + 2, "{pool_id}");
+    }
+}
+
+pub fn concurrent_import_job_limits(store: &dyn Store) {
+    race_import_job_limits(&[store; 8], "cijl_pool", 5);
+}
+
+/// Two independently opened stores on one database (like two server
+/// processes) race for the import job limit; see
+/// [`concurrent_import_job_limits`].
+pub fn import_job_races_between_stores(a: &dyn Store, b: &dyn Store) {
+    race_import_job_limits(&[a, b, a, b, a, b], "ximport_pool", 10);
+}
+
+// ---------------------------------------------------------------------------
 // Query plans
 
 /// A statement parameter, for backend suites that EXPLAIN the store's SQL.
@@ -2226,6 +2573,7 @@ pub enum SqlParam {
     Int(i64),
     Bool(bool),
     Text(String),
+    Blob(Vec<u8>),
 }
 
 /// The statements [`crate::UserStore::search_users`] runs on `pool_id` for
@@ -2272,11 +2620,26 @@ pub fn group_statements(pool_id: &str, group: &str, username_key: &str) -> Vec<(
     .collect()
 }
 
+/// The statements [`crate::ImportJobStore::list_import_jobs`] runs for
+/// `pool_id`, with and without a cursor, with `$N` placeholders and their
+/// parameters. Backend suites EXPLAIN them to check that each is an index
+/// range scan, already in result order.
+pub fn import_job_statements(pool_id: &str) -> Vec<(String, Vec<SqlParam>)> {
+    vec![
+        crate::sql::import_jobs_statement(pool_id, None, 60),
+        crate::sql::import_jobs_statement(pool_id, Some((1_700_000_050_000, "import-000500")), 60),
+    ]
+    .into_iter()
+    .map(|(sql, params)| (sql, params.into_iter().map(sql_param).collect()))
+    .collect()
+}
+
 fn sql_param(v: crate::db::Value) -> SqlParam {
     match v {
         crate::db::Value::Null => SqlParam::Null,
         crate::db::Value::Int(i) => SqlParam::Int(i),
         crate::db::Value::Bool(b) => SqlParam::Bool(b),
         crate::db::Value::Text(s) => SqlParam::Text(s),
+        crate::db::Value::Blob(b) => SqlParam::Blob(b),
     }
 }

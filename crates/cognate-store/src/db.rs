@@ -1,16 +1,38 @@
 //! The narrow interface the SQL store is written against, implemented once per
-//! backend. Keeping it this small (two value kinds, execute/query) is what
+//! backend. Keeping it this small (a few value kinds, execute/query) is what
 //! lets the store logic exist only once.
 
 use crate::{StoreError, StoreResult};
 
 /// A SQL parameter or result cell. Only the types our schema uses.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub(crate) enum Value {
     Null,
     Int(i64),
     Bool(bool),
     Text(String),
+    /// BLOB in SQLite, BYTEA in PostgreSQL.
+    Blob(Vec<u8>),
+}
+
+/// Blobs (uploaded files, megabytes) show as their length, so that error
+/// messages quoting a value stay short.
+impl std::fmt::Debug for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Null => f.write_str("Null"),
+            Value::Int(i) => f.debug_tuple("Int").field(i).finish(),
+            Value::Bool(b) => f.debug_tuple("Bool").field(b).finish(),
+            Value::Text(s) => f.debug_tuple("Text").field(s).finish(),
+            Value::Blob(b) => write!(f, "Blob({} bytes)", b.len()),
+        }
+    }
+}
+
+impl From<&[u8]> for Value {
+    fn from(b: &[u8]) -> Self {
+        Value::Blob(b.to_vec())
+    }
 }
 
 impl From<String> for Value {
@@ -168,6 +190,13 @@ impl Cells {
             Value::Text(s) => Ok(Some(s)),
             Value::Null => Ok(None),
             other => Err(self.mismatch("text or null", &other)),
+        }
+    }
+
+    pub fn blob(&mut self) -> StoreResult<Vec<u8>> {
+        match self.next()? {
+            Value::Blob(b) => Ok(b),
+            other => Err(self.mismatch("blob", &other)),
         }
     }
 

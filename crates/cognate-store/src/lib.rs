@@ -96,8 +96,8 @@ pub trait UserPoolStore: Send + Sync {
     fn update_user_pool(&self, rec: &UserPoolRecord) -> StoreResult<()>;
     /// Also deletes the pool's app clients and their secrets, its users with
     /// their index rows and codes, its groups and their memberships, its
-    /// outbox messages, its signing keys and its token revocations,
-    /// atomically.
+    /// outbox messages, its signing keys, its token revocations and its
+    /// import jobs with their CSVs, atomically.
     fn delete_user_pool(&self, id: &str) -> StoreResult<bool>;
     /// Ordered by id (byte order), strictly after `after_id`.
     fn list_user_pools(&self, after_id: Option<&str>, limit: usize) -> StoreResult<Vec<UserPoolRecord>>;
@@ -451,6 +451,57 @@ pub trait GroupStore: Send + Sync {
     ) -> StoreResult<Vec<UserRecord>>;
 }
 
+/// A user import job. Updates follow the same compare-and-set rule as
+/// [`UserPoolStore::update_user_pool`]; `created_ms` is never changed by an
+/// update, and `job_id` is the key.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImportJobRecord {
+    pub pool_id: String,
+    /// Unique per pool; generated ids are unique across pools too (see
+    /// [`ImportJobStore::get_import_job_by_id`]).
+    pub job_id: String,
+    pub created_ms: i64,
+    pub modified_ms: i64,
+    pub version: i64,
+    /// JSON text, opaque to the store.
+    pub doc: String,
+}
+
+/// User import jobs, and the CSV file uploaded for each. Deleting a pool
+/// deletes its jobs and their CSVs.
+pub trait ImportJobStore: Send + Sync {
+    /// Inserts the job and bumps the pool's job count, atomically.
+    /// `AlreadyExists` on a duplicate (pool_id, job_id); `NotFound` if the
+    /// pool does not exist; `LimitExceeded` if the pool already has
+    /// `max_jobs` jobs (checked in the same transaction as the insert).
+    fn insert_import_job(&self, rec: &ImportJobRecord, max_jobs: u64) -> StoreResult<()>;
+    fn get_import_job(&self, pool_id: &str, job_id: &str) -> StoreResult<Option<ImportJobRecord>>;
+    /// The job with this id in any pool (upload URLs name the job only).
+    /// Generated ids are unique; if several pools hold the same id, the
+    /// first pool id (byte order) wins.
+    fn get_import_job_by_id(&self, job_id: &str) -> StoreResult<Option<ImportJobRecord>>;
+    /// Compare-and-set update of `modified_ms`, `version` and `doc`
+    /// (`VersionConflict` / `NotFound` as for pools).
+    fn update_import_job(&self, rec: &ImportJobRecord) -> StoreResult<()>;
+    /// Newest first: ordered by `(created_ms, job_id)` descending (job ids
+    /// in byte order, so jobs created in the same millisecond come in
+    /// descending id order), strictly after `after = (created_ms, job_id)`,
+    /// i.e. only jobs ordered below that position. Served by an index range
+    /// scan: the cost of a page does not grow with the pool.
+    fn list_import_jobs(
+        &self,
+        pool_id: &str,
+        after: Option<(i64, &str)>,
+        limit: usize,
+    ) -> StoreResult<Vec<ImportJobRecord>>;
+    /// Stores the job's uploaded CSV, replacing any earlier upload.
+    /// `NotFound` if the job does not exist.
+    fn put_import_csv(&self, pool_id: &str, job_id: &str, csv: &[u8]) -> StoreResult<()>;
+    /// The job's CSV, byte for byte; `None` if nothing was uploaded (or
+    /// the job does not exist).
+    fn get_import_csv(&self, pool_id: &str, job_id: &str) -> StoreResult<Option<Vec<u8>>>;
+}
+
 pub trait Store:
     UserPoolStore
     + AppClientStore
@@ -462,6 +513,7 @@ pub trait Store:
     + KeyStore
     + TokenStore
     + GroupStore
+    + ImportJobStore
     + Send
     + Sync
 {

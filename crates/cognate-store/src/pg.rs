@@ -26,6 +26,11 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration { version: 4, name: "0004_auth", sql: include_str!("../migrations/postgres/0004_auth.sql") },
     Migration { version: 5, name: "0005_groups", sql: include_str!("../migrations/postgres/0005_groups.sql") },
+    Migration {
+        version: 6,
+        name: "0006_import_jobs",
+        sql: include_str!("../migrations/postgres/0006_import_jobs.sql"),
+    },
 ];
 
 const POOL_MAX: usize = 16;
@@ -285,11 +290,13 @@ fn to_param<'v>(v: &'v Value, ty: &Type) -> Result<Box<dyn ToSql + Sync + 'v>, S
         }
         Value::Bool(b) if *ty == Type::BOOL => Box::new(*b),
         Value::Text(s) if is_text(ty) => Box::new(s.as_str()),
+        Value::Blob(b) if *ty == Type::BYTEA => Box::new(b.as_slice()),
         // A NULL must still be typed for the client to accept it.
         Value::Null if *ty == Type::INT8 => Box::new(None::<i64>),
         Value::Null if *ty == Type::INT4 => Box::new(None::<i32>),
         Value::Null if is_text(ty) => Box::new(None::<&str>),
         Value::Null if *ty == Type::BOOL => Box::new(None::<bool>),
+        Value::Null if *ty == Type::BYTEA => Box::new(None::<&[u8]>),
         other => return Err(format!("cannot bind {other:?} as {ty}")),
     };
     Ok(out)
@@ -313,6 +320,8 @@ fn from_row(row: &postgres::Row) -> StoreResult<Row> {
             row.try_get::<_, Option<bool>>(i).map(|v| v.map(Value::Bool))
         } else if is_text(ty) {
             row.try_get::<_, Option<String>>(i).map(|v| v.map(Value::Text))
+        } else if *ty == Type::BYTEA {
+            row.try_get::<_, Option<Vec<u8>>>(i).map(|v| v.map(Value::Blob))
         } else {
             return Err(StoreError::Backend(format!("postgres: column {} has unsupported type {ty}", col.name())));
         };

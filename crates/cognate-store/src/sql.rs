@@ -12,8 +12,8 @@
 //! - bounded clean-ups of expired rows lock with `Tx::lock_rows_skip_locked`
 //!   and re-check expiry on the rows they delete, so they never wait on (or
 //!   delete) a row a concurrent writer is renewing;
-//! - the pool's user and group counters are bumped by the last statement of
-//!   a user or group insert or delete, so the pool row stays locked
+//! - the pool's user, group and import job counters are bumped by the last
+//!   statement of an insert or delete, so the pool row stays locked
 //!   (PostgreSQL) for as short a time as possible, and no other lock is
 //!   taken after it.
 
@@ -23,9 +23,9 @@ use std::fmt::Write as _;
 use crate::db::{single_int, sql_count, sql_limit, to_u64, Backend, Cells, Row, Tx, Value};
 use crate::{
     AppClientRecord, AppClientStore, ClientSecretRecord, ClientSecretStore, CodeCheck, CodeRecord, CodeStore,
-    GroupRecord, GroupStore, IdentityPoolRecord, IdentityPoolStore, KeyStore, OutboxMessage, OutboxStore,
-    SigningKeyRecord, Store, StoreError, StoreResult, TokenStore, UserIndex, UserPoolRecord, UserPoolStore, UserRecord,
-    UserStore,
+    GroupRecord, GroupStore, IdentityPoolRecord, IdentityPoolStore, ImportJobRecord, ImportJobStore, KeyStore,
+    OutboxMessage, OutboxStore, SigningKeyRecord, Store, StoreError, StoreResult, TokenStore, UserIndex,
+    UserPoolRecord, UserPoolStore, UserRecord, UserStore,
 };
 
 pub(crate) struct SqlStore<B: Backend> {
@@ -1463,6 +1463,162 @@ impl<B: Backend> GroupStore for SqlStore<B> {
         }
         let (sql, params) = group_members_statement(pool_id, group, after, limit);
         self.read_users(sql, params)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// User import jobs and their CSVs
+
+const IMPORT_JOB_COLUMNS: &str = "pool_id, job_id, created_ms, modified_ms, version, doc";
+
+fn import_job_from_row(row: Row) -> StoreResult<ImportJobRecord> {
+    let mut c = Cells::new(row);
+    Ok(ImportJobRecord {
+        pool_id: c.text()?,
+        job_id: c.text()?,
+        created_ms: c.int()?,
+        modified_ms: c.int()?,
+        version: c.int()?,
+        doc: c.text()?,
+    })
+}
+
+/// The statement `list_import_jobs` runs: a backward range scan of the
+/// primary key `(pool_id, created_ms, job_id)`, already in result order.
+pub(crate) fn import_jobs_statement(pool_id: &str, after: Option<(i64, &str)>, limit: usize) -> (String, Vec<Value>) {
+    match after {
+        Some((created_ms, job_id)) => (
+            format!(
+                "SELECT {IMPORT_JOB_COLUMNS} FROM import_jobs \
+                 WHERE pool_id = $1 AND (created_ms, job_id) < ($2, $3) \
+                 ORDER BY created_ms DESC, job_id DESC LIMIT $4"
+            ),
+            vec![pool_id.into(), created_ms.into(), job_id.into(), sql_limit(limit)],
+        ),
+        None => (
+            format!(
+                "SELECT {IMPORT_JOB_COLUMNS} FROM import_jobs WHERE pool_id = $1 \
+                 ORDER BY created_ms DESC, job_id DESC LIMIT $2"
+            ),
+            vec![pool_id.into(), sql_limit(limit)],
+        ),
+    }
+}
+
+impl<B: Backend> ImportJobStore for SqlStore<B> {
+    fn insert_import_job(&self, rec: &ImportJobRecord, max_jobs: u64) -> StoreResult<()> {
+        let params = [
+            rec.pool_id.as_str().into(),
+            rec.job_id.as_str().into(),
+            rec.created_ms.into(),
+            rec.modified_ms.into(),
+            rec.version.into(),
+            rec.doc.as_str().into(),
+        ];
+        let count = [rec.pool_id.as_str().into(), sql_count(max_jobs).into()];
+        self.db.write(move |tx| {
+            // A missing pool fails the foreign key, which maps to NotFound.
+            let n = tx.execute(
+                &format!(
+                    "INSERT INTO import_jobs ({IMPORT_JOB_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6) \
+                     ON CONFLICT DO NOTHING"
+                ),
+                &params,
+            )?;
+            if n == 0 {
+                return Err(StoreError::AlreadyExists);
+            }
+            // Last statement (see the module comment), as for groups: the
+            // check and the bump are one atomic UPDATE.
+            let n = tx.execute(
+                "UPDATE user_pools SET import_job_count = import_job_count + 1 \
+                 WHERE id = $1 AND import_job_count < $2",
+                &count,
+            )?;
+            if n == 0 {
+                if tx.query("SELECT 1 FROM user_pools WHERE id = $1", &count[..1])?.is_empty() {
+                    return Err(StoreError::NotFound);
+                }
+                return Err(StoreError::LimitExceeded);
+            }
+            Ok(())
+        })
+    }
+
+    fn get_import_job(&self, pool_id: &str, job_id: &str) -> StoreResult<Option<ImportJobRecord>> {
+        let sql = format!("SELECT {IMPORT_JOB_COLUMNS} FROM import_jobs WHERE pool_id = $1 AND job_id = $2");
+        let params = [pool_id.into(), job_id.into()];
+        let rows = self.db.read(|tx| tx.query(&sql, &params))?;
+        rows.into_iter().next().map(import_job_from_row).transpose()
+    }
+
+    fn get_import_job_by_id(&self, job_id: &str) -> StoreResult<Option<ImportJobRecord>> {
+        let sql = format!("SELECT {IMPORT_JOB_COLUMNS} FROM import_jobs WHERE job_id = $1 ORDER BY pool_id LIMIT 1");
+        let params = [job_id.into()];
+        let rows = self.db.read(|tx| tx.query(&sql, &params))?;
+        rows.into_iter().next().map(import_job_from_row).transpose()
+    }
+
+    fn update_import_job(&self, rec: &ImportJobRecord) -> StoreResult<()> {
+        let key = [rec.pool_id.as_str().into(), rec.job_id.as_str().into()];
+        let params = rec.version.checked_sub(1).map(|expected| {
+            [
+                rec.pool_id.as_str().into(),
+                rec.job_id.as_str().into(),
+                rec.modified_ms.into(),
+                rec.version.into(),
+                rec.doc.as_str().into(),
+                expected.into(),
+            ]
+        });
+        self.db.write(move |tx| {
+            if let Some(params) = &params {
+                let n = tx.execute(
+                    "UPDATE import_jobs SET modified_ms = $3, version = $4, doc = $5 \
+                     WHERE pool_id = $1 AND job_id = $2 AND version = $6",
+                    params,
+                )?;
+                if n > 0 {
+                    return Ok(());
+                }
+            }
+            Err(absent_or_conflict(tx, "SELECT 1 FROM import_jobs WHERE pool_id = $1 AND job_id = $2", &key)?)
+        })
+    }
+
+    fn list_import_jobs(
+        &self,
+        pool_id: &str,
+        after: Option<(i64, &str)>,
+        limit: usize,
+    ) -> StoreResult<Vec<ImportJobRecord>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let (sql, params) = import_jobs_statement(pool_id, after, limit);
+        let rows = self.db.read(|tx| tx.query(&sql, &params))?;
+        rows.into_iter().map(import_job_from_row).collect()
+    }
+
+    fn put_import_csv(&self, pool_id: &str, job_id: &str, csv: &[u8]) -> StoreResult<()> {
+        let params = [pool_id.into(), job_id.into(), csv.into()];
+        self.db.write(move |tx| {
+            // A missing job fails the foreign key, which maps to NotFound.
+            tx.execute(
+                "INSERT INTO import_job_csvs (pool_id, job_id, csv) VALUES ($1, $2, $3) \
+                 ON CONFLICT (pool_id, job_id) DO UPDATE SET csv = excluded.csv",
+                &params,
+            )
+            .map(|_| ())
+        })
+    }
+
+    fn get_import_csv(&self, pool_id: &str, job_id: &str) -> StoreResult<Option<Vec<u8>>> {
+        let params = [pool_id.into(), job_id.into()];
+        let rows = self
+            .db
+            .read(|tx| tx.query("SELECT csv FROM import_job_csvs WHERE pool_id = $1 AND job_id = $2", &params))?;
+        rows.into_iter().next().map(|row| Cells::new(row).blob()).transpose()
     }
 }
 

@@ -35,6 +35,7 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration { version: 4, name: "0004_auth", sql: include_str!("../migrations/sqlite/0004_auth.sql") },
     Migration { version: 5, name: "0005_groups", sql: include_str!("../migrations/sqlite/0005_groups.sql") },
+    Migration { version: 6, name: "0006_import_jobs", sql: include_str!("../migrations/sqlite/0006_import_jobs.sql") },
 ];
 
 const READERS: usize = 4;
@@ -316,13 +317,15 @@ impl SqliteTx<'_> {
                 .parameter_index(&name)
                 .map_err(map_err)?
                 .ok_or_else(|| StoreError::Backend(format!("statement does not use {name}: {sql}")))?;
-            let value = match value {
-                Value::Null => SqlValue::Null,
-                Value::Int(i) => SqlValue::Integer(*i),
-                Value::Bool(b) => SqlValue::Integer(i64::from(*b)),
-                Value::Text(s) => SqlValue::Text(s.clone()),
+            let bound = match value {
+                Value::Null => stmt.raw_bind_parameter(index, SqlValue::Null),
+                Value::Int(i) => stmt.raw_bind_parameter(index, *i),
+                Value::Bool(b) => stmt.raw_bind_parameter(index, i64::from(*b)),
+                Value::Text(s) => stmt.raw_bind_parameter(index, s.as_str()),
+                // Borrowed: an uploaded file is not copied again to bind it.
+                Value::Blob(b) => stmt.raw_bind_parameter(index, b.as_slice()),
             };
-            stmt.raw_bind_parameter(index, value).map_err(map_err)?;
+            bound.map_err(map_err)?;
         }
         Ok(stmt)
     }
@@ -351,6 +354,7 @@ impl Tx for SqliteTx<'_> {
                             .map_err(|e| StoreError::Backend(format!("sqlite: column {i}: {e}")))?
                             .to_owned(),
                     ),
+                    ValueRef::Blob(b) => Value::Blob(b.to_vec()),
                     other => {
                         return Err(StoreError::Backend(format!(
                             "sqlite: column {i} has unsupported type {:?}",

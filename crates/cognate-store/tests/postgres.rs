@@ -239,6 +239,16 @@ fn two_processes_race_auth() {
     conformance::auth_races_between_stores(a.as_ref(), b.as_ref());
 }
 
+#[test]
+fn two_processes_race_import_jobs() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    let a = schema.open();
+    let b = schema.open();
+    conformance::import_job_races_between_stores(a.as_ref(), b.as_ref());
+}
+
 /// Every statement `search_users` runs is an index scan of the search
 /// table's primary key with the value bounds as index conditions, on a pool
 /// of 50,000 analyzed users: no sequential scan, and no sort of the matches.
@@ -275,6 +285,7 @@ fn search_statements_use_the_index() {
                     conformance::SqlParam::Int(n) => Box::new(*n),
                     conformance::SqlParam::Bool(b) => Box::new(*b),
                     conformance::SqlParam::Null => Box::new(None::<String>),
+                    conformance::SqlParam::Blob(b) => Box::new(b.clone()),
                 }
             })
             .collect();
@@ -437,6 +448,7 @@ fn group_listings_use_the_index() {
                     conformance::SqlParam::Int(n) => Box::new(*n),
                     conformance::SqlParam::Bool(b) => Box::new(*b),
                     conformance::SqlParam::Null => Box::new(None::<String>),
+                    conformance::SqlParam::Blob(b) => Box::new(b.clone()),
                 }
             })
             .collect();
@@ -484,4 +496,110 @@ fn group_listings_use_the_index() {
     assert_eq!(groups[0].name, "everyone");
     assert_eq!(groups[1].name, "group-001");
     assert_eq!(store.list_groups_for_user("plan_pool", "user-000002", None, 1000).unwrap().len(), 1);
+}
+
+/// Listing a pool's import jobs is a backward scan of the primary key with
+/// the cursor as an index condition, cut by a Limit right above it, on a
+/// pool of 20,000 analyzed jobs among another pool's; and without any
+/// statistics (generic plans, as the foreign-key checks use), lookups of a
+/// job by its full key use the by-id index, never one that only narrows the
+/// lookup to the pool.
+#[test]
+fn import_job_statements_use_the_index() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    let store = schema.open();
+    let mut client = schema.client();
+    client
+        .batch_execute(&format!("SET search_path TO \"{}\"; SET plan_cache_mode = force_generic_plan;", schema.name))
+        .unwrap();
+    let lookups = [
+        // What the RI triggers run: the parent check, and the cascade.
+        "SELECT 1 FROM ONLY import_jobs x WHERE job_id OPERATOR(pg_catalog.=) $2 \
+         AND pool_id OPERATOR(pg_catalog.=) $1 FOR KEY SHARE OF x",
+        "DELETE FROM ONLY import_job_csvs WHERE job_id OPERATOR(pg_catalog.=) $2 \
+         AND pool_id OPERATOR(pg_catalog.=) $1",
+        // And the store's own lookups by key.
+        "SELECT doc FROM import_jobs WHERE pool_id = $1 AND job_id = $2",
+        "UPDATE import_jobs SET version = version + 1 WHERE pool_id = $1 AND job_id = $2 AND version = 1",
+        "SELECT csv FROM import_job_csvs WHERE pool_id = $1 AND job_id = $2",
+    ];
+    for (i, sql) in lookups.iter().enumerate() {
+        client.batch_execute(&format!("PREPARE job_probe_{i}(text, text) AS {sql}")).unwrap();
+        let plan: Vec<String> = client
+            .query(&format!("EXPLAIN EXECUTE job_probe_{i}('p', 'j')"), &[])
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect();
+        let plan = plan.join("\n");
+        let cond =
+            plan.lines().find(|l| l.contains("Index Cond:")).unwrap_or_else(|| panic!("no index used: {sql}\n{plan}"));
+        assert!(cond.contains("pool_id = $1") && cond.contains("job_id = $2"), "not the full key: {sql}\n{plan}");
+        // Only the CAS update filters, on the version of the one row found.
+        assert!(plan.lines().all(|l| !l.contains("Filter:") || l.contains("Filter: (version = 1)")), "{sql}\n{plan}");
+        if sql.contains("FROM ONLY import_jobs") || sql.contains("FROM import_jobs") || sql.contains("UPDATE") {
+            assert!(plan.contains("import_jobs_by_id"), "not the by-id index: {sql}\n{plan}");
+        }
+    }
+
+    client
+        .batch_execute(
+            "SET plan_cache_mode = auto;
+             INSERT INTO user_pools (id, name, created_ms, modified_ms, version, doc, import_job_count)
+                 VALUES ('plan_pool', 'p', 1, 1, 1, '{}', 20000), ('other_pool', 'o', 1, 1, 1, '{}', 20000);
+             INSERT INTO import_jobs (pool_id, job_id, created_ms, modified_ms, version, doc)
+                 SELECT p.id, 'import-' || lpad(i::text, 6, '0'), 1700000000000 + i * 100, 1, 1, '{}'
+                 FROM generate_series(1, 20000) i, (VALUES ('plan_pool'), ('other_pool')) AS p (id);
+             ANALYZE;",
+        )
+        .unwrap();
+    for (sql, params) in conformance::import_job_statements("plan_pool") {
+        let bound: Vec<Box<dyn postgres::types::ToSql + Sync>> = params
+            .iter()
+            .map(|p| -> Box<dyn postgres::types::ToSql + Sync> {
+                match p {
+                    conformance::SqlParam::Text(t) => Box::new(t.clone()),
+                    conformance::SqlParam::Int(n) => Box::new(*n),
+                    conformance::SqlParam::Bool(b) => Box::new(*b),
+                    conformance::SqlParam::Null => Box::new(None::<String>),
+                    conformance::SqlParam::Blob(b) => Box::new(b.clone()),
+                }
+            })
+            .collect();
+        let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = bound.iter().map(|b| b.as_ref()).collect();
+        let plan: Vec<String> =
+            client.query(&format!("EXPLAIN {sql}"), &refs).unwrap().iter().map(|r| r.get::<_, String>(0)).collect();
+        let context = format!("{sql}\n{}", plan.join("\n"));
+        assert!(!context.contains("Seq Scan") && !context.contains("Sort"), "{context}");
+        let scan = plan
+            .iter()
+            .position(|l| l.contains("Index Scan Backward using import_jobs_pkey on import_jobs"))
+            .unwrap_or_else(|| panic!("primary key not walked backwards: {context}"));
+        assert!(scan > 0 && plan[scan - 1].contains("Limit"), "{context}");
+        let cond = plan
+            .get(scan + 1)
+            .filter(|l| l.contains("Index Cond:"))
+            .unwrap_or_else(|| panic!("no index condition: {context}"));
+        assert!(cond.contains("(pool_id = "), "{context}");
+        if params.len() == 4 {
+            assert!(cond.contains("ROW(created_ms, job_id) < ROW("), "cursor not an index condition: {context}");
+        }
+        assert!(!plan.iter().any(|l| l.trim_start().starts_with("Filter:")), "{context}");
+    }
+
+    // Deep pages are as quick as the first, and in order.
+    let mut slowest = std::time::Duration::ZERO;
+    for after in [None, Some((1_700_000_000_000 + 10_000 * 100, "import-010000")), Some((1_700_000_000_000 + 200, ""))]
+    {
+        let start = std::time::Instant::now();
+        let page = store.list_import_jobs("plan_pool", after, 60).unwrap();
+        slowest = slowest.max(start.elapsed());
+        assert!(!page.is_empty() && page.len() <= 60);
+        assert!(page.windows(2).all(|w| w[0].created_ms > w[1].created_ms));
+        assert!(page.iter().all(|j| j.pool_id == "plan_pool"));
+    }
+    assert!(slowest < std::time::Duration::from_millis(100), "a page took {slowest:?}");
+    assert_eq!(store.list_import_jobs("plan_pool", None, 1).unwrap()[0].job_id, "import-020000");
 }

@@ -153,6 +153,15 @@ fn two_stores_on_one_file_race_groups() {
 }
 
 #[test]
+fn two_stores_on_one_file_race_import_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cognate.db");
+    let a = open_sqlite(&path).unwrap();
+    let b = open_sqlite(&path).unwrap();
+    conformance::import_job_races_between_stores(a.as_ref(), b.as_ref());
+}
+
+#[test]
 fn two_stores_on_one_file_race_auth() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cognate.db");
@@ -200,6 +209,7 @@ fn query_plan(conn: &rusqlite::Connection, sql: &str, params: &[SqlParam]) -> Ve
             SqlParam::Int(n) => stmt.raw_bind_parameter(idx, *n),
             SqlParam::Bool(b) => stmt.raw_bind_parameter(idx, *b),
             SqlParam::Null => stmt.raw_bind_parameter(idx, rusqlite::types::Null),
+            SqlParam::Blob(b) => stmt.raw_bind_parameter(idx, b.as_slice()),
         }
         .unwrap();
     }
@@ -397,4 +407,60 @@ fn group_listings_use_the_index() {
     assert_eq!(groups[0].name, "everyone");
     assert_eq!(groups[1].name, "group-001");
     assert_eq!(store.list_groups_for_user("plan_pool", "user-000002", None, 1000).unwrap().len(), 1);
+}
+
+/// Listing a pool's import jobs walks the primary key backwards from the
+/// cursor (no sort, no other scan), before and after ANALYZE has seen a
+/// pool of 20,000 jobs among other pools' jobs; a key lookup uses the
+/// by-id index on the full key.
+#[test]
+fn import_job_listings_use_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cognate.db");
+    let store = open_sqlite(&path).unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "PRAGMA foreign_keys = ON;
+         BEGIN;
+         INSERT INTO user_pools (id, name, created_ms, modified_ms, version, doc, import_job_count)
+             VALUES ('plan_pool', 'p', 1, 1, 1, '{}', 20000), ('other_pool', 'o', 1, 1, 1, '{}', 20000);
+         WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)
+         INSERT INTO import_jobs (pool_id, job_id, created_ms, modified_ms, version, doc)
+             SELECT p.id, printf('import-%06d', i), 1700000000000 + i * 100, 1, 1, '{}'
+             FROM n, (SELECT id FROM user_pools) p;
+         COMMIT;",
+    )
+    .unwrap();
+    for analyzed in [false, true] {
+        if analyzed {
+            conn.execute_batch("ANALYZE").unwrap();
+        }
+        for (sql, params) in conformance::import_job_statements("plan_pool") {
+            let plan = query_plan(&conn, &sql, &params);
+            let context = format!("analyzed={analyzed}\n{sql}\n{plan:#?}");
+            let seek = if params.len() == 4 { " AND (created_ms,job_id)<(?,?)" } else { "" };
+            assert_eq!(
+                plan,
+                [format!("SEARCH import_jobs USING INDEX sqlite_autoindex_import_jobs_1 (pool_id=?{seek})")],
+                "{context}"
+            );
+        }
+        let sql = "SELECT doc FROM import_jobs WHERE pool_id = $1 AND job_id = $2";
+        let plan = query_plan(&conn, sql, &[SqlParam::Text("plan_pool".into()), SqlParam::Text("j".into())]);
+        assert_eq!(plan, ["SEARCH import_jobs USING INDEX import_jobs_by_id (job_id=? AND pool_id=?)"], "{plan:#?}");
+    }
+
+    // Deep pages are as quick as the first, and in order.
+    let mut slowest = std::time::Duration::ZERO;
+    for after in [None, Some((1_700_000_000_000 + 10_000 * 100, "import-010000")), Some((1_700_000_000_000 + 200, ""))]
+    {
+        let start = std::time::Instant::now();
+        let page = store.list_import_jobs("plan_pool", after, 60).unwrap();
+        slowest = slowest.max(start.elapsed());
+        assert!(!page.is_empty() && page.len() <= 60);
+        assert!(page.windows(2).all(|w| w[0].created_ms > w[1].created_ms));
+        assert!(page.iter().all(|j| j.pool_id == "plan_pool"));
+    }
+    assert!(slowest < std::time::Duration::from_millis(100), "a page took {slowest:?}");
+    assert_eq!(store.list_import_jobs("plan_pool", None, 1).unwrap()[0].job_id, "import-020000");
 }
