@@ -30,6 +30,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/", post(json_rpc).options(preflight))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
+        .route("/_cognate/import/{job_id}", axum::routing::put(import_upload))
         .route("/_cognate/outbox", get(crate::outbox::handler))
         .route("/{pool_id}/.well-known/jwks.json", get(crate::wellknown::jwks))
         .route("/{pool_id}/.well-known/openid-configuration", get(crate::wellknown::openid_configuration))
@@ -47,6 +48,30 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
             "{\"status\":\"store unavailable\"}",
         )
             .into_response(),
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct UploadQuery {
+    token: Option<String>,
+}
+
+/// The pre-signed upload URL of a user import job: `curl -T users.csv "$PreSignedUrl"`.
+async fn import_upload(
+    State(state): State<Arc<AppState>>,
+    axum::extract::Path(job_id): axum::extract::Path<String>,
+    axum::extract::Query(query): axum::extract::Query<UploadQuery>,
+    body: Body,
+) -> Response {
+    let Ok(bytes) = to_bytes(body, crate::ops::import_jobs::MAX_CSV_BYTES).await else {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "EntityTooLarge\n").into_response();
+    };
+    let token = query.token.unwrap_or_default();
+    match crate::ops::import_jobs::upload(state, &job_id, &token, bytes.to_vec()).await {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err((status, message)) => {
+            (StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), format!("{message}\n")).into_response()
+        }
     }
 }
 

@@ -150,6 +150,13 @@ async fn sign_in_user(ctx: &Ctx, call: &ClientCall, login: &str) -> ApiResult<Op
         if user.doc.locked_until_ms.is_some_and(|t| t > ctx.now_ms()) {
             return Err(not_authorized("Password attempts exceeded"));
         }
+        // Imported users have no password until they reset it.
+        if user.status() == UserStatusType::ResetRequired && user.record.password.is_none() {
+            return Err(ApiError::new(
+                ErrorCode::PasswordResetRequiredException,
+                "Password reset required for the user",
+            ));
+        }
     }
     Ok(user)
 }

@@ -8,6 +8,7 @@ pub mod common;
 mod devices;
 pub mod groups;
 pub mod identity_pools;
+pub mod import_jobs;
 mod mfa;
 mod mfa_config;
 pub mod pool_clients;
@@ -122,6 +123,11 @@ operations! {
     CognitoIdp "AdminRemoveUserFromGroup" => groups::admin_remove_user_from_group,
     CognitoIdp "AdminListGroupsForUser" => groups::admin_list_groups_for_user,
     CognitoIdp "ListUsersInGroup" => groups::list_users_in_group,
+    CognitoIdp "CreateUserImportJob" => import_jobs::create_user_import_job,
+    CognitoIdp "DescribeUserImportJob" => import_jobs::describe_user_import_job,
+    CognitoIdp "ListUserImportJobs" => import_jobs::list_user_import_jobs,
+    CognitoIdp "StartUserImportJob" => import_jobs::start_user_import_job,
+    CognitoIdp "StopUserImportJob" => import_jobs::stop_user_import_job,
     CognitoIdp "TagResource" => tags::tag_resource,
     CognitoIdp "UntagResource" => tags::untag_resource,
     CognitoIdp "ListTagsForResource" => tags::list_tags_for_resource,
