@@ -272,7 +272,7 @@ fn search_statements_use_the_index() {
                  SELECT pool_id, a.attribute, a.value, username_key
                  FROM users, LATERAL (VALUES ('username', username_key), ('email', username_key || '@example.com'),
                                              ('status', status), ('sub', sub)) AS a (attribute, value);
-             ANALYZE;",
+             ANALYZE user_pools; ANALYZE users; ANALYZE user_search;",
             schema.name
         ))
         .unwrap();
@@ -435,7 +435,7 @@ fn group_listings_use_the_index() {
              INSERT INTO user_groups (pool_id, name, created_ms, modified_ms, version, doc, precedence)
                  SELECT 'other_pool', 'group-' || lpad(i::text, 6, '0'), 1, 1, 1, '{{}}', NULL
                  FROM generate_series(1, 50000) i;
-             ANALYZE;",
+             ANALYZE user_pools; ANALYZE users; ANALYZE user_groups; ANALYZE group_members;",
             schema.name
         ))
         .unwrap();
@@ -552,7 +552,7 @@ fn import_job_statements_use_the_index() {
              INSERT INTO import_jobs (pool_id, job_id, created_ms, modified_ms, version, doc)
                  SELECT p.id, 'import-' || lpad(i::text, 6, '0'), 1700000000000 + i * 100, 1, 1, '{}'
                  FROM generate_series(1, 20000) i, (VALUES ('plan_pool'), ('other_pool')) AS p (id);
-             ANALYZE;",
+             ANALYZE user_pools; ANALYZE import_jobs;",
         )
         .unwrap();
     for (sql, params) in conformance::import_job_statements("plan_pool") {
