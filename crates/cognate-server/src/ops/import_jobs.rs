@@ -20,7 +20,7 @@ use crate::users::{NewUser, User, UserDoc};
 /// Cognito's quota of import jobs per pool.
 const MAX_JOBS: u64 = 1000;
 /// Counters are written back every this many rows while a job runs.
-const PROGRESS_EVERY: usize = 500;
+const PROGRESS_EVERY: usize = 100;
 /// At most this many row failures are listed in CompletionMessage.
 const LISTED_FAILURES: usize = 20;
 /// Largest CSV accepted (Cognito's limit is 100 MB).
@@ -404,9 +404,11 @@ async fn finish(
     (imported, failed): (i64, i64),
     failures: Vec<String>,
 ) -> ApiResult<()> {
-    let now = crate::state::millis(std::time::SystemTime::now());
+    let now = crate::state::millis(ctx.state.clock.now());
     modify_job(ctx, pool_id, job_id, |doc| {
-        doc.job.status = Some(outcome.clone());
+        // A stop that arrived after the last progress check still ends the job as Stopped.
+        let stopped = status(doc) == UserImportJobStatusType::Stopping;
+        doc.job.status = Some(if stopped { UserImportJobStatusType::Stopped } else { outcome.clone() });
         doc.job.completion_date = Some(timestamp(now));
         doc.job.completion_message = Some(message.clone());
         doc.job.imported_users = Some(imported);
