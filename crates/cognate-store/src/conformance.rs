@@ -72,6 +72,9 @@ pub fn run_all(store: &dyn Store) {
     import_csv_round_trips(store);
     import_jobs_go_with_their_pool(store);
     concurrent_import_job_limits(store);
+    rate_window_counting(store);
+    rate_window_purge(store);
+    concurrent_rate_window_hits(store);
 }
 
 fn ok<T>(r: StoreResult<T>, what: &str) -> T {
@@ -2561,6 +2564,118 @@ pub fn concurrent_import_job_limits(store: &dyn Store) {
 /// [`concurrent_import_job_limits`].
 pub fn import_job_races_between_stores(a: &dyn Store, b: &dyn Store) {
     race_import_job_limits(&[a, b, a, b, a, b], "ximport_pool", 10);
+}
+
+// ---------------------------------------------------------------------------
+// Rate windows
+
+fn hit(store: &dyn Store, key: &str, window_start_ms: i64, now_ms: i64) -> u64 {
+    ok(store.hit_rate_window(key, window_start_ms, now_ms), "hit rate window")
+}
+
+pub fn rate_window_counting(store: &dyn Store) {
+    // Counting within a window.
+    for want in 1..=5 {
+        assert_eq!(hit(store, "rw-a", 60_000, 60_000 + 10 * want as i64), want);
+    }
+    // A new window restarts at 1, and leaves the previous one alone.
+    assert_eq!(hit(store, "rw-a", 120_000, 120_000), 1);
+    assert_eq!(hit(store, "rw-a", 120_000, 120_001), 2);
+    assert_eq!(hit(store, "rw-a", 60_000, 120_002), 6, "previous window, late hit");
+    // Keys are independent (byte-exact: no case folding, no prefix match).
+    assert_eq!(hit(store, "rw-b", 60_000, 60_000), 1);
+    assert_eq!(hit(store, "rw-A", 60_000, 60_000), 1);
+    assert_eq!(hit(store, "rw-a ", 60_000, 60_000), 1);
+    assert_eq!(hit(store, "rw-", 60_000, 60_000), 1);
+    assert_eq!(hit(store, "rw-b", 60_000, 60_001), 2);
+    assert_eq!(hit(store, "rw-a", 60_000, 60_002), 7);
+    assert_eq!(hit(store, "rw-a", 120_000, 120_003), 3);
+    // Any window start works (e.g. before the epoch).
+    assert_eq!(hit(store, "rw-c", -3_600_000, -3_600_000), 1);
+    assert_eq!(hit(store, "rw-c", i64::MAX, -3_600_000), 1);
+    assert_eq!(hit(store, "rw-c", -3_600_000, -3_600_000), 2);
+}
+
+pub fn rate_window_purge(store: &dyn Store) {
+    const NOW: i64 = 10_000_000;
+    let kept_for = crate::MAX_RATE_WINDOW_MS + crate::RATE_WINDOW_RETENTION_MS;
+    // 40 windows long over, the newest window that may be purged, the oldest
+    // that must be kept, and a live one: two hits each, at a time when none
+    // of them may be purged yet.
+    for _ in 0..2 {
+        for i in 0..40 {
+            assert!(hit(store, &format!("rwp-old-{i}"), 1_000 + i, 1_000) <= 2);
+        }
+        assert!(hit(store, "rwp-edge-old", NOW - kept_for, 1_000) <= 2);
+        assert!(hit(store, "rwp-edge-kept", NOW - kept_for + 1, 1_000) <= 2);
+        assert!(hit(store, "rwp-live", NOW - 1_000, 1_000) <= 2);
+    }
+    // One call at NOW purges a bounded batch, oldest first: the newest of
+    // the 41 purgeable windows is still there afterwards.
+    assert_eq!(hit(store, "rwp-new-0", NOW, NOW), 1);
+    assert_eq!(hit(store, "rwp-old-39", 1_039, 1_000), 3, "purge is bounded");
+    // Enough calls purge every old window.
+    for i in 1..40 {
+        assert_eq!(hit(store, &format!("rwp-new-{i}"), NOW, NOW), 1);
+    }
+    // Purged windows restart at 1 if hit again (by a node far behind);
+    // newer ones kept their counts.
+    for i in 0..40 {
+        assert_eq!(hit(store, &format!("rwp-old-{i}"), 1_000 + i, NOW), 1, "rwp-old-{i} purged");
+    }
+    assert_eq!(hit(store, "rwp-edge-old", NOW - kept_for, NOW), 1, "edge window purged");
+    assert_eq!(hit(store, "rwp-edge-kept", NOW - kept_for + 1, NOW), 3, "edge window kept");
+    assert_eq!(hit(store, "rwp-live", NOW - 1_000, NOW), 3, "live window kept");
+    for i in 0..40 {
+        assert_eq!(hit(store, &format!("rwp-new-{i}"), NOW, NOW), 2, "rwp-new-{i} kept");
+    }
+}
+
+/// `threads` callers, each on one of `stores` in turn, hit one window
+/// `per_thread` times at the same moment: every hit gets a different count,
+/// and together they count exactly `threads * per_thread` on top of `before`.
+fn race_rate_window_hits(stores: &[&dyn Store], key: &str, per_thread: u64, before: u64) {
+    let barrier = std::sync::Barrier::new(stores.len());
+    let mut counts: Vec<u64> = std::thread::scope(|s| {
+        let handles: Vec<_> = stores
+            .iter()
+            .map(|store| {
+                let barrier = &barrier;
+                s.spawn(move || {
+                    barrier.wait();
+                    (0..per_thread).map(|_| hit(*store, key, 5_000, 5_000)).collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| match h.join() {
+                Ok(r) => r,
+                Err(_) => panic!("hitting thread panicked"),
+            })
+            .collect()
+    });
+    counts.sort_unstable();
+    let total = stores.len() as u64 * per_thread;
+    assert_eq!(counts, (before + 1..=before + total).collect::<Vec<_>>(), "{key}");
+    assert_eq!(hit(stores[0], key, 5_000, 5_000), before + total + 1, "{key} after the race");
+}
+
+pub fn concurrent_rate_window_hits(store: &dyn Store) {
+    race_rate_window_hits(&[store; 8], "crw", 50, 0);
+}
+
+/// Two independently opened stores on one database (like two server
+/// processes) share every window: hits through either count on one counter,
+/// also when they race.
+pub fn rate_window_shared_between_stores(a: &dyn Store, b: &dyn Store) {
+    for want in 1..=10 {
+        let store = if want % 2 == 0 { a } else { b };
+        assert_eq!(hit(store, "xrw", 5_000, 5_000), want);
+    }
+    assert_eq!(hit(b, "xrw-other", 5_000, 5_000), 1);
+    race_rate_window_hits(&[a, b, a, b, a, b, a, b], "xrw", 50, 10);
+    assert_eq!(hit(a, "xrw-other", 5_000, 5_000), 2);
 }
 
 // ---------------------------------------------------------------------------

@@ -378,6 +378,31 @@ pub trait TokenStore: Send + Sync {
     fn consume_once(&self, key: &str, expires_ms: i64, now_ms: i64) -> StoreResult<bool>;
 }
 
+/// The longest fixed window [`RateStore::hit_rate_window`] supports, in
+/// milliseconds. The store does not know how long a caller's windows are, so
+/// it takes every window to end at most this long after it starts.
+pub const MAX_RATE_WINDOW_MS: i64 = 60_000;
+
+/// How long after its end a window's count is kept at least, in
+/// milliseconds (a margin for clocks that differ between nodes).
+pub const RATE_WINDOW_RETENTION_MS: i64 = 60_000;
+
+/// Fixed-window request counters, shared by every node on the database.
+pub trait RateStore: Send + Sync {
+    /// Counts one request against `key` in the fixed window that starts at
+    /// `window_start_ms`, and returns the window's count after this request
+    /// (1 for a window's first request). Atomic in one statement, so every
+    /// node sharing the database sees one counter: of `n` concurrent hits on
+    /// a window, each gets a different count, and the last gets `n` more than
+    /// the window had. Windows are at most [`MAX_RATE_WINDOW_MS`] long; each
+    /// call also purges a bounded number of windows that ended before
+    /// `now_ms - RATE_WINDOW_RETENTION_MS`, i.e. whose `window_start_ms <=
+    /// now_ms - MAX_RATE_WINDOW_MS - RATE_WINDOW_RETENTION_MS` (oldest
+    /// first). A purged window hit again (by a node whose clock is that far
+    /// behind) counts from 1 anew.
+    fn hit_rate_window(&self, key: &str, window_start_ms: i64, now_ms: i64) -> StoreResult<u64>;
+}
+
 /// A group of a user pool. Updates follow the same compare-and-set rule as
 /// [`UserPoolStore::update_user_pool`]; `created_ms` is never changed by an
 /// update, and `name` is the key.
@@ -514,6 +539,7 @@ pub trait Store:
     + TokenStore
     + GroupStore
     + ImportJobStore
+    + RateStore
     + Send
     + Sync
 {

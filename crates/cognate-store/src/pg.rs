@@ -31,6 +31,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "0006_import_jobs",
         sql: include_str!("../migrations/postgres/0006_import_jobs.sql"),
     },
+    Migration {
+        version: 7,
+        name: "0007_rate_windows",
+        sql: include_str!("../migrations/postgres/0007_rate_windows.sql"),
+    },
 ];
 
 const POOL_MAX: usize = 16;

@@ -24,8 +24,8 @@ use crate::db::{single_int, sql_count, sql_limit, to_u64, Backend, Cells, Row, T
 use crate::{
     AppClientRecord, AppClientStore, ClientSecretRecord, ClientSecretStore, CodeCheck, CodeRecord, CodeStore,
     GroupRecord, GroupStore, IdentityPoolRecord, IdentityPoolStore, ImportJobRecord, ImportJobStore, KeyStore,
-    OutboxMessage, OutboxStore, SigningKeyRecord, Store, StoreError, StoreResult, TokenStore, UserIndex,
-    UserPoolRecord, UserPoolStore, UserRecord, UserStore,
+    OutboxMessage, OutboxStore, RateStore, SigningKeyRecord, Store, StoreError, StoreResult, TokenStore, UserIndex,
+    UserPoolRecord, UserPoolStore, UserRecord, UserStore, MAX_RATE_WINDOW_MS, RATE_WINDOW_RETENTION_MS,
 };
 
 pub(crate) struct SqlStore<B: Backend> {
@@ -1146,12 +1146,19 @@ const PURGE_BATCH: i64 = 16;
 /// oldest first, skipping rows other transactions hold. The outer condition
 /// is re-checked on each row deleted, so a row renewed concurrently stays.
 fn purge_expired(tx: &mut dyn Tx, table: &str, key_columns: &str, now_ms: i64) -> StoreResult<u64> {
+    purge_up_to(tx, table, key_columns, "expires_ms", now_ms)
+}
+
+/// Deletes up to [`PURGE_BATCH`] rows of `table` with `time_column <=
+/// cutoff`, lowest first, skipping rows other transactions hold, and
+/// re-checking the condition on each row deleted (see [`purge_expired`]).
+fn purge_up_to(tx: &mut dyn Tx, table: &str, key_columns: &str, time_column: &str, cutoff: i64) -> StoreResult<u64> {
     let sql = format!(
-        "DELETE FROM {table} WHERE expires_ms <= $1 AND ({key_columns}) IN \
-         (SELECT {key_columns} FROM {table} WHERE expires_ms <= $1 ORDER BY expires_ms LIMIT $2{})",
+        "DELETE FROM {table} WHERE {time_column} <= $1 AND ({key_columns}) IN \
+         (SELECT {key_columns} FROM {table} WHERE {time_column} <= $1 ORDER BY {time_column} LIMIT $2{})",
         tx.lock_rows_skip_locked()
     );
-    tx.execute(&sql, &[now_ms.into(), PURGE_BATCH.into()])
+    tx.execute(&sql, &[cutoff.into(), PURGE_BATCH.into()])
 }
 
 impl<B: Backend> TokenStore for SqlStore<B> {
@@ -1196,6 +1203,30 @@ impl<B: Backend> TokenStore for SqlStore<B> {
             )?;
             Ok(n > 0)
         })
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Rate windows
+
+impl<B: Backend> RateStore for SqlStore<B> {
+    fn hit_rate_window(&self, key: &str, window_start_ms: i64, now_ms: i64) -> StoreResult<u64> {
+        let params = [key.into(), window_start_ms.into()];
+        // The latest start of a window that ended before
+        // `now_ms - RATE_WINDOW_RETENTION_MS`.
+        let cutoff = now_ms.saturating_sub(MAX_RATE_WINDOW_MS).saturating_sub(RATE_WINDOW_RETENTION_MS);
+        let rows = self.db.write(move |tx| {
+            purge_up_to(tx, "rate_windows", "rate_key, window_start_ms", "window_start_ms", cutoff)?;
+            // One statement: concurrent hits on a window serialise on its
+            // row (or on its key's insert), each counting on top of the last.
+            tx.query(
+                "INSERT INTO rate_windows (rate_key, window_start_ms, hits) VALUES ($1, $2, 1) \
+                 ON CONFLICT (rate_key, window_start_ms) DO UPDATE SET hits = rate_windows.hits + 1 \
+                 RETURNING hits",
+                &params,
+            )
+        })?;
+        to_u64(single_int(rows)?)
     }
 }
 

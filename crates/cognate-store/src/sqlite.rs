@@ -36,6 +36,11 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 4, name: "0004_auth", sql: include_str!("../migrations/sqlite/0004_auth.sql") },
     Migration { version: 5, name: "0005_groups", sql: include_str!("../migrations/sqlite/0005_groups.sql") },
     Migration { version: 6, name: "0006_import_jobs", sql: include_str!("../migrations/sqlite/0006_import_jobs.sql") },
+    Migration {
+        version: 7,
+        name: "0007_rate_windows",
+        sql: include_str!("../migrations/sqlite/0007_rate_windows.sql"),
+    },
 ];
 
 const READERS: usize = 4;

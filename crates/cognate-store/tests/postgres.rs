@@ -240,6 +240,16 @@ fn two_processes_race_auth() {
 }
 
 #[test]
+fn two_processes_share_rate_windows() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    let a = schema.open();
+    let b = schema.open();
+    conformance::rate_window_shared_between_stores(a.as_ref(), b.as_ref());
+}
+
+#[test]
 fn two_processes_race_import_jobs() {
     let Some(schema) = TestSchema::new() else {
         return;

@@ -170,6 +170,15 @@ fn two_stores_on_one_file_race_auth() {
     conformance::auth_races_between_stores(a.as_ref(), b.as_ref());
 }
 
+#[test]
+fn two_stores_on_one_file_share_rate_windows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cognate.db");
+    let a = open_sqlite(&path).unwrap();
+    let b = open_sqlite(&path).unwrap();
+    conformance::rate_window_shared_between_stores(a.as_ref(), b.as_ref());
+}
+
 fn bench_like_user(pool_id: &str, i: usize) -> (UserRecord, UserIndex) {
     let key = format!("user-{i:04}");
     let email = format!("{key}@example.com");
