@@ -259,6 +259,12 @@ impl Server {
         Server::launch(self.store.clone(), Arc::new(tempdir())).await
     }
 
+    /// Like [`Server::sibling`], with extra `cognate serve` arguments.
+    pub async fn sibling_with(&self, args: &[&str]) -> Server {
+        assert!(matches!(self.store, StoreConfig::Postgres { .. }), "only PostgreSQL servers can share a store");
+        Server::launch_with(self.store.clone(), Arc::new(tempdir()), args, &[]).await
+    }
+
     /// Start a server with the given store and data dir.
     pub async fn launch(store: StoreConfig, data_dir: Arc<tempfile::TempDir>) -> Server {
         Server::launch_with(store, data_dir, &[], &[]).await

@@ -66,6 +66,18 @@ struct FileSmtp {
     from: Option<String>,
 }
 
+/// Request-rate limits per Cognito quota category. Off by default (local use).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    #[serde(default)]
+    pub enabled: bool,
+    /// Requests per second by category name (e.g. UserAuthentication = 120); others keep
+    /// Cognito's defaults.
+    #[serde(default)]
+    pub per_second: std::collections::BTreeMap<String, u64>,
+}
+
 #[derive(Clone, Debug)]
 pub struct Config {
     pub listen: SocketAddr,
@@ -93,6 +105,7 @@ pub struct Config {
     pub smtp: Option<SmtpConfig>,
     /// Serve `/_cognate/outbox` to non-loopback clients too (off by default: it shows codes).
     pub outbox_public: bool,
+    pub rate_limits: RateLimitConfig,
 }
 
 impl Config {
@@ -129,6 +142,7 @@ struct FileConfig {
     log_level: Option<String>,
     smtp: Option<FileSmtp>,
     outbox_public: Option<bool>,
+    rate_limits: Option<RateLimitConfig>,
 }
 
 /// Flags of `cognate serve`; each has a `COGNATE_*` environment form (clap gives the flag
@@ -207,6 +221,9 @@ pub struct ServeArgs {
     /// Serve /_cognate/outbox to non-loopback clients too (it shows codes: development only)
     #[arg(long, env = "COGNATE_OUTBOX_PUBLIC")]
     pub outbox_public: Option<bool>,
+    /// Enforce Cognito's request-rate quotas (TooManyRequestsException) [default: false]
+    #[arg(long, env = "COGNATE_RATE_LIMITS")]
+    pub rate_limits: Option<bool>,
     /// Seed file (JSON) applied at start: creates what is missing, leaves what exists
     #[arg(long, env = "COGNATE_SEED", value_name = "FILE")]
     pub seed: Option<PathBuf>,
@@ -278,8 +295,21 @@ impl ServeArgs {
             return Err(ConfigError::Value { key: "account_id", message: "must be 12 digits".into() });
         }
         let smtp = self.resolve_smtp(file.smtp.unwrap_or_default())?;
+        let mut rate_limits = file.rate_limits.unwrap_or_default();
+        if let Some(enabled) = self.rate_limits {
+            rate_limits.enabled = enabled;
+        }
+        if let Some(unknown) =
+            rate_limits.per_second.keys().find(|k| !crate::ratelimit::DEFAULTS.iter().any(|(n, _)| n == k))
+        {
+            return Err(ConfigError::Value {
+                key: "rate_limits.per_second",
+                message: format!("unknown quota category '{unknown}'"),
+            });
+        }
         Ok(Config {
             smtp,
+            rate_limits,
             outbox_public: pick(&self.outbox_public, file.outbox_public).unwrap_or(false),
             listen,
             data_dir: pick(&self.data_dir, file.data_dir).unwrap_or_else(|| PathBuf::from("./.cognate")),

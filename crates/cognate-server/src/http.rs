@@ -195,6 +195,7 @@ async fn run_operation(
         return Err(ops::not_implemented(op));
     }
     let ctx = Ctx { state: Arc::clone(state), request_id: request_id.to_owned(), caller, now };
+    crate::ratelimit::check(&ctx, op).await?;
     ops::dispatch(ctx, op, body).await
 }
 

@@ -8,6 +8,7 @@ mod http;
 mod metrics;
 mod ops;
 mod outbox;
+mod ratelimit;
 mod sealed;
 mod seed;
 mod state;
