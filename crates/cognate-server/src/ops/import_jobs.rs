@@ -15,7 +15,7 @@ use super::common::*;
 use crate::error::{ApiError, ApiResult};
 use crate::state::{timestamp, AppState, Caller, Ctx};
 use crate::users::attributes::{check_changes, Writer};
-use crate::users::{NewUser, User, UserDoc};
+use crate::users::{self, NewUser, User, UserDoc};
 
 /// Cognito's quota of import jobs per pool.
 const MAX_JOBS: u64 = 1000;
@@ -358,27 +358,59 @@ async fn run_job(state: Arc<AppState>, pool_id: &str, job_id: &str) -> ApiResult
         return Ok(());
     }
     let (mut imported, mut failed, mut failures) = (0i64, 0i64, Vec::new());
-    for (n, row) in rows.enumerate() {
-        match import_row(&ctx, pool_id, &pool, &header, &row).await {
-            Ok(()) => imported += 1,
-            Err(reason) => {
-                failed += 1;
-                failures.push(format!("row {}: {reason}", n + 2));
+    let (pool, header) = (Arc::new(pool), Arc::new(header));
+    let username_column = header.iter().position(|h| h == "cognito:username");
+    let rows: Vec<Vec<String>> = rows.collect();
+    let mut done = 0usize;
+    for chunk in rows.chunks(PROGRESS_EVERY) {
+        // Rows of a chunk are imported concurrently, so the store group-commits them; a
+        // username repeated within the chunk waits for the first, so the later row is the
+        // one reported as a duplicate.
+        let mut seen = std::collections::HashSet::new();
+        let (mut concurrent, mut sequential) = (Vec::new(), Vec::new());
+        for (i, row) in chunk.iter().enumerate() {
+            let name = username_column.and_then(|c| row.get(c)).map(|u| users::username_key(&pool, u.trim()));
+            if name.is_none_or(|n| seen.insert(n)) {
+                concurrent.push((done + i, row.clone()));
+            } else {
+                sequential.push((done + i, row.clone()));
             }
         }
-        if (n + 1) % PROGRESS_EVERY == 0 {
-            let doc = modify_job(&ctx, pool_id, job_id, |doc| {
-                doc.job.imported_users = Some(imported);
-                doc.job.failed_users = Some(failed);
-                Ok(())
-            })
-            .await?;
-            if status(&doc) == UserImportJobStatusType::Stopping {
-                let message = format!("Import Job was stopped after {} rows.", n + 1);
-                finish(&ctx, pool_id, job_id, UserImportJobStatusType::Stopped, message, (imported, failed), failures)
-                    .await?;
-                return Ok(());
+        let mut tasks = tokio::task::JoinSet::new();
+        for (n, row) in concurrent {
+            let (ctx, pool_id, pool, header) =
+                (ctx.clone(), pool_id.to_owned(), Arc::clone(&pool), Arc::clone(&header));
+            tasks.spawn(async move { (n, import_row(&ctx, &pool_id, &pool, &header, &row).await) });
+        }
+        let mut outcomes = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            outcomes.push(joined.map_err(ApiError::internal)?);
+        }
+        for (n, row) in sequential {
+            outcomes.push((n, import_row(&ctx, pool_id, &pool, &header, &row).await));
+        }
+        outcomes.sort_by_key(|(n, _)| *n);
+        for (n, outcome) in outcomes {
+            match outcome {
+                Ok(()) => imported += 1,
+                Err(reason) => {
+                    failed += 1;
+                    failures.push(format!("row {}: {reason}", n + 2));
+                }
             }
+        }
+        done += chunk.len();
+        let doc = modify_job(&ctx, pool_id, job_id, |doc| {
+            doc.job.imported_users = Some(imported);
+            doc.job.failed_users = Some(failed);
+            Ok(())
+        })
+        .await?;
+        if status(&doc) == UserImportJobStatusType::Stopping {
+            let message = format!("Import Job was stopped after {done} rows.");
+            finish(&ctx, pool_id, job_id, UserImportJobStatusType::Stopped, message, (imported, failed), failures)
+                .await?;
+            return Ok(());
         }
     }
     let message = if failed == 0 {
