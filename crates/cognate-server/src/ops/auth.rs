@@ -703,25 +703,10 @@ async fn password_verifier(
     responses: &BTreeMap<String, String>,
 ) -> ApiResult<InitiateAuthResponse> {
     let login = param(responses, "USERNAME")?;
-    let block_b64 = param(responses, "PASSWORD_CLAIM_SECRET_BLOCK")?;
-    let signature = param(responses, "PASSWORD_CLAIM_SIGNATURE")?;
-    let timestamp = param(responses, "TIMESTAMP")?;
     call.check_secret_hash(ctx, responses.get("SECRET_HASH").map(String::as_str), login)?;
-    let block_bytes = {
-        use base64::Engine;
-        base64::engine::general_purpose::STANDARD.decode(block_b64).map_err(|_| wrong_password())?
-    };
-    let block: SecretBlock = std::str::from_utf8(&block_bytes)
-        .ok()
-        .and_then(|text| sealed::open(ctx, SECRET_BLOCK_PURPOSE, text))
-        .ok_or_else(wrong_password)?;
-    if block.pool != call.pool_id || block.client != call.client_id || block.expires_ms <= ctx.now_ms() {
-        return Err(not_authorized("Invalid session for the user, session is expired."));
-    }
-    let when = srp::parse_timestamp(timestamp).ok_or_else(|| ApiError::invalid_parameter("Invalid TIMESTAMP."))?;
-    let skew = when.duration_since(ctx.now).or_else(|e| Ok::<_, ApiError>(e.duration()))?;
-    if skew > TIMESTAMP_SKEW {
-        return Err(not_authorized("Timestamp is not within the allowed skew."));
+    let Claim { block, block_bytes, signature, timestamp } = open_claim(ctx, call, responses)?;
+    if block.device.is_some() {
+        return Err(not_authorized("Invalid session for the user."));
     }
     use_once(ctx, &block.nonce, block.expires_ms).await?;
     let pool = &call.pool.pool;
@@ -737,22 +722,8 @@ async fn password_verifier(
     let (verifier, _) = stored_verifier(ctx, &call.pool_id, &user)?;
     let pool_name = srp::pool_name(&call.pool_id).to_owned();
     let user_id = user.record.username.clone();
-    let (timestamp, signature) = (timestamp.to_owned(), signature.to_owned());
-    let matches = tokio::task::spawn_blocking(move || -> bool {
-        let (Ok(b), Ok(big_b), Ok(big_a)) =
-            (hex::decode(&block.b), hex::decode(&block.big_b), hex::decode(&block.big_a))
-        else {
-            return false;
-        };
-        let Ok(secret) = <[u8; 32]>::try_from(b.as_slice()) else {
-            return false;
-        };
-        let ephemeral = srp::ServerEphemeral::from_parts(secret, big_b);
-        let Ok(key) = srp::session_key(&big_a, &ephemeral, &verifier) else {
-            return false;
-        };
-        let expected = srp::password_claim_signature(&key, &pool_name, &user_id, &block_bytes, &timestamp);
-        srp::verify_claim(&expected, &signature)
+    let matches = tokio::task::spawn_blocking(move || {
+        claim_matches(&block, &block_bytes, &verifier, &pool_name, &user_id, &timestamp, &signature)
     })
     .await
     .map_err(ApiError::internal)?;
@@ -1077,6 +1048,39 @@ async fn device_password_verifier(
     responses: &BTreeMap<String, String>,
 ) -> ApiResult<InitiateAuthResponse> {
     let device_key = param(responses, "DEVICE_KEY")?.to_owned();
+    let Claim { block, block_bytes, signature, timestamp } = open_claim(ctx, call, responses)?;
+    if block.device.as_deref() != Some(device_key.as_str()) {
+        return Err(not_authorized("Invalid session for the user."));
+    }
+    use_once(ctx, &block.nonce, block.expires_ms).await?;
+    let user = users::require_user(ctx, &call.pool_id, &call.pool.pool, &block.user).await?;
+    call.check_secret_hash(ctx, responses.get("SECRET_HASH").map(String::as_str), &user.record.username)?;
+    let group_key =
+        user.doc.device(&device_key).map(|d| d.group_key.clone()).ok_or_else(super::devices::device_not_found)?;
+    let (verifier, _) = super::devices::device_verifier(ctx, &call.pool_id, &user, &device_key)?;
+    let (key_for_claim, auth_time) = (device_key.clone(), block.auth_time);
+    let matches = tokio::task::spawn_blocking(move || {
+        claim_matches(&block, &block_bytes, &verifier, &group_key, &key_for_claim, &timestamp, &signature)
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    if !matches {
+        return Err(not_authorized("Incorrect username or password."));
+    }
+    let result = complete_sign_in(ctx, call, user, auth_time, Some(&device_key)).await?;
+    Ok(InitiateAuthResponse { authentication_result: Some(result), ..Default::default() })
+}
+
+/// A PASSWORD_VERIFIER or DEVICE_PASSWORD_VERIFIER answer, opened and checked for its
+/// client, expiry and clock skew (not yet for its signature).
+struct Claim {
+    block: SecretBlock,
+    block_bytes: Vec<u8>,
+    signature: String,
+    timestamp: String,
+}
+
+fn open_claim(ctx: &Ctx, call: &ClientCall, responses: &BTreeMap<String, String>) -> ApiResult<Claim> {
     let block_b64 = param(responses, "PASSWORD_CLAIM_SECRET_BLOCK")?;
     let signature = param(responses, "PASSWORD_CLAIM_SIGNATURE")?.to_owned();
     let timestamp = param(responses, "TIMESTAMP")?.to_owned();
@@ -1088,37 +1092,35 @@ async fn device_password_verifier(
         .ok()
         .and_then(|text| sealed::open(ctx, SECRET_BLOCK_PURPOSE, text))
         .ok_or_else(wrong_password)?;
-    if block.pool != call.pool_id
-        || block.client != call.client_id
-        || block.expires_ms <= ctx.now_ms()
-        || block.device.as_deref() != Some(device_key.as_str())
-    {
-        return Err(not_authorized("Invalid session for the user."));
+    if block.pool != call.pool_id || block.client != call.client_id || block.expires_ms <= ctx.now_ms() {
+        return Err(not_authorized("Invalid session for the user, session is expired."));
     }
-    use_once(ctx, &block.nonce, block.expires_ms).await?;
-    let user = users::require_user(ctx, &call.pool_id, &call.pool.pool, &block.user).await?;
-    call.check_secret_hash(ctx, responses.get("SECRET_HASH").map(String::as_str), &user.record.username)?;
-    let group_key =
-        user.doc.device(&device_key).map(|d| d.group_key.clone()).ok_or_else(super::devices::device_not_found)?;
-    let (verifier, _) = super::devices::device_verifier(ctx, &call.pool_id, &user, &device_key)?;
-    let key_for_claim = device_key.clone();
-    let matches = tokio::task::spawn_blocking(move || -> bool {
-        let (Ok(b), Ok(big_b), Ok(big_a)) =
-            (hex::decode(&block.b), hex::decode(&block.big_b), hex::decode(&block.big_a))
-        else {
-            return false;
-        };
-        let Ok(secret) = <[u8; 32]>::try_from(b.as_slice()) else { return false };
-        let ephemeral = srp::ServerEphemeral::from_parts(secret, big_b);
-        let Ok(key) = srp::session_key(&big_a, &ephemeral, &verifier) else { return false };
-        let expected = srp::password_claim_signature(&key, &group_key, &key_for_claim, &block_bytes, &timestamp);
-        srp::verify_claim(&expected, &signature)
-    })
-    .await
-    .map_err(ApiError::internal)?;
-    if !matches {
-        return Err(not_authorized("Incorrect username or password."));
+    let when = srp::parse_timestamp(&timestamp).ok_or_else(|| ApiError::invalid_parameter("Invalid TIMESTAMP."))?;
+    let skew = when.duration_since(ctx.now).or_else(|e| Ok::<_, ApiError>(e.duration()))?;
+    if skew > TIMESTAMP_SKEW {
+        return Err(not_authorized("Timestamp is not within the allowed skew."));
     }
-    let result = complete_sign_in(ctx, call, user, block.auth_time, Some(&device_key)).await?;
-    Ok(InitiateAuthResponse { authentication_result: Some(result), ..Default::default() })
+    Ok(Claim { block, block_bytes, signature, timestamp })
+}
+
+/// Recomputes the SRP session key from the block's ephemerals and the verifier and checks
+/// the client's signature over `prefix ‖ user ‖ secret block ‖ timestamp` (blocking).
+fn claim_matches(
+    block: &SecretBlock,
+    block_bytes: &[u8],
+    verifier: &[u8],
+    prefix: &str,
+    user_id: &str,
+    timestamp: &str,
+    signature: &str,
+) -> bool {
+    let (Ok(b), Ok(big_b), Ok(big_a)) = (hex::decode(&block.b), hex::decode(&block.big_b), hex::decode(&block.big_a))
+    else {
+        return false;
+    };
+    let Ok(secret) = <[u8; 32]>::try_from(b.as_slice()) else { return false };
+    let ephemeral = srp::ServerEphemeral::from_parts(secret, big_b);
+    let Ok(key) = srp::session_key(&big_a, &ephemeral, verifier) else { return false };
+    let expected = srp::password_claim_signature(&key, prefix, user_id, block_bytes, timestamp);
+    srp::verify_claim(&expected, signature)
 }

@@ -48,6 +48,34 @@ struct ClientSettings {
     refresh_token_rotation: Option<RefreshTokenRotationType>,
 }
 
+/// Both CreateUserPoolClient and UpdateUserPoolClient carry the same settings members.
+macro_rules! client_settings {
+    ($input:expr) => {
+        ClientSettings {
+            refresh_token_validity: $input.refresh_token_validity,
+            access_token_validity: $input.access_token_validity,
+            id_token_validity: $input.id_token_validity,
+            token_validity_units: $input.token_validity_units,
+            read_attributes: $input.read_attributes,
+            write_attributes: $input.write_attributes,
+            explicit_auth_flows: $input.explicit_auth_flows,
+            supported_identity_providers: $input.supported_identity_providers,
+            callback_urls: $input.callback_urls,
+            logout_urls: $input.logout_urls,
+            default_redirect_uri: $input.default_redirect_uri,
+            allowed_oauth_flows: $input.allowed_oauth_flows,
+            allowed_oauth_scopes: $input.allowed_oauth_scopes,
+            allowed_oauth_flows_user_pool_client: $input.allowed_oauth_flows_user_pool_client,
+            analytics_configuration: $input.analytics_configuration,
+            prevent_user_existence_errors: $input.prevent_user_existence_errors,
+            enable_token_revocation: $input.enable_token_revocation,
+            enable_propagate_additional_user_context_data: $input.enable_propagate_additional_user_context_data,
+            auth_session_validity: $input.auth_session_validity,
+            refresh_token_rotation: $input.refresh_token_rotation,
+        }
+    };
+}
+
 /// Seconds in one unit of `unit` (Cognito's default units: minutes, minutes, days).
 fn unit_seconds(unit: &TimeUnitsType) -> i64 {
     match unit {
@@ -309,28 +337,7 @@ pub async fn create_client_with_id(
         last_modified_date: Some(timestamp(now_ms)),
         ..Default::default()
     };
-    let settings = ClientSettings {
-        refresh_token_validity: input.refresh_token_validity,
-        access_token_validity: input.access_token_validity,
-        id_token_validity: input.id_token_validity,
-        token_validity_units: input.token_validity_units,
-        read_attributes: input.read_attributes,
-        write_attributes: input.write_attributes,
-        explicit_auth_flows: input.explicit_auth_flows,
-        supported_identity_providers: input.supported_identity_providers,
-        callback_urls: input.callback_urls,
-        logout_urls: input.logout_urls,
-        default_redirect_uri: input.default_redirect_uri,
-        allowed_oauth_flows: input.allowed_oauth_flows,
-        allowed_oauth_scopes: input.allowed_oauth_scopes,
-        allowed_oauth_flows_user_pool_client: input.allowed_oauth_flows_user_pool_client,
-        analytics_configuration: input.analytics_configuration,
-        prevent_user_existence_errors: input.prevent_user_existence_errors,
-        enable_token_revocation: input.enable_token_revocation,
-        enable_propagate_additional_user_context_data: input.enable_propagate_additional_user_context_data,
-        auth_session_validity: input.auth_session_validity,
-        refresh_token_rotation: input.refresh_token_rotation,
-    };
+    let settings = client_settings!(input);
     resolve_settings(&doc.pool, settings, wants_secret, &mut client)?;
     let secret = match (&input.client_secret, wants_secret) {
         (Some(custom), _) => Some(custom.expose().clone()),
@@ -387,28 +394,7 @@ pub async fn update_user_pool_client(
     let client_id = input.client_id.expose().clone();
     let (_, doc) = load_pool(&ctx, &pool_id).await?;
     let secret = current_secret(&ctx, &pool_id, &client_id).await?;
-    let settings = ClientSettings {
-        refresh_token_validity: input.refresh_token_validity,
-        access_token_validity: input.access_token_validity,
-        id_token_validity: input.id_token_validity,
-        token_validity_units: input.token_validity_units,
-        read_attributes: input.read_attributes,
-        write_attributes: input.write_attributes,
-        explicit_auth_flows: input.explicit_auth_flows,
-        supported_identity_providers: input.supported_identity_providers,
-        callback_urls: input.callback_urls,
-        logout_urls: input.logout_urls,
-        default_redirect_uri: input.default_redirect_uri,
-        allowed_oauth_flows: input.allowed_oauth_flows,
-        allowed_oauth_scopes: input.allowed_oauth_scopes,
-        allowed_oauth_flows_user_pool_client: input.allowed_oauth_flows_user_pool_client,
-        analytics_configuration: input.analytics_configuration,
-        prevent_user_existence_errors: input.prevent_user_existence_errors,
-        enable_token_revocation: input.enable_token_revocation,
-        enable_propagate_additional_user_context_data: input.enable_propagate_additional_user_context_data,
-        auth_session_validity: input.auth_session_validity,
-        refresh_token_rotation: input.refresh_token_rotation,
-    };
+    let settings = client_settings!(input);
     for _ in 0..8 {
         let (mut record, mut client) = load_client(&ctx, &pool_id, &client_id).await?;
         resolve_settings(&doc.pool, settings.clone(), secret.is_some(), &mut client)?;
