@@ -1,12 +1,35 @@
 #!/usr/bin/env bash
-# Cognate benchmark: start-up time, idle RSS, server CPU per operation.
-# Usage: bench/run.sh [--quick] [-n REQUESTS]   (COGNATE_BIN=path skips the build)
-# Prints a Markdown table; writes bench/out/results.json. See docs/BENCHMARKS.md.
+# Cognate benchmarks. See docs/BENCHMARKS.md.
+#   bench/run.sh [--quick] [-n REQUESTS]    start-up time, idle RSS, server CPU per operation (default)
+#   bench/run.sh users [--users N] ...      AdminCreateUser into one big pool, then ListUsers on it
+#   bench/run.sh auth [--users N] ...       SRP / password login and refresh: server CPU, logins/s
+# (COGNATE_BIN=path skips the build; each part's --help lists its options.)
+# The default part prints a Markdown table and writes bench/out/results.json; users and auth
+# write bench/out/users-<backend>.json and bench/out/auth.json.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"
+part=bench
+case "${1:-}" in
+  users|auth) part="$1"; shift ;;
+esac
 if [[ -z "${COGNATE_BIN:-}" ]]; then
   (cd "$root" && cargo build --release -p cognate-server) >&2
   COGNATE_BIN="${CARGO_TARGET_DIR:-$root/target}/release/cognate"
 fi
-exec python3 "$here/bench.py" --bin "$COGNATE_BIN" "$@"
+python=python3
+if [[ "$part" != bench ]]; then
+  # The load generators use gmpy2 for the client's SRP math when they can (Python's pow()
+  # would make the client the bottleneck); it goes into bench/.venv (gitignored).
+  if [[ ! -x "$here/.venv/bin/python" ]] || ! "$here/.venv/bin/python" -c 'import gmpy2' 2>/dev/null; then
+    echo "setting up bench/.venv with gmpy2 ..." >&2
+    { python3 -m venv "$here/.venv" && "$here/.venv/bin/pip" install -q gmpy2; } >&2 \
+      || echo "could not install gmpy2: falling back to Python's pow() (slower client)" >&2
+  fi
+  if [[ -x "$here/.venv/bin/python" ]]; then python="$here/.venv/bin/python"; fi
+fi
+case "$part" in
+  bench) exec "$python" "$here/bench.py" --bin "$COGNATE_BIN" "$@" ;;
+  users) exec "$python" "$here/users.py" --bin "$COGNATE_BIN" "$@" ;;
+  auth) exec "$python" "$here/auth.py" --bin "$COGNATE_BIN" "$@" ;;
+esac
