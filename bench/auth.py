@@ -18,7 +18,6 @@ Run through bench/run.sh auth.
 """
 
 import argparse
-import json
 import os
 import random
 import sys

@@ -10,7 +10,9 @@ ListUsers probe. At the end: ListUsers, one page of 60, with an email prefix fil
 email equality filter, a prefix matching the whole pool, and no filter.
 
 --backend postgres runs the same against PostgreSQL (a fresh schema, dropped afterwards)
-for --fill-minutes, and adds PostgreSQL's own CPU. Run through bench/run.sh users.
+for --fill-minutes, adds the CPU of the PostgreSQL backends serving the server, tracks the
+size and dead row versions of the user_pools table, and at the end measures ListUsers and
+AdminCreateUser again after VACUUM of that table. Run through bench/run.sh users.
 """
 
 import argparse
