@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use cognate_e2e::idp::types::{
     AliasAttributeType, AttributeDataType, DeletionProtectionType, NumberAttributeConstraintsType, PasswordPolicyType,
     SchemaAttributeType, SmsConfigurationType, StringAttributeConstraintsType, UserPoolMfaType, UserPoolPolicyType,
-    UserPoolTierType, UserPoolType, UsernameAttributeType, VerifiedAttributeType,
+    UserPoolTierType, UserPoolType, UsernameAttributeType, VerificationMessageTemplateType, VerifiedAttributeType,
 };
 use cognate_e2e::{
     both_stores, epoch, expect_code, expect_one_of, now_epoch, ok, sorted, unique_name, Server, ACCOUNT, REGION,
@@ -25,6 +25,7 @@ both_stores!(
     create_user_pool_with_custom_id_tag,
     describe_user_pool_unknown_and_malformed_ids,
     update_user_pool_changes_are_visible,
+    update_user_pool_keeps_the_given_message_template,
     update_user_pool_resets_omitted_settings_to_defaults,
     update_user_pool_unknown_pool,
     delete_user_pool_then_describe_fails,
@@ -453,6 +454,27 @@ async fn update_user_pool_changes_are_visible(server: &Server) {
         pool.last_modified_date().map(epoch) >= original.last_modified_date().map(epoch),
         "LastModifiedDate must not go back"
     );
+}
+
+async fn update_user_pool_keeps_the_given_message_template(server: &Server) {
+    let client = server.idp();
+    let id = ok(client.create_user_pool().pool_name(unique_name("tpl")).send().await).user_pool.unwrap().id.unwrap();
+    ok(client
+        .update_user_pool()
+        .user_pool_id(&id)
+        .verification_message_template(
+            VerificationMessageTemplateType::builder()
+                .email_message("Your code: {####}")
+                .email_subject("Welcome")
+                .build(),
+        )
+        .send()
+        .await);
+    let pool = describe(server, &id).await;
+    let template = pool.verification_message_template().expect("template");
+    assert_eq!(template.email_message(), Some("Your code: {####}"));
+    assert_eq!(template.email_subject(), Some("Welcome"));
+    assert_eq!(pool.email_verification_message(), Some("Your code: {####}"));
 }
 
 /// AWS documents that UpdateUserPool sets every setting that the request

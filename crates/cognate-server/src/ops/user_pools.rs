@@ -436,7 +436,7 @@ pub async fn update_user_pool(ctx: Ctx, input: UpdateUserPoolRequest) -> ApiResu
                 sms_verification_message: input.sms_verification_message,
                 email_verification_message: input.email_verification_message,
                 email_verification_subject: input.email_verification_subject,
-                verification_message_template: None,
+                verification_message_template: input.verification_message_template,
                 sms_authentication_message: input.sms_authentication_message,
                 user_attribute_update_settings: input.user_attribute_update_settings,
                 mfa_configuration: input.mfa_configuration,
