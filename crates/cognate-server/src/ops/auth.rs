@@ -130,6 +130,13 @@ async fn initiate(
             password_sign_in(ctx, &call, &params).await
         }
         AuthFlowType::RefreshTokenAuth | AuthFlowType::RefreshToken => {
+            // With rotation, a refresh must return (and spend) a new refresh token, which only
+            // GetTokensFromRefreshToken does, as Cognito documents.
+            if call.client.refresh_token_rotation.as_ref().is_some_and(|r| r.feature == FeatureType::Enabled) {
+                return Err(not_authorized(
+                    "Refresh token rotation is enabled for this client: use GetTokensFromRefreshToken.",
+                ));
+            }
             let token = param(&params, "REFRESH_TOKEN")?;
             let result = refresh(ctx, &call, token, params.get("SECRET_HASH").map(String::as_str), false).await?;
             Ok(InitiateAuthResponse { authentication_result: Some(result), ..Default::default() })
