@@ -799,3 +799,107 @@ async fn list_user_import_jobs_newest_first_with_paging(server: &Server) {
         "ResourceNotFoundException",
     );
 }
+
+// ---------------------------------------------------------------------------
+// A job whose node dies carries on elsewhere
+// ---------------------------------------------------------------------------
+
+/// Rows of the resumed job: enough batches (1,000 rows each) that the node is
+/// killed well before the end.
+const RESUMED_ROWS: usize = 12_000;
+const SHORT_LEASE: &[&str] = &["--import-lease-seconds", "2"];
+
+/// Uploads RESUMED_ROWS good rows and one more repeating the first username,
+/// starts the job, and waits until at least one batch is committed (but not
+/// all). Returns the pool, the job id and the rows imported when it returned.
+async fn start_long_job(server: &Server) -> (String, String, i64) {
+    let pool = server.new_pool(|p| p).await;
+    let header = csv_header(server, &pool).await;
+    let names: Vec<(String, String)> =
+        (0..RESUMED_ROWS).map(|i| (format!("bulk-{i:05}"), format!("bulk{i:05}@example.com"))).collect();
+    let mut rows: Vec<Vec<(&str, &str)>> = names
+        .iter()
+        .map(|(user, email)| vec![("cognito:username", user.as_str()), ("email", email.as_str())])
+        .collect();
+    rows.push(vec![("cognito:username", "bulk-00000")]);
+    let job = create_job(server, &pool, "resumed").await;
+    let job_id = job.job_id().expect("JobId").to_string();
+    let (status, body) = put(server, url_of(&job), &csv_document(&header, &rows)).await;
+    assert_eq!(status, 200, "upload: {body}");
+    start_job(server, &pool, &job_id).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let job = describe_job(server, &pool, &job_id).await;
+        assert_eq!(status_of(&job), "InProgress", "the job ended before its node could be killed: {job:?}");
+        if job.imported_users() > 0 {
+            return (pool, job_id, job.imported_users());
+        }
+        assert!(Instant::now() < deadline, "no batch committed within 60 s: {job:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The value of an unlabelled or fully labelled sample in a /metrics scrape.
+async fn metric(server: &Server, sample: &str) -> i64 {
+    let resp = server.raw().get("/metrics").await;
+    assert_eq!(resp.status, 200, "GET /metrics: {}", resp.body);
+    let prefix = format!("{sample} ");
+    let line = resp.body.lines().find(|l| l.starts_with(&prefix));
+    let value = line.unwrap_or_else(|| panic!("no {sample} in /metrics:\n{}", resp.body));
+    value[prefix.len()..].trim().parse().unwrap_or_else(|_| panic!("not a number: {value}"))
+}
+
+/// After the node that ran the job died with `before` rows seen committed,
+/// `survivor` (a restart, or another node) finishes it: every row once, the
+/// late duplicate row reported, the pool's user count exact, the survivor's
+/// metrics showing the rows it imported itself.
+async fn check_resumed(survivor: &Server, pool: &str, job_id: &str, before: i64) {
+    let stalled = describe_job(survivor, pool, job_id).await;
+    assert!(stalled.imported_users() >= before, "committed progress was lost: {before} then {stalled:?}");
+    let job = wait_for_job(survivor, pool, job_id).await;
+    let total = RESUMED_ROWS as i64;
+    assert_eq!(status_of(&job), "Succeeded", "{job:?}");
+    assert_eq!((job.imported_users(), job.failed_users(), job.skipped_users()), (total, 1, 0), "{job:?}");
+    let message = job.completion_message().unwrap_or_default();
+    let dup_row = format!("row {}: a user with this username already exists", RESUMED_ROWS + 2);
+    assert!(message.contains(&dup_row), "CompletionMessage should name the duplicate row: {message}");
+    let described = ok(survivor.idp().describe_user_pool().user_pool_id(pool).send().await);
+    let estimated = described.user_pool.map(|p| p.estimated_number_of_users);
+    assert_eq!(estimated, Some(RESUMED_ROWS as i32), "EstimatedNumberOfUsers");
+    let last = ok(survivor
+        .idp()
+        .admin_get_user()
+        .user_pool_id(pool)
+        .username(format!("bulk-{:05}", RESUMED_ROWS - 1))
+        .send()
+        .await);
+    assert_eq!(last.user_status().map(|s| s.as_str()), Some("RESET_REQUIRED"));
+    let resumed_rows = metric(survivor, "cognate_import_rows_total{outcome=\"imported\"}").await;
+    assert!(resumed_rows >= 1 && resumed_rows <= total - before, "the survivor imported {resumed_rows} rows");
+    assert_eq!(metric(survivor, "cognate_import_rows_total{outcome=\"failed\"}").await, 1);
+    assert_eq!(metric(survivor, "cognate_import_jobs_finished_total{status=\"Succeeded\"}").await, 1);
+    assert_eq!(metric(survivor, "cognate_import_jobs_running").await, 0);
+}
+
+/// SQLite: the node is killed (SIGKILL) mid-job and started again on its data
+/// dir; the new process takes the job over once the lease runs out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_node_resumes_its_import_after_restart() {
+    let mut server = Server::sqlite_with(SHORT_LEASE).await;
+    let (pool, job_id, before) = start_long_job(&server).await;
+    server.restart().await;
+    check_resumed(&server, &pool, &job_id, before).await;
+}
+
+/// PostgreSQL: the node running the job is killed; another node on the same
+/// database takes the job over once the lease runs out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_node_resumes_the_import_of_a_killed_node() {
+    let Some(mut first) = Server::postgres_with(SHORT_LEASE).await else {
+        return;
+    };
+    let second = first.sibling_with(SHORT_LEASE).await;
+    let (pool, job_id, before) = start_long_job(&first).await;
+    first.stop();
+    check_resumed(&second, &pool, &job_id, before).await;
+}

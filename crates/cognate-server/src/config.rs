@@ -106,6 +106,9 @@ pub struct Config {
     /// Serve `/_cognate/outbox` to non-loopback clients too (off by default: it shows codes).
     pub outbox_public: bool,
     pub rate_limits: RateLimitConfig,
+    /// How long a node's claim on a running import job lasts unless renewed; a job whose
+    /// node stopped is resumed by another node (or a restart) this long after.
+    pub import_lease_seconds: u64,
 }
 
 impl Config {
@@ -143,6 +146,7 @@ struct FileConfig {
     smtp: Option<FileSmtp>,
     outbox_public: Option<bool>,
     rate_limits: Option<RateLimitConfig>,
+    import_lease_seconds: Option<u64>,
 }
 
 /// Flags of `cognate serve`; each has a `COGNATE_*` environment form (clap gives the flag
@@ -224,6 +228,9 @@ pub struct ServeArgs {
     /// Enforce Cognito's request-rate quotas (TooManyRequestsException) [default: false]
     #[arg(long, env = "COGNATE_RATE_LIMITS")]
     pub rate_limits: Option<bool>,
+    /// Seconds before an import job left by a stopped node is resumed by another [default: 30]
+    #[arg(long, env = "COGNATE_IMPORT_LEASE_SECONDS", value_name = "SECONDS")]
+    pub import_lease_seconds: Option<u64>,
     /// Seed file (JSON) applied at start: creates what is missing, leaves what exists
     #[arg(long, env = "COGNATE_SEED", value_name = "FILE")]
     pub seed: Option<PathBuf>,
@@ -307,7 +314,12 @@ impl ServeArgs {
                 message: format!("unknown quota category '{unknown}'"),
             });
         }
+        let import_lease_seconds = pick(&self.import_lease_seconds, file.import_lease_seconds).unwrap_or(30);
+        if import_lease_seconds == 0 {
+            return Err(ConfigError::Value { key: "import_lease_seconds", message: "must be at least 1".into() });
+        }
         Ok(Config {
+            import_lease_seconds,
             smtp,
             rate_limits,
             outbox_public: pick(&self.outbox_public, file.outbox_public).unwrap_or(false),

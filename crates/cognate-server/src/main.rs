@@ -153,6 +153,7 @@ async fn build_state(config: Config) -> Result<Arc<AppState>, String> {
         clock: Arc::new(SystemClock),
         keys: Default::default(),
         metrics: Default::default(),
+        node_id: hex::encode(cognate_crypto::ids::random_bytes::<8>()),
     }))
 }
 
@@ -210,6 +211,9 @@ async fn run(config: Config, seed_file: Option<std::path::PathBuf>) -> Result<()
         master_key = state.keyring.active_key_id(),
         "cognate ready"
     );
+    // Import jobs left running by a node that stopped (this one before a restart, or another
+    // on the same PostgreSQL) continue here once their lease runs out.
+    ops::import_jobs::spawn_stalled_job_watch(Arc::clone(&state));
     let app = http::router(Arc::clone(&state));
     serve_connections(listener, app).await
 }

@@ -25,6 +25,12 @@ struct Inner {
     latency: BTreeMap<(String, String), Histogram>,
     /// outcome -> count
     sign_ins: BTreeMap<String, u64>,
+    /// Import rows this node processed: (imported, failed).
+    import_rows: (u64, u64),
+    /// Import jobs this node is running now.
+    imports_running: u64,
+    /// Final status -> import jobs this node finished.
+    imports_finished: BTreeMap<String, u64>,
 }
 
 #[derive(Default)]
@@ -49,6 +55,26 @@ impl Metrics {
         {
             *inner.sign_ins.entry(outcome.to_owned()).or_default() += 1;
         }
+    }
+
+    /// Rows of an import batch this node committed.
+    pub fn import_rows(&self, imported: u64, failed: u64) {
+        let Ok(mut inner) = self.inner.lock() else { return };
+        inner.import_rows.0 += imported;
+        inner.import_rows.1 += failed;
+    }
+
+    /// Counts an import job as running on this node until the returned guard is dropped.
+    pub fn import_running(self: &std::sync::Arc<Self>) -> ImportRunning {
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.imports_running += 1;
+        }
+        ImportRunning(std::sync::Arc::clone(self))
+    }
+
+    pub fn import_finished(&self, status: &str) {
+        let Ok(mut inner) = self.inner.lock() else { return };
+        *inner.imports_finished.entry(status.to_owned()).or_default() += 1;
     }
 
     /// The text exposition format.
@@ -80,7 +106,30 @@ impl Metrics {
         for (outcome, n) in &inner.sign_ins {
             let _ = writeln!(out, "cognate_sign_in_steps_total{{outcome=\"{outcome}\"}} {n}");
         }
+        out.push_str("# HELP cognate_import_rows_total User import rows this node processed, by outcome.\n");
+        out.push_str("# TYPE cognate_import_rows_total counter\n");
+        let _ = writeln!(out, "cognate_import_rows_total{{outcome=\"imported\"}} {}", inner.import_rows.0);
+        let _ = writeln!(out, "cognate_import_rows_total{{outcome=\"failed\"}} {}", inner.import_rows.1);
+        out.push_str("# HELP cognate_import_jobs_running User import jobs running on this node.\n");
+        out.push_str("# TYPE cognate_import_jobs_running gauge\n");
+        let _ = writeln!(out, "cognate_import_jobs_running {}", inner.imports_running);
+        out.push_str("# HELP cognate_import_jobs_finished_total User import jobs this node finished, by status.\n");
+        out.push_str("# TYPE cognate_import_jobs_finished_total counter\n");
+        for (status, n) in &inner.imports_finished {
+            let _ = writeln!(out, "cognate_import_jobs_finished_total{{status=\"{status}\"}} {n}");
+        }
         out
+    }
+}
+
+/// An import job running on this node (see [`Metrics::import_running`]).
+pub struct ImportRunning(std::sync::Arc<Metrics>);
+
+impl Drop for ImportRunning {
+    fn drop(&mut self) {
+        if let Ok(mut inner) = self.0.inner.lock() {
+            inner.imports_running = inner.imports_running.saturating_sub(1);
+        }
     }
 }
 
@@ -99,5 +148,21 @@ mod tests {
         assert!(text.contains("le=\"0.001\"} 1"), "{text}");
         assert!(text.contains("le=\"0.025\"} 2"), "{text}");
         assert!(text.contains("cognate_sign_in_steps_total{outcome=\"NotAuthorizedException\"} 1"));
+    }
+
+    #[test]
+    fn import_progress() {
+        let m = std::sync::Arc::new(Metrics::default());
+        let running = m.import_running();
+        m.import_rows(100, 2);
+        m.import_rows(50, 0);
+        assert!(m.render().contains("cognate_import_jobs_running 1\n"));
+        drop(running);
+        m.import_finished("Succeeded");
+        let text = m.render();
+        assert!(text.contains("cognate_import_rows_total{outcome=\"imported\"} 150\n"), "{text}");
+        assert!(text.contains("cognate_import_rows_total{outcome=\"failed\"} 2\n"), "{text}");
+        assert!(text.contains("cognate_import_jobs_running 0\n"), "{text}");
+        assert!(text.contains("cognate_import_jobs_finished_total{status=\"Succeeded\"} 1\n"), "{text}");
     }
 }

@@ -30,7 +30,9 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Parsed signing keys (immutable once stored, so safe to keep per node).
     pub keys: crate::tokens::KeyCache,
-    pub metrics: crate::metrics::Metrics,
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// Random per process: names this node as the holder of an import job's lease.
+    pub node_id: String,
 }
 
 /// Who made the request, as the protocol layer established it.

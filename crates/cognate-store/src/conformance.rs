@@ -71,6 +71,9 @@ pub fn run_all(store: &dyn Store) {
     import_job_list_order_and_pagination(store);
     import_csv_round_trips(store);
     import_jobs_go_with_their_pool(store);
+    import_user_batches_keep_what_they_can(store);
+    import_user_batch_is_atomic_with_its_job(store);
+    stalled_import_jobs_by_lease(store);
     concurrent_import_job_limits(store);
     rate_window_counting(store);
     rate_window_purge(store);
@@ -2237,6 +2240,7 @@ fn import_job(pool_id: &str, job_id: &str, created_ms: i64) -> ImportJobRecord {
         modified_ms: created_ms,
         version: 1,
         doc: format!(r#"{{"JobId":"{job_id}","JobName":"ünï 🌍","Status":"Created"}}"#),
+        lease_until_ms: None,
     }
 }
 
@@ -2517,6 +2521,120 @@ pub fn import_jobs_go_with_their_pool(store: &dyn Store) {
         "limit in recreated pool",
     );
     assert_eq!(ok(store.get_import_csv("ijd_del", "ijd_del-j1"), "no old csv"), None);
+}
+
+/// A progress callback that records the outcomes it saw into the job's doc
+/// (as `ok,err,…`) on top of `base`, bumping the version by one.
+fn record_outcomes(base: &ImportJobRecord, lease_until_ms: Option<i64>) -> crate::ImportProgress {
+    let base = base.clone();
+    Box::new(move |outcomes: &[StoreResult<()>]| {
+        let seen: Vec<&str> = outcomes.iter().map(|o| if o.is_ok() { "ok" } else { "err" }).collect();
+        ImportJobRecord { version: base.version + 1, doc: seen.join(","), lease_until_ms, ..base.clone() }
+    })
+}
+
+pub fn import_user_batches_keep_what_they_can(store: &dyn Store) {
+    ok(store.insert_user_pool(&pool("ijb_pool")), "insert pool");
+    let job = import_job("ijb_pool", "ijb-job", 1);
+    ok(store.insert_import_job(&job, 10), "insert job");
+    ok(store.insert_user(&user("ijb_pool", "taken"), &email_index("taken", "taken@example.com")), "insert taken");
+    let batch = vec![
+        (user("ijb_pool", "a"), email_index("a", "a@example.com")),
+        // Username already in the pool.
+        (user("ijb_pool", "taken"), email_index("taken", "other@example.com")),
+        // Alias held by another user: neither its user row nor its search rows stay.
+        (user("ijb_pool", "b"), email_index("b", "taken@example.com")),
+        (user("ijb_pool", "c"), email_index("c", "c@example.com")),
+        // Twice in one batch: the second is refused.
+        (user("ijb_pool", "c"), email_index("c", "c2@example.com")),
+    ];
+    let outcomes = ok(store.import_user_batch(batch, record_outcomes(&job, Some(77))), "import batch");
+    let kinds: Vec<String> = outcomes
+        .iter()
+        .map(|o| match o {
+            Ok(()) => "ok".to_owned(),
+            Err(StoreError::AlreadyExists) => "exists".to_owned(),
+            Err(StoreError::AliasTaken(kind)) => format!("alias:{kind}"),
+            Err(other) => format!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(kinds, ["ok", "exists", "alias:email", "ok", "exists"]);
+    let stored = ok(store.get_import_job("ijb_pool", "ijb-job"), "get job").unwrap_or_else(|| panic!("job gone"));
+    assert_eq!((stored.version, stored.doc.as_str(), stored.lease_until_ms), (2, "ok,err,err,ok,err", Some(77)));
+    assert_eq!(ok(store.count_users("ijb_pool"), "count"), 3, "taken, a and c");
+    assert_eq!(ok(store.get_user("ijb_pool", "b"), "refused user"), None);
+    assert!(search_keys(store, "ijb_pool", "username", "b", false).is_empty(), "no search rows of b");
+    assert_eq!(alias_owner(store, "ijb_pool", "email", "taken@example.com").as_deref(), Some("taken"));
+    assert_eq!(alias_owner(store, "ijb_pool", "email", "c@example.com").as_deref(), Some("c"));
+    assert_eq!(alias_owner(store, "ijb_pool", "email", "c2@example.com"), None);
+    assert_eq!(ok(store.get_user("ijb_pool", "a"), "imported"), Some(user("ijb_pool", "a")));
+
+    // A pool that is gone refuses every user and the job with it.
+    let outcomes = store.import_user_batch(
+        vec![(user("ijb_none", "x"), email_index("x", "x@example.com"))],
+        record_outcomes(&import_job("ijb_none", "ijb-none", 1), None),
+    );
+    expect_err(outcomes, |e| matches!(e, StoreError::NotFound), "batch of a missing job");
+    assert_eq!(ok(store.get_user("ijb_none", "x"), "nothing stored"), None);
+}
+
+pub fn import_user_batch_is_atomic_with_its_job(store: &dyn Store) {
+    ok(store.insert_user_pool(&pool("ija_pool")), "insert pool");
+    let job = import_job("ija_pool", "ija-job", 1);
+    ok(store.insert_import_job(&job, 10), "insert job");
+    // Someone else (a StopUserImportJob) moved the job on: the batch built
+    // on the old version leaves no user behind and no count changed.
+    let mut stopped = job.clone();
+    stopped.version = 2;
+    stopped.doc = "stopping".into();
+    ok(store.update_import_job(&stopped), "stop");
+    let batch = vec![
+        (user("ija_pool", "a"), email_index("a", "a@example.com")),
+        (user("ija_pool", "b"), email_index("b", "b@example.com")),
+    ];
+    expect_err(
+        store.import_user_batch(batch.clone(), record_outcomes(&job, Some(5))),
+        |e| matches!(e, StoreError::VersionConflict),
+        "stale job",
+    );
+    assert_eq!(ok(store.count_users("ija_pool"), "count"), 0);
+    assert_eq!(ok(store.get_user("ija_pool", "a"), "not kept"), None);
+    assert_eq!(alias_owner(store, "ija_pool", "email", "a@example.com"), None);
+    assert_eq!(ok(store.get_import_job("ija_pool", "ija-job"), "job as it was"), Some(stopped.clone()));
+    // Built on the current version, the same batch goes in.
+    let outcomes = ok(store.import_user_batch(batch, record_outcomes(&stopped, None)), "current job");
+    assert!(outcomes.iter().all(|o| o.is_ok()), "{outcomes:?}");
+    assert_eq!(ok(store.count_users("ija_pool"), "count"), 2);
+}
+
+pub fn stalled_import_jobs_by_lease(store: &dyn Store) {
+    ok(store.insert_user_pool(&pool("ijs_pool")), "insert pool");
+    for (job_id, lease) in [("idle", None), ("late", Some(1_000)), ("early", Some(500)), ("live", Some(9_000))] {
+        let job = ImportJobRecord { lease_until_ms: lease, ..import_job("ijs_pool", job_id, 1) };
+        ok(store.insert_import_job(&job, 10), "insert job");
+        assert_eq!(ok(store.get_import_job("ijs_pool", job_id), "get"), Some(job));
+    }
+    // Other tests' jobs hold leases that ended before 500 (at 77).
+    let stalled = |now, limit| {
+        let jobs = ok(store.list_stalled_import_jobs(now, limit), "stalled");
+        job_ids(&jobs.into_iter().filter(|j| j.pool_id == "ijs_pool").collect::<Vec<_>>())
+    };
+    assert_eq!(stalled(5_000, 100), ["early", "late"], "oldest lease first; live and idle jobs are not stalled");
+    assert_eq!(stalled(1_000, 100), ["early"], "a lease ending now still holds");
+    let first = ok(store.list_stalled_import_jobs(5_000, 1), "stalled");
+    assert!(first.len() == 1 && first[0].lease_until_ms.is_some_and(|l| l <= 500), "{first:?}");
+    // A renewed lease takes the job off the list; finishing clears it.
+    let mut renewed = ok(store.get_import_job("ijs_pool", "early"), "get").unwrap_or_else(|| panic!("gone"));
+    renewed.version += 1;
+    renewed.lease_until_ms = Some(20_000);
+    ok(store.update_import_job(&renewed), "renew");
+    let mut finished = ok(store.get_import_job("ijs_pool", "late"), "get").unwrap_or_else(|| panic!("gone"));
+    finished.version += 1;
+    finished.lease_until_ms = None;
+    ok(store.update_import_job(&finished), "finish");
+    assert_eq!(stalled(10_000, 100), ["live"]);
+    assert!(ok(store.delete_user_pool("ijs_pool"), "delete pool"));
+    assert!(stalled(i64::MAX, 100).iter().all(|id| !["live", "early"].contains(&id.as_str())));
 }
 
 /// The stores (repeated as given) race, in fresh pools named after

@@ -490,7 +490,14 @@ pub struct ImportJobRecord {
     pub version: i64,
     /// JSON text, opaque to the store.
     pub doc: String,
+    /// While a node imports the job: until when its claim holds (ms since
+    /// the epoch). `None` when no node should be importing it.
+    pub lease_until_ms: Option<i64>,
 }
+
+/// Works out the job record to write once the outcome of each user of an
+/// import batch is known (see [`ImportJobStore::import_user_batch`]).
+pub type ImportProgress = Box<dyn FnMut(&[StoreResult<()>]) -> ImportJobRecord + Send>;
 
 /// User import jobs, and the CSV file uploaded for each. Deleting a pool
 /// deletes its jobs and their CSVs.
@@ -525,6 +532,24 @@ pub trait ImportJobStore: Send + Sync {
     /// The job's CSV, byte for byte; `None` if nothing was uploaded (or
     /// the job does not exist).
     fn get_import_csv(&self, pool_id: &str, job_id: &str) -> StoreResult<Option<Vec<u8>>>;
+    /// One batch of an import, in one transaction: each user is inserted as
+    /// [`UserStore::insert_user`] would, but a user refused (`AlreadyExists`,
+    /// `AliasTaken`) leaves the others in; the outcomes come back in order.
+    /// A pool that no longer exists fails the whole batch with `NotFound`. `progress` is then handed those
+    /// outcomes and returns the job record to write, compare-and-set as in
+    /// [`ImportJobStore::update_import_job`]: if that fails, nothing of the
+    /// batch is kept and its error (`VersionConflict`, `NotFound`) is
+    /// returned. Users and progress are thus durable together, so a job
+    /// resumed elsewhere never imports a row twice. `progress` may run more
+    /// than once.
+    fn import_user_batch(
+        &self,
+        users: Vec<(UserRecord, UserIndex)>,
+        progress: ImportProgress,
+    ) -> StoreResult<Vec<StoreResult<()>>>;
+    /// Jobs whose lease ran out before `now_ms`, oldest lease first, at most
+    /// `limit`: jobs a node stopped importing without finishing them.
+    fn list_stalled_import_jobs(&self, now_ms: i64, limit: usize) -> StoreResult<Vec<ImportJobRecord>>;
 }
 
 pub trait Store:

@@ -36,6 +36,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "0007_rate_windows",
         sql: include_str!("../migrations/postgres/0007_rate_windows.sql"),
     },
+    Migration {
+        version: 8,
+        name: "0008_import_leases",
+        sql: include_str!("../migrations/postgres/0008_import_leases.sql"),
+    },
 ];
 
 const POOL_MAX: usize = 16;

@@ -23,9 +23,9 @@ use std::fmt::Write as _;
 use crate::db::{single_int, sql_count, sql_limit, to_u64, Backend, Cells, Row, Tx, Value};
 use crate::{
     AppClientRecord, AppClientStore, ClientSecretRecord, ClientSecretStore, CodeCheck, CodeRecord, CodeStore,
-    GroupRecord, GroupStore, IdentityPoolRecord, IdentityPoolStore, ImportJobRecord, ImportJobStore, KeyStore,
-    OutboxMessage, OutboxStore, RateStore, SigningKeyRecord, Store, StoreError, StoreResult, TokenStore, UserIndex,
-    UserPoolRecord, UserPoolStore, UserRecord, UserStore, MAX_RATE_WINDOW_MS, RATE_WINDOW_RETENTION_MS,
+    GroupRecord, GroupStore, IdentityPoolRecord, IdentityPoolStore, ImportJobRecord, ImportJobStore, ImportProgress,
+    KeyStore, OutboxMessage, OutboxStore, RateStore, SigningKeyRecord, Store, StoreError, StoreResult, TokenStore,
+    UserIndex, UserPoolRecord, UserPoolStore, UserRecord, UserStore, MAX_RATE_WINDOW_MS, RATE_WINDOW_RETENTION_MS,
 };
 
 pub(crate) struct SqlStore<B: Backend> {
@@ -599,6 +599,24 @@ fn sync_index(tx: &mut dyn Tx, pool_id: &str, username_key: &str, index: &IndexS
 }
 
 fn insert_user_tx(tx: &mut dyn Tx, user: &UserRecord, index: &IndexSets) -> StoreResult<()> {
+    insert_user_rows(tx, user, index)?;
+    adjust_user_count(tx, &user.pool_id, 1)
+}
+
+/// The user's own rows: the user, its search rows and its aliases (not the
+/// pool's count).
+fn insert_user_rows(tx: &mut dyn Tx, user: &UserRecord, index: &IndexSets) -> StoreResult<()> {
+    insert_user_row(tx, user)?;
+    insert_search_rows(tx, &user.pool_id, &user.username_key, index.search.iter())?;
+    for (kind, key) in &index.aliases {
+        insert_alias(tx, &user.pool_id, &user.username_key, kind, key)?;
+    }
+    Ok(())
+}
+
+/// The `users` row alone; `AlreadyExists` (with nothing written) if the username or
+/// the sub is taken.
+fn insert_user_row(tx: &mut dyn Tx, user: &UserRecord) -> StoreResult<()> {
     let n = tx.execute(
         "INSERT INTO users (pool_id, username, username_key, sub, status, enabled, created_ms, \
          modified_ms, version, attributes, password, doc) \
@@ -623,11 +641,7 @@ fn insert_user_tx(tx: &mut dyn Tx, user: &UserRecord, index: &IndexSets) -> Stor
     if n == 0 {
         return Err(StoreError::AlreadyExists);
     }
-    insert_search_rows(tx, &user.pool_id, &user.username_key, index.search.iter())?;
-    for (kind, key) in &index.aliases {
-        insert_alias(tx, &user.pool_id, &user.username_key, kind, key)?;
-    }
-    adjust_user_count(tx, &user.pool_id, 1)
+    Ok(())
 }
 
 /// Last statement of a user insert or delete (see the module comment).
@@ -1500,7 +1514,7 @@ impl<B: Backend> GroupStore for SqlStore<B> {
 // ---------------------------------------------------------------------------
 // User import jobs and their CSVs
 
-const IMPORT_JOB_COLUMNS: &str = "pool_id, job_id, created_ms, modified_ms, version, doc";
+const IMPORT_JOB_COLUMNS: &str = "pool_id, job_id, created_ms, modified_ms, version, doc, lease_until_ms";
 
 fn import_job_from_row(row: Row) -> StoreResult<ImportJobRecord> {
     let mut c = Cells::new(row);
@@ -1511,6 +1525,7 @@ fn import_job_from_row(row: Row) -> StoreResult<ImportJobRecord> {
         modified_ms: c.int()?,
         version: c.int()?,
         doc: c.text()?,
+        lease_until_ms: c.opt_int()?,
     })
 }
 
@@ -1536,6 +1551,59 @@ pub(crate) fn import_jobs_statement(pool_id: &str, after: Option<(i64, &str)>, l
     }
 }
 
+/// Compare-and-set of a job's `modified_ms`, `version`, `doc` and lease.
+fn update_import_job_tx(tx: &mut dyn Tx, rec: &ImportJobRecord) -> StoreResult<()> {
+    if let Some(expected) = rec.version.checked_sub(1) {
+        let n = tx.execute(
+            "UPDATE import_jobs SET modified_ms = $3, version = $4, doc = $5, lease_until_ms = $6 \
+             WHERE pool_id = $1 AND job_id = $2 AND version = $7",
+            &[
+                rec.pool_id.as_str().into(),
+                rec.job_id.as_str().into(),
+                rec.modified_ms.into(),
+                rec.version.into(),
+                rec.doc.as_str().into(),
+                rec.lease_until_ms.into(),
+                expected.into(),
+            ],
+        )?;
+        if n > 0 {
+            return Ok(());
+        }
+    }
+    let key = [rec.pool_id.as_str().into(), rec.job_id.as_str().into()];
+    Err(absent_or_conflict(tx, "SELECT 1 FROM import_jobs WHERE pool_id = $1 AND job_id = $2", &key)?)
+}
+
+/// Inserts one user of an import batch so that a refused user leaves the rest of the batch
+/// alone. Returns the user's outcome; `Err` only when the transaction itself failed.
+///
+/// No savepoints: PostgreSQL slows down badly once a transaction holds more than 64
+/// subtransactions. Instead every refusal is found before or undone right after: the user
+/// row goes in with `ON CONFLICT DO NOTHING`, and if an alias is taken the user's rows
+/// written so far are deleted again. (A missing pool fails the foreign key, which fails
+/// the whole batch with `NotFound`: its job is gone with the pool anyway.)
+fn import_one_user(tx: &mut dyn Tx, user: &UserRecord, index: &IndexSets) -> StoreResult<StoreResult<()>> {
+    match insert_user_row(tx, user) {
+        Err(StoreError::AlreadyExists) => return Ok(Err(StoreError::AlreadyExists)),
+        other => other?,
+    }
+    let key = [user.pool_id.as_str().into(), user.username_key.as_str().into()];
+    for (kind, alias_key) in &index.aliases {
+        match insert_alias(tx, &user.pool_id, &user.username_key, kind, alias_key) {
+            Ok(()) => {}
+            Err(StoreError::AliasTaken(kind)) => {
+                tx.execute("DELETE FROM user_aliases WHERE pool_id = $1 AND username_key = $2", &key)?;
+                tx.execute("DELETE FROM users WHERE pool_id = $1 AND username_key = $2", &key)?;
+                return Ok(Err(StoreError::AliasTaken(kind)));
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    insert_search_rows(tx, &user.pool_id, &user.username_key, index.search.iter())?;
+    Ok(Ok(()))
+}
+
 impl<B: Backend> ImportJobStore for SqlStore<B> {
     fn insert_import_job(&self, rec: &ImportJobRecord, max_jobs: u64) -> StoreResult<()> {
         let params = [
@@ -1545,13 +1613,14 @@ impl<B: Backend> ImportJobStore for SqlStore<B> {
             rec.modified_ms.into(),
             rec.version.into(),
             rec.doc.as_str().into(),
+            rec.lease_until_ms.into(),
         ];
         let count = [rec.pool_id.as_str().into(), sql_count(max_jobs).into()];
         self.db.write(move |tx| {
             // A missing pool fails the foreign key, which maps to NotFound.
             let n = tx.execute(
                 &format!(
-                    "INSERT INTO import_jobs ({IMPORT_JOB_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6) \
+                    "INSERT INTO import_jobs ({IMPORT_JOB_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) \
                      ON CONFLICT DO NOTHING"
                 ),
                 &params,
@@ -1591,30 +1660,8 @@ impl<B: Backend> ImportJobStore for SqlStore<B> {
     }
 
     fn update_import_job(&self, rec: &ImportJobRecord) -> StoreResult<()> {
-        let key = [rec.pool_id.as_str().into(), rec.job_id.as_str().into()];
-        let params = rec.version.checked_sub(1).map(|expected| {
-            [
-                rec.pool_id.as_str().into(),
-                rec.job_id.as_str().into(),
-                rec.modified_ms.into(),
-                rec.version.into(),
-                rec.doc.as_str().into(),
-                expected.into(),
-            ]
-        });
-        self.db.write(move |tx| {
-            if let Some(params) = &params {
-                let n = tx.execute(
-                    "UPDATE import_jobs SET modified_ms = $3, version = $4, doc = $5 \
-                     WHERE pool_id = $1 AND job_id = $2 AND version = $6",
-                    params,
-                )?;
-                if n > 0 {
-                    return Ok(());
-                }
-            }
-            Err(absent_or_conflict(tx, "SELECT 1 FROM import_jobs WHERE pool_id = $1 AND job_id = $2", &key)?)
-        })
+        let rec = rec.clone();
+        self.db.write(move |tx| update_import_job_tx(tx, &rec))
     }
 
     fn list_import_jobs(
@@ -1650,6 +1697,43 @@ impl<B: Backend> ImportJobStore for SqlStore<B> {
             .db
             .read(|tx| tx.query("SELECT csv FROM import_job_csvs WHERE pool_id = $1 AND job_id = $2", &params))?;
         rows.into_iter().next().map(|row| Cells::new(row).blob()).transpose()
+    }
+
+    fn import_user_batch(
+        &self,
+        users: Vec<(UserRecord, UserIndex)>,
+        mut progress: ImportProgress,
+    ) -> StoreResult<Vec<StoreResult<()>>> {
+        let users: Vec<(UserRecord, IndexSets)> = users.into_iter().map(|(u, i)| (u, IndexSets::new(&i))).collect();
+        self.db.write(move |tx| {
+            let mut outcomes = Vec::with_capacity(users.len());
+            for (user, index) in &users {
+                outcomes.push(import_one_user(tx, user, index)?);
+            }
+            let job = progress(&outcomes);
+            update_import_job_tx(tx, &job)?;
+            // One count update per pool and batch, last (see the module comment).
+            let mut imported: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
+            for ((user, _), outcome) in users.iter().zip(&outcomes) {
+                if outcome.is_ok() {
+                    *imported.entry(user.pool_id.as_str()).or_default() += 1;
+                }
+            }
+            for (pool_id, n) in imported {
+                adjust_user_count(tx, pool_id, n)?;
+            }
+            Ok(outcomes)
+        })
+    }
+
+    fn list_stalled_import_jobs(&self, now_ms: i64, limit: usize) -> StoreResult<Vec<ImportJobRecord>> {
+        let sql = format!(
+            "SELECT {IMPORT_JOB_COLUMNS} FROM import_jobs \
+             WHERE lease_until_ms IS NOT NULL AND lease_until_ms < $1 ORDER BY lease_until_ms LIMIT $2"
+        );
+        let params = [now_ms.into(), sql_limit(limit)];
+        let rows = self.db.read(|tx| tx.query(&sql, &params))?;
+        rows.into_iter().map(import_job_from_row).collect()
     }
 }
 

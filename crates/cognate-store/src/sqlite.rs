@@ -41,6 +41,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "0007_rate_windows",
         sql: include_str!("../migrations/sqlite/0007_rate_windows.sql"),
     },
+    Migration {
+        version: 8,
+        name: "0008_import_leases",
+        sql: include_str!("../migrations/sqlite/0008_import_leases.sql"),
+    },
 ];
 
 const READERS: usize = 4;

@@ -8,21 +8,26 @@ use std::sync::Arc;
 
 use cognate_api::idp::*;
 use cognate_api::{ErrorCode, Sensitive};
-use cognate_store::{ImportJobRecord, StoreError};
+use cognate_store::{ImportJobRecord, StoreError, UserIndex, UserRecord};
 use serde::{Deserialize, Serialize};
 
 use super::common::*;
 use crate::error::{ApiError, ApiResult};
 use crate::state::{timestamp, AppState, Caller, Ctx};
 use crate::users::attributes::{check_changes, Writer};
-use crate::users::{self, NewUser, User, UserDoc};
+use crate::users::{NewUser, User, UserDoc};
 
 /// Cognito's quota of import jobs per pool.
 const MAX_JOBS: u64 = 1000;
-/// Counters are written back every this many rows while a job runs.
-const PROGRESS_EVERY: usize = 100;
+/// Rows committed per transaction, together with the job's counters: the unit of progress,
+/// so a job resumed on another node neither skips nor repeats a row.
+const BATCH_ROWS: usize = 1000;
 /// At most this many row failures are listed in CompletionMessage.
 const LISTED_FAILURES: usize = 20;
+/// At most this many row failures are kept with the job (each is also logged).
+const KEPT_FAILURES: usize = 100;
+/// Stalled jobs one node takes over per look.
+const RESUMED_PER_LOOK: usize = 10;
 /// Largest CSV accepted (Cognito's limit is 100 MB).
 pub const MAX_CSV_BYTES: usize = 100 * 1024 * 1024;
 
@@ -34,6 +39,12 @@ struct JobDoc {
     upload_token: String,
     #[serde(default)]
     failures: Vec<String>,
+    /// CSV data rows processed so far (imported or failed), committed with those users.
+    #[serde(default)]
+    rows_done: usize,
+    /// The node importing the job (its `node_id`) while the job runs.
+    #[serde(default)]
+    runner: Option<String>,
 }
 
 fn job_not_found(job_id: &str) -> ApiError {
@@ -52,16 +63,16 @@ async fn load_job(ctx: &Ctx, pool_id: &str, job_id: &str) -> ApiResult<(ImportJo
     Ok((record, doc))
 }
 
-/// Read-modify-write of a job with compare-and-set.
+/// Read-modify-write of a job and its lease with compare-and-set.
 async fn modify_job<F>(ctx: &Ctx, pool_id: &str, job_id: &str, mut change: F) -> ApiResult<JobDoc>
 where
-    F: FnMut(&mut JobDoc) -> ApiResult<()>,
+    F: FnMut(&mut JobDoc, &mut Option<i64>) -> ApiResult<()>,
 {
     for _ in 0..8 {
         let (mut record, mut doc) = load_job(ctx, pool_id, job_id).await?;
-        change(&mut doc)?;
+        change(&mut doc, &mut record.lease_until_ms)?;
         record.version += 1;
-        record.modified_ms = ctx.now_ms();
+        record.modified_ms = crate::state::millis(ctx.state.clock.now());
         record.doc = encode_doc(&doc)?;
         match ctx.store(move |s| Ok(s.update_import_job(&record))).await? {
             Ok(()) => return Ok(doc),
@@ -71,6 +82,10 @@ where
         }
     }
     Err(ApiError::new(ErrorCode::TooManyRequestsException, "The import job was modified concurrently; retry."))
+}
+
+fn lease_ms(state: &AppState) -> i64 {
+    i64::try_from(state.config.import_lease_seconds.saturating_mul(1000)).unwrap_or(i64::MAX)
 }
 
 pub async fn create_user_import_job(
@@ -102,7 +117,7 @@ pub async fn create_user_import_job(
         failed_users: Some(0),
         ..Default::default()
     };
-    let doc = JobDoc { job: job.clone(), upload_token: token, failures: Vec::new() };
+    let doc = JobDoc { job: job.clone(), upload_token: token, failures: Vec::new(), rows_done: 0, runner: None };
     let record = ImportJobRecord {
         pool_id: input.user_pool_id.clone(),
         job_id,
@@ -110,6 +125,7 @@ pub async fn create_user_import_job(
         modified_ms: now,
         version: 1,
         doc: encode_doc(&doc)?,
+        lease_until_ms: None,
     };
     match ctx.store(move |s| Ok(s.insert_import_job(&record, MAX_JOBS))).await? {
         Ok(()) => Ok(CreateUserImportJobResponse { user_import_job: Some(job) }),
@@ -173,8 +189,9 @@ pub async fn start_user_import_job(
     if ctx.store(move |s| s.get_import_csv(&p, &j)).await?.is_none() {
         return Err(ApiError::new(ErrorCode::PreconditionNotMetException, "The CSV file has not been uploaded."));
     }
-    let now = ctx.now_ms();
-    let doc = modify_job(&ctx, &input.user_pool_id, &input.job_id, |doc| {
+    let (now, node) = (ctx.now_ms(), ctx.state.node_id.clone());
+    let lease_until = now.saturating_add(lease_ms(&ctx.state));
+    let doc = modify_job(&ctx, &input.user_pool_id, &input.job_id, |doc, lease| {
         if status(doc) != UserImportJobStatusType::Created {
             return Err(ApiError::new(
                 ErrorCode::PreconditionNotMetException,
@@ -183,21 +200,18 @@ pub async fn start_user_import_job(
         }
         doc.job.status = Some(UserImportJobStatusType::InProgress);
         doc.job.start_date = Some(timestamp(now));
+        doc.runner = Some(node.clone());
+        *lease = Some(lease_until);
         Ok(())
     })
     .await?;
-    let (state, pool_id, job_id) = (Arc::clone(&ctx.state), input.user_pool_id.clone(), input.job_id.clone());
-    tokio::spawn(async move {
-        if let Err(err) = run_job(state, &pool_id, &job_id).await {
-            tracing::error!(job_id, error = %err.message, "import job failed");
-        }
-    });
+    spawn_run(Arc::clone(&ctx.state), input.user_pool_id.clone(), input.job_id.clone());
     Ok(StartUserImportJobResponse { user_import_job: Some(doc.job) })
 }
 
 pub async fn stop_user_import_job(ctx: Ctx, input: StopUserImportJobRequest) -> ApiResult<StopUserImportJobResponse> {
     let now = ctx.now_ms();
-    let doc = modify_job(&ctx, &input.user_pool_id, &input.job_id, |doc| {
+    let doc = modify_job(&ctx, &input.user_pool_id, &input.job_id, |doc, _| {
         match status(doc) {
             UserImportJobStatusType::InProgress | UserImportJobStatusType::Pending => {
                 doc.job.status = Some(UserImportJobStatusType::Stopping);
@@ -250,43 +264,72 @@ fn system_ctx(state: &Arc<AppState>) -> Ctx {
     }
 }
 
-/// A CSV line split into fields (RFC 4180 quoting).
-fn parse_csv(text: &str) -> Vec<Vec<String>> {
-    let mut rows = Vec::new();
-    let (mut row, mut field, mut quoted, mut chars) = (Vec::new(), String::new(), false, text.chars().peekable());
-    while let Some(c) = chars.next() {
-        match (c, quoted) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                field.push('"');
-                chars.next();
-            }
-            ('"', true) => quoted = false,
-            ('"', false) if field.is_empty() => quoted = true,
-            (',', false) => row.push(std::mem::take(&mut field)),
-            ('\n', false) => {
-                row.push(std::mem::take(&mut field));
-                rows.push(std::mem::take(&mut row));
-            }
-            ('\r', false) => {}
-            (other, _) => field.push(other),
-        }
-    }
-    if !field.is_empty() || !row.is_empty() {
-        row.push(field);
-        rows.push(row);
-    }
-    rows.retain(|r| !(r.len() == 1 && r[0].trim().is_empty()));
-    rows
+/// The records of a CSV document (RFC 4180 quoting; CRLF or LF line ends; blank lines
+/// skipped), read one at a time so that a large upload is never held as parsed rows.
+/// `offset` is where the next record starts, so a job can carry on from there.
+struct CsvRecords<'a> {
+    text: &'a str,
+    offset: usize,
 }
 
-/// Imports one row; returns why it failed, if it did.
-async fn import_row(
-    ctx: &Ctx,
+impl<'a> CsvRecords<'a> {
+    fn at(text: &'a str, offset: usize) -> Self {
+        CsvRecords { text, offset }
+    }
+
+    fn read_record(&mut self) -> Option<Vec<String>> {
+        let bytes = self.text.as_bytes();
+        if self.offset >= bytes.len() {
+            return None;
+        }
+        let (mut record, mut field, mut quoted) = (Vec::new(), Vec::<u8>::new(), false);
+        // Quotes, commas and line ends are ASCII, so splitting the UTF-8 bytes there keeps
+        // every field valid UTF-8.
+        let text = |field: Vec<u8>| String::from_utf8(field).unwrap_or_default();
+        while let Some(&b) = bytes.get(self.offset) {
+            self.offset += 1;
+            match (b, quoted) {
+                (b'"', true) if bytes.get(self.offset) == Some(&b'"') => {
+                    field.push(b'"');
+                    self.offset += 1;
+                }
+                (b'"', true) => quoted = false,
+                (b'"', false) if field.is_empty() => quoted = true,
+                (b',', false) => record.push(text(std::mem::take(&mut field))),
+                (b'\n', false) => {
+                    record.push(text(field));
+                    return Some(record);
+                }
+                (b'\r', false) => {}
+                (other, _) => field.push(other),
+            }
+        }
+        record.push(text(field));
+        Some(record)
+    }
+}
+
+impl Iterator for CsvRecords<'_> {
+    type Item = Vec<String>;
+
+    fn next(&mut self) -> Option<Vec<String>> {
+        loop {
+            let record = self.read_record()?;
+            if !(record.len() == 1 && record[0].trim().is_empty()) {
+                return Some(record);
+            }
+        }
+    }
+}
+
+/// Turns one CSV row into the user it describes, or says why it cannot be imported.
+fn prepare_row(
     pool_id: &str,
     pool: &UserPoolType,
     header: &[String],
     row: &[String],
-) -> Result<(), String> {
+    now_ms: i64,
+) -> Result<(UserRecord, UserIndex), String> {
     if row.len() != header.len() {
         return Err(format!("expected {} columns, found {}", header.len(), row.len()));
     }
@@ -324,29 +367,128 @@ async fn import_row(
         sealed_password: String::new(),
         doc: UserDoc::default(),
     };
-    let mut user = User::create(pool, new, ctx.now_ms());
+    let mut user = User::create(pool, new, now_ms);
     // Imported users have no password until they reset it.
     user.record.password = None;
-    user.prepare_write(ctx.now_ms()).map_err(|e| e.message)?;
-    let (record, index) = (user.record.clone(), user.index(pool));
-    match ctx.store(move |s| Ok(s.insert_user(&record, &index))).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(StoreError::AlreadyExists)) => Err("a user with this username already exists".into()),
-        Ok(Err(StoreError::AliasTaken(kind))) => Err(format!("another user already has this {kind}")),
-        Ok(Err(other)) => Err(other.to_string()),
-        Err(e) => Err(e.message),
+    user.prepare_write(now_ms).map_err(|e| e.message)?;
+    let index = user.index(pool);
+    Ok((user.record, index))
+}
+
+fn refusal_reason(err: &StoreError) -> String {
+    match err {
+        StoreError::AlreadyExists => "a user with this username already exists".into(),
+        StoreError::AliasTaken(kind) => format!("another user already has this {kind}"),
+        StoreError::NotFound => "the user pool no longer exists".into(),
+        other => other.to_string(),
     }
 }
 
-async fn run_job(state: Arc<AppState>, pool_id: &str, job_id: &str) -> ApiResult<()> {
-    let ctx = system_ctx(&state);
+/// One batch of rows on its way into the store: for each row, the position of its user in
+/// the batch handed to the store, or why it was refused before that.
+struct Batch {
+    /// 1-based line number in the CSV of the batch's first row.
+    first_line: usize,
+    rows: Vec<Result<usize, String>>,
+}
+
+impl Batch {
+    /// Rows imported, and each failed row's line and reason, once the store has answered.
+    fn tally(&self, outcomes: &[Result<(), StoreError>]) -> (i64, Vec<(usize, String)>) {
+        let (mut imported, mut failed) = (0, Vec::new());
+        for (i, row) in self.rows.iter().enumerate() {
+            let reason = match row {
+                Ok(slot) => match outcomes.get(*slot) {
+                    Some(Ok(())) => None,
+                    Some(Err(err)) => Some(refusal_reason(err)),
+                    None => Some("not processed".into()),
+                },
+                Err(reason) => Some(reason.clone()),
+            };
+            match reason {
+                None => imported += 1,
+                Some(reason) => failed.push((self.first_line + i, reason)),
+            }
+        }
+        (imported, failed)
+    }
+}
+
+/// Imports one batch of rows and records the progress in the same transaction.
+/// `VersionConflict` when the job changed meanwhile (stopped, or taken over).
+fn commit_batch(
+    store: &dyn cognate_store::Store,
+    job: (ImportJobRecord, JobDoc),
+    (pool_id, pool, header): (&str, &UserPoolType, &[String]),
+    rows: &[Vec<String>],
+    (now_ms, lease_until): (i64, i64),
+) -> Result<(i64, i64), StoreError> {
+    let (record, doc) = job;
+    let mut users = Vec::new();
+    let batch = Batch {
+        first_line: doc.rows_done + 2,
+        rows: rows
+            .iter()
+            .map(|row| {
+                prepare_row(pool_id, pool, header, row, now_ms).map(|user| {
+                    users.push(user);
+                    users.len() - 1
+                })
+            })
+            .collect(),
+    };
+    let rows_in_batch = rows.len();
+    let progress_batch = Batch { first_line: batch.first_line, rows: batch.rows.clone() };
+    let progress = move |outcomes: &[Result<(), StoreError>]| {
+        let (imported, failed) = progress_batch.tally(outcomes);
+        let mut doc = doc.clone();
+        let job = &mut doc.job;
+        job.imported_users = Some(job.imported_users.unwrap_or(0) + imported);
+        job.failed_users = Some(job.failed_users.unwrap_or(0) + failed.len() as i64);
+        let room = KEPT_FAILURES.saturating_sub(doc.failures.len());
+        doc.failures.extend(failed.into_iter().take(room).map(|(line, reason)| format!("row {line}: {reason}")));
+        doc.rows_done += rows_in_batch;
+        // Encoding plain strings and numbers cannot fail; were it to, the old doc keeps the
+        // job consistent (the rows would be retried and reported as duplicates).
+        let text = serde_json::to_string(&doc).unwrap_or_else(|_| record.doc.clone());
+        ImportJobRecord {
+            version: record.version + 1,
+            modified_ms: now_ms,
+            doc: text,
+            lease_until_ms: Some(lease_until),
+            ..record.clone()
+        }
+    };
+    let outcomes = store.import_user_batch(users, Box::new(progress))?;
+    let (imported, failed) = batch.tally(&outcomes);
+    for (line, reason) in &failed {
+        tracing::info!(row = line, reason = %reason, "import row failed");
+    }
+    Ok((imported, failed.len() as i64))
+}
+
+/// Runs a job this node holds the lease of, in the background.
+fn spawn_run(state: Arc<AppState>, pool_id: String, job_id: String) {
+    tokio::spawn(async move {
+        let _running = state.metrics.import_running();
+        if let Err(err) = run_job(&state, &pool_id, &job_id).await {
+            tracing::error!(job_id, error = %err.message, "import job failed");
+        }
+    });
+}
+
+/// Imports the job's rows from where it stands, batch by batch, while this node holds it.
+async fn run_job(state: &Arc<AppState>, pool_id: &str, job_id: &str) -> ApiResult<()> {
+    let ctx = system_ctx(state);
     let (p, j) = (pool_id.to_owned(), job_id.to_owned());
     let csv = ctx.store(move |s| s.get_import_csv(&p, &j)).await?.unwrap_or_default();
     let (_, pool_doc) = load_pool(&ctx, pool_id).await?;
-    let pool = pool_doc.pool;
+    let pool = Arc::new(pool_doc.pool);
     let text = String::from_utf8_lossy(&csv).trim_start_matches('\u{feff}').to_owned();
-    let mut rows = parse_csv(&text).into_iter();
-    let header: Vec<String> = rows.next().unwrap_or_default().into_iter().map(|h| h.trim().to_owned()).collect();
+    drop(csv);
+    let mut records = CsvRecords::at(&text, 0);
+    let header: Vec<String> = records.next().unwrap_or_default().into_iter().map(|h| h.trim().to_owned()).collect();
+    let first_row = records.offset;
     let allowed = super::user_pools::csv_header(&pool);
     let unknown: Vec<&String> = header.iter().filter(|h| !allowed.contains(h)).collect();
     if !header.iter().any(|h| h == "cognito:username") || !unknown.is_empty() {
@@ -354,102 +496,143 @@ async fn run_job(state: Arc<AppState>, pool_id: &str, job_id: &str) -> ApiResult
             "The CSV header is invalid: it must come from GetCSVHeader and include cognito:username{}",
             if unknown.is_empty() { String::new() } else { format!(" (unknown columns: {unknown:?})") }
         );
-        finish(&ctx, pool_id, job_id, UserImportJobStatusType::Failed, message, (0, 0), Vec::new()).await?;
-        return Ok(());
+        return finish(state, pool_id, job_id, UserImportJobStatusType::Failed, Some(message)).await;
     }
-    let (mut imported, mut failed, mut failures) = (0i64, 0i64, Vec::new());
-    let (pool, header) = (Arc::new(pool), Arc::new(header));
-    let username_column = header.iter().position(|h| h == "cognito:username");
-    let rows: Vec<Vec<String>> = rows.collect();
-    let mut done = 0usize;
-    for chunk in rows.chunks(PROGRESS_EVERY) {
-        // Rows of a chunk are imported concurrently, so the store group-commits them; a
-        // username repeated within the chunk waits for the first, so the later row is the
-        // one reported as a duplicate.
-        let mut seen = std::collections::HashSet::new();
-        let (mut concurrent, mut sequential) = (Vec::new(), Vec::new());
-        for (i, row) in chunk.iter().enumerate() {
-            let name = username_column.and_then(|c| row.get(c)).map(|u| users::username_key(&pool, u.trim()));
-            if name.is_none_or(|n| seen.insert(n)) {
-                concurrent.push((done + i, row.clone()));
-            } else {
-                sequential.push((done + i, row.clone()));
-            }
-        }
-        let mut tasks = tokio::task::JoinSet::new();
-        for (n, row) in concurrent {
-            let (ctx, pool_id, pool, header) =
-                (ctx.clone(), pool_id.to_owned(), Arc::clone(&pool), Arc::clone(&header));
-            tasks.spawn(async move { (n, import_row(&ctx, &pool_id, &pool, &header, &row).await) });
-        }
-        let mut outcomes = Vec::new();
-        while let Some(joined) = tasks.join_next().await {
-            outcomes.push(joined.map_err(ApiError::internal)?);
-        }
-        for (n, row) in sequential {
-            outcomes.push((n, import_row(&ctx, pool_id, &pool, &header, &row).await));
-        }
-        outcomes.sort_by_key(|(n, _)| *n);
-        for (n, outcome) in outcomes {
-            match outcome {
-                Ok(()) => imported += 1,
-                Err(reason) => {
-                    failed += 1;
-                    failures.push(format!("row {}: {reason}", n + 2));
-                }
-            }
-        }
-        done += chunk.len();
-        let doc = modify_job(&ctx, pool_id, job_id, |doc| {
-            doc.job.imported_users = Some(imported);
-            doc.job.failed_users = Some(failed);
-            Ok(())
-        })
-        .await?;
-        if status(&doc) == UserImportJobStatusType::Stopping {
-            let message = format!("Import Job was stopped after {done} rows.");
-            finish(&ctx, pool_id, job_id, UserImportJobStatusType::Stopped, message, (imported, failed), failures)
-                .await?;
+    let header = Arc::new(header);
+    // Rows processed so far and the byte offset of the next one, as this node last committed.
+    let mut position = (0usize, first_row);
+    loop {
+        let ctx = system_ctx(state);
+        let (record, doc) = load_job(&ctx, pool_id, job_id).await?;
+        if doc.runner.as_deref() != Some(state.node_id.as_str()) {
+            tracing::info!(job_id, "import job taken over by another node");
             return Ok(());
         }
+        match status(&doc) {
+            UserImportJobStatusType::InProgress => {}
+            UserImportJobStatusType::Stopping => {
+                return finish(state, pool_id, job_id, UserImportJobStatusType::Stopped, None).await;
+            }
+            _ => return Ok(()),
+        }
+        if doc.rows_done != position.0 {
+            // Resuming a job another node (or this one before a restart) began.
+            let mut reader = CsvRecords::at(&text, first_row);
+            let skipped = reader.by_ref().take(doc.rows_done).count();
+            position = (skipped, reader.offset);
+        }
+        let mut reader = CsvRecords::at(&text, position.1);
+        let batch: Vec<Vec<String>> = reader.by_ref().take(BATCH_ROWS).collect();
+        if batch.is_empty() {
+            return finish(state, pool_id, job_id, UserImportJobStatusType::Succeeded, None).await;
+        }
+        let next = (position.0 + batch.len(), reader.offset);
+        let now = ctx.now_ms();
+        let lease_until = now.saturating_add(lease_ms(state));
+        let (pool_id_owned, pool, header) = (pool_id.to_owned(), Arc::clone(&pool), Arc::clone(&header));
+        let committed = ctx
+            .store(move |s| {
+                Ok(commit_batch(s, (record, doc), (&pool_id_owned, &pool, &header), &batch, (now, lease_until)))
+            })
+            .await?;
+        match committed {
+            Ok((imported, failed)) => {
+                state.metrics.import_rows(imported as u64, failed as u64);
+                position = next;
+            }
+            // Stopped or taken over meanwhile: the next look at the job tells which.
+            Err(StoreError::VersionConflict) => {}
+            Err(StoreError::NotFound) => return Err(job_not_found(job_id)),
+            Err(other) => return Err(ApiError::internal(other)),
+        }
     }
-    let message = if failed == 0 {
-        "Import Job Completed Successfully.".to_owned()
-    } else {
-        let listed: Vec<&String> = failures.iter().take(LISTED_FAILURES).collect();
-        format!(
-            "Import Job Completed with {failed} failed rows: {}",
-            listed.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("; ")
-        )
-    };
-    let outcome =
-        if imported == 0 && failed > 0 { UserImportJobStatusType::Failed } else { UserImportJobStatusType::Succeeded };
-    finish(&ctx, pool_id, job_id, outcome, message, (imported, failed), failures).await
 }
 
+/// Ends the job: Stopped if a stop was asked for, else `outcome` (Succeeded turns Failed
+/// when no row could be imported), with the completion message and the lease released.
 async fn finish(
-    ctx: &Ctx,
+    state: &Arc<AppState>,
     pool_id: &str,
     job_id: &str,
     outcome: UserImportJobStatusType,
-    message: String,
-    (imported, failed): (i64, i64),
-    failures: Vec<String>,
+    message: Option<String>,
 ) -> ApiResult<()> {
-    let now = crate::state::millis(ctx.state.clock.now());
-    modify_job(ctx, pool_id, job_id, |doc| {
-        // A stop that arrived after the last progress check still ends the job as Stopped.
-        let stopped = status(doc) == UserImportJobStatusType::Stopping;
-        doc.job.status = Some(if stopped { UserImportJobStatusType::Stopped } else { outcome.clone() });
+    let ctx = system_ctx(state);
+    let now = ctx.now_ms();
+    let doc = modify_job(&ctx, pool_id, job_id, |doc, lease| {
+        let (imported, failed) = (doc.job.imported_users.unwrap_or(0), doc.job.failed_users.unwrap_or(0));
+        let (final_status, text) = if status(doc) == UserImportJobStatusType::Stopping {
+            (UserImportJobStatusType::Stopped, format!("Import Job was stopped after {} rows.", doc.rows_done))
+        } else if let Some(message) = &message {
+            (outcome.clone(), message.clone())
+        } else if failed == 0 {
+            (outcome.clone(), "Import Job Completed Successfully.".to_owned())
+        } else {
+            let listed: Vec<&str> = doc.failures.iter().take(LISTED_FAILURES).map(String::as_str).collect();
+            let status = if imported == 0 { UserImportJobStatusType::Failed } else { outcome.clone() };
+            (status, format!("Import Job Completed with {failed} failed rows: {}", listed.join("; ")))
+        };
+        doc.job.status = Some(final_status);
         doc.job.completion_date = Some(timestamp(now));
-        doc.job.completion_message = Some(message.clone());
-        doc.job.imported_users = Some(imported);
-        doc.job.failed_users = Some(failed);
-        doc.failures = failures.clone();
+        doc.job.completion_message = Some(text);
+        doc.runner = None;
+        *lease = None;
         Ok(())
     })
-    .await
-    .map(|_| ())
+    .await?;
+    state.metrics.import_finished(status(&doc).as_str());
+    Ok(())
+}
+
+/// Takes over jobs whose node stopped importing them (its lease ran out) and runs them here,
+/// from the last committed batch.
+pub async fn resume_stalled_jobs(state: &Arc<AppState>) -> ApiResult<usize> {
+    let ctx = system_ctx(state);
+    let now = ctx.now_ms();
+    let stalled = ctx.store(move |s| s.list_stalled_import_jobs(now, RESUMED_PER_LOOK)).await?;
+    let mut resumed = 0;
+    for record in stalled {
+        let lease_until = now.saturating_add(lease_ms(state));
+        let node = state.node_id.clone();
+        let claimed = modify_job(&ctx, &record.pool_id, &record.job_id, |doc, lease| {
+            if lease.is_none_or(|until| until >= now) {
+                return Err(ApiError::new(ErrorCode::ResourceNotFoundException, "no longer stalled"));
+            }
+            if matches!(status(doc), UserImportJobStatusType::InProgress | UserImportJobStatusType::Stopping) {
+                doc.runner = Some(node.clone());
+                *lease = Some(lease_until);
+            } else {
+                // Finished without releasing its lease: nothing to resume.
+                *lease = None;
+            }
+            Ok(())
+        })
+        .await;
+        match claimed {
+            Ok(doc) if doc.runner.as_deref() == Some(state.node_id.as_str()) => {
+                tracing::info!(job_id = record.job_id, rows_done = doc.rows_done, "resuming a stalled import job");
+                spawn_run(Arc::clone(state), record.pool_id.clone(), record.job_id.clone());
+                resumed += 1;
+            }
+            Ok(_) => {}
+            // Another node claimed it first, or it is gone.
+            Err(err) => tracing::debug!(job_id = record.job_id, error = %err.message, "not resuming import job"),
+        }
+    }
+    Ok(resumed)
+}
+
+/// Looks for stalled import jobs for as long as the server runs (a third of the lease apart).
+pub fn spawn_stalled_job_watch(state: Arc<AppState>) {
+    let period = std::time::Duration::from_millis((state.config.import_lease_seconds * 1000 / 3).max(200));
+    tokio::spawn(async move {
+        loop {
+            if let Err(err) = resume_stalled_jobs(&state).await {
+                tracing::warn!(error = %err.message, "looking for stalled import jobs failed");
+            }
+            tokio::time::sleep(period).await;
+        }
+    });
 }
 
 #[cfg(test)]
@@ -458,7 +641,13 @@ mod tests {
 
     #[test]
     fn csv_quoting() {
-        let rows = parse_csv("a,b,c\r\n\"x,1\",\"say \"\"hi\"\"\",\n\n");
-        assert_eq!(rows, vec![vec!["a", "b", "c"], vec!["x,1", "say \"hi\"", ""]]);
+        let text = "a,b,c\r\n\n\"x,1\",\"say \"\"hi\"\"\",\n\n\"two\nlines\",ü,\"\"";
+        let rows: Vec<Vec<String>> = CsvRecords::at(text, 0).collect();
+        assert_eq!(rows, vec![vec!["a", "b", "c"], vec!["x,1", "say \"hi\"", ""], vec!["two\nlines", "ü", ""]]);
+        // Carrying on from where a reader stopped gives the rest.
+        let mut first = CsvRecords::at(text, 0);
+        first.next();
+        let rest: Vec<Vec<String>> = CsvRecords::at(text, first.offset).collect();
+        assert_eq!(rest, rows[1..]);
     }
 }
