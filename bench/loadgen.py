@@ -440,6 +440,11 @@ def srp_login(client, srp, client_id, username, password, lat=None):
 
 # --- report helpers ------------------------------------------------------------------
 
+def mb(kb):
+    """kB (as /proc reports them, KiB) as MB (10^6 bytes), one decimal."""
+    return f"{kb * 1024 / 1e6:.1f}"
+
+
 def md_table(header, rows):
     out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
     out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]

@@ -3,22 +3,23 @@
 #   bench/run.sh [--quick] [-n REQUESTS]    start-up time, idle RSS, server CPU per operation (default)
 #   bench/run.sh users [--users N] ...      AdminCreateUser into one big pool, then ListUsers on it
 #   bench/run.sh auth [--users N] ...       SRP / password login and refresh: server CPU, logins/s
+#   bench/run.sh import [--users N] ...     user import job of 100,000 users, then ListUsersInGroup on them
 # (COGNATE_BIN=path skips the build; each part's --help lists its options.)
-# The default part prints a Markdown table and writes bench/out/results.json; users and auth
-# write bench/out/users-<backend>.json and bench/out/auth.json.
+# The default part prints a Markdown table and writes bench/out/results.json; users, auth and
+# import write bench/out/users-<backend>.json, bench/out/auth.json and bench/out/import-<backend>.json.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"
 part=bench
 case "${1:-}" in
-  users|auth) part="$1"; shift ;;
+  users|auth|import) part="$1"; shift ;;
 esac
 if [[ -z "${COGNATE_BIN:-}" ]]; then
   (cd "$root" && cargo build --release -p cognate-server) >&2
   COGNATE_BIN="${CARGO_TARGET_DIR:-$root/target}/release/cognate"
 fi
 python=python3
-if [[ "$part" != bench ]]; then
+if [[ "$part" == users || "$part" == auth ]]; then
   # The load generators use gmpy2 for the client's SRP math when they can (Python's pow()
   # would make the client the bottleneck); it goes into bench/.venv (gitignored).
   if [[ ! -x "$here/.venv/bin/python" ]] || ! "$here/.venv/bin/python" -c 'import gmpy2' 2>/dev/null; then
@@ -32,4 +33,8 @@ case "$part" in
   bench) exec "$python" "$here/bench.py" --bin "$COGNATE_BIN" "$@" ;;
   users) exec "$python" "$here/users.py" --bin "$COGNATE_BIN" "$@" ;;
   auth) exec "$python" "$here/auth.py" --bin "$COGNATE_BIN" "$@" ;;
+  # import does no SRP: it needs no gmpy2, but uses bench/.venv when it is there.
+  import)
+    if [[ -x "$here/.venv/bin/python" ]]; then python="$here/.venv/bin/python"; fi
+    exec "$python" "$here/import.py" --bin "$COGNATE_BIN" "$@" ;;
 esac

@@ -300,12 +300,8 @@ def main():
     L.write_json(out_path, results)
 
 
-def log(msg):
-    B.log(msg)
-
-
-def mb(kb):
-    return f"{kb * 1024 / 1e6:.1f}"
+log = B.log
+mb = L.mb
 
 
 def pool_row(p):

@@ -369,6 +369,33 @@ check "list-users --attributes-to-get email" \
 awscli cognito-idp list-users --user-pool-id "$UPOOL" --filter 'email == "x"'
 check_error "list-users with a malformed filter" InvalidParameterException
 
+# --- user import: the README's steps, curl -T to the pre-signed URL ----------
+awscli cognito-idp get-csv-header --user-pool-id "$UPOOL"
+check "get-csv-header ends with cognito:username" 'd["CSVHeader"][-1] == "cognito:username"'
+HEADER_LINE="$(json_get '",".join(d["CSVHeader"])')"
+CSV_ROWS="$(json_get '"\n".join(",".join({"cognito:username": u, "email": u + "@import.example", "email_verified": "true", "cognito:mfa_enabled": "false"}.get(h, "") for h in d["CSVHeader"]) for u in ["cli-imp-1", "cli-imp-2", "cli-bob"])')"
+printf '%s\n%s\n' "$HEADER_LINE" "$CSV_ROWS" >"$WORK/users.csv"
+read -r JOB JOB_URL < <("$VENV/bin/aws" --endpoint-url "$URL" cognito-idp create-user-import-job \
+    --user-pool-id "$UPOOL" --job-name first --cloud-watch-logs-role-arn arn:aws:iam::000000000000:role/import \
+    --query 'UserImportJob.[JobId,PreSignedUrl]' --output text)
+if [[ "$JOB" == import-* && "$JOB_URL" == "$URL/"* ]]; then pass "create-user-import-job --query [JobId,PreSignedUrl]"
+else fail "create-user-import-job --query [JobId,PreSignedUrl]" "got '$JOB' '$JOB_URL'"; fi
+CURL_STATUS="$(curl -s -o /dev/null -w '%{http_code}' -T "$WORK/users.csv" "$JOB_URL")"
+if [[ "$CURL_STATUS" == 200 ]]; then pass "curl -T users.csv to the PreSignedUrl"
+else fail "curl -T users.csv to the PreSignedUrl" "HTTP $CURL_STATUS"; fi
+awscli cognito-idp start-user-import-job --user-pool-id "$UPOOL" --job-id "$JOB"
+check "start-user-import-job" 'd["UserImportJob"]["Status"] == "InProgress"'
+for _ in $(seq 1 100); do
+    awscli cognito-idp describe-user-import-job --user-pool-id "$UPOOL" --job-id "$JOB"
+    [[ $RC -eq 0 && "$OUT" != *'"InProgress"'* ]] && break
+    sleep 0.1
+done
+check "describe-user-import-job: two imported, the existing user's row failed" \
+    'd["UserImportJob"]["Status"] == "Succeeded" and d["UserImportJob"]["ImportedUsers"] == 2
+     and d["UserImportJob"]["FailedUsers"] == 1 and "row 4" in d["UserImportJob"]["CompletionMessage"]'
+awscli cognito-idp admin-get-user --user-pool-id "$UPOOL" --username cli-imp-2
+check "an imported user is RESET_REQUIRED" 'd["UserStatus"] == "RESET_REQUIRED"'
+
 # --- unsigned admin call is refused ------------------------------------------
 awscli cognito-idp list-user-pools --max-results 10 --no-sign-request
 check_error "an unsigned admin call is refused" MissingAuthenticationTokenException

@@ -414,30 +414,53 @@ impl Batch {
     }
 }
 
-/// Imports one batch of rows and records the progress in the same transaction.
+/// Rows processed so far, and the byte offset in the CSV of the next one.
+type RowPosition = (usize, usize);
+
+/// A batch of rows turned into users, ready to be committed.
+struct Prepared {
+    batch: Batch,
+    users: Vec<(UserRecord, UserIndex)>,
+    /// Where the job stands once the batch is committed.
+    next: RowPosition,
+}
+
+/// Reads up to BATCH_ROWS rows from `position` (rows done, byte offset) and prepares their
+/// users. `None` when no rows are left.
+fn prepare_batch(
+    text: &str,
+    position: RowPosition,
+    (pool_id, pool, header): (&str, &UserPoolType, &[String]),
+    now_ms: i64,
+) -> Option<Prepared> {
+    let mut reader = CsvRecords::at(text, position.1);
+    let rows: Vec<Vec<String>> = reader.by_ref().take(BATCH_ROWS).collect();
+    if rows.is_empty() {
+        return None;
+    }
+    let mut users = Vec::with_capacity(rows.len());
+    let outcomes = rows
+        .iter()
+        .map(|row| {
+            prepare_row(pool_id, pool, header, row, now_ms).map(|user| {
+                users.push(user);
+                users.len() - 1
+            })
+        })
+        .collect();
+    let batch = Batch { first_line: position.0 + 2, rows: outcomes };
+    Some(Prepared { batch, users, next: (position.0 + rows.len(), reader.offset) })
+}
+
+/// Commits a prepared batch with the job's progress in the same transaction.
 /// `VersionConflict` when the job changed meanwhile (stopped, or taken over).
 fn commit_batch(
     store: &dyn cognate_store::Store,
-    job: (ImportJobRecord, JobDoc),
-    (pool_id, pool, header): (&str, &UserPoolType, &[String]),
-    rows: &[Vec<String>],
+    (record, doc): (ImportJobRecord, JobDoc),
+    prepared: Prepared,
     (now_ms, lease_until): (i64, i64),
 ) -> Result<(i64, i64), StoreError> {
-    let (record, doc) = job;
-    let mut users = Vec::new();
-    let batch = Batch {
-        first_line: doc.rows_done + 2,
-        rows: rows
-            .iter()
-            .map(|row| {
-                prepare_row(pool_id, pool, header, row, now_ms).map(|user| {
-                    users.push(user);
-                    users.len() - 1
-                })
-            })
-            .collect(),
-    };
-    let rows_in_batch = rows.len();
+    let Prepared { batch, users, next } = prepared;
     let progress_batch = Batch { first_line: batch.first_line, rows: batch.rows.clone() };
     let progress = move |outcomes: &[Result<(), StoreError>]| {
         let (imported, failed) = progress_batch.tally(outcomes);
@@ -447,7 +470,7 @@ fn commit_batch(
         job.failed_users = Some(job.failed_users.unwrap_or(0) + failed.len() as i64);
         let room = KEPT_FAILURES.saturating_sub(doc.failures.len());
         doc.failures.extend(failed.into_iter().take(room).map(|(line, reason)| format!("row {line}: {reason}")));
-        doc.rows_done += rows_in_batch;
+        doc.rows_done = next.0;
         // Encoding plain strings and numbers cannot fail; were it to, the old doc keeps the
         // job consistent (the rows would be retried and reported as duplicates).
         let text = serde_json::to_string(&doc).unwrap_or_else(|_| record.doc.clone());
@@ -498,9 +521,16 @@ async fn run_job(state: &Arc<AppState>, pool_id: &str, job_id: &str) -> ApiResul
         );
         return finish(state, pool_id, job_id, UserImportJobStatusType::Failed, Some(message)).await;
     }
-    let header = Arc::new(header);
-    // Rows processed so far and the byte offset of the next one, as this node last committed.
-    let mut position = (0usize, first_row);
+    let (text, header) = (Arc::new(text), Arc::new(header));
+    // Rows processed and the byte offset of the next row, as this node last committed.
+    let mut position: RowPosition = (0, first_row);
+    // The next batch, prepared (on another core) while the current one commits.
+    let mut upcoming: Option<(RowPosition, tokio::task::JoinHandle<Option<Prepared>>)> = None;
+    let prepare = |position: RowPosition, now: i64| {
+        let (text, pool_id, pool, header) =
+            (Arc::clone(&text), pool_id.to_owned(), Arc::clone(&pool), Arc::clone(&header));
+        tokio::task::spawn_blocking(move || prepare_batch(&text, position, (&pool_id, &pool, &header), now))
+    };
     loop {
         let ctx = system_ctx(state);
         let (record, doc) = load_job(&ctx, pool_id, job_id).await?;
@@ -521,20 +551,19 @@ async fn run_job(state: &Arc<AppState>, pool_id: &str, job_id: &str) -> ApiResul
             let skipped = reader.by_ref().take(doc.rows_done).count();
             position = (skipped, reader.offset);
         }
-        let mut reader = CsvRecords::at(&text, position.1);
-        let batch: Vec<Vec<String>> = reader.by_ref().take(BATCH_ROWS).collect();
-        if batch.is_empty() {
-            return finish(state, pool_id, job_id, UserImportJobStatusType::Succeeded, None).await;
-        }
-        let next = (position.0 + batch.len(), reader.offset);
         let now = ctx.now_ms();
+        let prepared = match upcoming.take() {
+            Some((at, handle)) if at == position => handle.await,
+            _ => prepare(position, now).await,
+        }
+        .map_err(ApiError::internal)?;
+        let Some(prepared) = prepared else {
+            return finish(state, pool_id, job_id, UserImportJobStatusType::Succeeded, None).await;
+        };
+        let next = prepared.next;
+        upcoming = Some((next, prepare(next, now)));
         let lease_until = now.saturating_add(lease_ms(state));
-        let (pool_id_owned, pool, header) = (pool_id.to_owned(), Arc::clone(&pool), Arc::clone(&header));
-        let committed = ctx
-            .store(move |s| {
-                Ok(commit_batch(s, (record, doc), (&pool_id_owned, &pool, &header), &batch, (now, lease_until)))
-            })
-            .await?;
+        let committed = ctx.store(move |s| Ok(commit_batch(s, (record, doc), prepared, (now, lease_until)))).await?;
         match committed {
             Ok((imported, failed)) => {
                 state.metrics.import_rows(imported as u64, failed as u64);
