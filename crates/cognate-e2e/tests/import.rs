@@ -806,7 +806,7 @@ async fn list_user_import_jobs_newest_first_with_paging(server: &Server) {
 
 /// Rows of the resumed job: enough batches (1,000 rows each) that the node is
 /// killed well before the end.
-const RESUMED_ROWS: usize = 12_000;
+const RESUMED_ROWS: usize = 5_000;
 const SHORT_LEASE: &[&str] = &["--import-lease-seconds", "2"];
 
 /// Uploads RESUMED_ROWS good rows and one more repeating the first username,

@@ -2623,6 +2623,16 @@ pub fn stalled_import_jobs_by_lease(store: &dyn Store) {
     assert_eq!(stalled(1_000, 100), ["early"], "a lease ending now still holds");
     let first = ok(store.list_stalled_import_jobs(5_000, 1), "stalled");
     assert!(first.len() == 1 && first[0].lease_until_ms.is_some_and(|l| l <= 500), "{first:?}");
+    // A heartbeat extends the lease of the version it names only, and
+    // never gives a lease to a job without one.
+    assert!(!ok(store.renew_import_lease("ijs_pool", "early", 2, 1_500), "stale version"));
+    assert!(!ok(store.renew_import_lease("ijs_pool", "idle", 1, 1_500), "no lease"));
+    assert!(!ok(store.renew_import_lease("ijs_pool", "gone", 1, 1_500), "no job"));
+    assert!(ok(store.renew_import_lease("ijs_pool", "early", 1, 1_500), "heartbeat"));
+    let beat = ok(store.get_import_job("ijs_pool", "early"), "get").unwrap_or_else(|| panic!("gone"));
+    assert_eq!((beat.version, beat.lease_until_ms), (1, Some(1_500)), "version unchanged");
+    assert_eq!(stalled(1_200, 100), ["late"], "the heartbeat holds early until 1,500");
+    assert_eq!(stalled(5_000, 100), ["late", "early"]);
     // A renewed lease takes the job off the list; finishing clears it.
     let mut renewed = ok(store.get_import_job("ijs_pool", "early"), "get").unwrap_or_else(|| panic!("gone"));
     renewed.version += 1;

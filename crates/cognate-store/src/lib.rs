@@ -231,8 +231,8 @@ pub trait UserStore: Send + Sync {
         after: Option<(&str, &str)>,
         limit: usize,
     ) -> StoreResult<Vec<UserRecord>>;
-    /// The pool's number of users, from a counter kept on the pool row
-    /// (O(1)); 0 if the pool does not exist.
+    /// The pool's number of users, from counters kept beside the pool
+    /// (at most 16 rows read); 0 if the pool does not exist.
     fn count_users(&self, pool_id: &str) -> StoreResult<u64>;
 }
 
@@ -547,6 +547,11 @@ pub trait ImportJobStore: Send + Sync {
         users: Vec<(UserRecord, UserIndex)>,
         progress: ImportProgress,
     ) -> StoreResult<Vec<StoreResult<()>>>;
+    /// Extends the lease of a job still at `version` to `lease_until_ms`
+    /// without changing its version (a heartbeat of the node importing it,
+    /// so that a long batch is not taken for a stalled job); false if the
+    /// job is at another version, has no lease, or is gone.
+    fn renew_import_lease(&self, pool_id: &str, job_id: &str, version: i64, lease_until_ms: i64) -> StoreResult<bool>;
     /// Jobs whose lease ran out before `now_ms`, oldest lease first, at most
     /// `limit`: jobs a node stopped importing without finishing them.
     fn list_stalled_import_jobs(&self, now_ms: i64, limit: usize) -> StoreResult<Vec<ImportJobRecord>>;

@@ -41,6 +41,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "0008_import_leases",
         sql: include_str!("../migrations/postgres/0008_import_leases.sql"),
     },
+    Migration {
+        version: 9,
+        name: "0009_user_count_shards",
+        sql: include_str!("../migrations/postgres/0009_user_count_shards.sql"),
+    },
 ];
 
 const POOL_MAX: usize = 16;

@@ -13,9 +13,10 @@
 //!   and re-check expiry on the rows they delete, so they never wait on (or
 //!   delete) a row a concurrent writer is renewing;
 //! - the pool's user, group and import job counters are bumped by the last
-//!   statement of an insert or delete, so the pool row stays locked
+//!   statement of an insert or delete, so the counter row stays locked
 //!   (PostgreSQL) for as short a time as possible, and no other lock is
-//!   taken after it.
+//!   taken after it; the user count, bumped by every user write, is spread
+//!   over shard rows so that concurrent writers rarely share one.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -600,7 +601,7 @@ fn sync_index(tx: &mut dyn Tx, pool_id: &str, username_key: &str, index: &IndexS
 
 fn insert_user_tx(tx: &mut dyn Tx, user: &UserRecord, index: &IndexSets) -> StoreResult<()> {
     insert_user_rows(tx, user, index)?;
-    adjust_user_count(tx, &user.pool_id, 1)
+    adjust_user_count(tx, &user.pool_id, &user.username_key, 1)
 }
 
 /// The user's own rows: the user, its search rows and its aliases (not the
@@ -644,13 +645,27 @@ fn insert_user_row(tx: &mut dyn Tx, user: &UserRecord) -> StoreResult<()> {
     Ok(())
 }
 
-/// Last statement of a user insert or delete (see the module comment).
-fn adjust_user_count(tx: &mut dyn Tx, pool_id: &str, delta: i64) -> StoreResult<()> {
-    let n = tx
-        .execute("UPDATE user_pools SET user_count = user_count + $2 WHERE id = $1", &[pool_id.into(), delta.into()])?;
-    if n == 0 {
-        return Err(StoreError::NotFound);
-    }
+/// Number of rows a pool's user count is spread over (migration 0009).
+const USER_COUNT_SHARDS: u32 = 16;
+
+/// The count shard a user's writes bump: a hash of the username key, so
+/// concurrent writes of different users mostly touch different rows.
+fn user_count_shard(username_key: &str) -> i64 {
+    // FNV-1a: stable across builds and platforms, which the stored shard
+    // numbers do not actually need, but it keeps them reproducible.
+    let hash = username_key.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    i64::from(hash % USER_COUNT_SHARDS)
+}
+
+/// Last statement of a user insert or delete (see the module comment): adds
+/// `delta` to the pool's count shard for `username_key`. A missing pool fails
+/// the foreign key (NotFound).
+fn adjust_user_count(tx: &mut dyn Tx, pool_id: &str, username_key: &str, delta: i64) -> StoreResult<()> {
+    tx.execute(
+        "INSERT INTO user_count_shards (pool_id, shard, users) VALUES ($1, $2, $3) \
+         ON CONFLICT (pool_id, shard) DO UPDATE SET users = user_count_shards.users + excluded.users",
+        &[pool_id.into(), user_count_shard(username_key).into(), delta.into()],
+    )?;
     Ok(())
 }
 
@@ -817,13 +832,13 @@ impl<B: Backend> UserStore for SqlStore<B> {
 
     fn delete_user(&self, pool_id: &str, username_key: &str) -> StoreResult<bool> {
         let key = [pool_id.into(), username_key.into()];
-        let pool_id = pool_id.to_owned();
+        let (pool_id, key_owned) = (pool_id.to_owned(), username_key.to_owned());
         self.db.write(move |tx| {
             // Index rows and codes go with it through ON DELETE CASCADE.
             if tx.execute("DELETE FROM users WHERE pool_id = $1 AND username_key = $2", &key)? == 0 {
                 return Ok(false);
             }
-            adjust_user_count(tx, &pool_id, -1)?;
+            adjust_user_count(tx, &pool_id, &key_owned, -1)?;
             Ok(true)
         })
     }
@@ -868,10 +883,13 @@ impl<B: Backend> UserStore for SqlStore<B> {
 
     fn count_users(&self, pool_id: &str) -> StoreResult<u64> {
         let params = [pool_id.into()];
-        let rows = self.db.read(|tx| tx.query("SELECT user_count FROM user_pools WHERE id = $1", &params))?;
-        if rows.is_empty() {
-            return Ok(0);
-        }
+        let rows = self.db.read(|tx| {
+            // SUM of a PostgreSQL BIGINT is NUMERIC: cast back.
+            tx.query(
+                "SELECT CAST(COALESCE(SUM(users), 0) AS BIGINT) FROM user_count_shards WHERE pool_id = $1",
+                &params,
+            )
+        })?;
         to_u64(single_int(rows)?)
     }
 }
@@ -1712,17 +1730,30 @@ impl<B: Backend> ImportJobStore for SqlStore<B> {
             }
             let job = progress(&outcomes);
             update_import_job_tx(tx, &job)?;
-            // One count update per pool and batch, last (see the module comment).
-            let mut imported: std::collections::BTreeMap<&str, i64> = std::collections::BTreeMap::new();
+            // One count update per pool and shard, last (see the module comment).
+            let mut imported: std::collections::BTreeMap<(&str, i64), (&str, i64)> = Default::default();
             for ((user, _), outcome) in users.iter().zip(&outcomes) {
                 if outcome.is_ok() {
-                    *imported.entry(user.pool_id.as_str()).or_default() += 1;
+                    let key = (user.pool_id.as_str(), user_count_shard(&user.username_key));
+                    imported.entry(key).or_insert((user.username_key.as_str(), 0)).1 += 1;
                 }
             }
-            for (pool_id, n) in imported {
-                adjust_user_count(tx, pool_id, n)?;
+            for ((pool_id, _), (username_key, n)) in imported {
+                adjust_user_count(tx, pool_id, username_key, n)?;
             }
             Ok(outcomes)
+        })
+    }
+
+    fn renew_import_lease(&self, pool_id: &str, job_id: &str, version: i64, lease_until_ms: i64) -> StoreResult<bool> {
+        let params = [pool_id.into(), job_id.into(), version.into(), lease_until_ms.into()];
+        self.db.write(move |tx| {
+            let n = tx.execute(
+                "UPDATE import_jobs SET lease_until_ms = $4 \
+                 WHERE pool_id = $1 AND job_id = $2 AND version = $3 AND lease_until_ms IS NOT NULL",
+                &params,
+            )?;
+            Ok(n > 0)
         })
     }
 

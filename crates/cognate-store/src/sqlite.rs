@@ -46,6 +46,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "0008_import_leases",
         sql: include_str!("../migrations/sqlite/0008_import_leases.sql"),
     },
+    Migration {
+        version: 9,
+        name: "0009_user_count_shards",
+        sql: include_str!("../migrations/sqlite/0009_user_count_shards.sql"),
+    },
 ];
 
 const READERS: usize = 4;

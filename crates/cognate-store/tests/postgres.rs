@@ -424,8 +424,8 @@ fn group_listings_use_the_index() {
     client
         .batch_execute(&format!(
             "SET search_path TO \"{}\";
-             INSERT INTO user_pools (id, name, created_ms, modified_ms, version, doc, user_count, group_count)
-                 VALUES ('plan_pool', 'p', 1, 1, 1, '{{}}', 100000, 101);
+             INSERT INTO user_pools (id, name, created_ms, modified_ms, version, doc, group_count)
+                 VALUES ('plan_pool', 'p', 1, 1, 1, '{{}}', 101);
              INSERT INTO users (pool_id, username, username_key, sub, status, enabled, created_ms,
                                 modified_ms, version, attributes, password, doc)
                  SELECT 'plan_pool', k, k, md5(k), 'CONFIRMED', true, 1, 1, 1, '[]', NULL, '{{}}'

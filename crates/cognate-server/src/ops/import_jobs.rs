@@ -42,7 +42,7 @@ struct JobDoc {
     /// CSV data rows processed so far (imported or failed), committed with those users.
     #[serde(default)]
     rows_done: usize,
-    /// The node importing the job (its `node_id`) while the job runs.
+    /// The run importing the job (see [`new_run_id`]) while the job runs.
     #[serde(default)]
     runner: Option<String>,
 }
@@ -82,6 +82,13 @@ where
         }
     }
     Err(ApiError::new(ErrorCode::TooManyRequestsException, "The import job was modified concurrently; retry."))
+}
+
+/// Names one run of a job on this node. Each start or takeover is a new run, so a run that
+/// lost the job (its lease ran out during a slow batch and someone, maybe this node, took it
+/// over) sees that it is no longer the runner and stops.
+fn new_run_id(state: &AppState) -> String {
+    format!("{}-{}", state.node_id, hex::encode(cognate_crypto::ids::random_bytes::<4>()))
 }
 
 fn lease_ms(state: &AppState) -> i64 {
@@ -189,7 +196,7 @@ pub async fn start_user_import_job(
     if ctx.store(move |s| s.get_import_csv(&p, &j)).await?.is_none() {
         return Err(ApiError::new(ErrorCode::PreconditionNotMetException, "The CSV file has not been uploaded."));
     }
-    let (now, node) = (ctx.now_ms(), ctx.state.node_id.clone());
+    let (now, run) = (ctx.now_ms(), new_run_id(&ctx.state));
     let lease_until = now.saturating_add(lease_ms(&ctx.state));
     let doc = modify_job(&ctx, &input.user_pool_id, &input.job_id, |doc, lease| {
         if status(doc) != UserImportJobStatusType::Created {
@@ -200,12 +207,12 @@ pub async fn start_user_import_job(
         }
         doc.job.status = Some(UserImportJobStatusType::InProgress);
         doc.job.start_date = Some(timestamp(now));
-        doc.runner = Some(node.clone());
+        doc.runner = Some(run.clone());
         *lease = Some(lease_until);
         Ok(())
     })
     .await?;
-    spawn_run(Arc::clone(&ctx.state), input.user_pool_id.clone(), input.job_id.clone());
+    spawn_run(Arc::clone(&ctx.state), input.user_pool_id.clone(), input.job_id.clone(), run);
     Ok(StartUserImportJobResponse { user_import_job: Some(doc.job) })
 }
 
@@ -490,18 +497,45 @@ fn commit_batch(
     Ok((imported, failed.len() as i64))
 }
 
-/// Runs a job this node holds the lease of, in the background.
-fn spawn_run(state: Arc<AppState>, pool_id: String, job_id: String) {
+/// Runs a job this node holds the lease of as run `run`, in the background, with a heartbeat
+/// that keeps the lease while a batch takes long.
+fn spawn_run(state: Arc<AppState>, pool_id: String, job_id: String, run: String) {
     tokio::spawn(async move {
         let _running = state.metrics.import_running();
-        if let Err(err) = run_job(&state, &pool_id, &job_id).await {
+        let seen_version = Arc::new(std::sync::atomic::AtomicI64::new(0));
+        let heartbeat =
+            tokio::spawn(heartbeat(Arc::clone(&state), pool_id.clone(), job_id.clone(), seen_version.clone()));
+        if let Err(err) = run_job(&state, &pool_id, &job_id, &run, &seen_version).await {
             tracing::error!(job_id, error = %err.message, "import job failed");
         }
+        heartbeat.abort();
     });
 }
 
-/// Imports the job's rows from where it stands, batch by batch, while this node holds it.
-async fn run_job(state: &Arc<AppState>, pool_id: &str, job_id: &str) -> ApiResult<()> {
+/// Every third of the lease, extends the lease of the job version the run last saw.
+async fn heartbeat(state: Arc<AppState>, pool_id: String, job_id: String, version: Arc<std::sync::atomic::AtomicI64>) {
+    let period = std::time::Duration::from_millis((state.config.import_lease_seconds * 1000 / 3).max(100));
+    loop {
+        tokio::time::sleep(period).await;
+        let ctx = system_ctx(&state);
+        let until = ctx.now_ms().saturating_add(lease_ms(&state));
+        let seen = version.load(std::sync::atomic::Ordering::SeqCst);
+        let (p, j) = (pool_id.clone(), job_id.clone());
+        // A miss (the run committed a batch meanwhile, which renewed the lease itself) is fine.
+        if let Err(err) = ctx.store(move |s| s.renew_import_lease(&p, &j, seen, until)).await {
+            tracing::warn!(job_id, error = %err.message, "renewing an import job's lease failed");
+        }
+    }
+}
+
+/// Imports the job's rows from where it stands, batch by batch, while run `run` holds it.
+async fn run_job(
+    state: &Arc<AppState>,
+    pool_id: &str,
+    job_id: &str,
+    run: &str,
+    seen_version: &std::sync::atomic::AtomicI64,
+) -> ApiResult<()> {
     let ctx = system_ctx(state);
     let (p, j) = (pool_id.to_owned(), job_id.to_owned());
     let csv = ctx.store(move |s| s.get_import_csv(&p, &j)).await?.unwrap_or_default();
@@ -519,7 +553,7 @@ async fn run_job(state: &Arc<AppState>, pool_id: &str, job_id: &str) -> ApiResul
             "The CSV header is invalid: it must come from GetCSVHeader and include cognito:username{}",
             if unknown.is_empty() { String::new() } else { format!(" (unknown columns: {unknown:?})") }
         );
-        return finish(state, pool_id, job_id, UserImportJobStatusType::Failed, Some(message)).await;
+        return finish(state, (pool_id, job_id, run), UserImportJobStatusType::Failed, Some(message)).await;
     }
     let (text, header) = (Arc::new(text), Arc::new(header));
     // Rows processed and the byte offset of the next row, as this node last committed.
@@ -534,14 +568,15 @@ async fn run_job(state: &Arc<AppState>, pool_id: &str, job_id: &str) -> ApiResul
     loop {
         let ctx = system_ctx(state);
         let (record, doc) = load_job(&ctx, pool_id, job_id).await?;
-        if doc.runner.as_deref() != Some(state.node_id.as_str()) {
-            tracing::info!(job_id, "import job taken over by another node");
+        seen_version.store(record.version, std::sync::atomic::Ordering::SeqCst);
+        if doc.runner.as_deref() != Some(run) {
+            tracing::info!(job_id, "import job taken over by another run");
             return Ok(());
         }
         match status(&doc) {
             UserImportJobStatusType::InProgress => {}
             UserImportJobStatusType::Stopping => {
-                return finish(state, pool_id, job_id, UserImportJobStatusType::Stopped, None).await;
+                return finish(state, (pool_id, job_id, run), UserImportJobStatusType::Stopped, None).await;
             }
             _ => return Ok(()),
         }
@@ -558,7 +593,7 @@ async fn run_job(state: &Arc<AppState>, pool_id: &str, job_id: &str) -> ApiResul
         }
         .map_err(ApiError::internal)?;
         let Some(prepared) = prepared else {
-            return finish(state, pool_id, job_id, UserImportJobStatusType::Succeeded, None).await;
+            return finish(state, (pool_id, job_id, run), UserImportJobStatusType::Succeeded, None).await;
         };
         let next = prepared.next;
         upcoming = Some((next, prepare(next, now)));
@@ -577,18 +612,21 @@ async fn run_job(state: &Arc<AppState>, pool_id: &str, job_id: &str) -> ApiResul
     }
 }
 
-/// Ends the job: Stopped if a stop was asked for, else `outcome` (Succeeded turns Failed
-/// when no row could be imported), with the completion message and the lease released.
+/// Ends the job if run `run` still holds it: Stopped if a stop was asked for, else `outcome`
+/// (Succeeded turns Failed when no row could be imported), with the completion message and
+/// the lease released.
 async fn finish(
     state: &Arc<AppState>,
-    pool_id: &str,
-    job_id: &str,
+    (pool_id, job_id, run): (&str, &str, &str),
     outcome: UserImportJobStatusType,
     message: Option<String>,
 ) -> ApiResult<()> {
     let ctx = system_ctx(state);
     let now = ctx.now_ms();
-    let doc = modify_job(&ctx, pool_id, job_id, |doc, lease| {
+    let finished = modify_job(&ctx, pool_id, job_id, |doc, lease| {
+        if doc.runner.as_deref() != Some(run) {
+            return Err(ApiError::new(ErrorCode::PreconditionNotMetException, "taken over by another run"));
+        }
         let (imported, failed) = (doc.job.imported_users.unwrap_or(0), doc.job.failed_users.unwrap_or(0));
         let (final_status, text) = if status(doc) == UserImportJobStatusType::Stopping {
             (UserImportJobStatusType::Stopped, format!("Import Job was stopped after {} rows.", doc.rows_done))
@@ -608,8 +646,14 @@ async fn finish(
         *lease = None;
         Ok(())
     })
-    .await?;
-    state.metrics.import_finished(status(&doc).as_str());
+    .await;
+    match finished {
+        Ok(doc) => state.metrics.import_finished(status(&doc).as_str()),
+        Err(err) if err.code == crate::error::Code::Modelled(ErrorCode::PreconditionNotMetException) => {
+            tracing::info!(job_id, "import job taken over by another run before it finished");
+        }
+        Err(err) => return Err(err),
+    }
     Ok(())
 }
 
@@ -622,13 +666,13 @@ pub async fn resume_stalled_jobs(state: &Arc<AppState>) -> ApiResult<usize> {
     let mut resumed = 0;
     for record in stalled {
         let lease_until = now.saturating_add(lease_ms(state));
-        let node = state.node_id.clone();
+        let run = new_run_id(state);
         let claimed = modify_job(&ctx, &record.pool_id, &record.job_id, |doc, lease| {
             if lease.is_none_or(|until| until >= now) {
                 return Err(ApiError::new(ErrorCode::ResourceNotFoundException, "no longer stalled"));
             }
             if matches!(status(doc), UserImportJobStatusType::InProgress | UserImportJobStatusType::Stopping) {
-                doc.runner = Some(node.clone());
+                doc.runner = Some(run.clone());
                 *lease = Some(lease_until);
             } else {
                 // Finished without releasing its lease: nothing to resume.
@@ -638,9 +682,9 @@ pub async fn resume_stalled_jobs(state: &Arc<AppState>) -> ApiResult<usize> {
         })
         .await;
         match claimed {
-            Ok(doc) if doc.runner.as_deref() == Some(state.node_id.as_str()) => {
+            Ok(doc) if doc.runner.as_deref() == Some(run.as_str()) => {
                 tracing::info!(job_id = record.job_id, rows_done = doc.rows_done, "resuming a stalled import job");
-                spawn_run(Arc::clone(state), record.pool_id.clone(), record.job_id.clone());
+                spawn_run(Arc::clone(state), record.pool_id.clone(), record.job_id.clone(), run);
                 resumed += 1;
             }
             Ok(_) => {}
