@@ -2569,6 +2569,26 @@ pub fn import_user_batches_keep_what_they_can(store: &dyn Store) {
     assert_eq!(alias_owner(store, "ijb_pool", "email", "c2@example.com"), None);
     assert_eq!(ok(store.get_user("ijb_pool", "a"), "imported"), Some(user("ijb_pool", "a")));
 
+    // A user refused for its second alias frees its first for a later row,
+    // as if the rows went in one after the other.
+    let phone_holder = UserIndex { search: Vec::new(), aliases: pairs(&[("phone_number", "+15550001")]) };
+    ok(store.insert_user(&user("ijb_pool", "holder"), &phone_holder), "insert phone holder");
+    let both = UserIndex {
+        search: pairs(&[("username", "d")]),
+        aliases: pairs(&[("email", "x@example.com"), ("phone_number", "+15550001")]),
+    };
+    let job = ok(store.get_import_job("ijb_pool", "ijb-job"), "get job").unwrap_or_else(|| panic!("job gone"));
+    let batch = vec![(user("ijb_pool", "d"), both), (user("ijb_pool", "e"), email_index("e", "x@example.com"))];
+    let outcomes = ok(store.import_user_batch(batch, record_outcomes(&job, Some(78))), "second batch");
+    assert!(
+        matches!(&outcomes[..], [Err(StoreError::AliasTaken(kind)), Ok(())] if kind == "phone_number"),
+        "{outcomes:?}"
+    );
+    assert_eq!(alias_owner(store, "ijb_pool", "email", "x@example.com").as_deref(), Some("e"));
+    assert_eq!(ok(store.get_user("ijb_pool", "d"), "refused user"), None);
+    assert!(search_keys(store, "ijb_pool", "username", "d", false).is_empty(), "no search rows of d");
+    assert_eq!(ok(store.count_users("ijb_pool"), "count"), 5, "taken, a, c, holder and e");
+
     // A pool that is gone refuses every user and the job with it.
     let outcomes = store.import_user_batch(
         vec![(user("ijb_none", "x"), email_index("x", "x@example.com"))],

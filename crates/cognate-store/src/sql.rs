@@ -619,23 +619,8 @@ fn insert_user_rows(tx: &mut dyn Tx, user: &UserRecord, index: &IndexSets) -> St
 /// the sub is taken.
 fn insert_user_row(tx: &mut dyn Tx, user: &UserRecord) -> StoreResult<()> {
     let n = tx.execute(
-        "INSERT INTO users (pool_id, username, username_key, sub, status, enabled, created_ms, \
-         modified_ms, version, attributes, password, doc) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING",
-        &[
-            user.pool_id.as_str().into(),
-            user.username.as_str().into(),
-            user.username_key.as_str().into(),
-            user.sub.as_str().into(),
-            user.status.as_str().into(),
-            user.enabled.into(),
-            user.created_ms.into(),
-            user.modified_ms.into(),
-            user.version.into(),
-            user.attributes.as_str().into(),
-            user.password.as_deref().into(),
-            user.doc.as_str().into(),
-        ],
+        &format!("{INSERT_USERS} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING"),
+        &user_values(user),
     )?;
     // Nothing written: the username or the sub is taken. (A missing pool
     // fails the foreign key instead, which maps to NotFound.)
@@ -655,6 +640,141 @@ fn user_count_shard(username_key: &str) -> i64 {
     // numbers do not actually need, but it keeps them reproducible.
     let hash = username_key.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
     i64::from(hash % USER_COUNT_SHARDS)
+}
+
+const INSERT_USERS: &str = "INSERT INTO users (pool_id, username, username_key, sub, status, enabled, \
+                            created_ms, modified_ms, version, attributes, password, doc)";
+
+/// The values of a `users` row, in [`INSERT_USERS`]'s column order.
+fn user_values(user: &UserRecord) -> Vec<Value> {
+    vec![
+        user.pool_id.as_str().into(),
+        user.username.as_str().into(),
+        user.username_key.as_str().into(),
+        user.sub.as_str().into(),
+        user.status.as_str().into(),
+        user.enabled.into(),
+        user.created_ms.into(),
+        user.modified_ms.into(),
+        user.version.into(),
+        user.attributes.as_str().into(),
+        user.password.as_deref().into(),
+        user.doc.as_str().into(),
+    ]
+}
+
+/// Most parameters in one statement: under SQLite's limit (32,766) and PostgreSQL's (65,535).
+const MAX_STATEMENT_PARAMS: usize = 30_000;
+
+/// `head VALUES (…), (…) tail` for `rows` (all of one width), in as few statements as the
+/// parameter limit allows; returns the rows the statements return (`tail` may be RETURNING).
+fn insert_many(tx: &mut dyn Tx, head: &str, rows: &[Vec<Value>], tail: &str) -> StoreResult<Vec<Row>> {
+    let width = rows.first().map_or(1, Vec::len).max(1);
+    let mut returned = Vec::new();
+    for chunk in rows.chunks((MAX_STATEMENT_PARAMS / width).max(1)) {
+        let mut sql = format!("{head} VALUES ");
+        let mut params = Vec::with_capacity(chunk.len() * width);
+        for (i, row) in chunk.iter().enumerate() {
+            sql.push_str(if i == 0 { "(" } else { ", (" });
+            for (j, value) in row.iter().enumerate() {
+                // Writing to a String cannot fail.
+                let _ = write!(sql, "{}${}", if j == 0 { "" } else { ", " }, params.len() + 1);
+                params.push(value.clone());
+            }
+            sql.push(')');
+        }
+        sql.push(' ');
+        sql.push_str(tail);
+        returned.extend(tx.query(&sql, &params)?);
+    }
+    Ok(returned)
+}
+
+/// Inserts the users of an import batch with a few multi-row statements instead of a few
+/// per user (on PostgreSQL each statement is a round trip). Outcomes are those of inserting
+/// the users one after the other, in order: a username already taken (by an older user or
+/// an earlier row) is `AlreadyExists`; a user one of whose aliases is taken is removed again
+/// and retried on its own once the others are in, so that it is refused only if the alias
+/// is still held (`AliasTaken`).
+fn import_users(tx: &mut dyn Tx, users: &[(UserRecord, IndexSets)]) -> StoreResult<Vec<StoreResult<()>>> {
+    let rows: Vec<Vec<Value>> = users.iter().map(|(user, _)| user_values(user)).collect();
+    let returned = insert_many(tx, INSERT_USERS, &rows, "ON CONFLICT DO NOTHING RETURNING pool_id, username_key, sub")?;
+    let mut inserted: std::collections::HashSet<(String, String, String)> = returned
+        .into_iter()
+        .map(|row| {
+            let mut c = Cells::new(row);
+            Ok((c.text()?, c.text()?, c.text()?))
+        })
+        .collect::<StoreResult<_>>()?;
+    // Each row written answers for the first batch row with its key and sub; a later
+    // identical row is a duplicate.
+    let mut outcomes: Vec<StoreResult<()>> = users
+        .iter()
+        .map(|(user, _)| {
+            let row = (user.pool_id.clone(), user.username_key.clone(), user.sub.clone());
+            if inserted.remove(&row) {
+                Ok(())
+            } else {
+                Err(StoreError::AlreadyExists)
+            }
+        })
+        .collect();
+
+    let mut alias_rows = Vec::new();
+    for ((user, index), _) in users.iter().zip(&outcomes).filter(|(_, o)| o.is_ok()) {
+        for (kind, key) in &index.aliases {
+            let values = [&user.pool_id, kind, key, &user.username_key];
+            alias_rows.push(values.iter().map(|v| Value::from(v.as_str())).collect::<Vec<_>>());
+        }
+    }
+    let held = insert_many(
+        tx,
+        "INSERT INTO user_aliases (pool_id, kind, alias_key, username_key)",
+        &alias_rows,
+        "ON CONFLICT DO NOTHING RETURNING pool_id, username_key, kind",
+    )?;
+    let held: std::collections::HashSet<(String, String, String)> = held
+        .into_iter()
+        .map(|row| {
+            let mut c = Cells::new(row);
+            Ok((c.text()?, c.text()?, c.text()?))
+        })
+        .collect::<StoreResult<_>>()?;
+    let mut retry = Vec::new();
+    for (i, (user, index)) in users.iter().enumerate() {
+        let owner = (user.pool_id.clone(), user.username_key.clone());
+        let lost =
+            index.aliases.iter().any(|(kind, _)| !held.contains(&(owner.0.clone(), owner.1.clone(), kind.clone())));
+        if outcomes[i].is_ok() && lost {
+            let key = [user.pool_id.as_str().into(), user.username_key.as_str().into()];
+            tx.execute("DELETE FROM user_aliases WHERE pool_id = $1 AND username_key = $2", &key)?;
+            tx.execute("DELETE FROM users WHERE pool_id = $1 AND username_key = $2", &key)?;
+            outcomes[i] = Err(StoreError::NotFound);
+            retry.push(i);
+        }
+    }
+
+    let mut search_rows = Vec::new();
+    for ((user, index), outcome) in users.iter().zip(&outcomes) {
+        if outcome.is_err() {
+            continue;
+        }
+        for (attribute, value) in &index.search {
+            let values = [&user.pool_id, &user.username_key, attribute, value];
+            search_rows.push(values.iter().map(|v| Value::from(v.as_str())).collect::<Vec<_>>());
+        }
+    }
+    insert_many(
+        tx,
+        "INSERT INTO user_search (pool_id, username_key, attribute, value)",
+        &search_rows,
+        "ON CONFLICT DO NOTHING",
+    )?;
+    // Removed above; placeholder outcome until retried here.
+    for i in retry {
+        outcomes[i] = import_one_user(tx, &users[i].0, &users[i].1)?;
+    }
+    Ok(outcomes)
 }
 
 /// Last statement of a user insert or delete (see the module comment): adds
@@ -1724,10 +1844,7 @@ impl<B: Backend> ImportJobStore for SqlStore<B> {
     ) -> StoreResult<Vec<StoreResult<()>>> {
         let users: Vec<(UserRecord, IndexSets)> = users.into_iter().map(|(u, i)| (u, IndexSets::new(&i))).collect();
         self.db.write(move |tx| {
-            let mut outcomes = Vec::with_capacity(users.len());
-            for (user, index) in &users {
-                outcomes.push(import_one_user(tx, user, index)?);
-            }
+            let outcomes = import_users(tx, &users)?;
             let job = progress(&outcomes);
             update_import_job_tx(tx, &job)?;
             // One count update per pool and shard, last (see the module comment).
