@@ -746,9 +746,7 @@ fn import_users(tx: &mut dyn Tx, users: &[(UserRecord, IndexSets)]) -> StoreResu
         let lost =
             index.aliases.iter().any(|(kind, _)| !held.contains(&(owner.0.clone(), owner.1.clone(), kind.clone())));
         if outcomes[i].is_ok() && lost {
-            let key = [user.pool_id.as_str().into(), user.username_key.as_str().into()];
-            tx.execute("DELETE FROM user_aliases WHERE pool_id = $1 AND username_key = $2", &key)?;
-            tx.execute("DELETE FROM users WHERE pool_id = $1 AND username_key = $2", &key)?;
+            remove_refused_user(tx, user)?;
             outcomes[i] = Err(StoreError::NotFound);
             retry.push(i);
         }
@@ -1713,8 +1711,18 @@ fn update_import_job_tx(tx: &mut dyn Tx, rec: &ImportJobRecord) -> StoreResult<(
     Err(absent_or_conflict(tx, "SELECT 1 FROM import_jobs WHERE pool_id = $1 AND job_id = $2", &key)?)
 }
 
-/// Inserts one user of an import batch so that a refused user leaves the rest of the batch
-/// alone. Returns the user's outcome; `Err` only when the transaction itself failed.
+/// Deletes what an import wrote of a user it then refused (its row and aliases; it has no
+/// search rows yet).
+fn remove_refused_user(tx: &mut dyn Tx, user: &UserRecord) -> StoreResult<()> {
+    let key = [user.pool_id.as_str().into(), user.username_key.as_str().into()];
+    tx.execute("DELETE FROM user_aliases WHERE pool_id = $1 AND username_key = $2", &key)?;
+    tx.execute("DELETE FROM users WHERE pool_id = $1 AND username_key = $2", &key)?;
+    Ok(())
+}
+
+/// Inserts one user of an import batch (the retry of a user [`import_users`] removed again)
+/// so that a refused user leaves the rest of the batch alone. Returns the user's outcome;
+/// `Err` only when the transaction itself failed.
 ///
 /// No savepoints: PostgreSQL slows down badly once a transaction holds more than 64
 /// subtransactions. Instead every refusal is found before or undone right after: the user
@@ -1726,13 +1734,11 @@ fn import_one_user(tx: &mut dyn Tx, user: &UserRecord, index: &IndexSets) -> Sto
         Err(StoreError::AlreadyExists) => return Ok(Err(StoreError::AlreadyExists)),
         other => other?,
     }
-    let key = [user.pool_id.as_str().into(), user.username_key.as_str().into()];
     for (kind, alias_key) in &index.aliases {
         match insert_alias(tx, &user.pool_id, &user.username_key, kind, alias_key) {
             Ok(()) => {}
             Err(StoreError::AliasTaken(kind)) => {
-                tx.execute("DELETE FROM user_aliases WHERE pool_id = $1 AND username_key = $2", &key)?;
-                tx.execute("DELETE FROM users WHERE pool_id = $1 AND username_key = $2", &key)?;
+                remove_refused_user(tx, user)?;
                 return Ok(Err(StoreError::AliasTaken(kind)));
             }
             Err(other) => return Err(other),

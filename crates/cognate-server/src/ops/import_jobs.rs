@@ -95,6 +95,12 @@ fn lease_ms(state: &AppState) -> i64 {
     i64::try_from(state.config.import_lease_seconds.saturating_mul(1000)).unwrap_or(i64::MAX)
 }
 
+/// How often a lease is renewed, and stalled jobs looked for: a third of the lease, so a
+/// lease survives a missed renewal.
+fn lease_check_period(state: &AppState) -> std::time::Duration {
+    std::time::Duration::from_millis(u64::try_from(lease_ms(state) / 3).unwrap_or(0).max(100))
+}
+
 pub async fn create_user_import_job(
     ctx: Ctx,
     input: CreateUserImportJobRequest,
@@ -514,7 +520,7 @@ fn spawn_run(state: Arc<AppState>, pool_id: String, job_id: String, run: String)
 
 /// Every third of the lease, extends the lease of the job version the run last saw.
 async fn heartbeat(state: Arc<AppState>, pool_id: String, job_id: String, version: Arc<std::sync::atomic::AtomicI64>) {
-    let period = std::time::Duration::from_millis((state.config.import_lease_seconds * 1000 / 3).max(100));
+    let period = lease_check_period(&state);
     loop {
         tokio::time::sleep(period).await;
         let ctx = system_ctx(&state);
@@ -538,11 +544,15 @@ async fn run_job(
 ) -> ApiResult<()> {
     let ctx = system_ctx(state);
     let (p, j) = (pool_id.to_owned(), job_id.to_owned());
-    let csv = ctx.store(move |s| s.get_import_csv(&p, &j)).await?.unwrap_or_default();
+    // Decoded off the async runtime: an upload may be 100 MB.
+    let text = ctx
+        .store(move |s| {
+            let csv = s.get_import_csv(&p, &j)?.unwrap_or_default();
+            Ok(String::from_utf8_lossy(&csv).trim_start_matches('\u{feff}').to_owned())
+        })
+        .await?;
     let (_, pool_doc) = load_pool(&ctx, pool_id).await?;
     let pool = Arc::new(pool_doc.pool);
-    let text = String::from_utf8_lossy(&csv).trim_start_matches('\u{feff}').to_owned();
-    drop(csv);
     let mut records = CsvRecords::at(&text, 0);
     let header: Vec<String> = records.next().unwrap_or_default().into_iter().map(|h| h.trim().to_owned()).collect();
     let first_row = records.offset;
@@ -581,10 +591,16 @@ async fn run_job(
             _ => return Ok(()),
         }
         if doc.rows_done != position.0 {
-            // Resuming a job another node (or this one before a restart) began.
-            let mut reader = CsvRecords::at(&text, first_row);
-            let skipped = reader.by_ref().take(doc.rows_done).count();
-            position = (skipped, reader.offset);
+            // Resuming a job another node (or this one before a restart) began: finding its
+            // row reads the CSV up to there, off the async runtime.
+            let (text, rows_done) = (Arc::clone(&text), doc.rows_done);
+            position = tokio::task::spawn_blocking(move || {
+                let mut reader = CsvRecords::at(&text, first_row);
+                let skipped = reader.by_ref().take(rows_done).count();
+                (skipped, reader.offset)
+            })
+            .await
+            .map_err(ApiError::internal)?;
         }
         let now = ctx.now_ms();
         let prepared = match upcoming.take() {
@@ -697,7 +713,7 @@ pub async fn resume_stalled_jobs(state: &Arc<AppState>) -> ApiResult<usize> {
 
 /// Looks for stalled import jobs for as long as the server runs (a third of the lease apart).
 pub fn spawn_stalled_job_watch(state: Arc<AppState>) {
-    let period = std::time::Duration::from_millis((state.config.import_lease_seconds * 1000 / 3).max(200));
+    let period = lease_check_period(&state);
     tokio::spawn(async move {
         loop {
             if let Err(err) = resume_stalled_jobs(&state).await {
