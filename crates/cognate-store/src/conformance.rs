@@ -43,6 +43,7 @@ pub fn run_all(store: &dyn Store) {
     codes_lifecycle(store);
     code_check_with_user_update(store);
     outbox_append_and_list(store);
+    outbox_retention(store);
     concurrent_user_inserts(store);
     concurrent_user_races(store);
     concurrent_code_checks(store);
@@ -78,6 +79,8 @@ pub fn run_all(store: &dyn Store) {
     rate_window_counting(store);
     rate_window_purge(store);
     concurrent_rate_window_hits(store);
+    attempt_counting_and_lockout(store);
+    concurrent_attempts_evaluate_at_most_the_free_ones(store);
 }
 
 fn ok<T>(r: StoreResult<T>, what: &str) -> T {
@@ -1192,6 +1195,15 @@ pub fn codes_lifecycle(store: &dyn Store) {
     ok(store.put_code(&none_left), "put");
     assert_eq!(check("signup", "h", 1_500), CodeCheck::TooManyAttempts);
 
+    // A check that keeps an accepted code; mismatches still count.
+    ok(store.put_code(&code("cd_pool", "u", "signup", "right")), "put");
+    let keep = |hash: &str| ok(store.check_code_keeping_it("cd_pool", "u", "signup", hash, 1_500), "check, keep");
+    assert_eq!(keep("right"), CodeCheck::Accepted);
+    assert_eq!(keep("right"), CodeCheck::Accepted, "kept");
+    assert_eq!(keep("x"), CodeCheck::Mismatch { attempts_left: 2 });
+    assert_eq!(check("signup", "right", 1_500), CodeCheck::Accepted);
+    assert_eq!(keep("right"), CodeCheck::Missing);
+
     // Deleting.
     ok(store.put_code(&code("cd_pool", "u", "reset", "h")), "put");
     assert!(ok(store.delete_code("cd_pool", "u", "reset"), "delete"));
@@ -1312,6 +1324,97 @@ pub fn outbox_append_and_list(store: &dyn Store) {
         |e| matches!(e, StoreError::NotFound),
         "message for a missing pool",
     );
+}
+
+/// `append_message_pruned` keeps a pool's newest `max_per_pool` messages and
+/// deletes messages of every pool `max_age_ms` old, in bounded batches that
+/// drain a backlog over the following appends; concurrent appends to two
+/// pools neither fail nor leave more than the limit.
+///
+/// Times here are far below every other check's `created_ms`, so the global
+/// age purge never touches another check's messages.
+pub fn outbox_retention(store: &dyn Store) {
+    use crate::OutboxRetention;
+    for p in ["or_pool", "or_other", "or_backlog", "or_race0", "or_race1"] {
+        ok(store.insert_user_pool(&pool(p)), "insert pool");
+    }
+    let at = |p: &str, body: &str, created_ms: i64| OutboxMessage { created_ms, ..message(p, "u", body) };
+    let bodies = |p: &str| -> Vec<String> {
+        ok(store.list_messages(Some(p), None, None, 1000), "list").into_iter().map(|m| m.body).collect()
+    };
+    let append = |m: OutboxMessage, r: &OutboxRetention| ok(store.append_message_pruned(&m, r), "append pruned");
+
+    // Count: the pool's newest three stay; the other pool is not touched.
+    let keep3 = OutboxRetention { max_age_ms: 1_000_000, max_per_pool: 3 };
+    for i in 1..=5 {
+        append(at("or_pool", &i.to_string(), 10_000 + i), &keep3);
+    }
+    append(at("or_other", "x", 10_010), &keep3);
+    assert_eq!(bodies("or_pool"), ["3", "4", "5"]);
+    assert_eq!(bodies("or_other"), ["x"]);
+
+    // Age: nothing is old enough yet; then everything of both pools at or
+    // before the cutoff goes, the new message stays.
+    let short = OutboxRetention { max_age_ms: 5_000, max_per_pool: 100 };
+    append(at("or_pool", "6", 14_000), &short);
+    assert_eq!(bodies("or_pool"), ["3", "4", "5", "6"]);
+    append(at("or_other", "y", 20_000), &short);
+    assert!(bodies("or_pool").is_empty(), "{:?}", bodies("or_pool"));
+    assert_eq!(bodies("or_other"), ["y"]);
+    // Exactly max_age old is old enough; a millisecond younger is not.
+    append(at("or_pool", "z", 24_999), &short);
+    assert_eq!(bodies("or_other"), ["y"]);
+    append(at("or_pool", "w", 25_000), &short);
+    assert!(bodies("or_other").is_empty());
+    assert_eq!(bodies("or_pool"), ["z", "w"]);
+
+    // A backlog (kept by plain appends, or left when the limits were
+    // lowered) drains over a few pruned appends, oldest first.
+    for i in 0..40 {
+        ok(store.append_message(&at("or_backlog", &format!("old{i}"), 30_000 + i)), "append");
+    }
+    let two = OutboxRetention { max_age_ms: 1_000_000, max_per_pool: 2 };
+    for i in 0..10 {
+        append(at("or_backlog", &format!("new{i}"), 31_000 + i), &two);
+    }
+    assert_eq!(bodies("or_backlog"), ["new8", "new9"]);
+    for i in 0..40 {
+        ok(store.append_message(&at("or_backlog", &format!("stale{i}"), 32_000 + i)), "append");
+    }
+    let young = OutboxRetention { max_age_ms: 100, max_per_pool: 1000 };
+    for i in 0..10 {
+        append(at("or_backlog", &format!("fresh{i}"), 40_000 + i), &young);
+    }
+    assert_eq!(bodies("or_backlog"), (0..10).map(|i| format!("fresh{i}")).collect::<Vec<_>>());
+
+    // A missing pool is still NotFound.
+    expect_err(
+        store.append_message_pruned(&at("or_nopool", "x", 50_000), &keep3),
+        |e| matches!(e, StoreError::NotFound),
+        "pruned append to a missing pool",
+    );
+
+    // Concurrent appends to two pools, each append purging by age across
+    // both and by count in its own: no error (PostgreSQL: no deadlock) and
+    // at most the limit left in each pool.
+    const THREADS: i64 = 4;
+    const EACH: i64 = 25;
+    let race = OutboxRetention { max_age_ms: 40, max_per_pool: 4 };
+    std::thread::scope(|s| {
+        for t in 0..THREADS {
+            s.spawn(move || {
+                let p = format!("or_race{}", t % 2);
+                for i in 0..EACH {
+                    let m = OutboxMessage { created_ms: 60_000 + i * 10, ..message(&p, &format!("t{t}"), "r") };
+                    ok(store.append_message_pruned(&m, &race), "concurrent pruned append");
+                }
+            });
+        }
+    });
+    for p in ["or_race0", "or_race1"] {
+        let left = ok(store.list_messages(Some(p), None, None, 1000), "list");
+        assert!(!left.is_empty() && left.len() <= 4, "{p}: {} messages left", left.len());
+    }
 }
 
 /// Many threads insert distinct users into one pool, with some failing
@@ -2824,6 +2927,102 @@ pub fn rate_window_shared_between_stores(a: &dyn Store, b: &dyn Store) {
     assert_eq!(hit(b, "xrw-other", 5_000, 5_000), 1);
     race_rate_window_hits(&[a, b, a, b, a, b, a, b], "xrw", 50, 10);
     assert_eq!(hit(a, "xrw-other", 5_000, 5_000), 2);
+}
+
+// ---------------------------------------------------------------------------
+// Attempt counters
+
+const LOCKOUT: crate::AttemptPolicy =
+    crate::AttemptPolicy { free: 5, first_lock_ms: 1_000, max_lock_ms: 900_000, retention_ms: 86_400_000 };
+
+fn reserve(store: &dyn Store, key: &str, now_ms: i64) -> crate::Attempt {
+    ok(store.reserve_attempt(key, &LOCKOUT, now_ms), "reserve attempt")
+}
+
+pub fn attempt_counting_and_lockout(store: &dyn Store) {
+    use crate::Attempt::{Allowed, Locked};
+    // A real epoch time in ms: beyond 32 bits, as every `now` is.
+    const T: i64 = 1_796_293_930_747;
+    for n in 1..=4 {
+        assert_eq!(reserve(store, "ac-a", T), Allowed(n));
+        assert_eq!(ok(store.attempt_lock("ac-a", T), "lock"), None);
+    }
+    // The fifth is still allowed and locks for the first period.
+    assert_eq!(reserve(store, "ac-a", T), Allowed(5));
+    assert_eq!(ok(store.attempt_lock("ac-a", T), "lock"), Some(T + 1_000));
+    // While locked nothing counts and the lock is not extended.
+    for _ in 0..3 {
+        assert_eq!(reserve(store, "ac-a", T + 999), Locked(T + 1_000));
+    }
+    // After the lock: each attempt counts and doubles the lock.
+    assert_eq!(reserve(store, "ac-a", T + 1_000), Allowed(6));
+    assert_eq!(ok(store.attempt_lock("ac-a", T + 1_000), "lock"), Some(T + 3_000));
+    assert_eq!(reserve(store, "ac-a", T + 3_000), Allowed(7));
+    assert_eq!(ok(store.attempt_lock("ac-a", T + 3_000), "lock"), Some(T + 7_000));
+    // The lock never exceeds the maximum.
+    let mut now = T + 7_000;
+    for n in 8..30 {
+        assert_eq!(reserve(store, "ac-a", now), Allowed(n));
+        let until = ok(store.attempt_lock("ac-a", now), "lock").unwrap_or_default();
+        assert!(until - now <= LOCKOUT.max_lock_ms, "lock of {} ms", until - now);
+        now = until;
+    }
+    // Keys are independent; clearing forgets attempts and lock.
+    assert_eq!(reserve(store, "ac-b", T), Allowed(1));
+    ok(store.clear_attempts("ac-a"), "clear");
+    assert_eq!(ok(store.attempt_lock("ac-a", now - 1), "lock"), None);
+    assert_eq!(reserve(store, "ac-a", now - 1), Allowed(1));
+    assert_eq!(reserve(store, "ac-b", T), Allowed(2));
+    ok(store.clear_attempts("ac-never"), "clear of a missing key");
+    // Counters expire after the retention period and start over.
+    let later = now + LOCKOUT.retention_ms + LOCKOUT.max_lock_ms + 1;
+    for i in 0..3 {
+        let _ = reserve(store, &format!("ac-filler-{i}"), later);
+    }
+    assert_eq!(reserve(store, "ac-b", later), Allowed(1), "expired counter starts over");
+}
+
+/// Many callers (on one store or on several opened on one database) guess at
+/// once: every reservation counts, and at most the free ones are allowed
+/// before the lock.
+fn race_attempts(stores: &[&dyn Store], key: &str) {
+    let barrier = std::sync::Barrier::new(stores.len());
+    let outcomes: Vec<crate::Attempt> = std::thread::scope(|s| {
+        let handles: Vec<_> = stores
+            .iter()
+            .map(|store| {
+                let barrier = &barrier;
+                s.spawn(move || {
+                    barrier.wait();
+                    (0..20).map(|_| reserve(*store, key, 5_000)).collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| match h.join() {
+                Ok(r) => r,
+                Err(_) => panic!("guessing thread panicked"),
+            })
+            .collect()
+    });
+    let mut allowed: Vec<u32> =
+        outcomes.iter().filter_map(|o| if let crate::Attempt::Allowed(n) = o { Some(*n) } else { None }).collect();
+    allowed.sort_unstable();
+    assert_eq!(allowed, vec![1, 2, 3, 4, 5], "{key}: allowed attempts");
+    assert!(outcomes.iter().all(|o| matches!(o, crate::Attempt::Allowed(_) | crate::Attempt::Locked(6_000))));
+}
+
+pub fn concurrent_attempts_evaluate_at_most_the_free_ones(store: &dyn Store) {
+    race_attempts(&[store; 8], "cat");
+}
+
+/// Two stores on one database (two nodes) share every counter, also racing.
+pub fn attempts_shared_between_stores(a: &dyn Store, b: &dyn Store) {
+    race_attempts(&[a, b, a, b, a, b, a, b], "xat");
+    assert_eq!(ok(b.attempt_lock("xat", 5_000), "lock"), Some(6_000));
+    ok(a.clear_attempts("xat"), "clear");
+    assert_eq!(ok(b.attempt_lock("xat", 5_000), "lock"), None);
 }
 
 // ---------------------------------------------------------------------------

@@ -279,6 +279,17 @@ pub trait CodeStore: Send + Sync {
         code_hash: &str,
         now_ms: i64,
     ) -> StoreResult<CodeCheck>;
+    /// Like [`CodeStore::check_code`], except that an `Accepted` code is kept
+    /// (a mismatch still uses up an attempt): for a check that must come
+    /// before other checks of the same request, which may still refuse it.
+    fn check_code_keeping_it(
+        &self,
+        pool_id: &str,
+        username_key: &str,
+        purpose: &str,
+        code_hash: &str,
+        now_ms: i64,
+    ) -> StoreResult<CodeCheck>;
     /// Like [`CodeStore::check_code`], and when the code is `Accepted`,
     /// applies [`UserStore::update_user`] with `user` and `index` in the same
     /// transaction. If that update fails (`VersionConflict`, `AliasTaken`…)
@@ -314,13 +325,33 @@ pub struct OutboxMessage {
     pub created_ms: i64,
 }
 
+/// How long, and how many per pool, outbox messages are kept (see
+/// [`OutboxStore::append_message_pruned`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutboxRetention {
+    /// Messages with `created_ms` at or before the new message's
+    /// `created_ms` minus this are deleted.
+    pub max_age_ms: i64,
+    /// Most messages kept per pool: beyond it, the pool's oldest go.
+    pub max_per_pool: u64,
+}
+
 /// The outbox is a log: messages outlive their user, but are deleted with
-/// their pool.
+/// their pool, and [`OutboxStore::append_message_pruned`] bounds it.
 pub trait OutboxStore: Send + Sync {
     /// Returns the id assigned to the message: ids increase, and within a
     /// pool they increase in commit order, so paging a pool's messages with
     /// `after_id` never skips one. `NotFound` if the pool does not exist.
+    /// Keeps every message (tests, benchmarks); the server appends with
+    /// [`OutboxStore::append_message_pruned`].
     fn append_message(&self, msg: &OutboxMessage) -> StoreResult<i64>;
+    /// [`OutboxStore::append_message`], and in the same transaction deletes
+    /// what `retention` no longer keeps: messages of any pool older than
+    /// `max_age_ms` before `msg.created_ms`, and this pool's oldest beyond
+    /// `max_per_pool`. The work is bounded (at most a small batch of rows
+    /// each, found through indexes), so a backlog, e.g. after the limits
+    /// were lowered, drains over the following appends.
+    fn append_message_pruned(&self, msg: &OutboxMessage, retention: &OutboxRetention) -> StoreResult<i64>;
     /// Messages matching the given filters, ordered by id, with id strictly
     /// greater than `after_id`.
     fn list_messages(
@@ -401,6 +432,44 @@ pub trait RateStore: Send + Sync {
     /// first). A purged window hit again (by a node whose clock is that far
     /// behind) counts from 1 anew.
     fn hit_rate_window(&self, key: &str, window_start_ms: i64, now_ms: i64) -> StoreResult<u64>;
+}
+
+/// How an [`AttemptStore`] counter locks: the first `free` attempts are
+/// allowed; reserving the `free`-th locks the key for `first_lock_ms`, and each
+/// attempt after that (reserved once the lock has run out) doubles the lock,
+/// up to `max_lock_ms`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AttemptPolicy {
+    pub free: u32,
+    pub first_lock_ms: i64,
+    pub max_lock_ms: i64,
+    /// How long a counter is kept after its last counted attempt.
+    pub retention_ms: i64,
+}
+
+/// The outcome of [`AttemptStore::reserve_attempt`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attempt {
+    /// Counted: this is the `n`-th attempt since the counter was last cleared.
+    Allowed(u32),
+    /// Not counted: the key is locked until this time.
+    Locked(i64),
+}
+
+/// Failed-attempt counters with lockout (sign-in, challenge answers, codes),
+/// shared by every node on the database. A caller reserves an attempt
+/// *before* it evaluates a guess and clears the counter when a guess is
+/// right, so of any number of concurrent guesses at most `policy.free` are
+/// evaluated before the key locks.
+pub trait AttemptStore: Send + Sync {
+    /// Atomically (one statement): unless `key` is locked at `now_ms`, counts
+    /// one attempt, locking the key as `policy` says once the free attempts
+    /// are used up. A locked key is not counted and its lock is not extended.
+    fn reserve_attempt(&self, key: &str, policy: &AttemptPolicy, now_ms: i64) -> StoreResult<Attempt>;
+    /// The end of the key's lock, if it is locked at `now_ms` (counts nothing).
+    fn attempt_lock(&self, key: &str, now_ms: i64) -> StoreResult<Option<i64>>;
+    /// Forgets the key's attempts and lock (a right guess, a new code).
+    fn clear_attempts(&self, key: &str) -> StoreResult<()>;
 }
 
 /// A group of a user pool. Updates follow the same compare-and-set rule as
@@ -570,6 +639,7 @@ pub trait Store:
     + GroupStore
     + ImportJobStore
     + RateStore
+    + AttemptStore
     + Send
     + Sync
 {

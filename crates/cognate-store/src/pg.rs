@@ -46,6 +46,16 @@ const MIGRATIONS: &[Migration] = &[
         name: "0009_user_count_shards",
         sql: include_str!("../migrations/postgres/0009_user_count_shards.sql"),
     },
+    Migration {
+        version: 10,
+        name: "0010_attempt_counters",
+        sql: include_str!("../migrations/postgres/0010_attempt_counters.sql"),
+    },
+    Migration {
+        version: 11,
+        name: "0011_outbox_retention",
+        sql: include_str!("../migrations/postgres/0011_outbox_retention.sql"),
+    },
 ];
 
 const POOL_MAX: usize = 16;

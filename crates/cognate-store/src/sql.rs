@@ -23,10 +23,11 @@ use std::fmt::Write as _;
 
 use crate::db::{single_int, sql_count, sql_limit, to_u64, Backend, Cells, Row, Tx, Value};
 use crate::{
-    AppClientRecord, AppClientStore, ClientSecretRecord, ClientSecretStore, CodeCheck, CodeRecord, CodeStore,
-    GroupRecord, GroupStore, IdentityPoolRecord, IdentityPoolStore, ImportJobRecord, ImportJobStore, ImportProgress,
-    KeyStore, OutboxMessage, OutboxStore, RateStore, SigningKeyRecord, Store, StoreError, StoreResult, TokenStore,
-    UserIndex, UserPoolRecord, UserPoolStore, UserRecord, UserStore, MAX_RATE_WINDOW_MS, RATE_WINDOW_RETENTION_MS,
+    AppClientRecord, AppClientStore, Attempt, AttemptPolicy, AttemptStore, ClientSecretRecord, ClientSecretStore,
+    CodeCheck, CodeRecord, CodeStore, GroupRecord, GroupStore, IdentityPoolRecord, IdentityPoolStore, ImportJobRecord,
+    ImportJobStore, ImportProgress, KeyStore, OutboxMessage, OutboxStore, RateStore, SigningKeyRecord, Store,
+    StoreError, StoreResult, TokenStore, UserIndex, UserPoolRecord, UserPoolStore, UserRecord, UserStore,
+    MAX_RATE_WINDOW_MS, RATE_WINDOW_RETENTION_MS,
 };
 
 pub(crate) struct SqlStore<B: Backend> {
@@ -1024,7 +1025,13 @@ fn same_hash(a: &str, b: &str) -> bool {
 /// The decision of [`CodeStore::check_code`], inside the caller's
 /// transaction. The code row is locked first, so concurrent checks of one
 /// code serialise and exactly one can be `Accepted`.
-fn check_code_tx(tx: &mut dyn Tx, key: &[Value; 3], code_hash: &str, now_ms: i64) -> StoreResult<CodeCheck> {
+fn check_code_tx(
+    tx: &mut dyn Tx,
+    key: &[Value; 3],
+    code_hash: &str,
+    now_ms: i64,
+    consume: bool,
+) -> StoreResult<CodeCheck> {
     let sql = format!(
         "SELECT code_hash, expires_ms, attempts_left FROM user_codes \
          WHERE pool_id = $1 AND username_key = $2 AND purpose = $3{}",
@@ -1042,7 +1049,9 @@ fn check_code_tx(tx: &mut dyn Tx, key: &[Value; 3], code_hash: &str, now_ms: i64
         return Ok(CodeCheck::TooManyAttempts);
     }
     if same_hash(&stored_hash, code_hash) {
-        tx.execute("DELETE FROM user_codes WHERE pool_id = $1 AND username_key = $2 AND purpose = $3", key)?;
+        if consume {
+            tx.execute("DELETE FROM user_codes WHERE pool_id = $1 AND username_key = $2 AND purpose = $3", key)?;
+        }
         return Ok(CodeCheck::Accepted);
     }
     tx.execute(
@@ -1092,7 +1101,20 @@ impl<B: Backend> CodeStore for SqlStore<B> {
     ) -> StoreResult<CodeCheck> {
         let key = code_key(pool_id, username_key, purpose);
         let code_hash = code_hash.to_owned();
-        self.db.write(move |tx| check_code_tx(tx, &key, &code_hash, now_ms))
+        self.db.write(move |tx| check_code_tx(tx, &key, &code_hash, now_ms, true))
+    }
+
+    fn check_code_keeping_it(
+        &self,
+        pool_id: &str,
+        username_key: &str,
+        purpose: &str,
+        code_hash: &str,
+        now_ms: i64,
+    ) -> StoreResult<CodeCheck> {
+        let key = code_key(pool_id, username_key, purpose);
+        let code_hash = code_hash.to_owned();
+        self.db.write(move |tx| check_code_tx(tx, &key, &code_hash, now_ms, false))
     }
 
     fn check_code_and_update_user(
@@ -1113,7 +1135,7 @@ impl<B: Backend> CodeStore for SqlStore<B> {
         let user = user.clone();
         let index = IndexSets::new(index);
         self.db.write(move |tx| {
-            let check = check_code_tx(tx, &key, &code_hash, now_ms)?;
+            let check = check_code_tx(tx, &key, &code_hash, now_ms, true)?;
             if check == CodeCheck::Accepted {
                 // An error here rolls back the whole transaction, including
                 // the code's deletion.
@@ -1135,8 +1157,24 @@ impl<B: Backend> CodeStore for SqlStore<B> {
 // ---------------------------------------------------------------------------
 // Outbox
 
-impl<B: Backend> OutboxStore for SqlStore<B> {
-    fn append_message(&self, msg: &OutboxMessage) -> StoreResult<i64> {
+/// Deletes up to [`PURGE_BATCH`] of `pool_id`'s oldest messages beyond its
+/// newest `keep`. The boundary is found by walking `keep` entries of the
+/// `(pool_id, id)` index from the newest, so the cost is bounded by `keep`,
+/// not by the table. Rows another transaction holds (an age purge of another
+/// pool's append, which deletes them anyway) are skipped, not waited for:
+/// two appends each purging the other's pool could otherwise deadlock.
+fn purge_outbox_overflow(tx: &mut dyn Tx, pool_id: &str, keep: u64) -> StoreResult<u64> {
+    let sql = format!(
+        "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox WHERE pool_id = $1 AND id <= \
+         (SELECT id FROM outbox WHERE pool_id = $1 ORDER BY id DESC LIMIT 1 OFFSET $2) \
+         ORDER BY id LIMIT $3{})",
+        tx.lock_rows_skip_locked()
+    );
+    tx.execute(&sql, &[pool_id.into(), sql_count(keep).into(), PURGE_BATCH.into()])
+}
+
+impl<B: Backend> SqlStore<B> {
+    fn append_outbox(&self, msg: &OutboxMessage, retention: Option<&crate::OutboxRetention>) -> StoreResult<i64> {
         let params = [
             msg.pool_id.as_str().into(),
             msg.username.as_str().into(),
@@ -1147,6 +1185,8 @@ impl<B: Backend> OutboxStore for SqlStore<B> {
             msg.body.as_str().into(),
             msg.created_ms.into(),
         ];
+        let (pool_id, retention) = (msg.pool_id.clone(), retention.copied());
+        let cutoff = retention.map(|r| msg.created_ms.saturating_sub(r.max_age_ms.max(0)));
         self.db.write(move |tx| {
             // Locking the pool row first makes a pool's messages take their
             // ids in commit order (on PostgreSQL, sequence values are handed
@@ -1156,12 +1196,33 @@ impl<B: Backend> OutboxStore for SqlStore<B> {
             if tx.query(&lock, &params[..1])?.is_empty() {
                 return Err(StoreError::NotFound);
             }
-            single_int(tx.query(
+            // Expired messages of every pool, oldest first through the
+            // created_ms index, a batch per append: more than one row per
+            // append, so a backlog drains, and a pool that no longer sends
+            // still loses its old messages to other pools' appends.
+            if let Some(cutoff) = cutoff {
+                purge_up_to(tx, "outbox", "id", "created_ms", cutoff)?;
+            }
+            let id = single_int(tx.query(
                 "INSERT INTO outbox (pool_id, username, channel, destination, code, subject, body, \
                  created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
                 &params,
-            )?)
+            )?)?;
+            if let Some(r) = retention {
+                purge_outbox_overflow(tx, &pool_id, r.max_per_pool)?;
+            }
+            Ok(id)
         })
+    }
+}
+
+impl<B: Backend> OutboxStore for SqlStore<B> {
+    fn append_message(&self, msg: &OutboxMessage) -> StoreResult<i64> {
+        self.append_outbox(msg, None)
+    }
+
+    fn append_message_pruned(&self, msg: &OutboxMessage, retention: &crate::OutboxRetention) -> StoreResult<i64> {
+        self.append_outbox(msg, Some(retention))
     }
 
     fn list_messages(
@@ -1377,6 +1438,99 @@ impl<B: Backend> RateStore for SqlStore<B> {
             )
         })?;
         to_u64(single_int(rows)?)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Attempt counters
+
+/// The SQL for "the lock after the `n`-th attempt" under `policy`, where `n` is
+/// the SQL expression `attempts` and `$2` is now: NULL while attempts are free,
+/// then `$2 + first_lock_ms` doubling per attempt up to `max_lock_ms`. Only the
+/// policy's integers are formatted in, never caller text.
+fn lock_after_sql(policy: &AttemptPolicy, attempts: &str) -> String {
+    let free = i64::from(policy.free.max(1));
+    let mut sql = format!("CASE WHEN {attempts} < {free} THEN NULL");
+    let mut wait = policy.first_lock_ms.max(0);
+    let mut n = free;
+    while wait < policy.max_lock_ms {
+        let _ = write!(sql, " WHEN {attempts} = {n} THEN {NOW_PARAM} + {wait}");
+        wait = wait.saturating_mul(2);
+        n += 1;
+    }
+    let _ = write!(sql, " ELSE {NOW_PARAM} + {} END", policy.max_lock_ms.max(0));
+    sql
+}
+
+/// `$2` (now, in ms) typed: PostgreSQL would otherwise infer INTEGER from `$2 + 1000`.
+const NOW_PARAM: &str = "CAST($2 AS BIGINT)";
+
+/// A value no other call (on any node) uses: it only has to be unique, not
+/// secret. `RandomState` keys are random per process and differ per instance.
+fn call_nonce() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    format!("{:016x}{:016x}", hasher.finish(), std::process::id())
+}
+
+impl<B: Backend> AttemptStore for SqlStore<B> {
+    fn reserve_attempt(&self, key: &str, policy: &AttemptPolicy, now_ms: i64) -> StoreResult<Attempt> {
+        let nonce = call_nonce();
+        let expires_ms = now_ms.saturating_add(policy.retention_ms.max(policy.max_lock_ms));
+        let params = [key.into(), now_ms.into(), expires_ms.into(), nonce.clone().into()];
+        let locked = "attempt_counters.locked_until_ms > CAST($2 AS BIGINT)";
+        // An expired row not purged yet counts from zero, as if it were gone.
+        let counted = "CASE WHEN attempt_counters.expires_ms <= $2 THEN 0 ELSE attempt_counters.attempts END";
+        // Every SET expression reads the row as it was before this statement,
+        // on both backends; a locked row keeps its count, lock and nonce.
+        let sql = format!(
+            "INSERT INTO attempt_counters (attempt_key, attempts, locked_until_ms, last_nonce, expires_ms) \
+             VALUES ($1, 1, {first}, $4, $3) \
+             ON CONFLICT (attempt_key) DO UPDATE SET \
+             attempts = CASE WHEN {locked} THEN attempt_counters.attempts ELSE {counted} + 1 END, \
+             locked_until_ms = CASE WHEN {locked} THEN attempt_counters.locked_until_ms ELSE {next} END, \
+             last_nonce = CASE WHEN {locked} THEN attempt_counters.last_nonce ELSE $4 END, \
+             expires_ms = CASE WHEN {locked} THEN attempt_counters.expires_ms ELSE $3 END \
+             RETURNING attempts, locked_until_ms, last_nonce",
+            first = lock_after_sql(policy, "1"),
+            next = lock_after_sql(policy, &format!("({counted} + 1)")),
+        );
+        let rows = self.db.write(move |tx| {
+            purge_expired(tx, "attempt_counters", "attempt_key", now_ms)?;
+            tx.query(&sql, &params)
+        })?;
+        let row =
+            rows.into_iter().next().ok_or_else(|| StoreError::Backend("attempt upsert returned no row".into()))?;
+        let mut c = Cells::new(row);
+        let attempts = c.int()?;
+        let locked_until = c.opt_int()?;
+        let counted_by = c.text()?;
+        if counted_by == nonce {
+            Ok(Attempt::Allowed(u32::try_from(attempts).unwrap_or(u32::MAX)))
+        } else {
+            Ok(Attempt::Locked(locked_until.unwrap_or(now_ms)))
+        }
+    }
+
+    fn attempt_lock(&self, key: &str, now_ms: i64) -> StoreResult<Option<i64>> {
+        let params = [key.into(), now_ms.into()];
+        let rows = self.db.read(move |tx| {
+            tx.query(
+                "SELECT locked_until_ms FROM attempt_counters WHERE attempt_key = $1 AND locked_until_ms > $2",
+                &params,
+            )
+        })?;
+        match rows.into_iter().next() {
+            Some(row) => Cells::new(row).opt_int(),
+            None => Ok(None),
+        }
+    }
+
+    fn clear_attempts(&self, key: &str) -> StoreResult<()> {
+        let params = [key.into()];
+        self.db.write(move |tx| tx.execute("DELETE FROM attempt_counters WHERE attempt_key = $1", &params).map(|_| ()))
     }
 }
 

@@ -613,3 +613,13 @@ fn import_job_statements_use_the_index() {
     assert!(slowest < std::time::Duration::from_millis(100), "a page took {slowest:?}");
     assert_eq!(store.list_import_jobs("plan_pool", None, 1).unwrap()[0].job_id, "import-020000");
 }
+
+#[test]
+fn two_processes_share_attempt_counters() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    let a = schema.open();
+    let b = schema.open();
+    conformance::attempts_shared_between_stores(a.as_ref(), b.as_ref());
+}

@@ -473,3 +473,12 @@ fn import_job_listings_use_the_index() {
     assert!(slowest < std::time::Duration::from_millis(100), "a page took {slowest:?}");
     assert_eq!(store.list_import_jobs("plan_pool", None, 1).unwrap()[0].job_id, "import-020000");
 }
+
+#[test]
+fn two_stores_on_one_file_share_attempt_counters() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cognate.db");
+    let a = open_sqlite(&path).unwrap();
+    let b = open_sqlite(&path).unwrap();
+    conformance::attempts_shared_between_stores(a.as_ref(), b.as_ref());
+}
