@@ -21,6 +21,10 @@
 //!   data but not stored: a ciphertext copied into another row, where the
 //!   context differs, fails to open instead of silently yielding another
 //!   row's secret.
+//!
+//! A [`Keyring`] also derives secrets for other purposes from the active
+//! master key ([`Keyring::derive_key`]), e.g. the key one-time code hashes
+//! are made with, so that no second secret has to be configured or stored.
 
 use std::fmt;
 use std::fs;
@@ -28,8 +32,8 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
-use aws_lc_rs::digest;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+use aws_lc_rs::{digest, hmac};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 
@@ -42,6 +46,9 @@ const TAG_LEN: usize = 16;
 /// Domain separator for key ids, so a key id can never coincide with a hash
 /// of the same bytes computed for some other purpose.
 const KEY_ID_DOMAIN: &[u8] = b"cognate-master-key-id";
+/// Domain separator of derived keys, so a derived key can never coincide
+/// with an HMAC of the same label computed by the master key elsewhere.
+const DERIVE_DOMAIN: &[u8] = b"cognate-derived-key-v1";
 
 /// Errors of this module. None of the messages contain key material or
 /// plaintext; key ids and file paths are not secret.
@@ -139,6 +146,22 @@ impl MasterKey {
         Self { bytes, id }
     }
 
+    /// HMAC-SHA256(key, `cognate-derived-key-v1` || 0 || label): the
+    /// master key is uniformly random, so HMAC keyed by it is a PRF and the
+    /// output is a fresh 32-byte key per label (this is HKDF-Expand's single
+    /// block with the master key as the pseudorandom key). A derived key
+    /// reveals nothing about the master key or about keys of other labels.
+    fn derive(&self, label: &str) -> DerivedKey {
+        let key = hmac::Key::new(hmac::HMAC_SHA256, &self.bytes);
+        let mut ctx = hmac::Context::with_key(&key);
+        ctx.update(DERIVE_DOMAIN);
+        ctx.update(&[0]);
+        ctx.update(label.as_bytes());
+        let mut bytes = [0u8; KEY_LEN];
+        bytes.copy_from_slice(ctx.sign().as_ref());
+        DerivedKey { bytes }
+    }
+
     fn aead_key(&self) -> Result<LessSafeKey, Error> {
         // Building the AES key schedule per operation keeps `MasterKey`
         // plain data (cheap to clone, infallible to construct); the cost is
@@ -162,6 +185,35 @@ impl Drop for MasterKey {
     }
 }
 
+/// A 32-byte secret derived from a master key for one purpose (see
+/// [`Keyring::derive_key`]). `Debug` shows nothing of it; the bytes are
+/// overwritten on drop (best effort, as for [`MasterKey`]).
+pub struct DerivedKey {
+    bytes: [u8; KEY_LEN],
+}
+
+impl DerivedKey {
+    /// HMAC-SHA256 of `message` under this key.
+    pub fn hmac_sha256(&self, message: &[u8]) -> [u8; 32] {
+        let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &self.bytes), message);
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        out
+    }
+}
+
+impl fmt::Debug for DerivedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DerivedKey(<redacted>)")
+    }
+}
+
+impl Drop for DerivedKey {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.bytes);
+    }
+}
+
 /// The active master key plus older keys that may still have sealed values
 /// in storage.
 #[derive(Clone)]
@@ -180,6 +232,15 @@ impl Keyring {
     /// The id of the key new values are sealed under.
     pub fn active_key_id(&self) -> &str {
         &self.active.id
+    }
+
+    /// A secret for `label` derived from the active key (see
+    /// [`MasterKey`]'s `derive`): the same label gives the same key for as
+    /// long as the active key stays; different labels give unrelated keys.
+    /// Values keyed with it (e.g. code hashes) change when the active key is
+    /// rotated, so only short-lived values should depend on it.
+    pub fn derive_key(&self, label: &str) -> DerivedKey {
+        self.active.derive(label)
     }
 
     /// Encrypts `plaintext` under the active key, binding it to `context`.
@@ -449,6 +510,26 @@ mod tests {
             assert!(!s.to_lowercase().contains("abab"), "{s}");
             assert!(!s.contains("171, 171"), "{s}");
         }
+    }
+
+    #[test]
+    fn derived_keys_are_stable_per_label_and_key() {
+        let k = MasterKey::from_bytes(&[7u8; 32]).unwrap();
+        let kr = Keyring::new(k.clone(), vec![]);
+        let mac = |ring: &Keyring, label: &str| ring.derive_key(label).hmac_sha256(b"message");
+        assert_eq!(mac(&kr, "a"), mac(&Keyring::new(k.clone(), vec![]), "a"));
+        assert_ne!(mac(&kr, "a"), mac(&kr, "b"));
+        let other = Keyring::new(MasterKey::from_bytes(&[8u8; 32]).unwrap(), vec![k.clone()]);
+        assert_ne!(mac(&kr, "a"), mac(&other, "a"), "derived from the active key only");
+        // The documented construction: HMAC(HMAC(master, domain || 0 || label), message).
+        let mut label = b"cognate-derived-key-v1\0".to_vec();
+        label.extend_from_slice(b"a");
+        let derived = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &[7u8; 32]), &label);
+        let want = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, derived.as_ref()), b"message");
+        assert_eq!(mac(&kr, "a").as_slice(), want.as_ref());
+        // Not the master key itself, nor a plain hash of the label.
+        assert_ne!(hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &[7u8; 32]), b"message").as_ref(), want.as_ref());
+        assert_eq!(format!("{:?}", kr.derive_key("a")), "DerivedKey(<redacted>)");
     }
 
     #[test]

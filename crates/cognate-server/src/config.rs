@@ -22,6 +22,11 @@ impl std::fmt::Debug for Credential {
     }
 }
 
+/// Outbox messages kept per pool by default: what one default outbox read returns (its page
+/// size), far more than a test run or a developer reads back, while bounding the table (and
+/// the index walk that finds a pool's overflow on each append) to a thousand rows a pool.
+pub const DEFAULT_OUTBOX_MAX_PER_POOL: u64 = 1000;
+
 /// The documented default pair: what `aws --endpoint-url ...` users set in their shell.
 pub const DEFAULT_ACCESS_KEY: &str = "test";
 pub const DEFAULT_SECRET_KEY: &str = "test";
@@ -105,6 +110,10 @@ pub struct Config {
     pub smtp: Option<SmtpConfig>,
     /// Serve `/_cognate/outbox` to non-loopback clients too (off by default: it shows codes).
     pub outbox_public: bool,
+    /// How long outbox messages are kept (they hold live codes and temporary passwords).
+    pub outbox_retention_seconds: u64,
+    /// Most outbox messages kept per pool; the oldest go first.
+    pub outbox_max_per_pool: u64,
     pub rate_limits: RateLimitConfig,
     /// How long a node's claim on a running import job lasts unless renewed; a job whose
     /// node stopped is resumed by another node (or a restart) this long after.
@@ -145,6 +154,8 @@ struct FileConfig {
     log_level: Option<String>,
     smtp: Option<FileSmtp>,
     outbox_public: Option<bool>,
+    outbox_retention_seconds: Option<u64>,
+    outbox_max_per_pool: Option<u64>,
     rate_limits: Option<RateLimitConfig>,
     import_lease_seconds: Option<u64>,
 }
@@ -225,6 +236,12 @@ pub struct ServeArgs {
     /// Serve /_cognate/outbox to non-loopback clients too (it shows codes: development only)
     #[arg(long, env = "COGNATE_OUTBOX_PUBLIC")]
     pub outbox_public: Option<bool>,
+    /// Seconds outbox messages are kept [default: 86400]
+    #[arg(long, env = "COGNATE_OUTBOX_RETENTION_SECONDS", value_name = "SECONDS")]
+    pub outbox_retention_seconds: Option<u64>,
+    /// Most outbox messages kept per user pool, the oldest going first [default: 1000]
+    #[arg(long, env = "COGNATE_OUTBOX_MAX_PER_POOL", value_name = "COUNT")]
+    pub outbox_max_per_pool: Option<u64>,
     /// Enforce Cognito's request-rate quotas (TooManyRequestsException) [default: false]
     #[arg(long, env = "COGNATE_RATE_LIMITS")]
     pub rate_limits: Option<bool>,
@@ -318,8 +335,22 @@ impl ServeArgs {
         if import_lease_seconds == 0 {
             return Err(ConfigError::Value { key: "import_lease_seconds", message: "must be at least 1".into() });
         }
+        // A day, like the longest-lived code; at least one of each, or the outbox would be
+        // emptied as it is written.
+        let outbox_retention_seconds =
+            pick(&self.outbox_retention_seconds, file.outbox_retention_seconds).unwrap_or(86_400);
+        if outbox_retention_seconds == 0 {
+            return Err(ConfigError::Value { key: "outbox_retention_seconds", message: "must be at least 1".into() });
+        }
+        let outbox_max_per_pool =
+            pick(&self.outbox_max_per_pool, file.outbox_max_per_pool).unwrap_or(DEFAULT_OUTBOX_MAX_PER_POOL);
+        if outbox_max_per_pool == 0 {
+            return Err(ConfigError::Value { key: "outbox_max_per_pool", message: "must be at least 1".into() });
+        }
         Ok(Config {
             import_lease_seconds,
+            outbox_retention_seconds,
+            outbox_max_per_pool,
             smtp,
             rate_limits,
             outbox_public: pick(&self.outbox_public, file.outbox_public).unwrap_or(false),
@@ -419,6 +450,22 @@ mod tests {
         assert!(cfg.uses_default_credentials());
         assert!(!cfg.accept_any_signature);
         assert_eq!(cfg.sigv4_max_skew_seconds, 300);
+        assert_eq!((cfg.outbox_retention_seconds, cfg.outbox_max_per_pool), (86_400, 1000));
+    }
+
+    #[test]
+    fn outbox_retention_settings() {
+        let (_dir, path) = file("outbox_retention_seconds = 60\noutbox_max_per_pool = 5\n");
+        let cfg = ServeArgs { config: Some(path.clone()), ..Default::default() }.resolve().expect("config");
+        assert_eq!((cfg.outbox_retention_seconds, cfg.outbox_max_per_pool), (60, 5));
+        let args = ServeArgs { config: Some(path), outbox_max_per_pool: Some(7), ..Default::default() };
+        assert_eq!(args.resolve().expect("config").outbox_max_per_pool, 7);
+        for args in [
+            ServeArgs { outbox_retention_seconds: Some(0), ..Default::default() },
+            ServeArgs { outbox_max_per_pool: Some(0), ..Default::default() },
+        ] {
+            assert!(args.resolve().expect_err("zero").to_string().contains("outbox_"));
+        }
     }
 
     #[test]

@@ -93,9 +93,11 @@ fn print_outbox(args: &OutboxArgs) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    // The messages are sealed under the master key: the same key `cognate serve` uses.
+    let keyring = load_keyring(&config)?;
     let store = runtime.block_on(open_store(&config))?;
     let query = outbox::OutboxQuery { pool: args.pool.clone(), user: args.user.clone(), ..Default::default() };
-    let body = outbox::read(store.as_ref(), &query).map_err(|e| format!("cannot read the outbox: {e}"))?;
+    let body = outbox::read(store.as_ref(), &keyring, &query).map_err(|e| format!("cannot read the outbox: {e}"))?;
     // The store's blocking clients must be dropped off the runtime's threads.
     drop(store);
     println!("{}", serde_json::to_string_pretty(&body).unwrap_or_default());
@@ -141,7 +143,7 @@ fn system_ctx(state: &Arc<AppState>) -> state::Ctx {
 
 async fn build_state(config: Config) -> Result<Arc<AppState>, String> {
     if config.database_url.is_none() {
-        std::fs::create_dir_all(&config.data_dir)
+        create_private_dir(&config.data_dir)
             .map_err(|e| format!("data dir {} is not writable: {e}", config.data_dir.display()))?;
     }
     let keyring = load_keyring(&config)?;
@@ -307,6 +309,9 @@ fn load_keyring(config: &Config) -> Result<Keyring, String> {
             load_or_create_key_file(&path).map_err(|e| format!("cannot load or create {}: {e}", path.display()))?;
         if created {
             tracing::info!(path = %path.display(), "generated a new master key");
+        } else {
+            // A new key file is created 0600; one left by an older version may be wider.
+            restrict_to_owner(&path);
         }
         key
     };
@@ -325,7 +330,11 @@ async fn open_store(config: &Config) -> Result<Arc<dyn cognate_store::Store>, St
     let opened = tokio::task::spawn_blocking(move || match url {
         Some(url) if schema == "public" => cognate_store::open_postgres(&url),
         Some(url) => cognate_store::open_postgres_in_schema(&url, &schema),
-        None => cognate_store::open_sqlite(&sqlite_path),
+        None => {
+            private_sqlite_files(&sqlite_path)
+                .map_err(|e| cognate_store::StoreError::Backend(format!("{}: {e}", sqlite_path.display())))?;
+            cognate_store::open_sqlite(&sqlite_path)
+        }
     })
     .await
     .map_err(|e| format!("store start-up failed: {e}"))?;
@@ -333,4 +342,74 @@ async fn open_store(config: &Config) -> Result<Arc<dyn cognate_store::Store>, St
         Some(_) => format!("cannot open the PostgreSQL database: {e}"),
         None => format!("cannot open the SQLite database in {}: {e}", config.data_dir.display()),
     })
+}
+
+/// Creates `dir` (and missing parents) readable by the owner only (0700), set at creation so
+/// it is never open to others even for an instant. An existing directory is left as the
+/// operator made it (it may be shared on purpose), with a warning when others can enter it:
+/// the files Cognate keeps in it are owner-only either way.
+fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        builder.mode(0o700);
+        builder.create(dir)?;
+        let mode = std::fs::metadata(dir)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                path = %dir.display(),
+                mode = format!("{:o}", mode & 0o777),
+                "the data dir is open to other users; its files are owner-only, but consider chmod 700"
+            );
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    {
+        builder.create(dir)
+    }
+}
+
+/// Makes the SQLite database owner-only (0600) before SQLite opens it: a missing file is
+/// created empty with that mode (SQLite takes an empty file as a new database), and SQLite
+/// creates its `-wal`, `-shm` and `-journal` files with the database file's mode, so none
+/// of them is ever readable by others whatever the umask. Files left wider by an older
+/// version are narrowed.
+fn private_sqlite_files(db: &std::path::Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    drop(options.open(db)?);
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut name = db.as_os_str().to_owned();
+        name.push(suffix);
+        restrict_to_owner(std::path::Path::new(&name));
+    }
+    Ok(())
+}
+
+/// Removes group and other permissions from an existing file of ours (best effort: a file
+/// we cannot change is reported, not fatal, as it may be a read-only mount).
+fn restrict_to_owner(path: &std::path::Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let Ok(meta) = std::fs::metadata(path) else {
+            return;
+        };
+        let mode = meta.permissions().mode();
+        if mode & 0o077 != 0 {
+            if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700)) {
+                tracing::warn!(path = %path.display(), error = %e, "cannot make the file owner-only");
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }

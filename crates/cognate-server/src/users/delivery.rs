@@ -127,7 +127,8 @@ pub fn details(channel: Channel, destination: &str) -> CodeDeliveryDetailsType {
     }
 }
 
-/// Records the message in the outbox and sends email through SMTP when configured. Call it
+/// Records the message in the outbox (sealed, pruning what the retention settings no longer
+/// keep) and sends email through SMTP when configured. Call it
 /// after the write the message reports has committed. An SMTP failure is an error
 /// (CodeDeliveryFailureException where the operation models it); the outbox still has it.
 pub async fn deliver(ctx: &Ctx, pool_id: &str, username: &str, message: Message) -> ApiResult<()> {
@@ -145,7 +146,10 @@ pub async fn deliver(ctx: &Ctx, pool_id: &str, username: &str, message: Message)
         body: message.body.clone(),
         created_ms: ctx.now_ms(),
     };
-    ctx.store(move |s| s.append_message(&record)).await?;
+    // Sealed before it leaves for the store: the plain code never reaches the database.
+    let record = crate::outbox::seal(&ctx.state.keyring, record).map_err(ApiError::internal)?;
+    let retention = crate::outbox::retention(ctx.config());
+    ctx.store(move |s| s.append_message_pruned(&record, &retention)).await?;
     if let (Channel::Email, Some(smtp)) = (message.channel, ctx.config().smtp.clone()) {
         let sent =
             tokio::task::spawn_blocking(move || send_email(&smtp, &message)).await.map_err(ApiError::internal)?;
