@@ -1,5 +1,6 @@
 //! Refresh-token rotation: GetTokensFromRefreshToken returns a new refresh token and spends
-//! the old one; REFRESH_TOKEN_AUTH is refused for a rotating client.
+//! the old one; a spent token offered again revokes its whole family; REFRESH_TOKEN_AUTH is
+//! refused for a rotating client.
 
 use cognate_e2e::idp::types::{AuthFlowType, ExplicitAuthFlowsType, FeatureType, RefreshTokenRotationType};
 use cognate_e2e::{both_stores, expect_code, ok, unique_name, Server};
@@ -70,5 +71,14 @@ async fn rotation_spends_each_refresh_token_once(server: &Server) {
         anonymous.get_tokens_from_refresh_token().client_id(&client).refresh_token(&first).send().await,
         "RefreshTokenReuseException",
     );
-    ok(anonymous.get_tokens_from_refresh_token().client_id(&client).refresh_token(&second).send().await);
+    // A reuse means two parties hold the family: the whole family is revoked, the successor
+    // (which a thief may hold) included, and the access tokens issued from it.
+    let msg = expect_code(
+        anonymous.get_tokens_from_refresh_token().client_id(&client).refresh_token(&second).send().await,
+        "NotAuthorizedException",
+    );
+    assert_eq!(msg, "Refresh Token has been revoked");
+    let access = rotated.access_token.expect("an access token");
+    let msg = expect_code(anonymous.get_user().access_token(access).send().await, "NotAuthorizedException");
+    assert_eq!(msg, "Access Token has been revoked");
 }

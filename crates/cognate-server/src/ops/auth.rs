@@ -19,17 +19,16 @@ use super::clients_auth::{load_client, ClientCall};
 use crate::error::{ApiError, ApiResult};
 use crate::state::Ctx;
 use crate::users::attributes::{check_changes, check_required, Writer};
-use crate::users::{self, password, User};
+use crate::users::{self, lockout, password, User};
 use crate::{sealed, tokens};
 
 const SECRET_BLOCK_PURPOSE: &str = "srp-secret-block-v1";
 const SESSION_PURPOSE: &str = "challenge-session-v1";
 pub const REFRESH_PURPOSE: &str = "refresh-token-v1";
+/// Names the derived key behind unknown users' SRP salts and verifiers.
+const UNKNOWN_USER_SRP_KEY: &str = "unknown-user-srp-v1";
 /// How far a PASSWORD_VERIFIER TIMESTAMP may be from the server's clock.
 const TIMESTAMP_SKEW: Duration = Duration::from_secs(300);
-/// Cognito locks out after five failures, then doubles the wait up to about 15 minutes.
-const FREE_FAILURES: u32 = 5;
-const MAX_LOCKOUT_MS: i64 = 15 * 60 * 1000;
 
 fn not_authorized(message: &str) -> ApiError {
     ApiError::new(ErrorCode::NotAuthorizedException, message)
@@ -150,13 +149,24 @@ async fn initiate(
     }
 }
 
+/// Who a sign-in is for: the user, if there is one, and the key of the lockout counter (the
+/// user's, or the normalised login of an unknown user, which a pool hiding user existence
+/// counts the same way).
+struct SignInTarget {
+    user: Option<User>,
+    key: String,
+}
+
 /// Finds the signing-in user and applies the checks that come before the password.
-async fn sign_in_user(ctx: &Ctx, call: &ClientCall, login: &str) -> ApiResult<Option<User>> {
+async fn sign_in_user(ctx: &Ctx, call: &ClientCall, login: &str) -> ApiResult<SignInTarget> {
     let user = users::find_user(ctx, &call.pool_id, &call.pool.pool, login).await?;
+    let key = match &user {
+        Some(user) => user.record.username_key.clone(),
+        None if call.hides_user_existence() => users::username_key(&call.pool.pool, login),
+        None => return Err(unknown_user(call)),
+    };
+    lockout::refuse_if_locked(ctx, &call.pool_id, &key).await?;
     if let Some(user) = &user {
-        if user.doc.locked_until_ms.is_some_and(|t| t > ctx.now_ms()) {
-            return Err(not_authorized("Password attempts exceeded"));
-        }
         // Imported users have no password until they reset it.
         if user.status() == UserStatusType::ResetRequired && user.record.password.is_none() {
             return Err(ApiError::new(
@@ -165,7 +175,7 @@ async fn sign_in_user(ctx: &Ctx, call: &ClientCall, login: &str) -> ApiResult<Op
             ));
         }
     }
-    Ok(user)
+    Ok(SignInTarget { user, key })
 }
 
 fn unknown_user(call: &ClientCall) -> ApiError {
@@ -181,20 +191,21 @@ async fn start_srp(ctx: &Ctx, call: &ClientCall, params: &BTreeMap<String, Strin
     let a_hex = param(params, "SRP_A")?;
     let a_bytes = srp::parse_hex(a_hex).ok_or_else(|| ApiError::invalid_parameter("SRP_A is not hex."))?;
     call.check_secret_hash(ctx, params.get("SECRET_HASH").map(String::as_str), login)?;
-    let user = sign_in_user(ctx, call, login).await?;
-    // An unknown user under PreventUserExistenceErrors gets a challenge made from a random
-    // verifier, so the answer (and its cost) looks the same; the next step then fails.
-    let (username, username_key, verifier, salt) = match &user {
+    let target = sign_in_user(ctx, call, login).await?;
+    // An unknown user under PreventUserExistenceErrors gets a challenge made from a salt and
+    // verifier derived from a server key and the normalised login: stable across calls like a
+    // real user's, so the answer (and its cost) looks the same; the next step then fails.
+    let (username, verifier, salt) = match &target.user {
         Some(user) => {
             let stored = stored_verifier(ctx, &call.pool_id, user)?;
-            (user.record.username.clone(), user.record.username_key.clone(), stored.0, stored.1)
+            (user.record.username.clone(), stored.0, stored.1)
         }
-        None if call.hides_user_existence() => {
-            let salt = srp::new_salt().to_vec();
-            (login.to_owned(), login.to_owned(), cognate_crypto::ids::random_bytes::<384>().to_vec(), salt)
+        None => {
+            let (verifier, salt) = unknown_user_verifier(ctx, &call.pool_id, &target.key);
+            (target.key.clone(), verifier, salt)
         }
-        None => return Err(unknown_user(call)),
     };
+    let username_key = target.key;
     let ephemeral =
         tokio::task::spawn_blocking(move || srp::server_challenge(&verifier)).await.map_err(ApiError::internal)?;
     let block = SecretBlock {
@@ -226,6 +237,17 @@ async fn start_srp(ctx: &Ctx, call: &ClientCall, params: &BTreeMap<String, Strin
     })
 }
 
+/// The stand-in SRP salt (16 bytes, as real salts) and verifier (384 bytes) of a login that
+/// names no user: a keyed hash of pool and login, so they never change between calls and
+/// only the server can compute them.
+fn unknown_user_verifier(ctx: &Ctx, pool_id: &str, username_key: &str) -> (Vec<u8>, Vec<u8>) {
+    let key = ctx.state.keyring.derive_key(UNKNOWN_USER_SRP_KEY);
+    let block = |label: &str| key.hmac_sha256(format!("{label}\0{pool_id}\0{username_key}").as_bytes());
+    let salt = block("salt")[..16].to_vec();
+    let verifier = (0..12).flat_map(|i| block(&format!("verifier-{i}"))).collect();
+    (verifier, salt)
+}
+
 fn base64_std(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(bytes)
@@ -254,13 +276,20 @@ async fn password_sign_in(
     let login = param(params, "USERNAME")?;
     let given = param(params, "PASSWORD")?.to_owned();
     call.check_secret_hash(ctx, params.get("SECRET_HASH").map(String::as_str), login)?;
-    let Some(user) = sign_in_user(ctx, call, login).await? else {
-        // Spend the same work as a real check, then fail the same way.
-        let _ = tokio::task::spawn_blocking(move || srp::compute_verifier("x", "x", &given, &[0; 16])).await;
-        return Err(unknown_user(call));
+    let target = sign_in_user(ctx, call, login).await?;
+    lockout::reserve_sign_in(ctx, &call.pool_id, &target.key).await?;
+    let Some(user) = target.user else {
+        return Err(spend_like_a_password_check(given).await);
     };
     let matches = password_matches(ctx, call, &user, given).await?;
     finish_password_check(ctx, call, user, matches, params.get("DEVICE_KEY").map(String::as_str)).await
+}
+
+/// For a login that names no user: the same work as a real password check, then the same
+/// answer as a wrong password.
+async fn spend_like_a_password_check(given: String) -> ApiError {
+    let _ = tokio::task::spawn_blocking(move || srp::compute_verifier("x", "x", &given, &[0; 16])).await;
+    wrong_password()
 }
 
 /// Checks a plain password against the stored verifier (off the async runtime).
@@ -285,17 +314,22 @@ async fn start_user_auth(
 ) -> ApiResult<InitiateAuthResponse> {
     let login = param(params, "USERNAME")?;
     call.check_secret_hash(ctx, params.get("SECRET_HASH").map(String::as_str), login)?;
-    let Some(user) = sign_in_user(ctx, call, login).await? else { return Err(unknown_user(call)) };
-    let available = available_challenges(&call.pool.pool, &user);
+    let target = sign_in_user(ctx, call, login).await?;
+    // An unknown login is offered what the pool offers a user who has every factor; the
+    // answers then fail as wrong ones do.
+    let available = match &target.user {
+        Some(user) => available_challenges(&call.pool.pool, user),
+        None => challenges_of(super::mfa::pool_first_factors(&call.pool.pool)),
+    };
     if let Some(preferred) = params.get("PREFERRED_CHALLENGE") {
         if available.iter().any(|c| c.as_str() == preferred.as_str()) {
-            return take_challenge(ctx, call, user, preferred, params).await;
+            return take_challenge(ctx, call, &target, preferred, params).await;
         }
     }
     if available.is_empty() {
         return Err(not_authorized("The user has no sign-in method this pool allows."));
     }
-    let session = new_session(ctx, call, &user, ChallengeNameType::SelectChallenge, ctx.now_ms() / 1000)?;
+    let session = new_session_for(ctx, call, &target.key, ChallengeNameType::SelectChallenge, ctx.now_ms() / 1000)?;
     Ok(InitiateAuthResponse {
         challenge_name: Some(ChallengeNameType::SelectChallenge),
         session: Some(Sensitive(session)),
@@ -306,8 +340,12 @@ async fn start_user_auth(
 }
 
 fn available_challenges(pool: &UserPoolType, user: &User) -> Vec<ChallengeNameType> {
+    challenges_of(super::mfa::first_factors(pool, user))
+}
+
+fn challenges_of(factors: Vec<AuthFactorType>) -> Vec<ChallengeNameType> {
     let mut out = Vec::new();
-    for factor in super::mfa::first_factors(pool, user) {
+    for factor in factors {
         match factor {
             AuthFactorType::Password => {
                 out.push(ChallengeNameType::Password);
@@ -325,26 +363,35 @@ fn available_challenges(pool: &UserPoolType, user: &User) -> Vec<ChallengeNameTy
 async fn take_challenge(
     ctx: &Ctx,
     call: &ClientCall,
-    user: User,
+    target: &SignInTarget,
     choice: &str,
     inputs: &BTreeMap<String, String>,
 ) -> ApiResult<InitiateAuthResponse> {
     match choice {
         "PASSWORD" => {
             let given = param(inputs, "PASSWORD")?.to_owned();
+            lockout::reserve_sign_in(ctx, &call.pool_id, &target.key).await?;
+            let Some(user) = target.user.clone() else {
+                return Err(spend_like_a_password_check(given).await);
+            };
             let matches = password_matches(ctx, call, &user, given).await?;
             finish_password_check(ctx, call, user, matches, inputs.get("DEVICE_KEY").map(String::as_str)).await
         }
         "PASSWORD_SRP" => {
             let mut srp_params = inputs.clone();
-            srp_params.insert("USERNAME".into(), user.record.username.clone());
+            let username = target.user.as_ref().map_or(&target.key, |u| &u.record.username);
+            srp_params.insert("USERNAME".into(), username.clone());
             start_srp(ctx, call, &srp_params).await
         }
         "EMAIL_OTP" | "SMS_OTP" => {
             let name = ChallengeNameType::from(choice);
-            match super::mfa::challenge(ctx, call, &user, name).await? {
+            let Some(user) = &target.user else {
+                let parameters = super::mfa::pretended_code_delivery(&name, &target.key);
+                return challenge_response_for(ctx, call, &target.key, &target.key, name, parameters);
+            };
+            match super::mfa::challenge(ctx, call, user, name).await? {
                 super::mfa::MfaStep::Challenge(name, parameters) => {
-                    challenge_response(ctx, call, &user, name, parameters, ctx.now_ms() / 1000)
+                    challenge_response(ctx, call, user, name, parameters, ctx.now_ms() / 1000)
                 }
                 super::mfa::MfaStep::None => Err(ApiError::internal("no one-time code challenge")),
             }
@@ -362,17 +409,36 @@ async fn answer_select_challenge(
 ) -> ApiResult<InitiateAuthResponse> {
     let opened = open_session(ctx, call, session, &ChallengeNameType::SelectChallenge)?;
     let answer = param(responses, "ANSWER")?.to_owned();
-    let user = users::require_user(ctx, &call.pool_id, &call.pool.pool, &opened.user).await?;
-    call.check_secret_hash(ctx, responses.get("SECRET_HASH").map(String::as_str), &user.record.username)?;
-    if !available_challenges(&call.pool.pool, &user).iter().any(|c| c.as_str() == answer) {
+    let target = session_target(ctx, call, &opened.user).await?;
+    let username = target.user.as_ref().map_or(&target.key, |u| &u.record.username);
+    call.check_secret_hash(ctx, responses.get("SECRET_HASH").map(String::as_str), username)?;
+    let available = match &target.user {
+        Some(user) => available_challenges(&call.pool.pool, user),
+        None => challenges_of(super::mfa::pool_first_factors(&call.pool.pool)),
+    };
+    if !available.iter().any(|c| c.as_str() == answer) {
         return Err(ApiError::invalid_parameter(format!("Invalid ANSWER {answer} for SELECT_CHALLENGE.")));
     }
     use_once(ctx, &opened.nonce, opened.expires_ms).await?;
-    take_challenge(ctx, call, user, &answer, responses).await
+    take_challenge(ctx, call, &target, &answer, responses).await
 }
 
-/// Records the outcome of a password check (lockout counter), then continues the sign-in:
-/// status checks, the new-password challenge, or tokens.
+/// The user a challenge Session names; in a pool hiding user existence the Session may name
+/// an unknown login, which then fails later the way a wrong answer does.
+async fn session_target(ctx: &Ctx, call: &ClientCall, username_key: &str) -> ApiResult<SignInTarget> {
+    let user = users::find_user(ctx, &call.pool_id, &call.pool.pool, username_key).await?;
+    if user.is_none() && !call.hides_user_existence() {
+        return Err(users::user_not_found());
+    }
+    Ok(SignInTarget {
+        key: user.as_ref().map_or_else(|| username_key.to_owned(), |u| u.record.username_key.clone()),
+        user,
+    })
+}
+
+/// After a password check whose attempt was reserved: a wrong password stays counted; a
+/// right one clears the counter unless an MFA step follows (whose guesses count on top), then
+/// the sign-in continues: status checks, the new-password challenge, or tokens.
 async fn finish_password_check(
     ctx: &Ctx,
     call: &ClientCall,
@@ -380,10 +446,37 @@ async fn finish_password_check(
     matches: bool,
     device: Option<&str>,
 ) -> ApiResult<InitiateAuthResponse> {
-    let user = record_attempt(ctx, call, user, matches).await?;
     if !matches {
         return Err(wrong_password());
     }
+    let key = user.record.username_key.clone();
+    let next = after_password(ctx, call, user, device).await;
+    let mfa_follows = next.as_ref().is_ok_and(|r| r.challenge_name.as_ref().is_some_and(is_code_challenge));
+    if !mfa_follows {
+        lockout::sign_in_succeeded(ctx, &call.pool_id, &key).await?;
+    }
+    next
+}
+
+/// Challenges answered with a code someone could guess.
+fn is_code_challenge(name: &ChallengeNameType) -> bool {
+    matches!(
+        name,
+        ChallengeNameType::SoftwareTokenMfa
+            | ChallengeNameType::SmsMfa
+            | ChallengeNameType::SmsOtp
+            | ChallengeNameType::EmailOtp
+            | ChallengeNameType::SelectMfaType
+            | ChallengeNameType::MfaSetup
+    )
+}
+
+async fn after_password(
+    ctx: &Ctx,
+    call: &ClientCall,
+    user: User,
+    device: Option<&str>,
+) -> ApiResult<InitiateAuthResponse> {
     if !user.record.enabled {
         return Err(not_authorized("User is disabled."));
     }
@@ -448,8 +541,31 @@ fn challenge_response(
     auth_time: i64,
 ) -> ApiResult<InitiateAuthResponse> {
     let session = new_session(ctx, call, user, name.clone(), auth_time)?;
+    challenge_with_session(session, &user.record.username, name, parameters)
+}
+
+/// A challenge for a session key that may name no user (an unknown login in a pool hiding
+/// user existence).
+fn challenge_response_for(
+    ctx: &Ctx,
+    call: &ClientCall,
+    username_key: &str,
+    username: &str,
+    name: ChallengeNameType,
+    parameters: Vec<(String, String)>,
+) -> ApiResult<InitiateAuthResponse> {
+    let session = new_session_for(ctx, call, username_key, name.clone(), ctx.now_ms() / 1000)?;
+    challenge_with_session(session, username, name, parameters)
+}
+
+fn challenge_with_session(
+    session: String,
+    username: &str,
+    name: ChallengeNameType,
+    parameters: Vec<(String, String)>,
+) -> ApiResult<InitiateAuthResponse> {
     let mut challenge_parameters: BTreeMap<String, String> = parameters.into_iter().collect();
-    challenge_parameters.insert("USER_ID_FOR_SRP".into(), user.record.username.clone());
+    challenge_parameters.insert("USER_ID_FOR_SRP".into(), username.to_owned());
     Ok(InitiateAuthResponse {
         challenge_name: Some(name),
         session: Some(Sensitive(session)),
@@ -479,7 +595,7 @@ fn open_session(
 
 /// The user of an MFA_SETUP session (AssociateSoftwareToken and VerifySoftwareToken during
 /// sign-in). The session is not used up here: RespondToAuthChallenge does that.
-pub async fn user_of_setup_session(ctx: &Ctx, session: &str) -> ApiResult<(String, UserPoolType, User)> {
+pub async fn user_of_setup_session(ctx: &Ctx, session: &str) -> ApiResult<(String, UserPoolType, User, String)> {
     let opened: ChallengeSession =
         sealed::open(ctx, SESSION_PURPOSE, session).ok_or_else(|| not_authorized("Invalid session for the user."))?;
     if opened.challenge != ChallengeNameType::MfaSetup.as_str() {
@@ -490,7 +606,7 @@ pub async fn user_of_setup_session(ctx: &Ctx, session: &str) -> ApiResult<(Strin
     }
     let (_, doc) = super::common::load_pool(ctx, &opened.pool).await?;
     let user = users::require_user(ctx, &opened.pool, &doc.pool, &opened.user).await?;
-    Ok((opened.pool, doc.pool, user))
+    Ok((opened.pool, doc.pool, user, opened.nonce))
 }
 
 /// Answers to MFA challenges.
@@ -503,7 +619,24 @@ async fn answer_mfa(
 ) -> ApiResult<InitiateAuthResponse> {
     let opened = open_session(ctx, call, session, &challenge)?;
     let pool = call.pool.pool.clone();
-    let mut user = users::require_user(ctx, &call.pool_id, &pool, &opened.user).await?;
+    let target = session_target(ctx, call, &opened.user).await?;
+    let guessed = matches!(
+        challenge,
+        ChallengeNameType::SoftwareTokenMfa
+            | ChallengeNameType::SmsMfa
+            | ChallengeNameType::SmsOtp
+            | ChallengeNameType::EmailOtp
+    );
+    if guessed {
+        // Reserved before the code is looked at: a Session takes a few wrong answers, and
+        // every wrong answer counts toward the user's lockout.
+        lockout::reserve_session_answer(ctx, &opened.nonce).await?;
+        lockout::reserve_sign_in(ctx, &call.pool_id, &target.key).await?;
+    }
+    let Some(mut user) = target.user else {
+        // Only a pool hiding user existence hands out Sessions for unknown logins.
+        return Err(ApiError::new(ErrorCode::CodeMismatchException, "Invalid code received for user"));
+    };
     call.check_secret_hash(ctx, responses.get("SECRET_HASH").map(String::as_str), &user.record.username)?;
     match &challenge {
         ChallengeNameType::SoftwareTokenMfa => {
@@ -524,7 +657,7 @@ async fn answer_mfa(
                 .or_else(|| responses.get("EMAIL_MFA_CODE"))
                 .ok_or_else(|| ApiError::invalid_parameter(format!("Missing required parameter {name}")))?;
             let purpose = super::mfa::MFA_CODE_PURPOSE;
-            let hash = crate::users::codes::code_hash(&call.pool_id, &user.record.username_key, purpose, code);
+            let hash = crate::users::codes::code_hash(ctx, &call.pool_id, &user.record.username_key, purpose, code);
             let (p, u, now) = (call.pool_id.clone(), user.record.username_key.clone(), ctx.now_ms());
             let check = ctx.store(move |s| s.check_code(&p, &u, purpose, &hash, now)).await?;
             if let Some(err) = crate::users::codes::rejection(&check) {
@@ -569,6 +702,7 @@ async fn complete_sign_in(
     auth_time: i64,
     given_device: Option<&str>,
 ) -> ApiResult<AuthenticationResultType> {
+    lockout::sign_in_succeeded(ctx, &call.pool_id, &user.record.username_key).await?;
     if call.pool.pool.device_configuration.is_none() {
         return issue_tokens(ctx, call, &user, auth_time, None, None).await;
     }
@@ -595,29 +729,6 @@ async fn complete_sign_in(
     let mut result = issue_tokens(ctx, call, &user, auth_time, None, Some(&key)).await?;
     result.new_device_metadata = new_device;
     Ok(result)
-}
-
-/// Counts a failure (and locks out past the free ones) or clears the counter on success.
-async fn record_attempt(ctx: &Ctx, call: &ClientCall, mut user: User, success: bool) -> ApiResult<User> {
-    let before = (user.doc.failed_sign_ins, user.doc.locked_until_ms);
-    if success {
-        user.doc.failed_sign_ins = 0;
-        user.doc.locked_until_ms = None;
-    } else {
-        user.doc.failed_sign_ins = user.doc.failed_sign_ins.saturating_add(1);
-        if user.doc.failed_sign_ins >= FREE_FAILURES {
-            let doublings = (user.doc.failed_sign_ins - FREE_FAILURES).min(20);
-            let wait = (1000_i64 << doublings).min(MAX_LOCKOUT_MS);
-            user.doc.locked_until_ms = Some(ctx.now_ms() + wait);
-        }
-    }
-    if before != (user.doc.failed_sign_ins, user.doc.locked_until_ms) {
-        // A lost race only loses one count; the next attempt counts again.
-        if let Err(err) = users::save_user(ctx, &call.pool.pool, &mut user).await? {
-            tracing::debug!(error = %err, "sign-in counter not saved");
-        }
-    }
-    Ok(user)
 }
 
 fn new_password_challenge(ctx: &Ctx, call: &ClientCall, user: &User) -> ApiResult<InitiateAuthResponse> {
@@ -653,13 +764,23 @@ fn new_session(
     challenge: ChallengeNameType,
     auth_time: i64,
 ) -> ApiResult<String> {
+    new_session_for(ctx, call, &user.record.username_key, challenge, auth_time)
+}
+
+fn new_session_for(
+    ctx: &Ctx,
+    call: &ClientCall,
+    username_key: &str,
+    challenge: ChallengeNameType,
+    auth_time: i64,
+) -> ApiResult<String> {
     sealed::seal(
         ctx,
         SESSION_PURPOSE,
         &ChallengeSession {
             pool: call.pool_id.clone(),
             client: call.client_id.clone(),
-            user: user.record.username_key.clone(),
+            user: username_key.to_owned(),
             challenge: challenge.as_str().to_owned(),
             auth_time,
             expires_ms: ctx.now_ms() + session_validity_ms(&call.client),
@@ -717,14 +838,13 @@ async fn password_verifier(
     }
     use_once(ctx, &block.nonce, block.expires_ms).await?;
     let pool = &call.pool.pool;
+    // The guess is counted before it is evaluated (an unknown login's too, on its own key).
+    lockout::reserve_sign_in(ctx, &call.pool_id, &block.user).await?;
     let Some(user) = users::find_user(ctx, &call.pool_id, pool, &block.user).await? else {
         return Err(unknown_user(call));
     };
     if users::username_key(pool, login) != user.record.username_key && login != user.record.username {
         return Err(wrong_password());
-    }
-    if user.doc.locked_until_ms.is_some_and(|t| t > ctx.now_ms()) {
-        return Err(not_authorized("Password attempts exceeded"));
     }
     let (verifier, _) = stored_verifier(ctx, &call.pool_id, &user)?;
     let pool_name = srp::pool_name(&call.pool_id).to_owned();

@@ -11,7 +11,7 @@ use super::self_service::authenticate;
 use crate::error::{ApiError, ApiResult};
 use crate::state::Ctx;
 use crate::users::delivery::{self, Channel, Kind};
-use crate::users::{self, codes, totp, User};
+use crate::users::{self, codes, lockout, totp, User};
 
 pub const MFA_CODE_PURPOSE: &str = "mfa";
 
@@ -145,7 +145,10 @@ pub async fn associate_software_token(
             let caller = authenticate(&ctx, token).await?;
             (caller.pool_id, caller.pool.pool, caller.user)
         }
-        (None, Some(session)) => super::auth::user_of_setup_session(&ctx, session.expose()).await?,
+        (None, Some(session)) => {
+            let (pool_id, pool, user, _) = super::auth::user_of_setup_session(&ctx, session.expose()).await?;
+            (pool_id, pool, user)
+        }
         (None, None) => return Err(ApiError::invalid_parameter("Either AccessToken or Session is required.")),
     };
     let secret = totp::new_secret();
@@ -164,9 +167,16 @@ pub async fn verify_software_token(
             let caller = authenticate(&ctx, token).await?;
             (caller.pool_id, caller.pool.pool, caller.user)
         }
-        (None, Some(session)) => super::auth::user_of_setup_session(&ctx, session.expose()).await?,
+        (None, Some(session)) => {
+            let (pool_id, pool, user, nonce) = super::auth::user_of_setup_session(&ctx, session.expose()).await?;
+            // A setup Session takes a few wrong codes, like any challenge Session.
+            lockout::reserve_session_answer(&ctx, &nonce).await?;
+            (pool_id, pool, user)
+        }
         (None, None) => return Err(ApiError::invalid_parameter("Either AccessToken or Session is required.")),
     };
+    // Every code offered counts toward the user's lockout until one is right.
+    lockout::reserve_sign_in(&ctx, &pool_id, &user.record.username_key).await?;
     let Some(pending) = user.doc.mfa.totp_pending.clone() else {
         return Err(ApiError::new(
             ErrorCode::SoftwareTokenMFANotFoundException,
@@ -180,6 +190,11 @@ pub async fn verify_software_token(
             "Code mismatch and fail enable Software Token MFA",
         ));
     };
+    if !during_sign_in {
+        // Right code with an access token: nothing else is pending. During sign-in the
+        // counter clears when the sign-in completes.
+        lockout::sign_in_succeeded(&ctx, &pool_id, &user.record.username_key).await?;
+    }
     user.doc.mfa.totp_secret = Some(pending);
     user.doc.mfa.totp_pending = None;
     user.doc.mfa.totp_last_step = Some(step);
@@ -293,13 +308,34 @@ pub fn settings_view(user: &User) -> (Option<Vec<String>>, Option<String>) {
 
 /// The first factors a user can sign in with through USER_AUTH: what the pool allows and the
 /// user has (a password; a verified email or phone for one-time codes).
-pub fn first_factors(pool: &UserPoolType, user: &User) -> Vec<AuthFactorType> {
-    let allowed: Vec<AuthFactorType> = pool
-        .policies
+/// The first factors the pool allows (Password unless the pool says otherwise).
+pub fn pool_first_factors(pool: &UserPoolType) -> Vec<AuthFactorType> {
+    pool.policies
         .as_ref()
         .and_then(|p| p.sign_in_policy.as_ref())
         .and_then(|s| s.allowed_first_auth_factors.clone())
-        .unwrap_or_else(|| vec![AuthFactorType::Password]);
+        .unwrap_or_else(|| vec![AuthFactorType::Password])
+}
+
+/// The delivery parameters of a one-time-code challenge for a login that names no user (a
+/// pool hiding user existence): shaped like a real delivery, nothing sent.
+pub fn pretended_code_delivery(name: &ChallengeNameType, login: &str) -> Vec<(String, String)> {
+    let (channel, medium) = match name {
+        ChallengeNameType::SmsOtp | ChallengeNameType::SmsMfa => (Channel::Sms, "SMS"),
+        _ => (Channel::Email, "EMAIL"),
+    };
+    let destination = match channel {
+        Channel::Email if !login.contains('@') => format!("{login}@example.com"),
+        _ => login.to_owned(),
+    };
+    vec![
+        ("CODE_DELIVERY_DELIVERY_MEDIUM".into(), medium.into()),
+        ("CODE_DELIVERY_DESTINATION".into(), delivery::mask(channel, &destination)),
+    ]
+}
+
+pub fn first_factors(pool: &UserPoolType, user: &User) -> Vec<AuthFactorType> {
+    let allowed = pool_first_factors(pool);
     let mut out = Vec::new();
     if allowed.contains(&AuthFactorType::Password) && user.record.password.is_some() {
         out.push(AuthFactorType::Password);

@@ -16,7 +16,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::Ctx;
 use crate::users::attributes::{check_changes, check_required, schema_entry, Writer};
 use crate::users::delivery::Channel;
-use crate::users::{self, codes, password, User};
+use crate::users::{self, codes, lockout, password, User};
 use crate::{sealed, tokens};
 
 fn invalid_token() -> ApiError {
@@ -28,6 +28,8 @@ pub struct TokenUser {
     pub pool_id: String,
     pub pool: PoolDoc,
     pub user: User,
+    /// The app client the token was issued to (it still exists).
+    pub client: UserPoolClientType,
 }
 
 pub async fn authenticate(ctx: &Ctx, token: &Sensitive<String>) -> ApiResult<TokenUser> {
@@ -61,6 +63,11 @@ pub async fn authenticate(ctx: &Ctx, token: &Sensitive<String>) -> ApiResult<Tok
             return Err(revoked);
         }
     }
+    // A deleted app client's tokens stop working, as Cognito's do.
+    let client_id = claims.get("client_id").and_then(Value::as_str).ok_or_else(invalid_token)?.to_owned();
+    let (p, c) = (pool_id.clone(), client_id);
+    let client_record = ctx.store(move |s| s.get_app_client(&p, &c)).await?.ok_or_else(invalid_token)?;
+    let client: UserPoolClientType = decode_doc(&client_record.doc)?;
     let username = claims.get("username").and_then(Value::as_str).ok_or_else(invalid_token)?;
     let user = users::find_user(ctx, &pool_id, &pool.pool, username).await?.ok_or_else(users::user_not_found)?;
     let sub = claims.get("sub").and_then(Value::as_str);
@@ -74,16 +81,19 @@ pub async fn authenticate(ctx: &Ctx, token: &Sensitive<String>) -> ApiResult<Tok
     if !user.record.enabled {
         return Err(ApiError::new(ErrorCode::NotAuthorizedException, "User is disabled."));
     }
-    Ok(TokenUser { pool_id, pool, user })
+    Ok(TokenUser { pool_id, pool, user, client })
 }
 
 pub async fn get_user(ctx: Ctx, input: GetUserRequest) -> ApiResult<GetUserResponse> {
     let caller = authenticate(&ctx, &input.access_token).await?;
     let user = caller.user;
     let (user_mfa_setting_list, preferred_mfa_setting) = super::mfa::settings_view(&user);
+    // The client sees what its ReadAttributes allow (all when unset), and always `sub`.
+    let readable: Option<Vec<String>> =
+        caller.client.read_attributes.as_ref().map(|list| list.iter().cloned().chain(["sub".to_owned()]).collect());
     Ok(GetUserResponse {
         username: Sensitive(user.record.username.clone()),
-        user_attributes: user.attribute_list(None),
+        user_attributes: user.attribute_list(readable.as_deref()),
         user_mfa_setting_list,
         preferred_mfa_setting,
         mfa_options: None,
@@ -151,6 +161,8 @@ pub async fn change_password(ctx: Ctx, input: ChangePasswordRequest) -> ApiResul
     let Some(previous) = input.previous_password.as_ref() else {
         return Err(ApiError::invalid_parameter("PreviousPassword is required."));
     };
+    // A wrong PreviousPassword is a failed sign-in: same counter, same lockout.
+    lockout::reserve_sign_in(&ctx, &caller.pool_id, &user.record.username_key).await?;
     let stored = match &user.record.password {
         Some(sealed_password) => password::open_password(&ctx, &caller.pool_id, &user.record.sub, sealed_password)?,
         None => return Err(ApiError::new(ErrorCode::NotAuthorizedException, "Incorrect username or password.")),
@@ -171,6 +183,7 @@ pub async fn change_password(ctx: Ctx, input: ChangePasswordRequest) -> ApiResul
     if !matches {
         return Err(ApiError::new(ErrorCode::NotAuthorizedException, "Incorrect username or password."));
     }
+    lockout::sign_in_succeeded(&ctx, &caller.pool_id, &user.record.username_key).await?;
     password::check_policy(&pool, input.proposed_password.expose())?;
     let sealed_password = password::seal_password(
         &ctx,
@@ -196,7 +209,7 @@ pub async fn delete_user(ctx: Ctx, input: DeleteUserRequest) -> ApiResult<()> {
 
 /// Attributes an app client may write for its user: the client's WriteAttributes (all
 /// mutable ones when unset), never verification flags or developer-only attributes.
-fn check_client_writes(client: &UserPoolClientType, names: &[&str]) -> ApiResult<()> {
+pub fn check_client_writes(client: &UserPoolClientType, names: &[&str]) -> ApiResult<()> {
     for name in names {
         let listed = client.write_attributes.as_ref().is_none_or(|w| w.iter().any(|a| a == name));
         if !listed || name.ends_with("_verified") || name.starts_with("dev:") {
@@ -209,26 +222,14 @@ fn check_client_writes(client: &UserPoolClientType, names: &[&str]) -> ApiResult
     Ok(())
 }
 
-async fn token_client(ctx: &Ctx, caller: &TokenUser, token: &Sensitive<String>) -> ApiResult<UserPoolClientType> {
-    let claims = tokens::peek_claims(token.expose()).unwrap_or_default();
-    let client_id = claims.get("client_id").and_then(Value::as_str).unwrap_or_default().to_owned();
-    let (pool, id) = (caller.pool_id.clone(), client_id.clone());
-    let record = ctx
-        .store(move |s| s.get_app_client(&pool, &id))
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("User pool client {client_id} does not exist.")))?;
-    decode_doc(&record.doc)
-}
-
 pub async fn update_user_attributes(
     ctx: Ctx,
     input: UpdateUserAttributesRequest,
 ) -> ApiResult<UpdateUserAttributesResponse> {
     let caller = authenticate(&ctx, &input.access_token).await?;
-    let client = token_client(&ctx, &caller, &input.access_token).await?;
     let pool = caller.pool.pool.clone();
     let names: Vec<&str> = input.user_attributes.iter().map(|a| a.name.as_str()).collect();
-    check_client_writes(&client, &names)?;
+    check_client_writes(&caller.client, &names)?;
     let changes = check_changes(&pool, &input.user_attributes, Writer::Admin)?;
     let mut user = caller.user;
     let mut to_verify = Vec::new();
@@ -243,9 +244,8 @@ pub async fn delete_user_attributes(
     input: DeleteUserAttributesRequest,
 ) -> ApiResult<DeleteUserAttributesResponse> {
     let caller = authenticate(&ctx, &input.access_token).await?;
-    let client = token_client(&ctx, &caller, &input.access_token).await?;
     let names: Vec<&str> = input.user_attribute_names.iter().map(String::as_str).collect();
-    check_client_writes(&client, &names)?;
+    check_client_writes(&caller.client, &names)?;
     let pool = caller.pool.pool;
     let mut user = caller.user;
     for name in &input.user_attribute_names {
@@ -340,6 +340,10 @@ pub async fn get_tokens_from_refresh_token(
             format!("refresh:{}", hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes())));
         let (now, until) = (ctx.now_ms(), claims.expires_ms);
         if !ctx.store(move |s| s.consume_once(&spent_key, until, now)).await? {
+            // A spent token offered again means two parties hold the family: revoke all of
+            // it, so whoever rotated first (maybe a thief) is cut off too (OAuth 2.0 BCP).
+            let (pool, jti) = (claims.pool.clone(), claims.origin_jti.clone());
+            ctx.store(move |s| s.revoke_token_family(&pool, &jti, until)).await?;
             return Err(ApiError::new(
                 ErrorCode::RefreshTokenReuseException,
                 "The refresh token has already been used.",

@@ -12,7 +12,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::Ctx;
 use crate::users::attributes::{check_changes, check_required, is_valid_email, is_valid_phone, Writer};
 use crate::users::delivery::{self, Channel, Kind};
-use crate::users::{self, codes, password, NewUser, User, UserDoc};
+use crate::users::{self, codes, lockout, password, NewUser, User, UserDoc};
 
 /// Where a sign-up confirmation code goes: SMS if the pool auto-verifies phone numbers and
 /// the user has one, else email (Cognito's preference).
@@ -112,7 +112,12 @@ pub async fn sign_up(ctx: Ctx, input: SignUpRequest) -> ApiResult<SignUpResponse
     if pool.admin_create_user_config.as_ref().and_then(|c| c.allow_admin_create_user_only) == Some(true) {
         return Err(ApiError::new(ErrorCode::NotAuthorizedException, "SignUp is not permitted for this user pool"));
     }
-    let changes = check_changes(pool, input.user_attributes.as_deref().unwrap_or_default(), Writer::Creation)?;
+    let given = input.user_attributes.as_deref().unwrap_or_default();
+    // The client's WriteAttributes bound what a public SignUp may set, as for
+    // UpdateUserAttributes (verification flags are dropped below, as before).
+    let names: Vec<&str> = given.iter().map(|a| a.name.as_str()).filter(|n| !n.ends_with("_verified")).collect();
+    super::self_service::check_client_writes(&call.client, &names)?;
+    let changes = check_changes(pool, given, Writer::Creation)?;
     let mut attributes: BTreeMap<String, String> =
         changes.into_iter().filter(|(n, _)| !n.ends_with("_verified")).collect();
     let sub = cognate_crypto::ids::uuid_v4();
@@ -160,6 +165,7 @@ async fn send_confirmation(ctx: &Ctx, call: &ClientCall, user: &User) -> ApiResu
         return Ok(None);
     };
     let code = codes::issue(ctx, &call.pool_id, &user.record.username_key, codes::SIGN_UP).await?;
+    lockout::clear_code_guesses(ctx, &call.pool_id, &user.record.username_key, codes::SIGN_UP).await?;
     let message = delivery::compose(pool, Kind::Verification, channel, &destination, &code, &user.record.username);
     delivery::deliver(ctx, &call.pool_id, &user.record.username, message).await?;
     Ok(Some(delivery::details(channel, &destination)))
@@ -169,16 +175,25 @@ pub async fn confirm_sign_up(ctx: Ctx, input: ConfirmSignUpRequest) -> ApiResult
     let login = input.username.expose().clone();
     let call = client_call(&ctx, &input.client_id, input.secret_hash.as_ref(), &login).await?;
     let pool = call.pool.pool.clone();
-    let Some(mut user) = users::find_user(&ctx, &call.pool_id, &pool, &login).await? else {
-        if call.hides_user_existence() {
+    let found = users::find_user(&ctx, &call.pool_id, &pool, &login).await?;
+    let hides = call.hides_user_existence();
+    if hides {
+        // Real and unknown users alike: the same guess counter, the same answers.
+        let key = found.as_ref().map_or_else(|| users::username_key(&pool, &login), |u| u.record.username_key.clone());
+        lockout::reserve_code_guess(&ctx, &call.pool_id, &key, codes::SIGN_UP).await?;
+    }
+    let Some(mut user) = found else {
+        if hides {
             // Spend what a real check spends, then answer as a wrong code would.
-            let _ = codes::code_hash(&call.pool_id, &login, codes::SIGN_UP, &input.confirmation_code);
-            return Err(
-                codes::rejection(&CodeCheck::Mismatch { attempts_left: 0 }).unwrap_or_else(|| call.user_not_found())
-            );
+            let _ = codes::code_hash(&ctx, &call.pool_id, &login, codes::SIGN_UP, &input.confirmation_code);
+            return Err(wrong_code());
         }
         return Err(call.user_not_found());
     };
+    if hides && user.status() != UserStatusType::Unconfirmed {
+        // A confirmed user has no sign-up code left: any code is a wrong one.
+        return Err(wrong_code());
+    }
     if user.status() != UserStatusType::Unconfirmed {
         return Err(ApiError::new(
             ErrorCode::NotAuthorizedException,
@@ -192,7 +207,9 @@ pub async fn confirm_sign_up(ctx: Ctx, input: ConfirmSignUpRequest) -> ApiResult
         user.attributes.insert(format!("{attribute}_verified"), "true".into());
     }
     let check =
-        consume_code_with_update(&ctx, &call.pool_id, &pool, &mut user, codes::SIGN_UP, &input.confirmation_code).await;
+        consume_code_with_update(&ctx, &call.pool_id, &pool, &mut user, codes::SIGN_UP, &input.confirmation_code)
+            .await
+            .map_err(|err| if hides { hide_code_state(err) } else { err });
     match check {
         Err(err)
             if err.code == crate::error::Code::Modelled(ErrorCode::AliasExistsException)
@@ -215,6 +232,23 @@ pub async fn confirm_sign_up(ctx: Ctx, input: ConfirmSignUpRequest) -> ApiResult
     Ok(ConfirmSignUpResponse { session: None })
 }
 
+/// The answer to a wrong code, and to any code of a user who has none (unknown users, in a
+/// pool hiding user existence).
+fn wrong_code() -> ApiError {
+    codes::rejection(&CodeCheck::Mismatch { attempts_left: 0 })
+        .unwrap_or_else(|| ApiError::new(ErrorCode::CodeMismatchException, "Invalid code"))
+}
+
+/// In a pool hiding user existence, "no code" and "expired code" would tell a real user from
+/// an unknown one (who only ever gets a wrong-code answer): they answer as a wrong code.
+fn hide_code_state(err: ApiError) -> ApiError {
+    if err.code == crate::error::Code::Modelled(ErrorCode::ExpiredCodeException) {
+        wrong_code()
+    } else {
+        err
+    }
+}
+
 /// Checks `code` and, in the same transaction when it is accepted, writes `user`.
 pub async fn consume_code_with_update(
     ctx: &Ctx,
@@ -226,7 +260,7 @@ pub async fn consume_code_with_update(
 ) -> ApiResult<()> {
     user.prepare_write(ctx.now_ms())?;
     user.record.version += 1;
-    let hash = codes::code_hash(pool_id, &user.record.username_key, purpose, code);
+    let hash = codes::code_hash(ctx, pool_id, &user.record.username_key, purpose, code);
     let (record, index, now, purpose) = (user.record.clone(), user.index(pool), ctx.now_ms(), purpose.to_owned());
     let pool_id = pool_id.to_owned();
     let outcome = ctx
@@ -258,6 +292,19 @@ async fn release_alias(ctx: &Ctx, pool_id: &str, pool: &UserPoolType, attribute:
     users::save_user_or_fail(ctx, pool, &mut holder).await
 }
 
+/// What a made-up code delivery writes, so that it costs what a real one does (a real
+/// delivery stores the code, resets the guess counter and appends to the outbox: three
+/// commits). The counter reset is the real one; the two stand-ins are single-use keys that
+/// expire within a minute and name nothing.
+async fn pretend_delivery(ctx: &Ctx, pool_id: &str, username_key: &str, purpose: &str) -> ApiResult<()> {
+    lockout::clear_code_guesses(ctx, pool_id, username_key, purpose).await?;
+    for _ in 0..2 {
+        let (key, now) = (format!("pretend:{}", crate::sealed::nonce()), ctx.now_ms());
+        ctx.store(move |s| s.consume_once(&key, now + 60_000, now)).await?;
+    }
+    Ok(())
+}
+
 pub async fn resend_confirmation_code(
     ctx: Ctx,
     input: ResendConfirmationCodeRequest,
@@ -265,12 +312,25 @@ pub async fn resend_confirmation_code(
     let login = input.username.expose().clone();
     let call = client_call(&ctx, &input.client_id, input.secret_hash.as_ref(), &login).await?;
     let pool = call.pool.pool.clone();
-    let Some(user) = users::find_user(&ctx, &call.pool_id, &pool, &login).await? else {
-        if call.hides_user_existence() {
+    let found = users::find_user(&ctx, &call.pool_id, &pool, &login).await?;
+    if call.hides_user_existence() {
+        // Anyone who cannot be sent a code (unknown, confirmed, no contact) gets a made-up
+        // delivery, after the same counter write a real new code makes.
+        let sendable = found
+            .as_ref()
+            .filter(|u| u.status() == UserStatusType::Unconfirmed && confirmation_channel(&pool, u).is_some());
+        let Some(user) = sendable else {
+            let key =
+                found.as_ref().map_or_else(|| users::username_key(&pool, &login), |u| u.record.username_key.clone());
+            pretend_delivery(&ctx, &call.pool_id, &key, codes::SIGN_UP).await?;
             return Ok(ResendConfirmationCodeResponse {
                 code_delivery_details: Some(simulated_details(&pool, &login)),
             });
-        }
+        };
+        let details = send_confirmation(&ctx, &call, user).await?;
+        return Ok(ResendConfirmationCodeResponse { code_delivery_details: details });
+    }
+    let Some(user) = found else {
         return Err(call.user_not_found());
     };
     if user.status() != UserStatusType::Unconfirmed {
@@ -289,10 +349,21 @@ pub async fn forgot_password(ctx: Ctx, input: ForgotPasswordRequest) -> ApiResul
     let login = input.username.expose().clone();
     let call = client_call(&ctx, &input.client_id, input.secret_hash.as_ref(), &login).await?;
     let pool = call.pool.pool.clone();
-    let Some(user) = users::find_user(&ctx, &call.pool_id, &pool, &login).await? else {
-        if call.hides_user_existence() {
+    let found = users::find_user(&ctx, &call.pool_id, &pool, &login).await?;
+    if call.hides_user_existence() {
+        // Anyone who cannot be sent a code (unknown, disabled, no verified contact) gets a
+        // made-up delivery, after the same counter write a real new code makes.
+        let sendable = found.as_ref().filter(|u| u.record.enabled && recovery_channel(&pool, u).is_some());
+        let Some(user) = sendable else {
+            let key =
+                found.as_ref().map_or_else(|| users::username_key(&pool, &login), |u| u.record.username_key.clone());
+            pretend_delivery(&ctx, &call.pool_id, &key, codes::RESET_PASSWORD).await?;
             return Ok(ForgotPasswordResponse { code_delivery_details: Some(simulated_details(&pool, &login)) });
-        }
+        };
+        let details = send_reset_code(&ctx, &call.pool_id, &pool, user).await?;
+        return Ok(ForgotPasswordResponse { code_delivery_details: Some(details) });
+    }
+    let Some(user) = found else {
         return Err(call.user_not_found());
     };
     if !user.record.enabled {
@@ -315,6 +386,7 @@ pub async fn send_reset_code(
         ));
     };
     let code = codes::issue(ctx, pool_id, &user.record.username_key, codes::RESET_PASSWORD).await?;
+    lockout::clear_code_guesses(ctx, pool_id, &user.record.username_key, codes::RESET_PASSWORD).await?;
     let message = delivery::compose(pool, Kind::PasswordReset, channel, &destination, &code, &user.record.username);
     delivery::deliver(ctx, pool_id, &user.record.username, message).await?;
     Ok(delivery::details(channel, &destination))
@@ -327,15 +399,38 @@ pub async fn confirm_forgot_password(
     let login = input.username.expose().clone();
     let call = client_call(&ctx, &input.client_id, input.secret_hash.as_ref(), &login).await?;
     let pool = call.pool.pool.clone();
-    let Some(mut user) = users::find_user(&ctx, &call.pool_id, &pool, &login).await? else {
-        if call.hides_user_existence() {
-            return Err(
-                codes::rejection(&CodeCheck::Mismatch { attempts_left: 0 }).unwrap_or_else(|| call.user_not_found())
-            );
+    let found = users::find_user(&ctx, &call.pool_id, &pool, &login).await?;
+    let hides = call.hides_user_existence();
+    if hides {
+        let key = found.as_ref().map_or_else(|| users::username_key(&pool, &login), |u| u.record.username_key.clone());
+        lockout::reserve_code_guess(&ctx, &call.pool_id, &key, codes::RESET_PASSWORD).await?;
+    }
+    let Some(mut user) = found else {
+        if hides {
+            let _ = codes::code_hash(&ctx, &call.pool_id, &login, codes::RESET_PASSWORD, &input.confirmation_code);
+            return Err(wrong_code());
         }
         return Err(call.user_not_found());
     };
-    password::check_policy(&pool, input.password.expose())?;
+    if let Err(weak) = password::check_policy(&pool, input.password.expose()) {
+        if hides {
+            // The policy would answer before the code and so name a real user: the code is
+            // checked first (and kept when right, so the user can try a better password).
+            let hash = codes::code_hash(
+                &ctx,
+                &call.pool_id,
+                &user.record.username_key,
+                codes::RESET_PASSWORD,
+                &input.confirmation_code,
+            );
+            let (p, u, now) = (call.pool_id.clone(), user.record.username_key.clone(), ctx.now_ms());
+            let check = ctx.store(move |s| s.check_code_keeping_it(&p, &u, codes::RESET_PASSWORD, &hash, now)).await?;
+            if let Some(rejection) = codes::rejection(&check) {
+                return Err(hide_code_state(rejection));
+            }
+        }
+        return Err(weak);
+    }
     let sealed =
         password::seal_password(&ctx, &call.pool_id, &user.record.sub, &user.record.username, input.password.expose())
             .await?;
@@ -345,6 +440,7 @@ pub async fn confirm_forgot_password(
         user.record.status = UserStatusType::Confirmed.as_str().to_owned();
     }
     consume_code_with_update(&ctx, &call.pool_id, &pool, &mut user, codes::RESET_PASSWORD, &input.confirmation_code)
-        .await?;
+        .await
+        .map_err(|err| if hides { hide_code_state(err) } else { err })?;
     Ok(ConfirmForgotPasswordResponse {})
 }

@@ -4,6 +4,7 @@
 pub mod attributes;
 pub mod codes;
 pub mod delivery;
+pub mod lockout;
 pub mod password;
 pub mod totp;
 
@@ -42,11 +43,6 @@ pub struct UserDoc {
     /// value until then (UserAttributeUpdateSettings).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub pending_attributes: BTreeMap<String, String>,
-    /// Consecutive failed sign-ins, and until when further attempts are refused.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub failed_sign_ins: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub locked_until_ms: Option<i64>,
     /// Tokens issued before this instant are revoked (GlobalSignOut).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens_valid_after_ms: Option<i64>,
@@ -125,10 +121,6 @@ impl MfaState {
         }
         out
     }
-}
-
-fn is_zero(n: &u32) -> bool {
-    *n == 0
 }
 
 /// A user as the operations work with it.
