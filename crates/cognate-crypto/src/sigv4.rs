@@ -13,6 +13,10 @@
 //!   `X-Amz-Date`, `X-Amz-Expires`, `X-Amz-SignedHeaders` and
 //!   `X-Amz-Signature` in the query string.
 //!
+//! What a signature must cover beyond that is the endpoint's choice, given
+//! as a [`Policy`]: Cognito's APIs refuse the presigned form and unsigned
+//! payloads, and require the headers that select the operation to be signed.
+//!
 //! Canonicalisation follows what the AWS SDKs actually sign (checked against
 //! the `aws-sigv4` crate in the tests), not only the prose of the spec; see
 //! [`canonical_uri_candidates`] for the one place where the two can differ.
@@ -60,6 +64,39 @@ pub struct Verified {
     /// The service from the credential scope (always the expected one).
     pub service: String,
 }
+
+/// What an endpoint requires of a signature beyond its being correct.
+///
+/// SigV4 lets the signer choose what the signature covers: a presigned URL
+/// may sign only `host` and declare `UNSIGNED-PAYLOAD`, and the header form
+/// may leave out any header but `host`. Such a signature is still valid, but
+/// it vouches for little: whoever holds it can attach another body, or
+/// another `X-Amz-Target`, and so call another operation. An endpoint whose
+/// real clients always sign more can refuse anything less.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy<'a> {
+    /// Accept query-string (presigned URL) authentication.
+    pub allow_presigned: bool,
+    /// The body must be covered by the signature: an
+    /// `x-amz-content-sha256: UNSIGNED-PAYLOAD` header is refused, and a
+    /// presigned URL may stand for `UNSIGNED-PAYLOAD` only when there is no
+    /// body.
+    pub require_payload_hash: bool,
+    /// Headers (lower case) that must be among the SignedHeaders, besides
+    /// `host`, which always must.
+    pub required_signed_headers: &'a [&'a str],
+}
+
+impl Policy<'static> {
+    /// Whatever SigV4 itself allows (S3-style presigned URLs and unsigned
+    /// payloads included): for endpoints that really take such requests.
+    pub const ANY: Policy<'static> =
+        Policy { allow_presigned: true, require_payload_hash: false, required_signed_headers: &[] };
+}
+
+/// The message for a presigned URL where only the header form is accepted.
+const PRESIGNED_REFUSED: &str = "Query-string authentication is not supported for this request. \
+    Sign it with an Authorization header.";
 
 /// Why a request failed verification.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,26 +194,38 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-/// Verifies the SigV4 signature of `req` for `expected_service`.
+/// Verifies the SigV4 signature of `req` for `expected_service`, requiring
+/// what `policy` asks of it.
 ///
 /// `secret_for` maps an access key id to its secret access key (`None` for
 /// an unknown key). `now` is the server's clock and `max_skew` how far the
 /// signed time may be from it (AWS uses 5 minutes).
 ///
-/// The checks run in the order AWS reports them: malformed authorization,
-/// wrong service, unknown key, signature, then the clock. The signature is
-/// checked before the clock so that only a holder of the key learns how the
-/// server's clock differs.
+/// The checks run in the order AWS reports them: malformed authorization
+/// (including what the policy requires to be signed), wrong service, unknown
+/// key, signature, then the clock. The signature is checked before the clock
+/// so that only a holder of the key learns how the server's clock differs.
 pub fn verify(
     req: &Request,
     expected_service: &str,
+    policy: &Policy,
     secret_for: &dyn Fn(&str) -> Option<String>,
     now: SystemTime,
     max_skew: Duration,
 ) -> Result<Verified, Error> {
+    let required = policy.required_signed_headers;
     let auth = match header(req.headers, "authorization") {
-        Some(value) => parse_authorization_header(value, req.headers)?,
-        None => parse_presigned_query(req.query)?.ok_or(Error::MissingAuthenticationToken)?,
+        Some(value) => parse_authorization_header(value, req.headers, required)?,
+        // Refused before it is parsed: a malformed presigned URL gets the
+        // same answer as a well-formed one, the form itself is not accepted.
+        // IncompleteSignatureException is what AWS answers for an
+        // authorization it cannot use as given (a missing part, an
+        // unsupported algorithm), as opposed to InvalidSignatureException for
+        // one it evaluated and found wrong.
+        None if !policy.allow_presigned && has_presigning_params(req.query) => {
+            return Err(Error::IncompleteSignature(PRESIGNED_REFUSED.to_owned()));
+        }
+        None => parse_presigned_query(req.query, required)?.ok_or(Error::MissingAuthenticationToken)?,
     };
     let scope = &auth.scope;
     if scope.service != expected_service {
@@ -201,7 +250,7 @@ pub fn verify(
 
     let key = signing_key(&secret, scope);
     let scope_string = scope.scope_string();
-    let payload_hashes = payload_hash_candidates(req, auth.presigned)?;
+    let payload_hashes = payload_hash_candidates(req, auth.presigned, policy.require_payload_hash)?;
     let canonical_query = canonical_query(req.query, auth.presigned);
     let canonical_headers = canonical_headers(req.headers, &auth.signed_headers)?;
     let mut matched = false;
@@ -307,7 +356,7 @@ fn parse_credential(credential: &str) -> Result<Scope, String> {
     })
 }
 
-fn parse_authorization_header(value: &str, headers: &[(String, String)]) -> Result<Auth, Error> {
+fn parse_authorization_header(value: &str, headers: &[(String, String)], required: &[&str]) -> Result<Auth, Error> {
     let value = value.trim();
     let (algorithm, rest) = value.split_once(|c: char| c.is_ascii_whitespace()).unwrap_or((value, ""));
     let mut credential = None;
@@ -391,9 +440,7 @@ fn parse_authorization_header(value: &str, headers: &[(String, String)]) -> Resu
         None => None,
     };
     if let Some(sh) = signed_headers {
-        if !sh.split(';').any(|h| h.eq_ignore_ascii_case("host")) {
-            problems.push("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.".to_owned());
-        }
+        problems.extend(unsigned_required_headers(sh, required));
     }
     let (Some(scope), Some(signed_headers), Some(signature), true) =
         (scope, signed_headers, signature, problems.is_empty())
@@ -430,9 +477,51 @@ fn bad_date(value: &str) -> Error {
     ))
 }
 
+/// Whether the query carries any of the parameters that make a presigned
+/// URL (what [`parse_presigned_query`] looks for).
+fn has_presigning_params(query: &str) -> bool {
+    query_pairs(query)
+        .any(|(name, _)| matches!(name.as_slice(), b"X-Amz-Algorithm" | b"X-Amz-Credential" | b"X-Amz-Signature"))
+}
+
+/// The problems, worded as AWS words them, with a SignedHeaders list that
+/// leaves out `host` or one of the `required` headers.
+///
+/// AWS answers a signature that does not cover `host` with
+/// IncompleteSignatureException and "'Host' or ':authority' must be a
+/// 'SignedHeader' in the AWS Authorization."; services with further
+/// requirements word them the same way (VPC Lattice: IncompleteSignature,
+/// "Missing the 'x-amz-content-sha256' in canonical headers"). So a header an
+/// endpoint requires gets the same exception and the same sentence, with
+/// the header's name in its usual capitalisation.
+fn unsigned_required_headers(signed_headers: &str, required: &[&str]) -> Vec<String> {
+    let signed = |name: &str| signed_headers.split(';').any(|h| h.eq_ignore_ascii_case(name));
+    let mut problems = Vec::new();
+    if !signed("host") {
+        problems.push("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.".to_owned());
+    }
+    for name in required.iter().filter(|name| !name.eq_ignore_ascii_case("host") && !signed(name)) {
+        problems.push(format!("'{}' must be a 'SignedHeader' in the AWS Authorization.", header_display_name(name)));
+    }
+    problems
+}
+
+/// `x-amz-target` -> `X-Amz-Target`.
+fn header_display_name(name: &str) -> String {
+    name.split('-')
+        .map(|part| {
+            let mut chars = part.chars();
+            chars.next().map_or_else(String::new, |first| {
+                first.to_ascii_uppercase().to_string() + &chars.as_str().to_ascii_lowercase()
+            })
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
 /// Parses the presigned-URL parameters; `Ok(None)` when the query has none
 /// of them (the request is simply unsigned).
-fn parse_presigned_query(query: &str) -> Result<Option<Auth>, Error> {
+fn parse_presigned_query(query: &str, required: &[&str]) -> Result<Option<Auth>, Error> {
     let mut algorithm = None;
     let mut credential = None;
     let mut date = None;
@@ -497,9 +586,7 @@ fn parse_presigned_query(query: &str) -> Result<Option<Auth>, Error> {
         None => None,
     };
     if let Some(sh) = &signed_headers {
-        if !sh.split(';').any(|h| h.eq_ignore_ascii_case("host")) {
-            problems.push("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.".to_owned());
-        }
+        problems.extend(unsigned_required_headers(sh, required));
     }
     let (Some(scope), Some(signed_headers), Some(signature), Some(date), Some(expires), true) =
         (scope, signed_headers, signature, date, expires, problems.is_empty())
@@ -542,9 +629,20 @@ fn sha256_hex(data: &[u8]) -> String {
 /// body that was never sent. Without it, the header form hashes the body
 /// and presigned URLs use `UNSIGNED-PAYLOAD` (as S3-style presigners do) or,
 /// for signers that hash the body anyway, the body's hash.
-fn payload_hash_candidates(req: &Request, presigned: Option<u64>) -> Result<Vec<String>, Error> {
+///
+/// With `require_payload_hash`, `UNSIGNED-PAYLOAD` stands for no body but an
+/// empty one, and the header declaring it is refused as a signature that
+/// does not match. That is what AWS services other than S3 answer: they do
+/// not read the header and hash the body, so a signature over
+/// `UNSIGNED-PAYLOAD` fails with InvalidSignatureException.
+fn payload_hash_candidates(
+    req: &Request,
+    presigned: Option<u64>,
+    require_payload_hash: bool,
+) -> Result<Vec<String>, Error> {
     let body_hash = || sha256_hex(req.body);
     match header(req.headers, "x-amz-content-sha256") {
+        Some(UNSIGNED_PAYLOAD) if require_payload_hash => Err(Error::InvalidSignature),
         Some(UNSIGNED_PAYLOAD) => Ok(vec![UNSIGNED_PAYLOAD.to_owned()]),
         Some(v) if v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()) => {
             if v.eq_ignore_ascii_case(&body_hash()) {
@@ -555,7 +653,9 @@ fn payload_hash_candidates(req: &Request, presigned: Option<u64>) -> Result<Vec<
         }
         // Streaming (chunk-signed) payloads and anything else: unsupported.
         Some(_) => Err(Error::InvalidSignature),
-        None if presigned.is_some() => Ok(vec![UNSIGNED_PAYLOAD.to_owned(), body_hash()]),
+        None if presigned.is_some() && (!require_payload_hash || req.body.is_empty()) => {
+            Ok(vec![UNSIGNED_PAYLOAD.to_owned(), body_hash()])
+        }
         None => Ok(vec![body_hash()]),
     }
 }

@@ -42,7 +42,11 @@ impl Received {
     }
 
     fn verify_at(&self, service: &str, now: &str) -> Result<Verified, Error> {
-        verify(&self.req(), service, &secrets, at(now), SKEW)
+        self.verify_with(&Policy::ANY, service, now)
+    }
+
+    fn verify_with(&self, policy: &Policy, service: &str, now: &str) -> Result<Verified, Error> {
+        verify(&self.req(), service, policy, &secrets, at(now), SKEW)
     }
 
     fn set_header(&mut self, name: &str, value: &str) {
@@ -284,7 +288,7 @@ fn wrong_secret_is_invalid_signature() {
 #[test]
 fn unknown_key_is_unrecognized_client() {
     let r = signed_json();
-    let err = verify(&r.req(), "cognito-idp", &|_| None, at(T0), SKEW).unwrap_err();
+    let err = verify(&r.req(), "cognito-idp", &Policy::ANY, &|_| None, at(T0), SKEW).unwrap_err();
     assert_eq!(err, Error::UnrecognizedClient);
     assert_eq!(err.code(), "UnrecognizedClientException");
     assert_eq!(err.message(), "The security token included in the request is invalid.");
@@ -655,6 +659,167 @@ fn presigned_url_malformed() {
     assert_eq!(bare.verify_at("cognito-idp", T0), Err(Error::MissingAuthenticationToken));
 }
 
+/// What the server asks of Cognito's JSON 1.1 requests.
+const JSON_POLICY: Policy<'static> = Policy {
+    allow_presigned: false,
+    require_payload_hash: true,
+    required_signed_headers: &["content-type", "x-amz-target"],
+};
+
+/// What the server asks of Cognito Sync's reads (presigned URLs allowed).
+const SYNC_READ_POLICY: Policy<'static> =
+    Policy { allow_presigned: true, require_payload_hash: true, required_signed_headers: &[] };
+
+#[test]
+fn sdk_signed_requests_meet_the_strict_policies() {
+    signed_json().verify_with(&JSON_POLICY, "cognito-idp", T0).unwrap();
+    let url = format!("{REST_URL}?maxResults=10");
+    rest_signer(&url, "GET", b"").sign().verify_with(&SYNC_READ_POLICY, "cognito-sync", T0).unwrap();
+    let write =
+        Policy { allow_presigned: false, require_payload_hash: true, required_signed_headers: &["content-type"] };
+    let body = br#"{"SyncSessionToken":"x","RecordPatches":[]}"#;
+    rest_signer(REST_URL, "POST", body).sign().verify_with(&write, "cognito-sync", T0).unwrap();
+}
+
+#[test]
+fn presigned_url_is_refused_where_not_allowed() {
+    let refused = Error::IncompleteSignature(PRESIGNED_REFUSED.to_owned());
+    let r = presigned(900, T0);
+    // A valid presigned URL: fine by SigV4, not by this endpoint.
+    r.verify_at("cognito-idp", T0).unwrap();
+    assert_eq!(r.verify_with(&JSON_POLICY, "cognito-idp", T0), Err(refused.clone()));
+    assert_eq!(refused.code(), "IncompleteSignatureException");
+    // Malformed or signed with a wrong key, it gets the same answer: the form
+    // is refused before anything else is looked at.
+    let mut malformed = r.clone();
+    malformed.query = malformed.query.split('&').filter(|p| !p.starts_with("X-Amz-Date")).collect::<Vec<_>>().join("&");
+    assert_eq!(malformed.verify_with(&JSON_POLICY, "cognito-idp", T0), Err(refused.clone()));
+    let only_signature = Received { query: "X-Amz-Signature=00".to_owned(), ..r.clone() };
+    assert_eq!(only_signature.verify_with(&JSON_POLICY, "cognito-idp", T0), Err(refused));
+    // Without any presigning parameter the request is simply unsigned.
+    let bare = Received { query: "uploadId=7".to_owned(), ..r };
+    assert_eq!(bare.verify_with(&JSON_POLICY, "cognito-idp", T0), Err(Error::MissingAuthenticationToken));
+}
+
+#[test]
+fn presigned_url_must_cover_a_body_when_the_payload_hash_is_required() {
+    // `presigned` signs UNSIGNED-PAYLOAD over a PUT with a body.
+    let r = presigned(900, T0);
+    assert_eq!(r.verify_with(&SYNC_READ_POLICY, "cognito-idp", T0), Err(Error::InvalidSignature));
+    // Without a body there is nothing left uncovered.
+    let mut s = rest_signer("http://localhost:9229/identitypools?maxResults=3", "GET", b"");
+    s.unsigned_payload = true;
+    let mut settings = SigningSettings::default();
+    settings.signature_location = SignatureLocation::QueryParams;
+    settings.expires_in = Some(Duration::from_secs(900));
+    s.settings = settings;
+    s.headers = vec![];
+    let get = s.sign();
+    get.verify_with(&SYNC_READ_POLICY, "cognito-sync", T0).unwrap();
+    // A body attached to it afterwards is not covered, so it does not verify.
+    let mut with_body = get;
+    with_body.body = br#"{"MaxResults":60}"#.to_vec();
+    assert_eq!(with_body.verify_with(&SYNC_READ_POLICY, "cognito-sync", T0), Err(Error::InvalidSignature));
+    with_body.verify_at("cognito-sync", T0).unwrap();
+}
+
+#[test]
+fn unsigned_payload_header_is_refused_when_the_payload_hash_is_required() {
+    let mut s = Signer::json("AWSCognitoIdentityProviderService.ListUserPools", T0);
+    s.headers.push(("x-amz-content-sha256", "UNSIGNED-PAYLOAD"));
+    s.unsigned_payload = true;
+    let r = s.sign();
+    r.verify_at("cognito-idp", T0).unwrap();
+    let err = r.verify_with(&JSON_POLICY, "cognito-idp", T0).unwrap_err();
+    assert_eq!(err, Error::InvalidSignature);
+    assert_eq!(err.code(), "InvalidSignatureException");
+
+    // A hex hash of the body is still accepted, and must still match it.
+    let mut s = Signer::json("AWSCognitoIdentityProviderService.ListUserPools", T0);
+    let mut settings = SigningSettings::default();
+    settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+    s.settings = settings;
+    let r = s.sign();
+    r.verify_with(&JSON_POLICY, "cognito-idp", T0).unwrap();
+    let mut bad = r;
+    bad.body = b"{}".to_vec();
+    assert_eq!(bad.verify_with(&JSON_POLICY, "cognito-idp", T0), Err(Error::InvalidSignature));
+}
+
+#[test]
+fn required_headers_must_be_signed() {
+    // Signed over content-type only; the target is added afterwards, as a
+    // replayed request would carry whichever target the attacker picks.
+    let mut s = Signer::json("AWSCognitoIdentityProviderService.ListUserPools", T0);
+    s.headers = vec![("content-type", "application/x-amz-json-1.1")];
+    let mut r = s.sign();
+    r.set_header("x-amz-target", "AWSCognitoIdentityProviderService.AdminDisableUser");
+    assert!(r.authorization().contains("SignedHeaders=content-type;host;x-amz-date,"), "{}", r.authorization());
+    // A valid signature as far as SigV4 goes.
+    r.verify_at("cognito-idp", T0).unwrap();
+    assert_eq!(
+        incomplete_with(&r, &JSON_POLICY),
+        "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization. Authorization=AWS4-HMAC-SHA256 \
+         Credential=AKIDCOGNATETEST/20240101/us-east-1/cognito-idp/aws4_request, \
+         SignedHeaders=content-type;host;x-amz-date"
+    );
+
+    // Nothing but host and the date: both are named, in the policy's order.
+    let mut s = Signer::json("AWSCognitoIdentityProviderService.ListUserPools", T0);
+    s.headers = vec![];
+    let mut r = s.sign();
+    r.set_header("content-type", "application/x-amz-json-1.1");
+    r.set_header("x-amz-target", "AWSCognitoIdentityProviderService.ListUserPools");
+    let m = incomplete_with(&r, &JSON_POLICY);
+    assert!(
+        m.starts_with(
+            "'Content-Type' must be a 'SignedHeader' in the AWS Authorization. \
+             'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization. Authorization="
+        ),
+        "{m}"
+    );
+    // The form is checked before the key: a wrong key gets the same answer.
+    let mut s = Signer::json("AWSCognitoIdentityProviderService.ListUserPools", T0);
+    s.headers = vec![];
+    s.secret = "not-the-secret";
+    let wrong_key = s.sign();
+    assert!(incomplete_with(&wrong_key, &JSON_POLICY).starts_with("'Content-Type' must be"));
+
+    // Host stays required whatever the policy lists, and is named once.
+    let host_only = Policy { required_signed_headers: &["host"], ..JSON_POLICY };
+    let good = signed_json();
+    let mut no_host = good.clone();
+    let auth = good.authorization().replace("content-type;host;x-amz-date;x-amz-target", "content-type;x-amz-date");
+    no_host.set_header("authorization", &auth);
+    let m = incomplete_with(&no_host, &host_only);
+    assert_eq!(m.matches("must be a 'SignedHeader'").count(), 1, "{m}");
+    assert!(m.starts_with("'Host' or ':authority' must be a 'SignedHeader'"), "{m}");
+
+    // In a presigned URL, where one is allowed, the same requirement holds.
+    let needs_type =
+        Policy { allow_presigned: true, require_payload_hash: false, required_signed_headers: &["content-type"] };
+    let r = presigned(900, T0);
+    assert_eq!(
+        incomplete_with(&r, &needs_type),
+        "'Content-Type' must be a 'SignedHeader' in the AWS Authorization. Re-examine the query-string parameters."
+    );
+}
+
+fn incomplete_with(r: &Received, policy: &Policy) -> String {
+    match r.verify_with(policy, "cognito-idp", T0) {
+        Err(Error::IncompleteSignature(m)) => m,
+        other => panic!("expected IncompleteSignature, got {other:?}"),
+    }
+}
+
+#[test]
+fn header_display_names() {
+    assert_eq!(header_display_name("x-amz-target"), "X-Amz-Target");
+    assert_eq!(header_display_name("content-type"), "Content-Type");
+    assert_eq!(header_display_name("HOST"), "Host");
+    assert_eq!(header_display_name("a--b"), "A--B");
+}
+
 /// The worked example from AWS's documentation ("Create a canonical request
 /// for Signature Version 4"): IAM ListUsers.
 #[test]
@@ -679,7 +844,7 @@ fn aws_documentation_example() {
         body: b"",
     };
     let secret = |akid: &str| (akid == "AKIDEXAMPLE").then(|| "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".to_owned());
-    let v = verify(&req, "iam", &secret, at("20150830T123600Z"), SKEW).unwrap();
+    let v = verify(&req, "iam", &Policy::ANY, &secret, at("20150830T123600Z"), SKEW).unwrap();
     assert_eq!(v.access_key_id, "AKIDEXAMPLE");
     assert_eq!(canonical_query(req.query, None), "Action=ListUsers&Version=2010-05-08");
 }
