@@ -61,22 +61,53 @@ pub enum Invalid {
     Constraint(String),
 }
 
+/// At most this many characters of a value are echoed in a message (AWS truncates long
+/// values too); a client's 100 KB string must not come back 100 KB long.
+const SHOWN_CHARS: usize = 256;
+/// At most this many characters of a map key appear in a member path.
+const KEY_CHARS: usize = 64;
+/// Violations are listed until the message reaches this many bytes; later ones are only
+/// counted, so a long list of bad items cannot build a huge message.
+const LISTED_BYTES: usize = 2048;
+
 /// Validates `value` against shape `root` of `shapes`. `null` members count as absent.
+///
+/// The value of a member whose shape is sensitive (`"sensitive": true` in the model), or
+/// that sits anywhere inside a sensitive map or structure, is never echoed: such a
+/// violation is reported at the path of the outermost sensitive shape, without the value
+/// and without the keys or member names below it (AWS's `Value at 'authParameters' failed
+/// to satisfy constraint: ...`). Other values and map keys are echoed truncated.
 pub fn validate(shapes: &'static [Shape], root: ShapeRef, value: &Value) -> Result<(), Invalid> {
-    let mut walk = Walk { shapes, violations: Vec::new() };
-    walk.check(root, value, "")?;
-    match walk.violations.len() {
+    let mut walk = Walk { shapes, violations: Vec::new(), count: 0, listed_bytes: 0 };
+    walk.check(root, value, "", false)?;
+    match walk.count {
         0 => Ok(()),
         n => {
             let noun = if n == 1 { "error" } else { "errors" };
-            Err(Invalid::Constraint(format!("{n} validation {noun} detected: {}", walk.violations.join("; "))))
+            let mut listed = walk.violations.join("; ");
+            if walk.violations.len() < n {
+                listed.push_str("; ...");
+            }
+            Err(Invalid::Constraint(format!("{n} validation {noun} detected: {listed}")))
         }
     }
 }
 
 struct Walk {
     shapes: &'static [Shape],
+    /// The violations listed in the message (the first ones, up to [`LISTED_BYTES`]).
     violations: Vec<String>,
+    /// All violations found.
+    count: usize,
+    listed_bytes: usize,
+}
+
+/// The first `limit` characters of `text`, with `...` when something was cut.
+fn excerpt(text: &str, limit: usize) -> String {
+    match text.char_indices().nth(limit) {
+        Some((end, _)) => format!("{}...", &text[..end]),
+        None => text.to_owned(),
+    }
 }
 
 fn join(path: &str, name: &str) -> String {
@@ -93,35 +124,49 @@ fn type_error(path: &str, expected: &str) -> Invalid {
 }
 
 impl Walk {
-    fn violation(&mut self, shape: &Shape, shown: Option<String>, path: &str, constraint: &str) {
-        let value = match (shape.sensitive, shown) {
-            (false, Some(text)) => format!("Value '{text}' at '{path}'"),
-            _ => format!("Value at '{path}'"),
-        };
-        self.violations.push(format!("{value} failed to satisfy constraint: {constraint}"));
+    fn push(&mut self, text: String) {
+        self.count += 1;
+        if self.listed_bytes < LISTED_BYTES {
+            self.listed_bytes += text.len();
+            self.violations.push(text);
+        }
     }
 
-    fn check(&mut self, r: ShapeRef, value: &Value, path: &str) -> Result<(), Invalid> {
+    /// `hidden`: the value is sensitive or inside a sensitive shape, and is not shown.
+    fn violation(&mut self, hidden: bool, shown: Option<&str>, path: &str, constraint: &str) {
+        let value = match (hidden, shown) {
+            (false, Some(text)) => format!("Value '{}' at '{path}'", excerpt(text, SHOWN_CHARS)),
+            _ => format!("Value at '{path}'"),
+        };
+        self.push(format!("{value} failed to satisfy constraint: {constraint}"));
+    }
+
+    /// Checks `value` against shape `r` at `path`. `inside_sensitive`: an enclosing shape is
+    /// sensitive, so `path` is already that shape's path and stays so below it.
+    fn check(&mut self, r: ShapeRef, value: &Value, path: &str, inside_sensitive: bool) -> Result<(), Invalid> {
         let shapes = self.shapes;
         let Some(shape) = shapes.get(usize::from(r)) else {
             return Err(Invalid::Serialization(format!("unknown shape {r}")));
         };
+        let hidden = inside_sensitive || shape.sensitive;
+        // Below a sensitive shape, member names and map keys (client data) stay out of the path.
+        let below = |name: &str| if hidden { path.to_owned() } else { join(path, name) };
         match &shape.kind {
             Kind::Structure(members) => {
                 let Value::Object(map) = value else {
                     return Err(type_error(path, "an object"));
                 };
                 for m in members.iter() {
-                    let member_path = join(path, m.path);
+                    let member_path = below(m.path);
                     match map.get(m.name) {
                         None | Some(Value::Null) => {
                             if m.required {
-                                self.violations.push(format!(
+                                self.push(format!(
                                     "Value null at '{member_path}' failed to satisfy constraint: Member must not be null"
                                 ));
                             }
                         }
-                        Some(v) => self.check(m.shape, v, &member_path)?,
+                        Some(v) => self.check(m.shape, v, &member_path, hidden)?,
                     }
                 }
             }
@@ -129,10 +174,10 @@ impl Walk {
                 let Value::Array(items) = value else {
                     return Err(type_error(path, "a list"));
                 };
-                self.length(shape, items.len() as u64, *min, *max, None, path);
+                self.length(hidden, items.len() as u64, *min, *max, None, path);
                 for (i, item) in items.iter().enumerate() {
                     if !item.is_null() {
-                        self.check(*member, item, &format!("{path}.{}.member", i + 1))?;
+                        self.check(*member, item, &below(&format!("{}.member", i + 1)), hidden)?;
                     }
                 }
             }
@@ -140,11 +185,11 @@ impl Walk {
                 let Value::Object(map) = value else {
                     return Err(type_error(path, "a map"));
                 };
-                self.length(shape, map.len() as u64, *min, *max, None, path);
+                self.length(hidden, map.len() as u64, *min, *max, None, path);
                 for (k, v) in map {
-                    self.check(*key, &Value::String(k.clone()), path)?;
+                    self.check(*key, &Value::String(k.clone()), path, hidden)?;
                     if !v.is_null() {
-                        self.check(*val, v, &join(path, k))?;
+                        self.check(*val, v, &below(&excerpt(k, KEY_CHARS)), hidden)?;
                     }
                 }
             }
@@ -153,22 +198,17 @@ impl Walk {
                     return Err(type_error(path, "a string"));
                 };
                 let len = text.chars().count() as u64;
-                self.length(shape, len, *min, *max, Some(text), path);
+                self.length(hidden, len, *min, *max, Some(text), path);
                 if !values.is_empty() && !values.contains(&text.as_str()) {
                     let set = values.join(", ");
-                    self.violation(
-                        shape,
-                        Some(text.clone()),
-                        path,
-                        &format!("Member must satisfy enum value set: [{set}]"),
-                    );
+                    self.violation(hidden, Some(text), path, &format!("Member must satisfy enum value set: [{set}]"));
                 }
                 if let Some(index) = pattern {
                     if !pattern_matches(*index, text) {
                         let java = PATTERNS.get(*index).map(|p| p.0).unwrap_or_default();
                         self.violation(
-                            shape,
-                            Some(text.clone()),
+                            hidden,
+                            Some(text),
                             path,
                             &format!("Member must satisfy regular expression pattern: {java}"),
                         );
@@ -182,13 +222,13 @@ impl Walk {
                 if let Some(min) = min {
                     if n < *min {
                         let c = format!("Member must have value greater than or equal to {min}");
-                        self.violation(shape, Some(n.to_string()), path, &c);
+                        self.violation(hidden, Some(&n.to_string()), path, &c);
                     }
                 }
                 if let Some(max) = max {
                     if n > *max {
                         let c = format!("Member must have value less than or equal to {max}");
-                        self.violation(shape, Some(n.to_string()), path, &c);
+                        self.violation(hidden, Some(&n.to_string()), path, &c);
                     }
                 }
             }
@@ -212,25 +252,17 @@ impl Walk {
         Ok(())
     }
 
-    fn length(
-        &mut self,
-        shape: &Shape,
-        len: u64,
-        min: Option<u64>,
-        max: Option<u64>,
-        shown: Option<&String>,
-        path: &str,
-    ) {
+    fn length(&mut self, hidden: bool, len: u64, min: Option<u64>, max: Option<u64>, shown: Option<&str>, path: &str) {
         if let Some(min) = min {
             if len < min {
                 let c = format!("Member must have length greater than or equal to {min}");
-                self.violation(shape, shown.cloned(), path, &c);
+                self.violation(hidden, shown, path, &c);
             }
         }
         if let Some(max) = max {
             if len > max {
                 let c = format!("Member must have length less than or equal to {max}");
-                self.violation(shape, shown.cloned(), path, &c);
+                self.violation(hidden, shown, path, &c);
             }
         }
     }
@@ -306,6 +338,53 @@ mod tests {
         let Err(Invalid::Constraint(msg)) = validate(shapes, root, &body) else { panic!("expected error") };
         assert!(!msg.contains("has space"), "{msg}");
         assert!(msg.contains("Value at 'password'"), "{msg}");
+    }
+
+    #[test]
+    fn values_inside_sensitive_maps_are_not_echoed() {
+        // AuthParametersType is a sensitive map of plain StringType values (max 131072).
+        let (shapes, root) = input_of("InitiateAuth");
+        let secret = format!("S3cretValue{}", "x".repeat(200_000));
+        let body = json!({"ClientId": "abc", "AuthFlow": "USER_PASSWORD_AUTH", "AuthParameters": {"PASSWORD": secret}});
+        let Err(Invalid::Constraint(msg)) = validate(shapes, root, &body) else { panic!("expected error") };
+        assert_eq!(
+            msg,
+            "1 validation error detected: Value at 'authParameters' failed to satisfy constraint: \
+             Member must have length less than or equal to 131072"
+        );
+        // A key inside a sensitive map is not shown either, and nor is a wrongly typed value.
+        let body = json!({"ClientId": "abc", "AuthFlow": "USER_PASSWORD_AUTH", "AuthParameters": {"S3cretKey": 5}});
+        let Err(Invalid::Serialization(msg)) = validate(shapes, root, &body) else { panic!("expected error") };
+        assert_eq!(msg, "Expected a string at 'authParameters'");
+        // Members of a sensitive structure (UserContextDataType) are reported at the structure.
+        let body = json!({"ClientId": "abc", "AuthFlow": "USER_PASSWORD_AUTH", "UserContextData": {"IpAddress": 7}});
+        let Err(Invalid::Serialization(msg)) = validate(shapes, root, &body) else { panic!("expected error") };
+        assert_eq!(msg, "Expected a string at 'userContextData'");
+    }
+
+    #[test]
+    fn long_values_keys_and_lists_are_truncated() {
+        let (shapes, root) = input_of("DescribeUserPool");
+        let long = format!("{}-no-underscore", "a".repeat(100_000));
+        let Err(Invalid::Constraint(msg)) = validate(shapes, root, &json!({"UserPoolId": long})) else {
+            panic!("expected error")
+        };
+        assert!(msg.len() < 1024, "{} bytes", msg.len());
+        assert!(msg.contains(&format!("Value '{}...' at 'userPoolId'", "a".repeat(256))), "{msg}");
+        // A non-sensitive map (ClientMetadataType) shows its key in the path, truncated.
+        let (shapes, root) = input_of("InitiateAuth");
+        let key = "k".repeat(10_000);
+        let body = json!({"ClientId": "abc", "AuthFlow": "USER_PASSWORD_AUTH", "ClientMetadata": {key: 5}});
+        let Err(Invalid::Serialization(msg)) = validate(shapes, root, &body) else { panic!("expected error") };
+        assert_eq!(msg, format!("Expected a string at 'clientMetadata.{}...'", "k".repeat(64)));
+        // Thousands of violations (two per empty Name) are all counted; only the first few are listed.
+        let (shapes, root) = input_of("AdminCreateUser");
+        let attrs: Vec<_> = (0..5000).map(|_| json!({"Name": ""})).collect();
+        let body = json!({"UserPoolId": "us-east-1_abc", "Username": "u", "UserAttributes": attrs});
+        let Err(Invalid::Constraint(msg)) = validate(shapes, root, &body) else { panic!("expected error") };
+        assert!(msg.starts_with("10000 validation errors detected: "), "{}", &msg[..80]);
+        assert!(msg.ends_with("; ..."), "{msg}");
+        assert!(msg.len() < 4096, "{} bytes", msg.len());
     }
 
     #[test]

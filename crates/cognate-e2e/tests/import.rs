@@ -25,7 +25,7 @@ both_stores!(
     csv_header_lists_standard_attributes_then_custom_ones,
     import_job_with_curl_end_to_end,
     upload_refuses_a_wrong_or_missing_token,
-    plain_put_upload_replaces_the_csv_and_unknown_columns_fail_the_job,
+    plain_put_upload_is_single_use_and_unknown_columns_fail_the_job,
     start_needs_an_upload_and_stop_before_start,
     list_user_import_jobs_newest_first_with_paging,
 );
@@ -570,29 +570,29 @@ async fn upload_refuses_a_wrong_or_missing_token(server: &Server) {
 // A plain PUT from Rust; an unknown column
 // ---------------------------------------------------------------------------
 
-async fn plain_put_upload_replaces_the_csv_and_unknown_columns_fail_the_job(server: &Server) {
+async fn plain_put_upload_is_single_use_and_unknown_columns_fail_the_job(server: &Server) {
     let app = import_app(server).await;
     let pool = app.pool.as_str();
     let header = csv_header(server, pool).await;
 
-    // A second upload before the start replaces the first, as on S3.
-    let job = create_job(server, pool, "replaced").await;
+    // The pre-signed URL takes one upload: a second one is refused and the first is imported.
+    let job = create_job(server, pool, "single-use").await;
     let job_id = job.job_id().expect("JobId").to_string();
-    let first = csv_document(&header, &[vec![("cognito:username", "first-upload"), ("email", "f@example.com")]]);
-    let second: Vec<Vec<(&str, &str)>> = vec![
+    let first: Vec<Vec<(&str, &str)>> = vec![
         vec![("cognito:username", "second-a"), ("email", "a@example.com"), ("custom:tenant", "t1")],
         vec![("cognito:username", "second-b"), ("phone_number", "+15555550123"), ("phone_number_verified", "true")],
     ];
-    let second = csv_document(&header, &second);
-    for csv in [&first, &second] {
-        let (status, body) = put(server, url_of(&job), csv).await;
-        assert_eq!(status, 200, "PUT answered {status}: {body:?}");
-    }
+    let first = csv_document(&header, &first);
+    let second = csv_document(&header, &[vec![("cognito:username", "second-upload"), ("email", "s@example.com")]]);
+    let (status, body) = put(server, url_of(&job), &first).await;
+    assert_eq!(status, 200, "PUT answered {status}: {body:?}");
+    let (status, body) = put(server, url_of(&job), &second).await;
+    assert_eq!(status, 403, "a second PUT answered {status}: {body:?}");
     start_job(server, pool, &job_id).await;
     let done = wait_for_job(server, pool, &job_id).await;
     assert_eq!(status_of(&done), "Succeeded", "{done:?}");
     assert_eq!((done.imported_users(), done.failed_users()), (2, 0), "{done:?}");
-    assert_eq!(server.usernames(pool).await, ["second-a", "second-b"], "the first upload was imported");
+    assert_eq!(server.usernames(pool).await, ["second-a", "second-b"], "the second upload was imported");
     let b = server.get_user(pool, "second-b").await;
     assert_eq!(attr_of(b.user_attributes(), "phone_number"), Some("+15555550123"));
     assert_eq!(attr_of(b.user_attributes(), "phone_number_verified"), Some("true"));

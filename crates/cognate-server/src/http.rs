@@ -57,21 +57,24 @@ struct UploadQuery {
 }
 
 /// The pre-signed upload URL of a user import job: `curl -T users.csv "$PreSignedUrl"`.
+/// Answers as S3 does: 200 with an empty body, or S3's XML error document. A path or query
+/// string that does not parse is refused like a wrong token (403), before the body is read.
 async fn import_upload(
     State(state): State<Arc<AppState>>,
-    axum::extract::Path(job_id): axum::extract::Path<String>,
-    axum::extract::Query(query): axum::extract::Query<UploadQuery>,
+    job_id: Result<axum::extract::Path<String>, axum::extract::rejection::PathRejection>,
+    query: Result<axum::extract::Query<UploadQuery>, axum::extract::rejection::QueryRejection>,
     body: Body,
 ) -> Response {
-    let Ok(bytes) = to_bytes(body, crate::ops::import_jobs::MAX_CSV_BYTES).await else {
-        return (StatusCode::PAYLOAD_TOO_LARGE, "EntityTooLarge\n").into_response();
-    };
-    let token = query.token.unwrap_or_default();
-    match crate::ops::import_jobs::upload(state, &job_id, &token, bytes.to_vec()).await {
+    let job_id = job_id.map(|p| p.0).unwrap_or_default();
+    let token = query.ok().and_then(|q| q.0.token).unwrap_or_default();
+    match crate::ops::import_jobs::upload(state, &job_id, &token, body).await {
         Ok(()) => StatusCode::OK.into_response(),
-        Err((status, message)) => {
-            (StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), format!("{message}\n")).into_response()
-        }
+        Err(refusal) => (
+            StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::FORBIDDEN),
+            [("content-type", "application/xml")],
+            refusal.xml(),
+        )
+            .into_response(),
     }
 }
 
@@ -224,9 +227,39 @@ fn authenticate(
         headers: &incoming.headers,
         body: &incoming.body,
     };
+    // Every client of these APIs (botocore and the AWS CLI, the Rust SDK, JS v3) signs the
+    // Authorization header over the body's hash and every header it sends. Anything less is
+    // refused, so that a signature cannot be stretched: a presigned URL (query-string
+    // auth, `UNSIGNED-PAYLOAD`, only `host` signed, valid for up to 7 days) would otherwise
+    // be bearer access to every admin operation with any body, and an unsigned
+    // `X-Amz-Target` would let a captured request replay as another operation. What is
+    // missing from SignedHeaders is answered with IncompleteSignatureException, AWS's
+    // exception (and wording) for a signature that does not cover `host`; an unsigned
+    // payload with InvalidSignatureException, as AWS's non-S3 services answer it (see
+    // `cognate_crypto::sigv4`).
+    let has_content_type = incoming.headers.iter().any(|(name, _)| name == "content-type");
+    let policy = match service {
+        // REST-JSON: the operation is the method and path, which are always signed. Reads
+        // carry no body, so a presigned GET stays usable; writes are header-signed only.
+        Service::CognitoSync => sigv4::Policy {
+            allow_presigned: matches!(incoming.method.as_str(), "GET" | "HEAD"),
+            require_payload_hash: true,
+            required_signed_headers: if has_content_type || !incoming.body.is_empty() {
+                &["content-type"]
+            } else {
+                &[]
+            },
+        },
+        // JSON 1.1: `X-Amz-Target` picks the operation and `Content-Type` the protocol.
+        Service::CognitoIdp | Service::CognitoIdentity => sigv4::Policy {
+            allow_presigned: false,
+            require_payload_hash: true,
+            required_signed_headers: &["content-type", "x-amz-target"],
+        },
+    };
     let secret_for = |key: &str| config.secret_for(key);
     let skew = Duration::from_secs(config.sigv4_max_skew_seconds);
-    match sigv4::verify(&request, service.signing_name(), &secret_for, now, skew) {
+    match sigv4::verify(&request, service.signing_name(), &policy, &secret_for, now, skew) {
         // Ids and ARNs carry the server's region, so a request signed for another region
         // is refused as AWS refuses it.
         Ok(verified) if verified.region != config.region => Err(ApiError::protocol(
@@ -395,15 +428,33 @@ fn json_response(status: StatusCode, request_id: &str, body: String) -> Response
 }
 
 fn json_error(service: Service, request_id: &str, err: &ApiError) -> Response {
+    // Messages can carry client input (ids, names, targets): bounded here, so no request
+    // makes a response header or body longer than a proxy or client accepts (Python's
+    // http.client refuses header lines over 64 KiB).
+    const BODY_MESSAGE_BYTES: usize = 4096;
+    const HEADER_MESSAGE_BYTES: usize = 1024;
+    fn truncated(text: &str, limit: usize) -> &str {
+        if text.len() <= limit {
+            return text;
+        }
+        let mut end = limit;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        &text[..end]
+    }
     let code = err.type_name();
-    let body = serde_json::json!({ "__type": code, "message": err.message }).to_string();
+    let message = truncated(&err.message, BODY_MESSAGE_BYTES);
+    let body = serde_json::json!({ "__type": code, "message": message }).to_string();
     let status = StatusCode::from_u16(err.http_status(service)).unwrap_or(StatusCode::BAD_REQUEST);
     let mut response = json_response(status, request_id, body);
     let headers = response.headers_mut();
     headers.insert(HeaderName::from_static("x-amzn-errortype"), HeaderValue::from_static(code));
     // Header values must be visible ASCII; the body carries the exact text.
-    let printable: String =
-        err.message.chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' }).collect();
+    let printable: String = truncated(message, HEADER_MESSAGE_BYTES)
+        .chars()
+        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
+        .collect();
     if let Ok(message) = HeaderValue::from_str(&printable) {
         headers.insert(HeaderName::from_static("x-amzn-errormessage"), message);
     }

@@ -45,6 +45,9 @@ struct JobDoc {
     /// The run importing the job (see [`new_run_id`]) while the job runs.
     #[serde(default)]
     runner: Option<String>,
+    /// The pre-signed URL was used: it takes one upload (set before the CSV is stored).
+    #[serde(default)]
+    uploaded: bool,
 }
 
 fn job_not_found(job_id: &str) -> ApiError {
@@ -130,7 +133,14 @@ pub async fn create_user_import_job(
         failed_users: Some(0),
         ..Default::default()
     };
-    let doc = JobDoc { job: job.clone(), upload_token: token, failures: Vec::new(), rows_done: 0, runner: None };
+    let doc = JobDoc {
+        job: job.clone(),
+        upload_token: token,
+        failures: Vec::new(),
+        rows_done: 0,
+        runner: None,
+        uploaded: false,
+    };
     let record = ImportJobRecord {
         pool_id: input.user_pool_id.clone(),
         job_id,
@@ -247,25 +257,195 @@ pub async fn stop_user_import_job(ctx: Ctx, input: StopUserImportJobRequest) -> 
     Ok(StopUserImportJobResponse { user_import_job: Some(doc.job) })
 }
 
-/// Accepts the CSV upload for a job (PUT to the pre-signed URL).
-pub async fn upload(state: Arc<AppState>, job_id: &str, token: &str, body: Vec<u8>) -> Result<(), (u16, String)> {
+/// How long a pre-signed URL works after CreateUserImportJob: Cognito's S3 URLs expire
+/// after 15 minutes.
+pub const UPLOAD_URL_LIFETIME_MS: i64 = 15 * 60 * 1000;
+/// Uploads read at once. Each may hold up to [`MAX_CSV_BYTES`] until it is stored, so this
+/// bounds the memory uploads take. A process-wide static rather than a field of [`AppState`]
+/// because the memory it protects is the process's.
+static UPLOAD_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+/// How long an upload waits for a slot before it is told to slow down (S3's 503 SlowDown).
+const UPLOAD_SLOT_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+/// An upload that sends nothing for this long is dropped (S3's RequestTimeout), so a
+/// stalled client does not keep a slot.
+const UPLOAD_IDLE: std::time::Duration = std::time::Duration::from_secs(20);
+/// Longest any one upload may take (100 MiB in 15 minutes is about 115 KB/s).
+const UPLOAD_TOTAL: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+/// Job ids and tokens longer than this cannot be ours (ids are `import-` and 10 letters,
+/// tokens 48 hex digits): refused without a store lookup.
+const MAX_URL_PART: usize = 128;
+
+/// Why an upload was refused, as S3 would say it: the HTTP status, S3's error code and
+/// message (the body is S3's XML error document).
+#[derive(Debug)]
+pub struct UploadRefusal {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl UploadRefusal {
+    fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+        UploadRefusal { status, code, message: message.into() }
+    }
+
+    /// An unknown job, a wrong or missing token, a deleted pool: one answer for all, so the
+    /// URL tells nothing about which jobs exist.
+    fn access_denied() -> Self {
+        Self::new(403, "AccessDenied", "Access Denied")
+    }
+
+    fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(%cause, "import upload failed");
+        Self::new(500, "InternalError", "We encountered an internal error. Please try again.")
+    }
+
+    /// S3's XML error document (the messages are fixed text, never client input).
+    pub fn xml(&self) -> String {
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{}</Code><Message>{}</Message></Error>\n",
+            self.code, self.message
+        )
+    }
+}
+
+/// Accepts the CSV upload for a job (PUT to the pre-signed URL). The job id and token are
+/// checked before a byte of the body is read (hyper sends `100 Continue` only once the body
+/// is polled, so a refused `curl -T` never sends it); the body is then read within
+/// [`MAX_CSV_BYTES`], by at most [`UPLOAD_SLOTS`] uploads at once. The URL works for
+/// [`UPLOAD_URL_LIFETIME_MS`] and for one upload.
+pub async fn upload(
+    state: Arc<AppState>,
+    job_id: &str,
+    token: &str,
+    mut body: axum::body::Body,
+) -> Result<(), UploadRefusal> {
+    use axum::body::HttpBody;
+
     let ctx = system_ctx(&state);
+    authorize_upload(&ctx, job_id, token).await?;
+    let declared = body.size_hint().lower();
+    if declared > MAX_CSV_BYTES as u64 {
+        return Err(too_large());
+    }
+    let _slot = match tokio::time::timeout(UPLOAD_SLOT_WAIT, UPLOAD_SLOTS.acquire()).await {
+        Ok(Ok(permit)) => permit,
+        _ => return Err(UploadRefusal::new(503, "SlowDown", "Please reduce your request rate.")),
+    };
+    // The declared length (Content-Length) is allocated once, not grown by doubling.
+    let mut csv = Vec::with_capacity(usize::try_from(declared).unwrap_or(0));
+    let deadline = tokio::time::Instant::now() + UPLOAD_TOTAL;
+    loop {
+        let idle = UPLOAD_IDLE.min(deadline.saturating_duration_since(tokio::time::Instant::now()));
+        let frame = tokio::time::timeout(idle, std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)));
+        match frame.await {
+            Err(_) => {
+                return Err(UploadRefusal::new(
+                    400,
+                    "RequestTimeout",
+                    "Your socket connection to the server was not read from or written to within the timeout period.",
+                ))
+            }
+            Ok(None) => break,
+            Ok(Some(Err(_))) => {
+                return Err(UploadRefusal::new(
+                    400,
+                    "IncompleteBody",
+                    "You did not provide the number of bytes specified by the Content-Length HTTP header.",
+                ))
+            }
+            Ok(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data() {
+                    if csv.len().saturating_add(data.len()) > MAX_CSV_BYTES {
+                        return Err(too_large());
+                    }
+                    csv.extend_from_slice(&data);
+                }
+            }
+        }
+    }
+    // The job may have changed while the body arrived: claim the URL's one use with
+    // compare-and-set, then store the CSV.
+    let record = claim_upload(&ctx, job_id, token, true).await?;
+    let (p, j) = (record.pool_id.clone(), record.job_id.clone());
+    if let Err(err) = ctx.store(move |s| s.put_import_csv(&p, &j, &csv)).await {
+        // Give the use back, so the client can retry what the server failed to store.
+        if claim_upload(&ctx, job_id, token, false).await.is_err() {
+            tracing::warn!(job_id, "an import upload failed and its URL stays used");
+        }
+        return Err(UploadRefusal::internal(err.message));
+    }
+    Ok(())
+}
+
+fn too_large() -> UploadRefusal {
+    UploadRefusal::new(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
+}
+
+/// The job the URL names, if `token` is its upload token; AccessDenied otherwise.
+async fn upload_job(ctx: &Ctx, job_id: &str, token: &str) -> Result<(ImportJobRecord, JobDoc), UploadRefusal> {
+    if job_id.len() > MAX_URL_PART || token.is_empty() || token.len() > MAX_URL_PART {
+        return Err(UploadRefusal::access_denied());
+    }
     let lookup = job_id.to_owned();
     let record = ctx
         .store(move |s| s.get_import_job_by_id(&lookup))
         .await
-        .map_err(|e| (500, e.message))?
-        .ok_or_else(|| (404, "NoSuchUpload".to_owned()))?;
-    let doc: JobDoc = decode_doc(&record.doc).map_err(|e| (500, e.message))?;
+        .map_err(|e| UploadRefusal::internal(e.message))?
+        .ok_or_else(UploadRefusal::access_denied)?;
+    let doc: JobDoc = decode_doc(&record.doc).map_err(|e| UploadRefusal::internal(e.message))?;
     if !cognate_crypto::ct::eq(doc.upload_token.as_bytes(), token.as_bytes()) {
-        return Err((403, "SignatureDoesNotMatch".to_owned()));
+        return Err(UploadRefusal::access_denied());
     }
-    if status(&doc) != UserImportJobStatusType::Created {
-        return Err((409, "The import job has already started.".to_owned()));
+    Ok((record, doc))
+}
+
+/// Whether the URL can take an upload now; what the refusal says once the token is right
+/// (telling its holder that the URL expired or was used reveals nothing new).
+fn upload_refusal(ctx: &Ctx, record: &ImportJobRecord, doc: &JobDoc) -> Option<UploadRefusal> {
+    if ctx.now_ms() >= record.created_ms.saturating_add(UPLOAD_URL_LIFETIME_MS) {
+        return Some(UploadRefusal::new(403, "AccessDenied", "Request has expired"));
     }
-    let (p, j) = (record.pool_id.clone(), record.job_id.clone());
-    ctx.store(move |s| s.put_import_csv(&p, &j, &body)).await.map_err(|e| (500, e.message))?;
-    Ok(())
+    if doc.uploaded {
+        return Some(UploadRefusal::new(403, "AccessDenied", "This pre-signed URL has already been used."));
+    }
+    match status(doc) {
+        UserImportJobStatusType::Created => None,
+        other => {
+            Some(UploadRefusal::new(403, "AccessDenied", format!("The import job is {other} and takes no upload.")))
+        }
+    }
+}
+
+async fn authorize_upload(ctx: &Ctx, job_id: &str, token: &str) -> Result<(), UploadRefusal> {
+    let (record, doc) = upload_job(ctx, job_id, token).await?;
+    upload_refusal(ctx, &record, &doc).map_or(Ok(()), Err)
+}
+
+/// Marks the URL used (`used`), refused as [`upload_refusal`] says; or gives the use back.
+async fn claim_upload(ctx: &Ctx, job_id: &str, token: &str, used: bool) -> Result<ImportJobRecord, UploadRefusal> {
+    let (record, _) = upload_job(ctx, job_id, token).await?;
+    let mut refused = None;
+    let change = |doc: &mut JobDoc, _: &mut Option<i64>| {
+        if used {
+            refused = upload_refusal(ctx, &record, doc);
+            if refused.is_some() {
+                return Err(ApiError::new(ErrorCode::PreconditionNotMetException, "refused"));
+            }
+        }
+        doc.uploaded = used;
+        Ok(())
+    };
+    let outcome = modify_job(ctx, &record.pool_id, &record.job_id, change).await;
+    match (outcome, refused) {
+        (Ok(_), _) => Ok(record),
+        (Err(_), Some(refusal)) => Err(refusal),
+        // The job or its pool was deleted meanwhile.
+        (Err(err), None) if err.code == crate::error::Code::Modelled(ErrorCode::ResourceNotFoundException) => {
+            Err(UploadRefusal::access_denied())
+        }
+        (Err(err), None) => Err(UploadRefusal::internal(err.message)),
+    }
 }
 
 fn system_ctx(state: &Arc<AppState>) -> Ctx {
