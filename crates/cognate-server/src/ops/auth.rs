@@ -620,6 +620,9 @@ async fn answer_mfa(
     let opened = open_session(ctx, call, session, &challenge)?;
     let pool = call.pool.pool.clone();
     let target = session_target(ctx, call, &opened.user).await?;
+    // The client proves itself before any guess is counted against the user.
+    let username = target.user.as_ref().map_or(&target.key, |u| &u.record.username);
+    call.check_secret_hash(ctx, responses.get("SECRET_HASH").map(String::as_str), username)?;
     let guessed = matches!(
         challenge,
         ChallengeNameType::SoftwareTokenMfa
@@ -634,10 +637,11 @@ async fn answer_mfa(
         lockout::reserve_sign_in(ctx, &call.pool_id, &target.key).await?;
     }
     let Some(mut user) = target.user else {
-        // Only a pool hiding user existence hands out Sessions for unknown logins.
-        return Err(ApiError::new(ErrorCode::CodeMismatchException, "Invalid code received for user"));
+        // Only a pool hiding user existence hands out Sessions for unknown logins (one-time
+        // code challenges only): their answer is a wrong code's.
+        let mismatch = cognate_store::CodeCheck::Mismatch { attempts_left: 0 };
+        return Err(crate::users::codes::rejection(&mismatch).unwrap_or_else(wrong_password));
     };
-    call.check_secret_hash(ctx, responses.get("SECRET_HASH").map(String::as_str), &user.record.username)?;
     match &challenge {
         ChallengeNameType::SoftwareTokenMfa => {
             let code = param(responses, "SOFTWARE_TOKEN_MFA_CODE")?;
