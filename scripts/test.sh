@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 
 export COGNATE_TEST_DATABASE_URL="${COGNATE_TEST_DATABASE_URL:-postgres://root@127.0.0.1:5432/test}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
-step() { printf '\n==> %s\n' "$*"; }
+suite_started=$SECONDS
+step() { printf '\n==> %s (at %ss)\n' "$*" "$((SECONDS - suite_started))"; }
 
 step "PostgreSQL reachable"
 if ! python3 - "$COGNATE_TEST_DATABASE_URL" <<'PY'
@@ -51,4 +52,4 @@ step "real clients: AWS CLI"
 bash tests/cli/run.sh
 
 echo
-echo "all suites passed"
+echo "all suites passed in $((SECONDS - suite_started))s"
