@@ -315,12 +315,7 @@ async fn start_user_auth(
     let login = param(params, "USERNAME")?;
     call.check_secret_hash(ctx, params.get("SECRET_HASH").map(String::as_str), login)?;
     let target = sign_in_user(ctx, call, login).await?;
-    // An unknown login is offered what the pool offers a user who has every factor; the
-    // answers then fail as wrong ones do.
-    let available = match &target.user {
-        Some(user) => available_challenges(&call.pool.pool, user),
-        None => challenges_of(super::mfa::pool_first_factors(&call.pool.pool)),
-    };
+    let available = target_challenges(&call.pool.pool, &target);
     if let Some(preferred) = params.get("PREFERRED_CHALLENGE") {
         if available.iter().any(|c| c.as_str() == preferred.as_str()) {
             return take_challenge(ctx, call, &target, preferred, params).await;
@@ -337,6 +332,15 @@ async fn start_user_auth(
         challenge_parameters: Some(BTreeMap::new()),
         ..Default::default()
     })
+}
+
+/// The first-factor challenges of a sign-in. An unknown login is offered what the pool
+/// offers a user who has every factor; its answers then fail as wrong ones do.
+fn target_challenges(pool: &UserPoolType, target: &SignInTarget) -> Vec<ChallengeNameType> {
+    match &target.user {
+        Some(user) => available_challenges(pool, user),
+        None => challenges_of(super::mfa::pool_first_factors(pool)),
+    }
 }
 
 fn available_challenges(pool: &UserPoolType, user: &User) -> Vec<ChallengeNameType> {
@@ -412,10 +416,7 @@ async fn answer_select_challenge(
     let target = session_target(ctx, call, &opened.user).await?;
     let username = target.user.as_ref().map_or(&target.key, |u| &u.record.username);
     call.check_secret_hash(ctx, responses.get("SECRET_HASH").map(String::as_str), username)?;
-    let available = match &target.user {
-        Some(user) => available_challenges(&call.pool.pool, user),
-        None => challenges_of(super::mfa::pool_first_factors(&call.pool.pool)),
-    };
+    let available = target_challenges(&call.pool.pool, &target);
     if !available.iter().any(|c| c.as_str() == answer) {
         return Err(ApiError::invalid_parameter(format!("Invalid ANSWER {answer} for SELECT_CHALLENGE.")));
     }
@@ -451,8 +452,11 @@ async fn finish_password_check(
     }
     let key = user.record.username_key.clone();
     let next = after_password(ctx, call, user, device).await;
-    let mfa_follows = next.as_ref().is_ok_and(|r| r.challenge_name.as_ref().is_some_and(is_code_challenge));
-    if !mfa_follows {
+    // Tokens were issued by complete_sign_in, which cleared the counter already.
+    let settled = next
+        .as_ref()
+        .is_ok_and(|r| r.authentication_result.is_some() || r.challenge_name.as_ref().is_some_and(is_code_challenge));
+    if !settled {
         lockout::sign_in_succeeded(ctx, &call.pool_id, &key).await?;
     }
     next
