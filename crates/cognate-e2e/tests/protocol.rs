@@ -341,23 +341,44 @@ async fn signature_for_another_service_is_rejected() {
 }
 
 #[tokio::test]
-async fn signature_for_another_region_is_rejected() {
+async fn any_region_is_served_and_names_its_namespace() {
     let server = Server::sqlite().await;
     let raw = server.raw();
+    let signed_for = |region: &str| Signing::With {
+        access_key: ACCESS_KEY.into(),
+        secret_key: SECRET_KEY.into(),
+        time: SystemTime::now(),
+        region: region.into(),
+    };
+    let created =
+        raw.call(&idp("CreateUserPool"), &json!({"PoolName": "west"}).to_string(), signed_for("eu-west-1")).await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    let pool = created.json()["UserPool"].clone();
+    let id = pool["Id"].as_str().expect("id").to_owned();
+    assert!(id.starts_with("eu-west-1_"), "{id}");
+    assert!(pool["Arn"].as_str().expect("arn").starts_with("arn:aws:cognito-idp:eu-west-1:"), "{pool}");
+    let raw_ref = &raw;
+    let list = |region: &str| {
+        let signing = signed_for(region);
+        let raw = raw_ref;
+        async move {
+            let resp = raw.call(&idp("ListUserPools"), &json!({"MaxResults": 60}).to_string(), signing).await;
+            assert_eq!(resp.status, 200, "{}", resp.body);
+            resp.json()["UserPools"].as_array().expect("pools").iter().map(|p| p["Id"].to_string()).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(list("eu-west-1").await.len(), 1);
+    assert!(list("us-east-1").await.is_empty(), "another region's listing shows nothing");
+    // A signed request finds pools of its own region only, as in AWS.
+    let describe = json!({"UserPoolId": id}).to_string();
+    raw.call(&idp("DescribeUserPool"), &describe, signed_for("us-east-1"))
+        .await
+        .assert_error("ResourceNotFoundException");
+    let found = raw.call(&idp("DescribeUserPool"), &describe, signed_for("eu-west-1")).await;
+    assert_eq!(found.status, 200, "{}", found.body);
+    // What is not a region name is refused as AWS refuses it.
     let body = json!({"MaxResults": 5}).to_string();
-    let resp = raw
-        .call(
-            &idp("ListUserPools"),
-            &body,
-            Signing::With {
-                access_key: ACCESS_KEY.into(),
-                secret_key: SECRET_KEY.into(),
-                time: SystemTime::now(),
-                region: "eu-west-1".into(),
-            },
-        )
-        .await;
-    resp.assert_error("InvalidSignatureException");
+    raw.call(&idp("ListUserPools"), &body, signed_for("moon-base")).await.assert_error("InvalidSignatureException");
 }
 
 #[tokio::test]

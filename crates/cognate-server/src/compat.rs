@@ -3,7 +3,7 @@
 
 use cognate_api::{Operation, Service};
 
-use crate::ops::is_implemented;
+use crate::ops::declared;
 
 pub fn render() -> String {
     let mut out = String::from(
@@ -14,7 +14,7 @@ pub fn render() -> String {
     );
     for service in Service::ALL {
         let ops: Vec<&Operation> = Operation::of_service(service).collect();
-        let done = ops.iter().filter(|op| is_implemented(op)).count();
+        let done = ops.iter().filter(|op| declared(op).is_some()).count();
         out.push_str(&format!(
             "## {} ({done} of {} implemented)\n\n| operation | auth | state |\n|---|---|---|\n",
             service.signing_name(),
@@ -22,7 +22,7 @@ pub fn render() -> String {
         ));
         for op in ops {
             let auth = if op.signed { "SigV4" } else { "public" };
-            let state = if is_implemented(op) { "implemented" } else { "not yet" };
+            let state = if declared(op).is_some() { "implemented" } else { "not yet" };
             out.push_str(&format!("| {} | {auth} | {state} |\n", op.name));
         }
         out.push('\n');

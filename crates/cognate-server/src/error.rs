@@ -16,6 +16,9 @@ pub enum ProtocolCode {
     /// so SDKs do not retry it.
     NotImplemented,
     RequestTooLarge,
+    /// A caller whose kind the operation does not accept (e.g. an identity's temporary
+    /// credentials on an administrator's operation).
+    AccessDenied,
 }
 
 impl ProtocolCode {
@@ -29,6 +32,7 @@ impl ProtocolCode {
             ProtocolCode::UnrecognizedClient => "UnrecognizedClientException",
             ProtocolCode::NotImplemented => "UnsupportedOperationException",
             ProtocolCode::RequestTooLarge => "RequestEntityTooLargeException",
+            ProtocolCode::AccessDenied => "AccessDeniedException",
         }
     }
 

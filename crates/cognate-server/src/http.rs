@@ -16,9 +16,10 @@ use cognate_api::{Operation, Service};
 use cognate_crypto::sigv4;
 use serde_json::Value;
 
+use crate::credentials::{CredentialSource, ResolvedKey};
 use crate::error::{ApiError, ProtocolCode};
 use crate::ops;
-use crate::state::{AppState, Caller, Ctx};
+use crate::state::{AppState, Ctx, Principal, PrincipalKind};
 
 const JSON_CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 const EXPOSED_HEADERS: &str = "x-amzn-RequestId,x-amzn-ErrorType,x-amzn-ErrorMessage,Date";
@@ -182,7 +183,7 @@ async fn run_operation(
     decode: impl FnOnce(&[u8]) -> Result<Value, ApiError>,
 ) -> Result<Value, ApiError> {
     let now = state.clock.now();
-    let caller = if op.signed { authenticate(state, op.service, incoming, now)? } else { Caller::Anonymous };
+    let signer = if op.signed { Some(authenticate(state, op.service, incoming, now)?) } else { None };
     let body = decode(&incoming.body)?;
     if let Some(root) = op.input {
         validate(op.service.shapes(), root, &body).map_err(|invalid| match invalid {
@@ -194,12 +195,41 @@ async fn run_operation(
     // `DEVICE_KEY: null`): null means absent everywhere.
     let mut body = body;
     strip_nulls(&mut body);
-    if !ops::is_implemented(op) {
+    let Some(declared) = ops::declared(op) else {
         return Err(ops::not_implemented(op));
+    };
+    let (principal, region) = match signer {
+        Some(signed) => (signed.principal, signed.region),
+        None => (unsigned_principal(declared.accepts, &body), state.config.region.clone()),
+    };
+    if !principal.kind().is_some_and(|kind| declared.accepts.contains(&kind)) {
+        return Err(ApiError::protocol(
+            ProtocolCode::AccessDenied,
+            format!("The caller is not authorized to perform: {}:{}", op.service.signing_name(), op.name),
+        ));
     }
-    let ctx = Ctx { state: Arc::clone(state), request_id: request_id.to_owned(), caller, now };
-    crate::ratelimit::check(&ctx, op).await?;
+    let ctx = Ctx { state: Arc::clone(state), request_id: request_id.to_owned(), principal, region, op: Some(op), now };
+    crate::ratelimit::check(&ctx, op, declared.quota).await?;
     ops::dispatch(ctx, op, body).await
+}
+
+/// Who makes an unsigned call, from what it carries: an access token, else an app client,
+/// else nobody in particular.
+fn unsigned_principal(accepts: &[PrincipalKind], body: &Value) -> Principal {
+    let carries = |member: &str| body.get(member).is_some();
+    if accepts.contains(&PrincipalKind::AccessToken) && carries("AccessToken") {
+        Principal::AccessToken
+    } else if accepts.contains(&PrincipalKind::AppClient) && carries("ClientId") {
+        Principal::AppClient
+    } else {
+        Principal::Anonymous
+    }
+}
+
+/// A verified signature: who signed, and for which region.
+struct Signed {
+    principal: Principal,
+    region: String,
 }
 
 fn strip_nulls(value: &mut Value) {
@@ -218,7 +248,7 @@ fn authenticate(
     service: Service,
     incoming: &Incoming,
     now: std::time::SystemTime,
-) -> Result<Caller, ApiError> {
+) -> Result<Signed, ApiError> {
     let config = &state.config;
     let request = sigv4::Request {
         method: &incoming.method,
@@ -257,19 +287,31 @@ fn authenticate(
             required_signed_headers: &["content-type", "x-amz-target"],
         },
     };
-    let secret_for = |key: &str| config.secret_for(key);
+    let source: &dyn CredentialSource = config;
+    let secret_for = |key: &str| source.resolve(key).map(|resolved| resolved.secret_access_key.expose().clone());
     let skew = Duration::from_secs(config.sigv4_max_skew_seconds);
     match sigv4::verify(&request, service.signing_name(), &policy, &secret_for, now, skew) {
-        // Ids and ARNs carry the server's region, so a request signed for another region
-        // is refused as AWS refuses it.
-        Ok(verified) if verified.region != config.region => Err(ApiError::protocol(
+        // The credential scope's region is the namespace the request addresses: pools and
+        // identity pools it creates carry it, listings show only its resources. Any AWS
+        // region is served unless `--region` lists the ones this server serves.
+        Ok(verified) if !config.serves_region(&verified.region) => Err(ApiError::protocol(
             ProtocolCode::InvalidSignature,
             format!("Credential should be scoped to a valid region, not '{}'. ", verified.region),
         )),
-        Ok(verified) => Ok(Caller::Iam { access_key_id: verified.access_key_id }),
+        Ok(verified) => {
+            let resolved = source.resolve(&verified.access_key_id).ok_or_else(|| {
+                ApiError::protocol(
+                    ProtocolCode::UnrecognizedClient,
+                    "The security token included in the request is invalid.",
+                )
+            })?;
+            check_session_token(&resolved, incoming)?;
+            Ok(Signed { principal: resolved.principal(&verified.access_key_id), region: verified.region })
+        }
         // The development switch relaxes the key and the signature, never their presence.
         Err(sigv4::Error::UnrecognizedClient | sigv4::Error::InvalidSignature) if config.accept_any_signature => {
-            Ok(Caller::Iam { access_key_id: String::from("(unverified)") })
+            let region = sigv4_scope_region(incoming).unwrap_or_else(|| config.region.clone());
+            Ok(Signed { principal: Principal::Iam { access_key_id: String::from("(unverified)") }, region })
         }
         Err(err) => {
             let code = match err.code() {
@@ -281,6 +323,28 @@ fn authenticate(
             Err(ApiError::protocol(code, err.message()))
         }
     }
+}
+
+/// Temporary credentials are valid only with the session token they were issued with.
+fn check_session_token(resolved: &ResolvedKey, incoming: &Incoming) -> Result<(), ApiError> {
+    let Some(expected) = resolved.session_token() else { return Ok(()) };
+    let presented = incoming.header("x-amz-security-token").unwrap_or_default();
+    if cognate_crypto::ct::eq(presented.as_bytes(), expected.as_bytes()) {
+        Ok(())
+    } else {
+        Err(ApiError::protocol(
+            ProtocolCode::UnrecognizedClient,
+            "The security token included in the request is invalid.",
+        ))
+    }
+}
+
+/// The region of the request's credential scope, read without verifying anything (only for
+/// the development switch that accepts any signature).
+fn sigv4_scope_region(incoming: &Incoming) -> Option<String> {
+    let authorization = incoming.header("authorization")?;
+    let credential = authorization.split("Credential=").nth(1)?.split([',', ' ']).next()?;
+    credential.split('/').nth(2).map(str::to_owned)
 }
 
 /// Cognito Sync (REST-JSON): routes by method and path template. No sync operation is

@@ -3,12 +3,14 @@
 #[cfg(test)]
 mod compat;
 mod config;
+mod credentials;
 mod error;
 mod http;
 mod metrics;
 mod ops;
 mod outbox;
 mod ratelimit;
+mod region;
 mod sealed;
 mod seed;
 mod state;
@@ -133,12 +135,7 @@ fn print_export(args: &ExportArgs) -> Result<(), String> {
 
 /// A context for work the server does on its own behalf (seeding, export).
 fn system_ctx(state: &Arc<AppState>) -> state::Ctx {
-    state::Ctx {
-        state: Arc::clone(state),
-        request_id: String::from("system"),
-        caller: state::Caller::Iam { access_key_id: String::from("cognate") },
-        now: state.clock.now(),
-    }
+    state::Ctx::system(state, "system")
 }
 
 async fn build_state(config: Config) -> Result<Arc<AppState>, String> {

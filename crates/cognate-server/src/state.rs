@@ -35,13 +35,50 @@ pub struct AppState {
     pub node_id: String,
 }
 
-/// Who made the request, as the protocol layer established it.
+/// Who made the request, as the protocol layer established it. Each line of `operations!`
+/// declares the kinds it accepts ([`PrincipalKind`]); a request by any other kind is refused
+/// before the operation runs.
 #[derive(Clone, Debug)]
-pub enum Caller {
-    /// A SigV4-verified IAM principal.
+pub enum Principal {
+    /// SigV4 with a long-term access key (from the config today).
     Iam { access_key_id: String },
-    /// An unsigned request to a public operation (SignUp, InitiateAuth, ...).
+    /// SigV4 with temporary credentials issued to an identity of an identity pool.
+    #[allow(dead_code, reason = "the identity scopes Cognito Sync calls to their own data (issue 12)")]
+    Identity { access_key_id: String, identity_pool_id: String, identity_id: String },
+    /// An unsigned call carrying a user's access token (GetUser, ChangePassword, ...). The
+    /// token is verified by [`crate::ops::self_service::authenticate`], which every such
+    /// operation calls first.
+    AccessToken,
+    /// An unsigned call naming an app client (SignUp, InitiateAuth, ...): the client, and its
+    /// secret through SECRET_HASH when it has one, are checked by the operation.
+    AppClient,
+    /// An unsigned call that names no client and carries no token.
     Anonymous,
+    /// Cognate acting on its own behalf (seeding, export, background import jobs).
+    System,
+}
+
+/// The kinds of [`Principal`], as `operations!` lines list them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PrincipalKind {
+    Iam,
+    Identity,
+    AccessToken,
+    AppClient,
+    Anonymous,
+}
+
+impl Principal {
+    pub fn kind(&self) -> Option<PrincipalKind> {
+        match self {
+            Principal::Iam { .. } => Some(PrincipalKind::Iam),
+            Principal::Identity { .. } => Some(PrincipalKind::Identity),
+            Principal::AccessToken => Some(PrincipalKind::AccessToken),
+            Principal::AppClient => Some(PrincipalKind::AppClient),
+            Principal::Anonymous => Some(PrincipalKind::Anonymous),
+            Principal::System => None,
+        }
+    }
 }
 
 /// One request's view of the server.
@@ -49,12 +86,51 @@ pub enum Caller {
 pub struct Ctx {
     pub state: Arc<AppState>,
     pub request_id: String,
-    pub caller: Caller,
+    pub principal: Principal,
+    /// The region the request addresses: its SigV4 credential scope's, or the server's
+    /// default region for unsigned calls and Cognate's own work. New ids and ARNs carry it.
+    pub region: String,
+    /// The operation being served (None for Cognate's own work): its modelled errors decide
+    /// how a give-up is reported (see [`crate::ops::common::modify`]).
+    pub op: Option<&'static cognate_api::Operation>,
     /// The request's time, read once so that everything one request stamps agrees.
     pub now: SystemTime,
 }
 
 impl Ctx {
+    /// A context for work Cognate does on its own behalf (seeding, export, import jobs).
+    pub fn system(state: &Arc<AppState>, label: &str) -> Ctx {
+        Ctx {
+            state: Arc::clone(state),
+            request_id: label.to_owned(),
+            principal: Principal::System,
+            region: state.config.region.clone(),
+            op: None,
+            now: state.clock.now(),
+        }
+    }
+
+    /// Whether a resource of `region` is visible to this request: a signed request sees its
+    /// credential scope's region only, as in AWS; unsigned calls and Cognate's own work find
+    /// resources by id in any region.
+    pub fn sees(&self, region: Option<&str>) -> bool {
+        match self.principal {
+            Principal::Iam { .. } | Principal::Identity { .. } => region == Some(self.region.as_str()),
+            _ => true,
+        }
+    }
+
+    /// A listing's resources of this request's region: ids start with `<region><separator>`
+    /// and sort together, so a page starts at that prefix and stops where it ends.
+    pub fn region_page_floor(&self, after: Option<String>, separator: char) -> (String, Option<String>) {
+        let prefix = format!("{}{separator}", self.region);
+        let floor = match after {
+            Some(token) if token > prefix => token,
+            _ => prefix.clone(),
+        };
+        (prefix, Some(floor))
+    }
+
     pub fn config(&self) -> &Config {
         &self.state.config
     }

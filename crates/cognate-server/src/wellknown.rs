@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::state::{AppState, Caller, Ctx};
+use crate::state::{AppState, Ctx};
 use crate::tokens;
 
 fn json_response(status: StatusCode, body: serde_json::Value) -> Response {
@@ -22,12 +22,9 @@ fn missing(pool_id: &str) -> Response {
 }
 
 fn context(state: &Arc<AppState>) -> Ctx {
-    Ctx {
-        state: Arc::clone(state),
-        request_id: cognate_crypto::ids::uuid_v4(),
-        caller: Caller::Anonymous,
-        now: state.clock.now(),
-    }
+    let mut ctx = Ctx::system(state, &cognate_crypto::ids::uuid_v4());
+    ctx.principal = crate::state::Principal::Anonymous;
+    ctx
 }
 
 pub async fn jwks(State(state): State<Arc<AppState>>, Path(pool_id): Path<String>) -> Response {

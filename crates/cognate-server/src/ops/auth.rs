@@ -723,7 +723,7 @@ async fn complete_sign_in(
             (key, None)
         }
         None => {
-            let device = super::devices::new_device(ctx);
+            let device = super::devices::new_device(ctx, &call.pool_id);
             let metadata = NewDeviceMetadataType {
                 device_key: Some(device.key.clone()),
                 device_group_key: Some(device.group_key.clone()),

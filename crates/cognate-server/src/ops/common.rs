@@ -4,6 +4,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use cognate_api::idp::{EmailMfaConfigType, UserPoolType, WebAuthnConfigurationType};
+use cognate_api::ErrorCode;
 use cognate_store::{StoreError, UserPoolRecord};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
@@ -13,6 +14,26 @@ use crate::state::{timestamp, Ctx};
 /// How often a read-modify-write retries after losing a race to another writer (possibly on
 /// another node) before giving up.
 const CAS_ATTEMPTS: usize = 8;
+
+/// The answer when a read-modify-write keeps losing races (`what` is the record, e.g. "The
+/// user pool"): the error the operation's model lists for it, so that SDKs retry as they
+/// would against Cognito. ConcurrentModificationException where the model names it, else
+/// TooManyRequestsException (every throttled user-pool operation lists it); an operation
+/// that lists neither (or Cognate's own work) reports an internal error.
+pub fn gave_up_on_conflicts(ctx: &Ctx, what: &str) -> ApiError {
+    let message = format!("{what} was modified concurrently; retry.");
+    match ctx.op.and_then(|op| conflict_error(op.errors)) {
+        Some(code) => ApiError::new(code, message),
+        None => ApiError::internal(message),
+    }
+}
+
+/// Which of an operation's modelled errors reports lost races, if any.
+fn conflict_error(modelled: &[ErrorCode]) -> Option<ErrorCode> {
+    [ErrorCode::ConcurrentModificationException, ErrorCode::TooManyRequestsException]
+        .into_iter()
+        .find(|code| modelled.contains(code))
+}
 
 pub fn pool_not_found(id: &str) -> ApiError {
     ApiError::not_found(format!("User pool {id} does not exist."))
@@ -27,8 +48,8 @@ pub fn encode_doc<T: Serialize>(value: &T) -> ApiResult<String> {
 }
 
 pub fn user_pool_arn(ctx: &Ctx, pool_id: &str) -> String {
-    let c = ctx.config();
-    format!("arn:aws:cognito-idp:{}:{}:userpool/{pool_id}", c.region, c.account_id)
+    let region = crate::region::of_user_pool(pool_id).unwrap_or(&ctx.region);
+    format!("arn:aws:cognito-idp:{region}:{}:userpool/{pool_id}", ctx.config().account_id)
 }
 
 /// What the store keeps for a user pool: the pool as DescribeUserPool shows it, plus the
@@ -45,6 +66,9 @@ pub struct PoolDoc {
 }
 
 pub async fn load_pool(ctx: &Ctx, pool_id: &str) -> ApiResult<(UserPoolRecord, PoolDoc)> {
+    if !ctx.sees(crate::region::of_user_pool(pool_id)) {
+        return Err(pool_not_found(pool_id));
+    }
     let id = pool_id.to_owned();
     let record = ctx.store(move |s| s.get_user_pool(&id)).await?.ok_or_else(|| pool_not_found(pool_id))?;
     let pool = decode_doc(&record.doc)?;
@@ -74,7 +98,7 @@ where
             Err(other) => return Err(ApiError::internal(other)),
         }
     }
-    Err(ApiError::internal(format!("pool {pool_id}: too many concurrent modifications")))
+    Err(gave_up_on_conflicts(ctx, "The user pool"))
 }
 
 /// Opaque pagination tokens: the last key of the previous page.
@@ -106,3 +130,37 @@ pub fn split_page<T>(mut items: Vec<T>, limit: usize, key: impl Fn(&T) -> String
 /// The `_custom_id_` tag lets scripted setups choose an id (the convention other Cognito
 /// emulators use). It is a directive, not a tag: it is removed from the stored tags.
 pub const CUSTOM_ID_TAG: &str = "_custom_id_";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cognate_api::{Operation, Service};
+
+    fn conflict_error_of(service: Service, name: &str) -> Option<ErrorCode> {
+        conflict_error(Operation::find(service, name).expect("modelled").errors)
+    }
+
+    #[test]
+    fn lost_races_are_reported_with_an_error_the_operation_lists() {
+        // Pools, clients and identity pools model ConcurrentModificationException (a pool's
+        // give-up used to be a 500) ...
+        assert_eq!(
+            conflict_error_of(Service::CognitoIdp, "UpdateUserPool"),
+            Some(ErrorCode::ConcurrentModificationException)
+        );
+        assert_eq!(
+            conflict_error_of(Service::CognitoIdp, "UpdateUserPoolClient"),
+            Some(ErrorCode::ConcurrentModificationException)
+        );
+        assert_eq!(
+            conflict_error_of(Service::CognitoIdentity, "UpdateIdentityPool"),
+            Some(ErrorCode::ConcurrentModificationException)
+        );
+        // ... users and groups do not, but every throttled operation lists TooManyRequests.
+        assert_eq!(conflict_error_of(Service::CognitoIdp, "UpdateGroup"), Some(ErrorCode::TooManyRequestsException));
+        assert_eq!(
+            conflict_error_of(Service::CognitoIdp, "AdminUpdateUserAttributes"),
+            Some(ErrorCode::TooManyRequestsException)
+        );
+    }
+}

@@ -16,11 +16,16 @@ pub fn device_not_found() -> ApiError {
     ApiError::not_found("Device does not exist.")
 }
 
-pub fn new_device(ctx: &Ctx) -> Device {
+/// A new device of a user of `pool_id`; its key carries the pool's region, as Cognito's do.
+pub fn new_device(ctx: &Ctx, pool_id: &str) -> Device {
     let group =
         cognate_crypto::ids::random_string(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", 9);
     Device {
-        key: format!("{}_{}", ctx.config().region, cognate_crypto::ids::uuid_v4()),
+        key: format!(
+            "{}_{}",
+            crate::region::of_user_pool(pool_id).unwrap_or(&ctx.region),
+            cognate_crypto::ids::uuid_v4()
+        ),
         group_key: format!("-{group}"),
         name: None,
         secret: None,

@@ -97,7 +97,7 @@ pub async fn update_group(ctx: Ctx, input: UpdateGroupRequest) -> ApiResult<Upda
             Err(other) => return Err(ApiError::internal(other)),
         }
     }
-    Err(ApiError::new(ErrorCode::TooManyRequestsException, "The group was modified concurrently; retry."))
+    Err(super::common::gave_up_on_conflicts(&ctx, "The group"))
 }
 
 pub async fn delete_group(ctx: Ctx, input: DeleteGroupRequest) -> ApiResult<()> {

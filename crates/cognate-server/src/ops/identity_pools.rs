@@ -19,8 +19,8 @@ fn not_found(id: &str) -> ApiError {
 }
 
 fn identity_pool_arn(ctx: &Ctx, id: &str) -> String {
-    let c = ctx.config();
-    format!("arn:aws:cognito-identity:{}:{}:identitypool/{id}", c.region, c.account_id)
+    let region = crate::region::of_identity_pool(id).unwrap_or(&ctx.region);
+    format!("arn:aws:cognito-identity:{region}:{}:identitypool/{id}", ctx.config().account_id)
 }
 
 fn is_identity_pool_id(id: &str) -> bool {
@@ -45,6 +45,9 @@ fn normalise(pool: &mut IdentityPool) -> ApiResult<()> {
 }
 
 async fn load(ctx: &Ctx, id: &str) -> ApiResult<(IdentityPoolRecord, IdentityPool)> {
+    if !ctx.sees(crate::region::of_identity_pool(id)) {
+        return Err(not_found(id));
+    }
     let key = id.to_owned();
     let record = ctx.store(move |s| s.get_identity_pool(&key)).await?.ok_or_else(|| not_found(id))?;
     let pool = decode_doc(&record.doc)?;
@@ -70,10 +73,7 @@ where
             Err(other) => return Err(ApiError::internal(other)),
         }
     }
-    Err(ApiError::new(
-        cognate_api::ErrorCode::ConcurrentModificationException,
-        "The identity pool was modified concurrently; retry.",
-    ))
+    Err(super::common::gave_up_on_conflicts(ctx, "The identity pool"))
 }
 
 pub async fn create_identity_pool(ctx: Ctx, input: CreateIdentityPoolInput) -> ApiResult<IdentityPool> {
@@ -83,11 +83,17 @@ pub async fn create_identity_pool(ctx: Ctx, input: CreateIdentityPoolInput) -> A
         if !is_identity_pool_id(id) {
             return Err(ApiError::invalid_parameter(format!(
                 "The {CUSTOM_ID_TAG} tag must be an identity pool id such as {}:0c0ffee0-0000-4000-8000-000000000000.",
-                ctx.config().region
+                ctx.region
+            )));
+        }
+        if !ctx.sees(crate::region::of_identity_pool(id)) {
+            return Err(ApiError::invalid_parameter(format!(
+                "The {CUSTOM_ID_TAG} tag must name an identity pool of the request's region {}.",
+                ctx.region
             )));
         }
     }
-    let id = custom_id.clone().unwrap_or_else(|| format!("{}:{}", ctx.config().region, cognate_crypto::ids::uuid_v4()));
+    let id = custom_id.clone().unwrap_or_else(|| format!("{}:{}", ctx.region, cognate_crypto::ids::uuid_v4()));
     let mut pool = IdentityPool {
         identity_pool_id: id.clone(),
         identity_pool_name: input.identity_pool_name.clone(),
@@ -159,8 +165,9 @@ pub async fn delete_identity_pool(ctx: Ctx, input: DeleteIdentityPoolInput) -> A
 
 pub async fn list_identity_pools(ctx: Ctx, input: ListIdentityPoolsInput) -> ApiResult<ListIdentityPoolsResponse> {
     let limit = usize::try_from(input.max_results).unwrap_or(60).clamp(1, 60);
-    let after = page_after(input.next_token.as_ref())?;
-    let records = ctx.store(move |s| s.list_identity_pools(after.as_deref(), limit + 1)).await?;
+    let (prefix, after) = ctx.region_page_floor(page_after(input.next_token.as_ref())?, ':');
+    let mut records = ctx.store(move |s| s.list_identity_pools(after.as_deref(), limit + 1)).await?;
+    records.retain(|r| r.id.starts_with(&prefix));
     let (page, next_token) = split_page(records, limit, |r| r.id.clone());
     let pools = page
         .into_iter()

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::common::*;
 use crate::error::{ApiError, ApiResult};
-use crate::state::{timestamp, AppState, Caller, Ctx};
+use crate::state::{timestamp, AppState, Ctx};
 use crate::users::attributes::{check_changes, Writer};
 use crate::users::{NewUser, User, UserDoc};
 
@@ -84,7 +84,7 @@ where
             Err(other) => return Err(ApiError::internal(other)),
         }
     }
-    Err(ApiError::new(ErrorCode::TooManyRequestsException, "The import job was modified concurrently; retry."))
+    Err(super::common::gave_up_on_conflicts(ctx, "The import job"))
 }
 
 /// Names one run of a job on this node. Each start or takeover is a new run, so a run that
@@ -449,12 +449,7 @@ async fn claim_upload(ctx: &Ctx, job_id: &str, token: &str, used: bool) -> Resul
 }
 
 fn system_ctx(state: &Arc<AppState>) -> Ctx {
-    Ctx {
-        state: Arc::clone(state),
-        request_id: String::from("import"),
-        caller: Caller::Iam { access_key_id: String::from("cognate") },
-        now: state.clock.now(),
-    }
+    Ctx::system(state, "import")
 }
 
 /// The records of a CSV document (RFC 4180 quoting; CRLF or LF line ends; blank lines

@@ -25,12 +25,28 @@ use serde::{de::DeserializeOwned, Serialize};
 use serde_json::Value;
 
 use crate::error::{ApiError, ApiResult, Code, ProtocolCode};
-use crate::state::Ctx;
+use crate::ratelimit::Quota;
+use crate::state::{Ctx, Principal, PrincipalKind};
 
+/// One line per implemented operation: service and name, the handler, the kinds of caller it
+/// accepts, and the Cognito quota category its requests count against.
 macro_rules! operations {
-    ($($service:ident $name:literal => $handler:path,)*) => {
-        /// (service, operation) pairs that have an implementation.
-        pub static IMPLEMENTED: &[(Service, &str)] = &[$((Service::$service, $name)),*];
+    ($($service:ident $name:literal => $handler:path, [$($accepts:ident),+], $quota:ident,)*) => {
+        /// What `operations!` declares about one implemented operation.
+        pub struct Declared {
+            pub service: Service,
+            pub name: &'static str,
+            pub accepts: &'static [PrincipalKind],
+            pub quota: Quota,
+        }
+
+        /// Every implemented operation, in the order of the list.
+        pub static IMPLEMENTED: &[Declared] = &[$(Declared {
+            service: Service::$service,
+            name: $name,
+            accepts: &[$(PrincipalKind::$accepts),+],
+            quota: Quota::$quota,
+        }),*];
 
         /// Decodes the validated body into the operation's input type, runs it, encodes the output.
         pub async fn dispatch(ctx: Ctx, op: &'static Operation, body: Value) -> ApiResult<Value> {
@@ -49,100 +65,101 @@ macro_rules! operations {
 }
 
 operations! {
-    CognitoIdp "CreateUserPool" => user_pools::create_user_pool,
-    CognitoIdp "DescribeUserPool" => user_pools::describe_user_pool,
-    CognitoIdp "UpdateUserPool" => user_pools::update_user_pool,
-    CognitoIdp "DeleteUserPool" => user_pools::delete_user_pool,
-    CognitoIdp "ListUserPools" => user_pools::list_user_pools,
-    CognitoIdp "AddCustomAttributes" => user_pools::add_custom_attributes,
-    CognitoIdp "GetCSVHeader" => user_pools::get_csv_header,
-    CognitoIdp "GetUserPoolMfaConfig" => mfa_config::get_user_pool_mfa_config,
-    CognitoIdp "SetUserPoolMfaConfig" => mfa_config::set_user_pool_mfa_config,
-    CognitoIdp "CreateUserPoolClient" => pool_clients::create_user_pool_client,
-    CognitoIdp "DescribeUserPoolClient" => pool_clients::describe_user_pool_client,
-    CognitoIdp "UpdateUserPoolClient" => pool_clients::update_user_pool_client,
-    CognitoIdp "DeleteUserPoolClient" => pool_clients::delete_user_pool_client,
-    CognitoIdp "ListUserPoolClients" => pool_clients::list_user_pool_clients,
-    CognitoIdp "AddUserPoolClientSecret" => pool_clients::add_user_pool_client_secret,
-    CognitoIdp "ListUserPoolClientSecrets" => pool_clients::list_user_pool_client_secrets,
-    CognitoIdp "DeleteUserPoolClientSecret" => pool_clients::delete_user_pool_client_secret,
-    CognitoIdp "SignUp" => sign_up::sign_up,
-    CognitoIdp "ConfirmSignUp" => sign_up::confirm_sign_up,
-    CognitoIdp "ResendConfirmationCode" => sign_up::resend_confirmation_code,
-    CognitoIdp "ForgotPassword" => sign_up::forgot_password,
-    CognitoIdp "ConfirmForgotPassword" => sign_up::confirm_forgot_password,
-    CognitoIdp "AdminCreateUser" => users::admin_create_user,
-    CognitoIdp "AdminGetUser" => users::admin_get_user,
-    CognitoIdp "AdminDeleteUser" => users::admin_delete_user,
-    CognitoIdp "AdminDisableUser" => users::admin_disable_user,
-    CognitoIdp "AdminEnableUser" => users::admin_enable_user,
-    CognitoIdp "AdminConfirmSignUp" => users::admin_confirm_sign_up,
-    CognitoIdp "AdminUpdateUserAttributes" => users::admin_update_user_attributes,
-    CognitoIdp "AdminDeleteUserAttributes" => users::admin_delete_user_attributes,
-    CognitoIdp "AdminSetUserPassword" => users::admin_set_user_password,
-    CognitoIdp "AdminResetUserPassword" => users::admin_reset_user_password,
-    CognitoIdp "ListUsers" => users::list_users,
-    CognitoIdp "InitiateAuth" => auth::initiate_auth,
-    CognitoIdp "AdminInitiateAuth" => auth::admin_initiate_auth,
-    CognitoIdp "RespondToAuthChallenge" => auth::respond_to_auth_challenge,
-    CognitoIdp "AdminRespondToAuthChallenge" => auth::admin_respond_to_auth_challenge,
-    CognitoIdp "GetUser" => self_service::get_user,
-    CognitoIdp "GlobalSignOut" => self_service::global_sign_out,
-    CognitoIdp "AdminUserGlobalSignOut" => self_service::admin_user_global_sign_out,
-    CognitoIdp "RevokeToken" => self_service::revoke_token,
-    CognitoIdp "ChangePassword" => self_service::change_password,
-    CognitoIdp "DeleteUser" => self_service::delete_user,
-    CognitoIdp "ConfirmDevice" => devices::confirm_device,
-    CognitoIdp "GetDevice" => devices::get_device,
-    CognitoIdp "ListDevices" => devices::list_devices,
-    CognitoIdp "ForgetDevice" => devices::forget_device,
-    CognitoIdp "UpdateDeviceStatus" => devices::update_device_status,
-    CognitoIdp "AdminGetDevice" => devices::admin_get_device,
-    CognitoIdp "AdminListDevices" => devices::admin_list_devices,
-    CognitoIdp "AdminForgetDevice" => devices::admin_forget_device,
-    CognitoIdp "AdminUpdateDeviceStatus" => devices::admin_update_device_status,
-    CognitoIdp "AssociateSoftwareToken" => mfa::associate_software_token,
-    CognitoIdp "VerifySoftwareToken" => mfa::verify_software_token,
-    CognitoIdp "SetUserMFAPreference" => mfa::set_user_mfa_preference,
-    CognitoIdp "AdminSetUserMFAPreference" => mfa::admin_set_user_mfa_preference,
-    CognitoIdp "GetUserAuthFactors" => mfa::get_user_auth_factors,
-    CognitoIdp "AdminGetUserAuthFactors" => mfa::admin_get_user_auth_factors,
-    CognitoIdp "SetUserSettings" => mfa::set_user_settings,
-    CognitoIdp "AdminSetUserSettings" => mfa::admin_set_user_settings,
-    CognitoIdp "UpdateUserAttributes" => self_service::update_user_attributes,
-    CognitoIdp "DeleteUserAttributes" => self_service::delete_user_attributes,
-    CognitoIdp "GetUserAttributeVerificationCode" => self_service::get_user_attribute_verification_code,
-    CognitoIdp "VerifyUserAttribute" => self_service::verify_user_attribute,
-    CognitoIdp "GetTokensFromRefreshToken" => self_service::get_tokens_from_refresh_token,
-    CognitoIdp "CreateGroup" => groups::create_group,
-    CognitoIdp "GetGroup" => groups::get_group,
-    CognitoIdp "UpdateGroup" => groups::update_group,
-    CognitoIdp "DeleteGroup" => groups::delete_group,
-    CognitoIdp "ListGroups" => groups::list_groups,
-    CognitoIdp "AdminAddUserToGroup" => groups::admin_add_user_to_group,
-    CognitoIdp "AdminRemoveUserFromGroup" => groups::admin_remove_user_from_group,
-    CognitoIdp "AdminListGroupsForUser" => groups::admin_list_groups_for_user,
-    CognitoIdp "ListUsersInGroup" => groups::list_users_in_group,
-    CognitoIdp "CreateUserImportJob" => import_jobs::create_user_import_job,
-    CognitoIdp "DescribeUserImportJob" => import_jobs::describe_user_import_job,
-    CognitoIdp "ListUserImportJobs" => import_jobs::list_user_import_jobs,
-    CognitoIdp "StartUserImportJob" => import_jobs::start_user_import_job,
-    CognitoIdp "StopUserImportJob" => import_jobs::stop_user_import_job,
-    CognitoIdp "TagResource" => tags::tag_resource,
-    CognitoIdp "UntagResource" => tags::untag_resource,
-    CognitoIdp "ListTagsForResource" => tags::list_tags_for_resource,
-    CognitoIdentity "CreateIdentityPool" => identity_pools::create_identity_pool,
-    CognitoIdentity "DescribeIdentityPool" => identity_pools::describe_identity_pool,
-    CognitoIdentity "UpdateIdentityPool" => identity_pools::update_identity_pool,
-    CognitoIdentity "DeleteIdentityPool" => identity_pools::delete_identity_pool,
-    CognitoIdentity "ListIdentityPools" => identity_pools::list_identity_pools,
-    CognitoIdentity "TagResource" => identity_pools::tag_resource,
-    CognitoIdentity "UntagResource" => identity_pools::untag_resource,
-    CognitoIdentity "ListTagsForResource" => identity_pools::list_tags_for_resource,
+    CognitoIdp "CreateUserPool" => user_pools::create_user_pool,                                         [Iam], UserPoolUpdate,
+    CognitoIdp "DescribeUserPool" => user_pools::describe_user_pool,                                     [Iam], UserPoolRead,
+    CognitoIdp "UpdateUserPool" => user_pools::update_user_pool,                                         [Iam], UserPoolUpdate,
+    CognitoIdp "DeleteUserPool" => user_pools::delete_user_pool,                                         [Iam], UserPoolUpdate,
+    CognitoIdp "ListUserPools" => user_pools::list_user_pools,                                           [Iam], UserPoolRead,
+    CognitoIdp "AddCustomAttributes" => user_pools::add_custom_attributes,                               [Iam], UserPoolUpdate,
+    CognitoIdp "GetCSVHeader" => user_pools::get_csv_header,                                             [Iam], UserPoolResourceRead,
+    CognitoIdp "GetUserPoolMfaConfig" => mfa_config::get_user_pool_mfa_config,                           [Iam], UserPoolRead,
+    CognitoIdp "SetUserPoolMfaConfig" => mfa_config::set_user_pool_mfa_config,                           [Iam], UserPoolUpdate,
+    CognitoIdp "CreateUserPoolClient" => pool_clients::create_user_pool_client,                          [Iam], UserPoolClientUpdate,
+    CognitoIdp "DescribeUserPoolClient" => pool_clients::describe_user_pool_client,                      [Iam], UserPoolClientRead,
+    CognitoIdp "UpdateUserPoolClient" => pool_clients::update_user_pool_client,                          [Iam], UserPoolClientUpdate,
+    CognitoIdp "DeleteUserPoolClient" => pool_clients::delete_user_pool_client,                          [Iam], UserPoolClientUpdate,
+    CognitoIdp "ListUserPoolClients" => pool_clients::list_user_pool_clients,                            [Iam], UserPoolClientRead,
+    CognitoIdp "AddUserPoolClientSecret" => pool_clients::add_user_pool_client_secret,                   [Iam], UserPoolClientUpdate,
+    CognitoIdp "ListUserPoolClientSecrets" => pool_clients::list_user_pool_client_secrets,               [Iam], UserPoolClientRead,
+    CognitoIdp "DeleteUserPoolClientSecret" => pool_clients::delete_user_pool_client_secret,             [Iam], UserPoolClientUpdate,
+    CognitoIdp "SignUp" => sign_up::sign_up,                                                             [AppClient], UserCreation,
+    CognitoIdp "ConfirmSignUp" => sign_up::confirm_sign_up,                                              [AppClient], UserCreation,
+    CognitoIdp "ResendConfirmationCode" => sign_up::resend_confirmation_code,                            [AppClient], UserUpdate,
+    CognitoIdp "ForgotPassword" => sign_up::forgot_password,                                             [AppClient], UserAccountRecovery,
+    CognitoIdp "ConfirmForgotPassword" => sign_up::confirm_forgot_password,                              [AppClient], UserAccountRecovery,
+    CognitoIdp "AdminCreateUser" => users::admin_create_user,                                            [Iam], UserCreation,
+    CognitoIdp "AdminGetUser" => users::admin_get_user,                                                  [Iam], UserRead,
+    CognitoIdp "AdminDeleteUser" => users::admin_delete_user,                                            [Iam], UserUpdate,
+    CognitoIdp "AdminDisableUser" => users::admin_disable_user,                                          [Iam], UserUpdate,
+    CognitoIdp "AdminEnableUser" => users::admin_enable_user,                                            [Iam], UserUpdate,
+    CognitoIdp "AdminConfirmSignUp" => users::admin_confirm_sign_up,                                     [Iam], UserCreation,
+    CognitoIdp "AdminUpdateUserAttributes" => users::admin_update_user_attributes,                       [Iam], UserUpdate,
+    CognitoIdp "AdminDeleteUserAttributes" => users::admin_delete_user_attributes,                       [Iam], UserUpdate,
+    CognitoIdp "AdminSetUserPassword" => users::admin_set_user_password,                                 [Iam], UserAccountRecovery,
+    CognitoIdp "AdminResetUserPassword" => users::admin_reset_user_password,                             [Iam], UserAccountRecovery,
+    CognitoIdp "ListUsers" => users::list_users,                                                         [Iam], UserList,
+    CognitoIdp "InitiateAuth" => auth::initiate_auth,                                                    [AppClient], UserAuthentication,
+    CognitoIdp "AdminInitiateAuth" => auth::admin_initiate_auth,                                         [Iam], UserAuthentication,
+    CognitoIdp "RespondToAuthChallenge" => auth::respond_to_auth_challenge,                              [AppClient], UserAuthenticationChallenge,
+    CognitoIdp "AdminRespondToAuthChallenge" => auth::admin_respond_to_auth_challenge,                   [Iam], UserAuthenticationChallenge,
+    CognitoIdp "GetUser" => self_service::get_user,                                                      [AccessToken], UserRead,
+    CognitoIdp "GlobalSignOut" => self_service::global_sign_out,                                         [AccessToken], UserUpdate,
+    CognitoIdp "AdminUserGlobalSignOut" => self_service::admin_user_global_sign_out,                     [Iam], UserUpdate,
+    CognitoIdp "RevokeToken" => self_service::revoke_token,                                              [AppClient], UserToken,
+    CognitoIdp "ChangePassword" => self_service::change_password,                                        [AccessToken], UserAccountRecovery,
+    CognitoIdp "DeleteUser" => self_service::delete_user,                                                [AccessToken], UserUpdate,
+    CognitoIdp "ConfirmDevice" => devices::confirm_device,                                               [AccessToken], UserResourceUpdate,
+    CognitoIdp "GetDevice" => devices::get_device,                                                       [AccessToken], UserResourceRead,
+    CognitoIdp "ListDevices" => devices::list_devices,                                                   [AccessToken], UserResourceRead,
+    CognitoIdp "ForgetDevice" => devices::forget_device,                                                 [AccessToken], UserResourceUpdate,
+    CognitoIdp "UpdateDeviceStatus" => devices::update_device_status,                                    [AccessToken], UserResourceUpdate,
+    CognitoIdp "AdminGetDevice" => devices::admin_get_device,                                            [Iam], UserResourceRead,
+    CognitoIdp "AdminListDevices" => devices::admin_list_devices,                                        [Iam], UserResourceRead,
+    CognitoIdp "AdminForgetDevice" => devices::admin_forget_device,                                      [Iam], UserResourceUpdate,
+    CognitoIdp "AdminUpdateDeviceStatus" => devices::admin_update_device_status,                         [Iam], UserResourceUpdate,
+    CognitoIdp "AssociateSoftwareToken" => mfa::associate_software_token,                                [AccessToken, Anonymous], UserUpdate,
+    CognitoIdp "VerifySoftwareToken" => mfa::verify_software_token,                                      [AccessToken, Anonymous], UserUpdate,
+    CognitoIdp "SetUserMFAPreference" => mfa::set_user_mfa_preference,                                   [AccessToken], UserUpdate,
+    CognitoIdp "AdminSetUserMFAPreference" => mfa::admin_set_user_mfa_preference,                        [Iam], UserUpdate,
+    CognitoIdp "GetUserAuthFactors" => mfa::get_user_auth_factors,                                       [AccessToken], UserRead,
+    CognitoIdp "AdminGetUserAuthFactors" => mfa::admin_get_user_auth_factors,                            [Iam], UserRead,
+    CognitoIdp "SetUserSettings" => mfa::set_user_settings,                                              [AccessToken], UserUpdate,
+    CognitoIdp "AdminSetUserSettings" => mfa::admin_set_user_settings,                                   [Iam], UserUpdate,
+    CognitoIdp "UpdateUserAttributes" => self_service::update_user_attributes,                           [AccessToken], UserUpdate,
+    CognitoIdp "DeleteUserAttributes" => self_service::delete_user_attributes,                           [AccessToken], UserUpdate,
+    CognitoIdp "GetUserAttributeVerificationCode" => self_service::get_user_attribute_verification_code, [AccessToken], UserRead,
+    CognitoIdp "VerifyUserAttribute" => self_service::verify_user_attribute,                             [AccessToken], UserUpdate,
+    CognitoIdp "GetTokensFromRefreshToken" => self_service::get_tokens_from_refresh_token,               [AppClient], UserToken,
+    CognitoIdp "CreateGroup" => groups::create_group,                                                    [Iam], UserPoolResourceUpdate,
+    CognitoIdp "GetGroup" => groups::get_group,                                                          [Iam], UserPoolResourceRead,
+    CognitoIdp "UpdateGroup" => groups::update_group,                                                    [Iam], UserPoolResourceUpdate,
+    CognitoIdp "DeleteGroup" => groups::delete_group,                                                    [Iam], UserPoolResourceUpdate,
+    CognitoIdp "ListGroups" => groups::list_groups,                                                      [Iam], UserPoolResourceRead,
+    CognitoIdp "AdminAddUserToGroup" => groups::admin_add_user_to_group,                                 [Iam], UserResourceUpdate,
+    CognitoIdp "AdminRemoveUserFromGroup" => groups::admin_remove_user_from_group,                       [Iam], UserResourceUpdate,
+    CognitoIdp "AdminListGroupsForUser" => groups::admin_list_groups_for_user,                           [Iam], UserResourceRead,
+    CognitoIdp "ListUsersInGroup" => groups::list_users_in_group,                                        [Iam], UserList,
+    CognitoIdp "CreateUserImportJob" => import_jobs::create_user_import_job,                             [Iam], UserPoolResourceUpdate,
+    CognitoIdp "DescribeUserImportJob" => import_jobs::describe_user_import_job,                         [Iam], UserPoolResourceRead,
+    CognitoIdp "ListUserImportJobs" => import_jobs::list_user_import_jobs,                               [Iam], UserPoolResourceRead,
+    CognitoIdp "StartUserImportJob" => import_jobs::start_user_import_job,                               [Iam], UserPoolResourceUpdate,
+    CognitoIdp "StopUserImportJob" => import_jobs::stop_user_import_job,                                 [Iam], UserPoolResourceUpdate,
+    CognitoIdp "TagResource" => tags::tag_resource,                                                      [Iam], UserPoolResourceUpdate,
+    CognitoIdp "UntagResource" => tags::untag_resource,                                                  [Iam], UserPoolResourceUpdate,
+    CognitoIdp "ListTagsForResource" => tags::list_tags_for_resource,                                    [Iam], UserPoolResourceRead,
+    CognitoIdentity "CreateIdentityPool" => identity_pools::create_identity_pool,                        [Iam], Unmetered,
+    CognitoIdentity "DescribeIdentityPool" => identity_pools::describe_identity_pool,                    [Iam], Unmetered,
+    CognitoIdentity "UpdateIdentityPool" => identity_pools::update_identity_pool,                        [Iam], Unmetered,
+    CognitoIdentity "DeleteIdentityPool" => identity_pools::delete_identity_pool,                        [Iam], Unmetered,
+    CognitoIdentity "ListIdentityPools" => identity_pools::list_identity_pools,                          [Iam], Unmetered,
+    CognitoIdentity "TagResource" => identity_pools::tag_resource,                                       [Iam], Unmetered,
+    CognitoIdentity "UntagResource" => identity_pools::untag_resource,                                   [Iam], Unmetered,
+    CognitoIdentity "ListTagsForResource" => identity_pools::list_tags_for_resource,                     [Iam], Unmetered,
 }
 
-pub fn is_implemented(op: &Operation) -> bool {
-    IMPLEMENTED.iter().any(|(service, name)| *service == op.service && *name == op.name)
+/// The declaration of an implemented operation (None: not implemented).
+pub fn declared(op: &Operation) -> Option<&'static Declared> {
+    IMPLEMENTED.iter().find(|d| d.service == op.service && d.name == op.name)
 }
 
 pub fn not_implemented(op: &Operation) -> ApiError {
@@ -162,7 +179,7 @@ where
     let input: I =
         serde_json::from_value(body).map_err(|e| ApiError::protocol(ProtocolCode::Serialization, e.to_string()))?;
     let request_id = ctx.request_id.clone();
-    if let crate::state::Caller::Iam { access_key_id } = &ctx.caller {
+    if let Principal::Iam { access_key_id } | Principal::Identity { access_key_id, .. } = &ctx.principal {
         tracing::debug!(request_id, access_key_id, op = op.name, "signed call");
     }
     let output = handler(ctx, input).await;
@@ -218,6 +235,38 @@ mod tests {
                 Service::CognitoSync => "::sync::",
             };
             assert!(rust_type.contains(module), "{name} decodes {rust_type} from another service");
+        }
+    }
+
+    #[test]
+    fn declared_callers_match_the_models_signing() {
+        for declared in IMPLEMENTED {
+            let op = Operation::find(declared.service, declared.name).expect("in the model");
+            let signed_kinds = [PrincipalKind::Iam, PrincipalKind::Identity];
+            for kind in declared.accepts {
+                assert_eq!(op.signed, signed_kinds.contains(kind), "{}: {kind:?} vs signed={}", op.name, op.signed);
+            }
+        }
+    }
+
+    #[test]
+    fn quota_categories_are_cognitos() {
+        let quota = |name: &str| {
+            let op = Operation::find(Service::CognitoIdp, name).expect("in the model");
+            declared(op).expect("implemented").quota
+        };
+        assert_eq!(quota("InitiateAuth"), Quota::UserAuthentication);
+        assert_eq!(quota("RespondToAuthChallenge"), Quota::UserAuthenticationChallenge);
+        assert_eq!(quota("SignUp"), Quota::UserCreation);
+        assert_eq!(quota("ListUsers"), Quota::UserList);
+        assert_eq!(quota("AdminUpdateUserAttributes"), Quota::UserUpdate);
+        assert_eq!(quota("GlobalSignOut"), Quota::UserUpdate);
+        assert_eq!(quota("CreateGroup"), Quota::UserPoolResourceUpdate);
+        assert_eq!(quota("GetGroup"), Quota::UserPoolResourceRead);
+        assert_eq!(quota("DescribeUserPoolClient"), Quota::UserPoolClientRead);
+        // Every user-pool operation counts against a category, as every one does in Cognito.
+        for declared in IMPLEMENTED.iter().filter(|d| d.service == Service::CognitoIdp) {
+            assert_ne!(declared.quota, Quota::Unmetered, "{}", declared.name);
         }
     }
 

@@ -416,10 +416,7 @@ pub async fn update_user_pool_client(
             Err(other) => return Err(ApiError::internal(other)),
         }
     }
-    Err(ApiError::new(
-        cognate_api::ErrorCode::ConcurrentModificationException,
-        "The app client was modified concurrently; retry the update.",
-    ))
+    Err(super::common::gave_up_on_conflicts(&ctx, "The app client"))
 }
 
 pub async fn delete_user_pool_client(ctx: Ctx, input: DeleteUserPoolClientRequest) -> ApiResult<()> {

@@ -274,9 +274,7 @@ pub async fn consume_code_with_update(
             Some(err) => Err(err),
         },
         Err(StoreError::AliasTaken(kind)) => Err(users::alias_exists(&kind)),
-        Err(StoreError::VersionConflict) => {
-            Err(ApiError::new(ErrorCode::TooManyRequestsException, "The user was modified concurrently; retry."))
-        }
+        Err(StoreError::VersionConflict) => Err(super::common::gave_up_on_conflicts(ctx, "The user")),
         Err(other) => Err(ApiError::internal(other)),
     }
 }

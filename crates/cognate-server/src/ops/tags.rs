@@ -12,8 +12,7 @@ const MAX_TAGS: usize = 50;
 
 /// The pool id named by a user pool ARN of this server's region and account.
 fn pool_id_from_arn(ctx: &Ctx, arn: &str) -> ApiResult<String> {
-    let c = ctx.config();
-    let prefix = format!("arn:aws:cognito-idp:{}:{}:userpool/", c.region, c.account_id);
+    let prefix = format!("arn:aws:cognito-idp:{}:{}:userpool/", ctx.region, ctx.config().account_id);
     arn.strip_prefix(&prefix).filter(|id| !id.is_empty()).map(str::to_owned).ok_or_else(|| {
         ApiError::invalid_parameter(format!("Invalid ResourceArn {arn}: expected {prefix}<user pool id>."))
     })

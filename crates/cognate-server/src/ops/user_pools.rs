@@ -310,7 +310,7 @@ fn take_custom_id(ctx: &Ctx, tags: &mut BTreeMap<String, String>) -> ApiResult<O
     let Some(requested) = tags.remove(CUSTOM_ID_TAG) else {
         return Ok(None);
     };
-    let id = if requested.contains('_') { requested } else { format!("{}_{requested}", ctx.config().region) };
+    let id = if requested.contains('_') { requested } else { format!("{}_{requested}", ctx.region) };
     let valid = id.split_once('_').is_some_and(|(region, suffix)| {
         !region.is_empty()
             && region.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
@@ -320,7 +320,13 @@ fn take_custom_id(ctx: &Ctx, tags: &mut BTreeMap<String, String>) -> ApiResult<O
     if !valid || id.len() > 55 {
         return Err(ApiError::invalid_parameter(format!(
             "The {CUSTOM_ID_TAG} tag must be a user pool id such as {}_Example1 (letters and digits after the underscore).",
-            ctx.config().region
+            ctx.region
+        )));
+    }
+    if !ctx.sees(crate::region::of_user_pool(&id)) {
+        return Err(ApiError::invalid_parameter(format!(
+            "The {CUSTOM_ID_TAG} tag must name a user pool of the request's region {}.",
+            ctx.region
         )));
     }
     Ok(Some(id))
@@ -334,7 +340,7 @@ pub async fn create_user_pool(ctx: Ctx, input: CreateUserPoolRequest) -> ApiResu
     }
     let mut tags = input.user_pool_tags.clone().unwrap_or_default();
     let custom_id = take_custom_id(&ctx, &mut tags)?;
-    let id = custom_id.clone().unwrap_or_else(|| cognate_crypto::ids::user_pool_id(&ctx.config().region));
+    let id = custom_id.clone().unwrap_or_else(|| cognate_crypto::ids::user_pool_id(&ctx.region));
     let now_ms = ctx.now_ms();
     let mut pool = UserPoolType {
         id: Some(id.clone()),
@@ -472,8 +478,9 @@ pub async fn delete_user_pool(ctx: Ctx, input: DeleteUserPoolRequest) -> ApiResu
 
 pub async fn list_user_pools(ctx: Ctx, input: ListUserPoolsRequest) -> ApiResult<ListUserPoolsResponse> {
     let limit = usize::try_from(input.max_results).unwrap_or(60).clamp(1, 60);
-    let after = page_after(input.next_token.as_ref())?;
-    let records = ctx.store(move |s| s.list_user_pools(after.as_deref(), limit + 1)).await?;
+    let (prefix, after) = ctx.region_page_floor(page_after(input.next_token.as_ref())?, '_');
+    let mut records = ctx.store(move |s| s.list_user_pools(after.as_deref(), limit + 1)).await?;
+    records.retain(|r| r.id.starts_with(&prefix));
     let (page, next_token) = split_page(records, limit, |r| r.id.clone());
     let mut pools = Vec::with_capacity(page.len());
     for record in page {

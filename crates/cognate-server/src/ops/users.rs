@@ -38,7 +38,7 @@ where
             Err(other) => return Err(ApiError::internal(other)),
         }
     }
-    Err(ApiError::new(ErrorCode::TooManyRequestsException, "The user was modified concurrently; retry."))
+    Err(super::common::gave_up_on_conflicts(ctx, "The user"))
 }
 
 fn temporary_password_expiry(ctx: &Ctx, pool: &UserPoolType) -> i64 {

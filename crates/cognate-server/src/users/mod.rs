@@ -341,10 +341,7 @@ pub async fn save_user_or_fail(ctx: &Ctx, pool: &UserPoolType, user: &mut User) 
         Ok(()) => Ok(()),
         Err(StoreError::AliasTaken(kind)) => Err(alias_exists(&kind)),
         Err(StoreError::NotFound) => Err(user_not_found()),
-        Err(StoreError::VersionConflict) => Err(ApiError::new(
-            cognate_api::ErrorCode::TooManyRequestsException,
-            "The user was modified concurrently; retry.",
-        )),
+        Err(StoreError::VersionConflict) => Err(crate::ops::common::gave_up_on_conflicts(ctx, "The user")),
         Err(other) => Err(ApiError::internal(other)),
     }
 }
