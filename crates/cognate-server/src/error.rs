@@ -114,8 +114,32 @@ impl ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// What a store error means to a client when the operation did not answer it more precisely
+/// (most name the id in their own not-found message). Per entity: a missing user is
+/// UserNotFoundException, a missing pool, client, group or job ResourceNotFoundException, a
+/// lost race TooManyRequestsException (which SDKs retry); only backend failures are internal.
 impl From<cognate_store::StoreError> for ApiError {
     fn from(err: cognate_store::StoreError) -> Self {
-        ApiError::internal(err)
+        use cognate_store::{Entity, StoreError};
+        match err {
+            StoreError::NotFound(Entity::User) => {
+                ApiError::new(ErrorCode::UserNotFoundException, "User does not exist.")
+            }
+            StoreError::NotFound(entity) => ApiError::not_found(format!("The {entity} does not exist.")),
+            StoreError::AlreadyExists(Entity::User) => {
+                ApiError::new(ErrorCode::UsernameExistsException, "User account already exists")
+            }
+            StoreError::AlreadyExists(Entity::Group) => {
+                ApiError::new(ErrorCode::GroupExistsException, "A group with the name already exists.")
+            }
+            StoreError::VersionConflict(entity) => ApiError::new(
+                ErrorCode::TooManyRequestsException,
+                format!("The {entity} was modified concurrently; retry."),
+            ),
+            StoreError::AliasTaken(kind) => crate::users::alias_exists(&kind),
+            other @ (StoreError::AlreadyExists(_) | StoreError::LimitExceeded | StoreError::Backend(_)) => {
+                ApiError::internal(other)
+            }
+        }
     }
 }

@@ -1,86 +1,123 @@
 //! Behaviour every [`Store`] implementation must show, as plain functions
-//! that panic on a violation. Backend test suites call [`run_all`] on a
-//! freshly opened store.
+//! that panic on a violation, registered in [`ALL`] (one store) and
+//! [`BETWEEN_STORES`] (two stores on one database). Backend test suites call
+//! [`run_all`] on a freshly opened store and run each of [`BETWEEN_STORES`]
+//! on two freshly opened stores.
 //!
 //! Each check uses its own id prefix and compares counts as deltas, so the
 //! checks do not depend on each other or on running against an empty store.
 
 use crate::{
-    AppClientRecord, ClientSecretRecord, CodeCheck, CodeRecord, GroupRecord, IdentityPoolRecord, ImportJobRecord,
-    OutboxMessage, SigningKeyRecord, Store, StoreError, StoreResult, UserIndex, UserPoolRecord, UserRecord,
+    AppClientRecord, ClientSecretRecord, CodeCheck, CodeRecord, Entity, GroupRecord, IdentityPoolRecord,
+    ImportJobRecord, OutboxMessage, SigningKeyRecord, Store, StoreError, StoreResult, UserIndex, UserPoolRecord,
+    UserRecord,
 };
 
-/// Runs every check in this module.
+/// Lists every check once; a test below fails if a `pub fn` check of this
+/// module is missing from it.
+macro_rules! registry {
+    (
+        checks: [$($check:ident),* $(,)?],
+        between_stores: [$($pair:ident),* $(,)?] $(,)?
+    ) => {
+        /// Every check on one store, by name, in the order [`run_all`] runs them.
+        pub const ALL: &[(&str, fn(&dyn Store))] = &[$((stringify!($check), $check)),*];
+        /// Every check on two independently opened stores on one database
+        /// (like two server processes), by name.
+        pub const BETWEEN_STORES: &[(&str, fn(&dyn Store, &dyn Store))] = &[$((stringify!($pair), $pair)),*];
+    };
+}
+
+registry! {
+    checks: [
+        backend_and_ping,
+        user_pool_insert_and_get,
+        user_pool_duplicate_insert,
+        user_pool_compare_and_set,
+        user_pool_list_order_and_pagination,
+        user_pool_counts,
+        user_pool_delete_cascades,
+        app_client_insert_and_get,
+        app_client_insert_is_atomic,
+        app_client_compare_and_set,
+        app_client_delete,
+        app_client_list_order_and_pagination,
+        client_secret_ordering,
+        client_secret_limits,
+        client_secret_missing_parents,
+        identity_pools,
+        doc_round_trips_exactly,
+        concurrent_cas_loses_no_update,
+        concurrent_secret_inserts_respect_limit,
+        user_insert_and_get,
+        user_duplicates,
+        user_compare_and_set,
+        user_update_alias_conflict,
+        user_delete,
+        user_list_order_and_pagination,
+        user_search_equality_and_paging,
+        user_search_prefix_is_literal,
+        user_counts_and_pool_cascade,
+        codes_lifecycle,
+        code_check_with_user_update,
+        outbox_append_and_list,
+        outbox_retention,
+        concurrent_user_inserts,
+        concurrent_user_races,
+        concurrent_code_checks,
+        concurrent_outbox_paging_skips_nothing,
+        signing_keys_ensure_and_list,
+        signing_keys_need_a_pool,
+        concurrent_signing_key_ensures,
+        token_family_revocation,
+        consume_once_lifecycle,
+        concurrent_consume_once,
+        auth_rows_go_with_their_pool,
+        group_insert_and_get,
+        group_compare_and_set,
+        group_limit_per_pool,
+        group_list_order_and_pagination,
+        group_membership_add_and_remove,
+        group_membership_listings,
+        group_membership_limit_per_user,
+        group_delete_cascades,
+        group_user_delete_cascades,
+        group_pool_delete_cascades,
+        concurrent_group_limits,
+        import_job_insert_and_get,
+        import_job_compare_and_set,
+        import_job_limit_per_pool,
+        import_job_list_order_and_pagination,
+        import_csv_round_trips,
+        import_jobs_go_with_their_pool,
+        import_user_batches_keep_what_they_can,
+        import_user_batch_is_atomic_with_its_job,
+        stalled_import_jobs_by_lease,
+        concurrent_import_job_limits,
+        rate_window_counting,
+        rate_window_purge,
+        concurrent_rate_window_hits,
+        attempt_counting_and_lockout,
+        concurrent_attempts_evaluate_at_most_the_free_ones,
+    ],
+    between_stores: [
+        cas_race_between_stores,
+        code_race_between_stores,
+        auth_races_between_stores,
+        group_races_between_stores,
+        import_job_races_between_stores,
+        rate_window_shared_between_stores,
+        attempts_shared_between_stores,
+    ],
+}
+
+/// Runs every check of [`ALL`] on `store`, in order.
 pub fn run_all(store: &dyn Store) {
-    backend_and_ping(store);
-    user_pool_insert_and_get(store);
-    user_pool_duplicate_insert(store);
-    user_pool_compare_and_set(store);
-    user_pool_list_order_and_pagination(store);
-    user_pool_counts(store);
-    user_pool_delete_cascades(store);
-    app_client_insert_and_get(store);
-    app_client_insert_is_atomic(store);
-    app_client_compare_and_set(store);
-    app_client_delete(store);
-    app_client_list_order_and_pagination(store);
-    client_secret_ordering(store);
-    client_secret_limits(store);
-    client_secret_missing_parents(store);
-    identity_pools(store);
-    doc_round_trips_exactly(store);
-    concurrent_cas_loses_no_update(store);
-    concurrent_secret_inserts_respect_limit(store);
-    user_insert_and_get(store);
-    user_duplicates(store);
-    user_compare_and_set(store);
-    user_update_alias_conflict(store);
-    user_delete(store);
-    user_list_order_and_pagination(store);
-    user_search_equality_and_paging(store);
-    user_search_prefix_is_literal(store);
-    user_counts_and_pool_cascade(store);
-    codes_lifecycle(store);
-    code_check_with_user_update(store);
-    outbox_append_and_list(store);
-    outbox_retention(store);
-    concurrent_user_inserts(store);
-    concurrent_user_races(store);
-    concurrent_code_checks(store);
-    concurrent_outbox_paging_skips_nothing(store);
-    signing_keys_ensure_and_list(store);
-    signing_keys_need_a_pool(store);
-    concurrent_signing_key_ensures(store);
-    token_family_revocation(store);
-    consume_once_lifecycle(store);
-    concurrent_consume_once(store);
-    auth_rows_go_with_their_pool(store);
-    group_insert_and_get(store);
-    group_compare_and_set(store);
-    group_limit_per_pool(store);
-    group_list_order_and_pagination(store);
-    group_membership_add_and_remove(store);
-    group_membership_listings(store);
-    group_membership_limit_per_user(store);
-    group_delete_cascades(store);
-    group_user_delete_cascades(store);
-    group_pool_delete_cascades(store);
-    concurrent_group_limits(store);
-    import_job_insert_and_get(store);
-    import_job_compare_and_set(store);
-    import_job_limit_per_pool(store);
-    import_job_list_order_and_pagination(store);
-    import_csv_round_trips(store);
-    import_jobs_go_with_their_pool(store);
-    import_user_batches_keep_what_they_can(store);
-    import_user_batch_is_atomic_with_its_job(store);
-    stalled_import_jobs_by_lease(store);
-    concurrent_import_job_limits(store);
-    rate_window_counting(store);
-    rate_window_purge(store);
-    concurrent_rate_window_hits(store);
-    attempt_counting_and_lockout(store);
-    concurrent_attempts_evaluate_at_most_the_free_ones(store);
+    for (name, check) in ALL {
+        // Shown with a failing check's panic, which names no check itself.
+        eprintln!("conformance check {name}");
+        check(store);
+    }
 }
 
 fn ok<T>(r: StoreResult<T>, what: &str) -> T {
@@ -163,7 +200,11 @@ pub fn user_pool_duplicate_insert(store: &dyn Store) {
     ok(store.insert_user_pool(&rec), "insert");
     let mut other = rec.clone();
     other.name = "impostor".into();
-    expect_err(store.insert_user_pool(&other), |e| matches!(e, StoreError::AlreadyExists), "duplicate insert");
+    expect_err(
+        store.insert_user_pool(&other),
+        |e| matches!(e, StoreError::AlreadyExists(Entity::UserPool)),
+        "duplicate insert",
+    );
     assert_eq!(ok(store.get_user_pool("dup_pool"), "get"), Some(rec));
 }
 
@@ -190,20 +231,32 @@ pub fn user_pool_compare_and_set(store: &dyn Store) {
     let mut stale = rec.clone();
     stale.version = 2;
     stale.name = "stale".into();
-    expect_err(store.update_user_pool(&stale), |e| matches!(e, StoreError::VersionConflict), "stale update");
+    expect_err(
+        store.update_user_pool(&stale),
+        |e| matches!(e, StoreError::VersionConflict(Entity::UserPool)),
+        "stale update",
+    );
     // Skipping versions is a conflict too.
     let mut skip = stored.clone();
     skip.version = 4;
-    expect_err(store.update_user_pool(&skip), |e| matches!(e, StoreError::VersionConflict), "version skip");
+    expect_err(
+        store.update_user_pool(&skip),
+        |e| matches!(e, StoreError::VersionConflict(Entity::UserPool)),
+        "version skip",
+    );
     // Pathological versions are conflicts, not errors.
     skip.version = i64::MIN;
-    expect_err(store.update_user_pool(&skip), |e| matches!(e, StoreError::VersionConflict), "i64::MIN version");
+    expect_err(
+        store.update_user_pool(&skip),
+        |e| matches!(e, StoreError::VersionConflict(Entity::UserPool)),
+        "i64::MIN version",
+    );
     let name = ok(store.get_user_pool("cas_pool"), "get").map(|p| p.name);
     assert_eq!(name.as_deref(), Some("renamed"));
 
     let mut missing = pool("cas_missing");
     missing.version = 2;
-    expect_err(store.update_user_pool(&missing), |e| matches!(e, StoreError::NotFound), "update missing");
+    expect_err(store.update_user_pool(&missing), |e| matches!(e, StoreError::NotFound(_)), "update missing");
 }
 
 pub fn user_pool_list_order_and_pagination(store: &dyn Store) {
@@ -305,7 +358,7 @@ pub fn app_client_insert_and_get(store: &dyn Store) {
 
     expect_err(
         store.insert_app_client(&client("aci_nopool", "cl"), None),
-        |e| matches!(e, StoreError::NotFound),
+        |e| matches!(e, StoreError::NotFound(_)),
         "client in missing pool",
     );
 }
@@ -318,7 +371,7 @@ pub fn app_client_insert_is_atomic(store: &dyn Store) {
     dup.name = "duplicate".into();
     expect_err(
         store.insert_app_client(&dup, Some(&secret("aca_pool", "cl", "s2", 2))),
-        |e| matches!(e, StoreError::AlreadyExists),
+        |e| matches!(e, StoreError::AlreadyExists(Entity::AppClient)),
         "duplicate client",
     );
     // The failed insert left neither its record nor its secret behind.
@@ -328,7 +381,7 @@ pub fn app_client_insert_is_atomic(store: &dyn Store) {
     // A failing client insert into a missing pool leaves no secret either.
     expect_err(
         store.insert_app_client(&client("aca_nopool", "cl"), Some(&secret("aca_nopool", "cl", "s", 1))),
-        |e| matches!(e, StoreError::NotFound),
+        |e| matches!(e, StoreError::NotFound(_)),
         "missing pool",
     );
     assert!(secret_ids(store, "aca_nopool", "cl").is_empty());
@@ -352,14 +405,22 @@ pub fn app_client_compare_and_set(store: &dyn Store) {
 
     let mut stale = rec.clone();
     stale.version = 2;
-    expect_err(store.update_app_client(&stale), |e| matches!(e, StoreError::VersionConflict), "stale update");
+    expect_err(
+        store.update_app_client(&stale),
+        |e| matches!(e, StoreError::VersionConflict(Entity::AppClient)),
+        "stale update",
+    );
     let mut missing = client("acc_pool", "missing");
     missing.version = 2;
-    expect_err(store.update_app_client(&missing), |e| matches!(e, StoreError::NotFound), "missing client");
+    expect_err(store.update_app_client(&missing), |e| matches!(e, StoreError::NotFound(_)), "missing client");
     let mut wrong_pool = v2.clone();
     wrong_pool.pool_id = "acc_nopool".into();
     wrong_pool.version = 3;
-    expect_err(store.update_app_client(&wrong_pool), |e| matches!(e, StoreError::NotFound), "client in another pool");
+    expect_err(
+        store.update_app_client(&wrong_pool),
+        |e| matches!(e, StoreError::NotFound(_)),
+        "client in another pool",
+    );
 }
 
 pub fn app_client_delete(store: &dyn Store) {
@@ -428,7 +489,7 @@ pub fn client_secret_ordering(store: &dyn Store) {
 
     expect_err(
         store.insert_client_secret(&secret("cso_pool", "cl", "s-a", 999), 10),
-        |e| matches!(e, StoreError::AlreadyExists),
+        |e| matches!(e, StoreError::AlreadyExists(Entity::ClientSecret)),
         "duplicate secret id",
     );
 }
@@ -469,12 +530,12 @@ pub fn client_secret_missing_parents(store: &dyn Store) {
     ok(store.insert_user_pool(&pool("csm_pool")), "insert pool");
     expect_err(
         store.insert_client_secret(&secret("csm_pool", "nope", "s", 1), 5),
-        |e| matches!(e, StoreError::NotFound),
+        |e| matches!(e, StoreError::NotFound(_)),
         "secret for missing client",
     );
     expect_err(
         store.insert_client_secret(&secret("csm_nopool", "nope", "s", 1), 5),
-        |e| matches!(e, StoreError::NotFound),
+        |e| matches!(e, StoreError::NotFound(_)),
         "secret for missing pool",
     );
     assert!(!ok(store.delete_client_secret("csm_pool", "nope", "s", 0), "delete from missing client"));
@@ -487,7 +548,11 @@ pub fn identity_pools(store: &dyn Store) {
     ok(store.insert_identity_pool(&rec), "insert");
     assert_eq!(ok(store.get_identity_pool("ip_1"), "get"), Some(rec.clone()));
     assert_eq!(ok(store.get_identity_pool("ip_missing"), "get"), None);
-    expect_err(store.insert_identity_pool(&rec), |e| matches!(e, StoreError::AlreadyExists), "duplicate");
+    expect_err(
+        store.insert_identity_pool(&rec),
+        |e| matches!(e, StoreError::AlreadyExists(Entity::IdentityPool)),
+        "duplicate",
+    );
     // Identity pools and user pools are separate namespaces.
     assert_eq!(ok(store.get_user_pool("ip_1"), "user pool"), None);
 
@@ -495,10 +560,14 @@ pub fn identity_pools(store: &dyn Store) {
     v2.version = 2;
     v2.doc = r#"{"v":2}"#.into();
     ok(store.update_identity_pool(&v2), "update");
-    expect_err(store.update_identity_pool(&v2), |e| matches!(e, StoreError::VersionConflict), "replayed update");
+    expect_err(
+        store.update_identity_pool(&v2),
+        |e| matches!(e, StoreError::VersionConflict(Entity::IdentityPool)),
+        "replayed update",
+    );
     let mut missing = identity_pool("ip_missing");
     missing.version = 2;
-    expect_err(store.update_identity_pool(&missing), |e| matches!(e, StoreError::NotFound), "update missing");
+    expect_err(store.update_identity_pool(&missing), |e| matches!(e, StoreError::NotFound(_)), "update missing");
     assert_eq!(ok(store.get_identity_pool("ip_1"), "get"), Some(v2));
 
     for id in ["ip_3", "ip_2"] {
@@ -549,7 +618,7 @@ pub fn concurrent_cas_loses_no_update(store: &dyn Store) {
                     rec.doc = format!(r#"{{"writer":{t},"n":{done}}}"#);
                     match store.update_user_pool(&rec) {
                         Ok(()) => done += 1,
-                        Err(StoreError::VersionConflict) => {
+                        Err(StoreError::VersionConflict(Entity::UserPool)) => {
                             conflicts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         }
                         Err(e) => panic!("update: {e:?}"),
@@ -626,7 +695,8 @@ pub fn cas_race_between_stores(a: &dyn Store, b: &dyn Store) {
             }
         });
         match (&ra, &rb) {
-            (Ok(()), Err(StoreError::VersionConflict)) | (Err(StoreError::VersionConflict), Ok(())) => {}
+            (Ok(()), Err(StoreError::VersionConflict(Entity::UserPool)))
+            | (Err(StoreError::VersionConflict(Entity::UserPool)), Ok(())) => {}
             _ => panic!("round {round}: expected exactly one winner, got {ra:?} / {rb:?}"),
         }
         // Both stores agree on the winner's write.
@@ -732,7 +802,7 @@ pub fn user_insert_and_get(store: &dyn Store) {
 
     expect_err(
         store.insert_user(&user("ui_nopool", "alice"), &UserIndex::default()),
-        |e| matches!(e, StoreError::NotFound),
+        |e| matches!(e, StoreError::NotFound(_)),
         "user in missing pool",
     );
 }
@@ -748,7 +818,7 @@ pub fn user_duplicates(store: &dyn Store) {
     dup.sub = "another-sub".into();
     expect_err(
         store.insert_user(&dup, &email_index("alice", "other@x.com")),
-        |e| matches!(e, StoreError::AlreadyExists),
+        |e| matches!(e, StoreError::AlreadyExists(Entity::User)),
         "duplicate username",
     );
     // Same sub, other username.
@@ -756,7 +826,7 @@ pub fn user_duplicates(store: &dyn Store) {
     same_sub.sub = alice.sub.clone();
     expect_err(
         store.insert_user(&same_sub, &email_index("bob", "b@x.com")),
-        |e| matches!(e, StoreError::AlreadyExists),
+        |e| matches!(e, StoreError::AlreadyExists(Entity::User)),
         "duplicate sub",
     );
     // Alias held by another user: nothing of the new user is written.
@@ -829,7 +899,7 @@ pub fn user_compare_and_set(store: &dyn Store) {
     stale.version = 2;
     expect_err(
         store.update_user(&stale, &UserIndex::default()),
-        |e| matches!(e, StoreError::VersionConflict),
+        |e| matches!(e, StoreError::VersionConflict(Entity::User)),
         "stale update",
     );
     for bad in [4, 0, i64::MIN] {
@@ -837,7 +907,7 @@ pub fn user_compare_and_set(store: &dyn Store) {
         skip.version = bad;
         expect_err(
             store.update_user(&skip, &UserIndex::default()),
-            |e| matches!(e, StoreError::VersionConflict),
+            |e| matches!(e, StoreError::VersionConflict(Entity::User)),
             "bad version",
         );
     }
@@ -847,7 +917,7 @@ pub fn user_compare_and_set(store: &dyn Store) {
     missing.version = 2;
     expect_err(
         store.update_user(&missing, &UserIndex::default()),
-        |e| matches!(e, StoreError::NotFound),
+        |e| matches!(e, StoreError::NotFound(_)),
         "missing user",
     );
     let mut other_pool = expected.clone();
@@ -855,7 +925,7 @@ pub fn user_compare_and_set(store: &dyn Store) {
     other_pool.version = 3;
     expect_err(
         store.update_user(&other_pool, &UserIndex::default()),
-        |e| matches!(e, StoreError::NotFound),
+        |e| matches!(e, StoreError::NotFound(_)),
         "missing pool",
     );
 
@@ -1122,7 +1192,7 @@ pub fn user_counts_and_pool_cascade(store: &dyn Store) {
     // Failed writes leave the counter alone.
     expect_err(
         store.insert_user(&user("ucp_pool", "a"), &UserIndex::default()),
-        |e| matches!(e, StoreError::AlreadyExists),
+        |e| matches!(e, StoreError::AlreadyExists(Entity::User)),
         "duplicate",
     );
     expect_err(
@@ -1213,12 +1283,12 @@ pub fn codes_lifecycle(store: &dyn Store) {
 
     expect_err(
         store.put_code(&code("cd_pool", "nobody", "signup", "h")),
-        |e| matches!(e, StoreError::NotFound),
+        |e| matches!(e, StoreError::NotFound(_)),
         "code for a missing user",
     );
     expect_err(
         store.put_code(&code("cd_nopool", "u", "signup", "h")),
-        |e| matches!(e, StoreError::NotFound),
+        |e| matches!(e, StoreError::NotFound(_)),
         "code in a missing pool",
     );
     assert_eq!(ok(store.check_code("cd_pool", "nobody", "signup", "h", 1), "check missing user"), CodeCheck::Missing);
@@ -1252,7 +1322,7 @@ pub fn code_check_with_user_update(store: &dyn Store) {
     stale.version = 5;
     expect_err(
         run(&stale, &UserIndex::default(), "h", 1_500),
-        |e| matches!(e, StoreError::VersionConflict),
+        |e| matches!(e, StoreError::VersionConflict(Entity::User)),
         "conflicting update",
     );
     expect_err(
@@ -1321,7 +1391,7 @@ pub fn outbox_append_and_list(store: &dyn Store) {
     );
     expect_err(
         store.append_message(&message("ob_nopool", "a", "x")),
-        |e| matches!(e, StoreError::NotFound),
+        |e| matches!(e, StoreError::NotFound(_)),
         "message for a missing pool",
     );
 }
@@ -1390,7 +1460,7 @@ pub fn outbox_retention(store: &dyn Store) {
     // A missing pool is still NotFound.
     expect_err(
         store.append_message_pruned(&at("or_nopool", "x", 50_000), &keep3),
-        |e| matches!(e, StoreError::NotFound),
+        |e| matches!(e, StoreError::NotFound(_)),
         "pruned append to a missing pool",
     );
 
@@ -1439,7 +1509,7 @@ pub fn concurrent_user_inserts(store: &dyn Store) {
                     );
                     expect_err(
                         store.insert_user(&user("cui_pool", &k), &UserIndex::default()),
-                        |e| matches!(e, StoreError::AlreadyExists),
+                        |e| matches!(e, StoreError::AlreadyExists(Entity::User)),
                         "duplicate",
                     );
                 }
@@ -1490,7 +1560,7 @@ pub fn concurrent_user_races(store: &dyn Store) {
     let same_wins = results.iter().filter(|(a, _)| a.is_ok()).count();
     let alias_wins = results.iter().filter(|(_, b)| b.is_ok()).count();
     for (a, b) in &results {
-        assert!(matches!(a, Ok(()) | Err(StoreError::AlreadyExists)), "{a:?}");
+        assert!(matches!(a, Ok(()) | Err(StoreError::AlreadyExists(Entity::User))), "{a:?}");
         assert!(matches!(b, Ok(()) | Err(StoreError::AliasTaken(_))), "{b:?}");
     }
     assert_eq!((same_wins, alias_wins), (1, 1));
@@ -1639,7 +1709,7 @@ pub fn signing_keys_ensure_and_list(store: &dyn Store) {
     ok(store.ensure_signing_key(&signing_key("sk_clash", "id", "kid-a", 1)), "same kid in another pool");
     expect_err(
         store.ensure_signing_key(&signing_key("sk_clash", "access", "kid-a", 2)),
-        |e| matches!(e, StoreError::AlreadyExists),
+        |e| matches!(e, StoreError::AlreadyExists(Entity::SigningKey)),
         "kid reused for another purpose",
     );
     assert_eq!(kids(store, "sk_clash"), ["kid-a"]);
@@ -1649,7 +1719,7 @@ pub fn signing_keys_ensure_and_list(store: &dyn Store) {
 pub fn signing_keys_need_a_pool(store: &dyn Store) {
     expect_err(
         store.ensure_signing_key(&signing_key("skm_missing", "id", "k", 1)),
-        |e| matches!(e, StoreError::NotFound),
+        |e| matches!(e, StoreError::NotFound(_)),
         "ensure in missing pool",
     );
     assert!(kids(store, "skm_missing").is_empty());
@@ -1716,7 +1786,7 @@ pub fn token_family_revocation(store: &dyn Store) {
     assert!(!ok(store.is_token_family_revoked("rev_missing", "jti-1"), "missing pool"));
     expect_err(
         store.revoke_token_family("rev_missing", "jti-1", far),
-        |e| matches!(e, StoreError::NotFound),
+        |e| matches!(e, StoreError::NotFound(_)),
         "revoke in missing pool",
     );
 
@@ -1919,14 +1989,18 @@ pub fn group_insert_and_get(store: &dyn Store) {
     // the same name in another pool is another group.
     let mut dup = admins.clone();
     dup.doc = "{}".into();
-    expect_err(store.insert_group(&dup, 10), |e| matches!(e, StoreError::AlreadyExists), "duplicate");
-    expect_err(store.insert_group(&dup, 3), |e| matches!(e, StoreError::AlreadyExists), "duplicate at limit");
+    expect_err(store.insert_group(&dup, 10), |e| matches!(e, StoreError::AlreadyExists(Entity::Group)), "duplicate");
+    expect_err(
+        store.insert_group(&dup, 3),
+        |e| matches!(e, StoreError::AlreadyExists(Entity::Group)),
+        "duplicate at limit",
+    );
     assert_eq!(ok(store.get_group("gi_pool", "admins"), "get"), Some(admins));
     ok(store.insert_group(&group("gi_other", "admins", None), 10), "same name, other pool");
 
     expect_err(
         store.insert_group(&group("gi_missing", "g", None), 10),
-        |e| matches!(e, StoreError::NotFound),
+        |e| matches!(e, StoreError::NotFound(_)),
         "missing pool",
     );
     assert!(ok(store.list_groups("gi_missing", None, 10), "list missing pool").is_empty());
@@ -1958,18 +2032,22 @@ pub fn group_compare_and_set(store: &dyn Store) {
     let mut stale = stored.clone();
     stale.version = 3;
     stale.doc = "{}".into();
-    expect_err(store.update_group(&stale), |e| matches!(e, StoreError::VersionConflict), "stale update");
+    expect_err(store.update_group(&stale), |e| matches!(e, StoreError::VersionConflict(Entity::Group)), "stale update");
     stale.version = 5;
-    expect_err(store.update_group(&stale), |e| matches!(e, StoreError::VersionConflict), "version skip");
+    expect_err(store.update_group(&stale), |e| matches!(e, StoreError::VersionConflict(Entity::Group)), "version skip");
     stale.version = i64::MIN;
-    expect_err(store.update_group(&stale), |e| matches!(e, StoreError::VersionConflict), "i64::MIN version");
+    expect_err(
+        store.update_group(&stale),
+        |e| matches!(e, StoreError::VersionConflict(Entity::Group)),
+        "i64::MIN version",
+    );
     assert_eq!(ok(store.get_group("gcas_pool", "g"), "get").map(|g| g.version), Some(3));
 
     let mut missing = group("gcas_pool", "missing", None);
     missing.version = 2;
-    expect_err(store.update_group(&missing), |e| matches!(e, StoreError::NotFound), "update missing");
+    expect_err(store.update_group(&missing), |e| matches!(e, StoreError::NotFound(_)), "update missing");
     missing.pool_id = "gcas_nopool".into();
-    expect_err(store.update_group(&missing), |e| matches!(e, StoreError::NotFound), "update in missing pool");
+    expect_err(store.update_group(&missing), |e| matches!(e, StoreError::NotFound(_)), "update in missing pool");
 }
 
 pub fn group_limit_per_pool(store: &dyn Store) {
@@ -2011,7 +2089,7 @@ pub fn group_limit_per_pool(store: &dyn Store) {
     // Failed inserts (duplicate, over the limit) left the count alone.
     expect_err(
         store.insert_group(&group("glim_pool", "a", None), 9),
-        |e| matches!(e, StoreError::AlreadyExists),
+        |e| matches!(e, StoreError::AlreadyExists(Entity::Group)),
         "dup",
     );
     for name in ["f", "g", "h", "i", "j"] {
@@ -2062,7 +2140,7 @@ pub fn group_membership_add_and_remove(store: &dyn Store) {
     assert_eq!(groups_of(store, "gm_pool", "alice", 10), ["g"]);
 
     // Missing user, group or pool; a user of another pool is not found.
-    let not_found = |e: &StoreError| matches!(e, StoreError::NotFound);
+    let not_found = |e: &StoreError| matches!(e, StoreError::NotFound(_));
     expect_err(store.add_user_to_group("gm_pool", "g", "nobody", 10), not_found, "missing user");
     expect_err(store.add_user_to_group("gm_pool", "nogroup", "alice", 10), not_found, "missing group");
     expect_err(store.add_user_to_group("gm_pool", "g", "bob", 10), not_found, "user of another pool");
@@ -2391,8 +2469,16 @@ pub fn import_job_insert_and_get(store: &dyn Store) {
     // another job.
     let mut dup = import_job("iji_pool", "import-abc", 5);
     dup.doc = "{}".into();
-    expect_err(store.insert_import_job(&dup, 10), |e| matches!(e, StoreError::AlreadyExists), "duplicate");
-    expect_err(store.insert_import_job(&dup, 2), |e| matches!(e, StoreError::AlreadyExists), "duplicate at limit");
+    expect_err(
+        store.insert_import_job(&dup, 10),
+        |e| matches!(e, StoreError::AlreadyExists(Entity::ImportJob)),
+        "duplicate",
+    );
+    expect_err(
+        store.insert_import_job(&dup, 2),
+        |e| matches!(e, StoreError::AlreadyExists(Entity::ImportJob)),
+        "duplicate at limit",
+    );
     assert_eq!(ok(store.get_import_job("iji_pool", "import-abc"), "get"), Some(rec.clone()));
     assert_eq!(all_job_ids(store, "iji_pool", 10).len(), 2, "no row for the duplicate");
     let later = import_job("iji_zzz", "import-abc", 7);
@@ -2408,7 +2494,7 @@ pub fn import_job_insert_and_get(store: &dyn Store) {
 
     expect_err(
         store.insert_import_job(&import_job("iji_missing", "j", 1), 10),
-        |e| matches!(e, StoreError::NotFound),
+        |e| matches!(e, StoreError::NotFound(_)),
         "missing pool",
     );
     assert_eq!(ok(store.get_import_job_by_id("j"), "nothing stored for a missing pool"), None);
@@ -2437,11 +2523,23 @@ pub fn import_job_compare_and_set(store: &dyn Store) {
     let mut stale = rec.clone();
     stale.version = 2;
     stale.doc = "{}".into();
-    expect_err(store.update_import_job(&stale), |e| matches!(e, StoreError::VersionConflict), "stale update");
+    expect_err(
+        store.update_import_job(&stale),
+        |e| matches!(e, StoreError::VersionConflict(Entity::ImportJob)),
+        "stale update",
+    );
     stale.version = 5;
-    expect_err(store.update_import_job(&stale), |e| matches!(e, StoreError::VersionConflict), "version skip");
+    expect_err(
+        store.update_import_job(&stale),
+        |e| matches!(e, StoreError::VersionConflict(Entity::ImportJob)),
+        "version skip",
+    );
     stale.version = i64::MIN;
-    expect_err(store.update_import_job(&stale), |e| matches!(e, StoreError::VersionConflict), "i64::MIN version");
+    expect_err(
+        store.update_import_job(&stale),
+        |e| matches!(e, StoreError::VersionConflict(Entity::ImportJob)),
+        "i64::MIN version",
+    );
     assert_eq!(ok(store.get_import_job("ijc_pool", "j"), "get"), Some(stored.clone()));
 
     let mut v3 = stored;
@@ -2452,9 +2550,9 @@ pub fn import_job_compare_and_set(store: &dyn Store) {
 
     let mut missing = import_job("ijc_pool", "missing", 1);
     missing.version = 2;
-    expect_err(store.update_import_job(&missing), |e| matches!(e, StoreError::NotFound), "update missing");
+    expect_err(store.update_import_job(&missing), |e| matches!(e, StoreError::NotFound(_)), "update missing");
     missing.pool_id = "ijc_nopool".into();
-    expect_err(store.update_import_job(&missing), |e| matches!(e, StoreError::NotFound), "update in missing pool");
+    expect_err(store.update_import_job(&missing), |e| matches!(e, StoreError::NotFound(_)), "update in missing pool");
 }
 
 pub fn import_job_limit_per_pool(store: &dyn Store) {
@@ -2489,7 +2587,7 @@ pub fn import_job_limit_per_pool(store: &dyn Store) {
     // Failed inserts (duplicate, over the limit) left the count alone.
     expect_err(
         store.insert_import_job(&import_job("ijl_pool", "a", 0), 9),
-        |e| matches!(e, StoreError::AlreadyExists),
+        |e| matches!(e, StoreError::AlreadyExists(Entity::ImportJob)),
         "dup",
     );
     for (i, id) in ["e", "f", "g", "h", "i"].into_iter().enumerate() {
@@ -2560,8 +2658,12 @@ fn csv_bytes(len: usize, seed: u8) -> Vec<u8> {
 pub fn import_csv_round_trips(store: &dyn Store) {
     ok(store.insert_user_pool(&pool("ijcsv_pool")), "insert pool");
     ok(store.insert_user_pool(&pool("ijcsv_other")), "insert other pool");
-    expect_err(store.put_import_csv("ijcsv_pool", "j", b"a,b\n"), |e| matches!(e, StoreError::NotFound), "no job");
-    expect_err(store.put_import_csv("ijcsv_missing", "j", b"a,b\n"), |e| matches!(e, StoreError::NotFound), "no pool");
+    expect_err(store.put_import_csv("ijcsv_pool", "j", b"a,b\n"), |e| matches!(e, StoreError::NotFound(_)), "no job");
+    expect_err(
+        store.put_import_csv("ijcsv_missing", "j", b"a,b\n"),
+        |e| matches!(e, StoreError::NotFound(_)),
+        "no pool",
+    );
     let rec = import_job("ijcsv_pool", "j", 1);
     ok(store.insert_import_job(&rec, 10), "insert job");
     ok(store.insert_import_job(&import_job("ijcsv_other", "j", 1), 10), "same id, other pool");
@@ -2656,7 +2758,7 @@ pub fn import_user_batches_keep_what_they_can(store: &dyn Store) {
         .iter()
         .map(|o| match o {
             Ok(()) => "ok".to_owned(),
-            Err(StoreError::AlreadyExists) => "exists".to_owned(),
+            Err(StoreError::AlreadyExists(Entity::User)) => "exists".to_owned(),
             Err(StoreError::AliasTaken(kind)) => format!("alias:{kind}"),
             Err(other) => format!("{other:?}"),
         })
@@ -2697,7 +2799,7 @@ pub fn import_user_batches_keep_what_they_can(store: &dyn Store) {
         vec![(user("ijb_none", "x"), email_index("x", "x@example.com"))],
         record_outcomes(&import_job("ijb_none", "ijb-none", 1), None),
     );
-    expect_err(outcomes, |e| matches!(e, StoreError::NotFound), "batch of a missing job");
+    expect_err(outcomes, |e| matches!(e, StoreError::NotFound(_)), "batch of a missing job");
     assert_eq!(ok(store.get_user("ijb_none", "x"), "nothing stored"), None);
 }
 
@@ -2717,7 +2819,7 @@ pub fn import_user_batch_is_atomic_with_its_job(store: &dyn Store) {
     ];
     expect_err(
         store.import_user_batch(batch.clone(), record_outcomes(&job, Some(5))),
-        |e| matches!(e, StoreError::VersionConflict),
+        |e| matches!(e, StoreError::VersionConflict(Entity::ImportJob)),
         "stale job",
     );
     assert_eq!(ok(store.count_users("ija_pool"), "count"), 0);
@@ -2799,7 +2901,7 @@ fn race_import_job_limits(stores: &[&dyn Store], prefix: &str, rounds: usize) {
         // The same job, inserted by everyone at once: one wins.
         let results = race(n, |i| stores[i].insert_import_job(&import_job(&pool_id, "same", 3), u64::MAX));
         for r in &results {
-            assert!(matches!(r, Ok(()) | Err(StoreError::AlreadyExists)), "{pool_id}: {r:?}");
+            assert!(matches!(r, Ok(()) | Err(StoreError::AlreadyExists(Entity::ImportJob))), "{pool_id}: {r:?}");
         }
         assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{pool_id}: same job");
         assert_eq!(all_job_ids(stores[n - 1], &pool_id, 100).len() as u64, MAX + 2, "{pool_id}");
@@ -3103,5 +3205,62 @@ fn sql_param(v: crate::db::Value) -> SqlParam {
         crate::db::Value::Bool(b) => SqlParam::Bool(b),
         crate::db::Value::Text(s) => SqlParam::Text(s),
         crate::db::Value::Blob(b) => SqlParam::Blob(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// Public functions of this module that are not checks.
+    const NOT_CHECKS: &[&str] = &["run_all", "search_statements", "group_statements", "import_job_statements"];
+
+    /// `(name, parameter list)` of every `pub fn` in this file's source.
+    fn public_functions() -> Vec<(String, String)> {
+        let source = include_str!("conformance.rs");
+        let mut found = Vec::new();
+        let mut rest = source;
+        while let Some(at) = rest.find("\npub fn ") {
+            let signature = &rest[at + "\npub fn ".len()..];
+            let open = signature.find('(').unwrap();
+            let close = signature.find(')').unwrap();
+            let params = signature[open + 1..close].split_whitespace().collect::<Vec<_>>().join(" ");
+            found.push((signature[..open].trim().to_owned(), params.trim_end_matches(',').to_owned()));
+            rest = &signature[close..];
+        }
+        found
+    }
+
+    fn assert_same_names<'a>(defined: &BTreeSet<&'a str>, registered: impl Iterator<Item = &'a str>, list: &str) {
+        let registered: Vec<&str> = registered.collect();
+        let unique: BTreeSet<&str> = registered.iter().copied().collect();
+        assert_eq!(unique.len(), registered.len(), "a check is registered twice in {list}");
+        let missing: Vec<_> = defined.difference(&unique).collect();
+        let extra: Vec<_> = unique.difference(defined).collect();
+        assert!(missing.is_empty(), "checks missing from {list}: {missing:?}");
+        assert!(extra.is_empty(), "{list} registers functions that are not public checks: {extra:?}");
+    }
+
+    /// Every public check of the module is registered once, in the list its
+    /// signature belongs to; every other public function is a known helper.
+    #[test]
+    fn every_public_check_is_registered() {
+        let functions = public_functions();
+        assert!(functions.len() > ALL.len(), "the source scan found only {functions:?}");
+        let (mut single, mut pairs) = (BTreeSet::new(), BTreeSet::new());
+        for (name, params) in &functions {
+            match params.as_str() {
+                "store: &dyn Store" => assert!(single.insert(name.as_str())),
+                "a: &dyn Store, b: &dyn Store" => assert!(pairs.insert(name.as_str())),
+                _ => assert!(
+                    NOT_CHECKS.contains(&name.as_str()),
+                    "pub fn {name}({params}): neither a check nor a known helper"
+                ),
+            }
+        }
+        single.remove("run_all");
+        assert_same_names(&single, ALL.iter().map(|(name, _)| *name), "ALL");
+        assert_same_names(&pairs, BETWEEN_STORES.iter().map(|(name, _)| *name), "BETWEEN_STORES");
     }
 }

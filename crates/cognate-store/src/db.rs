@@ -2,7 +2,27 @@
 //! backend. Keeping it this small (a few value kinds, execute/query) is what
 //! lets the store logic exist only once.
 
-use crate::{StoreError, StoreResult};
+use crate::{Entity, StoreError, StoreResult};
+
+/// How a backend's message for a violated foreign key starts. Which row was
+/// missing only the statement's author knows, so the store names it with
+/// [`missing_parent_is`]; a violation it does not expect stays a backend
+/// error.
+const MISSING_PARENT: &str = "a row this write refers to is missing";
+
+/// The error a backend reports for a foreign key violation.
+pub(crate) fn missing_parent(backend_message: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(format!("{MISSING_PARENT} ({backend_message})"))
+}
+
+/// Names the row a write's foreign keys refer to: a foreign key violation
+/// becomes `NotFound(parent)`; any other error is kept.
+pub(crate) fn missing_parent_is(parent: Entity) -> impl Fn(StoreError) -> StoreError {
+    move |e| match e {
+        StoreError::Backend(msg) if msg.starts_with(MISSING_PARENT) => StoreError::NotFound(parent),
+        other => other,
+    }
+}
 
 /// A SQL parameter or result cell. Only the types our schema uses.
 #[derive(Clone, PartialEq)]

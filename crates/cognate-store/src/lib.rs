@@ -13,6 +13,7 @@
 //! (embedded, the default) and PostgreSQL (shared by several server processes).
 
 mod db;
+mod migrations;
 mod pg;
 mod pool;
 mod sql;
@@ -26,14 +27,55 @@ use std::sync::Arc;
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// The kinds of record the store keeps, named by [`StoreError`] so that a
+/// caller can answer each in its own way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Entity {
+    UserPool,
+    AppClient,
+    ClientSecret,
+    IdentityPool,
+    User,
+    Group,
+    SigningKey,
+    ImportJob,
+}
+
+impl Entity {
+    /// Lower-case words, for messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Entity::UserPool => "user pool",
+            Entity::AppClient => "app client",
+            Entity::ClientSecret => "client secret",
+            Entity::IdentityPool => "identity pool",
+            Entity::User => "user",
+            Entity::Group => "group",
+            Entity::SigningKey => "signing key",
+            Entity::ImportJob => "import job",
+        }
+    }
+}
+
+impl std::fmt::Display for Entity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("already exists")]
-    AlreadyExists,
-    #[error("not found")]
-    NotFound,
-    #[error("modified concurrently")]
-    VersionConflict,
+    /// A record with the key (or another unique value) of the one being
+    /// inserted exists already.
+    #[error("{0} already exists")]
+    AlreadyExists(Entity),
+    /// The record an operation names, or a record it needs (e.g. the pool
+    /// of a user being inserted), does not exist.
+    #[error("{0} not found")]
+    NotFound(Entity),
+    /// A compare-and-set update lost: the record is at another version.
+    #[error("{0} modified concurrently")]
+    VersionConflict(Entity),
     #[error("limit exceeded")]
     LimitExceeded,
     /// An alias key (e.g. a verified email) is already held by another user
@@ -653,6 +695,15 @@ pub trait Store:
 /// its schema up to date.
 pub fn open_sqlite(path: &Path) -> StoreResult<Arc<dyn Store>> {
     let backend = sqlite::SqliteBackend::open(path)?;
+    Ok(Arc::new(sql::SqlStore::new(backend)))
+}
+
+/// Opens a new, private in-memory SQLite database with the same schema and
+/// behaviour as [`open_sqlite`]'s, except that nothing outlives the store:
+/// the database is gone once the last handle is dropped. For ephemeral
+/// servers and tests. Each call opens a distinct database.
+pub fn open_sqlite_in_memory() -> StoreResult<Arc<dyn Store>> {
+    let backend = sqlite::SqliteBackend::open_in_memory()?;
     Ok(Arc::new(sql::SqlStore::new(backend)))
 }
 

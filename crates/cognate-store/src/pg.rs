@@ -16,47 +16,7 @@ use crate::db::{self, Backend, Migration, Row, Tx, Value};
 use crate::pool::{Pool, PoolConn};
 use crate::{StoreError, StoreResult};
 
-const MIGRATIONS: &[Migration] = &[
-    Migration { version: 1, name: "0001_init", sql: include_str!("../migrations/postgres/0001_init.sql") },
-    Migration { version: 2, name: "0002_users", sql: include_str!("../migrations/postgres/0002_users.sql") },
-    Migration {
-        version: 3,
-        name: "0003_client_lookup",
-        sql: include_str!("../migrations/postgres/0003_client_lookup.sql"),
-    },
-    Migration { version: 4, name: "0004_auth", sql: include_str!("../migrations/postgres/0004_auth.sql") },
-    Migration { version: 5, name: "0005_groups", sql: include_str!("../migrations/postgres/0005_groups.sql") },
-    Migration {
-        version: 6,
-        name: "0006_import_jobs",
-        sql: include_str!("../migrations/postgres/0006_import_jobs.sql"),
-    },
-    Migration {
-        version: 7,
-        name: "0007_rate_windows",
-        sql: include_str!("../migrations/postgres/0007_rate_windows.sql"),
-    },
-    Migration {
-        version: 8,
-        name: "0008_import_leases",
-        sql: include_str!("../migrations/postgres/0008_import_leases.sql"),
-    },
-    Migration {
-        version: 9,
-        name: "0009_user_count_shards",
-        sql: include_str!("../migrations/postgres/0009_user_count_shards.sql"),
-    },
-    Migration {
-        version: 10,
-        name: "0010_attempt_counters",
-        sql: include_str!("../migrations/postgres/0010_attempt_counters.sql"),
-    },
-    Migration {
-        version: 11,
-        name: "0011_outbox_retention",
-        sql: include_str!("../migrations/postgres/0011_outbox_retention.sql"),
-    },
-];
+const MIGRATIONS: &[Migration] = crate::migrations::POSTGRES;
 
 const POOL_MAX: usize = 16;
 const POOL_WAIT: Duration = Duration::from_secs(30);
@@ -252,9 +212,11 @@ fn is_transient(e: &postgres::Error) -> bool {
 
 fn map_err(e: postgres::Error) -> StoreError {
     match e.code() {
-        Some(c) if *c == SqlState::UNIQUE_VIOLATION => StoreError::AlreadyExists,
-        // A missing parent row (pool or client), e.g. deleted concurrently.
-        Some(c) if *c == SqlState::FOREIGN_KEY_VIOLATION => StoreError::NotFound,
+        // A missing parent row (pool, user, client…), e.g. deleted
+        // concurrently; named by the store.
+        Some(c) if *c == SqlState::FOREIGN_KEY_VIOLATION => db::missing_parent(format_args!("postgres: {e}")),
+        // Unique keys are never violated by the store's SQL (inserts say ON
+        // CONFLICT and report `AlreadyExists` for the entity they insert).
         _ => StoreError::Backend(format!("postgres: {e}")),
     }
 }

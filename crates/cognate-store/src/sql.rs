@@ -21,12 +21,12 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use crate::db::{single_int, sql_count, sql_limit, to_u64, Backend, Cells, Row, Tx, Value};
+use crate::db::{missing_parent_is, single_int, sql_count, sql_limit, to_u64, Backend, Cells, Row, Tx, Value};
 use crate::{
     AppClientRecord, AppClientStore, Attempt, AttemptPolicy, AttemptStore, ClientSecretRecord, ClientSecretStore,
-    CodeCheck, CodeRecord, CodeStore, GroupRecord, GroupStore, IdentityPoolRecord, IdentityPoolStore, ImportJobRecord,
-    ImportJobStore, ImportProgress, KeyStore, OutboxMessage, OutboxStore, RateStore, SigningKeyRecord, Store,
-    StoreError, StoreResult, TokenStore, UserIndex, UserPoolRecord, UserPoolStore, UserRecord, UserStore,
+    CodeCheck, CodeRecord, CodeStore, Entity, GroupRecord, GroupStore, IdentityPoolRecord, IdentityPoolStore,
+    ImportJobRecord, ImportJobStore, ImportProgress, KeyStore, OutboxMessage, OutboxStore, RateStore, SigningKeyRecord,
+    Store, StoreError, StoreResult, TokenStore, UserIndex, UserPoolRecord, UserPoolStore, UserRecord, UserStore,
     MAX_RATE_WINDOW_MS, RATE_WINDOW_RETENTION_MS,
 };
 
@@ -57,14 +57,16 @@ struct PoolParts<'a> {
 
 trait PoolLike: Sized {
     const TABLE: &'static str;
+    const ENTITY: Entity;
     fn parts(&self) -> PoolParts<'_>;
     fn from_row(row: Row) -> StoreResult<Self>;
 }
 
 macro_rules! pool_like {
-    ($ty:ident, $table:literal) => {
+    ($ty:ident, $table:literal, $entity:expr) => {
         impl PoolLike for $ty {
             const TABLE: &'static str = $table;
+            const ENTITY: Entity = $entity;
 
             fn parts(&self) -> PoolParts<'_> {
                 PoolParts {
@@ -92,8 +94,8 @@ macro_rules! pool_like {
     };
 }
 
-pool_like!(UserPoolRecord, "user_pools");
-pool_like!(IdentityPoolRecord, "identity_pools");
+pool_like!(UserPoolRecord, "user_pools", Entity::UserPool);
+pool_like!(IdentityPoolRecord, "identity_pools", Entity::IdentityPool);
 
 impl<B: Backend> SqlStore<B> {
     fn insert_pool<R: PoolLike>(&self, rec: &R) -> StoreResult<()> {
@@ -106,7 +108,7 @@ impl<B: Backend> SqlStore<B> {
         let params =
             [p.id.into(), p.name.into(), p.created_ms.into(), p.modified_ms.into(), p.version.into(), p.doc.into()];
         match self.db.write(move |tx| tx.execute(&sql, &params))? {
-            0 => Err(StoreError::AlreadyExists),
+            0 => Err(StoreError::AlreadyExists(R::ENTITY)),
             _ => Ok(()),
         }
     }
@@ -136,7 +138,7 @@ impl<B: Backend> SqlStore<B> {
                     return Ok(());
                 }
             }
-            Err(absent_or_conflict(tx, &exists, &key)?)
+            Err(absent_or_conflict(tx, R::ENTITY, &exists, &key)?)
         })
     }
 
@@ -169,10 +171,14 @@ impl<B: Backend> SqlStore<B> {
     }
 }
 
-/// After a CAS update matched nothing: `VersionConflict` if the row exists,
-/// `NotFound` otherwise.
-fn absent_or_conflict(tx: &mut dyn Tx, exists_sql: &str, key: &[Value]) -> StoreResult<StoreError> {
-    Ok(if tx.query(exists_sql, key)?.is_empty() { StoreError::NotFound } else { StoreError::VersionConflict })
+/// After a CAS update of an `entity` matched nothing: `VersionConflict` if
+/// the row exists, `NotFound` otherwise.
+fn absent_or_conflict(tx: &mut dyn Tx, entity: Entity, exists_sql: &str, key: &[Value]) -> StoreResult<StoreError> {
+    Ok(if tx.query(exists_sql, key)?.is_empty() {
+        StoreError::NotFound(entity)
+    } else {
+        StoreError::VersionConflict(entity)
+    })
 }
 
 impl<B: Backend> UserPoolStore for SqlStore<B> {
@@ -253,28 +259,30 @@ impl<B: Backend> AppClientStore for SqlStore<B> {
             rec.doc.as_str().into(),
         ];
         let secret = first_secret.map(secret_params);
-        self.db.write(move |tx| {
-            // Checked explicitly to tell "no pool" from "duplicate client".
-            // Should the pool vanish concurrently, the foreign key still
-            // rejects the insert, which maps to NotFound as well.
-            if tx.query("SELECT 1 FROM user_pools WHERE id = $1", &pool_key)?.is_empty() {
-                return Err(StoreError::NotFound);
-            }
-            let inserted = tx.execute(
-                &format!(
-                    "INSERT INTO app_clients ({CLIENT_COLUMNS}) \
+        self.db
+            .write(move |tx| {
+                // Checked explicitly to tell "no pool" from "duplicate client".
+                // Should the pool vanish concurrently, the foreign key still
+                // rejects the insert, which maps to NotFound as well.
+                if tx.query("SELECT 1 FROM user_pools WHERE id = $1", &pool_key)?.is_empty() {
+                    return Err(StoreError::NotFound(Entity::UserPool));
+                }
+                let inserted = tx.execute(
+                    &format!(
+                        "INSERT INTO app_clients ({CLIENT_COLUMNS}) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING"
-                ),
-                &client,
-            )?;
-            if inserted == 0 {
-                return Err(StoreError::AlreadyExists);
-            }
-            if let Some(secret) = &secret {
-                insert_secret_row(tx, secret)?;
-            }
-            Ok(())
-        })
+                    ),
+                    &client,
+                )?;
+                if inserted == 0 {
+                    return Err(StoreError::AlreadyExists(Entity::AppClient));
+                }
+                if let Some(secret) = &secret {
+                    insert_secret_row(tx, secret)?;
+                }
+                Ok(())
+            })
+            .map_err(missing_parent_is(Entity::UserPool))
     }
 
     fn get_app_client(&self, pool_id: &str, client_id: &str) -> StoreResult<Option<AppClientRecord>> {
@@ -315,7 +323,8 @@ impl<B: Backend> AppClientStore for SqlStore<B> {
                     return Ok(());
                 }
             }
-            Err(absent_or_conflict(tx, "SELECT 1 FROM app_clients WHERE pool_id = $1 AND client_id = $2", &key)?)
+            let exists = "SELECT 1 FROM app_clients WHERE pool_id = $1 AND client_id = $2";
+            Err(absent_or_conflict(tx, Entity::AppClient, exists, &key)?)
         })
     }
 
@@ -383,7 +392,7 @@ fn insert_secret_row(tx: &mut dyn Tx, params: &[Value; 5]) -> StoreResult<()> {
         params,
     )?;
     if n == 0 {
-        return Err(StoreError::AlreadyExists);
+        return Err(StoreError::AlreadyExists(Entity::ClientSecret));
     }
     Ok(())
 }
@@ -404,15 +413,17 @@ impl<B: Backend> ClientSecretStore for SqlStore<B> {
     fn insert_client_secret(&self, rec: &ClientSecretRecord, max_per_client: u64) -> StoreResult<()> {
         let client_key = [rec.pool_id.as_str().into(), rec.client_id.as_str().into()];
         let params = secret_params(rec);
-        self.db.write(move |tx| {
-            if !lock_client(tx, &client_key)? {
-                return Err(StoreError::NotFound);
-            }
-            if count_secrets(tx, &client_key)? >= sql_count(max_per_client) {
-                return Err(StoreError::LimitExceeded);
-            }
-            insert_secret_row(tx, &params)
-        })
+        self.db
+            .write(move |tx| {
+                if !lock_client(tx, &client_key)? {
+                    return Err(StoreError::NotFound(Entity::AppClient));
+                }
+                if count_secrets(tx, &client_key)? >= sql_count(max_per_client) {
+                    return Err(StoreError::LimitExceeded);
+                }
+                insert_secret_row(tx, &params)
+            })
+            .map_err(missing_parent_is(Entity::AppClient))
     }
 
     fn list_client_secrets(&self, pool_id: &str, client_id: &str) -> StoreResult<Vec<ClientSecretRecord>> {
@@ -624,9 +635,9 @@ fn insert_user_row(tx: &mut dyn Tx, user: &UserRecord) -> StoreResult<()> {
         &user_values(user),
     )?;
     // Nothing written: the username or the sub is taken. (A missing pool
-    // fails the foreign key instead, which maps to NotFound.)
+    // fails the foreign key instead, which the caller names.)
     if n == 0 {
-        return Err(StoreError::AlreadyExists);
+        return Err(StoreError::AlreadyExists(Entity::User));
     }
     Ok(())
 }
@@ -716,7 +727,7 @@ fn import_users(tx: &mut dyn Tx, users: &[(UserRecord, IndexSets)]) -> StoreResu
             if inserted.remove(&row) {
                 Ok(())
             } else {
-                Err(StoreError::AlreadyExists)
+                Err(StoreError::AlreadyExists(Entity::User))
             }
         })
         .collect();
@@ -748,7 +759,8 @@ fn import_users(tx: &mut dyn Tx, users: &[(UserRecord, IndexSets)]) -> StoreResu
             index.aliases.iter().any(|(kind, _)| !held.contains(&(owner.0.clone(), owner.1.clone(), kind.clone())));
         if outcomes[i].is_ok() && lost {
             remove_refused_user(tx, user)?;
-            outcomes[i] = Err(StoreError::NotFound);
+            // Not inserted for now; the retry below decides.
+            outcomes[i] = Err(StoreError::NotFound(Entity::User));
             retry.push(i);
         }
     }
@@ -778,7 +790,7 @@ fn import_users(tx: &mut dyn Tx, users: &[(UserRecord, IndexSets)]) -> StoreResu
 
 /// Last statement of a user insert or delete (see the module comment): adds
 /// `delta` to the pool's count shard for `username_key`. A missing pool fails
-/// the foreign key (NotFound).
+/// the foreign key (see [`missing_parent_is`]).
 fn adjust_user_count(tx: &mut dyn Tx, pool_id: &str, username_key: &str, delta: i64) -> StoreResult<()> {
     tx.execute(
         "INSERT INTO user_count_shards (pool_id, shard, users) VALUES ($1, $2, $3) \
@@ -812,7 +824,8 @@ fn update_user_tx(tx: &mut dyn Tx, user: &UserRecord, index: &IndexSets) -> Stor
         None => 0,
     };
     if updated == 0 {
-        return Err(absent_or_conflict(tx, "SELECT 1 FROM users WHERE pool_id = $1 AND username_key = $2", &key)?);
+        let exists = "SELECT 1 FROM users WHERE pool_id = $1 AND username_key = $2";
+        return Err(absent_or_conflict(tx, Entity::User, exists, &key)?);
     }
     sync_index(tx, &user.pool_id, &user.username_key, index)
 }
@@ -915,13 +928,14 @@ impl<B: Backend> UserStore for SqlStore<B> {
     fn insert_user(&self, user: &UserRecord, index: &UserIndex) -> StoreResult<()> {
         let user = user.clone();
         let index = IndexSets::new(index);
-        self.db.write(move |tx| insert_user_tx(tx, &user, &index))
+        self.db.write(move |tx| insert_user_tx(tx, &user, &index)).map_err(missing_parent_is(Entity::UserPool))
     }
 
     fn update_user(&self, user: &UserRecord, index: &UserIndex) -> StoreResult<()> {
         let user = user.clone();
         let index = IndexSets::new(index);
-        self.db.write(move |tx| update_user_tx(tx, &user, &index))
+        // The index rows refer to the user, which the update found.
+        self.db.write(move |tx| update_user_tx(tx, &user, &index)).map_err(missing_parent_is(Entity::User))
     }
 
     fn get_user(&self, pool_id: &str, username_key: &str) -> StoreResult<Option<UserRecord>> {
@@ -1077,18 +1091,20 @@ impl<B: Backend> CodeStore for SqlStore<B> {
             code.attempts_left.into(),
             code.created_ms.into(),
         ];
-        // A missing user fails the foreign key, which maps to NotFound.
-        self.db.write(move |tx| {
-            tx.execute(
-                "INSERT INTO user_codes (pool_id, username_key, purpose, code_hash, expires_ms, \
+        // A missing user fails the foreign key.
+        self.db
+            .write(move |tx| {
+                tx.execute(
+                    "INSERT INTO user_codes (pool_id, username_key, purpose, code_hash, expires_ms, \
                  attempts_left, created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7) \
                  ON CONFLICT (pool_id, username_key, purpose) DO UPDATE SET \
                  code_hash = excluded.code_hash, expires_ms = excluded.expires_ms, \
                  attempts_left = excluded.attempts_left, created_ms = excluded.created_ms",
-                &params,
-            )
-            .map(|_| ())
-        })
+                    &params,
+                )
+                .map(|_| ())
+            })
+            .map_err(missing_parent_is(Entity::User))
     }
 
     fn check_code(
@@ -1134,15 +1150,17 @@ impl<B: Backend> CodeStore for SqlStore<B> {
         let code_hash = code_hash.to_owned();
         let user = user.clone();
         let index = IndexSets::new(index);
-        self.db.write(move |tx| {
-            let check = check_code_tx(tx, &key, &code_hash, now_ms, true)?;
-            if check == CodeCheck::Accepted {
-                // An error here rolls back the whole transaction, including
-                // the code's deletion.
-                update_user_tx(tx, &user, &index)?;
-            }
-            Ok(check)
-        })
+        self.db
+            .write(move |tx| {
+                let check = check_code_tx(tx, &key, &code_hash, now_ms, true)?;
+                if check == CodeCheck::Accepted {
+                    // An error here rolls back the whole transaction, including
+                    // the code's deletion.
+                    update_user_tx(tx, &user, &index)?;
+                }
+                Ok(check)
+            })
+            .map_err(missing_parent_is(Entity::User))
     }
 
     fn delete_code(&self, pool_id: &str, username_key: &str, purpose: &str) -> StoreResult<bool> {
@@ -1187,32 +1205,34 @@ impl<B: Backend> SqlStore<B> {
         ];
         let (pool_id, retention) = (msg.pool_id.clone(), retention.copied());
         let cutoff = retention.map(|r| msg.created_ms.saturating_sub(r.max_age_ms.max(0)));
-        self.db.write(move |tx| {
-            // Locking the pool row first makes a pool's messages take their
-            // ids in commit order (on PostgreSQL, sequence values are handed
-            // out before commit), so a reader paging with `after_id` cannot
-            // skip a message that commits late.
-            let lock = format!("SELECT 1 FROM user_pools WHERE id = $1{}", tx.lock_rows());
-            if tx.query(&lock, &params[..1])?.is_empty() {
-                return Err(StoreError::NotFound);
-            }
-            // Expired messages of every pool, oldest first through the
-            // created_ms index, a batch per append: more than one row per
-            // append, so a backlog drains, and a pool that no longer sends
-            // still loses its old messages to other pools' appends.
-            if let Some(cutoff) = cutoff {
-                purge_up_to(tx, "outbox", "id", "created_ms", cutoff)?;
-            }
-            let id = single_int(tx.query(
-                "INSERT INTO outbox (pool_id, username, channel, destination, code, subject, body, \
+        self.db
+            .write(move |tx| {
+                // Locking the pool row first makes a pool's messages take their
+                // ids in commit order (on PostgreSQL, sequence values are handed
+                // out before commit), so a reader paging with `after_id` cannot
+                // skip a message that commits late.
+                let lock = format!("SELECT 1 FROM user_pools WHERE id = $1{}", tx.lock_rows());
+                if tx.query(&lock, &params[..1])?.is_empty() {
+                    return Err(StoreError::NotFound(Entity::UserPool));
+                }
+                // Expired messages of every pool, oldest first through the
+                // created_ms index, a batch per append: more than one row per
+                // append, so a backlog drains, and a pool that no longer sends
+                // still loses its old messages to other pools' appends.
+                if let Some(cutoff) = cutoff {
+                    purge_up_to(tx, "outbox", "id", "created_ms", cutoff)?;
+                }
+                let id = single_int(tx.query(
+                    "INSERT INTO outbox (pool_id, username, channel, destination, code, subject, body, \
                  created_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-                &params,
-            )?)?;
-            if let Some(r) = retention {
-                purge_outbox_overflow(tx, &pool_id, r.max_per_pool)?;
-            }
-            Ok(id)
-        })
+                    &params,
+                )?)?;
+                if let Some(r) = retention {
+                    purge_outbox_overflow(tx, &pool_id, r.max_per_pool)?;
+                }
+                Ok(id)
+            })
+            .map_err(missing_parent_is(Entity::UserPool))
     }
 }
 
@@ -1315,11 +1335,8 @@ impl<B: Backend> KeyStore for SqlStore<B> {
         self.db.write(move |tx| {
             // Checked explicitly, as for app clients; a pool deleted
             // concurrently still fails the foreign key (NotFound too).
-            if tx
-                .query("SELECT 1 FROM user_pools WHERE id = $1", &pool_key)?
-                .is_empty()
-            {
-                return Err(StoreError::NotFound);
+            if tx.query("SELECT 1 FROM user_pools WHERE id = $1", &pool_key)?.is_empty() {
+                return Err(StoreError::NotFound(Entity::UserPool));
             }
             // A concurrent insert for the same purpose makes this one wait
             // for its outcome, then do nothing; the SELECT (a new snapshot
@@ -1334,9 +1351,10 @@ impl<B: Backend> KeyStore for SqlStore<B> {
                 Some(row) => key_from_row(row),
                 // Nothing stored for the purpose: the kid clashed with the
                 // key of another purpose.
-                None => Err(StoreError::AlreadyExists),
+                None => Err(StoreError::AlreadyExists(Entity::SigningKey)),
             }
         })
+        .map_err(missing_parent_is(Entity::UserPool))
     }
 
     fn list_signing_keys(&self, pool_id: &str) -> StoreResult<Vec<SigningKeyRecord>> {
@@ -1376,19 +1394,21 @@ impl<B: Backend> TokenStore for SqlStore<B> {
     fn revoke_token_family(&self, pool_id: &str, origin_jti: &str, expires_ms: i64) -> StoreResult<()> {
         let params = [pool_id.into(), origin_jti.into(), expires_ms.into()];
         let now_ms = crate::db::now_ms();
-        self.db.write(move |tx| {
-            // Purged first, so that this revocation holds until the next call
-            // even if it has already expired.
-            purge_expired(tx, "token_revocations", "pool_id, origin_jti", now_ms)?;
-            // A missing pool fails the foreign key, which maps to NotFound.
-            tx.execute(
-                "INSERT INTO token_revocations (pool_id, origin_jti, expires_ms) VALUES ($1, $2, $3) \
+        self.db
+            .write(move |tx| {
+                // Purged first, so that this revocation holds until the next call
+                // even if it has already expired.
+                purge_expired(tx, "token_revocations", "pool_id, origin_jti", now_ms)?;
+                // A missing pool fails the foreign key.
+                tx.execute(
+                    "INSERT INTO token_revocations (pool_id, origin_jti, expires_ms) VALUES ($1, $2, $3) \
                  ON CONFLICT (pool_id, origin_jti) DO UPDATE SET expires_ms = excluded.expires_ms \
                  WHERE excluded.expires_ms > token_revocations.expires_ms",
-                &params,
-            )
-            .map(|_| ())
-        })
+                    &params,
+                )
+                .map(|_| ())
+            })
+            .map_err(missing_parent_is(Entity::UserPool))
     }
 
     fn is_token_family_revoked(&self, pool_id: &str, origin_jti: &str) -> StoreResult<bool> {
@@ -1621,31 +1641,33 @@ impl<B: Backend> GroupStore for SqlStore<B> {
             rec.precedence.into(),
         ];
         let count = [rec.pool_id.as_str().into(), sql_count(max_groups).into()];
-        self.db.write(move |tx| {
-            // A missing pool fails the foreign key, which maps to NotFound.
-            let n = tx.execute(
-                "INSERT INTO user_groups (pool_id, name, created_ms, modified_ms, version, doc, precedence) \
+        self.db
+            .write(move |tx| {
+                // A missing pool fails the foreign key.
+                let n = tx.execute(
+                    "INSERT INTO user_groups (pool_id, name, created_ms, modified_ms, version, doc, precedence) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-                &params,
-            )?;
-            if n == 0 {
-                return Err(StoreError::AlreadyExists);
-            }
-            // Last statement (see the module comment): the check and the
-            // bump are one atomic UPDATE, which concurrent inserts into the
-            // pool serialise on, each re-reading the count it compares.
-            let n = tx.execute(
-                "UPDATE user_pools SET group_count = group_count + 1 WHERE id = $1 AND group_count < $2",
-                &count,
-            )?;
-            if n == 0 {
-                if tx.query("SELECT 1 FROM user_pools WHERE id = $1", &count[..1])?.is_empty() {
-                    return Err(StoreError::NotFound);
+                    &params,
+                )?;
+                if n == 0 {
+                    return Err(StoreError::AlreadyExists(Entity::Group));
                 }
-                return Err(StoreError::LimitExceeded);
-            }
-            Ok(())
-        })
+                // Last statement (see the module comment): the check and the
+                // bump are one atomic UPDATE, which concurrent inserts into the
+                // pool serialise on, each re-reading the count it compares.
+                let n = tx.execute(
+                    "UPDATE user_pools SET group_count = group_count + 1 WHERE id = $1 AND group_count < $2",
+                    &count,
+                )?;
+                if n == 0 {
+                    if tx.query("SELECT 1 FROM user_pools WHERE id = $1", &count[..1])?.is_empty() {
+                        return Err(StoreError::NotFound(Entity::UserPool));
+                    }
+                    return Err(StoreError::LimitExceeded);
+                }
+                Ok(())
+            })
+            .map_err(missing_parent_is(Entity::UserPool))
     }
 
     fn get_group(&self, pool_id: &str, name: &str) -> StoreResult<Option<GroupRecord>> {
@@ -1679,7 +1701,12 @@ impl<B: Backend> GroupStore for SqlStore<B> {
                     return Ok(());
                 }
             }
-            Err(absent_or_conflict(tx, "SELECT 1 FROM user_groups WHERE pool_id = $1 AND name = $2", &key)?)
+            Err(absent_or_conflict(
+                tx,
+                Entity::Group,
+                "SELECT 1 FROM user_groups WHERE pool_id = $1 AND name = $2",
+                &key,
+            )?)
         })
     }
 
@@ -1726,39 +1753,43 @@ impl<B: Backend> GroupStore for SqlStore<B> {
         let group_key = [pool_id.into(), group.into()];
         let member = [pool_id.into(), group.into(), username_key.into()];
         let max = sql_count(max_groups_per_user);
-        self.db.write(move |tx| {
-            // Every membership insert for the user locks the user row first,
-            // so the count below cannot change before this one commits.
-            let lock = format!("SELECT 1 FROM users WHERE pool_id = $1 AND username_key = $2{}", tx.lock_rows());
-            if tx.query(&lock, &user_key)?.is_empty() {
-                return Err(StoreError::NotFound);
-            }
-            if tx.query("SELECT 1 FROM user_groups WHERE pool_id = $1 AND name = $2", &group_key)?.is_empty() {
-                return Err(StoreError::NotFound);
-            }
-            let exists = !tx
-                .query(
-                    "SELECT 1 FROM group_members WHERE pool_id = $1 AND group_name = $2 AND username_key = $3",
-                    &member,
-                )?
-                .is_empty();
-            if exists {
-                return Ok(false);
-            }
-            let count = single_int(
-                tx.query("SELECT COUNT(*) FROM group_members WHERE pool_id = $1 AND username_key = $2", &user_key)?,
-            )?;
-            if count >= max {
-                return Err(StoreError::LimitExceeded);
-            }
-            // A group deleted concurrently fails the foreign key (NotFound).
-            let n = tx.execute(
-                "INSERT INTO group_members (pool_id, group_name, username_key) VALUES ($1, $2, $3) \
+        self.db
+            .write(move |tx| {
+                // Every membership insert for the user locks the user row first,
+                // so the count below cannot change before this one commits.
+                let lock = format!("SELECT 1 FROM users WHERE pool_id = $1 AND username_key = $2{}", tx.lock_rows());
+                if tx.query(&lock, &user_key)?.is_empty() {
+                    return Err(StoreError::NotFound(Entity::User));
+                }
+                if tx.query("SELECT 1 FROM user_groups WHERE pool_id = $1 AND name = $2", &group_key)?.is_empty() {
+                    return Err(StoreError::NotFound(Entity::Group));
+                }
+                let exists = !tx
+                    .query(
+                        "SELECT 1 FROM group_members WHERE pool_id = $1 AND group_name = $2 AND username_key = $3",
+                        &member,
+                    )?
+                    .is_empty();
+                if exists {
+                    return Ok(false);
+                }
+                let count = single_int(tx.query(
+                    "SELECT COUNT(*) FROM group_members WHERE pool_id = $1 AND username_key = $2",
+                    &user_key,
+                )?)?;
+                if count >= max {
+                    return Err(StoreError::LimitExceeded);
+                }
+                // The user row is locked; a group deleted concurrently fails the
+                // foreign key.
+                let n = tx.execute(
+                    "INSERT INTO group_members (pool_id, group_name, username_key) VALUES ($1, $2, $3) \
                  ON CONFLICT DO NOTHING",
-                &member,
-            )?;
-            Ok(n > 0)
-        })
+                    &member,
+                )?;
+                Ok(n > 0)
+            })
+            .map_err(missing_parent_is(Entity::Group))
     }
 
     fn remove_user_from_group(&self, pool_id: &str, group: &str, username_key: &str) -> StoreResult<bool> {
@@ -1862,7 +1893,8 @@ fn update_import_job_tx(tx: &mut dyn Tx, rec: &ImportJobRecord) -> StoreResult<(
         }
     }
     let key = [rec.pool_id.as_str().into(), rec.job_id.as_str().into()];
-    Err(absent_or_conflict(tx, "SELECT 1 FROM import_jobs WHERE pool_id = $1 AND job_id = $2", &key)?)
+    let exists = "SELECT 1 FROM import_jobs WHERE pool_id = $1 AND job_id = $2";
+    Err(absent_or_conflict(tx, Entity::ImportJob, exists, &key)?)
 }
 
 /// Deletes what an import wrote of a user it then refused (its row and aliases; it has no
@@ -1882,10 +1914,10 @@ fn remove_refused_user(tx: &mut dyn Tx, user: &UserRecord) -> StoreResult<()> {
 /// subtransactions. Instead every refusal is found before or undone right after: the user
 /// row goes in with `ON CONFLICT DO NOTHING`, and if an alias is taken the user's rows
 /// written so far are deleted again. (A missing pool fails the foreign key, which fails
-/// the whole batch with `NotFound`: its job is gone with the pool anyway.)
+/// the whole batch with `NotFound(UserPool)`: its job is gone with the pool anyway.)
 fn import_one_user(tx: &mut dyn Tx, user: &UserRecord, index: &IndexSets) -> StoreResult<StoreResult<()>> {
     match insert_user_row(tx, user) {
-        Err(StoreError::AlreadyExists) => return Ok(Err(StoreError::AlreadyExists)),
+        Err(refused @ StoreError::AlreadyExists(_)) => return Ok(Err(refused)),
         other => other?,
     }
     for (kind, alias_key) in &index.aliases {
@@ -1914,33 +1946,35 @@ impl<B: Backend> ImportJobStore for SqlStore<B> {
             rec.lease_until_ms.into(),
         ];
         let count = [rec.pool_id.as_str().into(), sql_count(max_jobs).into()];
-        self.db.write(move |tx| {
-            // A missing pool fails the foreign key, which maps to NotFound.
-            let n = tx.execute(
-                &format!(
-                    "INSERT INTO import_jobs ({IMPORT_JOB_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+        self.db
+            .write(move |tx| {
+                // A missing pool fails the foreign key.
+                let n = tx.execute(
+                    &format!(
+                        "INSERT INTO import_jobs ({IMPORT_JOB_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) \
                      ON CONFLICT DO NOTHING"
-                ),
-                &params,
-            )?;
-            if n == 0 {
-                return Err(StoreError::AlreadyExists);
-            }
-            // Last statement (see the module comment), as for groups: the
-            // check and the bump are one atomic UPDATE.
-            let n = tx.execute(
-                "UPDATE user_pools SET import_job_count = import_job_count + 1 \
-                 WHERE id = $1 AND import_job_count < $2",
-                &count,
-            )?;
-            if n == 0 {
-                if tx.query("SELECT 1 FROM user_pools WHERE id = $1", &count[..1])?.is_empty() {
-                    return Err(StoreError::NotFound);
+                    ),
+                    &params,
+                )?;
+                if n == 0 {
+                    return Err(StoreError::AlreadyExists(Entity::ImportJob));
                 }
-                return Err(StoreError::LimitExceeded);
-            }
-            Ok(())
-        })
+                // Last statement (see the module comment), as for groups: the
+                // check and the bump are one atomic UPDATE.
+                let n = tx.execute(
+                    "UPDATE user_pools SET import_job_count = import_job_count + 1 \
+                 WHERE id = $1 AND import_job_count < $2",
+                    &count,
+                )?;
+                if n == 0 {
+                    if tx.query("SELECT 1 FROM user_pools WHERE id = $1", &count[..1])?.is_empty() {
+                        return Err(StoreError::NotFound(Entity::UserPool));
+                    }
+                    return Err(StoreError::LimitExceeded);
+                }
+                Ok(())
+            })
+            .map_err(missing_parent_is(Entity::UserPool))
     }
 
     fn get_import_job(&self, pool_id: &str, job_id: &str) -> StoreResult<Option<ImportJobRecord>> {
@@ -1978,15 +2012,17 @@ impl<B: Backend> ImportJobStore for SqlStore<B> {
 
     fn put_import_csv(&self, pool_id: &str, job_id: &str, csv: &[u8]) -> StoreResult<()> {
         let params = [pool_id.into(), job_id.into(), csv.into()];
-        self.db.write(move |tx| {
-            // A missing job fails the foreign key, which maps to NotFound.
-            tx.execute(
-                "INSERT INTO import_job_csvs (pool_id, job_id, csv) VALUES ($1, $2, $3) \
-                 ON CONFLICT (pool_id, job_id) DO UPDATE SET csv = excluded.csv",
-                &params,
-            )
-            .map(|_| ())
-        })
+        self.db
+            .write(move |tx| {
+                // A missing job fails the foreign key.
+                tx.execute(
+                    "INSERT INTO import_job_csvs (pool_id, job_id, csv) VALUES ($1, $2, $3) \
+                     ON CONFLICT (pool_id, job_id) DO UPDATE SET csv = excluded.csv",
+                    &params,
+                )
+                .map(|_| ())
+            })
+            .map_err(missing_parent_is(Entity::ImportJob))
     }
 
     fn get_import_csv(&self, pool_id: &str, job_id: &str) -> StoreResult<Option<Vec<u8>>> {
@@ -2003,23 +2039,25 @@ impl<B: Backend> ImportJobStore for SqlStore<B> {
         mut progress: ImportProgress,
     ) -> StoreResult<Vec<StoreResult<()>>> {
         let users: Vec<(UserRecord, IndexSets)> = users.into_iter().map(|(u, i)| (u, IndexSets::new(&i))).collect();
-        self.db.write(move |tx| {
-            let outcomes = import_users(tx, &users)?;
-            let job = progress(&outcomes);
-            update_import_job_tx(tx, &job)?;
-            // One count update per pool and shard, last (see the module comment).
-            let mut imported: std::collections::BTreeMap<(&str, i64), (&str, i64)> = Default::default();
-            for ((user, _), outcome) in users.iter().zip(&outcomes) {
-                if outcome.is_ok() {
-                    let key = (user.pool_id.as_str(), user_count_shard(&user.username_key));
-                    imported.entry(key).or_insert((user.username_key.as_str(), 0)).1 += 1;
+        self.db
+            .write(move |tx| {
+                let outcomes = import_users(tx, &users)?;
+                let job = progress(&outcomes);
+                update_import_job_tx(tx, &job)?;
+                // One count update per pool and shard, last (see the module comment).
+                let mut imported: std::collections::BTreeMap<(&str, i64), (&str, i64)> = Default::default();
+                for ((user, _), outcome) in users.iter().zip(&outcomes) {
+                    if outcome.is_ok() {
+                        let key = (user.pool_id.as_str(), user_count_shard(&user.username_key));
+                        imported.entry(key).or_insert((user.username_key.as_str(), 0)).1 += 1;
+                    }
                 }
-            }
-            for ((pool_id, _), (username_key, n)) in imported {
-                adjust_user_count(tx, pool_id, username_key, n)?;
-            }
-            Ok(outcomes)
-        })
+                for ((pool_id, _), (username_key, n)) in imported {
+                    adjust_user_count(tx, pool_id, username_key, n)?;
+                }
+                Ok(outcomes)
+            })
+            .map_err(missing_parent_is(Entity::UserPool))
     }
 
     fn renew_import_lease(&self, pool_id: &str, job_id: &str, version: i64, lease_until_ms: i64) -> StoreResult<bool> {

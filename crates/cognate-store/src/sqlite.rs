@@ -14,7 +14,7 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -25,43 +25,7 @@ use crate::db::{self, Backend, Migration, Row, Tx, Value};
 use crate::pool::{Pool, PoolConn};
 use crate::{StoreError, StoreResult};
 
-const MIGRATIONS: &[Migration] = &[
-    Migration { version: 1, name: "0001_init", sql: include_str!("../migrations/sqlite/0001_init.sql") },
-    Migration { version: 2, name: "0002_users", sql: include_str!("../migrations/sqlite/0002_users.sql") },
-    Migration {
-        version: 3,
-        name: "0003_client_lookup",
-        sql: include_str!("../migrations/sqlite/0003_client_lookup.sql"),
-    },
-    Migration { version: 4, name: "0004_auth", sql: include_str!("../migrations/sqlite/0004_auth.sql") },
-    Migration { version: 5, name: "0005_groups", sql: include_str!("../migrations/sqlite/0005_groups.sql") },
-    Migration { version: 6, name: "0006_import_jobs", sql: include_str!("../migrations/sqlite/0006_import_jobs.sql") },
-    Migration {
-        version: 7,
-        name: "0007_rate_windows",
-        sql: include_str!("../migrations/sqlite/0007_rate_windows.sql"),
-    },
-    Migration {
-        version: 8,
-        name: "0008_import_leases",
-        sql: include_str!("../migrations/sqlite/0008_import_leases.sql"),
-    },
-    Migration {
-        version: 9,
-        name: "0009_user_count_shards",
-        sql: include_str!("../migrations/sqlite/0009_user_count_shards.sql"),
-    },
-    Migration {
-        version: 10,
-        name: "0010_attempt_counters",
-        sql: include_str!("../migrations/sqlite/0010_attempt_counters.sql"),
-    },
-    Migration {
-        version: 11,
-        name: "0011_outbox_retention",
-        sql: include_str!("../migrations/sqlite/0011_outbox_retention.sql"),
-    },
-];
+const MIGRATIONS: &[Migration] = crate::migrations::SQLITE;
 
 const READERS: usize = 4;
 /// How long a connection waits for another process's lock before failing.
@@ -78,6 +42,21 @@ const READER_CACHE_KIB: i64 = 16 * 1024;
 const STATEMENT_CACHE: usize = 128;
 
 pub(crate) struct SqliteBackend {
+    db: Database,
+}
+
+enum Database {
+    File(FileDatabase),
+    /// A private in-memory database on one connection, which every read
+    /// and write takes in turn. Nothing is fsynced, so batching commits
+    /// would gain nothing; one connection also means no cross-connection
+    /// locking (a shared-cache memory database would make readers and the
+    /// writer fail each other with table locks instead of waiting).
+    Memory(Mutex<Connection>),
+}
+
+/// A database file: a group-committing writer thread and a reader pool.
+struct FileDatabase {
     /// `None` only while dropping.
     jobs: Option<mpsc::Sender<Box<dyn WriteJob>>>,
     writer: Option<JoinHandle<()>>,
@@ -106,16 +85,69 @@ impl SqliteBackend {
             .map_err(|e| StoreError::Backend(format!("starting the SQLite writer thread: {e}")))?;
         let reader_path = path.to_path_buf();
         let readers = Pool::new(READERS, READER_WAIT, Box::new(move || open_connection(&reader_path, true)));
-        Ok(SqliteBackend { jobs: Some(jobs), writer: Some(writer), batches, readers })
+        let file = FileDatabase { jobs: Some(jobs), writer: Some(writer), batches, readers };
+        Ok(SqliteBackend { db: Database::File(file) })
+    }
+
+    /// A new, private in-memory database with the full schema; it is gone
+    /// when the backend is dropped.
+    pub fn open_in_memory() -> StoreResult<Self> {
+        db::check_migration_list(MIGRATIONS)?;
+        let mut conn = Connection::open_in_memory()
+            .map_err(|e| StoreError::Backend(format!("opening an in-memory SQLite database: {e}")))?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        // WAL and `synchronous` do not apply to a memory database.
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(map_err)?;
+        migrate(&mut conn)?;
+        Ok(SqliteBackend { db: Database::Memory(Mutex::new(conn)) })
     }
 
     #[cfg(test)]
     fn batches(&self) -> u64 {
-        self.batches.load(Ordering::SeqCst)
+        match &self.db {
+            Database::File(file) => file.batches.load(Ordering::SeqCst),
+            Database::Memory(_) => 0,
+        }
     }
 }
 
-impl Drop for SqliteBackend {
+/// Locks the memory database's connection. A closure that panicked was
+/// caught and its transaction rolled back while the lock was held, so a
+/// poisoned lock still guards a consistent connection.
+fn lock_memory(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Runs `f` in its own transaction on the memory database's connection,
+/// committed if it succeeds and rolled back if it fails or panics (as the
+/// writer thread treats a job's savepoint).
+fn write_in_memory<T>(conn: &Connection, f: &mut dyn FnMut(&mut dyn Tx) -> StoreResult<T>) -> StoreResult<T> {
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .map_err(|e| StoreError::Backend(format!("sqlite: starting a write transaction: {e}")))?;
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut SqliteTx { conn })));
+    let result = ran.unwrap_or_else(|_| {
+        tracing::error!("a SQLite write closure panicked; rolling back its transaction");
+        Err(StoreError::Backend("sqlite: the write panicked".into()))
+    });
+    if conn.is_autocommit() {
+        // SQLite rolled the transaction back itself (an I/O or memory error).
+        return Err(result
+            .err()
+            .unwrap_or_else(|| StoreError::Backend("sqlite: the write transaction was rolled back".into())));
+    }
+    let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    if let Err(e) = conn.execute_batch(end) {
+        if !conn.is_autocommit() {
+            if let Err(e) = conn.execute_batch("ROLLBACK") {
+                tracing::error!(error = %e, "rolling back a failed SQLite write");
+            }
+        }
+        return Err(StoreError::Backend(format!("sqlite: {end}: {e}")));
+    }
+    result
+}
+
+impl Drop for FileDatabase {
     fn drop(&mut self) {
         // Closing the queue ends the writer loop once it has answered every
         // queued write; joining it closes the connection (and checkpoints the
@@ -305,17 +337,13 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
 
 fn map_err(e: rusqlite::Error) -> StoreError {
     if let rusqlite::Error::SqliteFailure(f, _) = &e {
-        if f.code == ErrorCode::ConstraintViolation {
-            match f.extended_code {
-                rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY | rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE => {
-                    return StoreError::AlreadyExists
-                }
-                // A missing parent row (pool or client).
-                rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY => return StoreError::NotFound,
-                _ => {}
-            }
+        if f.code == ErrorCode::ConstraintViolation && f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY {
+            // A missing parent row (pool, user, client…), named by the store.
+            return db::missing_parent(format_args!("sqlite: {e}"));
         }
     }
+    // Unique keys are never violated by the store's SQL (inserts say ON
+    // CONFLICT and report `AlreadyExists` for the entity they insert).
     StoreError::Backend(format!("sqlite: {e}"))
 }
 
@@ -406,18 +434,27 @@ impl Backend for SqliteBackend {
     const NAME: &'static str = "sqlite";
 
     fn read<T>(&self, mut f: impl FnMut(&mut dyn Tx) -> StoreResult<T>) -> StoreResult<T> {
-        let conn = self.readers.get()?;
-        f(&mut SqliteTx { conn: &conn })
+        match &self.db {
+            Database::File(file) => {
+                let conn = file.readers.get()?;
+                f(&mut SqliteTx { conn: &conn })
+            }
+            Database::Memory(conn) => f(&mut SqliteTx { conn: &lock_memory(conn) }),
+        }
     }
 
     fn write<T: Send + 'static>(
         &self,
-        f: impl FnMut(&mut dyn Tx) -> StoreResult<T> + Send + 'static,
+        mut f: impl FnMut(&mut dyn Tx) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
+        let file = match &self.db {
+            Database::File(file) => file,
+            Database::Memory(conn) => return write_in_memory(&lock_memory(conn), &mut f),
+        };
         let gone = || StoreError::Backend("sqlite: the writer thread has stopped".into());
         let (reply, answer) = mpsc::sync_channel(1);
         let job = Box::new(Job { f, result: None, reply });
-        self.jobs.as_ref().ok_or_else(gone)?.send(job).map_err(|_| gone())?;
+        file.jobs.as_ref().ok_or_else(gone)?.send(job).map_err(|_| gone())?;
         // Blocks until the job's batch has committed (or failed).
         answer.recv().map_err(|_| gone())?
     }
@@ -542,13 +579,36 @@ mod tests {
         assert_eq!(ok2.join().unwrap().unwrap(), 1);
         assert!(matches!(failing.join().unwrap(), Err(StoreError::LimitExceeded)));
         assert!(matches!(panicking.join().unwrap(), Err(StoreError::Backend(_))));
-        assert!(matches!(duplicate.join().unwrap(), Err(StoreError::AlreadyExists)));
+        assert!(matches!(duplicate.join().unwrap(), Err(StoreError::Backend(m)) if m.contains("UNIQUE")));
         assert_eq!(pool_ids(&backend), ["blocker", "ok1", "ok2"]);
         assert_eq!(backend.batches() - before, 1, "expected a single group commit");
 
         // The writer is still healthy.
         assert_eq!(backend.write(|tx| insert_pool(tx, "after")).unwrap(), 1);
         assert_eq!(backend.batches() - before, 2);
+    }
+
+    /// On the in-memory database, a failing or panicking write rolls back
+    /// alone, and the connection stays usable.
+    #[test]
+    fn memory_writes_fail_alone() {
+        let backend = SqliteBackend::open_in_memory().unwrap();
+        assert_eq!(backend.write(|tx| insert_pool(tx, "ok1")).unwrap(), 1);
+        let failed = backend.write(|tx| {
+            insert_pool(tx, "failing")?;
+            Err::<u64, _>(StoreError::LimitExceeded)
+        });
+        assert!(matches!(failed, Err(StoreError::LimitExceeded)));
+        let panicked: StoreResult<u64> = backend.write(|tx| {
+            insert_pool(tx, "panicking")?;
+            panic!("a write closure panicked on purpose")
+        });
+        assert!(matches!(panicked, Err(StoreError::Backend(_))));
+        assert!(
+            matches!(backend.write(|tx| insert_pool(tx, "ok1")), Err(StoreError::Backend(m)) if m.contains("UNIQUE"))
+        );
+        assert_eq!(backend.write(|tx| insert_pool(tx, "ok2")).unwrap(), 1);
+        assert_eq!(pool_ids(&backend), ["ok1", "ok2"]);
     }
 
     /// Dropping the store answers queued writes and closes the writer.

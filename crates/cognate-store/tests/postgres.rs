@@ -81,16 +81,26 @@ fn conformance_suite() {
     conformance::run_all(store.as_ref());
 }
 
+/// Every check of [`conformance::BETWEEN_STORES`], each on two stores opened
+/// separately (separate pools and connections, like two server processes)
+/// in a fresh schema, all at once.
 #[test]
-fn two_processes_race_cas() {
-    let Some(schema) = TestSchema::new() else {
-        return;
-    };
-    // Separately opened stores have separate pools and connections, like
-    // two server processes sharing the database.
-    let a = schema.open();
-    let b = schema.open();
-    conformance::cas_race_between_stores(a.as_ref(), b.as_ref());
+fn checks_between_two_processes() {
+    std::thread::scope(|s| {
+        for (name, check) in conformance::BETWEEN_STORES {
+            std::thread::Builder::new()
+                .name((*name).to_owned())
+                .spawn_scoped(s, move || {
+                    let Some(schema) = TestSchema::new() else {
+                        return;
+                    };
+                    let a = schema.open();
+                    let b = schema.open();
+                    check(a.as_ref(), b.as_ref());
+                })
+                .unwrap();
+        }
+    });
 }
 
 #[test]
@@ -207,56 +217,6 @@ fn reconnects_after_the_server_drops_connections() {
     rec.version += 1;
     store.update_user_pool(&rec).unwrap();
     store.ping().unwrap();
-}
-
-#[test]
-fn two_processes_race_code_checks() {
-    let Some(schema) = TestSchema::new() else {
-        return;
-    };
-    let a = schema.open();
-    let b = schema.open();
-    conformance::code_race_between_stores(a.as_ref(), b.as_ref());
-}
-
-#[test]
-fn two_processes_race_groups() {
-    let Some(schema) = TestSchema::new() else {
-        return;
-    };
-    let a = schema.open();
-    let b = schema.open();
-    conformance::group_races_between_stores(a.as_ref(), b.as_ref());
-}
-
-#[test]
-fn two_processes_race_auth() {
-    let Some(schema) = TestSchema::new() else {
-        return;
-    };
-    let a = schema.open();
-    let b = schema.open();
-    conformance::auth_races_between_stores(a.as_ref(), b.as_ref());
-}
-
-#[test]
-fn two_processes_share_rate_windows() {
-    let Some(schema) = TestSchema::new() else {
-        return;
-    };
-    let a = schema.open();
-    let b = schema.open();
-    conformance::rate_window_shared_between_stores(a.as_ref(), b.as_ref());
-}
-
-#[test]
-fn two_processes_race_import_jobs() {
-    let Some(schema) = TestSchema::new() else {
-        return;
-    };
-    let a = schema.open();
-    let b = schema.open();
-    conformance::import_job_races_between_stores(a.as_ref(), b.as_ref());
 }
 
 /// Every statement `search_users` runs is an index scan of the search
@@ -612,14 +572,4 @@ fn import_job_statements_use_the_index() {
     }
     assert!(slowest < std::time::Duration::from_millis(100), "a page took {slowest:?}");
     assert_eq!(store.list_import_jobs("plan_pool", None, 1).unwrap()[0].job_id, "import-020000");
-}
-
-#[test]
-fn two_processes_share_attempt_counters() {
-    let Some(schema) = TestSchema::new() else {
-        return;
-    };
-    let a = schema.open();
-    let b = schema.open();
-    conformance::attempts_shared_between_stores(a.as_ref(), b.as_ref());
 }

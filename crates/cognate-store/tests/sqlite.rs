@@ -111,13 +111,24 @@ fn unopenable_path_is_a_backend_error() {
     assert!(matches!(open_sqlite(&path), Err(StoreError::Backend(_))));
 }
 
+/// Every check of [`conformance::BETWEEN_STORES`], each on two stores opened
+/// separately on a fresh file (like two server processes), all at once.
 #[test]
-fn two_stores_on_one_file_race_cas() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("cognate.db");
-    let a = open_sqlite(&path).unwrap();
-    let b = open_sqlite(&path).unwrap();
-    conformance::cas_race_between_stores(a.as_ref(), b.as_ref());
+fn checks_between_two_stores_on_one_file() {
+    std::thread::scope(|s| {
+        for (name, check) in conformance::BETWEEN_STORES {
+            std::thread::Builder::new()
+                .name((*name).to_owned())
+                .spawn_scoped(s, move || {
+                    let dir = tempfile::tempdir().unwrap();
+                    let path = dir.path().join("cognate.db");
+                    let a = open_sqlite(&path).unwrap();
+                    let b = open_sqlite(&path).unwrap();
+                    check(a.as_ref(), b.as_ref());
+                })
+                .unwrap();
+        }
+    });
 }
 
 #[test]
@@ -132,51 +143,6 @@ fn usable_from_tokio_blocking_tasks() {
         // Dropping the last handle on an async worker must not panic.
         drop(store);
     });
-}
-
-#[test]
-fn two_stores_on_one_file_race_code_checks() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("cognate.db");
-    let a = open_sqlite(&path).unwrap();
-    let b = open_sqlite(&path).unwrap();
-    conformance::code_race_between_stores(a.as_ref(), b.as_ref());
-}
-
-#[test]
-fn two_stores_on_one_file_race_groups() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("cognate.db");
-    let a = open_sqlite(&path).unwrap();
-    let b = open_sqlite(&path).unwrap();
-    conformance::group_races_between_stores(a.as_ref(), b.as_ref());
-}
-
-#[test]
-fn two_stores_on_one_file_race_import_jobs() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("cognate.db");
-    let a = open_sqlite(&path).unwrap();
-    let b = open_sqlite(&path).unwrap();
-    conformance::import_job_races_between_stores(a.as_ref(), b.as_ref());
-}
-
-#[test]
-fn two_stores_on_one_file_race_auth() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("cognate.db");
-    let a = open_sqlite(&path).unwrap();
-    let b = open_sqlite(&path).unwrap();
-    conformance::auth_races_between_stores(a.as_ref(), b.as_ref());
-}
-
-#[test]
-fn two_stores_on_one_file_share_rate_windows() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("cognate.db");
-    let a = open_sqlite(&path).unwrap();
-    let b = open_sqlite(&path).unwrap();
-    conformance::rate_window_shared_between_stores(a.as_ref(), b.as_ref());
 }
 
 fn bench_like_user(pool_id: &str, i: usize) -> (UserRecord, UserIndex) {
@@ -312,7 +278,10 @@ fn acknowledged_group_commits_survive_reopen() {
                         let (user, index) = bench_like_user("gc_pool", i);
                         store.insert_user(&user, &index).unwrap();
                         // A failing write in the same batches changes nothing.
-                        assert!(matches!(store.insert_user(&user, &index), Err(StoreError::AlreadyExists)));
+                        assert!(matches!(
+                            store.insert_user(&user, &index),
+                            Err(StoreError::AlreadyExists(cognate_store::Entity::User))
+                        ));
                     }
                 });
             }
@@ -475,10 +444,30 @@ fn import_job_listings_use_the_index() {
 }
 
 #[test]
-fn two_stores_on_one_file_share_attempt_counters() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("cognate.db");
-    let a = open_sqlite(&path).unwrap();
-    let b = open_sqlite(&path).unwrap();
-    conformance::attempts_shared_between_stores(a.as_ref(), b.as_ref());
+fn in_memory_conformance_suite() {
+    let store = cognate_store::open_sqlite_in_memory().unwrap();
+    assert_eq!(store.backend(), "sqlite");
+    conformance::run_all(store.as_ref());
+}
+
+/// Each in-memory store is its own database, and what one handle writes
+/// every clone of it reads.
+#[test]
+fn in_memory_stores_are_private() {
+    let a = cognate_store::open_sqlite_in_memory().unwrap();
+    let b = cognate_store::open_sqlite_in_memory().unwrap();
+    let pool = UserPoolRecord {
+        id: "mem_pool".into(),
+        name: "p".into(),
+        created_ms: 1,
+        modified_ms: 1,
+        version: 1,
+        doc: "{}".into(),
+    };
+    a.insert_user_pool(&pool).unwrap();
+    let a2 = a.clone();
+    let seen = std::thread::spawn(move || a2.get_user_pool("mem_pool").unwrap()).join().unwrap();
+    assert_eq!(seen, Some(pool));
+    assert_eq!(b.get_user_pool("mem_pool").unwrap(), None);
+    assert_eq!(b.count_user_pools().unwrap(), 0);
 }

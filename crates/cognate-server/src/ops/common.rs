@@ -93,8 +93,8 @@ where
         record.doc = encode_doc(&doc)?;
         match ctx.store(move |s| Ok(s.update_user_pool(&record))).await? {
             Ok(()) => return Ok(doc),
-            Err(StoreError::VersionConflict) => continue,
-            Err(StoreError::NotFound) => return Err(pool_not_found(pool_id)),
+            Err(StoreError::VersionConflict(_)) => continue,
+            Err(StoreError::NotFound(_)) => return Err(pool_not_found(pool_id)),
             Err(other) => return Err(ApiError::internal(other)),
         }
     }

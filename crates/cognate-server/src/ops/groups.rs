@@ -49,14 +49,14 @@ pub async fn create_group(ctx: Ctx, input: CreateGroupRequest) -> ApiResult<Crea
     };
     match ctx.store(move |s| Ok(s.insert_group(&record, MAX_GROUPS))).await? {
         Ok(()) => Ok(CreateGroupResponse { group: Some(group) }),
-        Err(StoreError::AlreadyExists) => Err(ApiError::new(
+        Err(StoreError::AlreadyExists(_)) => Err(ApiError::new(
             ErrorCode::GroupExistsException,
             format!("A group with the name {} already exists.", input.group_name),
         )),
         Err(StoreError::LimitExceeded) => {
             Err(ApiError::limit_exceeded(format!("The user pool has reached its limit of {MAX_GROUPS} groups.")))
         }
-        Err(StoreError::NotFound) => Err(pool_not_found(&input.user_pool_id)),
+        Err(StoreError::NotFound(_)) => Err(pool_not_found(&input.user_pool_id)),
         Err(other) => Err(ApiError::internal(other)),
     }
 }
@@ -92,8 +92,8 @@ pub async fn update_group(ctx: Ctx, input: UpdateGroupRequest) -> ApiResult<Upda
         record.doc = encode_doc(&group)?;
         match ctx.store(move |s| Ok(s.update_group(&record))).await? {
             Ok(()) => return Ok(UpdateGroupResponse { group: Some(group) }),
-            Err(StoreError::VersionConflict) => continue,
-            Err(StoreError::NotFound) => return Err(group_not_found()),
+            Err(StoreError::VersionConflict(_)) => continue,
+            Err(StoreError::NotFound(_)) => return Err(group_not_found()),
             Err(other) => return Err(ApiError::internal(other)),
         }
     }
@@ -136,7 +136,7 @@ pub async fn admin_add_user_to_group(ctx: Ctx, input: AdminAddUserToGroupRequest
         Err(StoreError::LimitExceeded) => {
             Err(ApiError::invalid_parameter(format!("A user can belong to at most {MAX_GROUPS_PER_USER} groups.")))
         }
-        Err(StoreError::NotFound) => Err(group_not_found()),
+        Err(StoreError::NotFound(_)) => Err(group_not_found()),
         Err(other) => Err(ApiError::internal(other)),
     }
 }

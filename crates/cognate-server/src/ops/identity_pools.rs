@@ -68,8 +68,8 @@ where
         record.doc = encode_doc(&pool)?;
         match ctx.store(move |s| Ok(s.update_identity_pool(&record))).await? {
             Ok(()) => return Ok(pool),
-            Err(StoreError::VersionConflict) => continue,
-            Err(StoreError::NotFound) => return Err(not_found(id)),
+            Err(StoreError::VersionConflict(_)) => continue,
+            Err(StoreError::NotFound(_)) => return Err(not_found(id)),
             Err(other) => return Err(ApiError::internal(other)),
         }
     }
@@ -129,7 +129,7 @@ pub async fn create_identity_pool(ctx: Ctx, input: CreateIdentityPoolInput) -> A
         Err(StoreError::LimitExceeded) => Err(ApiError::limit_exceeded(format!(
             "The account has reached its limit of {MAX_IDENTITY_POOLS} identity pools."
         ))),
-        Err(StoreError::AlreadyExists) => Err(ApiError::new(
+        Err(StoreError::AlreadyExists(_)) => Err(ApiError::new(
             cognate_api::ErrorCode::ResourceConflictException,
             format!("IdentityPool '{id}' already exists."),
         )),

@@ -79,8 +79,8 @@ where
         record.doc = encode_doc(&doc)?;
         match ctx.store(move |s| Ok(s.update_import_job(&record))).await? {
             Ok(()) => return Ok(doc),
-            Err(StoreError::VersionConflict) => continue,
-            Err(StoreError::NotFound) => return Err(job_not_found(job_id)),
+            Err(StoreError::VersionConflict(_)) => continue,
+            Err(StoreError::NotFound(_)) => return Err(job_not_found(job_id)),
             Err(other) => return Err(ApiError::internal(other)),
         }
     }
@@ -155,7 +155,7 @@ pub async fn create_user_import_job(
         Err(StoreError::LimitExceeded) => {
             Err(ApiError::limit_exceeded(format!("The user pool has reached its limit of {MAX_JOBS} import jobs.")))
         }
-        Err(StoreError::NotFound) => Err(pool_not_found(&input.user_pool_id)),
+        Err(StoreError::NotFound(_)) => Err(pool_not_found(&input.user_pool_id)),
         Err(other) => Err(ApiError::internal(other)),
     }
 }
@@ -565,9 +565,9 @@ fn prepare_row(
 
 fn refusal_reason(err: &StoreError) -> String {
     match err {
-        StoreError::AlreadyExists => "a user with this username already exists".into(),
+        StoreError::AlreadyExists(_) => "a user with this username already exists".into(),
         StoreError::AliasTaken(kind) => format!("another user already has this {kind}"),
-        StoreError::NotFound => "the user pool no longer exists".into(),
+        StoreError::NotFound(_) => "the user pool no longer exists".into(),
         other => other.to_string(),
     }
 }
@@ -796,8 +796,8 @@ async fn run_job(
                 position = next;
             }
             // Stopped or taken over meanwhile: the next look at the job tells which.
-            Err(StoreError::VersionConflict) => {}
-            Err(StoreError::NotFound) => return Err(job_not_found(job_id)),
+            Err(StoreError::VersionConflict(_)) => {}
+            Err(StoreError::NotFound(_)) => return Err(job_not_found(job_id)),
             Err(other) => return Err(ApiError::internal(other)),
         }
     }

@@ -370,7 +370,7 @@ pub async fn create_client_with_id(
                 "The user pool has reached its limit of {MAX_CLIENTS_PER_POOL} app clients."
             )))
         }
-        Err(StoreError::NotFound) => return Err(pool_not_found(&input.user_pool_id)),
+        Err(StoreError::NotFound(_)) => return Err(pool_not_found(&input.user_pool_id)),
         Err(other) => return Err(ApiError::internal(other)),
     }
     client.client_secret = secret.map(Sensitive);
@@ -411,8 +411,8 @@ pub async fn update_user_pool_client(
                 client.client_secret = secret.map(Sensitive);
                 return Ok(UpdateUserPoolClientResponse { user_pool_client: Some(client) });
             }
-            Err(StoreError::VersionConflict) => continue,
-            Err(StoreError::NotFound) => return Err(client_not_found(&client_id)),
+            Err(StoreError::VersionConflict(_)) => continue,
+            Err(StoreError::NotFound(_)) => return Err(client_not_found(&client_id)),
             Err(other) => return Err(ApiError::internal(other)),
         }
     }
@@ -483,7 +483,7 @@ pub async fn add_user_pool_client_secret(
         Err(StoreError::LimitExceeded) => Err(ApiError::limit_exceeded(format!(
             "User pool client {client_id} already has {MAX_SECRETS_PER_CLIENT} client secrets; delete one first."
         ))),
-        Err(StoreError::NotFound) => Err(client_not_found(&client_id)),
+        Err(StoreError::NotFound(_)) => Err(client_not_found(&client_id)),
         Err(other) => Err(ApiError::internal(other)),
     }
 }

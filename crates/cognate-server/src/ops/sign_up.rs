@@ -143,7 +143,7 @@ pub async fn sign_up(ctx: Ctx, input: SignUpRequest) -> ApiResult<SignUpResponse
     let (record, index) = (user.record.clone(), user.index(pool));
     match ctx.store(move |s| Ok(s.insert_user(&record, &index))).await? {
         Ok(()) => {}
-        Err(StoreError::AlreadyExists) => {
+        Err(StoreError::AlreadyExists(_)) => {
             return Err(ApiError::new(ErrorCode::UsernameExistsException, "User already exists"));
         }
         Err(StoreError::AliasTaken(kind)) => {
@@ -274,7 +274,7 @@ pub async fn consume_code_with_update(
             Some(err) => Err(err),
         },
         Err(StoreError::AliasTaken(kind)) => Err(users::alias_exists(&kind)),
-        Err(StoreError::VersionConflict) => Err(super::common::gave_up_on_conflicts(ctx, "The user")),
+        Err(StoreError::VersionConflict(_)) => Err(super::common::gave_up_on_conflicts(ctx, "The user")),
         Err(other) => Err(ApiError::internal(other)),
     }
 }

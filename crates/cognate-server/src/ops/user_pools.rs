@@ -403,7 +403,7 @@ pub async fn create_user_pool(ctx: Ctx, input: CreateUserPoolRequest) -> ApiResu
         Err(StoreError::LimitExceeded) => {
             Err(ApiError::limit_exceeded(format!("The account has reached its limit of {MAX_USER_POOLS} user pools.")))
         }
-        Err(StoreError::AlreadyExists) if custom_id.is_some() => {
+        Err(StoreError::AlreadyExists(_)) if custom_id.is_some() => {
             Err(ApiError::invalid_parameter(format!("User pool {id} already exists.")))
         }
         Err(other) => Err(ApiError::internal(other)),

@@ -32,9 +32,9 @@ where
         change(&pool, &mut user)?;
         match users::save_user(ctx, &pool, &mut user).await? {
             Ok(()) => return Ok((pool, user)),
-            Err(StoreError::VersionConflict) => continue,
+            Err(StoreError::VersionConflict(_)) => continue,
             Err(StoreError::AliasTaken(kind)) => return Err(users::alias_exists(&kind)),
-            Err(StoreError::NotFound) => return Err(users::user_not_found()),
+            Err(StoreError::NotFound(_)) => return Err(users::user_not_found()),
             Err(other) => return Err(ApiError::internal(other)),
         }
     }
@@ -117,7 +117,7 @@ pub async fn admin_create_user(ctx: Ctx, input: AdminCreateUserRequest) -> ApiRe
     let inserted = ctx.store(move |s| Ok(s.insert_user(&record, &index))).await?;
     match inserted {
         Ok(()) => {}
-        Err(StoreError::AlreadyExists) => {
+        Err(StoreError::AlreadyExists(_)) => {
             return Err(ApiError::new(ErrorCode::UsernameExistsException, "User account already exists"))
         }
         Err(StoreError::AliasTaken(kind)) if pool.username_attributes.iter().flatten().any(|a| a.as_str() == kind) => {
@@ -137,13 +137,13 @@ pub async fn admin_create_user(ctx: Ctx, input: AdminCreateUserRequest) -> ApiRe
             match ctx.store(move |s| Ok(s.insert_user(&record, &index))).await? {
                 Ok(()) => {}
                 Err(StoreError::AliasTaken(kind)) => return Err(users::alias_exists(&kind)),
-                Err(StoreError::AlreadyExists) => {
+                Err(StoreError::AlreadyExists(_)) => {
                     return Err(ApiError::new(ErrorCode::UsernameExistsException, "User account already exists"))
                 }
                 Err(other) => return Err(ApiError::internal(other)),
             }
         }
-        Err(StoreError::NotFound) => return Err(pool_not_found(&input.user_pool_id)),
+        Err(StoreError::NotFound(_)) => return Err(pool_not_found(&input.user_pool_id)),
         Err(other) => return Err(ApiError::internal(other)),
     }
     for (channel, destination) in channels {

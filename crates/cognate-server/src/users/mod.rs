@@ -340,8 +340,8 @@ pub async fn save_user_or_fail(ctx: &Ctx, pool: &UserPoolType, user: &mut User) 
     match save_user(ctx, pool, user).await? {
         Ok(()) => Ok(()),
         Err(StoreError::AliasTaken(kind)) => Err(alias_exists(&kind)),
-        Err(StoreError::NotFound) => Err(user_not_found()),
-        Err(StoreError::VersionConflict) => Err(crate::ops::common::gave_up_on_conflicts(ctx, "The user")),
+        Err(StoreError::NotFound(_)) => Err(user_not_found()),
+        Err(StoreError::VersionConflict(_)) => Err(crate::ops::common::gave_up_on_conflicts(ctx, "The user")),
         Err(other) => Err(ApiError::internal(other)),
     }
 }
