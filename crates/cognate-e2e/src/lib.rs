@@ -389,6 +389,23 @@ impl Server {
         self.start().await;
     }
 
+    /// SIGKILL the process, as a crash would, and reap it. Panics unless the
+    /// process was still running and died of that signal: a crash test whose
+    /// server had already exited by itself would prove nothing. Bring it back
+    /// on the same data with [`Server::restart`].
+    pub fn kill_hard(&mut self) -> std::process::ExitStatus {
+        use std::os::unix::process::ExitStatusExt;
+        let mut child = self.child.take().expect("kill_hard: the server is not running");
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("kill_hard: the server had already exited with {status}\n{}", self.log_tail(40));
+        }
+        // std's Child::kill sends SIGKILL on Unix: no handler, no graceful shutdown.
+        child.kill().expect("kill_hard: SIGKILL");
+        let status = child.wait().expect("kill_hard: wait");
+        assert_eq!(status.signal(), Some(9), "kill_hard: the server did not die of SIGKILL: {status}");
+        status
+    }
+
     /// Port the server listens on.
     pub fn port(&self) -> u16 {
         self.port
