@@ -347,6 +347,26 @@ fn map_err(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(format!("sqlite: {e}"))
 }
 
+/// The store's SQL numbers parameters PostgreSQL's way (`$1`, the same `$N` may appear several
+/// times). To SQLite `$1` is a *named* parameter, and finding a name's index scans every name
+/// of the statement, so binding the 30,000 parameters of a batch insert by name took seconds
+/// (quadratic) while holding the writer. `?N` means the same thing and binds by position.
+fn numbered_placeholders(sql: &str) -> std::borrow::Cow<'_, str> {
+    if !sql.contains('$') {
+        return std::borrow::Cow::Borrowed(sql);
+    }
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
+            out.push('?');
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Runs statements on a connection, or on a transaction through its `Deref`.
 struct SqliteTx<'a> {
     conn: &'a Connection,
@@ -354,7 +374,8 @@ struct SqliteTx<'a> {
 
 impl SqliteTx<'_> {
     fn prepare(&self, sql: &str, params: &[Value]) -> StoreResult<rusqlite::CachedStatement<'_>> {
-        let mut stmt = self.conn.prepare_cached(sql).map_err(map_err)?;
+        let sql = numbered_placeholders(sql);
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(map_err)?;
         if stmt.parameter_count() != params.len() {
             return Err(StoreError::Backend(format!(
                 "statement takes {} parameters, {} given: {sql}",
@@ -363,13 +384,7 @@ impl SqliteTx<'_> {
             )));
         }
         for (i, value) in params.iter().enumerate() {
-            // `$N` is a *named* parameter to SQLite; binding by name keeps the
-            // PostgreSQL meaning (the same `$N` may appear several times).
-            let name = format!("${}", i + 1);
-            let index = stmt
-                .parameter_index(&name)
-                .map_err(map_err)?
-                .ok_or_else(|| StoreError::Backend(format!("statement does not use {name}: {sql}")))?;
+            let index = i + 1;
             let bound = match value {
                 Value::Null => stmt.raw_bind_parameter(index, SqlValue::Null),
                 Value::Int(i) => stmt.raw_bind_parameter(index, *i),
@@ -517,6 +532,23 @@ mod tests {
         assert_eq!(rows, vec![vec![Value::Int(40), Value::Null]]);
         let err = backend.read(|tx| tx.query("SELECT $1", &[])).unwrap_err();
         assert!(matches!(err, StoreError::Backend(_)));
+        // Numbers bind by position even when they first appear out of order.
+        let rows = backend.read(|tx| tx.query("SELECT $2, $1", &[Value::Int(1), Value::Int(2)])).unwrap();
+        assert_eq!(rows, vec![vec![Value::Int(2), Value::Int(1)]]);
+    }
+
+    /// As many parameters as a batch insert binds (a 1,000-user import batch has 12,000) each
+    /// land at their number. (Binding them by name took seconds: see `numbered_placeholders`.)
+    #[test]
+    fn many_parameters_bind_by_position() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = SqliteBackend::open(&dir.path().join("db")).unwrap();
+        let n: i64 = 30_000;
+        let rows_sql = (1..=n).map(|i| format!("(${i})")).collect::<Vec<_>>().join(", ");
+        let sql = format!("SELECT sum(column1), max(column1) FROM (VALUES {rows_sql})");
+        let params: Vec<Value> = (1..=n).map(Value::Int).collect();
+        let rows = backend.read(|tx| tx.query(&sql, &params)).unwrap();
+        assert_eq!(rows, vec![vec![Value::Int(n * (n + 1) / 2), Value::Int(n)]]);
     }
 
     fn insert_pool(tx: &mut dyn Tx, id: &str) -> StoreResult<u64> {
