@@ -709,6 +709,18 @@ async fn tokens_discovery_and_jwks() {
         d["id_token_signing_alg_values_supported"].as_array().is_some_and(|a| a.contains(&json!("RS256"))),
         "discovery id_token_signing_alg_values_supported must list RS256: {d}"
     );
+    // Every endpoint the document names is served: a relying party follows them all.
+    let public_base = iss.trim_end_matches(&format!("/{}", app.pool)).to_owned();
+    for (member, url) in d.as_object().expect("discovery object") {
+        let Some(url) = url.as_str().filter(|u| u.starts_with("http")) else { continue };
+        if member == "issuer" {
+            continue;
+        }
+        let path =
+            url.strip_prefix(&public_base).unwrap_or_else(|| panic!("{member} {url} is not under {public_base}"));
+        let answer = raw.get(path).await;
+        assert_ne!(answer.status, 404, "discovery lists {member} = {url}, which answers 404");
+    }
 
     // JWKS.
     let jwks = raw.get(&format!("/{}/.well-known/jwks.json", app.pool)).await;
