@@ -8,6 +8,8 @@
 //! The binary is never built from here: CI builds it first. Its path comes from
 //! `COGNATE_BIN`, defaulting to `<repo>/target/debug/cognate`.
 
+pub mod clients;
+
 use std::fmt::Debug;
 use std::fs::File;
 use std::io::{Read, Write};

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use cognate_e2e::clients::{in_ci, run_install};
 use cognate_e2e::idp::types::{DeliveryMediumType, VerifiedAttributeType};
 use cognate_e2e::{attr, attr_of, free_port, ok, Server, PASSWORD};
 
@@ -23,30 +24,12 @@ fn crate_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn in_ci() -> bool {
-    std::env::var_os("CI").is_some_and(|v| !v.is_empty())
-}
-
 /// Fail in CI, skip loudly elsewhere.
 fn unavailable(reason: &str) {
     if in_ci() {
         panic!("the SMTP test needs {AIOSMTPD} in crates/cognate-e2e/.venv and CI is set: {reason}");
     }
     let _ = writeln!(std::io::stderr(), "\n!!! SKIPPING the SMTP test: {reason}. With CI set this fails. !!!\n");
-}
-
-fn run(cmd: &mut Command) -> Result<(), String> {
-    let out = cmd.stdin(Stdio::null()).output().map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{cmd:?} failed with {}: {}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
 }
 
 /// The venv's python with aiosmtpd importable, creating the venv and
@@ -67,9 +50,16 @@ fn python_with_aiosmtpd() -> Result<PathBuf, String> {
         return Ok(python);
     }
     if !python.exists() {
-        run(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
+        run_install(Command::new("python3").arg("-m").arg("venv").arg(&venv))?;
     }
-    run(Command::new(&python).args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", AIOSMTPD]))?;
+    run_install(Command::new(&python).args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        AIOSMTPD,
+    ]))?;
     if has_it(&python) {
         Ok(python)
     } else {

@@ -294,10 +294,7 @@ fn authenticate(
         // The credential scope's region is the namespace the request addresses: pools and
         // identity pools it creates carry it, listings show only its resources. Any AWS
         // region is served unless `--region` lists the ones this server serves.
-        Ok(verified) if !config.serves_region(&verified.region) => Err(ApiError::protocol(
-            ProtocolCode::InvalidSignature,
-            format!("Credential should be scoped to a valid region, not '{}'. ", verified.region),
-        )),
+        Ok(verified) if !config.serves_region(&verified.region) => Err(region_not_served(&verified.region)),
         Ok(verified) => {
             let resolved = source.resolve(&verified.access_key_id).ok_or_else(|| {
                 ApiError::protocol(
@@ -311,6 +308,9 @@ fn authenticate(
         // The development switch relaxes the key and the signature, never their presence.
         Err(sigv4::Error::UnrecognizedClient | sigv4::Error::InvalidSignature) if config.accept_any_signature => {
             let region = sigv4_scope_region(incoming).unwrap_or_else(|| config.region.clone());
+            if !config.serves_region(&region) {
+                return Err(region_not_served(&region));
+            }
             Ok(Signed { principal: Principal::Iam { access_key_id: String::from("(unverified)") }, region })
         }
         Err(err) => {
@@ -323,6 +323,13 @@ fn authenticate(
             Err(ApiError::protocol(code, err.message()))
         }
     }
+}
+
+fn region_not_served(region: &str) -> ApiError {
+    ApiError::protocol(
+        ProtocolCode::InvalidSignature,
+        format!("Credential should be scoped to a valid region, not '{region}'. "),
+    )
 }
 
 /// Temporary credentials are valid only with the session token they were issued with.

@@ -14,6 +14,7 @@ mod region;
 mod sealed;
 mod seed;
 mod state;
+mod tls;
 mod tokens;
 mod users;
 mod wellknown;
@@ -88,6 +89,7 @@ fn finish(result: Result<(), String>) -> ExitCode {
 
 fn print_outbox(args: &OutboxArgs) -> Result<(), String> {
     let config = args.serve.resolve().map_err(|e| e.to_string())?;
+    refuse_ephemeral(&config)?;
     if config.database_url.is_none() && !config.data_dir.join("cognate.db").exists() {
         return Err(format!("no Cognate database in {}", config.data_dir.display()));
     }
@@ -108,6 +110,7 @@ fn print_outbox(args: &OutboxArgs) -> Result<(), String> {
 
 fn print_export(args: &ExportArgs) -> Result<(), String> {
     let config = args.serve.resolve().map_err(|e| e.to_string())?;
+    refuse_ephemeral(&config)?;
     if config.database_url.is_none() && !config.data_dir.join("cognate.db").exists() {
         return Err(format!("no Cognate database in {}", config.data_dir.display()));
     }
@@ -133,13 +136,23 @@ fn print_export(args: &ExportArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// `cognate outbox` and `export` read what a server kept; an ephemeral one keeps nothing.
+fn refuse_ephemeral(config: &Config) -> Result<(), String> {
+    if config.ephemeral {
+        return Err("an --ephemeral server keeps nothing on disk to read: ask it over HTTP instead".into());
+    }
+    Ok(())
+}
+
 /// A context for work the server does on its own behalf (seeding, export).
 fn system_ctx(state: &Arc<AppState>) -> state::Ctx {
     state::Ctx::system(state, "system")
 }
 
 async fn build_state(config: Config) -> Result<Arc<AppState>, String> {
-    if config.database_url.is_none() {
+    // The data dir holds the SQLite database and keys, and the local CA of `--tls self-signed`.
+    let self_signed = matches!(config.tls, Some(config::TlsConfig::SelfSigned { .. }));
+    if !config.ephemeral && (config.database_url.is_none() || self_signed) {
         create_private_dir(&config.data_dir)
             .map_err(|e| format!("data dir {} is not writable: {e}", config.data_dir.display()))?;
     }
@@ -187,6 +200,7 @@ fn serve(args: &ServeArgs) -> Result<(), String> {
 async fn run(config: Config, seed_file: Option<std::path::PathBuf>) -> Result<(), String> {
     let state = build_state(config).await?;
     let config = &state.config;
+    let tls = tls::server_config(config)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
@@ -195,6 +209,12 @@ async fn run(config: Config, seed_file: Option<std::path::PathBuf>) -> Result<()
             listen = %config.listen,
             "listening beyond loopback with the default access key pair test/test: anyone who can reach \
              this port can administer every pool. Configure credentials for anything but local development."
+        );
+    }
+    if config.ephemeral && matches!(config.tls, Some(config::TlsConfig::SelfSigned { ca_file: None })) {
+        tracing::warn!(
+            "--tls self-signed --ephemeral keeps its CA in memory only, so no client can trust this server: \
+             give --tls-ca-file FILE to have the CA certificate written there"
         );
     }
     if config.accept_any_signature {
@@ -207,6 +227,8 @@ async fn run(config: Config, seed_file: Option<std::path::PathBuf>) -> Result<()
         listen = %config.listen,
         store = state.store.backend(),
         public_url = %config.public_url,
+        tls = tls_description(config),
+        ephemeral = config.ephemeral,
         master_key = state.keyring.active_key_id(),
         "cognate ready"
     );
@@ -214,17 +236,64 @@ async fn run(config: Config, seed_file: Option<std::path::PathBuf>) -> Result<()
     // on the same PostgreSQL) continue here once their lease runs out.
     ops::import_jobs::spawn_stalled_job_watch(Arc::clone(&state));
     let app = http::router(Arc::clone(&state));
-    serve_connections(listener, app).await
+    serve_connections(listener, app, tls).await
 }
 
-/// Accept loop with TCP_NODELAY on every socket (small request/response round trips otherwise
-/// stall on Nagle with some clients) and graceful shutdown on SIGINT/SIGTERM.
-async fn serve_connections(listener: tokio::net::TcpListener, app: axum::Router) -> Result<(), String> {
-    let listener = NoDelayListener(listener);
-    axum::serve(listener, app.into_make_service_with_connect_info::<PeerAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| format!("server failed: {e}"))
+fn tls_description(config: &Config) -> String {
+    match &config.tls {
+        None => "off".into(),
+        Some(config::TlsConfig::Files { cert, .. }) => cert.display().to_string(),
+        Some(config::TlsConfig::SelfSigned { ca_file }) => match (config.ephemeral, ca_file) {
+            (true, None) => "self-signed (CA in memory only)".into(),
+            (true, Some(path)) => format!("self-signed (CA certificate in {})", path.display()),
+            (false, _) => {
+                format!("self-signed (CA certificate in {})", config.data_dir.join(tls::CA_CERT_FILE).display())
+            }
+        },
+    }
+}
+
+/// Serves `app` on `listener`, over TLS when `tls` is given, with graceful shutdown on
+/// SIGINT/SIGTERM.
+async fn serve_connections(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> Result<(), String> {
+    let served = match tls {
+        None => {
+            axum::serve(NoDelayListener(listener), app.into_make_service_with_connect_info::<PeerAddr>())
+                .with_graceful_shutdown(shutdown_signal())
+                .await
+        }
+        Some(tls) => {
+            let listener = tls::TlsListener::new(listener, tls).map_err(|e| format!("cannot serve TLS: {e}"))?;
+            axum::serve(listener, app.into_make_service_with_connect_info::<PeerAddr>())
+                .with_graceful_shutdown(shutdown_signal())
+                .await
+        }
+    };
+    served.map_err(|e| format!("server failed: {e}"))
+}
+
+/// The next TCP connection, with TCP_NODELAY set (small request/response round trips otherwise
+/// stall on Nagle with some clients).
+async fn accept_tcp(listener: &tokio::net::TcpListener) -> (tokio::net::TcpStream, std::net::SocketAddr) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, addr)) => {
+                if let Err(e) = stream.set_nodelay(true) {
+                    tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+                }
+                return (stream, addr);
+            }
+            Err(e) => {
+                // Out of file descriptors and similar: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
 }
 
 struct NoDelayListener(tokio::net::TcpListener);
@@ -239,26 +308,18 @@ impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, NoDe
     }
 }
 
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tls::TlsListener>> for PeerAddr {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, tls::TlsListener>) -> Self {
+        PeerAddr(*stream.remote_addr())
+    }
+}
+
 impl axum::serve::Listener for NoDelayListener {
     type Io = tokio::net::TcpStream;
     type Addr = std::net::SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            match self.0.accept().await {
-                Ok((stream, addr)) => {
-                    if let Err(e) = stream.set_nodelay(true) {
-                        tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-                    }
-                    return (stream, addr);
-                }
-                Err(e) => {
-                    // Out of file descriptors and similar: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
-            }
-        }
+        accept_tcp(&self.0).await
     }
 
     fn local_addr(&self) -> std::io::Result<Self::Addr> {
@@ -295,6 +356,9 @@ fn load_keyring(config: &Config) -> Result<Keyring, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read master key file {}: {e}", path.display()))?;
         MasterKey::from_base64(text.trim()).map_err(|e| format!("master key file {}: {e}", path.display()))?
+    } else if config.ephemeral {
+        // Nothing sealed under it outlives the process.
+        MasterKey::generate().map_err(|e| format!("cannot generate a master key: {e}"))?
     } else if config.database_url.is_some() {
         // Every node of a PostgreSQL deployment must decrypt what the others sealed.
         return Err("PostgreSQL needs a master key shared by all nodes: set COGNATE_MASTER_KEY \
@@ -324,7 +388,10 @@ async fn open_store(config: &Config) -> Result<Arc<dyn cognate_store::Store>, St
     let url = config.database_url.clone();
     let schema = config.database_schema.clone();
     let sqlite_path = config.data_dir.join("cognate.db");
+    let ephemeral = config.ephemeral;
     let opened = tokio::task::spawn_blocking(move || match url {
+        // `resolve` refuses a database URL with --ephemeral.
+        None if ephemeral => cognate_store::open_sqlite_in_memory(),
         Some(url) if schema == "public" => cognate_store::open_postgres(&url),
         Some(url) => cognate_store::open_postgres_in_schema(&url, &schema),
         None => {
@@ -336,6 +403,7 @@ async fn open_store(config: &Config) -> Result<Arc<dyn cognate_store::Store>, St
     .await
     .map_err(|e| format!("store start-up failed: {e}"))?;
     opened.map_err(|e| match &config.database_url {
+        None if ephemeral => format!("cannot open the in-memory SQLite database: {e}"),
         Some(_) => format!("cannot open the PostgreSQL database: {e}"),
         None => format!("cannot open the SQLite database in {}: {e}", config.data_dir.display()),
     })

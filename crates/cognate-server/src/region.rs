@@ -37,9 +37,10 @@ pub fn of_identity_pool(identity_pool_id: &str) -> Option<&str> {
 }
 
 impl Config {
-    // Until `--region` is repeatable (config.rs), the one configured region is a default only.
-    fn region_allowed(&self, _region: &str) -> bool {
-        true
+    /// `--region` (repeatable) restricts the regions served, for a production deployment that
+    /// should answer only its own; none named serves them all.
+    fn region_allowed(&self, region: &str) -> bool {
+        self.regions.is_empty() || self.regions.iter().any(|served| served == region)
     }
 }
 
@@ -69,5 +70,13 @@ mod tests {
         let config = crate::config::ServeArgs::default().resolve().expect("config");
         assert!(config.serves_region("us-west-2") && config.serves_region("ap-south-1"));
         assert!(!config.serves_region("not a region"));
+        let args = crate::config::ServeArgs {
+            region: Some(vec!["eu-west-1".into(), "ap-south-1".into()]),
+            ..Default::default()
+        };
+        let config = args.resolve().expect("config");
+        assert!(config.serves_region("eu-west-1") && config.serves_region("ap-south-1"));
+        assert!(!config.serves_region("us-east-1") && !config.serves_region("us-west-2"));
+        assert_eq!(config.region, "eu-west-1");
     }
 }
