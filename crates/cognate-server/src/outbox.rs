@@ -21,11 +21,6 @@ use serde_json::{json, Value};
 use crate::config::Config;
 use crate::state::AppState;
 
-/// Sealing purpose of outbox fields: the context is `outbox:<field>:<pool id>:<username>`
-/// (see [`seal_context`]), so a sealed value opens only in its own field of a message to the
-/// same user of the same pool. Pool ids hold no `:`, so the username is unambiguous.
-pub const OUTBOX_SEAL_PURPOSE: &str = "outbox";
-
 #[derive(Debug, Default, Deserialize)]
 pub struct OutboxQuery {
     pub pool: Option<String>,
@@ -54,8 +49,10 @@ pub fn message_json(m: &OutboxMessage) -> Value {
     })
 }
 
+/// Outbox fields are sealed per field, pool and user: a sealed value opens only in its own
+/// field of a message to the same user of the same pool.
 fn seal_context(field: &str, pool_id: &str, username: &str) -> String {
-    format!("{OUTBOX_SEAL_PURPOSE}:{field}:{pool_id}:{username}")
+    crate::sealed::Purpose::Outbox { field, pool_id, username }.context()
 }
 
 /// The retention the server appends with.

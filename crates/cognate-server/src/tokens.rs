@@ -57,7 +57,7 @@ pub struct KeyCache {
 }
 
 fn key_context(pool_id: &str, kid: &str) -> String {
-    format!("signing-key:{pool_id}:{kid}")
+    crate::sealed::Purpose::SigningKey { pool_id, kid }.context()
 }
 
 fn b64(bytes: &[u8]) -> String {

@@ -22,9 +22,6 @@ use crate::users::attributes::{check_changes, check_required, Writer};
 use crate::users::{self, lockout, password, User};
 use crate::{sealed, tokens};
 
-const SECRET_BLOCK_PURPOSE: &str = "srp-secret-block-v1";
-const SESSION_PURPOSE: &str = "challenge-session-v1";
-pub const REFRESH_PURPOSE: &str = "refresh-token-v1";
 /// Names the derived key behind unknown users' SRP salts and verifiers.
 const UNKNOWN_USER_SRP_KEY: &str = "unknown-user-srp-v1";
 /// How far a PASSWORD_VERIFIER TIMESTAMP may be from the server's clock.
@@ -220,7 +217,7 @@ async fn start_srp(ctx: &Ctx, call: &ClientCall, params: &BTreeMap<String, Strin
         device: None,
         auth_time: 0,
     };
-    let sealed_block = sealed::seal(ctx, SECRET_BLOCK_PURPOSE, &block)?;
+    let sealed_block = sealed::seal(ctx, sealed::Purpose::SrpSecretBlock, &block)?;
     // Clients base64-decode SECRET_BLOCK into the signed message: it must be base64.
     let secret_block = base64_std(sealed_block.as_bytes());
     let challenge_parameters = BTreeMap::from([
@@ -586,7 +583,7 @@ fn open_session(
     expected: &ChallengeNameType,
 ) -> ApiResult<ChallengeSession> {
     let opened: ChallengeSession = session
-        .and_then(|s| sealed::open(ctx, SESSION_PURPOSE, s))
+        .and_then(|s| sealed::open(ctx, sealed::Purpose::ChallengeSession, s))
         .ok_or_else(|| not_authorized("Invalid session for the user."))?;
     if opened.pool != call.pool_id || opened.client != call.client_id || opened.challenge != expected.as_str() {
         return Err(not_authorized("Invalid session for the user."));
@@ -600,8 +597,8 @@ fn open_session(
 /// The user of an MFA_SETUP session (AssociateSoftwareToken and VerifySoftwareToken during
 /// sign-in). The session is not used up here: RespondToAuthChallenge does that.
 pub async fn user_of_setup_session(ctx: &Ctx, session: &str) -> ApiResult<(String, UserPoolType, User, String)> {
-    let opened: ChallengeSession =
-        sealed::open(ctx, SESSION_PURPOSE, session).ok_or_else(|| not_authorized("Invalid session for the user."))?;
+    let opened: ChallengeSession = sealed::open(ctx, sealed::Purpose::ChallengeSession, session)
+        .ok_or_else(|| not_authorized("Invalid session for the user."))?;
     if opened.challenge != ChallengeNameType::MfaSetup.as_str() {
         return Err(not_authorized("Invalid session for the user."));
     }
@@ -784,7 +781,7 @@ fn new_session_for(
 ) -> ApiResult<String> {
     sealed::seal(
         ctx,
-        SESSION_PURPOSE,
+        sealed::Purpose::ChallengeSession,
         &ChallengeSession {
             pool: call.pool_id.clone(),
             client: call.client_id.clone(),
@@ -989,7 +986,7 @@ pub async fn issue_tokens(
         Some(_) => None,
         None => Some(sealed::seal(
             ctx,
-            REFRESH_PURPOSE,
+            sealed::Purpose::RefreshToken,
             &RefreshClaims {
                 pool: call.pool_id.clone(),
                 client: call.client_id.clone(),
@@ -1046,7 +1043,7 @@ pub async fn refresh(
     secret_checked: bool,
 ) -> ApiResult<AuthenticationResultType> {
     let invalid = || not_authorized("Invalid Refresh Token");
-    let claims: RefreshClaims = sealed::open(ctx, REFRESH_PURPOSE, token).ok_or_else(invalid)?;
+    let claims: RefreshClaims = sealed::open(ctx, sealed::Purpose::RefreshToken, token).ok_or_else(invalid)?;
     if claims.pool != call.pool_id || claims.client != call.client_id {
         return Err(invalid());
     }
@@ -1162,7 +1159,7 @@ async fn device_srp(
         device: Some(device_key.to_owned()),
         auth_time: opened.auth_time,
     };
-    let secret_block = base64_std(sealed::seal(ctx, SECRET_BLOCK_PURPOSE, &block)?.as_bytes());
+    let secret_block = base64_std(sealed::seal(ctx, sealed::Purpose::SrpSecretBlock, &block)?.as_bytes());
     Ok(InitiateAuthResponse {
         challenge_name: Some(ChallengeNameType::DevicePasswordVerifier),
         challenge_parameters: Some(BTreeMap::from([
@@ -1225,7 +1222,7 @@ fn open_claim(ctx: &Ctx, call: &ClientCall, responses: &BTreeMap<String, String>
     };
     let block: SecretBlock = std::str::from_utf8(&block_bytes)
         .ok()
-        .and_then(|text| sealed::open(ctx, SECRET_BLOCK_PURPOSE, text))
+        .and_then(|text| sealed::open(ctx, sealed::Purpose::SrpSecretBlock, text))
         .ok_or_else(wrong_password)?;
     if block.pool != call.pool_id || block.client != call.client_id || block.expires_ms <= ctx.now_ms() {
         return Err(not_authorized("Invalid session for the user, session is expired."));

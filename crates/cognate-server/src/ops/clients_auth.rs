@@ -81,11 +81,11 @@ impl ClientCall {
 
     /// The client's secrets in plain text (for SECRET_HASH and ClientSecret checks).
     fn secrets(&self, ctx: &Ctx) -> ApiResult<Vec<String>> {
-        let context = super::pool_clients::secret_context(&self.pool_id, &self.client_id);
+        let purpose = crate::sealed::Purpose::ClientSecret { pool_id: &self.pool_id, client_id: &self.client_id };
         self.sealed_secrets
             .iter()
             .map(|sealed| {
-                let plain = ctx.state.keyring.open(sealed, &context).map_err(ApiError::internal)?;
+                let plain = crate::sealed::open_bytes(ctx, purpose, sealed)?;
                 String::from_utf8(plain).map_err(ApiError::internal)
             })
             .collect()

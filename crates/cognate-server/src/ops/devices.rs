@@ -7,6 +7,7 @@ use cognate_api::{ErrorCode, Sensitive};
 use super::clients_auth::ClientCall;
 use super::self_service::authenticate;
 use crate::error::{ApiError, ApiResult};
+use crate::sealed::{self, Purpose};
 use crate::state::{timestamp, Ctx};
 use crate::users::{self, Device, User};
 
@@ -36,10 +37,6 @@ pub fn new_device(ctx: &Ctx, pool_id: &str) -> Device {
     }
 }
 
-fn secret_context(pool_id: &str, device_key: &str) -> String {
-    format!("device-verifier:{pool_id}:{device_key}")
-}
-
 /// A confirmed device that may stand in for MFA: remembered, or the pool remembers every
 /// confirmed device (DeviceOnlyRememberedOnUserPrompt off).
 pub fn is_remembered(call: &ClientCall, user: &User, key: &str) -> bool {
@@ -56,7 +53,7 @@ pub fn is_remembered(call: &ClientCall, user: &User, key: &str) -> bool {
 pub fn device_verifier(ctx: &Ctx, pool_id: &str, user: &User, key: &str) -> ApiResult<(Vec<u8>, Vec<u8>)> {
     let device = user.doc.device(key).ok_or_else(device_not_found)?;
     let sealed_secret = device.secret.as_ref().ok_or_else(device_not_found)?;
-    let json = ctx.state.keyring.open(sealed_secret, &secret_context(pool_id, key)).map_err(ApiError::internal)?;
+    let json = sealed::open_bytes(ctx, Purpose::DeviceVerifier { pool_id, device_key: key }, sealed_secret)?;
     let (verifier, salt): (String, String) = serde_json::from_slice(&json).map_err(ApiError::internal)?;
     Ok((hex::decode(verifier).map_err(ApiError::internal)?, hex::decode(salt).map_err(ApiError::internal)?))
 }
@@ -100,14 +97,11 @@ pub async fn confirm_device(ctx: Ctx, input: ConfirmDeviceRequest) -> ApiResult<
     let pool = caller.pool.pool;
     let mut user = caller.user;
     let prompt = pool.device_configuration.as_ref().and_then(|c| c.device_only_remembered_on_user_prompt) == Some(true);
-    let sealed_secret = ctx
-        .state
-        .keyring
-        .seal(
-            &serde_json::to_vec(&(hex::encode(&verifier), hex::encode(&salt))).map_err(ApiError::internal)?,
-            &secret_context(&caller.pool_id, &input.device_key),
-        )
-        .map_err(ApiError::internal)?;
+    let sealed_secret = sealed::seal(
+        &ctx,
+        Purpose::DeviceVerifier { pool_id: &caller.pool_id, device_key: &input.device_key },
+        &(hex::encode(&verifier), hex::encode(&salt)),
+    )?;
     let now = ctx.now_ms();
     let device = user.doc.device_mut(&input.device_key).ok_or_else(device_not_found)?;
     device.secret = Some(sealed_secret);

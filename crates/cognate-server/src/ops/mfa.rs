@@ -15,16 +15,12 @@ use crate::users::{self, codes, lockout, totp, User};
 
 pub const MFA_CODE_PURPOSE: &str = "mfa";
 
-fn totp_context(pool_id: &str, sub: &str) -> String {
-    format!("totp:{pool_id}:{sub}")
-}
-
 fn seal_totp(ctx: &Ctx, pool_id: &str, sub: &str, secret: &str) -> ApiResult<String> {
-    ctx.state.keyring.seal(secret.as_bytes(), &totp_context(pool_id, sub)).map_err(ApiError::internal)
+    crate::sealed::seal_bytes(ctx, crate::sealed::Purpose::TotpSecret { pool_id, sub }, secret.as_bytes())
 }
 
 fn open_totp(ctx: &Ctx, pool_id: &str, sub: &str, sealed_secret: &str) -> ApiResult<Vec<u8>> {
-    let text = ctx.state.keyring.open(sealed_secret, &totp_context(pool_id, sub)).map_err(ApiError::internal)?;
+    let text = crate::sealed::open_bytes(ctx, crate::sealed::Purpose::TotpSecret { pool_id, sub }, sealed_secret)?;
     let text = String::from_utf8(text).map_err(ApiError::internal)?;
     totp::base32_decode(&text).ok_or_else(|| ApiError::internal("stored TOTP secret is not base32"))
 }

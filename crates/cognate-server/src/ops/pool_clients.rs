@@ -6,6 +6,7 @@ use cognate_store::{AppClientRecord, ClientSecretRecord, StoreError};
 
 use super::common::*;
 use crate::error::{ApiError, ApiResult};
+use crate::sealed::{self, Purpose};
 use crate::state::{timestamp, Ctx};
 
 const MAX_CLIENTS_PER_POOL: u64 = 1000;
@@ -16,11 +17,6 @@ const LEGACY_FLOWS: &[&str] = &["ADMIN_NO_SRP_AUTH", "CUSTOM_AUTH_FLOW_ONLY", "U
 
 fn client_not_found(client_id: &str) -> ApiError {
     ApiError::not_found(format!("User pool client {client_id} does not exist."))
-}
-
-/// What the store seals a secret against: a sealed secret copied to another row fails to open.
-pub(crate) fn secret_context(pool_id: &str, client_id: &str) -> String {
-    format!("client-secret:{pool_id}:{client_id}")
 }
 
 /// The settings Create and Update share. Update, as AWS documents, resets what it omits.
@@ -277,17 +273,12 @@ pub(crate) async fn current_secret(ctx: &Ctx, pool_id: &str, client_id: &str) ->
     let (pool, client) = (pool_id.to_owned(), client_id.to_owned());
     let secrets = ctx.store(move |s| s.list_client_secrets(&pool, &client)).await?;
     let Some(first) = secrets.first() else { return Ok(None) };
-    let plain = ctx
-        .state
-        .keyring
-        .open(&first.sealed_secret, &secret_context(pool_id, client_id))
-        .map_err(ApiError::internal)?;
+    let plain = sealed::open_bytes(ctx, Purpose::ClientSecret { pool_id, client_id }, &first.sealed_secret)?;
     String::from_utf8(plain).map(Some).map_err(ApiError::internal)
 }
 
 fn seal_secret(ctx: &Ctx, pool_id: &str, client_id: &str, secret: &str) -> ApiResult<ClientSecretRecord> {
-    let sealed =
-        ctx.state.keyring.seal(secret.as_bytes(), &secret_context(pool_id, client_id)).map_err(ApiError::internal)?;
+    let sealed = sealed::seal_bytes(ctx, Purpose::ClientSecret { pool_id, client_id }, secret.as_bytes())?;
     Ok(ClientSecretRecord {
         pool_id: pool_id.to_owned(),
         client_id: client_id.to_owned(),

@@ -9,7 +9,7 @@ use cognate_api::idp::*;
 use cognate_api::{ErrorCode, Sensitive};
 use serde_json::Value;
 
-use super::auth::{RefreshClaims, REFRESH_PURPOSE};
+use super::auth::RefreshClaims;
 use super::clients_auth::load_client;
 use super::common::{decode_doc, PoolDoc};
 use crate::error::{ApiError, ApiResult};
@@ -143,7 +143,7 @@ pub async fn revoke_token(ctx: Ctx, input: RevokeTokenRequest) -> ApiResult<Revo
             "Token revocation is not enabled for this client.",
         ));
     }
-    let Some(claims) = sealed::open::<RefreshClaims>(&ctx, REFRESH_PURPOSE, input.token.expose()) else {
+    let Some(claims) = sealed::open::<RefreshClaims>(&ctx, sealed::Purpose::RefreshToken, input.token.expose()) else {
         return Err(ApiError::new(ErrorCode::UnsupportedTokenTypeException, "Unsupported token type."));
     };
     if claims.client != call.client_id || claims.pool != call.pool_id {
@@ -334,7 +334,7 @@ pub async fn get_tokens_from_refresh_token(
     let rotating = call.client.refresh_token_rotation.as_ref().is_some_and(|r| r.feature == FeatureType::Enabled);
     if rotating {
         // The presented token is spent; its successor carries the same family.
-        let claims: RefreshClaims = sealed::open(&ctx, REFRESH_PURPOSE, token)
+        let claims: RefreshClaims = sealed::open(&ctx, sealed::Purpose::RefreshToken, token)
             .ok_or_else(|| ApiError::new(ErrorCode::NotAuthorizedException, "Invalid Refresh Token"))?;
         let spent_key =
             format!("refresh:{}", hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes())));
@@ -350,7 +350,7 @@ pub async fn get_tokens_from_refresh_token(
             ));
         }
         let fresh = RefreshClaims { issued_ms: ctx.now_ms(), ..claims };
-        result.refresh_token = Some(Sensitive(sealed::seal(&ctx, REFRESH_PURPOSE, &fresh)?));
+        result.refresh_token = Some(Sensitive(sealed::seal(&ctx, sealed::Purpose::RefreshToken, &fresh)?));
     }
     Ok(GetTokensFromRefreshTokenResponse { authentication_result: Some(result) })
 }

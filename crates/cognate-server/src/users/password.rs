@@ -76,10 +76,6 @@ pub struct StoredVerifier {
     pub verifier: String,
 }
 
-fn context(pool_id: &str, sub: &str) -> String {
-    format!("password:{pool_id}:{sub}")
-}
-
 /// Computes the verifier (a 3072-bit modular exponentiation, off the async runtime) and
 /// seals it. `username` is the internal username the client will use as USER_ID_FOR_SRP.
 pub async fn seal_password(ctx: &Ctx, pool_id: &str, sub: &str, username: &str, password: &str) -> ApiResult<String> {
@@ -93,11 +89,11 @@ pub async fn seal_password(ctx: &Ctx, pool_id: &str, sub: &str, username: &str, 
     .await
     .map_err(ApiError::internal)?;
     let json = serde_json::to_vec(&stored).map_err(ApiError::internal)?;
-    ctx.state.keyring.seal(&json, &context(pool_id, sub)).map_err(ApiError::internal)
+    crate::sealed::seal_bytes(ctx, crate::sealed::Purpose::Password { pool_id, sub }, &json)
 }
 
 pub fn open_password(ctx: &Ctx, pool_id: &str, sub: &str, sealed: &str) -> ApiResult<StoredVerifier> {
-    let json = ctx.state.keyring.open(sealed, &context(pool_id, sub)).map_err(ApiError::internal)?;
+    let json = crate::sealed::open_bytes(ctx, crate::sealed::Purpose::Password { pool_id, sub }, sealed)?;
     serde_json::from_slice(&json).map_err(ApiError::internal)
 }
 
