@@ -127,6 +127,18 @@ pub(crate) trait Backend: Send + Sync + 'static {
     fn write<T: Send + 'static>(&self, f: impl FnMut(&mut dyn Tx) -> StoreResult<T> + Send + 'static)
         -> StoreResult<T>;
 
+    /// Like [`Backend::write`] for counters that only throttle (failed-guess counters, rate
+    /// windows): atomic and isolated like any write, and kept across a crash of the server
+    /// process, but not waited for to reach the disk, so a power failure may forget the
+    /// last fraction of a second of them. Such a write must never be what makes something
+    /// else the client was told about durable.
+    fn write_counter<T: Send + 'static>(
+        &self,
+        f: impl FnMut(&mut dyn Tx) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        self.write(f)
+    }
+
     fn ping(&self) -> StoreResult<()>;
 }
 

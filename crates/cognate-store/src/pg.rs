@@ -66,11 +66,15 @@ impl PgBackend {
         Ok(PgBackend { pool })
     }
 
-    fn run<T>(&self, write: bool, mut f: impl FnMut(&mut dyn Tx) -> StoreResult<T>) -> StoreResult<T> {
+    fn run<T>(&self, kind: Work, mut f: impl FnMut(&mut dyn Tx) -> StoreResult<T>) -> StoreResult<T> {
         let mut attempt = 1;
         loop {
             let mut conn = self.pool.get()?;
-            let outcome = if write { attempt_write(&mut conn, &mut f) } else { attempt_read(&mut conn, &mut f) };
+            let outcome = match kind {
+                Work::Read => attempt_read(&mut conn, &mut f),
+                Work::Write => attempt_write(&mut conn, &mut f, true),
+                Work::Counter => attempt_write(&mut conn, &mut f, false),
+            };
             let failure = match outcome {
                 Ok(value) => return Ok(value),
                 Err(failure) => failure,
@@ -95,6 +99,14 @@ impl PgBackend {
     }
 }
 
+#[derive(Clone, Copy)]
+enum Work {
+    Read,
+    Write,
+    /// A write that does not wait for its WAL flush (see [`Backend::write_counter`]).
+    Counter,
+}
+
 struct Failure {
     error: StoreError,
     /// Deadlock or serialisation failure: the transaction was rolled back.
@@ -108,12 +120,18 @@ fn attempt_read<T>(client: &mut Client, f: &mut impl FnMut(&mut dyn Tx) -> Store
     f(&mut tx).map_err(|error| Failure { error, transient: tx.transient, at_commit: false })
 }
 
-fn attempt_write<T>(client: &mut Client, f: &mut impl FnMut(&mut dyn Tx) -> StoreResult<T>) -> Result<T, Failure> {
-    let mut txn = client.transaction().map_err(|e| Failure {
-        transient: is_transient(&e),
-        error: map_err(e),
-        at_commit: false,
-    })?;
+fn attempt_write<T>(
+    client: &mut Client,
+    f: &mut impl FnMut(&mut dyn Tx) -> StoreResult<T>,
+    flush_before_answer: bool,
+) -> Result<T, Failure> {
+    let begun = |e: postgres::Error| Failure { transient: is_transient(&e), error: map_err(e), at_commit: false };
+    let mut txn = client.transaction().map_err(begun)?;
+    if !flush_before_answer {
+        // Committed and visible at once, and crash-safe for the server process; only the
+        // wait for the WAL flush is skipped (PostgreSQL's asynchronous commit).
+        txn.batch_execute("SET LOCAL synchronous_commit = off").map_err(begun)?;
+    }
     let mut tx = PgTx { client: &mut txn, transient: false };
     match f(&mut tx) {
         Ok(value) => match txn.commit() {
@@ -344,14 +362,21 @@ impl Backend for PgBackend {
     const NAME: &'static str = "postgres";
 
     fn read<T>(&self, f: impl FnMut(&mut dyn Tx) -> StoreResult<T>) -> StoreResult<T> {
-        self.run(false, f)
+        self.run(Work::Read, f)
     }
 
     fn write<T: Send + 'static>(
         &self,
         f: impl FnMut(&mut dyn Tx) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
-        self.run(true, f)
+        self.run(Work::Write, f)
+    }
+
+    fn write_counter<T: Send + 'static>(
+        &self,
+        f: impl FnMut(&mut dyn Tx) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        self.run(Work::Counter, f)
     }
 
     fn ping(&self) -> StoreResult<()> {

@@ -1446,7 +1446,7 @@ impl<B: Backend> RateStore for SqlStore<B> {
         // The latest start of a window that ended before
         // `now_ms - RATE_WINDOW_RETENTION_MS`.
         let cutoff = now_ms.saturating_sub(MAX_RATE_WINDOW_MS).saturating_sub(RATE_WINDOW_RETENTION_MS);
-        let rows = self.db.write(move |tx| {
+        let rows = self.db.write_counter(move |tx| {
             purge_up_to(tx, "rate_windows", "rate_key, window_start_ms", "window_start_ms", cutoff)?;
             // One statement: concurrent hits on a window serialise on its
             // row (or on its key's insert), each counting on top of the last.
@@ -1517,7 +1517,7 @@ impl<B: Backend> AttemptStore for SqlStore<B> {
             first = lock_after_sql(policy, "1"),
             next = lock_after_sql(policy, &format!("({counted} + 1)")),
         );
-        let rows = self.db.write(move |tx| {
+        let rows = self.db.write_counter(move |tx| {
             purge_expired(tx, "attempt_counters", "attempt_key", now_ms)?;
             tx.query(&sql, &params)
         })?;
@@ -1550,7 +1550,9 @@ impl<B: Backend> AttemptStore for SqlStore<B> {
 
     fn clear_attempts(&self, key: &str) -> StoreResult<()> {
         let params = [key.into()];
-        self.db.write(move |tx| tx.execute("DELETE FROM attempt_counters WHERE attempt_key = $1", &params).map(|_| ()))
+        self.db.write_counter(move |tx| {
+            tx.execute("DELETE FROM attempt_counters WHERE attempt_key = $1", &params).map(|_| ())
+        })
     }
 }
 

@@ -102,6 +102,23 @@ impl SqliteBackend {
         Ok(SqliteBackend { db: Database::Memory(Mutex::new(conn)) })
     }
 
+    fn queue_write<T: Send + 'static>(
+        &self,
+        mut f: impl FnMut(&mut dyn Tx) -> StoreResult<T> + Send + 'static,
+        durable: bool,
+    ) -> StoreResult<T> {
+        let file = match &self.db {
+            Database::File(file) => file,
+            Database::Memory(conn) => return write_in_memory(&lock_memory(conn), &mut f),
+        };
+        let gone = || StoreError::Backend("sqlite: the writer thread has stopped".into());
+        let (reply, answer) = mpsc::sync_channel(1);
+        let job = Box::new(Job { f, durable, result: None, reply });
+        file.jobs.as_ref().ok_or_else(gone)?.send(job).map_err(|_| gone())?;
+        // Blocks until the job's batch has committed (or failed).
+        answer.recv().map_err(|_| gone())?
+    }
+
     #[cfg(test)]
     fn batches(&self) -> u64 {
         match &self.db {
@@ -170,10 +187,13 @@ trait WriteJob: Send {
     /// result if the batch committed (`failure` is `None`) or the closure
     /// failed; otherwise the batch's failure.
     fn finish(self: Box<Self>, failure: Option<&str>);
+    /// Whether its caller waits for the commit to reach the disk (see `Backend::write_counter`).
+    fn durable(&self) -> bool;
 }
 
 struct Job<F, T> {
     f: F,
+    durable: bool,
     result: Option<StoreResult<T>>,
     reply: mpsc::SyncSender<StoreResult<T>>,
 }
@@ -200,13 +220,40 @@ where
         // The caller may have gone (its thread panicked): nothing to do.
         let _ = self.reply.send(answer);
     }
+
+    fn durable(&self) -> bool {
+        self.durable
+    }
 }
 
 /// The writer thread: batches queued jobs into transactions until the queue
 /// is closed.
 fn writer_loop(conn: &Connection, queue: &mpsc::Receiver<Box<dyn WriteJob>>, batches: &AtomicU64) {
     let mut batch: Vec<Box<dyn WriteJob>> = Vec::with_capacity(BATCH_CAP);
-    while let Ok(first) = queue.recv() {
+    // The connection opens with synchronous=FULL. A batch that starts with a counter write
+    // is committed without the fsync (WAL with synchronous=NORMAL: kept across a process
+    // crash, not a power failure) and takes only counter writes; a durable write arriving
+    // meanwhile waits for the next batch, which syncs. SQLite allows the switch only
+    // between transactions.
+    let mut syncing = true;
+    let mut carried: Option<Box<dyn WriteJob>> = None;
+    loop {
+        let first = match carried.take() {
+            Some(job) => job,
+            None => match queue.recv() {
+                Ok(job) => job,
+                Err(_) => break,
+            },
+        };
+        let sync = first.durable();
+        if sync != syncing {
+            let pragma = if sync { "PRAGMA synchronous = FULL" } else { "PRAGMA synchronous = NORMAL" };
+            if let Err(e) = conn.execute_batch(pragma) {
+                first.finish(Some(&format!("sqlite: {pragma}: {e}")));
+                continue;
+            }
+            syncing = sync;
+        }
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
             first.finish(Some(&format!("sqlite: starting a write transaction: {e}")));
             continue;
@@ -225,6 +272,9 @@ fn writer_loop(conn: &Connection, queue: &mpsc::Receiver<Box<dyn WriteJob>>, bat
             }
             // The batch closes as soon as nobody else is waiting.
             next = queue.try_recv().ok();
+            if !sync && next.as_ref().is_some_and(|job| job.durable()) {
+                carried = next.take();
+            }
         }
         batches.fetch_add(1, Ordering::SeqCst);
         if failure.is_none() {
@@ -460,18 +510,16 @@ impl Backend for SqliteBackend {
 
     fn write<T: Send + 'static>(
         &self,
-        mut f: impl FnMut(&mut dyn Tx) -> StoreResult<T> + Send + 'static,
+        f: impl FnMut(&mut dyn Tx) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
-        let file = match &self.db {
-            Database::File(file) => file,
-            Database::Memory(conn) => return write_in_memory(&lock_memory(conn), &mut f),
-        };
-        let gone = || StoreError::Backend("sqlite: the writer thread has stopped".into());
-        let (reply, answer) = mpsc::sync_channel(1);
-        let job = Box::new(Job { f, result: None, reply });
-        file.jobs.as_ref().ok_or_else(gone)?.send(job).map_err(|_| gone())?;
-        // Blocks until the job's batch has committed (or failed).
-        answer.recv().map_err(|_| gone())?
+        self.queue_write(f, true)
+    }
+
+    fn write_counter<T: Send + 'static>(
+        &self,
+        f: impl FnMut(&mut dyn Tx) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        self.queue_write(f, false)
     }
 
     fn ping(&self) -> StoreResult<()> {
