@@ -1,3 +1,5 @@
+// A benchmark binary, not a request path: a failed step should stop it loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Measures the big-integer and SRP costs (median of many runs):
 //! `cargo run --release -p cognate-crypto --example srp_bench`.
 

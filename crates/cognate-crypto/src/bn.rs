@@ -86,6 +86,10 @@ struct Bn(NonNull<sys::BIGNUM>);
 
 impl Bn {
     /// A new `BIGNUM` holding zero.
+    #[allow(
+        clippy::expect_used,
+        reason = "aws-lc fails here only when out of memory, where Rust's allocator aborts as well"
+    )]
     fn new() -> Bn {
         // SAFETY: BN_new has no preconditions; it returns an owned,
         // initialised BIGNUM or NULL (checked by NonNull::new).
@@ -147,6 +151,10 @@ impl Drop for Bn {
 struct Ctx(NonNull<sys::BN_CTX>);
 
 impl Ctx {
+    #[allow(
+        clippy::expect_used,
+        reason = "aws-lc fails here only when out of memory, where Rust's allocator aborts as well"
+    )]
     fn new() -> Ctx {
         // SAFETY: BN_CTX_new has no preconditions; NULL is checked.
         let p = unsafe { sys::BN_CTX_new() };
@@ -171,6 +179,10 @@ struct Mont(NonNull<sys::BN_MONT_CTX>);
 
 impl Mont {
     /// The context for the odd, public modulus `n`.
+    #[allow(
+        clippy::expect_used,
+        reason = "aws-lc fails here only when out of memory, where Rust's allocator aborts as well"
+    )]
     fn for_modulus(n: &Bn) -> Mont {
         let mut ctx = Ctx::new();
         // SAFETY: `n` is a valid BIGNUM (only read) and `ctx` a valid,
@@ -232,6 +244,7 @@ impl std::fmt::Debug for Group {
 /// The group Cognito's SRP uses: the 3072-bit prime of RFC 3526 (group 15)
 /// with generator 2. Built on first use and shared for the life of the
 /// process.
+#[allow(clippy::expect_used, reason = "a constant of this file, checked by its tests")]
 pub fn rfc3526_3072() -> &'static Group {
     static GROUP: OnceLock<Group> = OnceLock::new();
     GROUP.get_or_init(|| {

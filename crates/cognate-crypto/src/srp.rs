@@ -116,6 +116,7 @@ pub fn pad_hex(bytes_be: &[u8]) -> String {
 /// # Panics
 /// If `hex` contains a non-hex character. This takes strings built from
 /// [`pad_hex`] output, never peer input.
+#[allow(clippy::expect_used, reason = "callers pass pad_hex output, never peer input (see Panics)")]
 pub fn hex_hash(hex: &str) -> [u8; 32] {
     let bytes = if hex.is_empty() { Vec::new() } else { parse_hex(hex).expect("hex_hash takes a hex string") };
     sha256(&[&bytes])
@@ -136,6 +137,7 @@ pub fn parse_hex(hex: &str) -> Option<Vec<u8>> {
     }
 }
 
+#[allow(clippy::expect_used, reason = "SHA-256 output is always 32 bytes")]
 fn sha256(parts: &[&[u8]]) -> [u8; 32] {
     let mut ctx = digest::Context::new(&digest::SHA256);
     for part in parts {
@@ -144,6 +146,7 @@ fn sha256(parts: &[&[u8]]) -> [u8; 32] {
     ctx.finish().as_ref().try_into().expect("SHA-256 is 32 bytes")
 }
 
+#[allow(clippy::expect_used, reason = "HMAC-SHA256 output is always 32 bytes")]
 fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     let key = hmac::Key::new(hmac::HMAC_SHA256, key);
     let mut ctx = hmac::Context::with_key(&key);

@@ -22,6 +22,8 @@
 //! already complete) and need the npm registry / PyPI. When `node`/`npm` or
 //! `python3` is missing, or the install fails, the test is skipped with a
 //! loud message — unless `CI=true`, where that is a failure.
+// Test code: a failed step should fail the test loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

@@ -4,6 +4,8 @@
 //!
 //! If the server is unreachable the tests are skipped with a loud notice,
 //! unless `CI` is set, in which case they fail.
+// Test code: a failed step should fail the test loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -1,4 +1,6 @@
 //! The conformance suite and durability checks on an SQLite file.
+// Test code: a failed step should fail the test loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
 
