@@ -4,6 +4,7 @@
 #   bench/run.sh users [--users N] ...      AdminCreateUser into one big pool, then ListUsers on it
 #   bench/run.sh auth [--users N] ...       SRP / password login and refresh: server CPU, logins/s
 #   bench/run.sh import [--users N] ...     user import job of 100,000 users, then ListUsersInGroup on them
+#   bench/run.sh wall [-n N] [--fsyncs]     one client's wall time per write and sign-in, durable and --ephemeral
 # (COGNATE_BIN=path skips the build; each part's --help lists its options.)
 # The default part prints a Markdown table and writes bench/out/results.json; users, auth and
 # import write bench/out/users-<backend>.json, bench/out/auth.json and bench/out/import-<backend>.json.
@@ -12,7 +13,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"
 part=bench
 case "${1:-}" in
-  users|auth|import) part="$1"; shift ;;
+  users|auth|import|wall) part="$1"; shift ;;
 esac
 if [[ -z "${COGNATE_BIN:-}" ]]; then
   (cd "$root" && cargo build --release -p cognate-server) >&2
@@ -33,6 +34,7 @@ case "$part" in
   bench) exec "$python" "$here/bench.py" --bin "$COGNATE_BIN" "$@" ;;
   users) exec "$python" "$here/users.py" --bin "$COGNATE_BIN" "$@" ;;
   auth) exec "$python" "$here/auth.py" --bin "$COGNATE_BIN" "$@" ;;
+  wall) exec "$python" "$here/wall.py" --bin "$COGNATE_BIN" "$@" ;;
   # import does no SRP: it needs no gmpy2, but uses bench/.venv when it is there.
   import)
     if [[ -x "$here/.venv/bin/python" ]]; then python="$here/.venv/bin/python"; fi
