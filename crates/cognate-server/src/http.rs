@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::{to_bytes, Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -18,11 +18,10 @@ use serde_json::Value;
 
 use crate::credentials::{CredentialSource, ResolvedKey};
 use crate::error::{ApiError, ProtocolCode};
+use crate::front::{json_response, AwsJson, FrontEnd};
 use crate::ops;
 use crate::state::{AppState, Ctx, Principal, PrincipalKind};
 
-const JSON_CONTENT_TYPE: &str = "application/x-amz-json-1.1";
-const EXPOSED_HEADERS: &str = "x-amzn-RequestId,x-amzn-ErrorType,x-amzn-ErrorMessage,Date";
 const ALLOWED_HEADERS: &str = "content-type,x-amz-target,x-amz-user-agent,cache-control,authorization,\
 x-amz-date,x-amz-security-token,amz-sdk-invocation-id,amz-sdk-request,x-amz-content-sha256";
 
@@ -137,7 +136,7 @@ async fn json_rpc(State(state): State<Arc<AppState>>, req: Request) -> Response 
     record_request(&state, &request_id, service, &op_name, &result, started.elapsed());
     match result {
         Ok(body) => json_response(StatusCode::OK, &request_id, body.to_string()),
-        Err(err) => json_error(service, &request_id, &err),
+        Err(err) => AwsJson(service).error(&request_id, &err),
     }
 }
 
@@ -361,7 +360,7 @@ async fn rest(State(state): State<Arc<AppState>>, req: Request) -> Response {
     let request_id = cognate_crypto::ids::uuid_v4();
     let incoming = match read_request(req, state.config.max_request_bytes).await {
         Ok(incoming) => incoming,
-        Err(err) => return json_error(Service::CognitoSync, &request_id, &err),
+        Err(err) => return AwsJson(Service::CognitoSync).error(&request_id, &err),
     };
     if incoming.method == Method::OPTIONS.as_str() {
         return preflight().await;
@@ -380,7 +379,7 @@ async fn rest(State(state): State<Arc<AppState>>, req: Request) -> Response {
     record_request(&state, &request_id, Service::CognitoSync, op.name, &result, started.elapsed());
     match result {
         Ok(body) => json_response(StatusCode::OK, &request_id, body.to_string()),
-        Err(err) => json_error(Service::CognitoSync, &request_id, &err),
+        Err(err) => AwsJson(Service::CognitoSync).error(&request_id, &err),
     }
 }
 
@@ -477,59 +476,6 @@ fn percent_decode(text: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
-}
-
-fn base_headers(headers: &mut HeaderMap, request_id: &str) {
-    headers.insert("content-type", HeaderValue::from_static(JSON_CONTENT_TYPE));
-    if let Ok(id) = HeaderValue::from_str(request_id) {
-        headers.insert(HeaderName::from_static("x-amzn-requestid"), id);
-    }
-    // Amplify corrects its clock skew from the Date header.
-    if let Ok(date) = HeaderValue::from_str(&httpdate::fmt_http_date(std::time::SystemTime::now())) {
-        headers.insert("date", date);
-    }
-    headers.insert("access-control-allow-origin", HeaderValue::from_static("*"));
-    headers.insert("access-control-expose-headers", HeaderValue::from_static(EXPOSED_HEADERS));
-}
-
-fn json_response(status: StatusCode, request_id: &str, body: String) -> Response {
-    let mut response = (status, Body::from(body)).into_response();
-    base_headers(response.headers_mut(), request_id);
-    response
-}
-
-fn json_error(service: Service, request_id: &str, err: &ApiError) -> Response {
-    // Messages can carry client input (ids, names, targets): bounded here, so no request
-    // makes a response header or body longer than a proxy or client accepts (Python's
-    // http.client refuses header lines over 64 KiB).
-    const BODY_MESSAGE_BYTES: usize = 4096;
-    const HEADER_MESSAGE_BYTES: usize = 1024;
-    fn truncated(text: &str, limit: usize) -> &str {
-        if text.len() <= limit {
-            return text;
-        }
-        let mut end = limit;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        &text[..end]
-    }
-    let code = err.type_name();
-    let message = truncated(&err.message, BODY_MESSAGE_BYTES);
-    let body = serde_json::json!({ "__type": code, "message": message }).to_string();
-    let status = StatusCode::from_u16(err.http_status(service)).unwrap_or(StatusCode::BAD_REQUEST);
-    let mut response = json_response(status, request_id, body);
-    let headers = response.headers_mut();
-    headers.insert(HeaderName::from_static("x-amzn-errortype"), HeaderValue::from_static(code));
-    // Header values must be visible ASCII; the body carries the exact text.
-    let printable: String = truncated(message, HEADER_MESSAGE_BYTES)
-        .chars()
-        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
-        .collect();
-    if let Ok(message) = HeaderValue::from_str(&printable) {
-        headers.insert(HeaderName::from_static("x-amzn-errormessage"), message);
-    }
-    response
 }
 
 fn record_request(

@@ -5,6 +5,7 @@ mod compat;
 mod config;
 mod credentials;
 mod error;
+mod front;
 mod http;
 mod metrics;
 mod ops;

@@ -9,6 +9,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::error::ApiError;
+use crate::front::FrontEnd;
 use crate::state::{AppState, Ctx};
 use crate::tokens;
 
@@ -17,8 +19,25 @@ fn json_response(status: StatusCode, body: serde_json::Value) -> Response {
         .into_response()
 }
 
-fn missing(pool_id: &str) -> Response {
-    json_response(StatusCode::NOT_FOUND, json!({ "message": format!("User pool {pool_id} does not exist.") }))
+/// JWT libraries read these endpoints' errors as `{"message"}`: 404 for a pool that does not
+/// exist, 500 for anything else (never a store error's text).
+struct WellKnown;
+
+impl FrontEnd for WellKnown {
+    fn error(&self, _request_id: &str, err: &ApiError) -> Response {
+        if err.type_name() == "ResourceNotFoundException" {
+            json_response(StatusCode::NOT_FOUND, json!({ "message": err.message }))
+        } else {
+            tracing::error!(error = %err.message, "serving a well-known document");
+            json_response(StatusCode::INTERNAL_SERVER_ERROR, json!({ "message": "Internal server error." }))
+        }
+    }
+}
+
+/// The pool a well-known URL names, if it exists.
+async fn require_pool(ctx: &Ctx, pool_id: &str) -> Result<cognate_store::UserPoolRecord, ApiError> {
+    let lookup = pool_id.to_owned();
+    ctx.store(move |s| s.get_user_pool(&lookup)).await?.ok_or_else(|| crate::ops::common::pool_not_found(pool_id))
 }
 
 fn context(state: &Arc<AppState>) -> Ctx {
@@ -29,29 +48,20 @@ fn context(state: &Arc<AppState>) -> Ctx {
 
 pub async fn jwks(State(state): State<Arc<AppState>>, Path(pool_id): Path<String>) -> Response {
     let ctx = context(&state);
-    let lookup = pool_id.clone();
-    let record = match ctx.store(move |s| s.get_user_pool(&lookup)).await {
-        Ok(Some(record)) => record,
-        Ok(None) => return missing(&pool_id),
-        Err(_) => {
-            return json_response(StatusCode::INTERNAL_SERVER_ERROR, json!({ "message": "Internal server error." }))
-        }
+    let keys = match require_pool(&ctx, &pool_id).await {
+        Ok(record) => tokens::pool_keys(&ctx, &pool_id, record.created_ms).await,
+        Err(err) => Err(err),
     };
-    match tokens::pool_keys(&ctx, &pool_id, record.created_ms).await {
+    match keys {
         Ok(keys) => json_response(StatusCode::OK, json!({ "keys": keys.jwks })),
-        Err(_) => json_response(StatusCode::INTERNAL_SERVER_ERROR, json!({ "message": "Internal server error." })),
+        Err(err) => WellKnown.error(&ctx.request_id, &err),
     }
 }
 
 pub async fn openid_configuration(State(state): State<Arc<AppState>>, Path(pool_id): Path<String>) -> Response {
     let ctx = context(&state);
-    let lookup = pool_id.clone();
-    match ctx.store(move |s| s.get_user_pool(&lookup)).await {
-        Ok(Some(_)) => {}
-        Ok(None) => return missing(&pool_id),
-        Err(_) => {
-            return json_response(StatusCode::INTERNAL_SERVER_ERROR, json!({ "message": "Internal server error." }))
-        }
+    if let Err(err) = require_pool(&ctx, &pool_id).await {
+        return WellKnown.error(&ctx.request_id, &err);
     }
     let issuer = tokens::issuer(&ctx, &pool_id);
     let mut document = json!({
