@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Drive a freshly started cognate server with the real AWS CLI (v1, from PyPI).
+# Drive a freshly started cognate server with the real AWS CLI (v1, from PyPI),
+# then run README.md's examples as written (tests/cli/readme.sh).
 #
 #   tests/cli/run.sh            # uses $COGNATE_BIN or target/debug/cognate
 #
@@ -400,11 +401,30 @@ check "an imported user is RESET_REQUIRED" 'd["UserStatus"] == "RESET_REQUIRED"'
 awscli cognito-idp list-user-pools --max-results 10 --no-sign-request
 check_error "an unsigned admin call is refused" MissingAuthenticationTokenException
 
+# --- README.md, run as written ----------------------------------------------
+# Its blocks are extracted at test time (never copied here), so an example that
+# stops working fails this suite. One "ok"/"FAIL" line per block.
+CLI_FAILED=$FAILED
+echo
+echo "# README.md examples (tests/cli/readme.sh)"
+COGNATE_BIN="$BIN" bash "$ROOT/tests/cli/readme.sh" 2>&1 | tee "$WORK/readme.log"
+README_RC=${PIPESTATUS[0]}
+README_OK="$(grep -c '^ok   - ' "$WORK/readme.log")"
+README_FAILED="$(grep -c '^FAIL - ' "$WORK/readme.log")"
+PASSED=$((PASSED + README_OK))
+FAILED=$((FAILED + README_FAILED))
+if [[ $README_RC -ne 0 && $README_FAILED -eq 0 ]]; then
+    RC=$README_RC OUT="" ERR=""
+    fail "tests/cli/readme.sh" "exited $README_RC without naming a failed block"
+fi
+
 echo
 echo "$PASSED passed, $FAILED failed"
 if [[ $FAILED -ne 0 ]]; then
-    echo "--- server log (tail) ---"
-    tail -n 40 "$WORK/server.log"
+    if [[ $CLI_FAILED -ne 0 ]]; then
+        echo "--- server log (tail) ---"
+        tail -n 40 "$WORK/server.log"
+    fi
     exit 1
 fi
 exit 0
