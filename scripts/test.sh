@@ -36,16 +36,47 @@ step "cargo fmt"
 cargo fmt --all -- --check
 cargo fmt --manifest-path crates/cognate-e2e/Cargo.toml -- --check
 
-step "cargo clippy"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+# Compiling is most of this suite's time, so each crate is compiled once:
+# - Lint while building. `cargo clippy` is `cargo check` with clippy-driver as
+#   the compiler of the workspace members: a clippy pass before the build
+#   type-checks everything (the AWS SDK included) and runs every C build script
+#   a second time. Instead, clippy-driver wraps rustc for the members during the
+#   one real build, with the same `-D warnings`, handed over as cargo-clippy
+#   hands it (CLIPPY_ARGS). Dependencies are compiled by plain rustc, as under
+#   `cargo clippy`. The canary step proves this driver denies a lint that way.
+# - One feature resolution for the main workspace: `cargo build -p
+#   cognate-server` resolves features without the dev-dependencies, so
+#   `cargo test --workspace` then rebuilt syn, the proc macros and what they
+#   touch. `cargo build --workspace --all-targets` builds the server binary and
+#   every test binary at once (the same targets `cargo clippy --all-targets`
+#   lints); `cargo test` then only runs them (and compiles the doctests).
+# - One target dir for both workspaces: the e2e crate's profile
+#   (crates/cognate-e2e/Cargo.toml) makes aws-lc-sys identical in both, so its
+#   C library is built once.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+clippy_driver="$(rustc --print sysroot)/bin/clippy-driver"
+export RUSTC_WORKSPACE_WRAPPER="$clippy_driver"
+export CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
+
+step "clippy-driver denies warnings given in CLIPPY_ARGS"
+canary="$(mktemp -d)"
+printf 'pub fn f(v: &Vec<u8>) -> usize {\n    v.len()\n}\n' >"$canary/lib.rs"
+if "$clippy_driver" rustc --edition 2021 --crate-type lib --emit=metadata --out-dir "$canary" "$canary/lib.rs" \
+  >"$canary/out" 2>&1 || ! grep -q 'clippy::ptr.arg. implied by .-D warnings' "$canary/out"; then
+  cat "$canary/out"
+  echo "clippy-driver did not deny clippy::ptr_arg through CLIPPY_ARGS: the lint gate would be off"
+  exit 1
+fi
+rm -rf "$canary"
+
+step "build and clippy: main workspace, all targets"
+cargo build --workspace --all-targets --locked
 
 step "unit and store conformance tests (SQLite and PostgreSQL)"
-cargo build --locked -p cognate-server
 cargo test --workspace --locked
 
-step "real clients: Rust AWS SDK suites"
-export COGNATE_BIN="$PWD/target/debug/cognate"
-cargo clippy --manifest-path crates/cognate-e2e/Cargo.toml --all-targets --locked -- -D warnings
+step "real clients: Rust AWS SDK suites (built and linted in one build)"
+export COGNATE_BIN="$CARGO_TARGET_DIR/debug/cognate"
 cargo test --manifest-path crates/cognate-e2e/Cargo.toml --locked
 
 step "real clients: AWS CLI"

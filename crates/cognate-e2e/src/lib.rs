@@ -20,16 +20,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::retry::RetryConfig;
+use aws_smithy_types::timeout::TimeoutConfig;
 
 pub use aws_sdk_cognitoidentity as identity;
 pub use aws_sdk_cognitoidentityprovider as idp;
+// The shared client configuration is aws-types' (which the SDK crates depend
+// on), not aws-config's: this crate does not depend on aws-config (see
+// Cargo.toml). Re-exported for the tests that build a client of their own.
+pub use aws_types::SdkConfig;
+pub use idp::config::{BehaviorVersion, Region};
 
 /// The region every server under test pretends to be in.
 pub const REGION: &str = "us-east-1";

@@ -353,9 +353,9 @@ impl Serve {
     }
 
     fn idp(&self) -> cognate_e2e::idp::Client {
-        use aws_config::{BehaviorVersion, Region, SdkConfig};
         use aws_credential_types::provider::SharedCredentialsProvider;
         use aws_credential_types::Credentials;
+        use cognate_e2e::{BehaviorVersion, Region, SdkConfig};
         let config = SdkConfig::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::from_static(cognate_e2e::REGION))
