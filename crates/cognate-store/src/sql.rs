@@ -1562,6 +1562,33 @@ impl<B: Backend> AttemptStore for SqlStore<B> {
 /// Selected from `user_groups g`, in `group_from_row` order.
 const GROUP_COLUMNS: &str = "g.pool_id, g.name, g.created_ms, g.modified_ms, g.version, g.doc, g.precedence";
 
+/// The per-pool counters that cap how many of a kind of record a pool holds.
+#[derive(Clone, Copy)]
+enum PoolCounter {
+    Groups,
+    ImportJobs,
+}
+
+/// Counts one more record against a pool's limit: `count` is `[pool id, limit]`. The check and
+/// the bump are one atomic UPDATE, which concurrent inserts into the pool serialise on, each
+/// re-reading the count it compares. `NotFound(UserPool)` for a missing pool, else
+/// `LimitExceeded` at the limit.
+fn take_pool_slot(tx: &mut dyn Tx, counter: PoolCounter, count: &[Value; 2]) -> StoreResult<()> {
+    let sql = match counter {
+        PoolCounter::Groups => "UPDATE user_pools SET group_count = group_count + 1 WHERE id = $1 AND group_count < $2",
+        PoolCounter::ImportJobs => {
+            "UPDATE user_pools SET import_job_count = import_job_count + 1 WHERE id = $1 AND import_job_count < $2"
+        }
+    };
+    if tx.execute(sql, count)? > 0 {
+        return Ok(());
+    }
+    if tx.query("SELECT 1 FROM user_pools WHERE id = $1", &count[..1])?.is_empty() {
+        return Err(StoreError::NotFound(Entity::UserPool));
+    }
+    Err(StoreError::LimitExceeded)
+}
+
 fn group_from_row(row: Row) -> StoreResult<GroupRecord> {
     let mut c = Cells::new(row);
     Ok(GroupRecord {
@@ -1654,20 +1681,8 @@ impl<B: Backend> GroupStore for SqlStore<B> {
                 if n == 0 {
                     return Err(StoreError::AlreadyExists(Entity::Group));
                 }
-                // Last statement (see the module comment): the check and the
-                // bump are one atomic UPDATE, which concurrent inserts into the
-                // pool serialise on, each re-reading the count it compares.
-                let n = tx.execute(
-                    "UPDATE user_pools SET group_count = group_count + 1 WHERE id = $1 AND group_count < $2",
-                    &count,
-                )?;
-                if n == 0 {
-                    if tx.query("SELECT 1 FROM user_pools WHERE id = $1", &count[..1])?.is_empty() {
-                        return Err(StoreError::NotFound(Entity::UserPool));
-                    }
-                    return Err(StoreError::LimitExceeded);
-                }
-                Ok(())
+                // Last statement (see the module comment).
+                take_pool_slot(tx, PoolCounter::Groups, &count)
             })
             .map_err(missing_parent_is(Entity::UserPool))
     }
@@ -1961,20 +1976,8 @@ impl<B: Backend> ImportJobStore for SqlStore<B> {
                 if n == 0 {
                     return Err(StoreError::AlreadyExists(Entity::ImportJob));
                 }
-                // Last statement (see the module comment), as for groups: the
-                // check and the bump are one atomic UPDATE.
-                let n = tx.execute(
-                    "UPDATE user_pools SET import_job_count = import_job_count + 1 \
-                 WHERE id = $1 AND import_job_count < $2",
-                    &count,
-                )?;
-                if n == 0 {
-                    if tx.query("SELECT 1 FROM user_pools WHERE id = $1", &count[..1])?.is_empty() {
-                        return Err(StoreError::NotFound(Entity::UserPool));
-                    }
-                    return Err(StoreError::LimitExceeded);
-                }
-                Ok(())
+                // Last statement (see the module comment).
+                take_pool_slot(tx, PoolCounter::ImportJobs, &count)
             })
             .map_err(missing_parent_is(Entity::UserPool))
     }
