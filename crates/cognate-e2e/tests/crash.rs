@@ -409,20 +409,26 @@ async fn admin_writes(load: Load, task: usize) {
             });
         }
 
-        let call = load
-            .admin
-            .admin_initiate_auth()
-            .user_pool_id(&load.pool)
-            .client_id(&load.client)
-            .auth_flow(AuthFlowType::AdminUserPasswordAuth)
-            .auth_parameters("USERNAME", &username)
-            .auth_parameters("PASSWORD", PASSWORD)
-            .send();
-        let Some(out) = load.send("AdminInitiateAuth", call).await else { return };
-        if !load.signed_in(&username, "AdminInitiateAuth", out.authentication_result()) {
+        if !admin_sign_in(&load, &username).await {
             return;
         }
     }
+}
+
+/// One acknowledged AdminInitiateAuth of `username`, noted in the ledger; false once the load
+/// should stop (the server was killed or the call failed).
+async fn admin_sign_in(load: &Load, username: &str) -> bool {
+    let call = load
+        .admin
+        .admin_initiate_auth()
+        .user_pool_id(&load.pool)
+        .client_id(&load.client)
+        .auth_flow(AuthFlowType::AdminUserPasswordAuth)
+        .auth_parameters("USERNAME", username)
+        .auth_parameters("PASSWORD", PASSWORD)
+        .send();
+    let Some(out) = load.send("AdminInitiateAuth", call).await else { return false };
+    load.signed_in(username, "AdminInitiateAuth", out.authentication_result())
 }
 
 /// AdminInitiateAuth of the confirmed sign-up users, round the list.
@@ -435,17 +441,7 @@ async fn sign_ins(load: Load) {
             tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
-        let call = load
-            .admin
-            .admin_initiate_auth()
-            .user_pool_id(&load.pool)
-            .client_id(&load.client)
-            .auth_flow(AuthFlowType::AdminUserPasswordAuth)
-            .auth_parameters("USERNAME", &username)
-            .auth_parameters("PASSWORD", PASSWORD)
-            .send();
-        let Some(out) = load.send("AdminInitiateAuth", call).await else { return };
-        if !load.signed_in(&username, "AdminInitiateAuth", out.authentication_result()) {
+        if !admin_sign_in(&load, &username).await {
             return;
         }
     }

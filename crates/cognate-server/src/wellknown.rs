@@ -64,31 +64,19 @@ pub async fn openid_configuration(State(state): State<Arc<AppState>>, Path(pool_
         return WellKnown.error(&ctx.request_id, &err);
     }
     let issuer = tokens::issuer(&ctx, &pool_id);
-    let mut document = json!({
-        "issuer": issuer,
-        "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
-        "id_token_signing_alg_values_supported": ["RS256"],
-        "response_types_supported": ["code", "token"],
-        "scopes_supported": ["openid", "email", "phone", "profile"],
-        "subject_types_supported": ["public"],
-    });
-    if let Some(members) = document.as_object_mut() {
-        for (member, path) in OAUTH_ENDPOINTS {
-            members.insert((*member).to_owned(), json!(format!("{}{path}", state.config.public_url)));
-        }
-        if OAUTH_ENDPOINTS.iter().any(|(member, _)| *member == "token_endpoint") {
-            members.insert(
-                "token_endpoint_auth_methods_supported".to_owned(),
-                json!(["client_secret_basic", "client_secret_post"]),
-            );
-        }
-    }
-    json_response(StatusCode::OK, document)
+    // Only what this server serves: relying parties follow every URL the document names, and
+    // one that answers 404 fails them later and more confusingly than one that is absent. The
+    // OAuth 2.0 endpoints (authorization, token, userinfo, revocation, end session) and
+    // token_endpoint_auth_methods_supported join it when they are routed.
+    json_response(
+        StatusCode::OK,
+        json!({
+            "issuer": issuer,
+            "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "response_types_supported": ["code", "token"],
+            "scopes_supported": ["openid", "email", "phone", "profile"],
+            "subject_types_supported": ["public"],
+        }),
+    )
 }
-
-/// The OAuth 2.0 endpoints the discovery document advertises, as (member, path under the
-/// public URL). Only endpoints this server answers belong here: relying parties follow every
-/// URL the document names, and one that answers 404 fails them later and more confusingly
-/// than one that is absent. The hosted UI and OAuth endpoints (authorize, token, userInfo,
-/// revoke, logout) are added as they are routed.
-const OAUTH_ENDPOINTS: &[(&str, &str)] = &[];
