@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use cognate_api::Sensitive;
+pub use cognate_core::settings::{RateLimitConfig, SmtpConfig, SmtpSecurity};
 use serde::Deserialize;
 
 /// An access key pair accepted on SigV4-signed operations.
@@ -43,17 +44,6 @@ pub enum LogFormat {
     Json,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum SmtpSecurity {
-    /// TLS from the first byte (port 465).
-    Tls,
-    /// Plain connection upgraded with STARTTLS (port 587).
-    Starttls,
-    /// No encryption: only for a relay on the same host or a test server.
-    None,
-}
-
 /// `--tls`: the certificate source that needs no files of the operator's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
@@ -75,29 +65,7 @@ macro_rules! from_str_by_value_enum {
         }
     )*};
 }
-from_str_by_value_enum!(LogFormat, SmtpSecurity, TlsMode);
-
-#[derive(Clone, Debug)]
-pub struct SmtpConfig {
-    pub host: String,
-    pub port: u16,
-    pub security: SmtpSecurity,
-    pub username: Option<String>,
-    pub password: Option<Sensitive<String>>,
-    pub from: String,
-}
-
-/// Request-rate limits per Cognito quota category. Off by default (local use).
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RateLimitConfig {
-    #[serde(default)]
-    pub enabled: bool,
-    /// Requests per second by category name (e.g. UserAuthentication = 120); others keep
-    /// Cognito's defaults.
-    #[serde(default)]
-    pub per_second: std::collections::BTreeMap<String, u64>,
-}
+from_str_by_value_enum!(LogFormat, TlsMode);
 
 /// Where the HTTPS certificate comes from.
 #[derive(Clone, Debug, PartialEq)]
@@ -159,6 +127,20 @@ impl Config {
         self.credentials
             .iter()
             .any(|c| c.access_key_id == DEFAULT_ACCESS_KEY && c.secret_access_key == DEFAULT_SECRET_KEY)
+    }
+
+    /// What the domain reads of the configuration.
+    pub fn settings(&self) -> cognate_core::settings::Settings {
+        cognate_core::settings::Settings {
+            region: self.region.clone(),
+            account_id: self.account_id.clone(),
+            public_url: self.public_url.clone(),
+            smtp: self.smtp.clone(),
+            outbox_retention_seconds: self.outbox_retention_seconds,
+            outbox_max_per_pool: self.outbox_max_per_pool,
+            rate_limits: self.rate_limits.clone(),
+            import_lease_seconds: self.import_lease_seconds,
+        }
     }
 
     pub fn secret_for(&self, access_key_id: &str) -> Option<String> {
@@ -501,7 +483,7 @@ impl ServeArgs {
             rate_limits.enabled = enabled;
         }
         if let Some(unknown) =
-            rate_limits.per_second.keys().find(|k| !crate::ratelimit::DEFAULTS.iter().any(|(n, _)| n == k))
+            rate_limits.per_second.keys().find(|k| !cognate_core::ratelimit::DEFAULTS.iter().any(|(n, _)| n == k))
         {
             return Err(ConfigError::Value {
                 key: "rate_limits.per_second",
@@ -545,7 +527,7 @@ fn resolve_regions(named: Vec<String>) -> Result<Vec<String>, ConfigError> {
     let mut regions: Vec<String> = Vec::with_capacity(named.len());
     for name in named {
         let name = name.trim();
-        if !crate::region::is_region_name(name) {
+        if !cognate_core::region::is_region_name(name) {
             return Err(ConfigError::Value { key: "region", message: format!("'{name}' is not a region name") });
         }
         if !regions.iter().any(|r| r == name) {

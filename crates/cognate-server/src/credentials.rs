@@ -5,7 +5,7 @@
 use cognate_api::Sensitive;
 
 use crate::config::Config;
-use crate::state::Principal;
+use cognate_core::context::Principal;
 
 /// A key a [`CredentialSource`] knows.
 pub struct ResolvedKey {

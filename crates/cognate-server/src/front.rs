@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use cognate_api::Service;
 
-use crate::error::ApiError;
+use cognate_core::error::ApiError;
 
 const JSON_CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 const EXPOSED_HEADERS: &str = "x-amzn-RequestId,x-amzn-ErrorType,x-amzn-ErrorMessage,Date";

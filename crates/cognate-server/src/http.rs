@@ -17,10 +17,12 @@ use cognate_crypto::sigv4;
 use serde_json::Value;
 
 use crate::credentials::{CredentialSource, ResolvedKey};
-use crate::error::{ApiError, ProtocolCode};
 use crate::front::{json_response, AwsJson, FrontEnd};
 use crate::ops;
-use crate::state::{AppState, Ctx, Principal, PrincipalKind};
+use cognate_core::error::{ApiError, ProtocolCode};
+use cognate_core::{Ctx, Principal, PrincipalKind};
+
+use crate::state::AppState;
 
 const ALLOWED_HEADERS: &str = "content-type,x-amz-target,x-amz-user-agent,cache-control,authorization,\
 x-amz-date,x-amz-security-token,amz-sdk-invocation-id,amz-sdk-request,x-amz-content-sha256";
@@ -39,7 +41,7 @@ pub fn router(state: Arc<AppState>) -> Router {
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> Response {
-    let store = Arc::clone(&state.store);
+    let store = Arc::clone(&state.core.store);
     match tokio::task::spawn_blocking(move || store.ping()).await {
         Ok(Ok(())) => (StatusCode::OK, [("content-type", "application/json")], "{\"status\":\"ok\"}").into_response(),
         _ => (
@@ -67,7 +69,7 @@ async fn import_upload(
 ) -> Response {
     let job_id = job_id.map(|p| p.0).unwrap_or_default();
     let token = query.ok().and_then(|q| q.0.token).unwrap_or_default();
-    match crate::ops::import_jobs::upload(state, &job_id, &token, body).await {
+    match crate::ops::import_jobs::upload(Arc::clone(&state.core), &job_id, &token, body).await {
         Ok(()) => StatusCode::OK.into_response(),
         Err(refusal) => (
             StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::FORBIDDEN),
@@ -79,7 +81,7 @@ async fn import_upload(
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    (StatusCode::OK, [("content-type", "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+    (StatusCode::OK, [("content-type", "text/plain; version=0.0.4")], state.core.metrics.render()).into_response()
 }
 
 async fn preflight() -> Response {
@@ -181,7 +183,7 @@ async fn run_operation(
     incoming: &Incoming,
     decode: impl FnOnce(&[u8]) -> Result<Value, ApiError>,
 ) -> Result<Value, ApiError> {
-    let now = state.clock.now();
+    let now = state.core.clock.now();
     let signer = if op.signed { Some(authenticate(state, op.service, incoming, now)?) } else { None };
     let body = decode(&incoming.body)?;
     if let Some(root) = op.input {
@@ -207,8 +209,9 @@ async fn run_operation(
             format!("The caller is not authorized to perform: {}:{}", op.service.signing_name(), op.name),
         ));
     }
-    let ctx = Ctx { state: Arc::clone(state), request_id: request_id.to_owned(), principal, region, op: Some(op), now };
-    crate::ratelimit::check(&ctx, op, declared.quota).await?;
+    let ctx =
+        Ctx { state: Arc::clone(&state.core), request_id: request_id.to_owned(), principal, region, op: Some(op), now };
+    cognate_core::ratelimit::check(&ctx, op, declared.quota).await?;
     ops::dispatch(ctx, op, body).await
 }
 
@@ -492,7 +495,7 @@ fn record_request(
         Ok(_) => "ok",
         Err(err) => err.type_name(),
     };
-    state.metrics.observe(service.signing_name(), known, outcome, took);
+    state.core.metrics.observe(service.signing_name(), known, outcome, took);
     let micros = took.as_micros() as u64;
     match result {
         Ok(_) => tracing::info!(request_id, service = service.signing_name(), op, micros, "ok"),

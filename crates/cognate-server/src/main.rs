@@ -4,20 +4,14 @@
 mod compat;
 mod config;
 mod credentials;
-mod error;
 mod front;
 mod http;
-mod metrics;
 mod ops;
 mod outbox;
-mod ratelimit;
 mod region;
-mod sealed;
 mod seed;
 mod state;
 mod tls;
-mod tokens;
-mod users;
 mod wellknown;
 
 use std::process::ExitCode;
@@ -26,8 +20,10 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use cognate_crypto::envelope::{load_or_create_key_file, Keyring, MasterKey};
 
+use cognate_core::{Core, Ctx, SystemClock};
+
 use crate::config::{Config, LogFormat, ServeArgs};
-use crate::state::{AppState, SystemClock};
+use crate::state::AppState;
 
 #[derive(Parser)]
 #[command(name = "cognate", version, about = "A Cognito-compatible identity server")]
@@ -101,8 +97,10 @@ fn print_outbox(args: &OutboxArgs) -> Result<(), String> {
     // The messages are sealed under the master key: the same key `cognate serve` uses.
     let keyring = load_keyring(&config)?;
     let store = runtime.block_on(open_store(&config))?;
-    let query = outbox::OutboxQuery { pool: args.pool.clone(), user: args.user.clone(), ..Default::default() };
-    let body = outbox::read(store.as_ref(), &keyring, &query).map_err(|e| format!("cannot read the outbox: {e}"))?;
+    let query =
+        cognate_core::outbox::OutboxQuery { pool: args.pool.clone(), user: args.user.clone(), ..Default::default() };
+    let body = cognate_core::outbox::read(store.as_ref(), &keyring, &query)
+        .map_err(|e| format!("cannot read the outbox: {e}"))?;
     // The store's blocking clients must be dropped off the runtime's threads.
     drop(store);
     println!("{}", serde_json::to_string_pretty(&body).unwrap_or_default());
@@ -146,8 +144,8 @@ fn refuse_ephemeral(config: &Config) -> Result<(), String> {
 }
 
 /// A context for work the server does on its own behalf (seeding, export).
-fn system_ctx(state: &Arc<AppState>) -> state::Ctx {
-    state::Ctx::system(state, "system")
+fn system_ctx(state: &Arc<AppState>) -> Ctx {
+    Ctx::system(&state.core, "system")
 }
 
 async fn build_state(config: Config) -> Result<Arc<AppState>, String> {
@@ -159,15 +157,16 @@ async fn build_state(config: Config) -> Result<Arc<AppState>, String> {
     }
     let keyring = load_keyring(&config)?;
     let store = open_store(&config).await?;
-    Ok(Arc::new(AppState {
-        config,
+    let core = Arc::new(Core {
+        settings: config.settings(),
         store,
         keyring,
         clock: Arc::new(SystemClock),
         keys: Default::default(),
         metrics: Default::default(),
         node_id: hex::encode(cognate_crypto::ids::random_bytes::<8>()),
-    }))
+    });
+    Ok(Arc::new(AppState { config, core }))
 }
 
 async fn apply_seed(state: &Arc<AppState>, path: &std::path::Path) -> Result<(), String> {
@@ -226,16 +225,16 @@ async fn run(config: Config, seed_file: Option<std::path::PathBuf>) -> Result<()
     }
     tracing::info!(
         listen = %config.listen,
-        store = state.store.backend(),
+        store = state.core.store.backend(),
         public_url = %config.public_url,
         tls = tls_description(config),
         ephemeral = config.ephemeral,
-        master_key = state.keyring.active_key_id(),
+        master_key = state.core.keyring.active_key_id(),
         "cognate ready"
     );
     // Import jobs left running by a node that stopped (this one before a restart, or another
     // on the same PostgreSQL) continue here once their lease runs out.
-    ops::import_jobs::spawn_stalled_job_watch(Arc::clone(&state));
+    ops::import_jobs::spawn_stalled_job_watch(Arc::clone(&state.core));
     let app = http::router(Arc::clone(&state));
     serve_connections(listener, app, tls).await
 }

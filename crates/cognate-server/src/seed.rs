@@ -16,11 +16,11 @@ use cognate_api::idp::{
 use cognate_api::Sensitive;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ApiError, ApiResult};
-use crate::ops::common::{decode_doc, PoolDoc, CUSTOM_ID_TAG};
 use crate::ops::{groups, identity_pools, pool_clients, user_pools, users as user_ops};
-use crate::state::Ctx;
-use crate::users::User;
+use cognate_core::context::Ctx;
+use cognate_core::error::{ApiError, ApiResult};
+use cognate_core::records::{decode_doc, PoolDoc, CUSTOM_ID_TAG};
+use cognate_core::users::User;
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "PascalCase")]
@@ -227,9 +227,9 @@ async fn apply_pool(ctx: &Ctx, pool: SeedPool, applied: &mut Applied) -> ApiResu
 }
 
 async fn apply_user(ctx: &Ctx, pool_id: &str, user: SeedUser, applied: &mut Applied) -> ApiResult<()> {
-    let (_, doc) = crate::ops::common::load_pool(ctx, pool_id).await?;
+    let (_, doc) = cognate_core::records::load_pool(ctx, pool_id).await?;
     let what = format!("user {}", user.username);
-    if crate::users::find_user(ctx, pool_id, &doc.pool, &user.username).await?.is_some() {
+    if cognate_core::users::find_user(ctx, pool_id, &doc.pool, &user.username).await?.is_some() {
         applied.existing += 1;
     } else {
         let attributes = user

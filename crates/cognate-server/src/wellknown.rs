@@ -9,10 +9,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::error::ApiError;
 use crate::front::FrontEnd;
-use crate::state::{AppState, Ctx};
-use crate::tokens;
+use cognate_core::error::ApiError;
+use cognate_core::Ctx;
+
+use crate::state::AppState;
+use cognate_core::tokens;
 
 fn json_response(status: StatusCode, body: serde_json::Value) -> Response {
     (status, [("content-type", "application/json"), ("access-control-allow-origin", "*")], body.to_string())
@@ -37,12 +39,12 @@ impl FrontEnd for WellKnown {
 /// The pool a well-known URL names, if it exists.
 async fn require_pool(ctx: &Ctx, pool_id: &str) -> Result<cognate_store::UserPoolRecord, ApiError> {
     let lookup = pool_id.to_owned();
-    ctx.store(move |s| s.get_user_pool(&lookup)).await?.ok_or_else(|| crate::ops::common::pool_not_found(pool_id))
+    ctx.store(move |s| s.get_user_pool(&lookup)).await?.ok_or_else(|| cognate_core::records::pool_not_found(pool_id))
 }
 
 fn context(state: &Arc<AppState>) -> Ctx {
-    let mut ctx = Ctx::system(state, &cognate_crypto::ids::uuid_v4());
-    ctx.principal = crate::state::Principal::Anonymous;
+    let mut ctx = Ctx::system(&state.core, &cognate_crypto::ids::uuid_v4());
+    ctx.principal = cognate_core::context::Principal::Anonymous;
     ctx
 }
 

@@ -4,59 +4,12 @@
 use cognate_api::idp::*;
 use cognate_api::{ErrorCode, Sensitive};
 
-use super::clients_auth::ClientCall;
-use super::self_service::authenticate;
-use crate::error::{ApiError, ApiResult};
-use crate::sealed::{self, Purpose};
-use crate::state::{timestamp, Ctx};
-use crate::users::{self, Device, User};
-
-/// amazon-cognito-identity-js drops its cached device key only when this message contains
-/// "device", so the word must be there.
-pub fn device_not_found() -> ApiError {
-    ApiError::not_found("Device does not exist.")
-}
-
-/// A new device of a user of `pool_id`; its key carries the pool's region, as Cognito's do.
-pub fn new_device(ctx: &Ctx, pool_id: &str) -> Device {
-    let group =
-        cognate_crypto::ids::random_string(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", 9);
-    Device {
-        key: format!(
-            "{}_{}",
-            crate::region::of_user_pool(pool_id).unwrap_or(&ctx.region),
-            cognate_crypto::ids::uuid_v4()
-        ),
-        group_key: format!("-{group}"),
-        name: None,
-        secret: None,
-        remembered: None,
-        created_ms: ctx.now_ms(),
-        modified_ms: ctx.now_ms(),
-        last_auth_ms: ctx.now_ms(),
-    }
-}
-
-/// A confirmed device that may stand in for MFA: remembered, or the pool remembers every
-/// confirmed device (DeviceOnlyRememberedOnUserPrompt off).
-pub fn is_remembered(call: &ClientCall, user: &User, key: &str) -> bool {
-    let Some(config) = &call.pool.pool.device_configuration else { return false };
-    let Some(device) = user.doc.device(key) else { return false };
-    device.secret.is_some()
-        && match device.remembered {
-            Some(remembered) => remembered,
-            None => config.device_only_remembered_on_user_prompt != Some(true),
-        }
-}
-
-/// The device's SRP verifier and salt (both as the client computed them).
-pub fn device_verifier(ctx: &Ctx, pool_id: &str, user: &User, key: &str) -> ApiResult<(Vec<u8>, Vec<u8>)> {
-    let device = user.doc.device(key).ok_or_else(device_not_found)?;
-    let sealed_secret = device.secret.as_ref().ok_or_else(device_not_found)?;
-    let json = sealed::open_bytes(ctx, Purpose::DeviceVerifier { pool_id, device_key: key }, sealed_secret)?;
-    let (verifier, salt): (String, String) = serde_json::from_slice(&json).map_err(ApiError::internal)?;
-    Ok((hex::decode(verifier).map_err(ApiError::internal)?, hex::decode(salt).map_err(ApiError::internal)?))
-}
+use cognate_core::access::authenticate;
+use cognate_core::context::{timestamp, Ctx};
+use cognate_core::devices::device_not_found;
+use cognate_core::error::{ApiError, ApiResult};
+use cognate_core::sealed::{self, Purpose};
+use cognate_core::users::{self, Device, User};
 
 fn device_view(device: &Device) -> DeviceType {
     let mut attributes = vec![AttributeType { name: "device_status".into(), value: Some(Sensitive("valid".into())) }];
@@ -118,12 +71,12 @@ fn page(
     token: Option<&String>,
 ) -> ApiResult<(Vec<DeviceType>, Option<String>)> {
     let limit = limit.filter(|l| *l > 0).map(|l| l.min(60) as usize).unwrap_or(60);
-    let after = super::common::page_after(token)?;
+    let after = cognate_core::records::page_after(token)?;
     let mut sorted: Vec<&Device> = devices.iter().collect();
     sorted.sort_by(|a, b| a.key.cmp(&b.key));
     let rest: Vec<&Device> =
         sorted.into_iter().filter(|d| after.as_ref().is_none_or(|a| d.key.as_str() > a.as_str())).collect();
-    let next = (rest.len() > limit).then(|| super::common::page_token(&rest[limit - 1].key));
+    let next = (rest.len() > limit).then(|| cognate_core::records::page_token(&rest[limit - 1].key));
     Ok((rest.into_iter().take(limit).map(device_view).collect(), next))
 }
 
@@ -147,7 +100,7 @@ fn forget(user: &mut User, key: &str) -> ApiResult<()> {
     Ok(())
 }
 
-async fn token_caller(ctx: &Ctx, token: Option<&Sensitive<String>>) -> ApiResult<super::self_service::TokenUser> {
+async fn token_caller(ctx: &Ctx, token: Option<&Sensitive<String>>) -> ApiResult<cognate_core::access::TokenUser> {
     let token = token.ok_or_else(|| ApiError::new(ErrorCode::NotAuthorizedException, "Invalid Access Token"))?;
     authenticate(ctx, token).await
 }
@@ -180,7 +133,7 @@ pub async fn update_device_status(ctx: Ctx, input: UpdateDeviceStatusRequest) ->
 }
 
 async fn admin_user(ctx: &Ctx, pool_id: &str, username: &str) -> ApiResult<(UserPoolType, User)> {
-    let (_, doc) = super::common::load_pool(ctx, pool_id).await?;
+    let (_, doc) = cognate_core::records::load_pool(ctx, pool_id).await?;
     let user = users::require_user(ctx, pool_id, &doc.pool, username).await?;
     Ok((doc.pool, user))
 }

@@ -5,22 +5,20 @@ use cognate_api::idp::*;
 use cognate_api::ErrorCode;
 use cognate_store::{GroupRecord, StoreError};
 
-use super::common::*;
-use crate::error::{ApiError, ApiResult};
-use crate::state::{timestamp, Ctx};
-use crate::users::{self, User};
+use cognate_core::context::{timestamp, Ctx};
+use cognate_core::error::{ApiError, ApiResult};
+use cognate_core::records::*;
+use cognate_core::users::{self, User};
 
 /// Cognito's quotas: groups per pool, groups per user.
 const MAX_GROUPS: u64 = 10_000;
-const MAX_GROUPS_PER_USER: u64 = 100;
+use cognate_core::groups::MAX_GROUPS_PER_USER;
 
 fn group_not_found() -> ApiError {
     ApiError::not_found("Group not found.")
 }
 
-fn view(record: &GroupRecord) -> ApiResult<GroupType> {
-    decode_doc(&record.doc)
-}
+use cognate_core::groups::view;
 
 fn page_limit(limit: Option<i32>) -> usize {
     limit.filter(|l| *l > 0).map(|l| l.min(60) as usize).unwrap_or(60)
@@ -73,8 +71,11 @@ pub async fn get_group(ctx: Ctx, input: GetGroupRequest) -> ApiResult<GetGroupRe
 }
 
 pub async fn update_group(ctx: Ctx, input: UpdateGroupRequest) -> ApiResult<UpdateGroupResponse> {
-    for _ in 0..8 {
-        let mut record = load_group(&ctx, &input.user_pool_id, &input.group_name).await?;
+    let ctx = &ctx;
+    let mut attempts = Attempts::new(ctx, "The group");
+    loop {
+        attempts.begin()?;
+        let mut record = load_group(ctx, &input.user_pool_id, &input.group_name).await?;
         let mut group = view(&record)?;
         if input.description.is_some() {
             group.description = input.description.clone();
@@ -90,14 +91,11 @@ pub async fn update_group(ctx: Ctx, input: UpdateGroupRequest) -> ApiResult<Upda
         record.precedence = group.precedence.map(i64::from);
         record.version += 1;
         record.doc = encode_doc(&group)?;
-        match ctx.store(move |s| Ok(s.update_group(&record))).await? {
-            Ok(()) => return Ok(UpdateGroupResponse { group: Some(group) }),
-            Err(StoreError::VersionConflict(_)) => continue,
-            Err(StoreError::NotFound(_)) => return Err(group_not_found()),
-            Err(other) => return Err(ApiError::internal(other)),
+        let answer = ctx.store(move |s| Ok(s.update_group(&record))).await?;
+        if let Some(done) = written(answer, UpdateGroupResponse { group: Some(group) }, group_not_found)? {
+            return Ok(done);
         }
     }
-    Err(super::common::gave_up_on_conflicts(&ctx, "The group"))
 }
 
 pub async fn delete_group(ctx: Ctx, input: DeleteGroupRequest) -> ApiResult<()> {
@@ -172,36 +170,4 @@ pub async fn list_users_in_group(ctx: Ctx, input: ListUsersInGroupRequest) -> Ap
     let users =
         page.into_iter().map(|r| User::from_record(r).map(|u| u.to_user_type(None))).collect::<ApiResult<_>>()?;
     Ok(ListUsersInGroupResponse { users: Some(users), next_token })
-}
-
-/// The token claims of a user's groups: names ordered by precedence (then name), the
-/// groups' role ARNs in the same order, and the role of the most preferred group.
-pub async fn token_claims(ctx: &Ctx, pool_id: &str, username_key: &str) -> ApiResult<Vec<(String, serde_json::Value)>> {
-    let (p, u) = (pool_id.to_owned(), username_key.to_owned());
-    let mut groups: Vec<GroupType> = ctx
-        .store(move |s| s.list_groups_for_user(&p, &u, None, MAX_GROUPS_PER_USER as usize))
-        .await?
-        .iter()
-        .map(view)
-        .collect::<ApiResult<_>>()?;
-    if groups.is_empty() {
-        return Ok(Vec::new());
-    }
-    groups.sort_by(|a, b| {
-        (a.precedence.is_none(), a.precedence, &a.group_name).cmp(&(
-            b.precedence.is_none(),
-            b.precedence,
-            &b.group_name,
-        ))
-    });
-    let names: Vec<String> = groups.iter().filter_map(|g| g.group_name.clone()).collect();
-    let roles: Vec<String> = groups.iter().filter_map(|g| g.role_arn.clone()).collect();
-    let mut claims = vec![("cognito:groups".to_owned(), serde_json::json!(names))];
-    if !roles.is_empty() {
-        claims.push(("cognito:roles".to_owned(), serde_json::json!(roles)));
-        if let Some(preferred) = groups.iter().find_map(|g| g.role_arn.clone()) {
-            claims.push(("cognito:preferred_role".to_owned(), serde_json::json!(preferred)));
-        }
-    }
-    Ok(claims)
 }

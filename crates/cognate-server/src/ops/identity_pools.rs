@@ -6,21 +6,20 @@ use std::collections::BTreeMap;
 use cognate_api::identity::*;
 use cognate_store::{IdentityPoolRecord, StoreError};
 
-use super::common::*;
-use crate::error::{ApiError, ApiResult};
-use crate::state::Ctx;
+use cognate_core::context::Ctx;
+use cognate_core::error::{ApiError, ApiResult};
+use cognate_core::records::*;
 
 /// Cognito's account quota of identity pools.
 const MAX_IDENTITY_POOLS: u64 = 1000;
-const CAS_ATTEMPTS: usize = 8;
 
 fn not_found(id: &str) -> ApiError {
     ApiError::not_found(format!("IdentityPool '{id}' not found."))
 }
 
 fn identity_pool_arn(ctx: &Ctx, id: &str) -> String {
-    let region = crate::region::of_identity_pool(id).unwrap_or(&ctx.region);
-    format!("arn:aws:cognito-identity:{region}:{}:identitypool/{id}", ctx.config().account_id)
+    let region = cognate_core::region::of_identity_pool(id).unwrap_or(&ctx.region);
+    format!("arn:aws:cognito-identity:{region}:{}:identitypool/{id}", ctx.settings().account_id)
 }
 
 fn is_identity_pool_id(id: &str) -> bool {
@@ -39,13 +38,13 @@ fn normalise(pool: &mut IdentityPool) -> ApiResult<()> {
         provider.server_side_token_check.get_or_insert(false);
     }
     if let Some(tags) = &pool.identity_pool_tags {
-        super::tags::check_tag_count(tags)?;
+        cognate_core::records::check_tag_count(tags)?;
     }
     Ok(())
 }
 
 async fn load(ctx: &Ctx, id: &str) -> ApiResult<(IdentityPoolRecord, IdentityPool)> {
-    if !ctx.sees(crate::region::of_identity_pool(id)) {
+    if !ctx.sees(cognate_core::region::of_identity_pool(id)) {
         return Err(not_found(id));
     }
     let key = id.to_owned();
@@ -58,7 +57,9 @@ async fn modify<F>(ctx: &Ctx, id: &str, mut change: F) -> ApiResult<IdentityPool
 where
     F: FnMut(&mut IdentityPool) -> ApiResult<()>,
 {
-    for _ in 0..CAS_ATTEMPTS {
+    let mut attempts = Attempts::new(ctx, "The identity pool");
+    loop {
+        attempts.begin()?;
         let (mut record, mut pool) = load(ctx, id).await?;
         change(&mut pool)?;
         normalise(&mut pool)?;
@@ -66,14 +67,11 @@ where
         record.modified_ms = ctx.now_ms();
         record.name = pool.identity_pool_name.clone();
         record.doc = encode_doc(&pool)?;
-        match ctx.store(move |s| Ok(s.update_identity_pool(&record))).await? {
-            Ok(()) => return Ok(pool),
-            Err(StoreError::VersionConflict(_)) => continue,
-            Err(StoreError::NotFound(_)) => return Err(not_found(id)),
-            Err(other) => return Err(ApiError::internal(other)),
+        let answer = ctx.store(move |s| Ok(s.update_identity_pool(&record))).await?;
+        if let Some(done) = written(answer, pool, || not_found(id))? {
+            return Ok(done);
         }
     }
-    Err(super::common::gave_up_on_conflicts(ctx, "The identity pool"))
 }
 
 pub async fn create_identity_pool(ctx: Ctx, input: CreateIdentityPoolInput) -> ApiResult<IdentityPool> {
@@ -86,7 +84,7 @@ pub async fn create_identity_pool(ctx: Ctx, input: CreateIdentityPoolInput) -> A
                 ctx.region
             )));
         }
-        if !ctx.sees(crate::region::of_identity_pool(id)) {
+        if !ctx.sees(cognate_core::region::of_identity_pool(id)) {
             return Err(ApiError::invalid_parameter(format!(
                 "The {CUSTOM_ID_TAG} tag must name an identity pool of the request's region {}.",
                 ctx.region

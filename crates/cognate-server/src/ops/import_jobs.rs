@@ -11,11 +11,11 @@ use cognate_api::{ErrorCode, Sensitive};
 use cognate_store::{ImportJobRecord, StoreError, UserIndex, UserRecord};
 use serde::{Deserialize, Serialize};
 
-use super::common::*;
-use crate::error::{ApiError, ApiResult};
-use crate::state::{timestamp, AppState, Ctx};
-use crate::users::attributes::{check_changes, Writer};
-use crate::users::{NewUser, User, UserDoc};
+use cognate_core::context::{timestamp, Core, Ctx};
+use cognate_core::error::{ApiError, ApiResult};
+use cognate_core::records::*;
+use cognate_core::users::attributes::{check_changes, Writer};
+use cognate_core::users::{NewUser, User, UserDoc};
 
 /// Cognito's quota of import jobs per pool.
 const MAX_JOBS: u64 = 1000;
@@ -71,36 +71,36 @@ async fn modify_job<F>(ctx: &Ctx, pool_id: &str, job_id: &str, mut change: F) ->
 where
     F: FnMut(&mut JobDoc, &mut Option<i64>) -> ApiResult<()>,
 {
-    for _ in 0..8 {
+    let mut attempts = Attempts::new(ctx, "The import job");
+    loop {
+        attempts.begin()?;
         let (mut record, mut doc) = load_job(ctx, pool_id, job_id).await?;
         change(&mut doc, &mut record.lease_until_ms)?;
         record.version += 1;
-        record.modified_ms = crate::state::millis(ctx.state.clock.now());
+        // A job runs for longer than one request: its changes carry the time they are made.
+        record.modified_ms = cognate_core::context::millis(ctx.state.clock.now());
         record.doc = encode_doc(&doc)?;
-        match ctx.store(move |s| Ok(s.update_import_job(&record))).await? {
-            Ok(()) => return Ok(doc),
-            Err(StoreError::VersionConflict(_)) => continue,
-            Err(StoreError::NotFound(_)) => return Err(job_not_found(job_id)),
-            Err(other) => return Err(ApiError::internal(other)),
+        let answer = ctx.store(move |s| Ok(s.update_import_job(&record))).await?;
+        if let Some(done) = written(answer, doc, || job_not_found(job_id))? {
+            return Ok(done);
         }
     }
-    Err(super::common::gave_up_on_conflicts(ctx, "The import job"))
 }
 
 /// Names one run of a job on this node. Each start or takeover is a new run, so a run that
 /// lost the job (its lease ran out during a slow batch and someone, maybe this node, took it
 /// over) sees that it is no longer the runner and stops.
-fn new_run_id(state: &AppState) -> String {
+fn new_run_id(state: &Core) -> String {
     format!("{}-{}", state.node_id, hex::encode(cognate_crypto::ids::random_bytes::<4>()))
 }
 
-fn lease_ms(state: &AppState) -> i64 {
-    i64::try_from(state.config.import_lease_seconds.saturating_mul(1000)).unwrap_or(i64::MAX)
+fn lease_ms(state: &Core) -> i64 {
+    i64::try_from(state.settings.import_lease_seconds.saturating_mul(1000)).unwrap_or(i64::MAX)
 }
 
 /// How often a lease is renewed, and stalled jobs looked for: a third of the lease, so a
 /// lease survives a missed renewal.
-fn lease_check_period(state: &AppState) -> std::time::Duration {
+fn lease_check_period(state: &Core) -> std::time::Duration {
     std::time::Duration::from_millis(u64::try_from(lease_ms(state) / 3).unwrap_or(0).max(100))
 }
 
@@ -124,7 +124,7 @@ pub async fn create_user_import_job(
         job_name: Some(input.job_name),
         job_id: Some(job_id.clone()),
         user_pool_id: Some(input.user_pool_id.clone()),
-        pre_signed_url: Some(format!("{}/_cognate/import/{job_id}?token={token}", ctx.config().public_url)),
+        pre_signed_url: Some(format!("{}/_cognate/import/{job_id}?token={token}", ctx.settings().public_url)),
         creation_date: Some(timestamp(now)),
         status: Some(UserImportJobStatusType::Created),
         cloud_watch_logs_role_arn: Some(input.cloud_watch_logs_role_arn),
@@ -261,7 +261,7 @@ pub async fn stop_user_import_job(ctx: Ctx, input: StopUserImportJobRequest) -> 
 /// after 15 minutes.
 pub const UPLOAD_URL_LIFETIME_MS: i64 = 15 * 60 * 1000;
 /// Uploads read at once. Each may hold up to [`MAX_CSV_BYTES`] until it is stored, so this
-/// bounds the memory uploads take. A process-wide static rather than a field of [`AppState`]
+/// bounds the memory uploads take. A process-wide static rather than a field of [`Core`]
 /// because the memory it protects is the process's.
 static UPLOAD_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 /// How long an upload waits for a slot before it is told to slow down (S3's 503 SlowDown).
@@ -315,7 +315,7 @@ impl UploadRefusal {
 /// [`MAX_CSV_BYTES`], by at most [`UPLOAD_SLOTS`] uploads at once. The URL works for
 /// [`UPLOAD_URL_LIFETIME_MS`] and for one upload.
 pub async fn upload(
-    state: Arc<AppState>,
+    state: Arc<Core>,
     job_id: &str,
     token: &str,
     mut body: axum::body::Body,
@@ -441,14 +441,14 @@ async fn claim_upload(ctx: &Ctx, job_id: &str, token: &str, used: bool) -> Resul
         (Ok(_), _) => Ok(record),
         (Err(_), Some(refusal)) => Err(refusal),
         // The job or its pool was deleted meanwhile.
-        (Err(err), None) if err.code == crate::error::Code::Modelled(ErrorCode::ResourceNotFoundException) => {
+        (Err(err), None) if err.code == cognate_core::error::Code::Modelled(ErrorCode::ResourceNotFoundException) => {
             Err(UploadRefusal::access_denied())
         }
         (Err(err), None) => Err(UploadRefusal::internal(err.message)),
     }
 }
 
-fn system_ctx(state: &Arc<AppState>) -> Ctx {
+fn system_ctx(state: &Arc<Core>) -> Ctx {
     Ctx::system(state, "import")
 }
 
@@ -545,7 +545,7 @@ fn prepare_row(
     }
     let sub = cognate_crypto::ids::uuid_v4();
     attributes.insert("sub".into(), sub.clone());
-    crate::users::attributes::check_required(pool, &attributes).map_err(|e| e.message)?;
+    cognate_core::users::attributes::check_required(pool, &attributes).map_err(|e| e.message)?;
     let new = NewUser {
         pool_id: pool_id.to_owned(),
         username,
@@ -680,7 +680,7 @@ fn commit_batch(
 
 /// Runs a job this node holds the lease of as run `run`, in the background, with a heartbeat
 /// that keeps the lease while a batch takes long.
-fn spawn_run(state: Arc<AppState>, pool_id: String, job_id: String, run: String) {
+fn spawn_run(state: Arc<Core>, pool_id: String, job_id: String, run: String) {
     tokio::spawn(async move {
         let _running = state.metrics.import_running();
         let seen_version = Arc::new(std::sync::atomic::AtomicI64::new(0));
@@ -694,7 +694,7 @@ fn spawn_run(state: Arc<AppState>, pool_id: String, job_id: String, run: String)
 }
 
 /// Every third of the lease, extends the lease of the job version the run last saw.
-async fn heartbeat(state: Arc<AppState>, pool_id: String, job_id: String, version: Arc<std::sync::atomic::AtomicI64>) {
+async fn heartbeat(state: Arc<Core>, pool_id: String, job_id: String, version: Arc<std::sync::atomic::AtomicI64>) {
     let period = lease_check_period(&state);
     loop {
         tokio::time::sleep(period).await;
@@ -711,7 +711,7 @@ async fn heartbeat(state: Arc<AppState>, pool_id: String, job_id: String, versio
 
 /// Imports the job's rows from where it stands, batch by batch, while run `run` holds it.
 async fn run_job(
-    state: &Arc<AppState>,
+    state: &Arc<Core>,
     pool_id: &str,
     job_id: &str,
     run: &str,
@@ -731,7 +731,7 @@ async fn run_job(
     let mut records = CsvRecords::at(&text, 0);
     let header: Vec<String> = records.next().unwrap_or_default().into_iter().map(|h| h.trim().to_owned()).collect();
     let first_row = records.offset;
-    let allowed = super::user_pools::csv_header(&pool);
+    let allowed = cognate_core::users::attributes::csv_header(&pool);
     let unknown: Vec<&String> = header.iter().filter(|h| !allowed.contains(h)).collect();
     if !header.iter().any(|h| h == "cognito:username") || !unknown.is_empty() {
         let message = format!(
@@ -807,7 +807,7 @@ async fn run_job(
 /// (Succeeded turns Failed when no row could be imported), with the completion message and
 /// the lease released.
 async fn finish(
-    state: &Arc<AppState>,
+    state: &Arc<Core>,
     (pool_id, job_id, run): (&str, &str, &str),
     outcome: UserImportJobStatusType,
     message: Option<String>,
@@ -840,7 +840,7 @@ async fn finish(
     .await;
     match finished {
         Ok(doc) => state.metrics.import_finished(status(&doc).as_str()),
-        Err(err) if err.code == crate::error::Code::Modelled(ErrorCode::PreconditionNotMetException) => {
+        Err(err) if err.code == cognate_core::error::Code::Modelled(ErrorCode::PreconditionNotMetException) => {
             tracing::info!(job_id, "import job taken over by another run before it finished");
         }
         Err(err) => return Err(err),
@@ -850,7 +850,7 @@ async fn finish(
 
 /// Takes over jobs whose node stopped importing them (its lease ran out) and runs them here,
 /// from the last committed batch.
-pub async fn resume_stalled_jobs(state: &Arc<AppState>) -> ApiResult<usize> {
+pub async fn resume_stalled_jobs(state: &Arc<Core>) -> ApiResult<usize> {
     let ctx = system_ctx(state);
     let now = ctx.now_ms();
     let stalled = ctx.store(move |s| s.list_stalled_import_jobs(now, RESUMED_PER_LOOK)).await?;
@@ -887,7 +887,7 @@ pub async fn resume_stalled_jobs(state: &Arc<AppState>) -> ApiResult<usize> {
 }
 
 /// Looks for stalled import jobs for as long as the server runs (a third of the lease apart).
-pub fn spawn_stalled_job_watch(state: Arc<AppState>) {
+pub fn spawn_stalled_job_watch(state: Arc<Core>) {
     let period = lease_check_period(&state);
     tokio::spawn(async move {
         loop {

@@ -1,136 +1,14 @@
-//! Multi-factor authentication: TOTP association and verification, the user's MFA
-//! preferences, and the MFA step of sign-in (SOFTWARE_TOKEN_MFA, SMS_MFA, EMAIL_OTP,
-//! SELECT_MFA_TYPE, MFA_SETUP).
+//! Multi-factor authentication settings: TOTP association and verification (with an access
+//! token, or with the Session of sign-in's MFA_SETUP step), and the user's MFA preferences.
+//! The MFA step of sign-in itself is `cognate_core::signin::mfa`.
 
 use cognate_api::idp::*;
 use cognate_api::{ErrorCode, Sensitive};
-
-use super::clients_auth::ClientCall;
-use super::common::PoolDoc;
-use super::self_service::authenticate;
-use crate::error::{ApiError, ApiResult};
-use crate::state::Ctx;
-use crate::users::delivery::{self, Channel, Kind};
-use crate::users::{self, codes, lockout, totp, User};
-
-pub const MFA_CODE_PURPOSE: &str = "mfa";
-
-fn seal_totp(ctx: &Ctx, pool_id: &str, sub: &str, secret: &str) -> ApiResult<String> {
-    crate::sealed::seal_bytes(ctx, crate::sealed::Purpose::TotpSecret { pool_id, sub }, secret.as_bytes())
-}
-
-fn open_totp(ctx: &Ctx, pool_id: &str, sub: &str, sealed_secret: &str) -> ApiResult<Vec<u8>> {
-    let text = crate::sealed::open_bytes(ctx, crate::sealed::Purpose::TotpSecret { pool_id, sub }, sealed_secret)?;
-    let text = String::from_utf8(text).map_err(ApiError::internal)?;
-    totp::base32_decode(&text).ok_or_else(|| ApiError::internal("stored TOTP secret is not base32"))
-}
-
-/// Checks a TOTP code against the user's verified secret; a step already used is refused.
-/// On success the accepted step is recorded in `user` (the caller saves it).
-pub fn check_totp(ctx: &Ctx, pool_id: &str, user: &mut User, code: &str) -> ApiResult<bool> {
-    let Some(sealed_secret) = user.doc.mfa.totp_secret.clone() else {
-        return Err(ApiError::new(
-            ErrorCode::SoftwareTokenMFANotFoundException,
-            "Software Token MFA has not been enabled by the user.",
-        ));
-    };
-    let secret = open_totp(ctx, pool_id, &user.record.sub, &sealed_secret)?;
-    match totp::matching_step(&secret, code, ctx.now_ms() / 1000) {
-        Some(step) if user.doc.mfa.totp_last_step.is_none_or(|last| step > last) => {
-            user.doc.mfa.totp_last_step = Some(step);
-            Ok(true)
-        }
-        _ => Ok(false),
-    }
-}
-
-/// Factors the pool offers (a user's enabled factor counts only if the pool has it).
-fn pool_factors(pool: &PoolDoc) -> Vec<&'static str> {
-    let mut out = Vec::new();
-    if pool.pool.sms_configuration.is_some() {
-        out.push("SMS_MFA");
-    }
-    if pool.software_token_mfa {
-        out.push("SOFTWARE_TOKEN_MFA");
-    }
-    if pool.email_mfa.is_some() {
-        out.push("EMAIL_OTP");
-    }
-    out
-}
-
-/// What the sign-in asks after the password: nothing (`None`: issue tokens), or a challenge.
-pub enum MfaStep {
-    None,
-    Challenge(ChallengeNameType, Vec<(String, String)>),
-}
-
-pub async fn next_step(ctx: &Ctx, call: &ClientCall, user: &User) -> ApiResult<MfaStep> {
-    let mode = call.pool.pool.mfa_configuration.clone().unwrap_or(UserPoolMfaType::Off);
-    if mode == UserPoolMfaType::Off {
-        return Ok(MfaStep::None);
-    }
-    let offered = pool_factors(&call.pool);
-    let enabled: Vec<&str> = user.doc.mfa.enabled().into_iter().filter(|f| offered.contains(f)).collect();
-    if enabled.is_empty() {
-        if mode == UserPoolMfaType::Optional {
-            return Ok(MfaStep::None);
-        }
-        // MFA is required and the user has no factor: SMS if possible, else set up TOTP.
-        if offered.contains(&"SMS_MFA") && user.attr("phone_number").is_some() {
-            return challenge(ctx, call, user, ChallengeNameType::SmsMfa).await;
-        }
-        if offered.contains(&"SOFTWARE_TOKEN_MFA") {
-            return Ok(MfaStep::Challenge(
-                ChallengeNameType::MfaSetup,
-                vec![("MFAS_CAN_SETUP".into(), serde_json::json!(["SOFTWARE_TOKEN_MFA"]).to_string())],
-            ));
-        }
-        return Err(ApiError::new(
-            ErrorCode::MFAMethodNotFoundException,
-            "No MFA mechanism registered in the account.",
-        ));
-    }
-    let preferred = user.doc.mfa.preferred.as_deref().filter(|p| enabled.contains(p));
-    let chosen = match (preferred, enabled.as_slice()) {
-        (Some(p), _) => p,
-        (None, [only]) => only,
-        (None, many) => {
-            return Ok(MfaStep::Challenge(
-                ChallengeNameType::SelectMfaType,
-                vec![("MFAS_CAN_CHOOSE".into(), serde_json::json!(many).to_string())],
-            ))
-        }
-    };
-    challenge(ctx, call, user, ChallengeNameType::from(chosen)).await
-}
-
-/// Builds an MFA challenge, sending the code first for SMS and email.
-pub async fn challenge(ctx: &Ctx, call: &ClientCall, user: &User, name: ChallengeNameType) -> ApiResult<MfaStep> {
-    let channel = match name {
-        ChallengeNameType::SmsMfa | ChallengeNameType::SmsOtp => Channel::Sms,
-        ChallengeNameType::EmailOtp => Channel::Email,
-        _ => return Ok(MfaStep::Challenge(name, Vec::new())),
-    };
-    let destination = user
-        .attr(channel.attribute())
-        .ok_or_else(|| {
-            ApiError::new(ErrorCode::MFAMethodNotFoundException, "No MFA mechanism registered in the account.")
-        })?
-        .to_owned();
-    let code = codes::issue(ctx, &call.pool_id, &user.record.username_key, MFA_CODE_PURPOSE).await?;
-    let message =
-        delivery::compose(&call.pool.pool, Kind::Verification, channel, &destination, &code, &user.record.username);
-    delivery::deliver(ctx, &call.pool_id, &user.record.username, message).await?;
-    let medium = if channel == Channel::Sms { "SMS" } else { "EMAIL" };
-    Ok(MfaStep::Challenge(
-        name,
-        vec![
-            ("CODE_DELIVERY_DELIVERY_MEDIUM".into(), medium.into()),
-            ("CODE_DELIVERY_DESTINATION".into(), delivery::mask(channel, &destination)),
-        ],
-    ))
-}
+use cognate_core::access::authenticate;
+use cognate_core::signin::mfa::{first_factors, open_totp, seal_totp, settings_view};
+use cognate_core::signin::user_of_setup_session;
+use cognate_core::users::{self, lockout, totp, User};
+use cognate_core::{ApiError, ApiResult, Ctx};
 
 pub async fn associate_software_token(
     ctx: Ctx,
@@ -142,8 +20,8 @@ pub async fn associate_software_token(
             (caller.pool_id, caller.pool.pool, caller.user)
         }
         (None, Some(session)) => {
-            let (pool_id, pool, user, _) = super::auth::user_of_setup_session(&ctx, session.expose()).await?;
-            (pool_id, pool, user)
+            let setup = user_of_setup_session(&ctx, session.expose()).await?;
+            (setup.pool_id, setup.pool, setup.user)
         }
         (None, None) => return Err(ApiError::invalid_parameter("Either AccessToken or Session is required.")),
     };
@@ -164,10 +42,10 @@ pub async fn verify_software_token(
             (caller.pool_id, caller.pool.pool, caller.user)
         }
         (None, Some(session)) => {
-            let (pool_id, pool, user, nonce) = super::auth::user_of_setup_session(&ctx, session.expose()).await?;
+            let setup = user_of_setup_session(&ctx, session.expose()).await?;
             // A setup Session takes a few wrong codes, like any challenge Session.
-            lockout::reserve_session_answer(&ctx, &nonce).await?;
-            (pool_id, pool, user)
+            lockout::reserve_session_answer(&ctx, &setup.nonce).await?;
+            (setup.pool_id, setup.pool, setup.user)
         }
         (None, None) => return Err(ApiError::invalid_parameter("Either AccessToken or Session is required.")),
     };
@@ -284,7 +162,7 @@ pub async fn admin_set_user_mfa_preference(
     ctx: Ctx,
     input: AdminSetUserMFAPreferenceRequest,
 ) -> ApiResult<AdminSetUserMFAPreferenceResponse> {
-    let (_, doc) = super::common::load_pool(&ctx, &input.user_pool_id).await?;
+    let (_, doc) = cognate_core::records::load_pool(&ctx, &input.user_pool_id).await?;
     let mut user = users::require_user(&ctx, &input.user_pool_id, &doc.pool, input.username.expose()).await?;
     apply_preferences(
         &mut user,
@@ -294,55 +172,6 @@ pub async fn admin_set_user_mfa_preference(
     )?;
     users::save_user_or_fail(&ctx, &doc.pool, &mut user).await?;
     Ok(AdminSetUserMFAPreferenceResponse {})
-}
-
-/// `UserMFASettingList` and `PreferredMfaSetting` for GetUser/AdminGetUser.
-pub fn settings_view(user: &User) -> (Option<Vec<String>>, Option<String>) {
-    let enabled: Vec<String> = user.doc.mfa.enabled().into_iter().map(str::to_owned).collect();
-    ((!enabled.is_empty()).then_some(enabled), user.doc.mfa.preferred.clone())
-}
-
-/// The first factors a user can sign in with through USER_AUTH: what the pool allows and the
-/// user has (a password; a verified email or phone for one-time codes).
-/// The first factors the pool allows (Password unless the pool says otherwise).
-pub fn pool_first_factors(pool: &UserPoolType) -> Vec<AuthFactorType> {
-    pool.policies
-        .as_ref()
-        .and_then(|p| p.sign_in_policy.as_ref())
-        .and_then(|s| s.allowed_first_auth_factors.clone())
-        .unwrap_or_else(|| vec![AuthFactorType::Password])
-}
-
-/// The delivery parameters of a one-time-code challenge for a login that names no user (a
-/// pool hiding user existence): shaped like a real delivery, nothing sent.
-pub fn pretended_code_delivery(name: &ChallengeNameType, login: &str) -> Vec<(String, String)> {
-    let (channel, medium) = match name {
-        ChallengeNameType::SmsOtp | ChallengeNameType::SmsMfa => (Channel::Sms, "SMS"),
-        _ => (Channel::Email, "EMAIL"),
-    };
-    let destination = match channel {
-        Channel::Email if !login.contains('@') => format!("{login}@example.com"),
-        _ => login.to_owned(),
-    };
-    vec![
-        ("CODE_DELIVERY_DELIVERY_MEDIUM".into(), medium.into()),
-        ("CODE_DELIVERY_DESTINATION".into(), delivery::mask(channel, &destination)),
-    ]
-}
-
-pub fn first_factors(pool: &UserPoolType, user: &User) -> Vec<AuthFactorType> {
-    let allowed = pool_first_factors(pool);
-    let mut out = Vec::new();
-    if allowed.contains(&AuthFactorType::Password) && user.record.password.is_some() {
-        out.push(AuthFactorType::Password);
-    }
-    if allowed.contains(&AuthFactorType::EmailOtp) && user.is_verified("email") {
-        out.push(AuthFactorType::EmailOtp);
-    }
-    if allowed.contains(&AuthFactorType::SmsOtp) && user.is_verified("phone_number") {
-        out.push(AuthFactorType::SmsOtp);
-    }
-    out
 }
 
 fn auth_factors_view(pool: &UserPoolType, user: &User) -> GetUserAuthFactorsResponse {
@@ -367,7 +196,7 @@ pub async fn admin_get_user_auth_factors(
     ctx: Ctx,
     input: AdminGetUserAuthFactorsRequest,
 ) -> ApiResult<AdminGetUserAuthFactorsResponse> {
-    let (_, doc) = super::common::load_pool(&ctx, &input.user_pool_id).await?;
+    let (_, doc) = cognate_core::records::load_pool(&ctx, &input.user_pool_id).await?;
     let user = users::require_user(&ctx, &input.user_pool_id, &doc.pool, input.username.expose()).await?;
     let view = auth_factors_view(&doc.pool, &user);
     Ok(AdminGetUserAuthFactorsResponse {
@@ -396,7 +225,7 @@ pub async fn admin_set_user_settings(
     ctx: Ctx,
     input: AdminSetUserSettingsRequest,
 ) -> ApiResult<AdminSetUserSettingsResponse> {
-    let (_, doc) = super::common::load_pool(&ctx, &input.user_pool_id).await?;
+    let (_, doc) = cognate_core::records::load_pool(&ctx, &input.user_pool_id).await?;
     let mut user = users::require_user(&ctx, &input.user_pool_id, &doc.pool, input.username.expose()).await?;
     apply_mfa_options(&mut user, &input.mfa_options)?;
     users::save_user_or_fail(&ctx, &doc.pool, &mut user).await?;

@@ -3,9 +3,9 @@
 
 use cognate_api::idp::*;
 
-use super::common::*;
-use crate::error::{ApiError, ApiResult};
-use crate::state::Ctx;
+use cognate_core::context::Ctx;
+use cognate_core::error::{ApiError, ApiResult};
+use cognate_core::records::*;
 
 fn sms_mfa(pool: &UserPoolType) -> Option<SmsMfaConfigType> {
     pool.sms_configuration.as_ref().map(|sms| SmsMfaConfigType {

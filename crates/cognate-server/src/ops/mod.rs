@@ -3,8 +3,6 @@
 //! not-implemented answer for everything else and `docs/COMPATIBILITY.md` follow from the list.
 
 mod auth;
-mod clients_auth;
-pub mod common;
 mod devices;
 pub mod groups;
 pub mod identity_pools;
@@ -24,9 +22,9 @@ use cognate_api::{Operation, Service};
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::Value;
 
-use crate::error::{ApiError, ApiResult, Code, ProtocolCode};
-use crate::ratelimit::Quota;
-use crate::state::{Ctx, Principal, PrincipalKind};
+use cognate_core::context::{Ctx, Principal, PrincipalKind};
+use cognate_core::error::{ApiError, ApiResult, Code, ProtocolCode};
+use cognate_core::ratelimit::Quota;
 
 /// One line per implemented operation: service and name, the handler, the kinds of caller it
 /// accepts, and the Cognito quota category its requests count against.

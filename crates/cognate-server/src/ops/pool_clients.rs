@@ -4,10 +4,10 @@ use cognate_api::idp::*;
 use cognate_api::Sensitive;
 use cognate_store::{AppClientRecord, ClientSecretRecord, StoreError};
 
-use super::common::*;
-use crate::error::{ApiError, ApiResult};
-use crate::sealed::{self, Purpose};
-use crate::state::{timestamp, Ctx};
+use cognate_core::context::{timestamp, Ctx};
+use cognate_core::error::{ApiError, ApiResult};
+use cognate_core::records::*;
+use cognate_core::sealed::{self, Purpose};
 
 const MAX_CLIENTS_PER_POOL: u64 = 1000;
 /// Cognito keeps at most two secrets per client (rotation: add the new, then delete the old).
@@ -386,8 +386,11 @@ pub async fn update_user_pool_client(
     let (_, doc) = load_pool(&ctx, &pool_id).await?;
     let secret = current_secret(&ctx, &pool_id, &client_id).await?;
     let settings = client_settings!(input);
-    for _ in 0..8 {
-        let (mut record, mut client) = load_client(&ctx, &pool_id, &client_id).await?;
+    let ctx = &ctx;
+    let mut attempts = Attempts::new(ctx, "The app client");
+    loop {
+        attempts.begin()?;
+        let (mut record, mut client) = load_client(ctx, &pool_id, &client_id).await?;
         resolve_settings(&doc.pool, settings.clone(), secret.is_some(), &mut client)?;
         if let Some(name) = &input.client_name {
             client.client_name = Some(name.clone());
@@ -397,17 +400,13 @@ pub async fn update_user_pool_client(
         client.last_modified_date = Some(timestamp(record.modified_ms));
         record.version += 1;
         record.doc = encode_doc(&client)?;
-        match ctx.store(move |s| Ok(s.update_app_client(&record))).await? {
-            Ok(()) => {
-                client.client_secret = secret.map(Sensitive);
-                return Ok(UpdateUserPoolClientResponse { user_pool_client: Some(client) });
-            }
-            Err(StoreError::VersionConflict(_)) => continue,
-            Err(StoreError::NotFound(_)) => return Err(client_not_found(&client_id)),
-            Err(other) => return Err(ApiError::internal(other)),
+        let answer = ctx.store(move |s| Ok(s.update_app_client(&record))).await?;
+        client.client_secret = secret.clone().map(Sensitive);
+        let response = UpdateUserPoolClientResponse { user_pool_client: Some(client) };
+        if let Some(done) = written(answer, response, || client_not_found(&client_id))? {
+            return Ok(done);
         }
     }
-    Err(super::common::gave_up_on_conflicts(&ctx, "The app client"))
 }
 
 pub async fn delete_user_pool_client(ctx: Ctx, input: DeleteUserPoolClientRequest) -> ApiResult<()> {

@@ -1,93 +1,23 @@
 //! Operations a signed-in user calls with an access token (GetUser, ChangePassword,
-//! GlobalSignOut, ...), plus token revocation and the admin global sign-out.
-//!
-//! Every access token is verified here: RS256 signature by the pool's access key, expiry,
-//! `token_use`, issuer, scope, revocation of its token family, the user's global sign-out,
-//! and that the user still exists and is enabled.
+//! GlobalSignOut, ...; the token is verified by `cognate_core::access`), plus refresh-token
+//! use and revocation and the admin global sign-out.
 
 use cognate_api::idp::*;
 use cognate_api::{ErrorCode, Sensitive};
-use serde_json::Value;
-
-use super::auth::RefreshClaims;
-use super::clients_auth::load_client;
-use super::common::{decode_doc, PoolDoc};
-use crate::error::{ApiError, ApiResult};
-use crate::state::Ctx;
-use crate::users::attributes::{check_changes, check_required, schema_entry, Writer};
-use crate::users::delivery::Channel;
-use crate::users::{self, codes, lockout, password, User};
-use crate::{sealed, tokens};
-
-fn invalid_token() -> ApiError {
-    ApiError::new(ErrorCode::NotAuthorizedException, "Invalid Access Token")
-}
-
-/// The verified caller of a token-authenticated operation.
-pub struct TokenUser {
-    pub pool_id: String,
-    pub pool: PoolDoc,
-    pub user: User,
-    /// The app client the token was issued to (it still exists).
-    pub client: UserPoolClientType,
-}
-
-pub async fn authenticate(ctx: &Ctx, token: &Sensitive<String>) -> ApiResult<TokenUser> {
-    let token = token.expose();
-    let claims = tokens::peek_claims(token).ok_or_else(invalid_token)?;
-    let prefix = format!("{}/", ctx.config().public_url);
-    let pool_id = claims
-        .get("iss")
-        .and_then(Value::as_str)
-        .and_then(|iss| iss.strip_prefix(&prefix))
-        .filter(|id| !id.contains('/'))
-        .ok_or_else(invalid_token)?
-        .to_owned();
-    let lookup = pool_id.clone();
-    let record = ctx.store(move |s| s.get_user_pool(&lookup)).await?.ok_or_else(invalid_token)?;
-    let pool: PoolDoc = decode_doc(&record.doc)?;
-    let keys = tokens::pool_keys(ctx, &pool_id, record.created_ms).await?;
-    let claims =
-        tokens::verify(&keys, token, tokens::ACCESS, ctx.now_ms() / 1000).map_err(|rejection| match rejection {
-            tokens::Rejection::Expired => ApiError::new(ErrorCode::NotAuthorizedException, "Access Token has expired"),
-            _ => invalid_token(),
-        })?;
-    let scopes = claims.get("scope").and_then(Value::as_str).unwrap_or_default();
-    if !scopes.split(' ').any(|s| s == "aws.cognito.signin.user.admin") {
-        return Err(ApiError::new(ErrorCode::NotAuthorizedException, "Access Token does not have required scopes"));
-    }
-    let revoked = ApiError::new(ErrorCode::NotAuthorizedException, "Access Token has been revoked");
-    if let Some(jti) = claims.get("origin_jti").and_then(Value::as_str) {
-        let (p, j) = (pool_id.clone(), jti.to_owned());
-        if ctx.store(move |s| s.is_token_family_revoked(&p, &j)).await? {
-            return Err(revoked);
-        }
-    }
-    // A deleted app client's tokens stop working, as Cognito's do.
-    let client_id = claims.get("client_id").and_then(Value::as_str).ok_or_else(invalid_token)?.to_owned();
-    let (p, c) = (pool_id.clone(), client_id);
-    let client_record = ctx.store(move |s| s.get_app_client(&p, &c)).await?.ok_or_else(invalid_token)?;
-    let client: UserPoolClientType = decode_doc(&client_record.doc)?;
-    let username = claims.get("username").and_then(Value::as_str).ok_or_else(invalid_token)?;
-    let user = users::find_user(ctx, &pool_id, &pool.pool, username).await?.ok_or_else(users::user_not_found)?;
-    let sub = claims.get("sub").and_then(Value::as_str);
-    if sub != Some(user.record.sub.as_str()) {
-        return Err(users::user_not_found());
-    }
-    let issued_ms = claims.get("iat").and_then(Value::as_i64).unwrap_or(0) * 1000;
-    if user.doc.tokens_valid_after_ms.is_some_and(|t| issued_ms < t) {
-        return Err(revoked);
-    }
-    if !user.record.enabled {
-        return Err(ApiError::new(ErrorCode::NotAuthorizedException, "User is disabled."));
-    }
-    Ok(TokenUser { pool_id, pool, user, client })
-}
+use cognate_core::access::authenticate;
+use cognate_core::clients::load_client;
+use cognate_core::signin::mfa::settings_view;
+use cognate_core::signin::{self, tokens::ClientProof};
+use cognate_core::users::attributes::{check_changes, check_required, schema_entry, Writer};
+use cognate_core::users::changes::check_client_writes;
+use cognate_core::users::delivery::Channel;
+use cognate_core::users::{self, codes, lockout, password, User};
+use cognate_core::{ApiError, ApiResult, Ctx};
 
 pub async fn get_user(ctx: Ctx, input: GetUserRequest) -> ApiResult<GetUserResponse> {
     let caller = authenticate(&ctx, &input.access_token).await?;
     let user = caller.user;
-    let (user_mfa_setting_list, preferred_mfa_setting) = super::mfa::settings_view(&user);
+    let (user_mfa_setting_list, preferred_mfa_setting) = settings_view(&user);
     // The client sees what its ReadAttributes allow (all when unset), and always `sub`.
     let readable: Option<Vec<String>> =
         caller.client.read_attributes.as_ref().map(|list| list.iter().cloned().chain(["sub".to_owned()]).collect());
@@ -109,7 +39,7 @@ async fn sign_out_everywhere(ctx: &Ctx, pool: &UserPoolType, mut user: User) -> 
     let cutoff = (ctx.now_ms() / 1000 + 1) * 1000;
     user.doc.tokens_valid_after_ms = Some(cutoff);
     users::save_user_or_fail(ctx, pool, &mut user).await?;
-    let wait = cutoff - crate::state::millis(std::time::SystemTime::now());
+    let wait = cutoff - cognate_core::context::millis(std::time::SystemTime::now());
     if wait > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(wait as u64)).await;
     }
@@ -126,7 +56,7 @@ pub async fn admin_user_global_sign_out(
     ctx: Ctx,
     input: AdminUserGlobalSignOutRequest,
 ) -> ApiResult<AdminUserGlobalSignOutResponse> {
-    let (_, doc) = super::common::load_pool(&ctx, &input.user_pool_id).await?;
+    let (_, doc) = cognate_core::records::load_pool(&ctx, &input.user_pool_id).await?;
     let user = users::require_user(&ctx, &input.user_pool_id, &doc.pool, input.username.expose()).await?;
     sign_out_everywhere(&ctx, &doc.pool, user).await?;
     Ok(AdminUserGlobalSignOutResponse {})
@@ -143,14 +73,7 @@ pub async fn revoke_token(ctx: Ctx, input: RevokeTokenRequest) -> ApiResult<Revo
             "Token revocation is not enabled for this client.",
         ));
     }
-    let Some(claims) = sealed::open::<RefreshClaims>(&ctx, sealed::Purpose::RefreshToken, input.token.expose()) else {
-        return Err(ApiError::new(ErrorCode::UnsupportedTokenTypeException, "Unsupported token type."));
-    };
-    if claims.client != call.client_id || claims.pool != call.pool_id {
-        return Err(ApiError::invalid_parameter("The token was not issued to this client."));
-    }
-    let (pool, jti, until) = (claims.pool, claims.origin_jti, claims.expires_ms);
-    ctx.store(move |s| s.revoke_token_family(&pool, &jti, until)).await?;
+    signin::tokens::revoke(&ctx, &call, input.token.expose()).await?;
     Ok(RevokeTokenResponse {})
 }
 
@@ -163,23 +86,7 @@ pub async fn change_password(ctx: Ctx, input: ChangePasswordRequest) -> ApiResul
     };
     // A wrong PreviousPassword is a failed sign-in: same counter, same lockout.
     lockout::reserve_sign_in(&ctx, &caller.pool_id, &user.record.username_key).await?;
-    let stored = match &user.record.password {
-        Some(sealed_password) => password::open_password(&ctx, &caller.pool_id, &user.record.sub, sealed_password)?,
-        None => return Err(ApiError::new(ErrorCode::NotAuthorizedException, "Incorrect username or password.")),
-    };
-    let (pool_name, username, given) = (
-        cognate_crypto::srp::pool_name(&caller.pool_id).to_owned(),
-        user.record.username.clone(),
-        previous.expose().clone(),
-    );
-    let matches = tokio::task::spawn_blocking(move || {
-        let salt = hex::decode(&stored.salt).unwrap_or_default();
-        let verifier = hex::decode(&stored.verifier).unwrap_or_default();
-        let candidate = cognate_crypto::srp::compute_verifier(&pool_name, &username, &given, &salt);
-        cognate_crypto::ct::eq(&candidate, &verifier)
-    })
-    .await
-    .map_err(ApiError::internal)?;
+    let matches = signin::password_matches(&ctx, &caller.pool_id, &user, previous.expose().clone()).await?;
     if !matches {
         return Err(ApiError::new(ErrorCode::NotAuthorizedException, "Incorrect username or password."));
     }
@@ -207,21 +114,6 @@ pub async fn delete_user(ctx: Ctx, input: DeleteUserRequest) -> ApiResult<()> {
     Ok(())
 }
 
-/// Attributes an app client may write for its user: the client's WriteAttributes (all
-/// mutable ones when unset), never verification flags or developer-only attributes.
-pub fn check_client_writes(client: &UserPoolClientType, names: &[&str]) -> ApiResult<()> {
-    for name in names {
-        let listed = client.write_attributes.as_ref().is_none_or(|w| w.iter().any(|a| a == name));
-        if !listed || name.ends_with("_verified") || name.starts_with("dev:") {
-            return Err(ApiError::new(
-                ErrorCode::NotAuthorizedException,
-                format!("A client attempted to write unauthorized attribute {name}"),
-            ));
-        }
-    }
-    Ok(())
-}
-
 pub async fn update_user_attributes(
     ctx: Ctx,
     input: UpdateUserAttributesRequest,
@@ -233,9 +125,9 @@ pub async fn update_user_attributes(
     let changes = check_changes(&pool, &input.user_attributes, Writer::Admin)?;
     let mut user = caller.user;
     let mut to_verify = Vec::new();
-    super::users::apply_attribute_changes(&pool, &mut user, &changes, &mut to_verify)?;
+    cognate_core::users::changes::apply_attribute_changes(&pool, &mut user, &changes, &mut to_verify)?;
     users::save_user_or_fail(&ctx, &pool, &mut user).await?;
-    let sent = super::users::send_verifications(&ctx, &caller.pool_id, &pool, &user, to_verify).await?;
+    let sent = cognate_core::users::changes::send_verifications(&ctx, &caller.pool_id, &pool, &user, to_verify).await?;
     Ok(UpdateUserAttributesResponse { code_delivery_details_list: (!sent.is_empty()).then_some(sent) })
 }
 
@@ -292,9 +184,14 @@ pub async fn get_user_attribute_verification_code(
         .or_else(|| user.attr(channel.attribute()))
         .ok_or_else(|| ApiError::invalid_parameter(format!("The user has no {} to verify.", channel.attribute())))?
         .to_owned();
-    let sent =
-        super::users::send_verifications(&ctx, &caller.pool_id, &caller.pool.pool, user, vec![(channel, destination)])
-            .await?;
+    let sent = cognate_core::users::changes::send_verifications(
+        &ctx,
+        &caller.pool_id,
+        &caller.pool.pool,
+        user,
+        vec![(channel, destination)],
+    )
+    .await?;
     Ok(GetUserAttributeVerificationCodeResponse { code_delivery_details: sent.into_iter().next() })
 }
 
@@ -314,7 +211,15 @@ pub async fn verify_user_attribute(
     }
     user.attributes.insert(format!("{attribute}_verified"), "true".into());
     let purpose = codes::verify_purpose(attribute);
-    super::sign_up::consume_code_with_update(&ctx, &caller.pool_id, &pool, &mut user, &purpose, &input.code).await?;
+    cognate_core::users::changes::consume_code_with_update(
+        &ctx,
+        &caller.pool_id,
+        &pool,
+        &mut user,
+        &purpose,
+        &input.code,
+    )
+    .await?;
     Ok(VerifyUserAttributeResponse {})
 }
 
@@ -330,27 +235,10 @@ pub async fn get_tokens_from_refresh_token(
         ));
     }
     let token = input.refresh_token.expose();
-    let mut result = super::auth::refresh(&ctx, &call, token, None, true).await?;
-    let rotating = call.client.refresh_token_rotation.as_ref().is_some_and(|r| r.feature == FeatureType::Enabled);
-    if rotating {
+    let mut tokens = signin::refresh(&ctx, &call, token, ClientProof::SecretChecked).await?;
+    if call.client.refresh_token_rotation.as_ref().is_some_and(|r| r.feature == FeatureType::Enabled) {
         // The presented token is spent; its successor carries the same family.
-        let claims: RefreshClaims = sealed::open(&ctx, sealed::Purpose::RefreshToken, token)
-            .ok_or_else(|| ApiError::new(ErrorCode::NotAuthorizedException, "Invalid Refresh Token"))?;
-        let spent_key =
-            format!("refresh:{}", hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes())));
-        let (now, until) = (ctx.now_ms(), claims.expires_ms);
-        if !ctx.store(move |s| s.consume_once(&spent_key, until, now)).await? {
-            // A spent token offered again means two parties hold the family: revoke all of
-            // it, so whoever rotated first (maybe a thief) is cut off too (OAuth 2.0 BCP).
-            let (pool, jti) = (claims.pool.clone(), claims.origin_jti.clone());
-            ctx.store(move |s| s.revoke_token_family(&pool, &jti, until)).await?;
-            return Err(ApiError::new(
-                ErrorCode::RefreshTokenReuseException,
-                "The refresh token has already been used.",
-            ));
-        }
-        let fresh = RefreshClaims { issued_ms: ctx.now_ms(), ..claims };
-        result.refresh_token = Some(Sensitive(sealed::seal(&ctx, sealed::Purpose::RefreshToken, &fresh)?));
+        tokens.refresh_token = Some(signin::rotate_refresh_token(&ctx, token).await?);
     }
-    Ok(GetTokensFromRefreshTokenResponse { authentication_result: Some(result) })
+    Ok(GetTokensFromRefreshTokenResponse { authentication_result: Some(tokens.into()) })
 }

@@ -7,12 +7,13 @@ use cognate_api::idp::*;
 use cognate_api::ErrorCode;
 use cognate_store::{CodeCheck, StoreError};
 
-use super::clients_auth::{client_call, ClientCall};
-use crate::error::{ApiError, ApiResult};
-use crate::state::Ctx;
-use crate::users::attributes::{check_changes, check_required, is_valid_email, is_valid_phone, Writer};
-use crate::users::delivery::{self, Channel, Kind};
-use crate::users::{self, codes, lockout, password, NewUser, User, UserDoc};
+use cognate_core::clients::{client_call, ClientCall};
+use cognate_core::context::Ctx;
+use cognate_core::error::{ApiError, ApiResult};
+use cognate_core::users::attributes::{check_changes, check_required, Writer};
+use cognate_core::users::changes::{consume_code_with_update, recovery_channel, send_reset_code, sign_up_identity};
+use cognate_core::users::delivery::{self, Channel, Kind};
+use cognate_core::users::{self, codes, lockout, password, NewUser, User, UserDoc};
 
 /// Where a sign-up confirmation code goes: SMS if the pool auto-verifies phone numbers and
 /// the user has one, else email (Cognito's preference).
@@ -32,29 +33,6 @@ fn confirmation_channel(pool: &UserPoolType, user: &User) -> Option<(Channel, St
     None
 }
 
-/// Where a password-reset code goes: the pool's recovery preference among verified contacts.
-fn recovery_channel(pool: &UserPoolType, user: &User) -> Option<(Channel, String)> {
-    let mut options: Vec<(i32, Channel)> = match &pool.account_recovery_setting {
-        Some(setting) => setting
-            .recovery_mechanisms
-            .iter()
-            .flatten()
-            .filter_map(|m| match m.name {
-                RecoveryOptionNameType::VerifiedEmail => Some((m.priority, Channel::Email)),
-                RecoveryOptionNameType::VerifiedPhoneNumber => Some((m.priority, Channel::Sms)),
-                _ => None,
-            })
-            .collect(),
-        // Without a setting Cognito prefers a verified phone, then a verified email.
-        None => vec![(1, Channel::Sms), (2, Channel::Email)],
-    };
-    options.sort_by_key(|(priority, _)| *priority);
-    options.into_iter().find_map(|(_, channel)| {
-        let attribute = channel.attribute();
-        user.is_verified(attribute).then(|| user.attr(attribute).map(|v| (channel, v.to_owned()))).flatten()
-    })
-}
-
 /// A plausible delivery answer for a user that does not exist, so that a client with
 /// PreventUserExistenceErrors cannot tell.
 fn simulated_details(pool: &UserPoolType, login: &str) -> CodeDeliveryDetailsType {
@@ -69,42 +47,6 @@ fn simulated_details(pool: &UserPoolType, login: &str) -> CodeDeliveryDetailsTyp
     }
 }
 
-/// Resolves the username a SignUp creates: with email/phone as the username, the login is
-/// stored as that attribute and the username is a UUID (the sub), as Cognito does.
-pub fn sign_up_identity(
-    pool: &UserPoolType,
-    login: &str,
-    attributes: &mut BTreeMap<String, String>,
-    sub: &str,
-) -> ApiResult<String> {
-    let username_attributes: Vec<String> =
-        pool.username_attributes.iter().flatten().map(|a| a.as_str().to_owned()).collect();
-    if username_attributes.is_empty() {
-        let aliases: Vec<String> = pool.alias_attributes.iter().flatten().map(|a| a.as_str().to_owned()).collect();
-        if aliases.iter().any(|a| a == "email") && is_valid_email(login) {
-            return Err(ApiError::invalid_parameter(
-                "Username cannot be of email format, since user pool is configured for email alias.",
-            ));
-        }
-        if aliases.iter().any(|a| a == "phone_number") && is_valid_phone(login) {
-            return Err(ApiError::invalid_parameter(
-                "Username cannot be of phone number format, since user pool is configured for phone number alias.",
-            ));
-        }
-        return Ok(login.to_owned());
-    }
-    let attribute = if username_attributes.iter().any(|a| a == "email") && is_valid_email(login) {
-        "email"
-    } else if username_attributes.iter().any(|a| a == "phone_number") && is_valid_phone(login) {
-        "phone_number"
-    } else {
-        let expected = if username_attributes.iter().any(|a| a == "email") { "an email" } else { "a phone number" };
-        return Err(ApiError::invalid_parameter(format!("Username should be {expected}.")));
-    };
-    attributes.insert(attribute.to_owned(), login.to_owned());
-    Ok(sub.to_owned())
-}
-
 pub async fn sign_up(ctx: Ctx, input: SignUpRequest) -> ApiResult<SignUpResponse> {
     let login = input.username.expose().clone();
     let call = client_call(&ctx, &input.client_id, input.secret_hash.as_ref(), &login).await?;
@@ -116,7 +58,7 @@ pub async fn sign_up(ctx: Ctx, input: SignUpRequest) -> ApiResult<SignUpResponse
     // The client's WriteAttributes bound what a public SignUp may set, as for
     // UpdateUserAttributes (verification flags are dropped below, as before).
     let names: Vec<&str> = given.iter().map(|a| a.name.as_str()).filter(|n| !n.ends_with("_verified")).collect();
-    super::self_service::check_client_writes(&call.client, &names)?;
+    cognate_core::users::changes::check_client_writes(&call.client, &names)?;
     let changes = check_changes(pool, given, Writer::Creation)?;
     let mut attributes: BTreeMap<String, String> =
         changes.into_iter().filter(|(n, _)| !n.ends_with("_verified")).collect();
@@ -212,7 +154,7 @@ pub async fn confirm_sign_up(ctx: Ctx, input: ConfirmSignUpRequest) -> ApiResult
             .map_err(|err| if hides { hide_code_state(err) } else { err });
     match check {
         Err(err)
-            if err.code == crate::error::Code::Modelled(ErrorCode::AliasExistsException)
+            if err.code == cognate_core::error::Code::Modelled(ErrorCode::AliasExistsException)
                 && input.force_alias_creation == Some(true) =>
         {
             // The alias moves to this user: the previous holder loses the verified mark.
@@ -242,40 +184,10 @@ fn wrong_code() -> ApiError {
 /// In a pool hiding user existence, "no code" and "expired code" would tell a real user from
 /// an unknown one (who only ever gets a wrong-code answer): they answer as a wrong code.
 fn hide_code_state(err: ApiError) -> ApiError {
-    if err.code == crate::error::Code::Modelled(ErrorCode::ExpiredCodeException) {
+    if err.code == cognate_core::error::Code::Modelled(ErrorCode::ExpiredCodeException) {
         wrong_code()
     } else {
         err
-    }
-}
-
-/// Checks `code` and, in the same transaction when it is accepted, writes `user`.
-pub async fn consume_code_with_update(
-    ctx: &Ctx,
-    pool_id: &str,
-    pool: &UserPoolType,
-    user: &mut User,
-    purpose: &str,
-    code: &str,
-) -> ApiResult<()> {
-    user.prepare_write(ctx.now_ms())?;
-    user.record.version += 1;
-    let hash = codes::code_hash(ctx, pool_id, &user.record.username_key, purpose, code);
-    let (record, index, now, purpose) = (user.record.clone(), user.index(pool), ctx.now_ms(), purpose.to_owned());
-    let pool_id = pool_id.to_owned();
-    let outcome = ctx
-        .store(move |s| {
-            Ok(s.check_code_and_update_user(&pool_id, &record.username_key, &purpose, &hash, now, &record, &index))
-        })
-        .await?;
-    match outcome {
-        Ok(check) => match codes::rejection(&check) {
-            None => Ok(()),
-            Some(err) => Err(err),
-        },
-        Err(StoreError::AliasTaken(kind)) => Err(users::alias_exists(&kind)),
-        Err(StoreError::VersionConflict(_)) => Err(super::common::gave_up_on_conflicts(ctx, "The user")),
-        Err(other) => Err(ApiError::internal(other)),
     }
 }
 
@@ -297,7 +209,7 @@ async fn release_alias(ctx: &Ctx, pool_id: &str, pool: &UserPoolType, attribute:
 async fn pretend_delivery(ctx: &Ctx, pool_id: &str, username_key: &str, purpose: &str) -> ApiResult<()> {
     lockout::clear_code_guesses(ctx, pool_id, username_key, purpose).await?;
     for _ in 0..2 {
-        let (key, now) = (format!("pretend:{}", crate::sealed::nonce()), ctx.now_ms());
+        let (key, now) = (format!("pretend:{}", cognate_core::sealed::nonce()), ctx.now_ms());
         ctx.store(move |s| s.consume_once(&key, now + 60_000, now)).await?;
     }
     Ok(())
@@ -369,25 +281,6 @@ pub async fn forgot_password(ctx: Ctx, input: ForgotPasswordRequest) -> ApiResul
     }
     let details = send_reset_code(&ctx, &call.pool_id, &pool, &user).await?;
     Ok(ForgotPasswordResponse { code_delivery_details: Some(details) })
-}
-
-/// Issues and delivers a password-reset code to the user's preferred verified contact.
-pub async fn send_reset_code(
-    ctx: &Ctx,
-    pool_id: &str,
-    pool: &UserPoolType,
-    user: &User,
-) -> ApiResult<CodeDeliveryDetailsType> {
-    let Some((channel, destination)) = recovery_channel(pool, user) else {
-        return Err(ApiError::invalid_parameter(
-            "Cannot reset password for the user as there is no registered/verified email or phone_number",
-        ));
-    };
-    let code = codes::issue(ctx, pool_id, &user.record.username_key, codes::RESET_PASSWORD).await?;
-    lockout::clear_code_guesses(ctx, pool_id, &user.record.username_key, codes::RESET_PASSWORD).await?;
-    let message = delivery::compose(pool, Kind::PasswordReset, channel, &destination, &code, &user.record.username);
-    delivery::deliver(ctx, pool_id, &user.record.username, message).await?;
-    Ok(delivery::details(channel, &destination))
 }
 
 pub async fn confirm_forgot_password(

@@ -4,25 +4,16 @@ use std::collections::BTreeMap;
 
 use cognate_api::idp::*;
 
-use super::common::*;
-use crate::error::{ApiError, ApiResult};
-use crate::state::Ctx;
-
-const MAX_TAGS: usize = 50;
+use cognate_core::context::Ctx;
+use cognate_core::error::{ApiError, ApiResult};
+use cognate_core::records::*;
 
 /// The pool id named by a user pool ARN of this server's region and account.
 fn pool_id_from_arn(ctx: &Ctx, arn: &str) -> ApiResult<String> {
-    let prefix = format!("arn:aws:cognito-idp:{}:{}:userpool/", ctx.region, ctx.config().account_id);
+    let prefix = format!("arn:aws:cognito-idp:{}:{}:userpool/", ctx.region, ctx.settings().account_id);
     arn.strip_prefix(&prefix).filter(|id| !id.is_empty()).map(str::to_owned).ok_or_else(|| {
         ApiError::invalid_parameter(format!("Invalid ResourceArn {arn}: expected {prefix}<user pool id>."))
     })
-}
-
-pub fn check_tag_count(tags: &BTreeMap<String, String>) -> ApiResult<()> {
-    if tags.len() > MAX_TAGS {
-        return Err(ApiError::invalid_parameter(format!("A resource can have at most {MAX_TAGS} tags.")));
-    }
-    Ok(())
 }
 
 pub async fn tag_resource(ctx: Ctx, input: TagResourceRequest) -> ApiResult<TagResourceResponse> {

@@ -5,37 +5,14 @@ use std::collections::BTreeMap;
 use cognate_api::idp::*;
 use cognate_store::{StoreError, UserPoolRecord};
 
-use super::common::*;
-use crate::error::{ApiError, ApiResult};
-use crate::state::{timestamp, Ctx};
+use cognate_core::context::{timestamp, Ctx};
+use cognate_core::error::{ApiError, ApiResult};
+use cognate_core::records::*;
+use cognate_core::users::attributes::{csv_header, STANDARD_ATTRIBUTES};
 
 /// Cognito's account quota of user pools per Region.
 const MAX_USER_POOLS: u64 = 1000;
 const MAX_CUSTOM_ATTRIBUTES: usize = 50;
-
-/// The standard (OIDC) attributes every pool has, in the order Cognito lists them.
-const STANDARD_ATTRIBUTES: &[(&str, AttributeDataType)] = &[
-    ("sub", AttributeDataType::String),
-    ("name", AttributeDataType::String),
-    ("given_name", AttributeDataType::String),
-    ("family_name", AttributeDataType::String),
-    ("middle_name", AttributeDataType::String),
-    ("nickname", AttributeDataType::String),
-    ("preferred_username", AttributeDataType::String),
-    ("profile", AttributeDataType::String),
-    ("picture", AttributeDataType::String),
-    ("website", AttributeDataType::String),
-    ("email", AttributeDataType::String),
-    ("email_verified", AttributeDataType::Boolean),
-    ("gender", AttributeDataType::String),
-    ("birthdate", AttributeDataType::String),
-    ("zoneinfo", AttributeDataType::String),
-    ("locale", AttributeDataType::String),
-    ("phone_number", AttributeDataType::String),
-    ("phone_number_verified", AttributeDataType::Boolean),
-    ("address", AttributeDataType::String),
-    ("updated_at", AttributeDataType::Number),
-];
 
 fn standard_attribute(name: &str, data_type: &AttributeDataType) -> SchemaAttributeType {
     let string_constraints = |min: &str, max: &str| StringAttributeConstraintsType {
@@ -323,7 +300,7 @@ fn take_custom_id(ctx: &Ctx, tags: &mut BTreeMap<String, String>) -> ApiResult<O
             ctx.region
         )));
     }
-    if !ctx.sees(crate::region::of_user_pool(&id)) {
+    if !ctx.sees(cognate_core::region::of_user_pool(&id)) {
         return Err(ApiError::invalid_parameter(format!(
             "The {CUSTOM_ID_TAG} tag must name a user pool of the request's region {}.",
             ctx.region
@@ -524,18 +501,6 @@ pub async fn add_custom_attributes(
     })
     .await?;
     Ok(AddCustomAttributesResponse {})
-}
-
-/// The columns of a user import CSV: Cognito's fixed list, then the pool's custom attributes.
-pub fn csv_header(pool: &UserPoolType) -> Vec<String> {
-    let mut header: Vec<String> =
-        STANDARD_ATTRIBUTES.iter().map(|(n, _)| n.to_string()).filter(|n| n != "sub").collect();
-    header.push("cognito:mfa_enabled".into());
-    header.push("cognito:username".into());
-    header.extend(
-        pool.schema_attributes.iter().flatten().filter_map(|a| a.name.clone()).filter(|n| n.starts_with("custom:")),
-    );
-    header
 }
 
 pub async fn get_csv_header(ctx: Ctx, input: GetCSVHeaderRequest) -> ApiResult<GetCSVHeaderResponse> {

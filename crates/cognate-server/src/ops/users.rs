@@ -7,13 +7,14 @@ use cognate_api::idp::*;
 use cognate_api::{ErrorCode, Sensitive};
 use cognate_store::StoreError;
 
-use super::common::*;
-use super::sign_up::send_reset_code;
-use crate::error::{ApiError, ApiResult};
-use crate::state::{timestamp, Ctx};
-use crate::users::attributes::{check_changes, check_required, schema_entry, Writer};
-use crate::users::delivery::{self, Channel, Kind};
-use crate::users::{self, codes, password, NewUser, User, UserDoc};
+use cognate_core::users::changes::{apply_attribute_changes, send_reset_code, send_verifications};
+
+use cognate_core::context::{timestamp, Ctx};
+use cognate_core::error::{ApiError, ApiResult};
+use cognate_core::records::*;
+use cognate_core::users::attributes::{check_changes, check_required, schema_entry, Writer};
+use cognate_core::users::delivery::{self, Channel, Kind};
+use cognate_core::users::{self, password, NewUser, User, UserDoc};
 
 /// Loads the pool and the user an admin call names (username, alias or sub).
 async fn pool_and_user(ctx: &Ctx, pool_id: &str, login: &str) -> ApiResult<(UserPoolType, User)> {
@@ -27,18 +28,16 @@ async fn modify_user<F>(ctx: &Ctx, pool_id: &str, login: &str, mut change: F) ->
 where
     F: FnMut(&UserPoolType, &mut User) -> ApiResult<()>,
 {
-    for _ in 0..8 {
+    let mut attempts = Attempts::new(ctx, "The user");
+    loop {
+        attempts.begin()?;
         let (pool, mut user) = pool_and_user(ctx, pool_id, login).await?;
         change(&pool, &mut user)?;
-        match users::save_user(ctx, &pool, &mut user).await? {
-            Ok(()) => return Ok((pool, user)),
-            Err(StoreError::VersionConflict(_)) => continue,
-            Err(StoreError::AliasTaken(kind)) => return Err(users::alias_exists(&kind)),
-            Err(StoreError::NotFound(_)) => return Err(users::user_not_found()),
-            Err(other) => return Err(ApiError::internal(other)),
+        let answer = users::save_user(ctx, &pool, &mut user).await?;
+        if let Some(done) = written(answer, (pool, user), users::user_not_found)? {
+            return Ok(done);
         }
     }
-    Err(super::common::gave_up_on_conflicts(ctx, "The user"))
 }
 
 fn temporary_password_expiry(ctx: &Ctx, pool: &UserPoolType) -> i64 {
@@ -83,7 +82,7 @@ pub async fn admin_create_user(ctx: Ctx, input: AdminCreateUserRequest) -> ApiRe
     let mut attributes: BTreeMap<String, String> = changes.into_iter().collect();
     let sub = cognate_crypto::ids::uuid_v4();
     // With email/phone as the username, the login becomes that attribute (same rules as SignUp).
-    let username = super::sign_up::sign_up_identity(&pool, &login, &mut attributes, &sub)?;
+    let username = cognate_core::users::changes::sign_up_identity(&pool, &login, &mut attributes, &sub)?;
     attributes.insert("sub".into(), sub.clone());
     check_required(&pool, &attributes)?;
     let temporary = match &input.temporary_password {
@@ -205,7 +204,7 @@ async fn take_alias(ctx: &Ctx, pool_id: &str, pool: &UserPoolType, kind: &str, v
 
 pub async fn admin_get_user(ctx: Ctx, input: AdminGetUserRequest) -> ApiResult<AdminGetUserResponse> {
     let (_, user) = pool_and_user(&ctx, &input.user_pool_id, input.username.expose()).await?;
-    let (user_mfa_setting_list, preferred_mfa_setting) = super::mfa::settings_view(&user);
+    let (user_mfa_setting_list, preferred_mfa_setting) = cognate_core::signin::mfa::settings_view(&user);
     Ok(AdminGetUserResponse {
         user_mfa_setting_list,
         preferred_mfa_setting,
@@ -262,72 +261,6 @@ pub async fn admin_confirm_sign_up(
     })
     .await?;
     Ok(AdminConfirmSignUpResponse {})
-}
-
-/// Attributes whose change needs verification (email/phone the pool auto-verifies).
-fn needs_verification(pool: &UserPoolType, name: &str) -> bool {
-    pool.auto_verified_attributes.iter().flatten().any(|a| a.as_str() == name)
-}
-
-fn keeps_original_until_verified(pool: &UserPoolType, name: &str) -> bool {
-    pool.user_attribute_update_settings
-        .as_ref()
-        .and_then(|s| s.attributes_require_verification_before_update.as_ref())
-        .is_some_and(|list| list.iter().any(|a| a.as_str() == name))
-}
-
-/// Applies checked attribute changes to a user. Changed email/phone lose their verified mark
-/// (or, when the pool keeps the original value until verification, wait as pending); the
-/// contacts that need a verification code are pushed to `to_verify`.
-pub fn apply_attribute_changes(
-    pool: &UserPoolType,
-    u: &mut User,
-    changes: &[(String, String)],
-    to_verify: &mut Vec<(Channel, String)>,
-) -> ApiResult<()> {
-    to_verify.clear();
-    let explicitly_verified: Vec<&str> =
-        changes.iter().filter(|(n, v)| n.ends_with("_verified") && v == "true").map(|(n, _)| n.as_str()).collect();
-    for (name, value) in changes {
-        let contact = name == "email" || name == "phone_number";
-        let changed = u.attr(name) != Some(value.as_str());
-        let verified_now = explicitly_verified.contains(&format!("{name}_verified").as_str());
-        if contact && changed && !verified_now && needs_verification(pool, name) {
-            let channel = if name == "email" { Channel::Email } else { Channel::Sms };
-            to_verify.push((channel, value.clone()));
-            if keeps_original_until_verified(pool, name) && u.is_verified(name) {
-                u.doc.pending_attributes.insert(name.clone(), value.clone());
-                continue;
-            }
-            u.attributes.insert(format!("{name}_verified"), "false".into());
-        } else if contact && changed && !verified_now {
-            u.attributes.insert(format!("{name}_verified"), "false".into());
-        }
-        u.attributes.insert(name.clone(), value.clone());
-    }
-    check_required(pool, &u.attributes)
-}
-
-/// Issues and delivers attribute verification codes; returns where they went. Delivery
-/// problems are logged (the outbox keeps the message) and the change stands.
-pub async fn send_verifications(
-    ctx: &Ctx,
-    pool_id: &str,
-    pool: &UserPoolType,
-    user: &User,
-    to_verify: Vec<(Channel, String)>,
-) -> ApiResult<Vec<CodeDeliveryDetailsType>> {
-    let mut sent = Vec::new();
-    for (channel, destination) in to_verify {
-        let purpose = codes::verify_purpose(channel.attribute());
-        let code = codes::issue(ctx, pool_id, &user.record.username_key, &purpose).await?;
-        let message = delivery::compose(pool, Kind::Verification, channel, &destination, &code, &user.record.username);
-        if let Err(err) = delivery::deliver(ctx, pool_id, &user.record.username, message).await {
-            tracing::warn!(error = %err.message, "verification message not delivered");
-        }
-        sent.push(delivery::details(channel, &destination));
-    }
-    Ok(sent)
 }
 
 pub async fn admin_update_user_attributes(
@@ -423,7 +356,7 @@ pub async fn admin_reset_user_password(
     match send_reset_code(&ctx, &input.user_pool_id, &pool, &user).await {
         Ok(_) => Ok(AdminResetUserPasswordResponse {}),
         // The model lists no delivery failure here: the code is in the outbox either way.
-        Err(err) if err.code == crate::error::Code::Modelled(ErrorCode::CodeDeliveryFailureException) => {
+        Err(err) if err.code == cognate_core::error::Code::Modelled(ErrorCode::CodeDeliveryFailureException) => {
             tracing::warn!("password reset code not delivered by email; it is in the outbox");
             Ok(AdminResetUserPasswordResponse {})
         }

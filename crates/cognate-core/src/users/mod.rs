@@ -2,6 +2,7 @@
 //! pool's schema, status, password verifier, and what the store indexes for ListUsers.
 
 pub mod attributes;
+pub mod changes;
 pub mod codes;
 pub mod delivery;
 pub mod lockout;
@@ -15,9 +16,9 @@ use cognate_api::Sensitive;
 use cognate_store::{StoreError, UserIndex, UserRecord};
 use serde::{Deserialize, Serialize};
 
+use crate::context::{timestamp, Ctx};
 use crate::error::{ApiError, ApiResult};
-use crate::ops::common::{decode_doc, encode_doc};
-use crate::state::{timestamp, Ctx};
+use crate::records::{decode_doc, encode_doc};
 
 /// Attributes ListUsers can filter on (AWS's documented set).
 pub const SEARCHABLE: &[&str] = &[
@@ -208,6 +209,10 @@ impl User {
         UserStatusType::from(self.record.status.as_str())
     }
 
+    pub fn set_status(&mut self, status: UserStatusType) {
+        self.record.status = status.as_str().to_owned();
+    }
+
     pub fn attr(&self, name: &str) -> Option<&str> {
         self.attributes.get(name).map(String::as_str)
     }
@@ -337,11 +342,9 @@ pub async fn save_user(ctx: &Ctx, pool: &UserPoolType, user: &mut User) -> ApiRe
 
 /// Like [`save_user`] but any store conflict is an error for the caller.
 pub async fn save_user_or_fail(ctx: &Ctx, pool: &UserPoolType, user: &mut User) -> ApiResult<()> {
-    match save_user(ctx, pool, user).await? {
-        Ok(()) => Ok(()),
-        Err(StoreError::AliasTaken(kind)) => Err(alias_exists(&kind)),
-        Err(StoreError::NotFound(_)) => Err(user_not_found()),
-        Err(StoreError::VersionConflict(_)) => Err(crate::ops::common::gave_up_on_conflicts(ctx, "The user")),
-        Err(other) => Err(ApiError::internal(other)),
+    let answer = save_user(ctx, pool, user).await?;
+    match crate::records::written(answer, (), user_not_found)? {
+        Some(()) => Ok(()),
+        None => Err(crate::records::gave_up_on_conflicts(ctx, "The user")),
     }
 }

@@ -149,6 +149,42 @@ pub fn is_valid_phone(value: &str) -> bool {
     is_phone(value)
 }
 
+/// The standard (OIDC) attributes every pool has, in the order Cognito lists them.
+pub const STANDARD_ATTRIBUTES: &[(&str, AttributeDataType)] = &[
+    ("sub", AttributeDataType::String),
+    ("name", AttributeDataType::String),
+    ("given_name", AttributeDataType::String),
+    ("family_name", AttributeDataType::String),
+    ("middle_name", AttributeDataType::String),
+    ("nickname", AttributeDataType::String),
+    ("preferred_username", AttributeDataType::String),
+    ("profile", AttributeDataType::String),
+    ("picture", AttributeDataType::String),
+    ("website", AttributeDataType::String),
+    ("email", AttributeDataType::String),
+    ("email_verified", AttributeDataType::Boolean),
+    ("gender", AttributeDataType::String),
+    ("birthdate", AttributeDataType::String),
+    ("zoneinfo", AttributeDataType::String),
+    ("locale", AttributeDataType::String),
+    ("phone_number", AttributeDataType::String),
+    ("phone_number_verified", AttributeDataType::Boolean),
+    ("address", AttributeDataType::String),
+    ("updated_at", AttributeDataType::Number),
+];
+
+/// The columns of a user import CSV: Cognito's fixed list, then the pool's custom attributes.
+pub fn csv_header(pool: &UserPoolType) -> Vec<String> {
+    let mut header: Vec<String> =
+        STANDARD_ATTRIBUTES.iter().map(|(n, _)| n.to_string()).filter(|n| n != "sub").collect();
+    header.push("cognito:mfa_enabled".into());
+    header.push("cognito:username".into());
+    header.extend(
+        pool.schema_attributes.iter().flatten().filter_map(|a| a.name.clone()).filter(|n| n.starts_with("custom:")),
+    );
+    header
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,8 +5,8 @@
 use cognate_api::idp::{PasswordPolicyType, UserPoolType};
 use serde::{Deserialize, Serialize};
 
+use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
-use crate::state::Ctx;
 
 /// Cognito's symbol set for RequireSymbols.
 const SYMBOLS: &str = "^$*.[]{}()?\"!@#%&/\\,><':;|_~`=+- ";

@@ -1,5 +1,7 @@
-//! Helpers shared by the operation areas: loading and saving user pools with compare-and-set,
-//! pagination tokens, ARNs.
+//! Stored records as operations use them: one compare-and-set [`modify`] for every
+//! read-modify-write, user pools loaded and changed, pagination tokens, ARNs, tag quotas.
+
+use std::collections::BTreeMap;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -8,8 +10,8 @@ use cognate_api::ErrorCode;
 use cognate_store::{StoreError, UserPoolRecord};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
+use crate::context::{timestamp, Ctx};
 use crate::error::{ApiError, ApiResult};
-use crate::state::{timestamp, Ctx};
 
 /// How often a read-modify-write retries after losing a race to another writer (possibly on
 /// another node) before giving up.
@@ -49,7 +51,7 @@ pub fn encode_doc<T: Serialize>(value: &T) -> ApiResult<String> {
 
 pub fn user_pool_arn(ctx: &Ctx, pool_id: &str) -> String {
     let region = crate::region::of_user_pool(pool_id).unwrap_or(&ctx.region);
-    format!("arn:aws:cognito-idp:{region}:{}:userpool/{pool_id}", ctx.config().account_id)
+    format!("arn:aws:cognito-idp:{region}:{}:userpool/{pool_id}", ctx.settings().account_id)
 }
 
 /// What the store keeps for a user pool: the pool as DescribeUserPool shows it, plus the
@@ -75,13 +77,72 @@ pub async fn load_pool(ctx: &Ctx, pool_id: &str) -> ApiResult<(UserPoolRecord, P
     Ok((record, pool))
 }
 
+/// The attempts of one read-modify-write with compare-and-set. Every such write in Cognate
+/// has this shape:
+///
+/// ```text
+/// let mut attempts = Attempts::new(ctx, "The user");
+/// loop {
+///     attempts.begin()?;         // after CAS_ATTEMPTS lost races: the operation's error
+///     let mut record = load(..)?; change(&mut record); record.version += 1;
+///     let answer = ctx.store(move |s| Ok(s.update_x(&record))).await?;
+///     if let Some(done) = written(answer, value, || not_found(..))? {
+///         return Ok(done);
+///     }
+/// }
+/// ```
+///
+/// (A loop rather than a function taking the attempt as an async closure: such futures are
+/// not `Send` for every lifetime, and spawned tasks and handlers must be.)
+pub struct Attempts<'a> {
+    ctx: &'a Ctx,
+    what: &'static str,
+    left: usize,
+}
+
+impl<'a> Attempts<'a> {
+    /// `what` names the record in the give-up message ("The user pool").
+    pub fn new(ctx: &'a Ctx, what: &'static str) -> Self {
+        Attempts { ctx, what, left: CAS_ATTEMPTS }
+    }
+
+    /// Allows one more attempt, or gives up with the error the operation's model lists for
+    /// lost races ([`gave_up_on_conflicts`]).
+    pub fn begin(&mut self) -> ApiResult<()> {
+        if self.left == 0 {
+            return Err(gave_up_on_conflicts(self.ctx, self.what));
+        }
+        self.left -= 1;
+        Ok(())
+    }
+}
+
+/// A compare-and-set write's answer, for [`Attempts`]: `Some(value)` once written, `None` when
+/// another writer got in first; a record gone meanwhile is `missing()`, a taken alias
+/// AliasExistsException, anything else an internal error.
+pub fn written<T>(
+    answer: Result<(), StoreError>,
+    value: T,
+    missing: impl FnOnce() -> ApiError,
+) -> ApiResult<Option<T>> {
+    match answer {
+        Ok(()) => Ok(Some(value)),
+        Err(StoreError::VersionConflict(_)) => Ok(None),
+        Err(StoreError::NotFound(_)) => Err(missing()),
+        Err(StoreError::AliasTaken(kind)) => Err(crate::users::alias_exists(&kind)),
+        Err(other) => Err(ApiError::internal(other)),
+    }
+}
+
 /// Applies `change` to the stored pool and writes it back if nothing else wrote in between,
 /// retrying on a lost race. Returns the pool as stored.
 pub async fn modify_pool<F>(ctx: &Ctx, pool_id: &str, mut change: F) -> ApiResult<PoolDoc>
 where
     F: FnMut(&mut PoolDoc) -> ApiResult<()>,
 {
-    for _ in 0..CAS_ATTEMPTS {
+    let mut attempts = Attempts::new(ctx, "The user pool");
+    loop {
+        attempts.begin()?;
         let (mut record, mut doc) = load_pool(ctx, pool_id).await?;
         change(&mut doc)?;
         record.modified_ms = ctx.now_ms();
@@ -91,14 +152,11 @@ where
             record.name = name.clone();
         }
         record.doc = encode_doc(&doc)?;
-        match ctx.store(move |s| Ok(s.update_user_pool(&record))).await? {
-            Ok(()) => return Ok(doc),
-            Err(StoreError::VersionConflict(_)) => continue,
-            Err(StoreError::NotFound(_)) => return Err(pool_not_found(pool_id)),
-            Err(other) => return Err(ApiError::internal(other)),
+        let answer = ctx.store(move |s| Ok(s.update_user_pool(&record))).await?;
+        if let Some(done) = written(answer, doc, || pool_not_found(pool_id))? {
+            return Ok(done);
         }
     }
-    Err(gave_up_on_conflicts(ctx, "The user pool"))
 }
 
 /// Opaque pagination tokens: the last key of the previous page.
@@ -130,6 +188,16 @@ pub fn split_page<T>(mut items: Vec<T>, limit: usize, key: impl Fn(&T) -> String
 /// The `_custom_id_` tag lets scripted setups choose an id (the convention other Cognito
 /// emulators use). It is a directive, not a tag: it is removed from the stored tags.
 pub const CUSTOM_ID_TAG: &str = "_custom_id_";
+
+/// Cognito's quota of tags on a resource.
+pub const MAX_TAGS: usize = 50;
+
+pub fn check_tag_count(tags: &BTreeMap<String, String>) -> ApiResult<()> {
+    if tags.len() > MAX_TAGS {
+        return Err(ApiError::invalid_parameter(format!("A resource can have at most {MAX_TAGS} tags.")));
+    }
+    Ok(())
+}
 
 #[cfg(test)]
 mod tests {

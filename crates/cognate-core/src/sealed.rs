@@ -4,8 +4,8 @@
 
 use serde::{de::DeserializeOwned, Serialize};
 
+use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
-use crate::state::Ctx;
 
 /// Everything Cognate seals under the master key, each with the context (AES-GCM associated
 /// data) it is sealed under, so that a value sealed for one purpose never opens as another:

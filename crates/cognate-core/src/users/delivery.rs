@@ -5,9 +5,9 @@
 use cognate_api::idp::{CodeDeliveryDetailsType, DeliveryMediumType, UserPoolType};
 use cognate_store::OutboxMessage;
 
-use crate::config::{SmtpConfig, SmtpSecurity};
+use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
-use crate::state::Ctx;
+use crate::settings::{SmtpConfig, SmtpSecurity};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Channel {
@@ -148,9 +148,9 @@ pub async fn deliver(ctx: &Ctx, pool_id: &str, username: &str, message: Message)
     };
     // Sealed before it leaves for the store: the plain code never reaches the database.
     let record = crate::outbox::seal(&ctx.state.keyring, record).map_err(ApiError::internal)?;
-    let retention = crate::outbox::retention(ctx.config());
+    let retention = crate::outbox::retention(ctx.settings());
     ctx.store(move |s| s.append_message_pruned(&record, &retention)).await?;
-    if let (Channel::Email, Some(smtp)) = (message.channel, ctx.config().smtp.clone()) {
+    if let (Channel::Email, Some(smtp)) = (message.channel, ctx.settings().smtp.clone()) {
         let sent =
             tokio::task::spawn_blocking(move || send_email(&smtp, &message)).await.map_err(ApiError::internal)?;
         if let Err(reason) = sent {

@@ -5,9 +5,9 @@
 use cognate_api::idp::{PreventUserExistenceErrorTypes, UserPoolClientType};
 use cognate_api::{ErrorCode, Sensitive};
 
-use super::common::*;
+use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
-use crate::state::Ctx;
+use crate::records::*;
 
 /// An app client resolved for a public call, with its pool.
 pub struct ClientCall {

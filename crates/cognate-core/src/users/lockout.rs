@@ -16,8 +16,8 @@
 use cognate_api::ErrorCode;
 use cognate_store::{Attempt, AttemptPolicy};
 
+use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
-use crate::state::Ctx;
 
 const DAY_MS: i64 = 86_400_000;
 

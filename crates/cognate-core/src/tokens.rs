@@ -17,8 +17,8 @@ use base64::Engine;
 use cognate_store::SigningKeyRecord;
 use serde_json::{json, Map, Value};
 
+use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
-use crate::state::Ctx;
 
 pub const ID: &str = "id";
 pub const ACCESS: &str = "access";
@@ -210,5 +210,5 @@ fn header_len(token: &str) -> usize {
 }
 
 pub fn issuer(ctx: &Ctx, pool_id: &str) -> String {
-    format!("{}/{pool_id}", ctx.config().public_url)
+    format!("{}/{pool_id}", ctx.settings().public_url)
 }

@@ -4,8 +4,8 @@
 
 use cognate_api::{ErrorCode, Operation};
 
+use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
-use crate::state::Ctx;
 
 macro_rules! quotas {
     ($($(#[$meta:meta])* $name:ident = $per_second:literal,)*) => {
@@ -38,7 +38,6 @@ quotas! {
     UserAuthenticationChallenge = 360,
     UserCreation = 50,
     // Metered on the federation operations (AdminLinkProviderForUser, ...) once they land.
-    #[expect(dead_code, reason = "no federation operation is implemented yet (issue 13)")]
     UserFederation = 25,
     UserAccountRecovery = 30,
     UserRead = 120,
@@ -58,7 +57,7 @@ quotas! {
 /// Counts the request against its category and refuses it past the limit, as Cognito does
 /// (`TooManyRequestsException: Rate exceeded`, which SDKs retry with back-off).
 pub async fn check(ctx: &Ctx, op: &Operation, quota: Quota) -> ApiResult<()> {
-    let config = &ctx.config().rate_limits;
+    let config = &ctx.settings().rate_limits;
     if !config.enabled || !op.errors.contains(&ErrorCode::TooManyRequestsException) {
         return Ok(());
     }

@@ -4,8 +4,8 @@
 use cognate_crypto::envelope::DerivedKey;
 use cognate_store::{CodeCheck, CodeRecord};
 
+use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
-use crate::state::Ctx;
 
 pub const SIGN_UP: &str = "signup";
 pub const RESET_PASSWORD: &str = "reset";

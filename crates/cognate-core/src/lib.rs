@@ -1,0 +1,33 @@
+//! Cognate's domain, shared by every front end (the JSON 1.1 and REST-JSON operations today;
+//! the hosted UI, identity-pool credentials and triggers next). Nothing here knows about
+//! HTTP: a front end resolves who is calling, builds a [`Ctx`] and calls in here; what comes
+//! back is domain values ([`signin::Step`], records, views) and [`ApiError`]s, which each
+//! front end renders its own way.
+//!
+//! Layout, from the bottom up: [`context`] (what a request can reach) and [`error`];
+//! [`sealed`] (every sealing purpose, in one enum) and [`tokens`] (per-pool signing keys,
+//! JWTs); [`records`] (pools loaded and changed with compare-and-set, pagination);
+//! [`users`] (the user model, passwords, codes, delivery, guess counters); [`clients`] (an
+//! app client resolved for a public call); [`signin`] (the sign-in state machine and token
+//! issuance); [`access`] (a verified access token's caller); [`hooks`] (where triggers run).
+
+pub mod access;
+pub mod clients;
+pub mod context;
+pub mod devices;
+pub mod error;
+pub mod groups;
+pub mod hooks;
+pub mod metrics;
+pub mod outbox;
+pub mod ratelimit;
+pub mod records;
+pub mod region;
+pub mod sealed;
+pub mod settings;
+pub mod signin;
+pub mod tokens;
+pub mod users;
+
+pub use context::{Clock, Core, Ctx, Principal, PrincipalKind, SystemClock};
+pub use error::{ApiError, ApiResult};

@@ -1,0 +1,69 @@
+//! The settings the domain reads. The server's configuration (`cognate serve`'s flags,
+//! `COGNATE_*` variables and TOML keys) is declared once there and hands these over.
+
+use cognate_api::Sensitive;
+use serde::Deserialize;
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The region of unsigned calls and of Cognate's own work (seeding, export, import jobs).
+    pub region: String,
+    /// AWS account id reported in ARNs.
+    pub account_id: String,
+    /// Public base URL: token issuers and pre-signed URLs start with it.
+    pub public_url: String,
+    /// Email delivery; without it email goes only to the outbox.
+    pub smtp: Option<SmtpConfig>,
+    /// How long outbox messages are kept (they hold live codes and temporary passwords).
+    pub outbox_retention_seconds: u64,
+    /// Most outbox messages kept per pool; the oldest go first.
+    pub outbox_max_per_pool: u64,
+    pub rate_limits: RateLimitConfig,
+    /// How long a node's claim on a running import job lasts unless renewed.
+    pub import_lease_seconds: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// Plain connection upgraded with STARTTLS (port 587).
+    Starttls,
+    /// No encryption: only for a relay on the same host or a test server.
+    None,
+}
+
+impl std::str::FromStr for SmtpSecurity {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "tls" => Ok(SmtpSecurity::Tls),
+            "starttls" => Ok(SmtpSecurity::Starttls),
+            "none" => Ok(SmtpSecurity::None),
+            other => Err(format!("invalid value '{other}' [possible values: tls, starttls, none]")),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub security: SmtpSecurity,
+    pub username: Option<String>,
+    pub password: Option<Sensitive<String>>,
+    pub from: String,
+}
+
+/// Request-rate limits per Cognito quota category. Off by default (local use).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    #[serde(default)]
+    pub enabled: bool,
+    /// Requests per second by category name (e.g. UserAuthentication = 120); others keep
+    /// Cognito's defaults.
+    #[serde(default)]
+    pub per_second: std::collections::BTreeMap<String, u64>,
+}
