@@ -65,7 +65,7 @@ pub async fn load_client(ctx: &Ctx, client_id: &str) -> ApiResult<ClientCall> {
         return Err(client_not_found(&id));
     };
     Ok(ClientCall {
-        pool_id: pool_record.id.clone(),
+        pool_id: pool_record.id.to_string(),
         pool_created_ms: pool_record.created_ms,
         pool: decode_doc(&pool_record.doc)?,
         client: decode_doc(&client_record.doc)?,

@@ -31,7 +31,7 @@ pub struct Core {
     pub keyring: Keyring,
     pub clock: Arc<dyn Clock>,
     /// Parsed signing keys (immutable once stored, so safe to keep per node).
-    pub keys: crate::tokens::KeyCache,
+    pub keys: crate::jwt::KeyCache,
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Random per process: names this node as the holder of an import job's lease.
     pub node_id: String,

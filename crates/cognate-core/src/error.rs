@@ -70,6 +70,10 @@ impl ApiError {
         Self::new(ErrorCode::InvalidParameterException, message)
     }
 
+    pub fn not_authorized(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::NotAuthorizedException, message)
+    }
+
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::ResourceNotFoundException, message)
     }
@@ -114,6 +118,15 @@ impl ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// Maps an alias conflict to Cognito's error.
+pub fn alias_exists(kind: &str) -> ApiError {
+    let shown = if kind == "phone_number" { "phone_number" } else { kind };
+    ApiError::new(
+        cognate_api::ErrorCode::AliasExistsException,
+        format!("An account with the given {shown} already exists."),
+    )
+}
+
 /// What a store error means to a client when the operation did not answer it more precisely
 /// (most name the id in their own not-found message). Per entity: a missing user is
 /// UserNotFoundException, a missing pool, client, group or job ResourceNotFoundException, a
@@ -136,7 +149,7 @@ impl From<cognate_store::StoreError> for ApiError {
                 ErrorCode::TooManyRequestsException,
                 format!("The {entity} was modified concurrently; retry."),
             ),
-            StoreError::AliasTaken(kind) => crate::users::alias_exists(&kind),
+            StoreError::AliasTaken(kind) => alias_exists(&kind),
             other @ (StoreError::AlreadyExists(_) | StoreError::LimitExceeded | StoreError::Backend(_)) => {
                 ApiError::internal(other)
             }

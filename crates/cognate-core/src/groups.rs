@@ -2,7 +2,7 @@
 //! `cognito:preferred_role`, ordered by precedence, as Cognito does.
 
 use cognate_api::idp::GroupType;
-use cognate_store::GroupRecord;
+use cognate_store::{GroupRecord, UsernameKey};
 
 use crate::context::Ctx;
 use crate::error::ApiResult;
@@ -17,7 +17,11 @@ pub fn view(record: &GroupRecord) -> ApiResult<GroupType> {
 
 /// The token claims of a user's groups: names ordered by precedence (then name), the
 /// groups' role ARNs in the same order, and the role of the most preferred group.
-pub async fn token_claims(ctx: &Ctx, pool_id: &str, username_key: &str) -> ApiResult<Vec<(String, serde_json::Value)>> {
+pub async fn token_claims(
+    ctx: &Ctx,
+    pool_id: &str,
+    username_key: &UsernameKey,
+) -> ApiResult<Vec<(String, serde_json::Value)>> {
     let (p, u) = (pool_id.to_owned(), username_key.to_owned());
     let mut groups: Vec<GroupType> = ctx
         .store(move |s| s.list_groups_for_user(&p, &u, None, MAX_GROUPS_PER_USER as usize))

@@ -18,6 +18,7 @@ pub mod devices;
 pub mod error;
 pub mod groups;
 pub mod hooks;
+pub mod jwt;
 pub mod metrics;
 pub mod outbox;
 pub mod ratelimit;

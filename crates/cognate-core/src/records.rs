@@ -129,7 +129,7 @@ pub fn written<T>(
         Ok(()) => Ok(Some(value)),
         Err(StoreError::VersionConflict(_)) => Ok(None),
         Err(StoreError::NotFound(_)) => Err(missing()),
-        Err(StoreError::AliasTaken(kind)) => Err(crate::users::alias_exists(&kind)),
+        Err(StoreError::AliasTaken(kind)) => Err(crate::error::alias_exists(&kind)),
         Err(other) => Err(ApiError::internal(other)),
     }
 }

@@ -6,6 +6,8 @@ mod config;
 mod credentials;
 mod front;
 mod http;
+#[cfg(test)]
+mod layering;
 mod ops;
 mod outbox;
 mod region;

@@ -338,7 +338,7 @@ async fn export_pool(ctx: &Ctx, pool_id: &str, pool: UserPoolType, with_secrets:
         let secret =
             if with_secrets { pool_clients::current_secret(ctx, pool_id, &record.client_id).await? } else { None };
         seed_clients.push(SeedClient {
-            client_id: record.client_id.clone(),
+            client_id: record.client_id.to_string(),
             config: CreateUserPoolClientRequest {
                 user_pool_id: String::new(),
                 client_name: client.client_name.unwrap_or_default(),

@@ -99,9 +99,9 @@ fn bench_user(i: usize) -> (UserRecord, UserIndex) {
     let user = UserRecord {
         pool_id: POOL.into(),
         username: key.clone(),
-        username_key: key.clone(),
-        sub: sub.clone(),
-        status: "FORCE_CHANGE_PASSWORD".into(),
+        username_key: key.clone().into(),
+        sub: sub.clone().into(),
+        status: cognate_store::UserStatus::ForceChangePassword,
         enabled: true,
         created_ms: 1_700_000_000_000,
         modified_ms: 1_700_000_000_000,

@@ -10,7 +10,7 @@
 use crate::{
     AppClientRecord, ClientSecretRecord, CodeCheck, CodeRecord, Entity, GroupRecord, IdentityPoolRecord,
     ImportJobRecord, OutboxMessage, SigningKeyRecord, Store, StoreError, StoreResult, UserIndex, UserPoolRecord,
-    UserRecord,
+    UserRecord, UserStatus, UsernameKey,
 };
 
 /// Lists every check once; a test below fails if a `pub fn` check of this
@@ -273,13 +273,13 @@ pub fn user_pool_list_order_and_pagination(store: &dyn Store) {
     loop {
         let page = ok(store.list_user_pools(after.as_deref(), 2), "list page");
         assert!(page.len() <= 2, "page larger than limit");
-        let ours: Vec<String> = page.iter().map(|p| p.id.clone()).take_while(|id| id.starts_with("lp_")).collect();
+        let ours: Vec<String> = page.iter().map(|p| p.id.to_string()).take_while(|id| id.starts_with("lp_")).collect();
         let done = ours.len() < page.len() || page.len() < 2;
         seen.extend(ours);
         if done {
             break;
         }
-        after = page.last().map(|p| p.id.clone());
+        after = page.last().map(|p| p.id.to_string());
     }
     assert_eq!(seen, expected);
 
@@ -463,7 +463,7 @@ pub fn app_client_list_order_and_pagination(store: &dyn Store) {
         if page.len() < 2 {
             break;
         }
-        after = page.last().map(|c| c.client_id.clone());
+        after = page.last().map(|c| c.client_id.to_string());
     }
     assert_eq!(seen, expected);
     assert!(ok(store.list_app_clients("acl_pool", None, 0), "limit 0").is_empty());
@@ -715,8 +715,8 @@ fn user(pool_id: &str, username_key: &str) -> UserRecord {
         pool_id: pool_id.into(),
         username: username_key.to_uppercase(),
         username_key: username_key.into(),
-        sub: format!("sub-{pool_id}-{username_key}"),
-        status: "CONFIRMED".into(),
+        sub: format!("sub-{pool_id}-{username_key}").into(),
+        status: UserStatus::Confirmed,
         enabled: true,
         created_ms: 1_700_000_000_100,
         modified_ms: 1_700_000_000_100,
@@ -737,7 +737,7 @@ fn email_index(username_key: &str, email: &str) -> UserIndex {
 }
 
 fn keys(users: &[UserRecord]) -> Vec<String> {
-    users.iter().map(|u| u.username_key.clone()).collect()
+    users.iter().map(|u| u.username_key.to_string()).collect()
 }
 
 fn search_keys(store: &dyn Store, pool_id: &str, attribute: &str, value: &str, prefix: bool) -> Vec<String> {
@@ -745,7 +745,7 @@ fn search_keys(store: &dyn Store, pool_id: &str, attribute: &str, value: &str, p
 }
 
 fn alias_owner(store: &dyn Store, pool_id: &str, kind: &str, key: &str) -> Option<String> {
-    ok(store.get_user_by_alias(pool_id, kind, key), "get by alias").map(|u| u.username_key)
+    ok(store.get_user_by_alias(pool_id, kind, key), "get by alias").map(|u| u.username_key.into_string())
 }
 
 fn code(pool_id: &str, username_key: &str, purpose: &str, hash: &str) -> CodeRecord {
@@ -778,27 +778,27 @@ pub fn user_insert_and_get(store: &dyn Store) {
     ok(store.insert_user_pool(&pool("ui_pool")), "insert pool");
     let rec = user("ui_pool", "alice");
     ok(store.insert_user(&rec, &email_index("alice", "alice@example.com")), "insert user");
-    assert_eq!(ok(store.get_user("ui_pool", "alice"), "get"), Some(rec.clone()));
+    assert_eq!(ok(store.get_user("ui_pool", &UsernameKey::from("alice")), "get"), Some(rec.clone()));
     assert_eq!(ok(store.get_user_by_sub("ui_pool", &rec.sub), "by sub"), Some(rec.clone()));
     assert_eq!(ok(store.get_user_by_alias("ui_pool", "email", "alice@example.com"), "by alias"), Some(rec.clone()));
-    assert_eq!(ok(store.get_user("ui_pool", "bob"), "missing"), None);
-    assert_eq!(ok(store.get_user("ui_pool", "ALICE"), "other key"), None);
+    assert_eq!(ok(store.get_user("ui_pool", &UsernameKey::from("bob")), "missing"), None);
+    assert_eq!(ok(store.get_user("ui_pool", &UsernameKey::from("ALICE")), "other key"), None);
     assert_eq!(ok(store.get_user_by_sub("ui_pool", "nope"), "missing sub"), None);
     assert_eq!(ok(store.get_user_by_alias("ui_pool", "phone_number", "alice@example.com"), "other kind"), None);
-    assert_eq!(ok(store.get_user("ui_nopool", "alice"), "missing pool"), None);
+    assert_eq!(ok(store.get_user("ui_nopool", &UsernameKey::from("alice")), "missing pool"), None);
 
     // No password, disabled, odd text: all round-trip.
     let mut bare = user("ui_pool", "bare");
     bare.password = None;
     bare.enabled = false;
-    bare.status = "FORCE_CHANGE_PASSWORD".into();
+    bare.status = UserStatus::ForceChangePassword;
     bare.username = "Bäre 名前 🌍".into();
     bare.attributes = "[]".into();
     bare.doc = "{\"k\":\"\\\"quoted\\\"\"}".into();
     bare.created_ms = -1;
     bare.modified_ms = i64::MAX;
     ok(store.insert_user(&bare, &UserIndex::default()), "insert bare user");
-    assert_eq!(ok(store.get_user("ui_pool", "bare"), "get bare"), Some(bare));
+    assert_eq!(ok(store.get_user("ui_pool", &UsernameKey::from("bare")), "get bare"), Some(bare));
 
     expect_err(
         store.insert_user(&user("ui_nopool", "alice"), &UserIndex::default()),
@@ -835,10 +835,10 @@ pub fn user_duplicates(store: &dyn Store) {
         |e| matches!(e, StoreError::AliasTaken(kind) if kind == "email"),
         "alias taken",
     );
-    assert_eq!(ok(store.get_user("ud_pool", "carol"), "carol"), None);
+    assert_eq!(ok(store.get_user("ud_pool", &UsernameKey::from("carol")), "carol"), None);
     assert!(search_keys(store, "ud_pool", "username", "carol", false).is_empty());
     assert!(ok(store.get_user_by_sub("ud_pool", &user("ud_pool", "carol").sub), "by sub").is_none());
-    assert_eq!(ok(store.get_user("ud_pool", "alice"), "alice intact"), Some(alice.clone()));
+    assert_eq!(ok(store.get_user("ud_pool", &UsernameKey::from("alice")), "alice intact"), Some(alice.clone()));
     assert!(ok(store.get_user_by_sub("ud_pool", "another-sub"), "dup sub").is_none());
     assert_eq!(ok(store.count_users("ud_pool"), "count"), 1);
 
@@ -874,7 +874,7 @@ pub fn user_compare_and_set(store: &dyn Store) {
     let mut v2 = rec.clone();
     v2.version = 2;
     v2.username = "U-One".into();
-    v2.status = "RESET_REQUIRED".into();
+    v2.status = UserStatus::ResetRequired;
     v2.enabled = false;
     v2.modified_ms += 5;
     v2.attributes = r#"[{"Name":"email","Value":"new@x.com"}]"#.into();
@@ -885,7 +885,7 @@ pub fn user_compare_and_set(store: &dyn Store) {
     v2.sub = "changed-sub".into();
     ok(store.update_user(&v2, &email_index("u1", "new@x.com")), "update");
     let expected = UserRecord { created_ms: rec.created_ms, sub: rec.sub.clone(), ..v2.clone() };
-    assert_eq!(ok(store.get_user("uc_pool", "u1"), "get"), Some(expected.clone()));
+    assert_eq!(ok(store.get_user("uc_pool", &UsernameKey::from("u1")), "get"), Some(expected.clone()));
     // The index was replaced: old values find nothing, new ones the user.
     assert!(search_keys(store, "uc_pool", "email", "old@x.com", false).is_empty());
     assert_eq!(search_keys(store, "uc_pool", "email", "new@x.com", false), ["u1"]);
@@ -950,7 +950,7 @@ pub fn user_update_alias_conflict(store: &dyn Store) {
 
     let mut b2 = b.clone();
     b2.version = 2;
-    b2.status = "changed".into();
+    b2.status = UserStatus::Archived;
     // Keeps one alias, drops one, and wants a's.
     let grab = UserIndex {
         search: pairs(&[("email", "a@x.com")]),
@@ -962,7 +962,7 @@ pub fn user_update_alias_conflict(store: &dyn Store) {
         "update onto a taken alias",
     );
     // Nothing changed: record, search rows and aliases.
-    assert_eq!(ok(store.get_user("ua_pool", "b"), "get b"), Some(b.clone()));
+    assert_eq!(ok(store.get_user("ua_pool", &UsernameKey::from("b")), "get b"), Some(b.clone()));
     assert_eq!(search_keys(store, "ua_pool", "email", "b@x.com", false), ["b"]);
     assert_eq!(search_keys(store, "ua_pool", "email", "a@x.com", false), ["a"]);
     assert_eq!(alias_owner(store, "ua_pool", "email", "b@x.com").as_deref(), Some("b"));
@@ -981,14 +981,14 @@ pub fn user_delete(store: &dyn Store) {
     let id = ok(store.append_message(&message("udel_pool", "A", "hello")), "append");
     assert_eq!(ok(store.count_users("udel_pool"), "count"), 2);
 
-    assert!(ok(store.delete_user("udel_pool", "a"), "delete"));
-    assert_eq!(ok(store.get_user("udel_pool", "a"), "get"), None);
+    assert!(ok(store.delete_user("udel_pool", &UsernameKey::from("a")), "delete"));
+    assert_eq!(ok(store.get_user("udel_pool", &UsernameKey::from("a")), "get"), None);
     assert_eq!(ok(store.get_user_by_sub("udel_pool", &user("udel_pool", "a").sub), "by sub"), None);
     assert_eq!(alias_owner(store, "udel_pool", "email", "a@x.com"), None);
     assert!(search_keys(store, "udel_pool", "username", "a", false).is_empty());
     assert_eq!(ok(store.count_users("udel_pool"), "count"), 1);
-    assert!(!ok(store.delete_user("udel_pool", "a"), "delete again"));
-    assert!(!ok(store.delete_user("udel_nopool", "b"), "delete in missing pool"));
+    assert!(!ok(store.delete_user("udel_pool", &UsernameKey::from("a")), "delete again"));
+    assert!(!ok(store.delete_user("udel_nopool", &UsernameKey::from("b")), "delete in missing pool"));
     assert_eq!(ok(store.count_users("udel_pool"), "count"), 1);
     // The outbox is a log: the user's messages stay.
     let msgs = ok(store.list_messages(Some("udel_pool"), None, None, 10), "messages");
@@ -998,7 +998,10 @@ pub fn user_delete(store: &dyn Store) {
     ok(store.insert_user(&user("udel_pool", "a"), &UserIndex::default()), "reinsert");
     assert_eq!(alias_owner(store, "udel_pool", "email", "a@x.com"), None);
     assert!(search_keys(store, "udel_pool", "email", "a@x.com", false).is_empty());
-    assert_eq!(ok(store.check_code("udel_pool", "a", "signup", "h", 1_500), "check"), CodeCheck::Missing);
+    assert_eq!(
+        ok(store.check_code("udel_pool", &UsernameKey::from("a"), "signup", "h", 1_500), "check"),
+        CodeCheck::Missing
+    );
     // The sibling is untouched.
     assert_eq!(alias_owner(store, "udel_pool", "email", "b@x.com").as_deref(), Some("b"));
     assert_eq!(ok(store.count_users("udel_pool"), "count"), 2);
@@ -1025,7 +1028,7 @@ pub fn user_list_order_and_pagination(store: &dyn Store) {
         if page.len() < 3 {
             break;
         }
-        after = page.last().map(|u| u.username_key.clone());
+        after = page.last().map(|u| u.username_key.to_string());
     }
     assert_eq!(seen, expected);
     assert_eq!(keys(&ok(store.list_users("ul_pool", Some("a"), 1), "after a")), ["m"]);
@@ -1062,7 +1065,7 @@ pub fn user_search_equality_and_paging(store: &dyn Store) {
         if page.len() < 2 {
             break;
         }
-        after = page.last().map(|u| ("CONFIRMED".to_owned(), u.username_key.clone()));
+        after = page.last().map(|u| ("CONFIRMED".to_owned(), u.username_key.to_string()));
     }
     assert_eq!(seen, ["u1", "u2", "u3", "u4", "u5"]);
     // Cursors before and after the value.
@@ -1164,8 +1167,8 @@ pub fn user_search_prefix_is_literal(store: &dyn Store) {
                 break;
             }
             after = page.last().map(|u| {
-                let value = rows.iter().find(|(k, _)| *k == u.username_key).map(|(_, v)| *v);
-                (value.unwrap_or_default().to_owned(), u.username_key.clone())
+                let value = rows.iter().find(|(k, _)| u.username_key == *k).map(|(_, v)| *v);
+                (value.unwrap_or_default().to_owned(), u.username_key.to_string())
             });
         }
         assert_eq!(seen, expected(p), "paged prefix {p:?}");
@@ -1200,7 +1203,7 @@ pub fn user_counts_and_pool_cascade(store: &dyn Store) {
         |e| matches!(e, StoreError::AliasTaken(_)),
         "alias taken",
     );
-    assert!(!ok(store.delete_user("ucp_pool", "nobody"), "delete missing"));
+    assert!(!ok(store.delete_user("ucp_pool", &UsernameKey::from("nobody")), "delete missing"));
     assert_eq!(ok(store.count_users("ucp_pool"), "count"), 3);
     // Pool updates do not disturb it (nor does it bump the pool's version).
     let mut p2 = pool("ucp_pool");
@@ -1218,19 +1221,27 @@ pub fn user_counts_and_pool_cascade(store: &dyn Store) {
     assert!(search_keys(store, "ucp_pool", "email", "a@x.com", false).is_empty());
     assert_eq!(alias_owner(store, "ucp_pool", "email", "a@x.com"), None);
     ok(store.insert_user(&user("ucp_pool", "a"), &UserIndex::default()), "reinsert user");
-    assert_eq!(ok(store.check_code("ucp_pool", "a", "signup", "h", 1_500), "check"), CodeCheck::Missing);
+    assert_eq!(
+        ok(store.check_code("ucp_pool", &UsernameKey::from("a"), "signup", "h", 1_500), "check"),
+        CodeCheck::Missing
+    );
     assert!(ok(store.list_messages(Some("ucp_pool"), None, None, 10), "outbox").is_empty());
     // The other pool is intact.
     assert_eq!(ok(store.count_users("ucp_other"), "count other"), 1);
     assert_eq!(alias_owner(store, "ucp_other", "email", "a@x.com").as_deref(), Some("a"));
     assert_eq!(ok(store.list_messages(Some("ucp_other"), None, None, 10), "outbox").len(), 1);
-    assert_eq!(ok(store.check_code("ucp_other", "a", "signup", "h", 1_500), "check other"), CodeCheck::Accepted);
+    assert_eq!(
+        ok(store.check_code("ucp_other", &UsernameKey::from("a"), "signup", "h", 1_500), "check other"),
+        CodeCheck::Accepted
+    );
 }
 
 pub fn codes_lifecycle(store: &dyn Store) {
     ok(store.insert_user_pool(&pool("cd_pool")), "insert pool");
     ok(store.insert_user(&user("cd_pool", "u"), &UserIndex::default()), "insert user");
-    let check = |purpose: &str, hash: &str, now: i64| ok(store.check_code("cd_pool", "u", purpose, hash, now), "check");
+    let check = |purpose: &str, hash: &str, now: i64| {
+        ok(store.check_code("cd_pool", &UsernameKey::from("u"), purpose, hash, now), "check")
+    };
 
     assert_eq!(check("signup", "h", 1_500), CodeCheck::Missing);
     ok(store.put_code(&code("cd_pool", "u", "signup", "right")), "put");
@@ -1267,7 +1278,9 @@ pub fn codes_lifecycle(store: &dyn Store) {
 
     // A check that keeps an accepted code; mismatches still count.
     ok(store.put_code(&code("cd_pool", "u", "signup", "right")), "put");
-    let keep = |hash: &str| ok(store.check_code_keeping_it("cd_pool", "u", "signup", hash, 1_500), "check, keep");
+    let keep = |hash: &str| {
+        ok(store.check_code_keeping_it("cd_pool", &UsernameKey::from("u"), "signup", hash, 1_500), "check, keep")
+    };
     assert_eq!(keep("right"), CodeCheck::Accepted);
     assert_eq!(keep("right"), CodeCheck::Accepted, "kept");
     assert_eq!(keep("x"), CodeCheck::Mismatch { attempts_left: 2 });
@@ -1276,9 +1289,9 @@ pub fn codes_lifecycle(store: &dyn Store) {
 
     // Deleting.
     ok(store.put_code(&code("cd_pool", "u", "reset", "h")), "put");
-    assert!(ok(store.delete_code("cd_pool", "u", "reset"), "delete"));
-    assert!(!ok(store.delete_code("cd_pool", "u", "reset"), "delete again"));
-    assert!(!ok(store.delete_code("cd_nopool", "u", "reset"), "delete in missing pool"));
+    assert!(ok(store.delete_code("cd_pool", &UsernameKey::from("u"), "reset"), "delete"));
+    assert!(!ok(store.delete_code("cd_pool", &UsernameKey::from("u"), "reset"), "delete again"));
+    assert!(!ok(store.delete_code("cd_nopool", &UsernameKey::from("u"), "reset"), "delete in missing pool"));
     assert_eq!(check("reset", "h", 1_500), CodeCheck::Missing);
 
     expect_err(
@@ -1291,20 +1304,23 @@ pub fn codes_lifecycle(store: &dyn Store) {
         |e| matches!(e, StoreError::NotFound(_)),
         "code in a missing pool",
     );
-    assert_eq!(ok(store.check_code("cd_pool", "nobody", "signup", "h", 1), "check missing user"), CodeCheck::Missing);
+    assert_eq!(
+        ok(store.check_code("cd_pool", &UsernameKey::from("nobody"), "signup", "h", 1), "check missing user"),
+        CodeCheck::Missing
+    );
 }
 
 pub fn code_check_with_user_update(store: &dyn Store) {
     ok(store.insert_user_pool(&pool("cu_pool")), "insert pool");
     let mut u = user("cu_pool", "u");
-    u.status = "UNCONFIRMED".into();
+    u.status = UserStatus::Unconfirmed;
     ok(store.insert_user(&u, &email_index("u", "u@x.com")), "insert u");
     ok(store.insert_user(&user("cu_pool", "other"), &email_index("other", "taken@x.com")), "insert other");
     let mut confirmed = u.clone();
     confirmed.version = 2;
-    confirmed.status = "CONFIRMED".into();
+    confirmed.status = UserStatus::Confirmed;
     let run = |user: &UserRecord, index: &UserIndex, hash: &str, now: i64| {
-        store.check_code_and_update_user("cu_pool", "u", "signup", hash, now, user, index)
+        store.check_code_and_update_user("cu_pool", &UsernameKey::from("u"), "signup", hash, now, user, index)
     };
 
     // No code, a wrong code, an expired code: the user is not touched.
@@ -1315,7 +1331,7 @@ pub fn code_check_with_user_update(store: &dyn Store) {
         CodeCheck::Mismatch { attempts_left: 2 }
     );
     assert_eq!(ok(run(&confirmed, &UserIndex::default(), "h", 3_000), "expired"), CodeCheck::Expired);
-    assert_eq!(ok(store.get_user("cu_pool", "u"), "get"), Some(u.clone()));
+    assert_eq!(ok(store.get_user("cu_pool", &UsernameKey::from("u")), "get"), Some(u.clone()));
 
     // The update fails: everything rolls back and the code survives.
     let mut stale = u.clone();
@@ -1330,15 +1346,18 @@ pub fn code_check_with_user_update(store: &dyn Store) {
         |e| matches!(e, StoreError::AliasTaken(kind) if kind == "email"),
         "alias taken",
     );
-    assert_eq!(ok(store.get_user("cu_pool", "u"), "get"), Some(u.clone()));
+    assert_eq!(ok(store.get_user("cu_pool", &UsernameKey::from("u")), "get"), Some(u.clone()));
     assert_eq!(alias_owner(store, "cu_pool", "email", "u@x.com").as_deref(), Some("u"));
 
     // Accepted: the code is consumed and the update applied, together.
     assert_eq!(ok(run(&confirmed, &email_index("u", "new@x.com"), "h", 1_500), "accepted"), CodeCheck::Accepted);
-    assert_eq!(ok(store.get_user("cu_pool", "u"), "get"), Some(confirmed.clone()));
+    assert_eq!(ok(store.get_user("cu_pool", &UsernameKey::from("u")), "get"), Some(confirmed.clone()));
     assert_eq!(alias_owner(store, "cu_pool", "email", "new@x.com").as_deref(), Some("u"));
     assert_eq!(alias_owner(store, "cu_pool", "email", "u@x.com"), None);
-    assert_eq!(ok(store.check_code("cu_pool", "u", "signup", "h", 1_500), "consumed"), CodeCheck::Missing);
+    assert_eq!(
+        ok(store.check_code("cu_pool", &UsernameKey::from("u"), "signup", "h", 1_500), "consumed"),
+        CodeCheck::Missing
+    );
 
     // The user must be the code's owner.
     ok(store.put_code(&code("cu_pool", "u", "signup", "h")), "put");
@@ -1349,7 +1368,10 @@ pub fn code_check_with_user_update(store: &dyn Store) {
         |e| matches!(e, StoreError::Backend(_)),
         "another user",
     );
-    assert_eq!(ok(store.check_code("cu_pool", "u", "signup", "h", 1_500), "still there"), CodeCheck::Accepted);
+    assert_eq!(
+        ok(store.check_code("cu_pool", &UsernameKey::from("u"), "signup", "h", 1_500), "still there"),
+        CodeCheck::Accepted
+    );
 }
 
 pub fn outbox_append_and_list(store: &dyn Store) {
@@ -1539,7 +1561,7 @@ pub fn concurrent_user_races(store: &dyn Store) {
                 let barrier = &barrier;
                 s.spawn(move || {
                     let mut same = user("cur_pool", "same");
-                    same.sub = format!("sub-{t}");
+                    same.sub = format!("sub-{t}").into();
                     barrier.wait();
                     let a = store.insert_user(&same, &UserIndex::default());
                     let k = format!("racer{t}");
@@ -1630,7 +1652,7 @@ fn race_code_checks(stores: &[&dyn Store], pool_id: &str) -> usize {
                 let barrier = &barrier;
                 s.spawn(move || {
                     barrier.wait();
-                    ok(store.check_code(pool_id, "u", "signup", "h", 1_500), "check")
+                    ok(store.check_code(pool_id, &UsernameKey::from("u"), "signup", "h", 1_500), "check")
                 })
             })
             .collect();
@@ -1938,7 +1960,12 @@ fn groups_of(store: &dyn Store, pool_id: &str, username_key: &str, page: usize) 
     let mut seen = Vec::new();
     loop {
         let got = ok(
-            store.list_groups_for_user(pool_id, username_key, seen.last().map(String::as_str), page),
+            store.list_groups_for_user(
+                pool_id,
+                &UsernameKey::from(username_key),
+                seen.last().map(String::as_str),
+                page,
+            ),
             "list groups for user",
         );
         assert!(got.len() <= page, "page larger than limit");
@@ -2134,31 +2161,42 @@ pub fn group_membership_add_and_remove(store: &dyn Store) {
     ok(store.insert_group(&group("gm_other", "g", None), 10), "insert other group");
 
     // Idempotent add.
-    assert!(ok(store.add_user_to_group("gm_pool", "g", "alice", 10), "add"));
-    assert!(!ok(store.add_user_to_group("gm_pool", "g", "alice", 10), "add again"));
+    assert!(ok(store.add_user_to_group("gm_pool", "g", &UsernameKey::from("alice"), 10), "add"));
+    assert!(!ok(store.add_user_to_group("gm_pool", "g", &UsernameKey::from("alice"), 10), "add again"));
     assert_eq!(members_of(store, "gm_pool", "g", 10), ["alice"]);
     assert_eq!(groups_of(store, "gm_pool", "alice", 10), ["g"]);
 
     // Missing user, group or pool; a user of another pool is not found.
     let not_found = |e: &StoreError| matches!(e, StoreError::NotFound(_));
-    expect_err(store.add_user_to_group("gm_pool", "g", "nobody", 10), not_found, "missing user");
-    expect_err(store.add_user_to_group("gm_pool", "nogroup", "alice", 10), not_found, "missing group");
-    expect_err(store.add_user_to_group("gm_pool", "g", "bob", 10), not_found, "user of another pool");
-    expect_err(store.add_user_to_group("gm_nopool", "g", "alice", 10), not_found, "missing pool");
+    expect_err(store.add_user_to_group("gm_pool", "g", &UsernameKey::from("nobody"), 10), not_found, "missing user");
+    expect_err(
+        store.add_user_to_group("gm_pool", "nogroup", &UsernameKey::from("alice"), 10),
+        not_found,
+        "missing group",
+    );
+    expect_err(
+        store.add_user_to_group("gm_pool", "g", &UsernameKey::from("bob"), 10),
+        not_found,
+        "user of another pool",
+    );
+    expect_err(store.add_user_to_group("gm_nopool", "g", &UsernameKey::from("alice"), 10), not_found, "missing pool");
     assert!(members_of(store, "gm_other", "g", 10).is_empty());
 
     // Removal is per membership, and tells whether there was one.
-    assert!(!ok(store.remove_user_from_group("gm_pool", "g", "nobody"), "remove non-member"));
-    assert!(!ok(store.remove_user_from_group("gm_pool", "nogroup", "alice"), "remove from missing group"));
-    assert!(!ok(store.remove_user_from_group("gm_other", "g", "alice"), "remove in other pool"));
-    assert!(ok(store.remove_user_from_group("gm_pool", "g", "alice"), "remove"));
-    assert!(!ok(store.remove_user_from_group("gm_pool", "g", "alice"), "remove again"));
+    assert!(!ok(store.remove_user_from_group("gm_pool", "g", &UsernameKey::from("nobody")), "remove non-member"));
+    assert!(!ok(
+        store.remove_user_from_group("gm_pool", "nogroup", &UsernameKey::from("alice")),
+        "remove from missing group"
+    ));
+    assert!(!ok(store.remove_user_from_group("gm_other", "g", &UsernameKey::from("alice")), "remove in other pool"));
+    assert!(ok(store.remove_user_from_group("gm_pool", "g", &UsernameKey::from("alice")), "remove"));
+    assert!(!ok(store.remove_user_from_group("gm_pool", "g", &UsernameKey::from("alice")), "remove again"));
     assert!(members_of(store, "gm_pool", "g", 10).is_empty());
     assert!(groups_of(store, "gm_pool", "alice", 10).is_empty());
     // And the user and group are still there.
-    assert!(ok(store.get_user("gm_pool", "alice"), "user kept").is_some());
+    assert!(ok(store.get_user("gm_pool", &UsernameKey::from("alice")), "user kept").is_some());
     assert!(ok(store.get_group("gm_pool", "g"), "group kept").is_some());
-    assert!(ok(store.add_user_to_group("gm_pool", "g", "alice", 10), "add back"));
+    assert!(ok(store.add_user_to_group("gm_pool", "g", &UsernameKey::from("alice"), 10), "add back"));
 }
 
 pub fn group_membership_listings(store: &dyn Store) {
@@ -2174,12 +2212,12 @@ pub fn group_membership_listings(store: &dyn Store) {
     ok(store.insert_group(&group("gml_pool", "empty", None), 100), "insert empty group");
     // Every user is in g2; "a" is in every group; "b" in two.
     for k in users {
-        assert!(ok(store.add_user_to_group("gml_pool", "g2", k, 100), "add to g2"));
+        assert!(ok(store.add_user_to_group("gml_pool", "g2", &UsernameKey::from(k), 100), "add to g2"));
     }
     for g in groups {
-        ok(store.add_user_to_group("gml_pool", g, "a", 100), "add a");
+        ok(store.add_user_to_group("gml_pool", g, &UsernameKey::from("a"), 100), "add a");
     }
-    ok(store.add_user_to_group("gml_pool", "ğ", "b", 100), "add b");
+    ok(store.add_user_to_group("gml_pool", "ğ", &UsernameKey::from("b"), 100), "add b");
 
     let mut sorted_users: Vec<&str> = users.to_vec();
     sorted_users.sort_unstable();
@@ -2200,15 +2238,16 @@ pub fn group_membership_listings(store: &dyn Store) {
     let after = ok(store.list_users_in_group("gml_pool", "g2", Some("c"), 3), "members after c");
     assert_eq!(keys(&after), ["c10", "c2", "e"]);
     assert!(ok(store.list_users_in_group("gml_pool", "g2", Some("é"), 3), "after last").is_empty());
-    let after = ok(store.list_groups_for_user("gml_pool", "a", Some("g1"), 10), "groups after g1");
+    let after = ok(store.list_groups_for_user("gml_pool", &UsernameKey::from("a"), Some("g1"), 10), "groups after g1");
     assert_eq!(group_names(&after), ["g10", "g2", "ğ"]);
     assert!(ok(store.list_users_in_group("gml_pool", "g2", None, 0), "limit 0").is_empty());
-    assert!(ok(store.list_groups_for_user("gml_pool", "a", None, 0), "limit 0").is_empty());
+    assert!(ok(store.list_groups_for_user("gml_pool", &UsernameKey::from("a"), None, 0), "limit 0").is_empty());
 
     // The listings return whole, current records.
-    let mut alice = ok(store.get_user("gml_pool", "a"), "get a").unwrap_or_else(|| panic!("a vanished"));
+    let mut alice =
+        ok(store.get_user("gml_pool", &UsernameKey::from("a")), "get a").unwrap_or_else(|| panic!("a vanished"));
     alice.version += 1;
-    alice.status = "RESET_REQUIRED".into();
+    alice.status = UserStatus::ResetRequired;
     ok(store.update_user(&alice, &UserIndex::default()), "update a");
     let mut g10 = ok(store.get_group("gml_pool", "g10"), "get g10").unwrap_or_else(|| panic!("g10 vanished"));
     g10.version += 1;
@@ -2216,7 +2255,7 @@ pub fn group_membership_listings(store: &dyn Store) {
     g10.doc = r#"{"v":2}"#.into();
     ok(store.update_group(&g10), "update g10");
     assert_eq!(ok(store.list_users_in_group("gml_pool", "g2", Some("Z"), 1), "member after Z"), vec![alice]);
-    let of_a = ok(store.list_groups_for_user("gml_pool", "a", None, 100), "groups of a");
+    let of_a = ok(store.list_groups_for_user("gml_pool", &UsernameKey::from("a"), None, 100), "groups of a");
     assert_eq!(of_a.iter().find(|g| g.name == "g10"), Some(&g10));
     assert_eq!(of_a.iter().find(|g| g.name == "G1"), Some(&group("gml_pool", "G1", Some(9))));
 }
@@ -2230,22 +2269,22 @@ pub fn group_membership_limit_per_user(store: &dyn Store) {
         ok(store.insert_group(&group("gmu_pool", g, None), 10), "insert group");
     }
     let limit = |e: &StoreError| matches!(e, StoreError::LimitExceeded);
-    expect_err(store.add_user_to_group("gmu_pool", "g1", "u", 0), limit, "limit 0");
-    assert!(ok(store.add_user_to_group("gmu_pool", "g1", "u", 2), "first"));
-    assert!(ok(store.add_user_to_group("gmu_pool", "g2", "u", 2), "second"));
-    expect_err(store.add_user_to_group("gmu_pool", "g3", "u", 2), limit, "third");
+    expect_err(store.add_user_to_group("gmu_pool", "g1", &UsernameKey::from("u"), 0), limit, "limit 0");
+    assert!(ok(store.add_user_to_group("gmu_pool", "g1", &UsernameKey::from("u"), 2), "first"));
+    assert!(ok(store.add_user_to_group("gmu_pool", "g2", &UsernameKey::from("u"), 2), "second"));
+    expect_err(store.add_user_to_group("gmu_pool", "g3", &UsernameKey::from("u"), 2), limit, "third");
     // Idempotent adds succeed at (or above) the limit.
-    assert!(!ok(store.add_user_to_group("gmu_pool", "g2", "u", 2), "again at the limit"));
-    assert!(!ok(store.add_user_to_group("gmu_pool", "g2", "u", 1), "again above the limit"));
+    assert!(!ok(store.add_user_to_group("gmu_pool", "g2", &UsernameKey::from("u"), 2), "again at the limit"));
+    assert!(!ok(store.add_user_to_group("gmu_pool", "g2", &UsernameKey::from("u"), 1), "again above the limit"));
     // Per user: another user, and the group's other members, are not affected.
-    assert!(ok(store.add_user_to_group("gmu_pool", "g1", "v", 1), "other user"));
+    assert!(ok(store.add_user_to_group("gmu_pool", "g1", &UsernameKey::from("v"), 1), "other user"));
     // Removing frees a slot.
-    assert!(ok(store.remove_user_from_group("gmu_pool", "g1", "u"), "remove"));
-    assert!(ok(store.add_user_to_group("gmu_pool", "g3", "u", 2), "into freed slot"));
-    expect_err(store.add_user_to_group("gmu_pool", "g4", "u", 2), limit, "full again");
+    assert!(ok(store.remove_user_from_group("gmu_pool", "g1", &UsernameKey::from("u")), "remove"));
+    assert!(ok(store.add_user_to_group("gmu_pool", "g3", &UsernameKey::from("u"), 2), "into freed slot"));
+    expect_err(store.add_user_to_group("gmu_pool", "g4", &UsernameKey::from("u"), 2), limit, "full again");
     // Deleting a group frees a slot too.
     assert!(ok(store.delete_group("gmu_pool", "g2"), "delete group"));
-    assert!(ok(store.add_user_to_group("gmu_pool", "g4", "u", 2), "after group delete"));
+    assert!(ok(store.add_user_to_group("gmu_pool", "g4", &UsernameKey::from("u"), 2), "after group delete"));
     assert_eq!(groups_of(store, "gmu_pool", "u", 10), ["g3", "g4"]);
     assert_eq!(groups_of(store, "gmu_pool", "v", 10), ["g1"]);
 }
@@ -2258,7 +2297,7 @@ pub fn group_delete_cascades(store: &dyn Store) {
     for g in ["doomed", "kept"] {
         ok(store.insert_group(&group("gd_pool", g, None), 10), "insert group");
         for k in ["u1", "u2"] {
-            ok(store.add_user_to_group("gd_pool", g, k, 10), "add");
+            ok(store.add_user_to_group("gd_pool", g, &UsernameKey::from(k), 10), "add");
         }
     }
     assert!(ok(store.delete_group("gd_pool", "doomed"), "delete"));
@@ -2266,12 +2305,12 @@ pub fn group_delete_cascades(store: &dyn Store) {
     assert!(members_of(store, "gd_pool", "doomed", 10).is_empty());
     assert_eq!(groups_of(store, "gd_pool", "u1", 10), ["kept"]);
     assert_eq!(members_of(store, "gd_pool", "kept", 10), ["u1", "u2"]);
-    assert!(!ok(store.remove_user_from_group("gd_pool", "doomed", "u1"), "membership gone"));
+    assert!(!ok(store.remove_user_from_group("gd_pool", "doomed", &UsernameKey::from("u1")), "membership gone"));
     // The users stay, and a group recreated with the name starts empty.
     assert_eq!(ok(store.count_users("gd_pool"), "count users"), 2);
     ok(store.insert_group(&group("gd_pool", "doomed", None), 10), "recreate");
     assert!(members_of(store, "gd_pool", "doomed", 10).is_empty());
-    assert!(ok(store.add_user_to_group("gd_pool", "doomed", "u1", 10), "add to recreated"));
+    assert!(ok(store.add_user_to_group("gd_pool", "doomed", &UsernameKey::from("u1"), 10), "add to recreated"));
 }
 
 pub fn group_user_delete_cascades(store: &dyn Store) {
@@ -2282,10 +2321,10 @@ pub fn group_user_delete_cascades(store: &dyn Store) {
     for g in ["g1", "g2"] {
         ok(store.insert_group(&group("gud_pool", g, None), 10), "insert group");
         for k in ["leaver", "stayer"] {
-            ok(store.add_user_to_group("gud_pool", g, k, 10), "add");
+            ok(store.add_user_to_group("gud_pool", g, &UsernameKey::from(k), 10), "add");
         }
     }
-    assert!(ok(store.delete_user("gud_pool", "leaver"), "delete user"));
+    assert!(ok(store.delete_user("gud_pool", &UsernameKey::from("leaver")), "delete user"));
     for g in ["g1", "g2"] {
         assert_eq!(members_of(store, "gud_pool", g, 10), ["stayer"]);
         assert!(ok(store.get_group("gud_pool", g), "group kept").is_some());
@@ -2294,7 +2333,7 @@ pub fn group_user_delete_cascades(store: &dyn Store) {
     // A user recreated with the key starts in no group, with a fresh limit.
     ok(store.insert_user(&user("gud_pool", "leaver"), &UserIndex::default()), "recreate user");
     assert!(groups_of(store, "gud_pool", "leaver", 10).is_empty());
-    assert!(ok(store.add_user_to_group("gud_pool", "g1", "leaver", 1), "add recreated"));
+    assert!(ok(store.add_user_to_group("gud_pool", "g1", &UsernameKey::from("leaver"), 1), "add recreated"));
 }
 
 pub fn group_pool_delete_cascades(store: &dyn Store) {
@@ -2303,7 +2342,7 @@ pub fn group_pool_delete_cascades(store: &dyn Store) {
         ok(store.insert_user(&user(id, "u"), &UserIndex::default()), "insert user");
         for g in ["g1", "g2"] {
             ok(store.insert_group(&group(id, g, None), 2), "insert group");
-            ok(store.add_user_to_group(id, g, "u", 10), "add");
+            ok(store.add_user_to_group(id, g, &UsernameKey::from("u"), 10), "add");
         }
     }
     assert!(ok(store.delete_user_pool("gpd_del"), "delete pool"));
@@ -2386,7 +2425,8 @@ fn race_group_limits(stores: &[&dyn Store], prefix: &str, rounds: usize) {
         for k in ["u", "w"] {
             ok(stores[0].insert_user(&user(&pool_id, k), &UserIndex::default()), "insert user");
         }
-        let results = race(n, |i| stores[i].add_user_to_group(&pool_id, &format!("m{i}"), "u", MAX));
+        let results =
+            race(n, |i| stores[i].add_user_to_group(&pool_id, &format!("m{i}"), &UsernameKey::from("u"), MAX));
         for r in &results {
             assert!(matches!(r, Ok(true) | Err(StoreError::LimitExceeded)), "{pool_id}: {r:?}");
         }
@@ -2394,7 +2434,8 @@ fn race_group_limits(stores: &[&dyn Store], prefix: &str, rounds: usize) {
         assert_eq!(groups_of(stores[n - 1], &pool_id, "u", 100).len() as u64, MAX, "{pool_id}");
 
         // The same membership, added by everyone at once: one is new.
-        let results = race(n, |i| ok(stores[i].add_user_to_group(&pool_id, "m0", "w", MAX), "same add"));
+        let results =
+            race(n, |i| ok(stores[i].add_user_to_group(&pool_id, "m0", &UsernameKey::from("w"), MAX), "same add"));
         assert_eq!(results.iter().filter(|new| **new).count(), 1, "{pool_id}: same membership");
         assert_eq!(groups_of(stores[0], &pool_id, "w", 100), ["m0"], "{pool_id}");
     }
@@ -2767,12 +2808,12 @@ pub fn import_user_batches_keep_what_they_can(store: &dyn Store) {
     let stored = ok(store.get_import_job("ijb_pool", "ijb-job"), "get job").unwrap_or_else(|| panic!("job gone"));
     assert_eq!((stored.version, stored.doc.as_str(), stored.lease_until_ms), (2, "ok,err,err,ok,err", Some(77)));
     assert_eq!(ok(store.count_users("ijb_pool"), "count"), 3, "taken, a and c");
-    assert_eq!(ok(store.get_user("ijb_pool", "b"), "refused user"), None);
+    assert_eq!(ok(store.get_user("ijb_pool", &UsernameKey::from("b")), "refused user"), None);
     assert!(search_keys(store, "ijb_pool", "username", "b", false).is_empty(), "no search rows of b");
     assert_eq!(alias_owner(store, "ijb_pool", "email", "taken@example.com").as_deref(), Some("taken"));
     assert_eq!(alias_owner(store, "ijb_pool", "email", "c@example.com").as_deref(), Some("c"));
     assert_eq!(alias_owner(store, "ijb_pool", "email", "c2@example.com"), None);
-    assert_eq!(ok(store.get_user("ijb_pool", "a"), "imported"), Some(user("ijb_pool", "a")));
+    assert_eq!(ok(store.get_user("ijb_pool", &UsernameKey::from("a")), "imported"), Some(user("ijb_pool", "a")));
 
     // A user refused for its second alias frees its first for a later row,
     // as if the rows went in one after the other.
@@ -2790,7 +2831,7 @@ pub fn import_user_batches_keep_what_they_can(store: &dyn Store) {
         "{outcomes:?}"
     );
     assert_eq!(alias_owner(store, "ijb_pool", "email", "x@example.com").as_deref(), Some("e"));
-    assert_eq!(ok(store.get_user("ijb_pool", "d"), "refused user"), None);
+    assert_eq!(ok(store.get_user("ijb_pool", &UsernameKey::from("d")), "refused user"), None);
     assert!(search_keys(store, "ijb_pool", "username", "d", false).is_empty(), "no search rows of d");
     assert_eq!(ok(store.count_users("ijb_pool"), "count"), 5, "taken, a, c, holder and e");
 
@@ -2800,7 +2841,7 @@ pub fn import_user_batches_keep_what_they_can(store: &dyn Store) {
         record_outcomes(&import_job("ijb_none", "ijb-none", 1), None),
     );
     expect_err(outcomes, |e| matches!(e, StoreError::NotFound(_)), "batch of a missing job");
-    assert_eq!(ok(store.get_user("ijb_none", "x"), "nothing stored"), None);
+    assert_eq!(ok(store.get_user("ijb_none", &UsernameKey::from("x")), "nothing stored"), None);
 }
 
 pub fn import_user_batch_is_atomic_with_its_job(store: &dyn Store) {
@@ -2823,7 +2864,7 @@ pub fn import_user_batch_is_atomic_with_its_job(store: &dyn Store) {
         "stale job",
     );
     assert_eq!(ok(store.count_users("ija_pool"), "count"), 0);
-    assert_eq!(ok(store.get_user("ija_pool", "a"), "not kept"), None);
+    assert_eq!(ok(store.get_user("ija_pool", &UsernameKey::from("a")), "not kept"), None);
     assert_eq!(alias_owner(store, "ija_pool", "email", "a@example.com"), None);
     assert_eq!(ok(store.get_import_job("ija_pool", "ija-job"), "job as it was"), Some(stopped.clone()));
     // Built on the current version, the same batch goes in.

@@ -267,3 +267,15 @@ pub(crate) fn sql_limit(limit: usize) -> Value {
 pub(crate) fn sql_count(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
+
+// Ids bind as their text.
+macro_rules! value_from_id {
+    ($($id:ty),*) => {$(
+        impl From<&$id> for Value {
+            fn from(id: &$id) -> Self {
+                id.as_str().into()
+            }
+        }
+    )*};
+}
+value_from_id!(crate::PoolId, crate::ClientId, crate::UsernameKey, crate::Sub, crate::IdentityPoolId);

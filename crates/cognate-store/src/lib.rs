@@ -13,6 +13,7 @@
 //! (embedded, the default) and PostgreSQL (shared by several server processes).
 
 mod db;
+mod ids;
 mod migrations;
 mod pg;
 mod pool;
@@ -24,6 +25,8 @@ pub mod conformance;
 
 use std::path::Path;
 use std::sync::Arc;
+
+pub use ids::{ClientId, IdentityPoolId, PoolId, Sub, UserStatus, UsernameKey};
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
@@ -88,7 +91,7 @@ pub enum StoreError {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct UserPoolRecord {
-    pub id: String,
+    pub id: PoolId,
     pub name: String,
     pub created_ms: i64,
     pub modified_ms: i64,
@@ -98,8 +101,8 @@ pub struct UserPoolRecord {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct AppClientRecord {
-    pub pool_id: String,
-    pub client_id: String,
+    pub pool_id: PoolId,
+    pub client_id: ClientId,
     pub name: String,
     pub created_ms: i64,
     pub modified_ms: i64,
@@ -118,7 +121,7 @@ pub struct ClientSecretRecord {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct IdentityPoolRecord {
-    pub id: String,
+    pub id: IdentityPoolId,
     pub name: String,
     pub created_ms: i64,
     pub modified_ms: i64,
@@ -204,17 +207,15 @@ pub trait IdentityPoolStore: Send + Sync {
 /// changed by an update.
 #[derive(Clone, Debug, PartialEq)]
 pub struct UserRecord {
-    pub pool_id: String,
+    pub pool_id: PoolId,
     /// As the user chose it (shown).
     pub username: String,
     /// The lookup key (lower-cased by the server for case-insensitive
     /// pools); unique per pool.
-    pub username_key: String,
+    pub username_key: UsernameKey,
     /// UUID; unique per pool.
-    pub sub: String,
-    /// `UNCONFIRMED`, `CONFIRMED`, `FORCE_CHANGE_PASSWORD`, `RESET_REQUIRED`,
-    /// `EXTERNAL_PROVIDER`; opaque to the store.
-    pub status: String,
+    pub sub: Sub,
+    pub status: UserStatus,
     pub enabled: bool,
     pub created_ms: i64,
     pub modified_ms: i64,
@@ -250,12 +251,12 @@ pub trait UserStore: Send + Sync {
     /// `AliasTaken(kind)` if another user holds one of the new aliases (and
     /// then nothing changes).
     fn update_user(&self, user: &UserRecord, index: &UserIndex) -> StoreResult<()>;
-    fn get_user(&self, pool_id: &str, username_key: &str) -> StoreResult<Option<UserRecord>>;
+    fn get_user(&self, pool_id: &str, username_key: &UsernameKey) -> StoreResult<Option<UserRecord>>;
     fn get_user_by_sub(&self, pool_id: &str, sub: &str) -> StoreResult<Option<UserRecord>>;
     fn get_user_by_alias(&self, pool_id: &str, kind: &str, key: &str) -> StoreResult<Option<UserRecord>>;
     /// Also deletes the user's index rows, codes and group memberships (not
     /// its outbox messages), and decrements the pool's user count.
-    fn delete_user(&self, pool_id: &str, username_key: &str) -> StoreResult<bool>;
+    fn delete_user(&self, pool_id: &str, username_key: &UsernameKey) -> StoreResult<bool>;
     /// Ordered by `username_key` (byte order), strictly after `after`.
     fn list_users(&self, pool_id: &str, after: Option<&str>, limit: usize) -> StoreResult<Vec<UserRecord>>;
     /// Users with a search pair `(attribute, v)` where `v` equals `value`
@@ -283,7 +284,7 @@ pub trait UserStore: Send + Sync {
 #[derive(Clone, Debug, PartialEq)]
 pub struct CodeRecord {
     pub pool_id: String,
-    pub username_key: String,
+    pub username_key: UsernameKey,
     pub purpose: String,
     pub code_hash: String,
     pub expires_ms: i64,
@@ -316,7 +317,7 @@ pub trait CodeStore: Send + Sync {
     fn check_code(
         &self,
         pool_id: &str,
-        username_key: &str,
+        username_key: &UsernameKey,
         purpose: &str,
         code_hash: &str,
         now_ms: i64,
@@ -327,7 +328,7 @@ pub trait CodeStore: Send + Sync {
     fn check_code_keeping_it(
         &self,
         pool_id: &str,
-        username_key: &str,
+        username_key: &UsernameKey,
         purpose: &str,
         code_hash: &str,
         now_ms: i64,
@@ -341,14 +342,14 @@ pub trait CodeStore: Send + Sync {
     fn check_code_and_update_user(
         &self,
         pool_id: &str,
-        username_key: &str,
+        username_key: &UsernameKey,
         purpose: &str,
         code_hash: &str,
         now_ms: i64,
         user: &UserRecord,
         index: &UserIndex,
     ) -> StoreResult<CodeCheck>;
-    fn delete_code(&self, pool_id: &str, username_key: &str, purpose: &str) -> StoreResult<bool>;
+    fn delete_code(&self, pool_id: &str, username_key: &UsernameKey, purpose: &str) -> StoreResult<bool>;
 }
 
 /// A message Cognate sent (or would have sent), kept for development.
@@ -558,12 +559,12 @@ pub trait GroupStore: Send + Sync {
         &self,
         pool_id: &str,
         group: &str,
-        username_key: &str,
+        username_key: &UsernameKey,
         max_groups_per_user: u64,
     ) -> StoreResult<bool>;
     /// `Ok(false)` if the user is not a member (or the user or group does
     /// not exist).
-    fn remove_user_from_group(&self, pool_id: &str, group: &str, username_key: &str) -> StoreResult<bool>;
+    fn remove_user_from_group(&self, pool_id: &str, group: &str, username_key: &UsernameKey) -> StoreResult<bool>;
     /// The groups of a user, ordered by name (byte order), strictly after
     /// the group name `after`. (The server orders by precedence itself,
     /// having fetched all of a user's groups.) Empty if the user does not
@@ -571,7 +572,7 @@ pub trait GroupStore: Send + Sync {
     fn list_groups_for_user(
         &self,
         pool_id: &str,
-        username_key: &str,
+        username_key: &UsernameKey,
         after: Option<&str>,
         limit: usize,
     ) -> StoreResult<Vec<GroupRecord>>;

@@ -26,8 +26,8 @@ use crate::{
     AppClientRecord, AppClientStore, Attempt, AttemptPolicy, AttemptStore, ClientSecretRecord, ClientSecretStore,
     CodeCheck, CodeRecord, CodeStore, Entity, GroupRecord, GroupStore, IdentityPoolRecord, IdentityPoolStore,
     ImportJobRecord, ImportJobStore, ImportProgress, KeyStore, OutboxMessage, OutboxStore, RateStore, SigningKeyRecord,
-    Store, StoreError, StoreResult, TokenStore, UserIndex, UserPoolRecord, UserPoolStore, UserRecord, UserStore,
-    MAX_RATE_WINDOW_MS, RATE_WINDOW_RETENTION_MS,
+    Store, StoreError, StoreResult, TokenStore, UserIndex, UserPoolRecord, UserPoolStore, UserRecord, UserStatus,
+    UserStore, UsernameKey, MAX_RATE_WINDOW_MS, RATE_WINDOW_RETENTION_MS,
 };
 
 pub(crate) struct SqlStore<B: Backend> {
@@ -82,7 +82,7 @@ macro_rules! pool_like {
             fn from_row(row: Row) -> StoreResult<Self> {
                 let mut c = Cells::new(row);
                 Ok($ty {
-                    id: c.text()?,
+                    id: c.text()?.into(),
                     name: c.text()?,
                     created_ms: c.int()?,
                     modified_ms: c.int()?,
@@ -231,8 +231,8 @@ const CLIENT_COLUMNS: &str = "pool_id, client_id, name, created_ms, modified_ms,
 fn client_from_row(row: Row) -> StoreResult<AppClientRecord> {
     let mut c = Cells::new(row);
     Ok(AppClientRecord {
-        pool_id: c.text()?,
-        client_id: c.text()?,
+        pool_id: c.text()?.into(),
+        client_id: c.text()?.into(),
         name: c.text()?,
         created_ms: c.int()?,
         modified_ms: c.int()?,
@@ -244,7 +244,7 @@ fn client_from_row(row: Row) -> StoreResult<AppClientRecord> {
 impl<B: Backend> AppClientStore for SqlStore<B> {
     fn insert_app_client(&self, rec: &AppClientRecord, first_secret: Option<&ClientSecretRecord>) -> StoreResult<()> {
         if let Some(s) = first_secret {
-            if s.pool_id != rec.pool_id || s.client_id != rec.client_id {
+            if s.pool_id != *rec.pool_id || s.client_id != *rec.client_id {
                 return Err(StoreError::Backend("first secret belongs to a different app client".into()));
             }
         }
@@ -497,11 +497,14 @@ const USER_COLUMNS: &str = "u.pool_id, u.username, u.username_key, u.sub, u.stat
 fn user_from_row(row: Row) -> StoreResult<UserRecord> {
     let mut c = Cells::new(row);
     Ok(UserRecord {
-        pool_id: c.text()?,
+        pool_id: c.text()?.into(),
         username: c.text()?,
-        username_key: c.text()?,
-        sub: c.text()?,
-        status: c.text()?,
+        username_key: c.text()?.into(),
+        sub: c.text()?.into(),
+        status: {
+            let name = c.text()?;
+            UserStatus::parse(&name).ok_or_else(|| StoreError::Backend(format!("unknown user status {name:?}")))?
+        },
         enabled: c.bool()?,
         created_ms: c.int()?,
         modified_ms: c.int()?,
@@ -723,7 +726,7 @@ fn import_users(tx: &mut dyn Tx, users: &[(UserRecord, IndexSets)]) -> StoreResu
     let mut outcomes: Vec<StoreResult<()>> = users
         .iter()
         .map(|(user, _)| {
-            let row = (user.pool_id.clone(), user.username_key.clone(), user.sub.clone());
+            let row = (user.pool_id.to_string(), user.username_key.to_string(), user.sub.to_string());
             if inserted.remove(&row) {
                 Ok(())
             } else {
@@ -735,8 +738,8 @@ fn import_users(tx: &mut dyn Tx, users: &[(UserRecord, IndexSets)]) -> StoreResu
     let mut alias_rows = Vec::new();
     for ((user, index), _) in users.iter().zip(&outcomes).filter(|(_, o)| o.is_ok()) {
         for (kind, key) in &index.aliases {
-            let values = [&user.pool_id, kind, key, &user.username_key];
-            alias_rows.push(values.iter().map(|v| Value::from(v.as_str())).collect::<Vec<_>>());
+            let values = [user.pool_id.as_str(), kind, key, user.username_key.as_str()];
+            alias_rows.push(values.iter().map(|v| Value::from(*v)).collect::<Vec<_>>());
         }
     }
     let held = insert_many(
@@ -754,7 +757,7 @@ fn import_users(tx: &mut dyn Tx, users: &[(UserRecord, IndexSets)]) -> StoreResu
         .collect::<StoreResult<_>>()?;
     let mut retry = Vec::new();
     for (i, (user, index)) in users.iter().enumerate() {
-        let owner = (user.pool_id.clone(), user.username_key.clone());
+        let owner = (user.pool_id.to_string(), user.username_key.to_string());
         let lost =
             index.aliases.iter().any(|(kind, _)| !held.contains(&(owner.0.clone(), owner.1.clone(), kind.clone())));
         if outcomes[i].is_ok() && lost {
@@ -771,8 +774,8 @@ fn import_users(tx: &mut dyn Tx, users: &[(UserRecord, IndexSets)]) -> StoreResu
             continue;
         }
         for (attribute, value) in &index.search {
-            let values = [&user.pool_id, &user.username_key, attribute, value];
-            search_rows.push(values.iter().map(|v| Value::from(v.as_str())).collect::<Vec<_>>());
+            let values = [user.pool_id.as_str(), user.username_key.as_str(), attribute, value];
+            search_rows.push(values.iter().map(|v| Value::from(*v)).collect::<Vec<_>>());
         }
     }
     insert_many(
@@ -938,7 +941,7 @@ impl<B: Backend> UserStore for SqlStore<B> {
         self.db.write(move |tx| update_user_tx(tx, &user, &index)).map_err(missing_parent_is(Entity::User))
     }
 
-    fn get_user(&self, pool_id: &str, username_key: &str) -> StoreResult<Option<UserRecord>> {
+    fn get_user(&self, pool_id: &str, username_key: &UsernameKey) -> StoreResult<Option<UserRecord>> {
         self.read_user(
             format!("SELECT {USER_COLUMNS} FROM users u WHERE u.pool_id = $1 AND u.username_key = $2"),
             vec![pool_id.into(), username_key.into()],
@@ -963,7 +966,7 @@ impl<B: Backend> UserStore for SqlStore<B> {
         )
     }
 
-    fn delete_user(&self, pool_id: &str, username_key: &str) -> StoreResult<bool> {
+    fn delete_user(&self, pool_id: &str, username_key: &UsernameKey) -> StoreResult<bool> {
         let key = [pool_id.into(), username_key.into()];
         let (pool_id, key_owned) = (pool_id.to_owned(), username_key.to_owned());
         self.db.write(move |tx| {
@@ -1110,7 +1113,7 @@ impl<B: Backend> CodeStore for SqlStore<B> {
     fn check_code(
         &self,
         pool_id: &str,
-        username_key: &str,
+        username_key: &UsernameKey,
         purpose: &str,
         code_hash: &str,
         now_ms: i64,
@@ -1123,7 +1126,7 @@ impl<B: Backend> CodeStore for SqlStore<B> {
     fn check_code_keeping_it(
         &self,
         pool_id: &str,
-        username_key: &str,
+        username_key: &UsernameKey,
         purpose: &str,
         code_hash: &str,
         now_ms: i64,
@@ -1136,14 +1139,14 @@ impl<B: Backend> CodeStore for SqlStore<B> {
     fn check_code_and_update_user(
         &self,
         pool_id: &str,
-        username_key: &str,
+        username_key: &UsernameKey,
         purpose: &str,
         code_hash: &str,
         now_ms: i64,
         user: &UserRecord,
         index: &UserIndex,
     ) -> StoreResult<CodeCheck> {
-        if user.pool_id != pool_id || user.username_key != username_key {
+        if user.pool_id != pool_id || user.username_key != *username_key {
             return Err(StoreError::Backend("check_code_and_update_user: the user is not the code's owner".into()));
         }
         let key = code_key(pool_id, username_key, purpose);
@@ -1163,7 +1166,7 @@ impl<B: Backend> CodeStore for SqlStore<B> {
             .map_err(missing_parent_is(Entity::User))
     }
 
-    fn delete_code(&self, pool_id: &str, username_key: &str, purpose: &str) -> StoreResult<bool> {
+    fn delete_code(&self, pool_id: &str, username_key: &UsernameKey, purpose: &str) -> StoreResult<bool> {
         let key = code_key(pool_id, username_key, purpose);
         let n = self.db.write(move |tx| {
             tx.execute("DELETE FROM user_codes WHERE pool_id = $1 AND username_key = $2 AND purpose = $3", &key)
@@ -1763,7 +1766,7 @@ impl<B: Backend> GroupStore for SqlStore<B> {
         &self,
         pool_id: &str,
         group: &str,
-        username_key: &str,
+        username_key: &UsernameKey,
         max_groups_per_user: u64,
     ) -> StoreResult<bool> {
         let user_key = [pool_id.into(), username_key.into()];
@@ -1809,7 +1812,7 @@ impl<B: Backend> GroupStore for SqlStore<B> {
             .map_err(missing_parent_is(Entity::Group))
     }
 
-    fn remove_user_from_group(&self, pool_id: &str, group: &str, username_key: &str) -> StoreResult<bool> {
+    fn remove_user_from_group(&self, pool_id: &str, group: &str, username_key: &UsernameKey) -> StoreResult<bool> {
         let member = [pool_id.into(), group.into(), username_key.into()];
         let n = self.db.write(move |tx| {
             tx.execute(
@@ -1823,7 +1826,7 @@ impl<B: Backend> GroupStore for SqlStore<B> {
     fn list_groups_for_user(
         &self,
         pool_id: &str,
-        username_key: &str,
+        username_key: &UsernameKey,
         after: Option<&str>,
         limit: usize,
     ) -> StoreResult<Vec<GroupRecord>> {

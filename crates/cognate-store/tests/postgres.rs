@@ -463,11 +463,11 @@ fn group_listings_use_the_index() {
         assert!(page.windows(2).all(|w| w[0].username_key < w[1].username_key));
     }
     assert!(slowest < std::time::Duration::from_millis(100), "a page took {slowest:?}");
-    let groups = store.list_groups_for_user("plan_pool", "user-000001", None, 1000).unwrap();
+    let groups = store.list_groups_for_user("plan_pool", &"user-000001".into(), None, 1000).unwrap();
     assert_eq!(groups.len(), 101);
     assert_eq!(groups[0].name, "everyone");
     assert_eq!(groups[1].name, "group-001");
-    assert_eq!(store.list_groups_for_user("plan_pool", "user-000002", None, 1000).unwrap().len(), 1);
+    assert_eq!(store.list_groups_for_user("plan_pool", &"user-000002".into(), None, 1000).unwrap().len(), 1);
 }
 
 /// Listing a pool's import jobs is a backward scan of the primary key with

@@ -47,8 +47,8 @@ fn data_survives_reopen() {
         doc: "{}".into(),
     };
     let secret = ClientSecretRecord {
-        pool_id: pool.id.clone(),
-        client_id: client.client_id.clone(),
+        pool_id: pool.id.to_string(),
+        client_id: client.client_id.to_string(),
         secret_id: "s".into(),
         sealed_secret: "sealed".into(),
         created_ms: 5,
@@ -153,9 +153,9 @@ fn bench_like_user(pool_id: &str, i: usize) -> (UserRecord, UserIndex) {
     let user = UserRecord {
         pool_id: pool_id.into(),
         username: key.clone(),
-        username_key: key.clone(),
-        sub: format!("00000000-0000-4000-8000-{i:012}"),
-        status: "CONFIRMED".into(),
+        username_key: key.clone().into(),
+        sub: format!("00000000-0000-4000-8000-{i:012}").into(),
+        status: cognate_store::UserStatus::Confirmed,
         enabled: true,
         created_ms: 1,
         modified_ms: 1,
@@ -169,7 +169,7 @@ fn bench_like_user(pool_id: &str, i: usize) -> (UserRecord, UserIndex) {
             ("username".into(), key.clone()),
             ("email".into(), email.clone()),
             ("status".into(), "CONFIRMED".into()),
-            ("sub".into(), user.sub.clone()),
+            ("sub".into(), user.sub.to_string()),
         ],
         aliases: vec![("email".into(), email)],
     };
@@ -382,11 +382,11 @@ fn group_listings_use_the_index() {
         assert!(page.windows(2).all(|w| w[0].username_key < w[1].username_key));
     }
     assert!(slowest < std::time::Duration::from_millis(100), "a page took {slowest:?}");
-    let groups = store.list_groups_for_user("plan_pool", "user-000001", None, 1000).unwrap();
+    let groups = store.list_groups_for_user("plan_pool", &"user-000001".into(), None, 1000).unwrap();
     assert_eq!(groups.len(), 101);
     assert_eq!(groups[0].name, "everyone");
     assert_eq!(groups[1].name, "group-001");
-    assert_eq!(store.list_groups_for_user("plan_pool", "user-000002", None, 1000).unwrap().len(), 1);
+    assert_eq!(store.list_groups_for_user("plan_pool", &"user-000002".into(), None, 1000).unwrap().len(), 1);
 }
 
 /// Listing a pool's import jobs walks the primary key backwards from the

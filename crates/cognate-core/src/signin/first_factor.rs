@@ -8,11 +8,14 @@ use std::time::Duration;
 use cognate_api::idp::{AttributeType, AuthFactorType, ChallengeNameType, UserPoolType, UserStatusType};
 use cognate_api::{ErrorCode, Sensitive};
 use cognate_crypto::srp;
+use cognate_store::UsernameKey;
 use serde_json::{json, Value};
 
+use super::mfa;
 use super::state::{new_session, open_session, session_validity_ms, use_once, SecretBlock};
+use super::step::{challenge_step, not_authorized, wrong_password, Challenge, Params, Step};
 use super::tokens::complete_sign_in;
-use super::{mfa, not_authorized, wrong_password, Challenge, Params, Step};
+
 use crate::clients::ClientCall;
 use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
@@ -30,7 +33,7 @@ const TIMESTAMP_SKEW: Duration = Duration::from_secs(300);
 /// counts the same way).
 struct SignInTarget {
     user: Option<User>,
-    key: String,
+    key: UsernameKey,
 }
 
 impl SignInTarget {
@@ -70,7 +73,7 @@ async fn session_target(ctx: &Ctx, call: &ClientCall, username_key: &str) -> Api
         return Err(users::user_not_found());
     }
     Ok(SignInTarget {
-        key: user.as_ref().map_or_else(|| username_key.to_owned(), |u| u.record.username_key.clone()),
+        key: user.as_ref().map_or_else(|| UsernameKey::from(username_key), |u| u.record.username_key.clone()),
         user,
     })
 }
@@ -81,22 +84,6 @@ fn unknown_user(call: &ClientCall) -> ApiError {
     } else {
         ApiError::new(ErrorCode::UserNotFoundException, "User does not exist.")
     }
-}
-
-/// A challenge step with a fresh Session for `username_key`; the client is told `username`.
-pub(super) fn challenge_step(
-    ctx: &Ctx,
-    call: &ClientCall,
-    username_key: &str,
-    username: &str,
-    name: ChallengeNameType,
-    parameters: Vec<(String, String)>,
-    auth_time: i64,
-) -> ApiResult<Step> {
-    let session = new_session(ctx, call, username_key, &name, auth_time)?;
-    let mut parameters: BTreeMap<String, String> = parameters.into_iter().collect();
-    parameters.insert("USER_ID_FOR_SRP".into(), username.to_owned());
-    Ok(Step::Challenge(Challenge { name, parameters, session: Some(session), available: None }))
 }
 
 fn user_challenge(

@@ -4,11 +4,12 @@
 
 use cognate_api::idp::{AuthFactorType, ChallengeNameType, UserPoolMfaType, UserPoolType};
 use cognate_api::ErrorCode;
+use cognate_store::UsernameKey;
 
-use super::first_factor::challenge_step;
 use super::state::{open_session, use_once};
+use super::step::{challenge_step, not_authorized, wrong_password, Params, Step};
 use super::tokens::complete_sign_in;
-use super::{not_authorized, wrong_password, Params, Step};
+
 use crate::clients::ClientCall;
 use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
@@ -198,9 +199,9 @@ pub(super) async fn answer(
     if user.is_none() && !call.hides_user_existence() {
         return Err(users::user_not_found());
     }
-    let key = user.as_ref().map_or_else(|| opened.user.clone(), |u| u.record.username_key.clone());
+    let key = user.as_ref().map_or_else(|| UsernameKey::from(opened.user.as_str()), |u| u.record.username_key.clone());
     // The client proves itself before any guess is counted against the user.
-    let username = user.as_ref().map_or(&key, |u| &u.record.username);
+    let username = user.as_ref().map_or(key.as_str(), |u| u.record.username.as_str());
     call.check_secret_hash(ctx, responses.secret_hash(), username)?;
     let guessed = matches!(
         challenge,

@@ -31,11 +31,10 @@
 mod first_factor;
 pub mod mfa;
 pub mod state;
+pub mod step;
 pub mod tokens;
 
-use std::collections::BTreeMap;
-
-use cognate_api::idp::{AuthFlowType, ChallengeNameType, FeatureType, NewDeviceMetadataType, UserPoolClientType};
+use cognate_api::idp::{AuthFlowType, ChallengeNameType, FeatureType, UserPoolClientType};
 use cognate_api::ErrorCode;
 
 use crate::clients::ClientCall;
@@ -44,29 +43,12 @@ use crate::error::{ApiError, ApiResult};
 
 pub use first_factor::password_matches;
 pub use state::{user_of_setup_session, RefreshClaims, SetupSession};
-pub use tokens::{refresh, rotate_refresh_token, Tokens};
-
-/// Where a sign-in stands after a call.
-#[derive(Debug)]
-pub enum Step {
-    /// The user is signed in.
-    SignedIn(Tokens),
-    /// The client must answer a challenge.
-    Challenge(Challenge),
-}
-
-/// A challenge the client must answer next.
-#[derive(Debug)]
-pub struct Challenge {
-    pub name: ChallengeNameType,
-    /// ChallengeParameters (SRP_B, CODE_DELIVERY_DESTINATION, USER_ID_FOR_SRP, ...).
-    pub parameters: BTreeMap<String, String>,
-    /// The sealed Session the answer must carry (none for the verifier steps, whose
-    /// SECRET_BLOCK plays that part).
-    pub session: Option<String>,
-    /// SELECT_CHALLENGE only: the first factors the user may choose from.
-    pub available: Option<Vec<ChallengeNameType>>,
-}
+use step::not_authorized;
+#[cfg(test)]
+use step::wrong_password;
+pub use step::Tokens;
+pub use step::{Challenge, Params, Step};
+pub use tokens::{refresh, rotate_refresh_token};
 
 /// Where a step can come from: a flow's start or a challenge's answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,55 +102,6 @@ fn follows(from: Origin, step: &ApiResult<Step>) -> bool {
 fn checked(from: Origin, step: ApiResult<Step>) -> ApiResult<Step> {
     debug_assert!(follows(from, &step), "sign-in step {step:?} does not follow {from:?} in the table");
     step
-}
-
-pub(crate) fn not_authorized(message: &str) -> ApiError {
-    ApiError::new(ErrorCode::NotAuthorizedException, message)
-}
-
-pub(crate) fn wrong_password() -> ApiError {
-    not_authorized("Incorrect username or password.")
-}
-
-/// AuthParameters or ChallengeResponses: read once by name, with Cognito's error for a
-/// missing one.
-pub struct Params(BTreeMap<String, String>);
-
-impl Params {
-    pub const USERNAME: &'static str = "USERNAME";
-    pub const SECRET_HASH: &'static str = "SECRET_HASH";
-    pub const DEVICE_KEY: &'static str = "DEVICE_KEY";
-
-    pub fn new(map: BTreeMap<String, String>) -> Params {
-        Params(map)
-    }
-
-    pub fn required(&self, name: &str) -> ApiResult<&str> {
-        self.get(name).ok_or_else(|| ApiError::invalid_parameter(format!("Missing required parameter {name}")))
-    }
-
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str)
-    }
-
-    fn secret_hash(&self) -> Option<&str> {
-        self.get(Self::SECRET_HASH)
-    }
-
-    fn device_key(&self) -> Option<&str> {
-        self.get(Self::DEVICE_KEY)
-    }
-
-    /// `prefix.*` entries (NEW_PASSWORD_REQUIRED's `userAttributes.name`), prefix removed.
-    fn with_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
-        self.0.iter().filter_map(move |(k, v)| k.strip_prefix(prefix).map(|name| (name, v.as_str())))
-    }
-
-    fn with(&self, name: &str, value: &str) -> Params {
-        let mut map = self.0.clone();
-        map.insert(name.to_owned(), value.to_owned());
-        Params(map)
-    }
 }
 
 /// Which ExplicitAuthFlows value allows a flow (legacy names included).
@@ -279,14 +212,10 @@ pub async fn respond(
     checked(from, step)
 }
 
-/// The new device a completed sign-in registered (device tracking on), for NewDeviceMetadata.
-pub(crate) fn device_metadata(key: &str, group_key: &str) -> NewDeviceMetadataType {
-    NewDeviceMetadataType { device_key: Some(key.to_owned()), device_group_key: Some(group_key.to_owned()) }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     fn challenge(name: ChallengeNameType) -> ApiResult<Step> {
         Ok(Step::Challenge(Challenge { name, parameters: BTreeMap::new(), session: None, available: None }))

@@ -6,10 +6,9 @@
 use cognate_api::idp::{ChallengeNameType, UserPoolClientType, UserPoolType};
 use serde::{Deserialize, Serialize};
 
-use super::not_authorized;
 use crate::clients::ClientCall;
 use crate::context::Ctx;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::sealed;
 use crate::users::{self, User};
 
@@ -96,12 +95,12 @@ pub(super) fn open_session(
 ) -> ApiResult<ChallengeSession> {
     let opened: ChallengeSession = session
         .and_then(|s| sealed::open(ctx, sealed::Purpose::ChallengeSession, s))
-        .ok_or_else(|| not_authorized("Invalid session for the user."))?;
+        .ok_or_else(|| ApiError::not_authorized("Invalid session for the user."))?;
     if opened.pool != call.pool_id || opened.client != call.client_id || opened.challenge != expected.as_str() {
-        return Err(not_authorized("Invalid session for the user."));
+        return Err(ApiError::not_authorized("Invalid session for the user."));
     }
     if opened.expires_ms <= ctx.now_ms() {
-        return Err(not_authorized("Invalid session for the user, session is expired."));
+        return Err(ApiError::not_authorized("Invalid session for the user, session is expired."));
     }
     Ok(opened)
 }
@@ -112,7 +111,7 @@ pub(super) async fn use_once(ctx: &Ctx, nonce: &str, expires_ms: i64) -> ApiResu
     if ctx.store(move |s| s.consume_once(&key, expires_ms, now)).await? {
         Ok(())
     } else {
-        Err(not_authorized("Invalid session for the user, session can only be used once."))
+        Err(ApiError::not_authorized("Invalid session for the user, session can only be used once."))
     }
 }
 
@@ -128,12 +127,12 @@ pub struct SetupSession {
 
 pub async fn user_of_setup_session(ctx: &Ctx, session: &str) -> ApiResult<SetupSession> {
     let opened: ChallengeSession = sealed::open(ctx, sealed::Purpose::ChallengeSession, session)
-        .ok_or_else(|| not_authorized("Invalid session for the user."))?;
+        .ok_or_else(|| ApiError::not_authorized("Invalid session for the user."))?;
     if opened.challenge != ChallengeNameType::MfaSetup.as_str() {
-        return Err(not_authorized("Invalid session for the user."));
+        return Err(ApiError::not_authorized("Invalid session for the user."));
     }
     if opened.expires_ms <= ctx.now_ms() {
-        return Err(not_authorized("Invalid session for the user, session is expired."));
+        return Err(ApiError::not_authorized("Invalid session for the user, session is expired."));
     }
     let (_, doc) = crate::records::load_pool(ctx, &opened.pool).await?;
     let user = users::require_user(ctx, &opened.pool, &doc.pool, &opened.user).await?;

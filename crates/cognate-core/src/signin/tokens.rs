@@ -1,44 +1,17 @@
 //! The end of a sign-in: ID, access and refresh tokens, issued with the claims Cognito puts
 //! in them; refreshing, rotating and revoking refresh tokens.
 
-use cognate_api::idp::{AuthenticationResultType, NewDeviceMetadataType, TimeUnitsType, UserPoolClientType};
-use cognate_api::{ErrorCode, Sensitive};
+use cognate_api::idp::{TimeUnitsType, UserPoolClientType};
+use cognate_api::ErrorCode;
 use serde_json::{json, Map, Value};
 
-use super::not_authorized;
 use super::state::RefreshClaims;
+use super::step::{device_metadata, not_authorized, Tokens};
 use crate::clients::ClientCall;
 use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::users::{self, lockout, User};
 use crate::{devices, hooks, sealed};
-
-/// What a completed sign-in hands the client.
-#[derive(Debug)]
-pub struct Tokens {
-    pub id_token: String,
-    pub access_token: String,
-    /// None on a refresh (the client keeps its refresh token) unless it was rotated.
-    pub refresh_token: Option<String>,
-    /// Seconds the access token lives.
-    pub expires_in: i32,
-    /// A device registered by this sign-in (device tracking on).
-    pub new_device: Option<NewDeviceMetadataType>,
-}
-
-/// The wire form of issued tokens (every operation that signs in answers with it).
-impl From<Tokens> for AuthenticationResultType {
-    fn from(tokens: Tokens) -> Self {
-        AuthenticationResultType {
-            access_token: Some(Sensitive(tokens.access_token)),
-            expires_in: Some(tokens.expires_in),
-            token_type: Some("Bearer".into()),
-            refresh_token: tokens.refresh_token.map(Sensitive),
-            id_token: Some(Sensitive(tokens.id_token)),
-            new_device_metadata: tokens.new_device,
-        }
-    }
-}
 
 /// How the client of a refresh proved itself.
 pub enum ClientProof<'a> {
@@ -90,7 +63,7 @@ pub(super) async fn complete_sign_in(
         }
         None => {
             let device = devices::new_device(ctx, &call.pool_id);
-            let metadata = super::device_metadata(&device.key, &device.group_key);
+            let metadata = device_metadata(&device.key, &device.group_key);
             let key = device.key.clone();
             user.doc.devices.push(device);
             (key, Some(metadata))
@@ -128,7 +101,7 @@ async fn issue(
     for (name, value) in readable_attributes(client, user) {
         id.insert(name, value);
     }
-    id.insert("sub".into(), json!(user.record.sub));
+    id.insert("sub".into(), json!(user.record.sub.as_str()));
     id.insert("aud".into(), json!(call.client_id));
     id.insert("iss".into(), json!(iss));
     id.insert("cognito:username".into(), json!(user.record.username));
@@ -143,7 +116,7 @@ async fn issue(
     }
 
     let mut access = Map::new();
-    access.insert("sub".into(), json!(user.record.sub));
+    access.insert("sub".into(), json!(user.record.sub.as_str()));
     access.insert("iss".into(), json!(iss));
     access.insert("client_id".into(), json!(call.client_id));
     access.insert("event_id".into(), json!(event_id));
@@ -177,8 +150,8 @@ async fn issue(
             &RefreshClaims {
                 pool: call.pool_id.clone(),
                 client: call.client_id.clone(),
-                user: user.record.username_key.clone(),
-                sub: user.record.sub.clone(),
+                user: user.record.username_key.to_string(),
+                sub: user.record.sub.to_string(),
                 origin_jti: origin_jti.clone(),
                 auth_time,
                 issued_ms: ctx.now_ms(),

@@ -2,7 +2,7 @@
 //! expiring, attempt-limited. The store checks and consumes them atomically.
 
 use cognate_crypto::envelope::DerivedKey;
-use cognate_store::{CodeCheck, CodeRecord};
+use cognate_store::{CodeCheck, CodeRecord, UsernameKey};
 
 use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
@@ -53,11 +53,11 @@ fn keyed_code_hash(key: &DerivedKey, pool_id: &str, username_key: &str, purpose:
 
 /// Issues a fresh code for `purpose`, replacing any earlier one; returns the plain code for
 /// delivery.
-pub async fn issue(ctx: &Ctx, pool_id: &str, username_key: &str, purpose: &str) -> ApiResult<String> {
+pub async fn issue(ctx: &Ctx, pool_id: &str, username_key: &UsernameKey, purpose: &str) -> ApiResult<String> {
     let code = new_code();
     let record = CodeRecord {
         pool_id: pool_id.to_owned(),
-        username_key: username_key.to_owned(),
+        username_key: username_key.clone(),
         purpose: purpose.to_owned(),
         code_hash: code_hash(ctx, pool_id, username_key, purpose, &code),
         expires_ms: ctx.now_ms() + lifetime_ms(purpose),

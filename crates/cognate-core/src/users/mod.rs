@@ -13,10 +13,11 @@ use std::collections::BTreeMap;
 
 use cognate_api::idp::{AttributeType, UserPoolType, UserStatusType, UserType};
 use cognate_api::Sensitive;
-use cognate_store::{StoreError, UserIndex, UserRecord};
+use cognate_store::{StoreError, UserIndex, UserRecord, UserStatus, UsernameKey};
 use serde::{Deserialize, Serialize};
 
 use crate::context::{timestamp, Ctx};
+pub use crate::error::alias_exists;
 use crate::error::{ApiError, ApiResult};
 use crate::records::{decode_doc, encode_doc};
 
@@ -141,12 +142,8 @@ pub fn case_sensitive(pool: &UserPoolType) -> bool {
     pool.username_configuration.as_ref().is_none_or(|c| c.case_sensitive)
 }
 
-pub fn username_key(pool: &UserPoolType, username: &str) -> String {
-    if case_sensitive(pool) {
-        username.to_owned()
-    } else {
-        username.to_lowercase()
-    }
+pub fn username_key(pool: &UserPoolType, username: &str) -> UsernameKey {
+    UsernameKey::new(if case_sensitive(pool) { username.to_owned() } else { username.to_lowercase() })
 }
 
 /// Email and phone keys for alias uniqueness: emails compare case-insensitively.
@@ -166,6 +163,11 @@ fn is_alias_attribute(pool: &UserPoolType, name: &str) -> bool {
     pool.alias_attributes.iter().flatten().any(|a| a.as_str() == name)
 }
 
+/// The store's form of a status (Cognito's names; one a newer model adds is kept as UNKNOWN).
+pub fn stored_status(status: &UserStatusType) -> UserStatus {
+    UserStatus::parse(status.as_str()).unwrap_or(UserStatus::Unknown)
+}
+
 /// What a new user starts with.
 pub struct NewUser {
     pub pool_id: String,
@@ -182,10 +184,10 @@ impl User {
         User {
             record: UserRecord {
                 username_key: username_key(pool, &new.username),
-                pool_id: new.pool_id,
+                pool_id: new.pool_id.into(),
                 username: new.username,
-                sub: new.sub,
-                status: new.status.as_str().to_owned(),
+                sub: new.sub.into(),
+                status: stored_status(&new.status),
                 enabled: true,
                 created_ms: now_ms,
                 modified_ms: now_ms,
@@ -210,7 +212,7 @@ impl User {
     }
 
     pub fn set_status(&mut self, status: UserStatusType) {
-        self.record.status = status.as_str().to_owned();
+        self.record.status = stored_status(&status);
     }
 
     pub fn attr(&self, name: &str) -> Option<&str> {
@@ -235,9 +237,9 @@ impl User {
     /// preferred_username always when it is an alias.
     pub fn index(&self, pool: &UserPoolType) -> UserIndex {
         let mut search = vec![
-            ("username".to_owned(), self.record.username_key.clone()),
-            ("sub".to_owned(), self.record.sub.clone()),
-            ("cognito:user_status".to_owned(), self.record.status.clone()),
+            ("username".to_owned(), self.record.username_key.to_string()),
+            ("sub".to_owned(), self.record.sub.to_string()),
+            ("cognito:user_status".to_owned(), self.record.status.as_str().to_owned()),
             ("status".to_owned(), if self.record.enabled { "Enabled" } else { "Disabled" }.to_owned()),
         ];
         for name in ["email", "phone_number", "name", "given_name", "family_name", "preferred_username"] {
@@ -255,7 +257,7 @@ impl User {
         }
         if let Some(value) = self.attr("preferred_username") {
             if is_alias_attribute(pool, "preferred_username") {
-                aliases.push(("preferred_username".to_owned(), username_key(pool, value)));
+                aliases.push(("preferred_username".to_owned(), username_key(pool, value).into_string()));
             }
         }
         UserIndex { search, aliases }
@@ -297,7 +299,7 @@ pub async fn find_user(ctx: &Ctx, pool_id: &str, pool: &UserPoolType, login: &st
         alias_kinds.push(("phone_number", login.to_owned()));
     }
     if is_alias_attribute(pool, "preferred_username") {
-        alias_kinds.push(("preferred_username", key.clone()));
+        alias_kinds.push(("preferred_username", key.to_string()));
     }
     let pool_id = pool_id.to_owned();
     let login = login.to_owned();
@@ -319,15 +321,6 @@ pub async fn find_user(ctx: &Ctx, pool_id: &str, pool: &UserPoolType, login: &st
 
 pub async fn require_user(ctx: &Ctx, pool_id: &str, pool: &UserPoolType, login: &str) -> ApiResult<User> {
     find_user(ctx, pool_id, pool, login).await?.ok_or_else(user_not_found)
-}
-
-/// Maps an alias conflict to Cognito's error.
-pub fn alias_exists(kind: &str) -> ApiError {
-    let shown = if kind == "phone_number" { "phone_number" } else { kind };
-    ApiError::new(
-        cognate_api::ErrorCode::AliasExistsException,
-        format!("An account with the given {shown} already exists."),
-    )
 }
 
 /// Writes a changed user with compare-and-set. The caller re-reads and retries on

@@ -166,7 +166,7 @@ pub async fn list_users_in_group(ctx: Ctx, input: ListUsersInGroupRequest) -> Ap
     let after = page_after(input.next_token.as_ref())?;
     let (p, g) = (input.user_pool_id.clone(), input.group_name.clone());
     let records = ctx.store(move |s| s.list_users_in_group(&p, &g, after.as_deref(), limit + 1)).await?;
-    let (page, next_token) = split_page(records, limit, |r| r.username_key.clone());
+    let (page, next_token) = split_page(records, limit, |r| r.username_key.to_string());
     let users =
         page.into_iter().map(|r| User::from_record(r).map(|u| u.to_user_type(None))).collect::<ApiResult<_>>()?;
     Ok(ListUsersInGroupResponse { users: Some(users), next_token })

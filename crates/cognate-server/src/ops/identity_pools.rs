@@ -107,7 +107,7 @@ pub async fn create_identity_pool(ctx: Ctx, input: CreateIdentityPoolInput) -> A
     normalise(&mut pool)?;
     let now_ms = ctx.now_ms();
     let record = IdentityPoolRecord {
-        id: id.clone(),
+        id: id.clone().into(),
         name: input.identity_pool_name,
         created_ms: now_ms,
         modified_ms: now_ms,
@@ -166,10 +166,13 @@ pub async fn list_identity_pools(ctx: Ctx, input: ListIdentityPoolsInput) -> Api
     let (prefix, after) = ctx.region_page_floor(page_after(input.next_token.as_ref())?, ':');
     let mut records = ctx.store(move |s| s.list_identity_pools(after.as_deref(), limit + 1)).await?;
     records.retain(|r| r.id.starts_with(&prefix));
-    let (page, next_token) = split_page(records, limit, |r| r.id.clone());
+    let (page, next_token) = split_page(records, limit, |r| r.id.to_string());
     let pools = page
         .into_iter()
-        .map(|r| IdentityPoolShortDescription { identity_pool_id: Some(r.id), identity_pool_name: Some(r.name) })
+        .map(|r| IdentityPoolShortDescription {
+            identity_pool_id: Some(r.id.into_string()),
+            identity_pool_name: Some(r.name),
+        })
         .collect();
     Ok(ListIdentityPoolsResponse { identity_pools: Some(pools), next_token })
 }

@@ -337,8 +337,8 @@ pub async fn create_client_with_id(
     };
     let sealed = secret.as_deref().map(|s| seal_secret(&ctx, &input.user_pool_id, &client_id, s)).transpose()?;
     let record = AppClientRecord {
-        pool_id: input.user_pool_id.clone(),
-        client_id: client_id.clone(),
+        pool_id: input.user_pool_id.clone().into(),
+        client_id: client_id.clone().into(),
         name: input.client_name,
         created_ms: now_ms,
         modified_ms: now_ms,
@@ -429,12 +429,12 @@ pub async fn list_user_pool_clients(
     let after = page_after(input.next_token.as_ref())?;
     let pool_id = input.user_pool_id.clone();
     let records = ctx.store(move |s| s.list_app_clients(&pool_id, after.as_deref(), limit + 1)).await?;
-    let (page, next_token) = split_page(records, limit, |r| r.client_id.clone());
+    let (page, next_token) = split_page(records, limit, |r| r.client_id.to_string());
     let clients = page
         .into_iter()
         .map(|r| UserPoolClientDescription {
-            client_id: Some(Sensitive(r.client_id)),
-            user_pool_id: Some(r.pool_id),
+            client_id: Some(Sensitive(r.client_id.into_string())),
+            user_pool_id: Some(r.pool_id.into_string()),
             client_name: Some(r.name),
         })
         .collect();

@@ -139,12 +139,12 @@ pub async fn confirm_sign_up(ctx: Ctx, input: ConfirmSignUpRequest) -> ApiResult
     if user.status() != UserStatusType::Unconfirmed {
         return Err(ApiError::new(
             ErrorCode::NotAuthorizedException,
-            format!("User cannot be confirmed. Current status is {}", user.record.status),
+            format!("User cannot be confirmed. Current status is {}", user.record.status.as_str()),
         ));
     }
     // The contact that received the code becomes verified with the confirmation.
     let verified = confirmation_channel(&pool, &user).map(|(channel, _)| channel.attribute());
-    user.record.status = UserStatusType::Confirmed.as_str().to_owned();
+    user.set_status(UserStatusType::Confirmed);
     if let Some(attribute) = verified {
         user.attributes.insert(format!("{attribute}_verified"), "true".into());
     }
@@ -162,7 +162,7 @@ pub async fn confirm_sign_up(ctx: Ctx, input: ConfirmSignUpRequest) -> ApiResult
                 release_alias(&ctx, &call.pool_id, &pool, attribute, user.attr(attribute).unwrap_or_default()).await?;
             }
             let mut fresh = users::require_user(&ctx, &call.pool_id, &pool, &login).await?;
-            fresh.record.status = UserStatusType::Confirmed.as_str().to_owned();
+            fresh.set_status(UserStatusType::Confirmed);
             if let Some(attribute) = verified {
                 fresh.attributes.insert(format!("{attribute}_verified"), "true".into());
             }
@@ -328,7 +328,7 @@ pub async fn confirm_forgot_password(
     user.record.password = Some(sealed);
     user.doc.temporary_password_expires_ms = None;
     if matches!(user.status(), UserStatusType::ResetRequired | UserStatusType::ForceChangePassword) {
-        user.record.status = UserStatusType::Confirmed.as_str().to_owned();
+        user.set_status(UserStatusType::Confirmed);
     }
     consume_code_with_update(&ctx, &call.pool_id, &pool, &mut user, codes::RESET_PASSWORD, &input.confirmation_code)
         .await

@@ -360,7 +360,7 @@ pub async fn create_user_pool(ctx: Ctx, input: CreateUserPoolRequest) -> ApiResu
     check_verified_attributes(&pool)?;
     let doc = PoolDoc { pool: pool.clone(), ..Default::default() };
     let record = UserPoolRecord {
-        id: id.clone(),
+        id: id.clone().into(),
         name: input.pool_name,
         created_ms: now_ms,
         modified_ms: now_ms,
@@ -458,7 +458,7 @@ pub async fn list_user_pools(ctx: Ctx, input: ListUserPoolsRequest) -> ApiResult
     let (prefix, after) = ctx.region_page_floor(page_after(input.next_token.as_ref())?, '_');
     let mut records = ctx.store(move |s| s.list_user_pools(after.as_deref(), limit + 1)).await?;
     records.retain(|r| r.id.starts_with(&prefix));
-    let (page, next_token) = split_page(records, limit, |r| r.id.clone());
+    let (page, next_token) = split_page(records, limit, |r| r.id.to_string());
     let mut pools = Vec::with_capacity(page.len());
     for record in page {
         let doc: PoolDoc = decode_doc(&record.doc)?;

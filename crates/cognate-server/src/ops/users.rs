@@ -253,10 +253,10 @@ pub async fn admin_confirm_sign_up(
         if u.status() != UserStatusType::Unconfirmed {
             return Err(ApiError::new(
                 ErrorCode::NotAuthorizedException,
-                format!("User cannot be confirmed. Current status is {}", u.record.status),
+                format!("User cannot be confirmed. Current status is {}", u.record.status.as_str()),
             ));
         }
-        u.record.status = UserStatusType::Confirmed.as_str().to_owned();
+        u.set_status(UserStatusType::Confirmed);
         Ok(())
     })
     .await?;
@@ -326,11 +326,11 @@ pub async fn admin_set_user_password(
         if permanent {
             u.doc.temporary_password_expires_ms = None;
             if u.status() != UserStatusType::ExternalProvider {
-                u.record.status = UserStatusType::Confirmed.as_str().to_owned();
+                u.set_status(UserStatusType::Confirmed);
             }
         } else {
             u.doc.temporary_password_expires_ms = Some(expiry);
-            u.record.status = UserStatusType::ForceChangePassword.as_str().to_owned();
+            u.set_status(UserStatusType::ForceChangePassword);
         }
         Ok(())
     })
@@ -349,7 +349,7 @@ pub async fn admin_reset_user_password(
         ));
     }
     modify_user(&ctx, &input.user_pool_id, input.username.expose(), |_, u| {
-        u.record.status = UserStatusType::ResetRequired.as_str().to_owned();
+        u.set_status(UserStatusType::ResetRequired);
         Ok(())
     })
     .await?;
@@ -428,7 +428,7 @@ pub async fn list_users(ctx: Ctx, input: ListUsersRequest) -> ApiResult<ListUser
     let filter = filter.map(|mut f| {
         // Usernames follow the pool's case rule; status values match in any case, as in Cognito.
         match f.attribute.as_str() {
-            "username" => f.value = users::username_key(&doc.pool, &f.value),
+            "username" => f.value = users::username_key(&doc.pool, &f.value).into_string(),
             "cognito:user_status" => f.value = f.value.to_uppercase(),
             "status" => {
                 let lower = f.value.to_lowercase();
@@ -465,7 +465,7 @@ pub async fn list_users(ctx: Ctx, input: ListUsersRequest) -> ApiResult<ListUser
     let pagination_token = match (has_more, found.last()) {
         (true, Some(last)) => {
             let value = filter.as_ref().map(|f| search_value(last, &f.attribute));
-            let position = ListPosition { v: value, u: last.record.username_key.clone() };
+            let position = ListPosition { v: value, u: last.record.username_key.to_string() };
             Some(page_token(&serde_json::to_string(&position).map_err(ApiError::internal)?))
         }
         _ => None,
@@ -477,9 +477,9 @@ pub async fn list_users(ctx: Ctx, input: ListUsersRequest) -> ApiResult<ListUser
 /// The value a user is indexed under for `attribute` (the sort key of filtered pages).
 fn search_value(user: &User, attribute: &str) -> String {
     match attribute {
-        "username" => user.record.username_key.clone(),
-        "sub" => user.record.sub.clone(),
-        "cognito:user_status" => user.record.status.clone(),
+        "username" => user.record.username_key.to_string(),
+        "sub" => user.record.sub.to_string(),
+        "cognito:user_status" => user.record.status.as_str().to_owned(),
         "status" => if user.record.enabled { "Enabled" } else { "Disabled" }.to_owned(),
         other => user.attr(other).unwrap_or_default().to_owned(),
     }
