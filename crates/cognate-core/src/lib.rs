@@ -12,6 +12,7 @@
 //! issuance); [`access`] (a verified access token's caller); [`hooks`] (where triggers run).
 
 pub mod access;
+pub mod account;
 pub mod clients;
 pub mod context;
 pub mod devices;
