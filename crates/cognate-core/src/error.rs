@@ -16,6 +16,8 @@ pub enum ProtocolCode {
     /// so SDKs do not retry it.
     NotImplemented,
     RequestTooLarge,
+    /// Temporary credentials whose session has expired.
+    ExpiredToken,
     /// A caller whose kind the operation does not accept (e.g. an identity's temporary
     /// credentials on an administrator's operation).
     AccessDenied,
@@ -33,6 +35,7 @@ impl ProtocolCode {
             ProtocolCode::NotImplemented => "UnsupportedOperationException",
             ProtocolCode::RequestTooLarge => "RequestEntityTooLargeException",
             ProtocolCode::AccessDenied => "AccessDeniedException",
+            ProtocolCode::ExpiredToken => "ExpiredTokenException",
         }
     }
 

@@ -19,6 +19,7 @@ pub mod devices;
 pub mod error;
 pub mod groups;
 pub mod hooks;
+pub mod identity;
 pub mod jwt;
 pub mod metrics;
 pub mod outbox;

@@ -32,11 +32,17 @@ pub enum Purpose<'a> {
     SigningKey { pool_id: &'a str, kid: &'a str },
     /// One field (code, subject, body) of an outbox message.
     Outbox { field: &'a str, pool_id: &'a str, username: &'a str },
+    /// The session token of an identity's temporary AWS credentials.
+    SessionToken,
+    /// An identity pool's RSA key for OpenID tokens, at rest (the kid first: an identity
+    /// pool id has a `:` of its own).
+    OpenIdKey { identity_pool_id: &'a str, kid: &'a str },
 }
 
 impl Purpose<'_> {
     /// The sealing context. Each variant starts with its own tag and no tag is a prefix of
-    /// another; the ids in a context contain no `:` except its last one (a username).
+    /// another; the ids in a context contain no `:` except its last one (a username, an
+    /// identity pool id).
     pub fn context(&self) -> String {
         match *self {
             Purpose::SrpSecretBlock => "srp-secret-block-v1".to_owned(),
@@ -48,6 +54,8 @@ impl Purpose<'_> {
             Purpose::DeviceVerifier { pool_id, device_key } => format!("device-verifier:{pool_id}:{device_key}"),
             Purpose::SigningKey { pool_id, kid } => format!("signing-key:{pool_id}:{kid}"),
             Purpose::Outbox { field, pool_id, username } => format!("outbox:{field}:{pool_id}:{username}"),
+            Purpose::SessionToken => "session-token-v1".to_owned(),
+            Purpose::OpenIdKey { identity_pool_id, kid } => format!("openid-key:{kid}:{identity_pool_id}"),
         }
     }
 }
@@ -94,6 +102,8 @@ mod tests {
             Purpose::DeviceVerifier { pool_id: a, device_key: b },
             Purpose::SigningKey { pool_id: a, kid: b },
             Purpose::Outbox { field: "code", pool_id: a, username: b },
+            Purpose::SessionToken,
+            Purpose::OpenIdKey { identity_pool_id: a, kid: b },
         ]
     }
 
@@ -128,6 +138,8 @@ mod tests {
                 "device-verifier:us-east-1_P:s",
                 "signing-key:us-east-1_P:s",
                 "outbox:code:us-east-1_P:s",
+                "session-token-v1",
+                "openid-key:s:us-east-1_P",
             ]
         );
     }

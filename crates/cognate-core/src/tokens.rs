@@ -22,8 +22,9 @@ fn key_context(pool_id: &str, kid: &str) -> String {
     crate::sealed::Purpose::SigningKey { pool_id, kid }.context()
 }
 
-/// Generates a key for `purpose` (blocking: call off the runtime).
-fn generate(ctx: &Ctx, pool_id: &str, purpose: &str) -> ApiResult<SigningKeyRecord> {
+/// A new RSA key (blocking: call off the runtime): its kid, its PKCS#8 private key sealed
+/// under the context `seal_as(kid)` names, and its public JWK.
+pub fn new_sealed_key(ctx: &Ctx, seal_as: impl Fn(&str) -> String) -> ApiResult<(String, String, serde_json::Value)> {
     let pair = KeyPair::generate(KeySize::Rsa2048).map_err(ApiError::internal)?;
     let pkcs8 = pair.as_der().map_err(ApiError::internal)?;
     let public = pair.public_key();
@@ -36,7 +37,20 @@ fn generate(ctx: &Ctx, pool_id: &str, purpose: &str) -> ApiResult<SigningKeyReco
         "n": crate::jwt::b64(public.modulus().big_endian_without_leading_zero()),
         "use": "sig",
     });
-    let sealed = ctx.state.keyring.seal(pkcs8.as_ref(), &key_context(pool_id, &kid)).map_err(ApiError::internal)?;
+    let sealed = ctx.state.keyring.seal(pkcs8.as_ref(), &seal_as(&kid)).map_err(ApiError::internal)?;
+    Ok((kid, sealed, jwk))
+}
+
+/// The key [`new_sealed_key`] sealed under `context`.
+pub fn open_sealed_key(ctx: &Ctx, kid: &str, sealed: &str, context: &str) -> ApiResult<SigningKey> {
+    let pkcs8 = ctx.state.keyring.open(sealed, context).map_err(ApiError::internal)?;
+    let pair = KeyPair::from_pkcs8(&pkcs8).map_err(ApiError::internal)?;
+    Ok(SigningKey::new(kid.to_owned(), pair))
+}
+
+/// Generates a user pool's key for `purpose` (blocking: call off the runtime).
+fn generate(ctx: &Ctx, pool_id: &str, purpose: &str) -> ApiResult<SigningKeyRecord> {
+    let (kid, sealed, jwk) = new_sealed_key(ctx, |kid| key_context(pool_id, kid))?;
     Ok(SigningKeyRecord {
         pool_id: pool_id.to_owned(),
         kid,
@@ -48,13 +62,7 @@ fn generate(ctx: &Ctx, pool_id: &str, purpose: &str) -> ApiResult<SigningKeyReco
 }
 
 fn parse(ctx: &Ctx, record: &SigningKeyRecord) -> ApiResult<SigningKey> {
-    let pkcs8 = ctx
-        .state
-        .keyring
-        .open(&record.sealed_private_key, &key_context(&record.pool_id, &record.kid))
-        .map_err(ApiError::internal)?;
-    let pair = KeyPair::from_pkcs8(&pkcs8).map_err(ApiError::internal)?;
-    Ok(SigningKey::new(record.kid.clone(), pair))
+    open_sealed_key(ctx, &record.kid, &record.sealed_private_key, &key_context(&record.pool_id, &record.kid))
 }
 
 /// The pool's keys, creating them on first use.

@@ -460,15 +460,10 @@ async fn unsigned_get_id_reaches_the_operation() {
             Signing::None,
         )
         .await;
-    // GetId belongs to a later issue: until then it answers not-implemented, but it must
-    // get past authentication (no MissingAuthenticationToken for a public operation).
+    // A public operation gets past authentication (no MissingAuthenticationToken) to the
+    // operation, which does not find the pool.
     assert_eq!(resp.status, 400, "{}", resp.body);
-    let code = resp.error_type();
-    assert!(
-        code == "ResourceNotFoundException" || code == "UnsupportedOperationException",
-        "unexpected {code}: {}",
-        resp.body
-    );
+    assert_eq!(resp.error_type(), "ResourceNotFoundException", "{}", resp.body);
 }
 
 #[tokio::test]

@@ -16,7 +16,7 @@ use cognate_api::{Operation, Service};
 use cognate_crypto::sigv4;
 use serde_json::Value;
 
-use crate::credentials::{CredentialSource, ResolvedKey};
+use crate::credentials::{CredentialSource, KeyRefusal, ServerCredentials};
 use crate::front::{json_response, AwsJson, FrontEnd};
 use crate::ops;
 use cognate_core::error::{ApiError, ProtocolCode};
@@ -289,8 +289,19 @@ fn authenticate(
             required_signed_headers: &["content-type", "x-amz-target"],
         },
     };
-    let source: &dyn CredentialSource = config;
-    let secret_for = |key: &str| source.resolve(key).map(|resolved| resolved.secret_access_key.expose().clone());
+    let source = ServerCredentials { config, keyring: &state.core.keyring, now_ms: cognate_core::context::millis(now) };
+    let session_token = incoming.header("x-amz-security-token");
+    // An expired session token is told apart (ExpiredTokenException, which SDKs answer by
+    // fetching new credentials); the signature is checked first all the same.
+    let expired = std::cell::Cell::new(false);
+    let secret_for = |key: &str| match source.resolve(key, session_token) {
+        Ok(resolved) => Some(resolved.secret_access_key.expose().clone()),
+        Err(KeyRefusal::Expired) => {
+            expired.set(true);
+            None
+        }
+        Err(KeyRefusal::Unknown) => None,
+    };
     let skew = Duration::from_secs(config.sigv4_max_skew_seconds);
     match sigv4::verify(&request, service.signing_name(), &policy, &secret_for, now, skew) {
         // The credential scope's region is the namespace the request addresses: pools and
@@ -298,13 +309,12 @@ fn authenticate(
         // region is served unless `--region` lists the ones this server serves.
         Ok(verified) if !config.serves_region(&verified.region) => Err(region_not_served(&verified.region)),
         Ok(verified) => {
-            let resolved = source.resolve(&verified.access_key_id).ok_or_else(|| {
+            let resolved = source.resolve(&verified.access_key_id, session_token).map_err(|_| {
                 ApiError::protocol(
                     ProtocolCode::UnrecognizedClient,
                     "The security token included in the request is invalid.",
                 )
             })?;
-            check_session_token(&resolved, incoming)?;
             Ok(Signed { principal: resolved.principal(&verified.access_key_id), region: verified.region })
         }
         // The development switch relaxes the key and the signature, never their presence.
@@ -314,6 +324,9 @@ fn authenticate(
                 return Err(region_not_served(&region));
             }
             Ok(Signed { principal: Principal::Iam { access_key_id: String::from("(unverified)") }, region })
+        }
+        Err(sigv4::Error::UnrecognizedClient) if expired.get() => {
+            Err(ApiError::protocol(ProtocolCode::ExpiredToken, "The security token included in the request is expired"))
         }
         Err(err) => {
             let code = match err.code() {
@@ -332,20 +345,6 @@ fn region_not_served(region: &str) -> ApiError {
         ProtocolCode::InvalidSignature,
         format!("Credential should be scoped to a valid region, not '{region}'. "),
     )
-}
-
-/// Temporary credentials are valid only with the session token they were issued with.
-fn check_session_token(resolved: &ResolvedKey, incoming: &Incoming) -> Result<(), ApiError> {
-    let Some(expected) = resolved.session_token() else { return Ok(()) };
-    let presented = incoming.header("x-amz-security-token").unwrap_or_default();
-    if cognate_crypto::ct::eq(presented.as_bytes(), expected.as_bytes()) {
-        Ok(())
-    } else {
-        Err(ApiError::protocol(
-            ProtocolCode::UnrecognizedClient,
-            "The security token included in the request is invalid.",
-        ))
-    }
 }
 
 /// The region of the request's credential scope, read without verifying anything (only for

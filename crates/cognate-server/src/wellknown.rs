@@ -48,8 +48,20 @@ fn context(state: &Arc<AppState>) -> Ctx {
     ctx
 }
 
+/// Identity pools' ids (`region:uuid`) have a colon, user pools' (`region_id`) none: the
+/// same well-known paths serve OpenID tokens of identities and user pools' tokens.
+fn is_identity_pool(id: &str) -> bool {
+    id.contains(':')
+}
+
 pub async fn jwks(State(state): State<Arc<AppState>>, Path(pool_id): Path<String>) -> Response {
     let ctx = context(&state);
+    if is_identity_pool(&pool_id) {
+        return match cognate_core::identity::openid::jwks(&ctx, &pool_id).await {
+            Ok(keys) => json_response(StatusCode::OK, json!({ "keys": keys })),
+            Err(err) => WellKnown.error(&ctx.request_id, &err),
+        };
+    }
     let keys = match require_pool(&ctx, &pool_id).await {
         Ok(record) => tokens::pool_keys(&ctx, &pool_id, record.created_ms).await,
         Err(err) => Err(err),
@@ -62,6 +74,26 @@ pub async fn jwks(State(state): State<Arc<AppState>>, Path(pool_id): Path<String
 
 pub async fn openid_configuration(State(state): State<Arc<AppState>>, Path(pool_id): Path<String>) -> Response {
     let ctx = context(&state);
+    if is_identity_pool(&pool_id) {
+        // An identity pool issues only OpenID tokens (GetOpenIdToken): its document names
+        // the issuer and the keys.
+        return match cognate_core::identity::pools::load(&ctx, &pool_id).await {
+            Ok(_) => {
+                let issuer = cognate_core::identity::openid::issuer(&ctx, &pool_id);
+                json_response(
+                    StatusCode::OK,
+                    json!({
+                        "issuer": issuer,
+                        "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+                        "id_token_signing_alg_values_supported": ["RS256"],
+                        "response_types_supported": ["id_token"],
+                        "subject_types_supported": ["public"],
+                    }),
+                )
+            }
+            Err(err) => WellKnown.error(&ctx.request_id, &err),
+        };
+    }
     if let Err(err) = require_pool(&ctx, &pool_id).await {
         return WellKnown.error(&ctx.request_id, &err);
     }

@@ -8,9 +8,9 @@
 //! checks do not depend on each other or on running against an empty store.
 
 use crate::{
-    AppClientRecord, ClientSecretRecord, CodeCheck, CodeRecord, Entity, GroupRecord, IdentityPoolRecord,
-    ImportJobRecord, OutboxMessage, SigningKeyRecord, Store, StoreError, StoreResult, UserIndex, UserPoolRecord,
-    UserRecord, UserStatus, UsernameKey,
+    AppClientRecord, ClientSecretRecord, CodeCheck, CodeRecord, Entity, GroupRecord, IdentityLogin, IdentityPoolRecord,
+    IdentityRecord, ImportJobRecord, OutboxMessage, SigningKeyRecord, Store, StoreError, StoreResult, UserIndex,
+    UserPoolRecord, UserRecord, UserStatus, UsernameKey,
 };
 
 /// Lists every check once; a test below fails if a `pub fn` check of this
@@ -99,6 +99,15 @@ registry! {
         concurrent_rate_window_hits,
         attempt_counting_and_lockout,
         concurrent_attempts_evaluate_at_most_the_free_ones,
+        identity_insert_and_get,
+        identity_insert_with_a_taken_login_writes_nothing,
+        identity_link_and_unlink,
+        identity_merge,
+        identity_compare_and_set,
+        identity_delete_and_pool_cascade,
+        identity_list_order_and_pagination,
+        identity_counts,
+        concurrent_identity_races,
     ],
     between_stores: [
         cas_race_between_stores,
@@ -108,6 +117,7 @@ registry! {
         import_job_races_between_stores,
         rate_window_shared_between_stores,
         attempts_shared_between_stores,
+        identity_races_between_stores,
     ],
 }
 
@@ -3169,6 +3179,580 @@ pub fn attempts_shared_between_stores(a: &dyn Store, b: &dyn Store) {
 }
 
 // ---------------------------------------------------------------------------
+// Identities of identity pools
+
+/// Identity ids are unique among all pools, so each check's ids start with
+/// its pool's id.
+fn identity(identity_pool_id: &str, identity_id: &str) -> IdentityRecord {
+    IdentityRecord {
+        identity_pool_id: identity_pool_id.into(),
+        identity_id: identity_id.into(),
+        created_ms: 1_700_000_000_700,
+        modified_ms: 1_700_000_000_700,
+        version: 1,
+        doc: format!(r#"{{"IdentityId":"{identity_id}","ünï":"🌍"}}"#),
+    }
+}
+
+fn login(provider: &str, subject: &str) -> IdentityLogin {
+    IdentityLogin { provider: provider.into(), subject: subject.into() }
+}
+
+fn logins_of(store: &dyn Store, identity_pool_id: &str, identity_id: &str) -> Vec<IdentityLogin> {
+    ok(store.list_identity_logins(identity_pool_id, identity_id), "list logins")
+}
+
+fn owner_of(store: &dyn Store, identity_pool_id: &str, l: &IdentityLogin) -> Option<String> {
+    ok(store.find_identity_by_login(identity_pool_id, l), "find by login").map(|i| i.identity_id)
+}
+
+/// Every identity of the pool with its logins, paged `page` at a time.
+fn all_identities(store: &dyn Store, identity_pool_id: &str, page: usize) -> Vec<(IdentityRecord, Vec<IdentityLogin>)> {
+    let mut seen: Vec<(IdentityRecord, Vec<IdentityLogin>)> = Vec::new();
+    loop {
+        let after = seen.last().map(|(i, _)| i.identity_id.clone());
+        let got = ok(store.list_identities(identity_pool_id, after.as_deref(), page), "list identities");
+        assert!(got.len() <= page, "page larger than limit");
+        let done = got.len() < page;
+        seen.extend(got);
+        if done {
+            return seen;
+        }
+    }
+}
+
+fn identity_ids(store: &dyn Store, identity_pool_id: &str, page: usize) -> Vec<String> {
+    all_identities(store, identity_pool_id, page).into_iter().map(|(i, _)| i.identity_id).collect()
+}
+
+pub fn identity_insert_and_get(store: &dyn Store) {
+    ok(store.insert_identity_pool(&identity_pool("idi_pool")), "insert pool");
+    ok(store.insert_identity_pool(&identity_pool("idi_other")), "insert other pool");
+    let rec = identity("idi_pool", "idi:1");
+    let google = login("accounts.google.com", "g-1");
+    let cognito = login("cognito-idp.us-east-1.amazonaws.com/us-east-1_abc", "sub-1");
+    let dev = login("login.example.dev", "Ünïcødé 名前");
+    // Out of order and repeated: stored once each, listed in (provider, subject) order.
+    ok(store.insert_identity(&rec, &[google.clone(), dev.clone(), cognito.clone(), google.clone()]), "insert");
+    assert_eq!(ok(store.get_identity("idi_pool", "idi:1"), "get"), Some(rec.clone()));
+    assert_eq!(ok(store.get_identity_by_id("idi:1"), "get by id"), Some(rec.clone()));
+    assert_eq!(logins_of(store, "idi_pool", "idi:1"), [google.clone(), cognito.clone(), dev.clone()]);
+    for l in [&google, &cognito, &dev] {
+        assert_eq!(ok(store.find_identity_by_login("idi_pool", l), "find"), Some(rec.clone()), "{l:?}");
+    }
+    // Lookups are exact and per pool.
+    assert_eq!(owner_of(store, "idi_pool", &login("accounts.google.com", "G-1")), None);
+    assert_eq!(owner_of(store, "idi_pool", &login("accounts.google.com", "g-")), None);
+    assert_eq!(owner_of(store, "idi_other", &google), None);
+    assert_eq!(ok(store.get_identity("idi_other", "idi:1"), "get in another pool"), None);
+    assert_eq!(ok(store.get_identity("idi_pool", "idi:nope"), "get missing"), None);
+    assert_eq!(ok(store.get_identity_by_id("idi:nope"), "get missing by id"), None);
+    assert_eq!(ok(store.get_identity_by_id("idi_pool"), "a pool id is no identity id"), None);
+    assert!(logins_of(store, "idi_pool", "idi:nope").is_empty());
+    assert!(logins_of(store, "idi_other", "idi:1").is_empty());
+
+    // An unauthenticated identity has no logins.
+    let bare = identity("idi_pool", "idi:2");
+    ok(store.insert_identity(&bare, &[]), "insert without logins");
+    assert_eq!(ok(store.get_identity("idi_pool", "idi:2"), "get"), Some(bare));
+    assert!(logins_of(store, "idi_pool", "idi:2").is_empty());
+
+    // The same login in another pool is another login.
+    ok(store.insert_identity(&identity("idi_other", "idi:3"), std::slice::from_ref(&google)), "same login, other pool");
+    assert_eq!(
+        ok(store.get_identity_by_id("idi:3"), "get by id in the other pool"),
+        Some(identity("idi_other", "idi:3"))
+    );
+    assert_eq!(owner_of(store, "idi_other", &google).as_deref(), Some("idi:3"));
+    assert_eq!(owner_of(store, "idi_pool", &google).as_deref(), Some("idi:1"));
+
+    // Identity ids are unique in the pool and among pools.
+    let mut dup = identity("idi_pool", "idi:1");
+    dup.doc = "{}".into();
+    expect_err(
+        store.insert_identity(&dup, &[login("accounts.google.com", "fresh")]),
+        |e| matches!(e, StoreError::AlreadyExists(Entity::Identity)),
+        "duplicate id",
+    );
+    expect_err(
+        store.insert_identity(&identity("idi_other", "idi:1"), &[login("accounts.google.com", "fresh")]),
+        |e| matches!(e, StoreError::AlreadyExists(Entity::Identity)),
+        "duplicate id in another pool",
+    );
+    assert_eq!(ok(store.get_identity("idi_pool", "idi:1"), "get"), Some(rec.clone()));
+    assert_eq!(ok(store.get_identity("idi_other", "idi:1"), "get"), None);
+    assert_eq!(ok(store.get_identity_by_id("idi:1"), "get by id"), Some(rec));
+    assert_eq!(owner_of(store, "idi_pool", &login("accounts.google.com", "fresh")), None);
+    assert_eq!(owner_of(store, "idi_other", &login("accounts.google.com", "fresh")), None);
+
+    expect_err(
+        store.insert_identity(&identity("idi_nopool", "idi:4"), &[login("accounts.google.com", "g-4")]),
+        |e| matches!(e, StoreError::NotFound(Entity::IdentityPool)),
+        "identity in a missing pool",
+    );
+    assert_eq!(ok(store.get_identity("idi_nopool", "idi:4"), "get"), None);
+    assert_eq!(owner_of(store, "idi_nopool", &login("accounts.google.com", "g-4")), None);
+    // An identity pool is not a user pool.
+    ok(store.insert_user_pool(&pool("idi_userpool")), "insert user pool");
+    expect_err(
+        store.insert_identity(&identity("idi_userpool", "idi:5"), &[]),
+        |e| matches!(e, StoreError::NotFound(Entity::IdentityPool)),
+        "identity in a user pool",
+    );
+}
+
+/// A login linked already refuses the whole insert: no identity, no other
+/// login, no count.
+pub fn identity_insert_with_a_taken_login_writes_nothing(store: &dyn Store) {
+    ok(store.insert_identity_pool(&identity_pool("idt_pool")), "insert pool");
+    let taken = login("accounts.google.com", "taken");
+    ok(store.insert_identity(&identity("idt_pool", "idt:1"), std::slice::from_ref(&taken)), "insert holder");
+    let fresh = [login("a.example", "fresh"), login("zz.example", "fresh")];
+    for logins in [
+        vec![fresh[0].clone(), taken.clone(), fresh[1].clone()],
+        vec![taken.clone()],
+        vec![fresh[1].clone(), taken.clone()],
+    ] {
+        expect_err(
+            store.insert_identity(&identity("idt_pool", "idt:2"), &logins),
+            |e| matches!(e, StoreError::AlreadyExists(Entity::IdentityLogin)),
+            "taken login",
+        );
+        assert_eq!(ok(store.get_identity("idt_pool", "idt:2"), "refused identity"), None);
+        for l in &fresh {
+            assert_eq!(owner_of(store, "idt_pool", l), None, "{l:?} linked by a refused insert");
+        }
+        assert_eq!(owner_of(store, "idt_pool", &taken).as_deref(), Some("idt:1"));
+        assert_eq!(ok(store.count_identities("idt_pool"), "count"), 1);
+        assert_eq!(identity_ids(store, "idt_pool", 10), ["idt:1"]);
+    }
+    // Neither the id nor the fresh logins were used up.
+    ok(store.insert_identity(&identity("idt_pool", "idt:2"), &fresh), "insert with the fresh logins");
+    assert_eq!(logins_of(store, "idt_pool", "idt:2"), fresh);
+    assert_eq!(ok(store.count_identities("idt_pool"), "count"), 2);
+}
+
+pub fn identity_link_and_unlink(store: &dyn Store) {
+    ok(store.insert_identity_pool(&identity_pool("idl_pool")), "insert pool");
+    let (a, b, c, d) = (login("p1", "a"), login("p1", "b"), login("p2", "a"), login("p0", "z"));
+    ok(store.insert_identity(&identity("idl_pool", "idl:1"), std::slice::from_ref(&a)), "insert 1");
+    ok(store.insert_identity(&identity("idl_pool", "idl:2"), std::slice::from_ref(&c)), "insert 2");
+
+    // New logins, and one already linked to the identity (left as it is).
+    ok(store.link_identity_logins("idl_pool", "idl:1", &[b.clone(), a.clone(), d.clone(), b.clone()]), "link");
+    assert_eq!(logins_of(store, "idl_pool", "idl:1"), [d.clone(), a.clone(), b.clone()]);
+    assert_eq!(owner_of(store, "idl_pool", &b).as_deref(), Some("idl:1"));
+    ok(store.link_identity_logins("idl_pool", "idl:1", std::slice::from_ref(&a)), "link again");
+    ok(store.link_identity_logins("idl_pool", "idl:1", &[]), "link nothing");
+    assert_eq!(logins_of(store, "idl_pool", "idl:1"), [d.clone(), a.clone(), b.clone()]);
+    // Linking does not touch the identity record.
+    assert_eq!(ok(store.get_identity("idl_pool", "idl:1"), "get"), Some(identity("idl_pool", "idl:1")));
+
+    // A login of another identity refuses the whole link.
+    let e = login("p3", "e");
+    expect_err(
+        store.link_identity_logins("idl_pool", "idl:1", &[e.clone(), c.clone()]),
+        |e| matches!(e, StoreError::AlreadyExists(Entity::IdentityLogin)),
+        "login of another identity",
+    );
+    assert_eq!(owner_of(store, "idl_pool", &e), None, "refused link wrote a login");
+    assert_eq!(owner_of(store, "idl_pool", &c).as_deref(), Some("idl:2"));
+    assert_eq!(logins_of(store, "idl_pool", "idl:2"), std::slice::from_ref(&c));
+
+    expect_err(
+        store.link_identity_logins("idl_pool", "idl:nope", std::slice::from_ref(&e)),
+        |e| matches!(e, StoreError::NotFound(Entity::Identity)),
+        "link to a missing identity",
+    );
+    expect_err(
+        store.link_identity_logins("idl_pool", "idl:nope", &[]),
+        |e| matches!(e, StoreError::NotFound(Entity::Identity)),
+        "link nothing to a missing identity",
+    );
+    expect_err(
+        store.link_identity_logins("idl_nopool", "idl:1", std::slice::from_ref(&e)),
+        |e| matches!(e, StoreError::NotFound(Entity::Identity)),
+        "link in a missing pool",
+    );
+    assert_eq!(owner_of(store, "idl_pool", &e), None);
+
+    // Unlinking counts only the identity's own logins.
+    assert_eq!(ok(store.unlink_identity_logins("idl_pool", "idl:1", &[c.clone(), e.clone()]), "unlink others"), 0);
+    assert_eq!(owner_of(store, "idl_pool", &c).as_deref(), Some("idl:2"));
+    assert_eq!(
+        ok(store.unlink_identity_logins("idl_pool", "idl:1", &[b.clone(), d.clone(), b.clone(), c.clone()]), "unlink"),
+        2
+    );
+    assert_eq!(logins_of(store, "idl_pool", "idl:1"), std::slice::from_ref(&a));
+    assert_eq!(owner_of(store, "idl_pool", &b), None);
+    assert_eq!(ok(store.unlink_identity_logins("idl_pool", "idl:1", std::slice::from_ref(&b)), "unlink again"), 0);
+    assert_eq!(ok(store.unlink_identity_logins("idl_pool", "idl:nope", std::slice::from_ref(&a)), "unlink missing"), 0);
+    assert_eq!(ok(store.unlink_identity_logins("idl_pool", "idl:1", &[]), "unlink nothing"), 0);
+    // An unlinked login is free for any identity.
+    ok(store.link_identity_logins("idl_pool", "idl:2", std::slice::from_ref(&b)), "relink elsewhere");
+    assert_eq!(logins_of(store, "idl_pool", "idl:2"), [b.clone(), c.clone()]);
+    // Unlinking every login keeps the identity.
+    assert_eq!(ok(store.unlink_identity_logins("idl_pool", "idl:1", std::slice::from_ref(&a)), "unlink last"), 1);
+    assert!(ok(store.get_identity("idl_pool", "idl:1"), "get").is_some());
+    assert_eq!(ok(store.count_identities("idl_pool"), "count"), 2);
+}
+
+pub fn identity_merge(store: &dyn Store) {
+    ok(store.insert_identity_pool(&identity_pool("idm_pool")), "insert pool");
+    let (a, b, c) = (login("p", "a"), login("p", "b"), login("q", "c"));
+    ok(store.insert_identity(&identity("idm_pool", "idm:src"), &[b.clone(), c.clone()]), "insert source");
+    ok(store.insert_identity(&identity("idm_pool", "idm:dst"), std::slice::from_ref(&a)), "insert destination");
+    ok(store.insert_identity(&identity("idm_pool", "idm:bare"), &[]), "insert bare");
+    assert_eq!(ok(store.count_identities("idm_pool"), "count"), 3);
+
+    // Missing either side: nothing changes.
+    for (source, destination) in [("idm:src", "idm:nope"), ("idm:nope", "idm:dst"), ("idm:nope", "idm:nope")] {
+        expect_err(
+            store.merge_identities("idm_pool", source, destination),
+            |e| matches!(e, StoreError::NotFound(Entity::Identity)),
+            "merge with a missing identity",
+        );
+    }
+    expect_err(
+        store.merge_identities("idm_nopool", "idm:src", "idm:dst"),
+        |e| matches!(e, StoreError::NotFound(Entity::Identity)),
+        "merge in a missing pool",
+    );
+    assert_eq!(logins_of(store, "idm_pool", "idm:src"), [b.clone(), c.clone()]);
+    assert_eq!(ok(store.count_identities("idm_pool"), "count"), 3);
+
+    // Merging an identity into itself leaves it be.
+    ok(store.merge_identities("idm_pool", "idm:src", "idm:src"), "merge into itself");
+    assert_eq!(logins_of(store, "idm_pool", "idm:src"), [b.clone(), c.clone()]);
+    assert_eq!(ok(store.count_identities("idm_pool"), "count"), 3);
+
+    let destination = ok(store.get_identity("idm_pool", "idm:dst"), "get destination");
+    ok(store.merge_identities("idm_pool", "idm:src", "idm:dst"), "merge");
+    assert_eq!(ok(store.get_identity("idm_pool", "idm:src"), "source gone"), None);
+    assert_eq!(ok(store.get_identity_by_id("idm:src"), "source gone by id"), None);
+    assert!(logins_of(store, "idm_pool", "idm:src").is_empty());
+    assert_eq!(logins_of(store, "idm_pool", "idm:dst"), [a.clone(), b.clone(), c.clone()]);
+    for l in [&a, &b, &c] {
+        assert_eq!(owner_of(store, "idm_pool", l).as_deref(), Some("idm:dst"), "{l:?}");
+    }
+    // The destination record itself is the caller's to update.
+    assert_eq!(ok(store.get_identity("idm_pool", "idm:dst"), "get destination"), destination);
+    assert_eq!(ok(store.count_identities("idm_pool"), "count"), 2);
+    assert_eq!(identity_ids(store, "idm_pool", 10), ["idm:bare", "idm:dst"]);
+    // The source is gone: merging it again finds nothing.
+    expect_err(
+        store.merge_identities("idm_pool", "idm:src", "idm:dst"),
+        |e| matches!(e, StoreError::NotFound(Entity::Identity)),
+        "merge a merged identity",
+    );
+
+    // An identity without logins merges too.
+    ok(store.merge_identities("idm_pool", "idm:bare", "idm:dst"), "merge bare");
+    assert_eq!(logins_of(store, "idm_pool", "idm:dst"), [a, b, c]);
+    assert_eq!(ok(store.count_identities("idm_pool"), "count"), 1);
+    // The source's id is free again.
+    ok(store.insert_identity(&identity("idm_pool", "idm:src"), &[]), "reuse the source id");
+    assert_eq!(ok(store.count_identities("idm_pool"), "count"), 2);
+}
+
+pub fn identity_compare_and_set(store: &dyn Store) {
+    ok(store.insert_identity_pool(&identity_pool("idc_pool")), "insert pool");
+    let rec = identity("idc_pool", "idc:1");
+    let l = login("p", "s");
+    ok(store.insert_identity(&rec, std::slice::from_ref(&l)), "insert");
+
+    let mut v2 = rec.clone();
+    v2.version = 2;
+    v2.doc = r#"{"v":2}"#.into();
+    v2.modified_ms += 10;
+    // An update never rewrites the creation time.
+    v2.created_ms = 1;
+    ok(store.update_identity(&v2), "update to v2");
+    let stored = ok(store.get_identity("idc_pool", "idc:1"), "get").unwrap_or_else(|| panic!("gone"));
+    assert_eq!(stored, IdentityRecord { created_ms: rec.created_ms, ..v2.clone() });
+    // Nor does it touch the logins.
+    assert_eq!(logins_of(store, "idc_pool", "idc:1"), [l]);
+
+    // A second writer that also read v1 loses; so do skips and nonsense.
+    let mut stale = rec.clone();
+    stale.version = 2;
+    stale.doc = "{}".into();
+    for version in [2, 4, 1, 0, i64::MIN, i64::MAX] {
+        stale.version = version;
+        expect_err(
+            store.update_identity(&stale),
+            |e| matches!(e, StoreError::VersionConflict(Entity::Identity)),
+            "stale update",
+        );
+    }
+    assert_eq!(ok(store.get_identity("idc_pool", "idc:1"), "get"), Some(stored.clone()));
+
+    let mut v3 = stored;
+    v3.version = 3;
+    v3.doc = r#"{"v":3}"#.into();
+    ok(store.update_identity(&v3), "update to v3");
+    assert_eq!(ok(store.get_identity("idc_pool", "idc:1"), "get"), Some(v3.clone()));
+    assert_eq!(ok(store.get_identity_by_id("idc:1"), "get by id"), Some(v3.clone()));
+    let listed = all_identities(store, "idc_pool", 10);
+    assert_eq!(listed.first().map(|(i, _)| i), Some(&v3));
+
+    let mut missing = identity("idc_pool", "idc:missing");
+    missing.version = 2;
+    expect_err(
+        store.update_identity(&missing),
+        |e| matches!(e, StoreError::NotFound(Entity::Identity)),
+        "update missing",
+    );
+    let mut wrong_pool = v3;
+    wrong_pool.identity_pool_id = "idc_nopool".into();
+    wrong_pool.version = 4;
+    expect_err(
+        store.update_identity(&wrong_pool),
+        |e| matches!(e, StoreError::NotFound(Entity::Identity)),
+        "update in another pool",
+    );
+}
+
+pub fn identity_delete_and_pool_cascade(store: &dyn Store) {
+    for id in ["idd_pool", "idd_keep"] {
+        ok(store.insert_identity_pool(&identity_pool(id)), "insert pool");
+        for i in 0..3 {
+            let identity_id = format!("{id}:{i}");
+            ok(store.insert_identity(&identity(id, &identity_id), &[login("p", &format!("s{i}"))]), "insert");
+        }
+    }
+    assert!(ok(store.delete_identity("idd_pool", "idd_pool:1"), "delete"));
+    assert_eq!(ok(store.get_identity("idd_pool", "idd_pool:1"), "get deleted"), None);
+    assert_eq!(ok(store.get_identity_by_id("idd_pool:1"), "get deleted by id"), None);
+    assert!(logins_of(store, "idd_pool", "idd_pool:1").is_empty());
+    assert_eq!(owner_of(store, "idd_pool", &login("p", "s1")), None);
+    assert!(!ok(store.delete_identity("idd_pool", "idd_pool:1"), "delete again"));
+    assert!(!ok(store.delete_identity("idd_keep", "idd_pool:0"), "delete from another pool"));
+    assert!(!ok(store.delete_identity("idd_nopool", "idd_pool:0"), "delete in a missing pool"));
+    assert_eq!(ok(store.count_identities("idd_pool"), "count"), 2);
+    assert_eq!(identity_ids(store, "idd_pool", 10), ["idd_pool:0", "idd_pool:2"]);
+    // The login is free again, and the id.
+    ok(store.insert_identity(&identity("idd_pool", "idd_pool:3"), &[login("p", "s1")]), "reuse the login");
+    ok(store.insert_identity(&identity("idd_pool", "idd_pool:1"), &[]), "reuse the id");
+    assert_eq!(ok(store.count_identities("idd_pool"), "count"), 4);
+
+    assert!(ok(store.delete_identity_pool("idd_pool"), "delete pool"));
+    assert_eq!(ok(store.count_identities("idd_pool"), "count"), 0);
+    assert!(ok(store.list_identities("idd_pool", None, 10), "list").is_empty());
+    assert_eq!(ok(store.get_identity("idd_pool", "idd_pool:0"), "get"), None);
+    assert_eq!(ok(store.get_identity_by_id("idd_pool:0"), "get by id"), None);
+    assert!(logins_of(store, "idd_pool", "idd_pool:0").is_empty());
+    assert_eq!(owner_of(store, "idd_pool", &login("p", "s0")), None);
+
+    // Recreating the pool brings nothing back, and the ids and logins are free.
+    ok(store.insert_identity_pool(&identity_pool("idd_pool")), "reinsert pool");
+    assert_eq!(ok(store.count_identities("idd_pool"), "count"), 0);
+    assert_eq!(owner_of(store, "idd_pool", &login("p", "s0")), None);
+    ok(store.insert_identity(&identity("idd_pool", "idd_pool:0"), &[login("p", "s0")]), "reinsert identity");
+    assert_eq!(ok(store.count_identities("idd_pool"), "count"), 1);
+
+    // The other pool is intact.
+    assert_eq!(ok(store.count_identities("idd_keep"), "count other"), 3);
+    let kept = all_identities(store, "idd_keep", 10);
+    let expected: Vec<(IdentityRecord, Vec<IdentityLogin>)> =
+        (0..3).map(|i| (identity("idd_keep", &format!("idd_keep:{i}")), vec![login("p", &format!("s{i}"))])).collect();
+    assert_eq!(kept, expected);
+}
+
+pub fn identity_list_order_and_pagination(store: &dyn Store) {
+    ok(store.insert_identity_pool(&identity_pool("ido_pool")), "insert pool");
+    ok(store.insert_identity_pool(&identity_pool("ido_other")), "insert other pool");
+    // Byte order: uppercase before lowercase, digits compared as text, "é"
+    // after every ASCII character.
+    let ids = ["ido:m", "ido:B", "ido:a", "ido:z9", "ido:z10", "ido:é", "ido:_", "ido:%"];
+    for (n, id) in ids.iter().enumerate() {
+        // The n-th with n logins, given in reverse order.
+        let logins: Vec<IdentityLogin> =
+            (0..n).rev().map(|i| login(&format!("p{}", i % 2), &format!("{id}/s{i}"))).collect();
+        ok(store.insert_identity(&identity("ido_pool", id), &logins), "insert");
+    }
+    ok(store.insert_identity(&identity("ido_other", "ido:c"), &[login("p0", "s0")]), "insert other");
+    let mut expected: Vec<&str> = ids.to_vec();
+    expected.sort_unstable();
+    for page in [1, 2, 3, 100] {
+        assert_eq!(identity_ids(store, "ido_pool", page), expected, "page size {page}");
+    }
+    let full = ok(store.list_identities("ido_pool", None, 100), "list");
+    for (rec, logins) in &full {
+        assert_eq!(rec, &identity("ido_pool", &rec.identity_id));
+        let mut want = logins_of(store, "ido_pool", &rec.identity_id);
+        assert_eq!(logins, &want, "{}", rec.identity_id);
+        want.sort();
+        assert_eq!(logins, &want, "logins of {} out of order", rec.identity_id);
+        let n = ids.iter().position(|id| *id == rec.identity_id).unwrap_or_else(|| panic!("stray identity"));
+        assert_eq!(logins.len(), n);
+    }
+
+    let after = |cursor: &str, limit: usize| -> Vec<String> {
+        ok(store.list_identities("ido_pool", Some(cursor), limit), "list after")
+            .into_iter()
+            .map(|(i, _)| i.identity_id)
+            .collect()
+    };
+    // Strictly after the cursor, which need not be an id of the pool.
+    assert_eq!(after("ido:a", 2), ["ido:m", "ido:z10"]);
+    assert_eq!(after("ido:b", 100), ["ido:m", "ido:z10", "ido:z9", "ido:é"]);
+    assert_eq!(after("", 1), ["ido:%"]);
+    assert_eq!(after("ido:c", 1), ["ido:m"], "another pool's id as the cursor");
+    assert!(after("ido:é", 10).is_empty(), "after the last");
+    assert!(after("\u{10FFFF}", 10).is_empty());
+    assert!(ok(store.list_identities("ido_pool", None, 0), "limit 0").is_empty());
+    assert_eq!(ok(store.list_identities("ido_pool", None, usize::MAX), "no limit"), full);
+    assert!(ok(store.list_identities("ido_nopool", None, 10), "missing pool").is_empty());
+    let other = ok(store.list_identities("ido_other", None, 10), "other pool");
+    assert_eq!(other, vec![(identity("ido_other", "ido:c"), vec![login("p0", "s0")])]);
+}
+
+pub fn identity_counts(store: &dyn Store) {
+    ok(store.insert_identity_pool(&identity_pool("idn_pool")), "insert pool");
+    ok(store.insert_identity_pool(&identity_pool("idn_other")), "insert other pool");
+    assert_eq!(ok(store.count_identities("idn_pool"), "count"), 0);
+    assert_eq!(ok(store.count_identities("idn_nopool"), "count missing pool"), 0);
+    // Enough identities to touch every count shard.
+    for i in 0..40 {
+        let id = format!("idn:{i:02}");
+        ok(store.insert_identity(&identity("idn_pool", &id), &[login("p", &id)]), "insert");
+    }
+    ok(store.insert_identity(&identity("idn_other", "idn:other"), &[]), "insert other");
+    assert_eq!(ok(store.count_identities("idn_pool"), "count"), 40);
+
+    // Refused writes leave the count alone.
+    expect_err(
+        store.insert_identity(&identity("idn_pool", "idn:00"), &[]),
+        |e| matches!(e, StoreError::AlreadyExists(Entity::Identity)),
+        "duplicate",
+    );
+    expect_err(
+        store.insert_identity(&identity("idn_pool", "idn:new"), &[login("p", "idn:01")]),
+        |e| matches!(e, StoreError::AlreadyExists(Entity::IdentityLogin)),
+        "taken login",
+    );
+    assert!(!ok(store.delete_identity("idn_pool", "idn:nobody"), "delete missing"));
+    expect_err(
+        store.merge_identities("idn_pool", "idn:nobody", "idn:00"),
+        |e| matches!(e, StoreError::NotFound(Entity::Identity)),
+        "merge missing",
+    );
+    ok(store.link_identity_logins("idn_pool", "idn:00", &[login("q", "x")]), "link");
+    assert_eq!(ok(store.unlink_identity_logins("idn_pool", "idn:00", &[login("q", "x")]), "unlink"), 1);
+    let mut v2 = identity("idn_pool", "idn:00");
+    v2.version = 2;
+    ok(store.update_identity(&v2), "update");
+    let mut pool_v2 = identity_pool("idn_pool");
+    pool_v2.version = 2;
+    ok(store.update_identity_pool(&pool_v2), "update pool");
+    assert_eq!(ok(store.count_identities("idn_pool"), "count"), 40);
+
+    for i in 0..10 {
+        assert!(ok(store.delete_identity("idn_pool", &format!("idn:{i:02}")), "delete"));
+    }
+    assert_eq!(ok(store.count_identities("idn_pool"), "count"), 30);
+    for i in (10..20).step_by(2) {
+        ok(store.merge_identities("idn_pool", &format!("idn:{i:02}"), &format!("idn:{:02}", i + 1)), "merge");
+    }
+    assert_eq!(ok(store.count_identities("idn_pool"), "count"), 25);
+    assert_eq!(identity_ids(store, "idn_pool", 7).len(), 25);
+    assert_eq!(ok(store.count_identities("idn_other"), "count other"), 1);
+}
+
+/// The stores (repeated as given) race, in fresh pools named after `prefix`:
+/// to insert identities with one login, to link one login to different
+/// identities, and to merge two identities into each other. Exactly one wins
+/// each race, the losers write nothing, and the count stays exact.
+fn race_identity_writes(stores: &[&dyn Store], prefix: &str, rounds: usize) {
+    let n = stores.len();
+    for round in 0..rounds {
+        let pool_id = format!("{prefix}_{round}");
+        ok(stores[0].insert_identity_pool(&identity_pool(&pool_id)), "insert pool");
+        let id = |what: &str, i: usize| format!("{pool_id}:{what}-{i}");
+
+        // First sign-ins with one login: one identity.
+        let shared = login("accounts.google.com", "shared");
+        let results = race(n, |i| {
+            let own = login("own.example", &i.to_string());
+            stores[i].insert_identity(&identity(&pool_id, &id("first", i)), &[own, shared.clone()])
+        });
+        for r in &results {
+            assert!(matches!(r, Ok(()) | Err(StoreError::AlreadyExists(Entity::IdentityLogin))), "{pool_id}: {r:?}");
+        }
+        let winners: Vec<usize> = (0..n).filter(|i| results[*i].is_ok()).collect();
+        assert_eq!(winners.len(), 1, "{pool_id}: first sign-ins {results:?}");
+        let winner = id("first", winners[0]);
+        for store in stores {
+            assert_eq!(owner_of(*store, &pool_id, &shared), Some(winner.clone()), "{pool_id}");
+            assert_eq!(ok(store.count_identities(&pool_id), "count"), 1, "{pool_id}");
+            assert_eq!(identity_ids(*store, &pool_id, 10), std::slice::from_ref(&winner), "{pool_id}");
+        }
+        for i in (0..n).filter(|i| !winners.contains(i)) {
+            assert_eq!(ok(stores[0].get_identity(&pool_id, &id("first", i)), "loser"), None, "{pool_id}");
+            assert_eq!(owner_of(stores[0], &pool_id, &login("own.example", &i.to_string())), None, "{pool_id}");
+        }
+
+        // One login linked to several identities at once: to one of them.
+        for i in 0..n {
+            ok(stores[0].insert_identity(&identity(&pool_id, &id("link", i)), &[]), "insert");
+        }
+        let contested = login("cognito-idp.us-east-1.amazonaws.com/us-east-1_x", "contested");
+        let results = race(n, |i| {
+            let own = login("own.link", &i.to_string());
+            stores[i].link_identity_logins(&pool_id, &id("link", i), &[contested.clone(), own])
+        });
+        for r in &results {
+            assert!(matches!(r, Ok(()) | Err(StoreError::AlreadyExists(Entity::IdentityLogin))), "{pool_id}: {r:?}");
+        }
+        let winners: Vec<usize> = (0..n).filter(|i| results[*i].is_ok()).collect();
+        assert_eq!(winners.len(), 1, "{pool_id}: links {results:?}");
+        assert_eq!(owner_of(stores[n - 1], &pool_id, &contested), Some(id("link", winners[0])), "{pool_id}");
+        for i in 0..n {
+            let expected = usize::from(winners.contains(&i)) * 2;
+            assert_eq!(logins_of(stores[0], &pool_id, &id("link", i)).len(), expected, "{pool_id}");
+        }
+        assert_eq!(ok(stores[0].count_identities(&pool_id), "count"), 1 + n as u64, "{pool_id}");
+
+        // Two identities merged into each other from every side: one merge
+        // wins, the others find an identity gone.
+        let (x, y) = (id("merge", 0), id("merge", 1));
+        ok(stores[0].insert_identity(&identity(&pool_id, &x), &[login("m", "x")]), "insert x");
+        ok(stores[0].insert_identity(&identity(&pool_id, &y), &[login("m", "y")]), "insert y");
+        let results = race(n, |i| {
+            let (source, destination) = if i % 2 == 0 { (&x, &y) } else { (&y, &x) };
+            stores[i].merge_identities(&pool_id, source, destination)
+        });
+        for r in &results {
+            assert!(matches!(r, Ok(()) | Err(StoreError::NotFound(Entity::Identity))), "{pool_id}: {r:?}");
+        }
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{pool_id}: merges {results:?}");
+        let survivors: Vec<String> = [&x, &y]
+            .into_iter()
+            .filter(|i| ok(stores[0].get_identity(&pool_id, i), "get").is_some())
+            .cloned()
+            .collect();
+        assert_eq!(survivors.len(), 1, "{pool_id}");
+        assert_eq!(logins_of(stores[n - 1], &pool_id, &survivors[0]), [login("m", "x"), login("m", "y")]);
+        let total = 2 + n as u64;
+        for store in stores {
+            assert_eq!(ok(store.count_identities(&pool_id), "count"), total, "{pool_id}");
+        }
+        assert_eq!(identity_ids(stores[0], &pool_id, 3).len() as u64, total, "{pool_id}");
+    }
+}
+
+pub fn concurrent_identity_races(store: &dyn Store) {
+    race_identity_writes(&[store; 6], "cid_pool", 5);
+}
+
+/// Two independently opened stores on one database (like two server
+/// processes) race for identities; see [`concurrent_identity_races`].
+pub fn identity_races_between_stores(a: &dyn Store, b: &dyn Store) {
+    race_identity_writes(&[a, b, a, b, a, b], "xid_pool", 10);
+}
+
+// ---------------------------------------------------------------------------
 // Query plans
 
 /// A statement parameter, for backend suites that EXPLAIN the store's SQL.
@@ -3239,6 +3823,20 @@ pub fn import_job_statements(pool_id: &str) -> Vec<(String, Vec<SqlParam>)> {
     .collect()
 }
 
+/// The statements [`crate::IdentityStore::list_identities`] runs for
+/// `identity_pool_id`, without a cursor and with the cursor `after`, with `$N`
+/// placeholders and their parameters. Backend suites EXPLAIN them to check
+/// that each pages through an index range scan, already in result order.
+pub fn identity_statements(identity_pool_id: &str, after: &str) -> Vec<(String, Vec<SqlParam>)> {
+    vec![
+        crate::sql::identities_statement(identity_pool_id, None, 60),
+        crate::sql::identities_statement(identity_pool_id, Some(after), 60),
+    ]
+    .into_iter()
+    .map(|(sql, params)| (sql, params.into_iter().map(sql_param).collect()))
+    .collect()
+}
+
 fn sql_param(v: crate::db::Value) -> SqlParam {
     match v {
         crate::db::Value::Null => SqlParam::Null,
@@ -3255,7 +3853,8 @@ mod tests {
     use std::collections::BTreeSet;
 
     /// Public functions of this module that are not checks.
-    const NOT_CHECKS: &[&str] = &["run_all", "search_statements", "group_statements", "import_job_statements"];
+    const NOT_CHECKS: &[&str] =
+        &["run_all", "search_statements", "group_statements", "import_job_statements", "identity_statements"];
 
     /// `(name, parameter list)` of every `pub fn` in this file's source.
     fn public_functions() -> Vec<(String, String)> {

@@ -42,6 +42,9 @@ pub enum Entity {
     Group,
     SigningKey,
     ImportJob,
+    Identity,
+    /// A login (provider and the provider's user id) linked to an identity.
+    IdentityLogin,
 }
 
 impl Entity {
@@ -56,6 +59,8 @@ impl Entity {
             Entity::Group => "group",
             Entity::SigningKey => "signing key",
             Entity::ImportJob => "import job",
+            Entity::Identity => "identity",
+            Entity::IdentityLogin => "identity login",
         }
     }
 }
@@ -196,10 +201,90 @@ pub trait IdentityPoolStore: Send + Sync {
     fn get_identity_pool(&self, id: &str) -> StoreResult<Option<IdentityPoolRecord>>;
     /// Same compare-and-set rule as [`UserPoolStore::update_user_pool`].
     fn update_identity_pool(&self, rec: &IdentityPoolRecord) -> StoreResult<()>;
+    /// Also deletes the pool's identities, their logins and their count.
     fn delete_identity_pool(&self, id: &str) -> StoreResult<bool>;
     /// Ordered by id (byte order), strictly after `after_id`.
     fn list_identity_pools(&self, after_id: Option<&str>, limit: usize) -> StoreResult<Vec<IdentityPoolRecord>>;
     fn count_identity_pools(&self) -> StoreResult<u64>;
+}
+
+/// An identity of an identity pool (Cognito federated identities): what GetId hands out and
+/// credentials are issued for. Updates follow the same compare-and-set rule as
+/// [`UserPoolStore::update_user_pool`]; `created_ms` is never changed by an update.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IdentityRecord {
+    pub identity_pool_id: IdentityPoolId,
+    /// `<region>:<uuid>`; unique among all identities.
+    pub identity_id: String,
+    pub created_ms: i64,
+    pub modified_ms: i64,
+    pub version: i64,
+    /// JSON text, opaque to the store.
+    pub doc: String,
+}
+
+/// A login linked to an identity: the provider's name (`cognito-idp.<region>.amazonaws.com/<pool>`,
+/// `accounts.google.com`, a developer provider name, ...) and the user's id there. Within an
+/// identity pool a login is linked to at most one identity.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct IdentityLogin {
+    pub provider: String,
+    pub subject: String,
+}
+
+pub trait IdentityStore: Send + Sync {
+    /// Inserts an identity with its logins, atomically. `AlreadyExists(Identity)` on a
+    /// duplicate identity id; `AlreadyExists(IdentityLogin)` (and nothing written) if one of
+    /// the logins is linked to an identity already, so that of two concurrent first sign-ins
+    /// with one login exactly one creates an identity; `NotFound(IdentityPool)` if the pool
+    /// does not exist.
+    fn insert_identity(&self, rec: &IdentityRecord, logins: &[IdentityLogin]) -> StoreResult<()>;
+    fn get_identity(&self, identity_pool_id: &str, identity_id: &str) -> StoreResult<Option<IdentityRecord>>;
+    /// The identity with this id, whatever its pool (identity ids are unique overall, and
+    /// GetCredentialsForIdentity, DescribeIdentity and DeleteIdentities name no pool).
+    fn get_identity_by_id(&self, identity_id: &str) -> StoreResult<Option<IdentityRecord>>;
+    /// The identity `login` is linked to in the pool.
+    fn find_identity_by_login(
+        &self,
+        identity_pool_id: &str,
+        login: &IdentityLogin,
+    ) -> StoreResult<Option<IdentityRecord>>;
+    /// The identity's logins, ordered by (provider, subject).
+    fn list_identity_logins(&self, identity_pool_id: &str, identity_id: &str) -> StoreResult<Vec<IdentityLogin>>;
+    /// Links `logins` to the identity (a login already linked to it is left as it is);
+    /// `AlreadyExists(IdentityLogin)` (and nothing written) if one is linked to another
+    /// identity; `NotFound(Identity)` if the identity does not exist.
+    fn link_identity_logins(
+        &self,
+        identity_pool_id: &str,
+        identity_id: &str,
+        logins: &[IdentityLogin],
+    ) -> StoreResult<()>;
+    /// Unlinks those of `logins` that are linked to the identity; how many were.
+    fn unlink_identity_logins(
+        &self,
+        identity_pool_id: &str,
+        identity_id: &str,
+        logins: &[IdentityLogin],
+    ) -> StoreResult<u64>;
+    /// Moves every login of `source` to `destination` and deletes `source`, atomically;
+    /// `NotFound(Identity)` if either does not exist; an identity merged into itself is left
+    /// as it is.
+    fn merge_identities(&self, identity_pool_id: &str, source: &str, destination: &str) -> StoreResult<()>;
+    /// Compare-and-set update of the identity's `doc`, `modified_ms` and `version`.
+    fn update_identity(&self, rec: &IdentityRecord) -> StoreResult<()>;
+    /// Deletes the identity and its logins.
+    fn delete_identity(&self, identity_pool_id: &str, identity_id: &str) -> StoreResult<bool>;
+    /// Ordered by identity id (byte order), strictly after `after`; each with its logins.
+    /// Served by an index range scan: a page costs the same in a pool of a million.
+    fn list_identities(
+        &self,
+        identity_pool_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<(IdentityRecord, Vec<IdentityLogin>)>>;
+    /// The pool's number of identities, without a scan of them (0 if the pool does not exist).
+    fn count_identities(&self, identity_pool_id: &str) -> StoreResult<u64>;
 }
 
 /// A user of a user pool. Updates follow the same compare-and-set rule as
@@ -674,6 +759,7 @@ pub trait Store:
     + AppClientStore
     + ClientSecretStore
     + IdentityPoolStore
+    + IdentityStore
     + UserStore
     + CodeStore
     + OutboxStore

@@ -37,6 +37,7 @@ migrations![
     (9, "0009_user_count_shards"),
     (10, "0010_attempt_counters"),
     (11, "0011_outbox_retention"),
+    (12, "0012_identities"),
 ];
 
 #[cfg(test)]

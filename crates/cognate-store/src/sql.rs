@@ -12,11 +12,15 @@
 //! - bounded clean-ups of expired rows lock with `Tx::lock_rows_skip_locked`
 //!   and re-check expiry on the rows they delete, so they never wait on (or
 //!   delete) a row a concurrent writer is renewing;
-//! - the pool's user, group and import job counters are bumped by the last
-//!   statement of an insert or delete, so the counter row stays locked
-//!   (PostgreSQL) for as short a time as possible, and no other lock is
-//!   taken after it; the user count, bumped by every user write, is spread
-//!   over shard rows so that concurrent writers rarely share one.
+//! - the pool's user, group, import job and identity counters are bumped by
+//!   the last statement of an insert or delete, so the counter row stays
+//!   locked (PostgreSQL) for as short a time as possible, and no other lock
+//!   is taken after it; the user and identity counts, bumped by every insert
+//!   and delete of their records, are spread over shard rows so that
+//!   concurrent writers rarely share one;
+//! - writes that take several keys of one kind (an identity's logins, the
+//!   two identities of a merge) take them in key order, so that two such
+//!   writes cannot each hold a key the other waits for.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -24,10 +28,11 @@ use std::fmt::Write as _;
 use crate::db::{missing_parent_is, single_int, sql_count, sql_limit, to_u64, Backend, Cells, Row, Tx, Value};
 use crate::{
     AppClientRecord, AppClientStore, Attempt, AttemptPolicy, AttemptStore, ClientSecretRecord, ClientSecretStore,
-    CodeCheck, CodeRecord, CodeStore, Entity, GroupRecord, GroupStore, IdentityPoolRecord, IdentityPoolStore,
-    ImportJobRecord, ImportJobStore, ImportProgress, KeyStore, OutboxMessage, OutboxStore, RateStore, SigningKeyRecord,
-    Store, StoreError, StoreResult, TokenStore, UserIndex, UserPoolRecord, UserPoolStore, UserRecord, UserStatus,
-    UserStore, UsernameKey, MAX_RATE_WINDOW_MS, RATE_WINDOW_RETENTION_MS,
+    CodeCheck, CodeRecord, CodeStore, Entity, GroupRecord, GroupStore, IdentityLogin, IdentityPoolRecord,
+    IdentityPoolStore, IdentityRecord, IdentityStore, ImportJobRecord, ImportJobStore, ImportProgress, KeyStore,
+    OutboxMessage, OutboxStore, RateStore, SigningKeyRecord, Store, StoreError, StoreResult, TokenStore, UserIndex,
+    UserPoolRecord, UserPoolStore, UserRecord, UserStatus, UserStore, UsernameKey, MAX_RATE_WINDOW_MS,
+    RATE_WINDOW_RETENTION_MS,
 };
 
 pub(crate) struct SqlStore<B: Backend> {
@@ -122,24 +127,10 @@ impl<B: Backend> SqlStore<B> {
 
     fn update_pool<R: PoolLike>(&self, rec: &R) -> StoreResult<()> {
         let p = rec.parts();
-        let update = format!(
-            "UPDATE {} SET name = $2, modified_ms = $3, version = $4, doc = $5 \
-             WHERE id = $1 AND version = $6",
-            R::TABLE
-        );
-        let exists = format!("SELECT 1 FROM {} WHERE id = $1", R::TABLE);
-        let key = [p.id.into()];
-        let params = p.version.checked_sub(1).map(|expected| {
-            [p.id.into(), p.name.into(), p.modified_ms.into(), p.version.into(), p.doc.into(), expected.into()]
-        });
-        self.db.write(move |tx| {
-            if let Some(params) = &params {
-                if tx.execute(&update, params)? > 0 {
-                    return Ok(());
-                }
-            }
-            Err(absent_or_conflict(tx, R::ENTITY, &exists, &key)?)
-        })
+        let key = [("id", p.id.into())];
+        let set = [("name", p.name.into()), ("modified_ms", p.modified_ms.into()), ("doc", p.doc.into())];
+        let version = p.version;
+        self.db.write(move |tx| cas_update(tx, R::ENTITY, R::TABLE, &key, &set, version))
     }
 
     fn delete_pool<R: PoolLike>(&self, id: &str) -> StoreResult<bool> {
@@ -179,6 +170,45 @@ fn absent_or_conflict(tx: &mut dyn Tx, entity: Entity, exists_sql: &str, key: &[
     } else {
         StoreError::VersionConflict(entity)
     })
+}
+
+/// The one compare-and-set update every versioned record uses: the row of `table` at `key`
+/// (key columns and values) takes `set` (columns and values) and `version` if it is at
+/// `version - 1`; otherwise `NotFound` or `VersionConflict`, telling which, and nothing changes.
+fn cas_update(
+    tx: &mut dyn Tx,
+    entity: Entity,
+    table: &str,
+    key: &[(&str, Value)],
+    set: &[(&str, Value)],
+    version: i64,
+) -> StoreResult<()> {
+    let key_match =
+        |first: usize| key.iter().enumerate().map(|(i, (c, _))| format!("{c} = ${}", first + i)).collect::<Vec<_>>();
+    if let Some(expected) = version.checked_sub(1) {
+        let n = key.len();
+        let assignments: Vec<String> = set
+            .iter()
+            .enumerate()
+            .map(|(i, (c, _))| format!("{c} = ${}", n + i + 1))
+            .chain([format!("version = ${}", n + set.len() + 1)])
+            .collect();
+        let sql = format!(
+            "UPDATE {table} SET {} WHERE {} AND version = ${}",
+            assignments.join(", "),
+            key_match(1).join(" AND "),
+            n + set.len() + 2
+        );
+        let mut params: Vec<Value> = key.iter().chain(set).map(|(_, v)| v.clone()).collect();
+        params.push(version.into());
+        params.push(expected.into());
+        if tx.execute(&sql, &params)? > 0 {
+            return Ok(());
+        }
+    }
+    let exists = format!("SELECT 1 FROM {table} WHERE {}", key_match(1).join(" AND "));
+    let key_values: Vec<Value> = key.iter().map(|(_, v)| v.clone()).collect();
+    Err(absent_or_conflict(tx, entity, &exists, &key_values)?)
 }
 
 impl<B: Backend> UserPoolStore for SqlStore<B> {
@@ -300,32 +330,14 @@ impl<B: Backend> AppClientStore for SqlStore<B> {
     }
 
     fn update_app_client(&self, rec: &AppClientRecord) -> StoreResult<()> {
-        let key = [rec.pool_id.as_str().into(), rec.client_id.as_str().into()];
-        let params = rec.version.checked_sub(1).map(|expected| {
-            [
-                rec.pool_id.as_str().into(),
-                rec.client_id.as_str().into(),
-                rec.name.as_str().into(),
-                rec.modified_ms.into(),
-                rec.version.into(),
-                rec.doc.as_str().into(),
-                expected.into(),
-            ]
-        });
-        self.db.write(move |tx| {
-            if let Some(params) = &params {
-                let n = tx.execute(
-                    "UPDATE app_clients SET name = $3, modified_ms = $4, version = $5, doc = $6 \
-                     WHERE pool_id = $1 AND client_id = $2 AND version = $7",
-                    params,
-                )?;
-                if n > 0 {
-                    return Ok(());
-                }
-            }
-            let exists = "SELECT 1 FROM app_clients WHERE pool_id = $1 AND client_id = $2";
-            Err(absent_or_conflict(tx, Entity::AppClient, exists, &key)?)
-        })
+        let key = [("pool_id", rec.pool_id.as_str().into()), ("client_id", rec.client_id.as_str().into())];
+        let set = [
+            ("name", rec.name.as_str().into()),
+            ("modified_ms", rec.modified_ms.into()),
+            ("doc", rec.doc.as_str().into()),
+        ];
+        let version = rec.version;
+        self.db.write(move |tx| cas_update(tx, Entity::AppClient, "app_clients", &key, &set, version))
     }
 
     fn delete_app_client(&self, pool_id: &str, client_id: &str) -> StoreResult<bool> {
@@ -645,16 +657,19 @@ fn insert_user_row(tx: &mut dyn Tx, user: &UserRecord) -> StoreResult<()> {
     Ok(())
 }
 
-/// Number of rows a pool's user count is spread over (migration 0009).
-const USER_COUNT_SHARDS: u32 = 16;
+/// Number of rows a pool's user count (migration 0009) or identity count
+/// (migration 0012) is spread over.
+const COUNT_SHARDS: u32 = 16;
 
-/// The count shard a user's writes bump: a hash of the username key, so
-/// concurrent writes of different users mostly touch different rows.
-fn user_count_shard(username_key: &str) -> i64 {
+/// The count shard a record's writes bump: a hash of its key (a username key,
+/// an identity id), so concurrent writes of different records mostly touch
+/// different rows. A record's insert and delete hash alike, so no shard goes
+/// below zero.
+fn count_shard(key: &str) -> i64 {
     // FNV-1a: stable across builds and platforms, which the stored shard
     // numbers do not actually need, but it keeps them reproducible.
-    let hash = username_key.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
-    i64::from(hash % USER_COUNT_SHARDS)
+    let hash = key.bytes().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(b)).wrapping_mul(0x0100_0193));
+    i64::from(hash % COUNT_SHARDS)
 }
 
 const INSERT_USERS: &str = "INSERT INTO users (pool_id, username, username_key, sub, status, enabled, \
@@ -798,38 +813,23 @@ fn adjust_user_count(tx: &mut dyn Tx, pool_id: &str, username_key: &str, delta: 
     tx.execute(
         "INSERT INTO user_count_shards (pool_id, shard, users) VALUES ($1, $2, $3) \
          ON CONFLICT (pool_id, shard) DO UPDATE SET users = user_count_shards.users + excluded.users",
-        &[pool_id.into(), user_count_shard(username_key).into(), delta.into()],
+        &[pool_id.into(), count_shard(username_key).into(), delta.into()],
     )?;
     Ok(())
 }
 
 fn update_user_tx(tx: &mut dyn Tx, user: &UserRecord, index: &IndexSets) -> StoreResult<()> {
-    let key = [user.pool_id.as_str().into(), user.username_key.as_str().into()];
-    let updated = match user.version.checked_sub(1) {
-        Some(expected) => tx.execute(
-            "UPDATE users SET username = $3, status = $4, enabled = $5, modified_ms = $6, version = $7, \
-             attributes = $8, password = $9, doc = $10 \
-             WHERE pool_id = $1 AND username_key = $2 AND version = $11",
-            &[
-                user.pool_id.as_str().into(),
-                user.username_key.as_str().into(),
-                user.username.as_str().into(),
-                user.status.as_str().into(),
-                user.enabled.into(),
-                user.modified_ms.into(),
-                user.version.into(),
-                user.attributes.as_str().into(),
-                user.password.as_deref().into(),
-                user.doc.as_str().into(),
-                expected.into(),
-            ],
-        )?,
-        None => 0,
-    };
-    if updated == 0 {
-        let exists = "SELECT 1 FROM users WHERE pool_id = $1 AND username_key = $2";
-        return Err(absent_or_conflict(tx, Entity::User, exists, &key)?);
-    }
+    let key = [("pool_id", user.pool_id.as_str().into()), ("username_key", user.username_key.as_str().into())];
+    let set = [
+        ("username", user.username.as_str().into()),
+        ("status", user.status.as_str().into()),
+        ("enabled", user.enabled.into()),
+        ("modified_ms", user.modified_ms.into()),
+        ("attributes", user.attributes.as_str().into()),
+        ("password", user.password.as_deref().into()),
+        ("doc", user.doc.as_str().into()),
+    ];
+    cas_update(tx, Entity::User, "users", &key, &set, user.version)?;
     sync_index(tx, &user.pool_id, &user.username_key, index)
 }
 
@@ -1698,36 +1698,14 @@ impl<B: Backend> GroupStore for SqlStore<B> {
     }
 
     fn update_group(&self, rec: &GroupRecord) -> StoreResult<()> {
-        let key = [rec.pool_id.as_str().into(), rec.name.as_str().into()];
-        let params = rec.version.checked_sub(1).map(|expected| {
-            [
-                rec.pool_id.as_str().into(),
-                rec.name.as_str().into(),
-                rec.modified_ms.into(),
-                rec.version.into(),
-                rec.doc.as_str().into(),
-                rec.precedence.into(),
-                expected.into(),
-            ]
-        });
-        self.db.write(move |tx| {
-            if let Some(params) = &params {
-                let n = tx.execute(
-                    "UPDATE user_groups SET modified_ms = $3, version = $4, doc = $5, precedence = $6 \
-                     WHERE pool_id = $1 AND name = $2 AND version = $7",
-                    params,
-                )?;
-                if n > 0 {
-                    return Ok(());
-                }
-            }
-            Err(absent_or_conflict(
-                tx,
-                Entity::Group,
-                "SELECT 1 FROM user_groups WHERE pool_id = $1 AND name = $2",
-                &key,
-            )?)
-        })
+        let key = [("pool_id", rec.pool_id.as_str().into()), ("name", rec.name.as_str().into())];
+        let set = [
+            ("modified_ms", rec.modified_ms.into()),
+            ("doc", rec.doc.as_str().into()),
+            ("precedence", rec.precedence.into()),
+        ];
+        let version = rec.version;
+        self.db.write(move |tx| cas_update(tx, Entity::Group, "user_groups", &key, &set, version))
     }
 
     fn delete_group(&self, pool_id: &str, name: &str) -> StoreResult<bool> {
@@ -1894,27 +1872,13 @@ pub(crate) fn import_jobs_statement(pool_id: &str, after: Option<(i64, &str)>, l
 
 /// Compare-and-set of a job's `modified_ms`, `version`, `doc` and lease.
 fn update_import_job_tx(tx: &mut dyn Tx, rec: &ImportJobRecord) -> StoreResult<()> {
-    if let Some(expected) = rec.version.checked_sub(1) {
-        let n = tx.execute(
-            "UPDATE import_jobs SET modified_ms = $3, version = $4, doc = $5, lease_until_ms = $6 \
-             WHERE pool_id = $1 AND job_id = $2 AND version = $7",
-            &[
-                rec.pool_id.as_str().into(),
-                rec.job_id.as_str().into(),
-                rec.modified_ms.into(),
-                rec.version.into(),
-                rec.doc.as_str().into(),
-                rec.lease_until_ms.into(),
-                expected.into(),
-            ],
-        )?;
-        if n > 0 {
-            return Ok(());
-        }
-    }
-    let key = [rec.pool_id.as_str().into(), rec.job_id.as_str().into()];
-    let exists = "SELECT 1 FROM import_jobs WHERE pool_id = $1 AND job_id = $2";
-    Err(absent_or_conflict(tx, Entity::ImportJob, exists, &key)?)
+    let key = [("pool_id", rec.pool_id.as_str().into()), ("job_id", rec.job_id.as_str().into())];
+    let set = [
+        ("modified_ms", rec.modified_ms.into()),
+        ("doc", rec.doc.as_str().into()),
+        ("lease_until_ms", rec.lease_until_ms.into()),
+    ];
+    cas_update(tx, Entity::ImportJob, "import_jobs", &key, &set, rec.version)
 }
 
 /// Deletes what an import wrote of a user it then refused (its row and aliases; it has no
@@ -2056,7 +2020,7 @@ impl<B: Backend> ImportJobStore for SqlStore<B> {
                 let mut imported: std::collections::BTreeMap<(&str, i64), (&str, i64)> = Default::default();
                 for ((user, _), outcome) in users.iter().zip(&outcomes) {
                     if outcome.is_ok() {
-                        let key = (user.pool_id.as_str(), user_count_shard(&user.username_key));
+                        let key = (user.pool_id.as_str(), count_shard(&user.username_key));
                         imported.entry(key).or_insert((user.username_key.as_str(), 0)).1 += 1;
                     }
                 }
@@ -2088,6 +2052,326 @@ impl<B: Backend> ImportJobStore for SqlStore<B> {
         let params = [now_ms.into(), sql_limit(limit)];
         let rows = self.db.read(|tx| tx.query(&sql, &params))?;
         rows.into_iter().map(import_job_from_row).collect()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Identities and their logins
+
+/// Selected from `identities i`, in `identity_from_cells` order.
+const IDENTITY_COLUMNS: &str = "i.identity_pool_id, i.identity_id, i.created_ms, i.modified_ms, i.version, i.doc";
+
+fn identity_from_cells(c: &mut Cells) -> StoreResult<IdentityRecord> {
+    Ok(IdentityRecord {
+        identity_pool_id: c.text()?.into(),
+        identity_id: c.text()?,
+        created_ms: c.int()?,
+        modified_ms: c.int()?,
+        version: c.int()?,
+        doc: c.text()?,
+    })
+}
+
+fn identity_from_row(row: Row) -> StoreResult<IdentityRecord> {
+    identity_from_cells(&mut Cells::new(row))
+}
+
+const INSERT_LOGINS: &str = "INSERT INTO identity_logins (identity_pool_id, provider, subject, identity_id)";
+
+/// The `identity_logins` rows linking `logins` to an identity, once each and in
+/// (provider, subject) order: concurrent writers then take the login keys in
+/// one order, and cannot deadlock on them.
+fn login_rows(identity_pool_id: &str, identity_id: &str, logins: &[IdentityLogin]) -> Vec<Vec<Value>> {
+    let logins: BTreeSet<&IdentityLogin> = logins.iter().collect();
+    logins
+        .into_iter()
+        .map(|l| {
+            vec![identity_pool_id.into(), l.provider.as_str().into(), l.subject.as_str().into(), identity_id.into()]
+        })
+        .collect()
+}
+
+/// Locks the identity row for the rest of the transaction; false if there is
+/// no such identity. Link and merge both lock the identities they work on:
+/// otherwise a merge could move the source's logins, miss one that a
+/// concurrent link is adding to the source, and then delete that login with
+/// the source (by the cascade) although the link succeeded.
+fn lock_identity(tx: &mut dyn Tx, key: &[Value; 2]) -> StoreResult<bool> {
+    let sql = format!("SELECT 1 FROM identities WHERE identity_pool_id = $1 AND identity_id = $2{}", tx.lock_rows());
+    Ok(!tx.query(&sql, key)?.is_empty())
+}
+
+/// Last statement of an identity insert or delete (see the module comment):
+/// adds `delta` to the pool's count shard for `identity_id`.
+fn adjust_identity_count(tx: &mut dyn Tx, identity_pool_id: &str, identity_id: &str, delta: i64) -> StoreResult<()> {
+    tx.execute(
+        "INSERT INTO identity_count_shards (identity_pool_id, shard, identities) VALUES ($1, $2, $3) \
+         ON CONFLICT (identity_pool_id, shard) \
+         DO UPDATE SET identities = identity_count_shards.identities + excluded.identities",
+        &[identity_pool_id.into(), count_shard(identity_id).into(), delta.into()],
+    )?;
+    Ok(())
+}
+
+/// The statement `list_identities` runs: a page of the primary key, in order,
+/// each identity then joined to its logins through the by-identity index. One
+/// statement, so that the page and its logins are one snapshot. The logins
+/// come in no particular order (asking SQLite for (provider, subject) order
+/// costs a sort per identity, although its index has them in that order):
+/// the caller sorts each identity's few logins itself.
+pub(crate) fn identities_statement(identity_pool_id: &str, after: Option<&str>, limit: usize) -> (String, Vec<Value>) {
+    let mut params: Vec<Value> = vec![identity_pool_id.into()];
+    let mut inner = format!("SELECT {IDENTITY_COLUMNS} FROM identities i WHERE i.identity_pool_id = $1");
+    if let Some(after) = after {
+        params.push(after.into());
+        let _ = write!(inner, " AND i.identity_id > ${}", params.len());
+    }
+    params.push(sql_limit(limit));
+    let _ = write!(inner, " ORDER BY i.identity_id LIMIT ${}", params.len());
+    let sql = format!(
+        "SELECT {IDENTITY_COLUMNS}, l.provider, l.subject FROM ({inner}) i \
+         LEFT JOIN identity_logins l ON l.identity_id = i.identity_id AND l.identity_pool_id = i.identity_pool_id \
+         ORDER BY i.identity_id"
+    );
+    (sql, params)
+}
+
+impl<B: Backend> IdentityStore for SqlStore<B> {
+    fn insert_identity(&self, rec: &IdentityRecord, logins: &[IdentityLogin]) -> StoreResult<()> {
+        let params = [
+            rec.identity_pool_id.as_str().into(),
+            rec.identity_id.as_str().into(),
+            rec.created_ms.into(),
+            rec.modified_ms.into(),
+            rec.version.into(),
+            rec.doc.as_str().into(),
+        ];
+        let rows = login_rows(&rec.identity_pool_id, &rec.identity_id, logins);
+        let (identity_pool_id, identity_id) = (rec.identity_pool_id.to_string(), rec.identity_id.clone());
+        self.db
+            .write(move |tx| {
+                // A missing pool fails the foreign key; an identity id taken in
+                // any pool conflicts on the unique index.
+                let n = tx.execute(
+                    "INSERT INTO identities (identity_pool_id, identity_id, created_ms, modified_ms, version, doc) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                    &params,
+                )?;
+                if n == 0 {
+                    return Err(StoreError::AlreadyExists(Entity::Identity));
+                }
+                // A login another transaction is inserting makes this one wait
+                // for its outcome: of two first sign-ins with one login, the
+                // second finds it taken. Failing rolls back the identity too.
+                let linked = insert_many(tx, INSERT_LOGINS, &rows, "ON CONFLICT DO NOTHING RETURNING provider")?;
+                if linked.len() < rows.len() {
+                    return Err(StoreError::AlreadyExists(Entity::IdentityLogin));
+                }
+                // Last statement (see the module comment).
+                adjust_identity_count(tx, &identity_pool_id, &identity_id, 1)
+            })
+            .map_err(missing_parent_is(Entity::IdentityPool))
+    }
+
+    fn get_identity(&self, identity_pool_id: &str, identity_id: &str) -> StoreResult<Option<IdentityRecord>> {
+        let sql =
+            format!("SELECT {IDENTITY_COLUMNS} FROM identities i WHERE i.identity_pool_id = $1 AND i.identity_id = $2");
+        let params = [identity_pool_id.into(), identity_id.into()];
+        let rows = self.db.read(|tx| tx.query(&sql, &params))?;
+        rows.into_iter().next().map(identity_from_row).transpose()
+    }
+
+    fn get_identity_by_id(&self, identity_id: &str) -> StoreResult<Option<IdentityRecord>> {
+        // The unique index on the id alone finds it, whatever the pool.
+        let sql = format!("SELECT {IDENTITY_COLUMNS} FROM identities i WHERE i.identity_id = $1");
+        let params = [identity_id.into()];
+        let rows = self.db.read(|tx| tx.query(&sql, &params))?;
+        rows.into_iter().next().map(identity_from_row).transpose()
+    }
+
+    fn find_identity_by_login(
+        &self,
+        identity_pool_id: &str,
+        login: &IdentityLogin,
+    ) -> StoreResult<Option<IdentityRecord>> {
+        let sql = format!(
+            "SELECT {IDENTITY_COLUMNS} FROM identity_logins l \
+             JOIN identities i ON i.identity_pool_id = l.identity_pool_id AND i.identity_id = l.identity_id \
+             WHERE l.identity_pool_id = $1 AND l.provider = $2 AND l.subject = $3"
+        );
+        let params = [identity_pool_id.into(), login.provider.as_str().into(), login.subject.as_str().into()];
+        let rows = self.db.read(|tx| tx.query(&sql, &params))?;
+        rows.into_iter().next().map(identity_from_row).transpose()
+    }
+
+    fn list_identity_logins(&self, identity_pool_id: &str, identity_id: &str) -> StoreResult<Vec<IdentityLogin>> {
+        let params = [identity_pool_id.into(), identity_id.into()];
+        let rows = self.db.read(|tx| {
+            tx.query(
+                "SELECT provider, subject FROM identity_logins \
+                 WHERE identity_pool_id = $1 AND identity_id = $2 ORDER BY provider, subject",
+                &params,
+            )
+        })?;
+        rows.into_iter()
+            .map(|row| {
+                let mut c = Cells::new(row);
+                Ok(IdentityLogin { provider: c.text()?, subject: c.text()? })
+            })
+            .collect()
+    }
+
+    fn link_identity_logins(
+        &self,
+        identity_pool_id: &str,
+        identity_id: &str,
+        logins: &[IdentityLogin],
+    ) -> StoreResult<()> {
+        let key = [identity_pool_id.into(), identity_id.into()];
+        let rows = login_rows(identity_pool_id, identity_id, logins);
+        self.db
+            .write(move |tx| {
+                if !lock_identity(tx, &key)? {
+                    return Err(StoreError::NotFound(Entity::Identity));
+                }
+                // A login already linked to this identity is "updated" to what
+                // it is, so that it is returned (and locked) like a new one; a
+                // login of another identity is neither.
+                let linked = insert_many(
+                    tx,
+                    INSERT_LOGINS,
+                    &rows,
+                    "ON CONFLICT (identity_pool_id, provider, subject) \
+                     DO UPDATE SET identity_id = excluded.identity_id \
+                     WHERE identity_logins.identity_id = excluded.identity_id RETURNING provider",
+                )?;
+                if linked.len() < rows.len() {
+                    return Err(StoreError::AlreadyExists(Entity::IdentityLogin));
+                }
+                Ok(())
+            })
+            .map_err(missing_parent_is(Entity::Identity))
+    }
+
+    fn unlink_identity_logins(
+        &self,
+        identity_pool_id: &str,
+        identity_id: &str,
+        logins: &[IdentityLogin],
+    ) -> StoreResult<u64> {
+        let rows = login_rows(identity_pool_id, identity_id, logins);
+        self.db.write(move |tx| {
+            let mut unlinked = 0;
+            for row in &rows {
+                unlinked += tx.execute(
+                    "DELETE FROM identity_logins \
+                     WHERE identity_pool_id = $1 AND provider = $2 AND subject = $3 AND identity_id = $4",
+                    row,
+                )?;
+            }
+            Ok(unlinked)
+        })
+    }
+
+    fn merge_identities(&self, identity_pool_id: &str, source: &str, destination: &str) -> StoreResult<()> {
+        let (pool, source, destination) = (identity_pool_id.to_owned(), source.to_owned(), destination.to_owned());
+        self.db.write(move |tx| {
+            // Locked in identity id order, so that two merges of one pair in
+            // opposite directions do not deadlock: the second finds one gone.
+            let mut ids = [source.as_str(), destination.as_str()];
+            ids.sort_unstable();
+            for id in ids {
+                if !lock_identity(tx, &[pool.as_str().into(), id.into()])? {
+                    return Err(StoreError::NotFound(Entity::Identity));
+                }
+            }
+            if source == destination {
+                // Its logins are where they are to go already; deleting it
+                // would lose them.
+                return Ok(());
+            }
+            // The login key does not include the identity, so moving a login
+            // cannot collide with one the destination holds.
+            tx.execute(
+                "UPDATE identity_logins SET identity_id = $3 WHERE identity_pool_id = $1 AND identity_id = $2",
+                &[pool.as_str().into(), source.as_str().into(), destination.as_str().into()],
+            )?;
+            tx.execute(
+                "DELETE FROM identities WHERE identity_pool_id = $1 AND identity_id = $2",
+                &[pool.as_str().into(), source.as_str().into()],
+            )?;
+            // Last statement (see the module comment).
+            adjust_identity_count(tx, &pool, &source, -1)
+        })
+    }
+
+    fn update_identity(&self, rec: &IdentityRecord) -> StoreResult<()> {
+        let key = [
+            ("identity_pool_id", rec.identity_pool_id.as_str().into()),
+            ("identity_id", rec.identity_id.as_str().into()),
+        ];
+        let set = [("modified_ms", rec.modified_ms.into()), ("doc", rec.doc.as_str().into())];
+        let version = rec.version;
+        self.db.write(move |tx| cas_update(tx, Entity::Identity, "identities", &key, &set, version))
+    }
+
+    fn delete_identity(&self, identity_pool_id: &str, identity_id: &str) -> StoreResult<bool> {
+        let key = [identity_pool_id.into(), identity_id.into()];
+        let (pool, id) = (identity_pool_id.to_owned(), identity_id.to_owned());
+        self.db.write(move |tx| {
+            // Its logins go with it through ON DELETE CASCADE.
+            if tx.execute("DELETE FROM identities WHERE identity_pool_id = $1 AND identity_id = $2", &key)? == 0 {
+                return Ok(false);
+            }
+            adjust_identity_count(tx, &pool, &id, -1)?;
+            Ok(true)
+        })
+    }
+
+    fn list_identities(
+        &self,
+        identity_pool_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<(IdentityRecord, Vec<IdentityLogin>)>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let (sql, params) = identities_statement(identity_pool_id, after, limit);
+        let rows = self.db.read(|tx| tx.query(&sql, &params))?;
+        let mut page: Vec<(IdentityRecord, Vec<IdentityLogin>)> = Vec::new();
+        // One row per login (or one with NULLs for an identity without any),
+        // an identity's rows together.
+        for row in rows {
+            let mut c = Cells::new(row);
+            let identity = identity_from_cells(&mut c)?;
+            let login = match (c.opt_text()?, c.opt_text()?) {
+                (Some(provider), Some(subject)) => Some(IdentityLogin { provider, subject }),
+                _ => None,
+            };
+            match page.last_mut() {
+                Some((last, logins)) if last.identity_id == identity.identity_id => logins.extend(login),
+                _ => page.push((identity, login.into_iter().collect())),
+            }
+        }
+        // String order is byte order, the order the listing promises.
+        for (_, logins) in &mut page {
+            logins.sort_unstable();
+        }
+        Ok(page)
+    }
+
+    fn count_identities(&self, identity_pool_id: &str) -> StoreResult<u64> {
+        let params = [identity_pool_id.into()];
+        let rows = self.db.read(|tx| {
+            // SUM of a PostgreSQL BIGINT is NUMERIC: cast back.
+            tx.query(
+                "SELECT CAST(COALESCE(SUM(identities), 0) AS BIGINT) FROM identity_count_shards \
+                 WHERE identity_pool_id = $1",
+                &params,
+            )
+        })?;
+        to_u64(single_int(rows)?)
     }
 }
 

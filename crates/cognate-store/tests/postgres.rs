@@ -249,21 +249,7 @@ fn search_statements_use_the_index() {
         ))
         .unwrap();
     for (sql, params) in conformance::search_statements("plan_pool") {
-        let bound: Vec<Box<dyn postgres::types::ToSql + Sync>> = params
-            .iter()
-            .map(|p| -> Box<dyn postgres::types::ToSql + Sync> {
-                match p {
-                    conformance::SqlParam::Text(t) => Box::new(t.clone()),
-                    conformance::SqlParam::Int(n) => Box::new(*n),
-                    conformance::SqlParam::Bool(b) => Box::new(*b),
-                    conformance::SqlParam::Null => Box::new(None::<String>),
-                    conformance::SqlParam::Blob(b) => Box::new(b.clone()),
-                }
-            })
-            .collect();
-        let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = bound.iter().map(|b| b.as_ref()).collect();
-        let plan: Vec<String> =
-            client.query(&format!("EXPLAIN {sql}"), &refs).unwrap().iter().map(|r| r.get::<_, String>(0)).collect();
+        let plan = explain(&mut client, &sql, &params);
         let context = format!("{sql}\n{}", plan.join("\n"));
         assert!(!context.contains("Seq Scan"), "{context}");
         let scan = plan
@@ -412,21 +398,7 @@ fn group_listings_use_the_index() {
         ))
         .unwrap();
     for (sql, params) in conformance::group_statements("plan_pool", "everyone", "user-000001") {
-        let bound: Vec<Box<dyn postgres::types::ToSql + Sync>> = params
-            .iter()
-            .map(|p| -> Box<dyn postgres::types::ToSql + Sync> {
-                match p {
-                    conformance::SqlParam::Text(t) => Box::new(t.clone()),
-                    conformance::SqlParam::Int(n) => Box::new(*n),
-                    conformance::SqlParam::Bool(b) => Box::new(*b),
-                    conformance::SqlParam::Null => Box::new(None::<String>),
-                    conformance::SqlParam::Blob(b) => Box::new(b.clone()),
-                }
-            })
-            .collect();
-        let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = bound.iter().map(|b| b.as_ref()).collect();
-        let plan: Vec<String> =
-            client.query(&format!("EXPLAIN {sql}"), &refs).unwrap().iter().map(|r| r.get::<_, String>(0)).collect();
+        let plan = explain(&mut client, &sql, &params);
         let context = format!("{sql}\n{}", plan.join("\n"));
         assert!(!context.contains("Seq Scan"), "{context}");
         let (index, key, cursor, joined) = if sql.contains("JOIN users u") {
@@ -528,21 +500,7 @@ fn import_job_statements_use_the_index() {
         )
         .unwrap();
     for (sql, params) in conformance::import_job_statements("plan_pool") {
-        let bound: Vec<Box<dyn postgres::types::ToSql + Sync>> = params
-            .iter()
-            .map(|p| -> Box<dyn postgres::types::ToSql + Sync> {
-                match p {
-                    conformance::SqlParam::Text(t) => Box::new(t.clone()),
-                    conformance::SqlParam::Int(n) => Box::new(*n),
-                    conformance::SqlParam::Bool(b) => Box::new(*b),
-                    conformance::SqlParam::Null => Box::new(None::<String>),
-                    conformance::SqlParam::Blob(b) => Box::new(b.clone()),
-                }
-            })
-            .collect();
-        let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = bound.iter().map(|b| b.as_ref()).collect();
-        let plan: Vec<String> =
-            client.query(&format!("EXPLAIN {sql}"), &refs).unwrap().iter().map(|r| r.get::<_, String>(0)).collect();
+        let plan = explain(&mut client, &sql, &params);
         let context = format!("{sql}\n{}", plan.join("\n"));
         assert!(!context.contains("Seq Scan") && !context.contains("Sort"), "{context}");
         let scan = plan
@@ -574,4 +532,137 @@ fn import_job_statements_use_the_index() {
     }
     assert!(slowest < std::time::Duration::from_millis(100), "a page took {slowest:?}");
     assert_eq!(store.list_import_jobs("plan_pool", None, 1).unwrap()[0].job_id, "import-020000");
+}
+
+/// Listing a pool's identities is a scan of the primary key with the cursor
+/// as an index condition, cut by a Limit right above it, each identity then
+/// joined to its logins through the by-identity index, on a pool of 20,000
+/// analyzed identities among another pool's; without any statistics
+/// (generic plans, as the foreign-key checks use), lookups by an identity's
+/// full key use an index that finds at most that one row, never one that
+/// only narrows the lookup to the pool; and a page deep into the pool comes
+/// back in milliseconds.
+#[test]
+fn identity_statements_use_the_index() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    let store = schema.open();
+    let mut client = schema.client();
+    client
+        .batch_execute(&format!("SET search_path TO \"{}\"; SET plan_cache_mode = force_generic_plan;", schema.name))
+        .unwrap();
+    let lookups = [
+        // What the RI triggers run: the parent check, and the cascade.
+        "SELECT 1 FROM ONLY identities x WHERE identity_pool_id OPERATOR(pg_catalog.=) $1 \
+         AND identity_id OPERATOR(pg_catalog.=) $2 FOR KEY SHARE OF x",
+        "DELETE FROM ONLY identity_logins WHERE identity_pool_id OPERATOR(pg_catalog.=) $1 \
+         AND identity_id OPERATOR(pg_catalog.=) $2",
+        // And the store's own lookups by identity.
+        "SELECT doc FROM identities WHERE identity_pool_id = $1 AND identity_id = $2 FOR UPDATE",
+        "UPDATE identities SET version = version + 1 WHERE identity_pool_id = $1 AND identity_id = $2 AND version = 1",
+        "DELETE FROM identities WHERE identity_pool_id = $1 AND identity_id = $2",
+        "SELECT doc FROM identities WHERE identity_id = $2",
+        "SELECT provider, subject FROM identity_logins WHERE identity_pool_id = $1 AND identity_id = $2 \
+         ORDER BY provider, subject",
+        "UPDATE identity_logins SET identity_id = 'x' WHERE identity_pool_id = $1 AND identity_id = $2",
+    ];
+    for (i, sql) in lookups.iter().enumerate() {
+        client.batch_execute(&format!("PREPARE identity_probe_{i}(text, text) AS {sql}")).unwrap();
+        let plan: Vec<String> = client
+            .query(&format!("EXPLAIN EXECUTE identity_probe_{i}('p', 'i')"), &[])
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect();
+        let plan = plan.join("\n");
+        let cond =
+            plan.lines().find(|l| l.contains("Index Cond:")).unwrap_or_else(|| panic!("no index used: {sql}\n{plan}"));
+        if sql.contains("identity_logins") {
+            assert!(plan.contains("identity_logins_by_identity"), "not the by-identity index: {sql}\n{plan}");
+            assert!(cond.contains("identity_pool_id = $1") && cond.contains("identity_id = $2"), "{sql}\n{plan}");
+            assert!(!plan.contains("Filter:") && !plan.contains("Sort"), "{sql}\n{plan}");
+        } else {
+            // The primary key, or the unique index on the identity id alone:
+            // either finds the one row, which a filter then checks.
+            let full_key = plan.contains("identities_pkey")
+                && cond.contains("identity_pool_id = $1")
+                && cond.contains("identity_id = $2");
+            let by_id = plan.contains("identities_by_id") && cond.contains("(identity_id = $2)");
+            assert!(full_key || by_id, "not a unique lookup: {sql}\n{plan}");
+        }
+    }
+
+    client
+        .batch_execute(
+            "SET plan_cache_mode = auto;
+             INSERT INTO identity_pools (id, name, created_ms, modified_ms, version, doc)
+                 VALUES ('plan_pool', 'p', 1, 1, 1, '{}'), ('other_pool', 'o', 1, 1, 1, '{}');
+             INSERT INTO identities (identity_pool_id, identity_id, created_ms, modified_ms, version, doc)
+                 SELECT p.id, 'us-east-1:' || p.id || '-' || lpad(i::text, 6, '0'), 1, 1, 1, '{}'
+                 FROM generate_series(1, 20000) i, (VALUES ('plan_pool'), ('other_pool')) AS p (id);
+             INSERT INTO identity_logins (identity_pool_id, provider, subject, identity_id)
+                 SELECT identity_pool_id, 'accounts.google.com', 'g-' || identity_id, identity_id FROM identities;
+             INSERT INTO identity_logins (identity_pool_id, provider, subject, identity_id)
+                 SELECT identity_pool_id, 'graph.facebook.com', 'f-' || identity_id, identity_id FROM identities
+                 WHERE identity_id LIKE '%0';
+             ANALYZE identity_pools; ANALYZE identities; ANALYZE identity_logins;",
+        )
+        .unwrap();
+    for (sql, params) in conformance::identity_statements("plan_pool", "us-east-1:plan_pool-010000") {
+        let plan = explain(&mut client, &sql, &params);
+        let context = format!("{sql}\n{}", plan.join("\n"));
+        assert!(!context.contains("Seq Scan") && !context.contains("Sort"), "{context}");
+        let scan = plan
+            .iter()
+            .position(|l| l.contains("Index Scan using identities_pkey on identities i"))
+            .unwrap_or_else(|| panic!("primary key not walked: {context}"));
+        assert!(scan > 0 && plan[scan - 1].contains("Limit"), "{context}");
+        let cond = plan
+            .get(scan + 1)
+            .filter(|l| l.contains("Index Cond:"))
+            .unwrap_or_else(|| panic!("no index condition: {context}"));
+        assert!(cond.contains("(identity_pool_id = "), "{context}");
+        if params.len() == 3 {
+            assert!(cond.contains("(identity_id > "), "cursor not an index condition: {context}");
+        }
+        assert!(context.contains("using identity_logins_by_identity on identity_logins l"), "{context}");
+        assert!(!plan.iter().any(|l| l.trim_start().starts_with("Filter:")), "{context}");
+    }
+
+    // Deep pages are as quick as the first, and in order.
+    let mut slowest = std::time::Duration::ZERO;
+    for after in [None, Some("us-east-1:plan_pool-010000"), Some("us-east-1:plan_pool-019990")] {
+        let start = std::time::Instant::now();
+        let page = store.list_identities("plan_pool", after, 60).unwrap();
+        slowest = slowest.max(start.elapsed());
+        assert!(!page.is_empty() && page.len() <= 60);
+        assert!(page.windows(2).all(|w| w[0].0.identity_id < w[1].0.identity_id));
+        assert!(page.iter().all(|(i, _)| i.identity_pool_id == "plan_pool"));
+        assert!(page.iter().all(|(i, _)| after.is_none_or(|a| i.identity_id.as_str() > a)));
+        for (i, logins) in &page {
+            let expected = if i.identity_id.ends_with('0') { 2 } else { 1 };
+            assert_eq!(logins.len(), expected, "{}", i.identity_id);
+        }
+    }
+    assert!(slowest < std::time::Duration::from_millis(100), "a page took {slowest:?}");
+    assert_eq!(store.list_identities("plan_pool", None, 1).unwrap()[0].0.identity_id, "us-east-1:plan_pool-000001");
+}
+
+/// PostgreSQL's plan of `sql` with `params` bound, a line a row.
+fn explain(client: &mut postgres::Client, sql: &str, params: &[conformance::SqlParam]) -> Vec<String> {
+    let bound: Vec<Box<dyn postgres::types::ToSql + Sync>> = params
+        .iter()
+        .map(|p| -> Box<dyn postgres::types::ToSql + Sync> {
+            match p {
+                conformance::SqlParam::Text(t) => Box::new(t.clone()),
+                conformance::SqlParam::Int(n) => Box::new(*n),
+                conformance::SqlParam::Bool(b) => Box::new(*b),
+                conformance::SqlParam::Null => Box::new(None::<String>),
+                conformance::SqlParam::Blob(b) => Box::new(b.clone()),
+            }
+        })
+        .collect();
+    let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = bound.iter().map(|b| b.as_ref()).collect();
+    client.query(&format!("EXPLAIN {sql}"), &refs).unwrap().iter().map(|r| r.get::<_, String>(0)).collect()
 }

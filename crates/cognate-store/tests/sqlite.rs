@@ -445,6 +445,111 @@ fn import_job_listings_use_the_index() {
     assert_eq!(store.list_import_jobs("plan_pool", None, 1).unwrap()[0].job_id, "import-020000");
 }
 
+/// Listing a pool's identities pages through the primary key from the cursor
+/// and fetches each one's logins through the by-identity index (no sort, no
+/// other scan), before and after ANALYZE has seen a pool of 20,000 identities
+/// among another pool's; the store's lookups by key use an index on the full
+/// key; and a page deep into the pool comes back in milliseconds.
+#[test]
+fn identity_listings_use_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cognate.db");
+    let store = open_sqlite(&path).unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "PRAGMA foreign_keys = ON;
+         BEGIN;
+         INSERT INTO identity_pools (id, name, created_ms, modified_ms, version, doc)
+             VALUES ('plan_pool', 'p', 1, 1, 1, '{}'), ('other_pool', 'o', 1, 1, 1, '{}');
+         WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)
+         INSERT INTO identities (identity_pool_id, identity_id, created_ms, modified_ms, version, doc)
+             SELECT p.id, printf('us-east-1:%s-%06d', p.id, i), 1, 1, 1, '{}'
+             FROM n, (SELECT id FROM identity_pools) p;
+         INSERT INTO identity_logins (identity_pool_id, provider, subject, identity_id)
+             SELECT identity_pool_id, 'accounts.google.com', 'g-' || identity_id, identity_id FROM identities;
+         INSERT INTO identity_logins (identity_pool_id, provider, subject, identity_id)
+             SELECT identity_pool_id, 'graph.facebook.com', 'f-' || identity_id, identity_id FROM identities
+             WHERE identity_id LIKE '%0';
+         COMMIT;",
+    )
+    .unwrap();
+    let text = |s: &str| SqlParam::Text(s.into());
+    for analyzed in [false, true] {
+        if analyzed {
+            conn.execute_batch("ANALYZE").unwrap();
+        }
+        for (sql, params) in conformance::identity_statements("plan_pool", "us-east-1:plan_pool-010000") {
+            let plan = query_plan(&conn, &sql, &params);
+            let context = format!("analyzed={analyzed}\n{sql}\n{plan:#?}");
+            // The inner query pages through the primary key; the outer one
+            // walks that page and fetches each identity's logins by index.
+            let seek = if params.len() == 3 { " AND identity_id>?" } else { "" };
+            assert_eq!(
+                plan,
+                [
+                    "CO-ROUTINE i".to_owned(),
+                    format!("SEARCH i USING INDEX sqlite_autoindex_identities_1 (identity_pool_id=?{seek})"),
+                    "SCAN i".to_owned(),
+                    "SEARCH l USING COVERING INDEX identity_logins_by_identity (identity_id=? AND identity_pool_id=?) \
+                     LEFT-JOIN"
+                        .to_owned(),
+                ],
+                "{context}"
+            );
+        }
+        let lookups = [
+            (
+                "SELECT doc FROM identities WHERE identity_pool_id = $1 AND identity_id = $2",
+                "SEARCH identities USING INDEX ",
+            ),
+            ("SELECT doc FROM identities WHERE identity_id = $1", "SEARCH identities USING INDEX identities_by_id (identity_id=?)"),
+            (
+                "SELECT provider, subject FROM identity_logins \
+                 WHERE identity_pool_id = $1 AND identity_id = $2 ORDER BY provider, subject",
+                "SEARCH identity_logins USING COVERING INDEX identity_logins_by_identity \
+                 (identity_id=? AND identity_pool_id=?)",
+            ),
+            (
+                "SELECT identity_id FROM identity_logins WHERE identity_pool_id = $1 AND provider = $2 AND subject = $3",
+                "SEARCH identity_logins USING PRIMARY KEY (identity_pool_id=? AND provider=? AND subject=?)",
+            ),
+        ];
+        for (sql, expected) in lookups {
+            let params = [text("plan_pool"), text("accounts.google.com"), text("g-x")];
+            let params = &params[..sql.matches('$').count()];
+            let plan = query_plan(&conn, sql, params);
+            assert_eq!(plan.len(), 1, "{sql}\n{plan:#?}");
+            assert!(plan[0].starts_with(expected), "{sql}\n{plan:#?}");
+            if expected.ends_with("INDEX ") {
+                // Either unique index finds the one row: the primary key, or the id's.
+                assert!(
+                    plan[0].ends_with("sqlite_autoindex_identities_1 (identity_pool_id=? AND identity_id=?)")
+                        || plan[0].ends_with("identities_by_id (identity_id=?)"),
+                    "{sql}\n{plan:#?}"
+                );
+            }
+        }
+    }
+
+    // Deep pages are as quick as the first, and in order.
+    let mut slowest = std::time::Duration::ZERO;
+    for after in [None, Some("us-east-1:plan_pool-010000"), Some("us-east-1:plan_pool-019990")] {
+        let start = std::time::Instant::now();
+        let page = store.list_identities("plan_pool", after, 60).unwrap();
+        slowest = slowest.max(start.elapsed());
+        assert!(!page.is_empty() && page.len() <= 60);
+        assert!(page.windows(2).all(|w| w[0].0.identity_id < w[1].0.identity_id));
+        assert!(page.iter().all(|(i, _)| i.identity_pool_id == "plan_pool"));
+        assert!(page.iter().all(|(i, _)| after.is_none_or(|a| i.identity_id.as_str() > a)));
+        for (i, logins) in &page {
+            let expected = if i.identity_id.ends_with('0') { 2 } else { 1 };
+            assert_eq!(logins.len(), expected, "{}", i.identity_id);
+        }
+    }
+    assert!(slowest < std::time::Duration::from_millis(100), "a page took {slowest:?}");
+    assert_eq!(store.list_identities("plan_pool", None, 1).unwrap()[0].0.identity_id, "us-east-1:plan_pool-000001");
+}
+
 #[test]
 fn in_memory_conformance_suite() {
     let store = cognate_store::open_sqlite_in_memory().unwrap();

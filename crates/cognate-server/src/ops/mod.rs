@@ -153,6 +153,21 @@ operations! {
     CognitoIdentity "TagResource" => identity_pools::tag_resource,                                       [Iam], Unmetered,
     CognitoIdentity "UntagResource" => identity_pools::untag_resource,                                   [Iam], Unmetered,
     CognitoIdentity "ListTagsForResource" => identity_pools::list_tags_for_resource,                     [Iam], Unmetered,
+    CognitoIdentity "GetIdentityPoolRoles" => identity_pools::get_identity_pool_roles,                   [Iam], Unmetered,
+    CognitoIdentity "SetIdentityPoolRoles" => identity_pools::set_identity_pool_roles,                   [Iam], Unmetered,
+    CognitoIdentity "GetId" => identity_pools::get_id,                                                   [Anonymous], Unmetered,
+    CognitoIdentity "GetCredentialsForIdentity" => identity_pools::get_credentials_for_identity,         [Anonymous], Unmetered,
+    CognitoIdentity "GetOpenIdToken" => identity_pools::get_open_id_token,                               [Anonymous], Unmetered,
+    CognitoIdentity "DescribeIdentity" => identity_pools::describe_identity,                             [Iam], Unmetered,
+    CognitoIdentity "ListIdentities" => identity_pools::list_identities,                                 [Iam], Unmetered,
+    CognitoIdentity "DeleteIdentities" => identity_pools::delete_identities,                             [Iam], Unmetered,
+    CognitoIdentity "UnlinkIdentity" => identity_pools::unlink_identity,                                 [Anonymous], Unmetered,
+    CognitoIdentity "GetOpenIdTokenForDeveloperIdentity" => identity_pools::get_open_id_token_for_developer_identity, [Iam], Unmetered,
+    CognitoIdentity "LookupDeveloperIdentity" => identity_pools::lookup_developer_identity,              [Iam], Unmetered,
+    CognitoIdentity "MergeDeveloperIdentities" => identity_pools::merge_developer_identities,            [Iam], Unmetered,
+    CognitoIdentity "UnlinkDeveloperIdentity" => identity_pools::unlink_developer_identity,              [Iam], Unmetered,
+    CognitoIdentity "SetPrincipalTagAttributeMap" => identity_pools::set_principal_tag_attribute_map,    [Iam], Unmetered,
+    CognitoIdentity "GetPrincipalTagAttributeMap" => identity_pools::get_principal_tag_attribute_map,    [Iam], Unmetered,
 }
 
 /// The declaration of an implemented operation (None: not implemented).
