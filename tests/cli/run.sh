@@ -273,6 +273,58 @@ check "list-identity-pools" \
     '[p["IdentityPoolId"] for p in d["IdentityPools"]] == [e["ID"]]
      and d["IdentityPools"][0]["IdentityPoolName"] == "cli_identity"' ID="$IDPOOL"
 
+# A guest's identity and credentials, and the pool's roles.
+ID_RE='^us-east-1:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+awscli cognito-identity get-id --identity-pool-id "$IDPOOL"
+check "get-id for a guest returns region:uuid" 'bool(re.match(e["RE"], d["IdentityId"]))' RE="$ID_RE"
+GUEST="$(json_get 'd["IdentityId"]' 2>/dev/null)"
+awscli cognito-identity get-id --identity-pool-id "$IDPOOL"
+check "get-id for another guest returns another identity" \
+    'bool(re.match(e["RE"], d["IdentityId"])) and d["IdentityId"] != e["GUEST"]' RE="$ID_RE" GUEST="$GUEST"
+
+awscli cognito-identity get-credentials-for-identity --identity-id "$GUEST"
+check_error "get-credentials-for-identity before the pool has roles" InvalidIdentityPoolConfigurationException
+
+AUTH_ROLE="arn:aws:iam::000000000000:role/cli-auth"
+GUEST_ROLE="arn:aws:iam::000000000000:role/cli-guest"
+awscli cognito-identity set-identity-pool-roles --identity-pool-id "$IDPOOL" \
+    --roles "authenticated=$AUTH_ROLE,unauthenticated=$GUEST_ROLE"
+check "set-identity-pool-roles succeeds" 'True'
+awscli cognito-identity get-identity-pool-roles --identity-pool-id "$IDPOOL"
+check "get-identity-pool-roles returns both roles" \
+    'd["IdentityPoolId"] == e["ID"]
+     and d["Roles"] == {"authenticated": e["AUTH"], "unauthenticated": e["GUEST"]}
+     and not d.get("RoleMappings")' ID="$IDPOOL" AUTH="$AUTH_ROLE" GUEST="$GUEST_ROLE"
+awscli cognito-identity set-identity-pool-roles --identity-pool-id "$IDPOOL" --roles "admin=$AUTH_ROLE"
+check_error "set-identity-pool-roles with a role name other than the two" InvalidParameterException
+
+awscli cognito-identity get-credentials-for-identity --identity-id "$GUEST"
+check "get-credentials-for-identity for the guest" \
+    'd["IdentityId"] == e["ID"]
+     and re.match(r"^ASIA[0-9A-Z]{16}$", d["Credentials"]["AccessKeyId"])
+     and len(d["Credentials"]["SecretKey"]) == 40 and len(d["Credentials"]["SessionToken"]) > 0
+     and d["Credentials"]["Expiration"] != ""' ID="$GUEST"
+TMP_KEY="$(json_get 'd["Credentials"]["AccessKeyId"]' 2>/dev/null)"
+TMP_SECRET="$(json_get 'd["Credentials"]["SecretKey"]' 2>/dev/null)"
+TMP_TOKEN="$(json_get 'd["Credentials"]["SessionToken"]' 2>/dev/null)"
+# The token with its middle character changed.
+BAD_TOKEN="$(json_get '(lambda t, i: t[:i] + ("B" if t[i] == "A" else "A") + t[i + 1:])(d["Credentials"]["SessionToken"], len(d["Credentials"]["SessionToken"]) // 2)' 2>/dev/null)"
+# Signed with them, a call passes SigV4 and is refused for what it asks: an
+# identity may not administer pools. With the token altered it is not accepted.
+AWS_ACCESS_KEY_ID="$TMP_KEY" AWS_SECRET_ACCESS_KEY="$TMP_SECRET" AWS_SESSION_TOKEN="$TMP_TOKEN" \
+    awscli cognito-identity describe-identity-pool --identity-pool-id "$IDPOOL"
+check_error "the guest's credentials sign a call the server accepts" AccessDeniedException
+if [[ -n "$BAD_TOKEN" && "$BAD_TOKEN" != "$TMP_TOKEN" ]]; then
+    AWS_ACCESS_KEY_ID="$TMP_KEY" AWS_SECRET_ACCESS_KEY="$TMP_SECRET" AWS_SESSION_TOKEN="$BAD_TOKEN" \
+        awscli cognito-identity describe-identity-pool --identity-pool-id "$IDPOOL"
+    check_error "an altered session token is refused" UnrecognizedClientException
+else
+    fail "an altered session token is refused" "could not alter the session token"
+fi
+
+awscli cognito-identity get-credentials-for-identity --identity-id "us-east-1:00000000-0000-4000-8000-000000000000"
+check_error "get-credentials-for-identity of an unknown identity" ResourceNotFoundException
+
 awscli cognito-identity delete-identity-pool --identity-pool-id "$IDPOOL"
 check "delete-identity-pool succeeds" 'True'
 awscli cognito-identity describe-identity-pool --identity-pool-id "$IDPOOL"

@@ -17,7 +17,8 @@ use serde_json::{json, Value};
 use crate::{repo_root, Server};
 
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(60);
-const MIN_NODE_MAJOR: u32 = 18;
+// The AWS SDK v3 packages (credential providers, cognito-identity client) need Node 20.
+const MIN_NODE_MAJOR: u32 = 20;
 
 pub fn clients_dir() -> PathBuf {
     repo_root().join("tests/clients")

@@ -102,6 +102,22 @@ pub fn unique_name(prefix: &str) -> String {
 }
 
 /// Standard base64 with padding.
+/// Decodes base64url without padding (JWT segments, JWK members).
+pub fn b64url_decode(text: &str) -> Vec<u8> {
+    let mut standard: String = text
+        .chars()
+        .map(|c| match c {
+            '-' => '+',
+            '_' => '/',
+            c => c,
+        })
+        .collect();
+    while !standard.len().is_multiple_of(4) {
+        standard.push('=');
+    }
+    aws_smithy_types::base64::decode(&standard).unwrap_or_else(|e| panic!("not base64url ({e}): {text:?}"))
+}
+
 pub fn base64(data: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);

@@ -4,12 +4,15 @@
 //!
 //! - `js/`: Node scripts using amazon-cognito-identity-js (SRP, USER_PASSWORD_AUTH,
 //!   NEW_PASSWORD_REQUIRED, refreshSession, signOut/globalSignOut, devices),
-//!   Amplify JS v6 (signIn, confirmSignIn, fetchAuthSession, signOut) and
-//!   aws-jwt-verify (JwtRsaVerifier on the ID and access tokens), pinned by
-//!   `package-lock.json`;
+//!   Amplify JS v6 (signIn, confirmSignIn, fetchAuthSession, signOut, and
+//!   an identity pool's guest and signed-in credentials), aws-jwt-verify
+//!   (JwtRsaVerifier on the ID and access tokens) and the AWS SDK v3's
+//!   `fromCognitoIdentityPool` (whose credentials sign a
+//!   @aws-sdk/client-cognito-identity call), pinned by `package-lock.json`;
 //! - `py/`: pycognito (AWSSRP with and without a client secret, the Cognito
-//!   class that verifies tokens against the JWKS), boto3's admin flows and the
-//!   AWS CLI, pinned by `requirements.txt`.
+//!   class that verifies tokens against the JWKS), boto3's admin flows and
+//!   identity-pool calls (and a client signing with the temporary
+//!   credentials), and the AWS CLI, pinned by `requirements.txt`.
 //!
 //! Each script takes a JSON object on standard input and prints one JSON
 //! object (`ok`, `steps`, `calls`, results). The tests here start a server,
@@ -27,16 +30,18 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use aws_credential_types::Credentials;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use cognate_e2e::clients::{note, Js, Py};
+use cognate_e2e::identity::types::CognitoIdentityProvider;
 use cognate_e2e::idp::operation::initiate_auth::InitiateAuthOutput;
 use cognate_e2e::idp::types::{
     AuthFlowType, AuthenticationResultType, ChallengeNameType, DeviceConfigurationType, ExplicitAuthFlowsType as F,
     MessageActionType, PreventUserExistenceErrorTypes, SoftwareTokenMfaConfigType, UserPoolMfaType,
     UsernameAttributeType,
 };
-use cognate_e2e::{attr, attr_of, expect_err, is_uuid, ok, App, ErrInfo, Server, PASSWORD};
+use cognate_e2e::{attr, attr_of, b64url_decode, expect_err, is_uuid, ok, App, ErrInfo, Server, PASSWORD, REGION};
 use serde_json::{json, Value};
 
 const TEMP_PASSWORD: &str = "Temp0rary!";
@@ -47,21 +52,6 @@ const ALL_FLOWS: &[F] =
 // ---------------------------------------------------------------------------
 // JWTs
 // ---------------------------------------------------------------------------
-
-fn b64url_decode(s: &str) -> Vec<u8> {
-    let mut std: String = s
-        .chars()
-        .map(|c| match c {
-            '-' => '+',
-            '_' => '/',
-            c => c,
-        })
-        .collect();
-    while !std.len().is_multiple_of(4) {
-        std.push('=');
-    }
-    aws_smithy_types::base64::decode(&std).unwrap_or_else(|e| panic!("not base64url ({e}): {s:?}"))
-}
 
 fn b64url(data: &[u8]) -> String {
     aws_smithy_types::base64::encode(data)
@@ -1971,6 +1961,245 @@ async fn email_as_username_with_srp_clients() {
     // USER_PASSWORD_AUTH with the email.
     let tokens = sign_in(&server, &app, email, PASSWORD).await;
     check_pair(&tokens.id, &tokens.access, &iss, &app, &internal, email);
+}
+
+// ---------------------------------------------------------------------------
+// Identity pools: Amplify, fromCognitoIdentityPool, boto3
+// ---------------------------------------------------------------------------
+
+const AUTH_ROLE: &str = "arn:aws:iam::000000000000:role/authenticated";
+const GUEST_ROLE: &str = "arn:aws:iam::000000000000:role/guest";
+
+/// The name AWS documents for `app`'s user pool as a login provider.
+fn provider_of(app: &App) -> String {
+    format!("cognito-idp.{REGION}.amazonaws.com/{}", app.pool)
+}
+
+/// An identity pool that allows guests and trusts `app`, with both roles set.
+async fn identity_pool_for(server: &Server, app: &App) -> String {
+    let provider = CognitoIdentityProvider::builder().provider_name(provider_of(app)).client_id(&app.client).build();
+    let pool = ok(server
+        .identity()
+        .create_identity_pool()
+        .identity_pool_name(cognate_e2e::unique_name("ids"))
+        .allow_unauthenticated_identities(true)
+        .cognito_identity_providers(provider)
+        .send()
+        .await)
+    .identity_pool_id;
+    ok(server
+        .identity()
+        .set_identity_pool_roles()
+        .identity_pool_id(&pool)
+        .roles("authenticated", AUTH_ROLE)
+        .roles("unauthenticated", GUEST_ROLE)
+        .send()
+        .await);
+    pool
+}
+
+/// An identity id of this server's region: `us-east-1:<uuid>`.
+#[track_caller]
+fn check_identity_id(id: &str, what: &str) {
+    let uuid = id.strip_prefix(&format!("{REGION}:")).unwrap_or_else(|| panic!("{what}: {id:?} is not {REGION}:…"));
+    assert!(is_uuid(uuid), "{what}: {id:?} is not {REGION}:<uuid>");
+}
+
+/// Temporary credentials a client reported ({accessKeyId, secretAccessKey, sessionToken,
+/// expiration in epoch seconds}), checked for shape and an hour's life.
+#[track_caller]
+fn script_credentials(v: &Value, what: &str) -> Credentials {
+    let key = script_str(v, "/accessKeyId");
+    assert!(key.starts_with("ASIA") && key.len() == 20, "{what}: access key {key:?}");
+    let secret = script_str(v, "/secretAccessKey");
+    assert_eq!(secret.len(), 40, "{what}: secret key {secret:?}");
+    let token = script_str(v, "/sessionToken");
+    assert!(!token.is_empty(), "{what}: empty session token");
+    let expires = v["expiration"].as_i64().unwrap_or_else(|| panic!("{what}: no expiration in {v}"));
+    assert!((expires - now() - 3600).abs() < 120, "{what}: credentials expire at {expires}, not in an hour");
+    Credentials::new(key, secret, Some(token.to_string()), None, "client")
+}
+
+/// Cognate accepts `credentials` on a signed call and then refuses what it asks (an identity
+/// may not administer pools): the key, signature and session token verified.
+async fn assert_identity_credentials_accepted(server: &Server, credentials: Credentials, pool: &str, what: &str) {
+    let client = cognate_e2e::identity::Client::new(&server.sdk_config_with(credentials));
+    let err = expect_err(client.describe_identity_pool().identity_pool_id(pool).send().await);
+    assert_eq!((err.status, err.code.as_str()), (400, "AccessDeniedException"), "{what}: {err:?}");
+}
+
+/// What a client saw of the server's answers to DescribeIdentityPool signed with the
+/// temporary credentials (`signed`), with the session token altered and without it: refused
+/// for what it asks, then as an unknown signer twice.
+#[track_caller]
+fn check_refusals(v: &Value, what: &str) {
+    assert_eq!(
+        (&v["signed"]["code"], &v["signed"]["status"]),
+        (&json!("AccessDeniedException"), &json!(400)),
+        "{what}: DescribeIdentityPool signed with the identity's credentials: {v}"
+    );
+    for bad in ["alteredToken", "noToken"] {
+        assert_eq!(
+            (&v[bad]["code"], &v[bad]["status"]),
+            (&json!("UnrecognizedClientException"), &json!(400)),
+            "{what}: DescribeIdentityPool signed with {bad}: {v}"
+        );
+    }
+}
+
+/// The logins DescribeIdentity reports for `id`.
+async fn logins_of(server: &Server, id: &str) -> Vec<String> {
+    ok(server.identity().describe_identity().identity_id(id).send().await).logins.unwrap_or_default()
+}
+
+/// GetId with one login, as the Rust SDK sends it.
+async fn identity_of(server: &Server, pool: &str, provider: &str, id_token: &str) -> String {
+    ok(server.identity().get_id().identity_pool_id(pool).logins(provider, id_token).send().await)
+        .identity_id
+        .expect("IdentityId")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amplify_identity_pool_guest_then_signed_in() {
+    let Some(js) = Js::get("amplify_identity_pool_guest_then_signed_in") else {
+        return;
+    };
+    let server = Server::sqlite().await;
+    let app = app_with(&server, ALL_FLOWS, false).await;
+    let email = confirmed_user(&server, &app.pool, "alice").await;
+    let pool = identity_pool_for(&server, &app).await;
+
+    let input = with(amplify_input(&server, &app, "alice", PASSWORD), json!({ "identityPoolId": pool }));
+    let r = js.run("amplify-identity.mjs", input).await;
+    let calls = call_list(&r);
+    // Only the guest's GetId: signed in, Amplify sends the guest identity id it stored with
+    // the login, and the server makes that identity alice's.
+    assert_eq!(
+        calls.iter().filter(|c| c.starts_with("GetId ")).collect::<Vec<_>>(),
+        ["GetId 200"],
+        "Amplify's calls: {calls:?}"
+    );
+    assert_eq!(
+        calls.iter().filter(|c| c.starts_with("GetCredentialsForIdentity ")).count(),
+        2,
+        "guest and signed-in GetCredentialsForIdentity: {calls:?}"
+    );
+    assert_called(&r, "GetUser");
+
+    let guest = script_str(&r, "/guest/identityId");
+    check_identity_id(guest, "Amplify's guest identity");
+    let signed_in = script_str(&r, "/signedIn/identityId");
+    check_identity_id(signed_in, "Amplify's signed-in identity");
+    assert_eq!(signed_in, guest, "the guest identity becomes alice's: {r}");
+    let guest_credentials = script_credentials(&r["guest"]["credentials"], "Amplify's guest credentials");
+    let credentials = script_credentials(&r["signedIn"]["credentials"], "Amplify's signed-in credentials");
+    assert_ne!(guest_credentials.access_key_id(), credentials.access_key_id(), "signed in, new credentials: {r}");
+    assert_identity_credentials_accepted(&server, credentials, &pool, "Amplify's signed-in credentials").await;
+
+    // What Cognate reports of the identity: alice's login, under the name AWS documents
+    // (Amplify sent the issuer-derived `127.0.0.1:PORT/<pool>`).
+    let id_token = script_str(&r, "/signedIn/idToken");
+    let claims = check_id_token(id_token, &issuer(&server, &app.pool), &app, "alice", &email);
+    assert_eq!(logins_of(&server, guest).await, [provider_of(&app)], "DescribeIdentity after Amplify's sign-in");
+    assert_eq!(identity_of(&server, &pool, &provider_of(&app), id_token).await, guest, "GetId with alice's token");
+    let listed = ok(server.identity().list_identities().identity_pool_id(&pool).max_results(60).send().await);
+    let listed: Vec<&str> = listed.identities().iter().filter_map(|i| i.identity_id()).collect();
+    assert_eq!(listed, [guest], "the pool's identities after Amplify's session");
+    assert_eq!(r["attributes"]["email"], json!(email), "fetchUserAttributes: {r}");
+    assert_eq!(r["attributes"]["sub"], claims["sub"], "fetchUserAttributes: {r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credential_providers_from_cognito_identity_pool() {
+    let Some(js) = Js::get("credential_providers_from_cognito_identity_pool") else {
+        return;
+    };
+    let server = Server::sqlite().await;
+    let app = app_with(&server, ALL_FLOWS, false).await;
+    confirmed_user(&server, &app.pool, "alice").await;
+    let pool = identity_pool_for(&server, &app).await;
+    let tokens = sign_in(&server, &app, "alice", PASSWORD).await;
+
+    let input = json!({
+        "endpoint": server.url(),
+        "identityPoolId": pool,
+        "provider": provider_of(&app),
+        "idToken": tokens.id,
+    });
+    let r = js.run("credential-providers.mjs", input).await;
+    for who in ["guest", "login"] {
+        let v = &r[who];
+        check_identity_id(script_str(v, "/identityId"), who);
+        check_refusals(v, &format!("fromCognitoIdentityPool ({who})"));
+        let credentials = script_credentials(&v["credentials"], who);
+        assert_identity_credentials_accepted(&server, credentials, &pool, who).await;
+    }
+    // Each DescribeIdentityPool went out signed; all but the last of each three with a token.
+    let sent: Vec<(bool, bool, i64)> = r["calls"]
+        .as_array()
+        .expect("calls")
+        .iter()
+        .map(|c| {
+            assert_eq!(c["target"], json!("DescribeIdentityPool"), "{r}");
+            (c["signed"] == json!(true), c["sessionToken"] == json!(true), c["status"].as_i64().unwrap_or(0))
+        })
+        .collect();
+    let three = [(true, true, 400), (true, true, 400), (true, false, 400)];
+    assert_eq!(sent, [three, three].concat(), "{r}");
+
+    let guest = script_str(&r, "/guest/identityId");
+    let login = script_str(&r, "/login/identityId");
+    assert_ne!(guest, login, "{r}");
+    assert!(logins_of(&server, guest).await.is_empty(), "the guest identity has no login");
+    assert_eq!(logins_of(&server, login).await, [provider_of(&app)], "DescribeIdentity of alice's identity");
+    assert_eq!(identity_of(&server, &pool, &provider_of(&app), &tokens.id).await, login, "GetId with alice's token");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_identity_pool_ids_credentials_and_signed_calls() {
+    let Some(py) = Py::get("boto3_identity_pool_ids_credentials_and_signed_calls") else {
+        return;
+    };
+    let server = Server::sqlite().await;
+    let app = app_with(&server, ALL_FLOWS, false).await;
+    confirmed_user(&server, &app.pool, "alice").await;
+    let pool = identity_pool_for(&server, &app).await;
+    let tokens = sign_in(&server, &app, "alice", PASSWORD).await;
+
+    let input = json!({
+        "endpoint": server.url(),
+        "identityPoolId": pool,
+        "provider": provider_of(&app),
+        "idToken": tokens.id,
+    });
+    let r = py.run("boto3_identity.py", input).await;
+    for who in ["guest", "login"] {
+        let v = &r[who];
+        check_identity_id(script_str(v, "/identityId"), who);
+        check_refusals(v, &format!("boto3 ({who})"));
+        let credentials = script_credentials(&v["credentials"], who);
+        assert_identity_credentials_accepted(&server, credentials, &pool, who).await;
+    }
+    // GetId and GetCredentialsForIdentity unsigned (as the model says), the rest signed.
+    for c in r["calls"].as_array().expect("calls") {
+        let unsigned = ["GetId", "GetCredentialsForIdentity"].contains(&c["operation"].as_str().unwrap_or_default());
+        assert_eq!(c["signed"], json!(!unsigned), "{c} in {r}");
+    }
+    let guest = script_str(&r, "/guest/identityId");
+    let login = script_str(&r, "/login/identityId");
+    assert_ne!(guest, login, "{r}");
+    assert_eq!(r["described"]["guest"]["IdentityId"], json!(guest), "{r}");
+    assert!(r["described"]["guest"].get("Logins").is_none_or(|l| l == &json!([])), "guest logins: {r}");
+    assert_eq!(r["described"]["login"]["IdentityId"], json!(login), "{r}");
+    assert_eq!(r["described"]["login"]["Logins"], json!([provider_of(&app)]), "{r}");
+    for who in ["guest", "login"] {
+        assert!(r["described"][who]["CreationDate"].as_str().is_some_and(|d| !d.is_empty()), "{who}: {r}");
+    }
+    let mut expected = vec![guest.to_string(), login.to_string()];
+    expected.sort();
+    assert_eq!(r["listed"], json!(expected), "ListIdentities, in id order");
+    assert_eq!(logins_of(&server, login).await, [provider_of(&app)], "DescribeIdentity (Rust SDK)");
+    assert_eq!(identity_of(&server, &pool, &provider_of(&app), &tokens.id).await, login, "GetId with alice's token");
 }
 
 // ---------------------------------------------------------------------------

@@ -10,8 +10,8 @@ use std::collections::HashSet;
 
 use cognate_e2e::idp::types::{AuthFlowType, ExplicitAuthFlowsType, GroupType, MessageActionType, UserType};
 use cognate_e2e::{
-    attr_of, both_stores, epoch, expect_code, expect_err, is_uuid, now_epoch, ok, sorted, unique_name, App, Server,
-    PASSWORD,
+    attr_of, b64url_decode, both_stores, epoch, expect_code, expect_err, is_uuid, now_epoch, ok, sorted, unique_name,
+    App, Server, PASSWORD,
 };
 use serde_json::{json, Value};
 
@@ -228,21 +228,6 @@ async fn sign_in(server: &Server, app: &App, username: &str) -> (Value, Value) {
         .await);
     let result = out.authentication_result().unwrap_or_else(|| panic!("no AuthenticationResult: {out:?}"));
     (claims(result.id_token().expect("IdToken")), claims(result.access_token().expect("AccessToken")))
-}
-
-fn b64url_decode(s: &str) -> Vec<u8> {
-    let mut std: String = s
-        .chars()
-        .map(|c| match c {
-            '-' => '+',
-            '_' => '/',
-            c => c,
-        })
-        .collect();
-    while !std.len().is_multiple_of(4) {
-        std.push('=');
-    }
-    aws_smithy_types::base64::decode(&std).unwrap_or_else(|e| panic!("not base64url ({e}): {s:?}"))
 }
 
 /// The (unverified) payload of a JWT.

@@ -11,7 +11,7 @@ use cognate_e2e::identity::types::{
     RoleMappingType, RulesConfigurationType,
 };
 use cognate_e2e::idp::types::{AuthFlowType, ExplicitAuthFlowsType, MessageActionType};
-use cognate_e2e::{both_stores, expect_err, ok, unique_name, ErrInfo, Server, ACCOUNT, REGION};
+use cognate_e2e::{b64url_decode, both_stores, expect_err, ok, unique_name, ErrInfo, Server, ACCOUNT, REGION};
 use serde_json::Value;
 
 both_stores!(
@@ -476,26 +476,11 @@ async fn credentials_from_one_node_are_accepted_by_another(server: &Server) {
     }
 }
 
-fn base64_url_decode(text: &str) -> Vec<u8> {
-    let mut standard: String = text
-        .chars()
-        .map(|c| match c {
-            '-' => '+',
-            '_' => '/',
-            c => c,
-        })
-        .collect();
-    while !standard.len().is_multiple_of(4) {
-        standard.push('=');
-    }
-    aws_smithy_types::base64::decode(&standard).expect("base64url")
-}
-
 /// Header and claims of a compact JWS (not verified here).
 fn jwt_parts(token: &str) -> (Value, Value) {
     let parts: Vec<&str> = token.split('.').collect();
     assert_eq!(parts.len(), 3, "{token}");
-    let json = |part: &str| -> Value { serde_json::from_slice(&base64_url_decode(part)).expect("JSON") };
+    let json = |part: &str| -> Value { serde_json::from_slice(&b64url_decode(part)).expect("JSON") };
     (json(parts[0]), json(parts[1]))
 }
 

@@ -19,15 +19,18 @@ if (!globalThis.crypto) {
 
 export const steps = [];
 
-// Every HTTP call the libraries make, as {target, status, error?, request?}:
-// the X-Amz-Target operation (or the URL for a GET) and, when the call
-// failed, the error body and the request body. Reported with the result.
+// Every HTTP call the libraries make through fetch (Amplify,
+// amazon-cognito-identity-js), as {target, status, error?, request?}: the
+// X-Amz-Target operation without its service prefix (or the URL for a GET)
+// and, when the call failed, the error body and the request body. Reported
+// with the result. (The AWS SDK v3 sends with node:http, not fetch: see
+// `recordSdkCalls`.)
 export const calls = [];
 const realFetch = globalThis.fetch;
 globalThis.fetch = async (input, init = {}) => {
   const headers = new Headers(init.headers ?? (input instanceof Request ? input.headers : undefined));
   const target = headers.get('x-amz-target') ?? `${init.method ?? 'GET'} ${String(input.url ?? input)}`;
-  const call = { target: target.replace(/^AWSCognitoIdentityProviderService\./, '') };
+  const call = { target: target.replace(/^AWSCognitoIdentity(Provider)?Service\./, '') };
   calls.push(call);
   const response = await realFetch(input, init);
   call.status = response.status;
@@ -125,4 +128,28 @@ export class MemoryStorage {
     }
     return null;
   }
+}
+
+// Record every call an AWS SDK v3 client sends in `calls`, like the fetch
+// hook above: {target, signed, status}. The middleware sits in the innermost
+// step (deserialize, below the deserializer), so it sees the request as sent
+// (signed or not) and the raw HTTP response; the scripts report error codes
+// from what the SDK throws.
+export function recordSdkCalls(client) {
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      const headers = args.request?.headers ?? {};
+      const call = {
+        target: String(headers['x-amz-target'] ?? '?').replace(/^AWSCognitoIdentity(Provider)?Service\./, ''),
+        signed: Boolean(headers.authorization ?? headers.Authorization),
+        sessionToken: Boolean(headers['x-amz-security-token']),
+      };
+      calls.push(call);
+      const out = await next(args);
+      call.status = out.response?.statusCode;
+      return out;
+    },
+    { step: 'deserialize', priority: 'low', name: 'cognateRecordCalls' },
+  );
+  return client;
 }

@@ -5,8 +5,10 @@ argument or (when there is none) on standard input, and prints exactly one
 JSON object on standard output:
     {"ok": true, "steps": [...], "calls": [...], ...results}     exit code 0
     {"ok": false, "steps": [...], "calls": [...], "error": {...}} exit code 1
-`steps` names what the script did and `calls` lists every cognito-idp call
-(operation, HTTP status, error code), so a failure says where it happened.
+`steps` names what the script did and `calls` lists every cognito-idp and
+cognito-identity call (operation, HTTP status, error code; for
+cognito-identity also whether it was signed and carried a session token), so
+a failure says where it happened.
 """
 
 import json
@@ -29,8 +31,19 @@ def read_params():
     return json.loads(raw)
 
 
+# Whether the request being sent carries a SigV4 signature (and a session
+# token), set by before-send and added to the call after-call records.
+_SENT = {}
+
+
+def _record_sent(request, **_kwargs):
+    _SENT["signed"] = "Authorization" in request.headers
+    _SENT["sessionToken"] = "X-Amz-Security-Token" in request.headers
+
+
 def _record_call(http_response, parsed, model, **_kwargs):
-    call = {"operation": model.name, "status": http_response.status_code}
+    call = {"operation": model.name, "status": http_response.status_code, **_SENT}
+    _SENT.clear()
     error = parsed.get("Error") if isinstance(parsed, dict) else None
     if error:
         call["error"] = {"code": error.get("Code"), "message": error.get("Message")}
@@ -48,6 +61,23 @@ def idp_client(endpoint):
         config=botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"}),
     )
     client.meta.events.register("after-call.cognito-idp", _record_call)
+    return client
+
+
+def identity_client(endpoint, access_key="test", secret_key="test", session_token=None):
+    """A cognito-identity client for the server: with the default test
+    credentials, or with temporary ones (and their session token)."""
+    client = boto3.client(
+        "cognito-identity",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        aws_session_token=session_token,
+        config=botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"}),
+    )
+    client.meta.events.register("before-send.cognito-identity", _record_sent)
+    client.meta.events.register("after-call.cognito-identity", _record_call)
     return client
 
 
