@@ -105,6 +105,30 @@ pub fn peek_claims(token: &str) -> Option<Map<String, Value>> {
 /// Verifies signature (RS256 with one of the pool's keys of the right purpose only: no
 /// `alg: none`, no HMAC confusion), `token_use` and expiry. Returns the claims.
 pub fn verify(keys: &PoolKeys, token: &str, purpose: &str, now_secs: i64) -> Result<Map<String, Value>, Rejection> {
+    let (key_purpose, claims) = signed_claims(keys, token)?;
+    if key_purpose != purpose || claims.get("token_use").and_then(Value::as_str) != Some(purpose) {
+        return Err(Rejection::WrongUse);
+    }
+    unexpired(claims, now_secs)
+}
+
+/// Like [`verify`], for tokens that carry no `token_use` (an identity's OpenID tokens, whose
+/// pool has one key): signature and expiry.
+pub fn verify_any_use(keys: &PoolKeys, token: &str, now_secs: i64) -> Result<Map<String, Value>, Rejection> {
+    let (_, claims) = signed_claims(keys, token)?;
+    unexpired(claims, now_secs)
+}
+
+fn unexpired(claims: Map<String, Value>, now_secs: i64) -> Result<Map<String, Value>, Rejection> {
+    let exp = claims.get("exp").and_then(Value::as_i64).ok_or(Rejection::Malformed)?;
+    if exp <= now_secs {
+        return Err(Rejection::Expired);
+    }
+    Ok(claims)
+}
+
+/// The claims of a token whose RS256 signature one of `keys` made, with that key's purpose.
+fn signed_claims(keys: &PoolKeys, token: &str) -> Result<(&'static str, Map<String, Value>), Rejection> {
     let mut parts = token.split('.');
     let (Some(header), Some(payload), Some(sig), None) = (parts.next(), parts.next(), parts.next(), parts.next())
     else {
@@ -130,14 +154,7 @@ pub fn verify(keys: &PoolKeys, token: &str, purpose: &str, now_secs: i64) -> Res
         .ok()
         .and_then(|p| serde_json::from_slice(&p).ok())
         .ok_or(Rejection::Malformed)?;
-    if key_purpose != purpose || claims.get("token_use").and_then(Value::as_str) != Some(purpose) {
-        return Err(Rejection::WrongUse);
-    }
-    let exp = claims.get("exp").and_then(Value::as_i64).ok_or(Rejection::Malformed)?;
-    if exp <= now_secs {
-        return Err(Rejection::Expired);
-    }
-    Ok(claims)
+    Ok((key_purpose, claims))
 }
 
 /// Length of `header.payload` (what the signature covers).

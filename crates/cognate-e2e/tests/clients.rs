@@ -2202,6 +2202,63 @@ async fn boto3_identity_pool_ids_credentials_and_signed_calls() {
     assert_eq!(identity_of(&server, &pool, &provider_of(&app), &tokens.id).await, login, "GetId with alice's token");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_classic_flow_through_sts() {
+    let Some(py) = Py::get("boto3_classic_flow_through_sts") else {
+        return;
+    };
+    let server = Server::sqlite().await;
+    let app = app_with(&server, ALL_FLOWS, false).await;
+    let pool = identity_pool_for(&server, &app).await;
+    // The basic flow is off by default: AssumeRoleWithWebIdentity refuses it.
+    ok(server
+        .identity()
+        .update_identity_pool()
+        .identity_pool_id(&pool)
+        .identity_pool_name("classic")
+        .allow_unauthenticated_identities(true)
+        .allow_classic_flow(true)
+        .cognito_identity_providers(
+            CognitoIdentityProvider::builder().provider_name(provider_of(&app)).client_id(&app.client).build(),
+        )
+        .send()
+        .await);
+    let input = json!({
+        "endpoint": server.url(),
+        "identityPoolId": pool,
+        "guestRole": GUEST_ROLE,
+        "otherRole": "arn:aws:iam::000000000000:role/not-the-pools",
+    });
+    let r = py.run("boto3_classic_flow.py", input).await;
+    let identity = script_str(&r, "/identityId");
+    check_identity_id(identity, "guest");
+    let (_, claims) = jwt(script_str(&r, "/openIdToken"));
+    assert_eq!((claims["sub"].as_str(), claims["aud"].as_str()), (Some(identity), Some(pool.as_str())), "{claims}");
+    let assumed = &r["assumed"];
+    assert_eq!(assumed["subject"], json!(identity), "{r}");
+    assert_eq!(assumed["audience"], json!(pool), "{r}");
+    assert_eq!(assumed["provider"], json!(format!("{}/{pool}", server.url())), "{r}");
+    assert_eq!(assumed["assumedRoleArn"], json!("arn:aws:sts::000000000000:assumed-role/guest/classic"), "{r}");
+    let c = &assumed["credentials"];
+    assert!((c["expiration"].as_i64().unwrap_or(0) - now() - 900).abs() < 120, "DurationSeconds 900: {r}");
+    let credentials = Credentials::new(
+        script_str(c, "/accessKeyId"),
+        script_str(c, "/secretAccessKey"),
+        Some(script_str(c, "/sessionToken").to_owned()),
+        None,
+        "sts",
+    );
+    assert_identity_credentials_accepted(&server, credentials, &pool, "STS credentials").await;
+    assert_eq!((&r["signed"]["code"], &r["signed"]["status"]), (&json!("AccessDeniedException"), &json!(400)), "{r}");
+    let refusals = &r["refusals"];
+    assert_eq!(
+        (&refusals["otherRole"]["code"], &refusals["otherRole"]["status"]),
+        (&json!("AccessDenied"), &json!(403))
+    );
+    assert_eq!(refusals["alteredToken"]["code"], json!("InvalidIdentityToken"), "{r}");
+    assert_eq!(refusals["tooLong"]["code"], json!("ValidationError"), "{r}");
+}
+
 // ---------------------------------------------------------------------------
 // Two nodes on one PostgreSQL schema
 // ---------------------------------------------------------------------------

@@ -28,6 +28,7 @@ both_stores!(
     open_id_tokens_name_the_identity_and_their_keys_are_served,
     developer_identities_are_vouched_for_looked_up_merged_and_unlinked,
     a_user_unlinks_a_login_and_principal_tags_are_kept,
+    sts_answers_the_classic_flow_only_where_the_pool_allows_it,
 );
 
 const PASSWORD: &str = "Corr3ct-horse!";
@@ -692,4 +693,79 @@ async fn a_user_unlinks_a_login_and_principal_tags_are_kept(server: &Server) {
         .await);
     assert_eq!(tags.principal_tags().and_then(|t| t.get("department")).map(String::as_str), Some("custom:dept"));
     assert_eq!(tags.principal_tags().map(|t| t.len()), Some(1));
+}
+
+/// A form-encoded STS call, as SDKs send the Query API.
+async fn sts(server: &Server, path: &str, form: &[(&str, &str)]) -> cognate_e2e::RawResponse {
+    let body: Vec<String> = form.iter().map(|(k, v)| format!("{k}={}", cognate_e2e::url_encode(v))).collect();
+    let headers = vec![("content-type".to_owned(), "application/x-www-form-urlencoded; charset=utf-8".to_owned())];
+    let raw = server.raw();
+    if path == "/" {
+        raw.post(&headers, body.join("&").into_bytes()).await
+    } else {
+        let response = reqwest::Client::new()
+            .post(format!("{}{path}", server.url()))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.join("&"))
+            .send()
+            .await
+            .expect("POST");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        cognate_e2e::RawResponse { status, headers, body: response.text().await.expect("body") }
+    }
+}
+
+/// AssumeRoleWithWebIdentity's form (without the token when `token` is None).
+fn assume_form<'a>(role: &'a str, token: Option<&'a str>) -> Vec<(&'a str, &'a str)> {
+    let mut form = vec![
+        ("Action", "AssumeRoleWithWebIdentity"),
+        ("Version", "2011-06-15"),
+        ("RoleArn", role),
+        ("RoleSessionName", "app"),
+    ];
+    form.extend(token.map(|t| ("WebIdentityToken", t)));
+    form
+}
+
+fn xml_text<'a>(body: &'a str, element: &str) -> Option<&'a str> {
+    let open = format!("<{element}>");
+    let start = body.find(&open)? + open.len();
+    Some(&body[start..start + body[start..].find(&format!("</{element}>"))?])
+}
+
+async fn sts_answers_the_classic_flow_only_where_the_pool_allows_it(server: &Server) {
+    let s = setup(server, true, false).await;
+    let guest = get_id(server, &s.identity_pool, None).await;
+    let token = ok(server.identity().get_open_id_token().identity_id(&guest).send().await).token.expect("Token");
+    // AllowClassicFlow is off: refused.
+    let refused = sts(server, "/", &assume_form(GUEST_ROLE, Some(&token))).await;
+    assert_eq!((refused.status, xml_text(&refused.body, "Code")), (403, Some("AccessDenied")), "{}", refused.body);
+    ok(server
+        .identity()
+        .update_identity_pool()
+        .identity_pool_id(&s.identity_pool)
+        .identity_pool_name("classic")
+        .allow_unauthenticated_identities(true)
+        .allow_classic_flow(true)
+        .send()
+        .await);
+    for path in ["/", "/sts"] {
+        let assumed = sts(server, path, &assume_form(GUEST_ROLE, Some(&token))).await;
+        assert_eq!(assumed.status, 200, "{}", assumed.body);
+        assert_eq!(xml_text(&assumed.body, "SubjectFromWebIdentityToken"), Some(guest.as_str()));
+        let key = xml_text(&assumed.body, "AccessKeyId").expect("AccessKeyId");
+        let secret = xml_text(&assumed.body, "SecretAccessKey").expect("SecretAccessKey");
+        let session = xml_text(&assumed.body, "SessionToken").expect("SessionToken").replace("&amp;", "&");
+        assert_accepted(server, &Credentials::new(key, secret, Some(session), None, "sts"), &s.identity_pool).await;
+    }
+    // The guest may not take the authenticated role, nor any role the pool does not name.
+    let refused = sts(server, "/", &assume_form(AUTH_ROLE, Some(&token))).await;
+    assert_eq!(xml_text(&refused.body, "Code"), Some("AccessDenied"), "{}", refused.body);
+    let missing = sts(server, "/", &assume_form(GUEST_ROLE, None)).await;
+    assert_eq!(xml_text(&missing.body, "Code"), Some("MissingParameter"), "{}", missing.body);
+    let other = sts(server, "/", &[("Action", "GetCallerIdentity")]).await;
+    assert_eq!(xml_text(&other.body, "Code"), Some("InvalidAction"), "{}", other.body);
+    let forged = sts(server, "/", &assume_form(GUEST_ROLE, Some("e30.e30.AAAA"))).await;
+    assert_eq!(xml_text(&forged.body, "Code"), Some("InvalidIdentityToken"), "{}", forged.body);
 }

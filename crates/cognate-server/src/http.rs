@@ -30,6 +30,7 @@ x-amz-date,x-amz-security-token,amz-sdk-invocation-id,amz-sdk-request,x-amz-cont
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", post(json_rpc).options(preflight))
+        .route("/sts", post(sts_query))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/_cognate/import/{job_id}", axum::routing::put(import_upload))
@@ -132,6 +133,10 @@ async fn json_rpc(State(state): State<Arc<AppState>>, req: Request) -> Response 
     let started = Instant::now();
     let request_id = cognate_crypto::ids::uuid_v4();
     let (service, op_name, result) = match read_request(req, state.config.max_request_bytes).await {
+        // STS's Query API shares `POST /` with JSON 1.1, told apart by the form content type.
+        Ok(incoming) if crate::sts::is_query_call(incoming.header("content-type")) => {
+            return answer_sts(&state, request_id, &incoming.body).await;
+        }
         Ok(incoming) => handle_json(&state, &request_id, incoming).await,
         Err(err) => (Service::CognitoIdp, String::new(), Err(err)),
     };
@@ -140,6 +145,27 @@ async fn json_rpc(State(state): State<Arc<AppState>>, req: Request) -> Response 
         Ok(body) => json_response(StatusCode::OK, &request_id, body.to_string()),
         Err(err) => AwsJson(service).error(&request_id, &err),
     }
+}
+
+async fn sts_query(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    let request_id = cognate_crypto::ids::uuid_v4();
+    match read_request(req, state.config.max_request_bytes).await {
+        Ok(incoming) => answer_sts(&state, request_id, &incoming.body).await,
+        Err(err) => crate::sts::StsXml.error(&request_id, &err),
+    }
+}
+
+/// An STS call: unsigned (AssumeRoleWithWebIdentity is), in the default region.
+async fn answer_sts(state: &Arc<AppState>, request_id: String, body: &[u8]) -> Response {
+    let ctx = Ctx {
+        state: Arc::clone(&state.core),
+        request_id,
+        principal: Principal::Anonymous,
+        region: state.config.region.clone(),
+        op: None,
+        now: state.core.clock.now(),
+    };
+    crate::sts::handle(&ctx, body).await
 }
 
 async fn handle_json(

@@ -13,6 +13,7 @@ mod outbox;
 mod region;
 mod seed;
 mod state;
+mod sts;
 mod tls;
 mod wellknown;
 

@@ -53,11 +53,22 @@ fn secret_for(keyring: &Keyring, access_key_id: &str) -> String {
     STANDARD.encode(&mac[..30])
 }
 
-/// Issues credentials for `role_arn` to an identity.
+/// Issues credentials for `role_arn` to an identity, for an hour.
 pub fn issue(ctx: &Ctx, identity_pool_id: &str, identity_id: &str, role_arn: &str) -> ApiResult<Issued> {
+    issue_for(ctx, identity_pool_id, identity_id, role_arn, LIFETIME)
+}
+
+/// Issues credentials that last `lifetime`.
+pub fn issue_for(
+    ctx: &Ctx,
+    identity_pool_id: &str,
+    identity_id: &str,
+    role_arn: &str,
+    lifetime: Duration,
+) -> ApiResult<Issued> {
     let suffix = cognate_crypto::ids::random_string(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16);
     let access_key_id = format!("ASIA{suffix}");
-    let expires_ms = ctx.now_ms() + i64::try_from(LIFETIME.as_millis()).unwrap_or(i64::MAX);
+    let expires_ms = ctx.now_ms() + i64::try_from(lifetime.as_millis()).unwrap_or(i64::MAX);
     let session = Session {
         access_key_id: access_key_id.clone(),
         identity_pool_id: identity_pool_id.to_owned(),

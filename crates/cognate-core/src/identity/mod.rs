@@ -8,6 +8,7 @@
 //! identities are merged into the oldest of them; a guest identity that signs in keeps its id
 //! unless its login already has an identity, into which the guest is then merged.
 
+pub mod classic;
 pub mod credentials;
 pub mod developer;
 pub mod logins;
