@@ -21,6 +21,31 @@ pub struct Settings {
     pub rate_limits: RateLimitConfig,
     /// How long a node's claim on a running import job lasts unless renewed.
     pub import_lease_seconds: u64,
+    /// Identity providers outside Cognate whose tokens identity pools accept as logins.
+    pub login_providers: Vec<LoginProviderConfig>,
+}
+
+/// An identity provider outside Cognate (an OpenID Connect provider an identity pool names
+/// by ARN, or a social provider such as accounts.google.com): where its keys are, so that
+/// its ID tokens verify (offline, from a file, when tests need it).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginProviderConfig {
+    /// The provider as `Logins` names it: `accounts.google.com`, or an OIDC provider's issuer
+    /// without its scheme (the path of its ARN, `arn:aws:iam::<account>:oidc-provider/<name>`).
+    pub name: String,
+    /// The `iss` its tokens carry.
+    pub issuer: String,
+    /// Its JWKS, fetched (and kept for ten minutes)...
+    #[serde(default)]
+    pub jwks_url: Option<String>,
+    /// ... or read from a file.
+    #[serde(default)]
+    pub jwks_file: Option<std::path::PathBuf>,
+    /// For OIDC providers, the client ids (`aud`) accepted, as IAM's ClientIDList; any when
+    /// absent. Social providers' audience is the app id the identity pool names.
+    #[serde(default)]
+    pub audiences: Option<Vec<String>>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]

@@ -769,3 +769,108 @@ async fn sts_answers_the_classic_flow_only_where_the_pool_allows_it(server: &Ser
     let forged = sts(server, "/", &assume_form(GUEST_ROLE, Some("e30.e30.AAAA"))).await;
     assert_eq!(xml_text(&forged.body, "Code"), Some("InvalidIdentityToken"), "{}", forged.body);
 }
+
+// ---------------------------------------------------------------------------------------
+// Logins from providers outside the server: an OpenID Connect provider (another Cognate's
+// user pool, whose JWKS the server fetches) and a social provider whose keys come from a
+// file (so tests run offline).
+// ---------------------------------------------------------------------------------------
+
+/// A user pool of `upstream` with a client and a signed-in user: the issuer, the client and
+/// an ID token.
+async fn upstream_login(upstream: &Server) -> (String, String, String) {
+    let pool = upstream.new_pool(|p| p).await;
+    let client = user_pool_client(upstream, &pool).await;
+    create_user(upstream, &pool, "carol").await;
+    let token = id_token(upstream, &pool, &client, "carol").await;
+    (format!("{}/{pool}", upstream.url()), client, token)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logins_of_external_oidc_and_social_providers_verify_against_their_keys() {
+    let upstream = Server::sqlite().await;
+    let (issuer, client, token) = upstream_login(&upstream).await;
+    // A second client of the same upstream pool: a token the identity pool does not trust.
+    let upstream_pool = issuer.rsplit('/').next().expect("pool").to_owned();
+    let other_client = user_pool_client(&upstream, &upstream_pool).await;
+    let other_token = id_token(&upstream, &upstream_pool, &other_client, "carol").await;
+    let oidc_name = issuer.trim_start_matches("http://").to_owned();
+    // The social provider's keys come from a file: the upstream pool's JWKS, saved.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let jwks =
+        upstream.raw().get(&format!("/{}/.well-known/jwks.json", issuer.rsplit('/').next().unwrap_or_default())).await;
+    let jwks_file = dir.path().join("google-jwks.json");
+    std::fs::write(&jwks_file, &jwks.body).expect("write jwks");
+    let config = dir.path().join("cognate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[login_providers]]\nname = \"{oidc_name}\"\nissuer = \"{issuer}\"\njwks_url = \"{issuer}/.well-known/jwks.json\"\n\
+             audiences = [\"{client}\"]\n\n\
+             [[login_providers]]\nname = \"accounts.google.com\"\nissuer = \"{issuer}\"\njwks_file = \"{}\"\n",
+            jwks_file.display()
+        ),
+    )
+    .expect("write config");
+    let config_arg = config.display().to_string();
+    let server = Server::sqlite_with(&["--config", &config_arg]).await;
+
+    let pool = ok(server
+        .identity()
+        .create_identity_pool()
+        .identity_pool_name(unique_name("external"))
+        .allow_unauthenticated_identities(false)
+        .open_id_connect_provider_arns(format!("arn:aws:iam::000000000000:oidc-provider/{oidc_name}"))
+        .supported_login_providers("accounts.google.com", &client)
+        .supported_login_providers("graph.facebook.com", "1234567890")
+        .send()
+        .await)
+    .identity_pool_id;
+    ok(server
+        .identity()
+        .set_identity_pool_roles()
+        .identity_pool_id(&pool)
+        .roles("authenticated", AUTH_ROLE)
+        .send()
+        .await);
+
+    // The OIDC provider: keys fetched from the upstream server's JWKS URL.
+    let oidc = get_id(&server, &pool, Some(logins(&oidc_name, &token))).await;
+    assert_eq!(get_id(&server, &pool, Some(logins(&oidc_name, &token))).await, oidc, "same login, same identity");
+    let issued = credentials(&server, &oidc, Some(logins(&oidc_name, &token))).await;
+    assert_eq!(issued.identity_id, oidc);
+    let described = ok(server.identity().describe_identity().identity_id(&oidc).send().await);
+    assert_eq!(described.logins(), [oidc_name.clone()]);
+    let err = get_id_refused(&server, &pool, Some(logins(&oidc_name, &other_token))).await;
+    assert_eq!(err.code, "NotAuthorizedException", "a client the provider's audiences do not list: {err:?}");
+
+    // The social provider: keys from a file, audience the pool's app id.
+    let google = get_id(&server, &pool, Some(logins("accounts.google.com", &token))).await;
+    assert_ne!(google, oidc, "another provider's login is another identity");
+    let err = get_id_refused(&server, &pool, Some(logins("accounts.google.com", &other_token))).await;
+    assert_eq!(err.code, "NotAuthorizedException", "a token for another app: {err:?}");
+    let mut forged: Vec<&str> = token.split('.').collect();
+    forged[2] = "AAAA";
+    let err = get_id_refused(&server, &pool, Some(logins("accounts.google.com", &forged.join(".")))).await;
+    assert_eq!(err.code, "NotAuthorizedException", "{err:?}");
+
+    // Facebook logins are access tokens only Facebook can check: a clear refusal.
+    let err = get_id_refused(&server, &pool, Some(logins("graph.facebook.com", "EAAB-opaque"))).await;
+    assert_eq!(err.code, "NotAuthorizedException", "{err:?}");
+    assert!(err.message.contains("graph.facebook.com"), "{}", err.message);
+
+    // A provider the pool trusts but the server has no keys for.
+    let bare = Server::sqlite().await;
+    let unconfigured = ok(bare
+        .identity()
+        .create_identity_pool()
+        .identity_pool_name(unique_name("bare"))
+        .allow_unauthenticated_identities(false)
+        .open_id_connect_provider_arns(format!("arn:aws:iam::000000000000:oidc-provider/{oidc_name}"))
+        .send()
+        .await)
+    .identity_pool_id;
+    let err = get_id_refused(&bare, &unconfigured, Some(logins(&oidc_name, &token))).await;
+    assert_eq!(err.code, "ExternalServiceException", "{err:?}");
+    assert!(err.message.contains("login_providers"), "{}", err.message);
+}

@@ -120,6 +120,8 @@ pub struct Config {
     /// How long a node's claim on a running import job lasts unless renewed; a job whose
     /// node stopped is resumed by another node (or a restart) this long after.
     pub import_lease_seconds: u64,
+    /// External identity providers identity pools accept logins from (TOML: [[login_providers]]).
+    pub login_providers: Vec<cognate_core::settings::LoginProviderConfig>,
 }
 
 impl Config {
@@ -140,6 +142,7 @@ impl Config {
             outbox_max_per_pool: self.outbox_max_per_pool,
             rate_limits: self.rate_limits.clone(),
             import_lease_seconds: self.import_lease_seconds,
+            login_providers: self.login_providers.clone(),
         }
     }
 
@@ -371,6 +374,7 @@ settings! {
         previous_master_keys: Option<Vec<String>>,
         rate_limits: Option<RateLimitConfig>,
         smtp: Option<FileSmtp>,
+        login_providers: Option<Vec<cognate_core::settings::LoginProviderConfig>>,
     }
 }
 
@@ -517,6 +521,7 @@ impl ServeArgs {
             max_request_bytes: s.max_request_bytes,
             log_format: s.log_format,
             log_level: s.log_level,
+            login_providers: file.login_providers.take().unwrap_or_default(),
         })
     }
 }

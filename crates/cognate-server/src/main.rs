@@ -4,6 +4,7 @@
 mod compat;
 mod config;
 mod credentials;
+mod fetch;
 mod front;
 mod http;
 #[cfg(test)]
@@ -168,6 +169,8 @@ async fn build_state(config: Config) -> Result<Arc<AppState>, String> {
         keys: Default::default(),
         metrics: Default::default(),
         node_id: hex::encode(cognate_crypto::ids::random_bytes::<8>()),
+        fetch: Arc::new(fetch::HttpFetch::new()?),
+        jwks: Default::default(),
     });
     Ok(Arc::new(AppState { config, core }))
 }

@@ -61,7 +61,15 @@ pub async fn open_id_token(
         .clone();
     let others: BTreeMap<String, Sensitive<String>> =
         given_logins.iter().filter(|(name, _)| **name != provider).map(|(k, v)| (k.clone(), v.clone())).collect();
-    let verified = logins::verify(ctx, &pool, Some(&others)).await?;
+    // The operation's model lists no ExternalServiceException: an unreachable provider is a
+    // login that cannot be verified.
+    let verified = logins::verify(ctx, &pool, Some(&others)).await.map_err(|err| {
+        if err.type_name() == "ExternalServiceException" {
+            ApiError::new(ErrorCode::NotAuthorizedException, err.message)
+        } else {
+            err
+        }
+    })?;
     let mut all: Vec<IdentityLogin> = verified.iter().map(|v| v.login.clone()).collect();
     all.push(developer_login(&provider, &user));
     let identity_id = match identity_id {

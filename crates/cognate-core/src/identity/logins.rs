@@ -16,6 +16,7 @@ use cognate_api::{ErrorCode, Sensitive};
 use cognate_store::IdentityLogin;
 use serde_json::{Map, Value};
 
+use super::external;
 use super::pools::IdentityPoolDoc;
 use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
@@ -89,13 +90,36 @@ async fn verify_one(ctx: &Ctx, pool: &IdentityPoolDoc, provider: &str, token: &s
     if let Some(user_pool_id) = user_pool_of(ctx, provider) {
         return verify_user_pool_token(ctx, pool, &user_pool_id, token).await;
     }
-    let configured = pool.pool.supported_login_providers.as_ref().is_some_and(|p| p.contains_key(provider))
-        || pool.pool.open_id_connect_provider_arns.iter().flatten().any(|arn| arn.ends_with(&format!("/{provider}")))
-        || pool.pool.saml_provider_arns.iter().flatten().any(|arn| arn.ends_with(&format!("/{provider}")));
-    if configured {
+    if let Some(app_ids) = pool.pool.supported_login_providers.as_ref().and_then(|p| p.get(provider)) {
+        if matches!(provider, "graph.facebook.com" | "www.amazon.com") {
+            return Err(ApiError::new(
+                ErrorCode::NotAuthorizedException,
+                format!("Cognate cannot verify {provider} logins: they are access tokens only {provider} can check."),
+            ));
+        }
+        let Some(config) = external::configured(ctx, provider) else {
+            return Err(not_configured(provider));
+        };
+        // Google and others allow several app ids, comma-separated.
+        let audiences: Vec<String> = app_ids.split(',').map(|id| id.trim().to_owned()).collect();
+        return external::verify(ctx, config, token, Some(&audiences)).await;
+    }
+    if pool
+        .pool
+        .open_id_connect_provider_arns
+        .iter()
+        .flatten()
+        .any(|arn| arn.ends_with(&format!(":oidc-provider/{provider}")))
+    {
+        let Some(config) = external::configured(ctx, provider) else {
+            return Err(not_configured(provider));
+        };
+        return external::verify(ctx, config, token, config.audiences.as_deref()).await;
+    }
+    if pool.pool.saml_provider_arns.iter().flatten().any(|arn| arn.ends_with(&format!("/{provider}"))) {
         return Err(ApiError::new(
             ErrorCode::NotAuthorizedException,
-            format!("Cognate does not verify logins from {provider} yet: only user-pool ID tokens are accepted."),
+            format!("Cognate does not verify SAML logins ({provider}) yet."),
         ));
     }
     if pool.pool.developer_provider_name.as_deref() == Some(provider) {
@@ -107,6 +131,13 @@ async fn verify_one(ctx: &Ctx, pool: &IdentityPoolDoc, provider: &str, token: &s
         "Invalid identity pool configuration: {provider} is not a login provider of identity pool {}.",
         pool.pool.identity_pool_id
     )))
+}
+
+fn not_configured(provider: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::ExternalServiceException,
+        format!("Cognate has no keys for {provider}: name it in the server's login_providers (issuer and JWKS)."),
+    )
 }
 
 async fn verify_user_pool_token(

@@ -11,6 +11,7 @@
 pub mod classic;
 pub mod credentials;
 pub mod developer;
+pub mod external;
 pub mod logins;
 pub mod openid;
 pub mod pools;
