@@ -23,6 +23,9 @@ pub struct Settings {
     pub import_lease_seconds: u64,
     /// Identity providers outside Cognate whose tokens identity pools accept as logins.
     pub login_providers: Vec<LoginProviderConfig>,
+    /// An STS that issues identities' credentials (AssumeRoleWithWebIdentity with their
+    /// OpenID tokens) instead of Cognate.
+    pub sts_endpoint: Option<String>,
 }
 
 /// An identity provider outside Cognate (an OpenID Connect provider an identity pool names

@@ -2259,6 +2259,75 @@ async fn boto3_classic_flow_through_sts() {
     assert_eq!(refusals["tooLong"]["code"], json!("ValidationError"), "{r}");
 }
 
+/// `moto_server` (PyPI moto[server], in the clients' venv) on a free loopback port, stopped
+/// when dropped.
+struct Moto {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Moto {
+    async fn start() -> Moto {
+        let bin = cognate_e2e::clients::clients_dir().join("py/.venv/bin/moto_server");
+        let port = cognate_e2e::free_port();
+        let child = std::process::Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "moto_server did not listen on {port}");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        Moto { child, url }
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_from_an_external_sts_work_against_that_emulator() {
+    let Some(py) = Py::get("credentials_from_an_external_sts_work_against_that_emulator") else {
+        return;
+    };
+    let moto = Moto::start().await;
+    let server = Server::sqlite_with(&["--sts-endpoint", &moto.url]).await;
+    let app = app_with(&server, ALL_FLOWS, false).await;
+    let pool = identity_pool_for(&server, &app).await;
+    let input = json!({"endpoint": server.url(), "motoEndpoint": moto.url, "identityPoolId": pool});
+    let r = py.run("moto_sts.py", input).await;
+    check_identity_id(script_str(&r, "/identityId"), "guest");
+    // moto's STS assumed the pool's guest role, with the session name Cognito uses.
+    assert!(
+        script_str(&r, "/callerArn").ends_with(":assumed-role/guest/CognitoIdentityCredentials"),
+        "GetCallerIdentity at moto: {r}"
+    );
+    // They are moto's credentials, not Cognate's: Cognate does not know them.
+    let credentials = Credentials::new(
+        script_str(&r, "/accessKeyId"),
+        script_str(&r, "/secretAccessKey"),
+        Some(script_str(&r, "/sessionToken").to_owned()),
+        None,
+        "moto",
+    );
+    let client = cognate_e2e::identity::Client::new(&server.sdk_config_with(credentials));
+    let err = expect_err(client.describe_identity_pool().identity_pool_id(&pool).send().await);
+    assert_eq!(err.code, "UnrecognizedClientException", "{err:?}");
+    // A stopped STS is an ExternalServiceException, not a 500.
+    drop(moto);
+    let guest = ok(server.identity().get_id().identity_pool_id(&pool).send().await).identity_id.expect("IdentityId");
+    let err = expect_err(server.identity().get_credentials_for_identity().identity_id(&guest).send().await);
+    assert_eq!((err.status, err.code.as_str()), (400, "ExternalServiceException"), "{err:?}");
+}
+
 // ---------------------------------------------------------------------------
 // Two nodes on one PostgreSQL schema
 // ---------------------------------------------------------------------------

@@ -840,7 +840,7 @@ async fn logins_of_external_oidc_and_social_providers_verify_against_their_keys(
     let issued = credentials(&server, &oidc, Some(logins(&oidc_name, &token))).await;
     assert_eq!(issued.identity_id, oidc);
     let described = ok(server.identity().describe_identity().identity_id(&oidc).send().await);
-    assert_eq!(described.logins(), [oidc_name.clone()]);
+    assert_eq!(described.logins(), std::slice::from_ref(&oidc_name));
     let err = get_id_refused(&server, &pool, Some(logins(&oidc_name, &other_token))).await;
     assert_eq!(err.code, "NotAuthorizedException", "a client the provider's audiences do not list: {err:?}");
 

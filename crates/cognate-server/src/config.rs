@@ -122,6 +122,8 @@ pub struct Config {
     pub import_lease_seconds: u64,
     /// External identity providers identity pools accept logins from (TOML: [[login_providers]]).
     pub login_providers: Vec<cognate_core::settings::LoginProviderConfig>,
+    /// Where identities' credentials come from when not from Cognate itself.
+    pub sts_endpoint: Option<String>,
 }
 
 impl Config {
@@ -143,6 +145,7 @@ impl Config {
             rate_limits: self.rate_limits.clone(),
             import_lease_seconds: self.import_lease_seconds,
             login_providers: self.login_providers.clone(),
+            sts_endpoint: self.sts_endpoint.clone(),
         }
     }
 
@@ -347,6 +350,10 @@ settings! {
             clap(value_name = "COUNT");
         import_lease_seconds: u64 = "30", "Seconds before an import job left by a stopped node is resumed by another",
             clap(value_name = "SECONDS");
+        sts_endpoint: String = none,
+            "An STS endpoint (e.g. another AWS emulator's) that issues identities' credentials through \
+             AssumeRoleWithWebIdentity with their OpenID tokens, instead of Cognate",
+            clap(value_name = "URL");
     }
     extra_args {
         /// TOML configuration file
@@ -522,6 +529,7 @@ impl ServeArgs {
             log_format: s.log_format,
             log_level: s.log_level,
             login_providers: file.login_providers.take().unwrap_or_default(),
+            sts_endpoint: s.sts_endpoint.filter(|url| !url.is_empty()),
         })
     }
 }

@@ -1,14 +1,13 @@
 //! The server's HTTP(S) client, for what the domain fetches: external identity providers'
-//! JWKS. One GET at a time, with a timeout and a size limit; HTTPS trusts the web PKI's roots
+//! JWKS, and credentials from an external STS (`--sts-endpoint`). One GET at a time, with a timeout and a size limit; HTTPS trusts the web PKI's roots
 //! (webpki-roots) and the operator's extra CA file, as `--tls-ca-file` writes one.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use cognate_core::identity::external::Fetch;
-use http_body_util::{BodyExt, Empty, Limited};
+use cognate_core::identity::external::Fetched;
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
@@ -34,7 +33,9 @@ impl HttpFetch {
         Ok(HttpFetch { tls: tokio_rustls::TlsConnector::from(Arc::new(config)) })
     }
 
-    async fn fetch(&self, url: &str) -> Result<String, String> {
+    /// One request: GET, or POST of a form; the body of a 2xx answer (any answer with
+    /// `any_status`).
+    async fn fetch(&self, url: &str, form: Option<String>, any_status: bool) -> Result<String, String> {
         let uri: hyper::Uri = url.parse().map_err(|e| format!("invalid URL {url}: {e}"))?;
         let https = match uri.scheme_str() {
             Some("https") => true,
@@ -46,23 +47,26 @@ impl HttpFetch {
         let stream =
             TcpStream::connect((host.as_str(), port)).await.map_err(|e| format!("connect {host}:{port}: {e}"))?;
         let authority = uri.authority().map(|a| a.as_str().to_owned()).unwrap_or_else(|| host.clone());
-        let request = hyper::Request::get(uri.path_and_query().map_or("/", |p| p.as_str()))
-            .header("host", authority)
-            .header("accept", "application/json")
-            .body(Empty::<Bytes>::new())
-            .map_err(|e| e.to_string())?;
+        let target = uri.path_and_query().map_or("/", |p| p.as_str());
+        let request = match form {
+            None => hyper::Request::get(target).header("accept", "application/json"),
+            Some(_) => hyper::Request::post(target).header("content-type", "application/x-www-form-urlencoded"),
+        }
+        .header("host", authority)
+        .body(Full::new(Bytes::from(form.unwrap_or_default())))
+        .map_err(|e| e.to_string())?;
         let body = if https {
             let name = rustls::pki_types::ServerName::try_from(host.clone()).map_err(|e| e.to_string())?;
             let tls = self.tls.connect(name, stream).await.map_err(|e| format!("TLS with {host}: {e}"))?;
-            send(TokioIo::new(tls), request).await?
+            send(TokioIo::new(tls), request, any_status).await?
         } else {
-            send(TokioIo::new(stream), request).await?
+            send(TokioIo::new(stream), request, any_status).await?
         };
         String::from_utf8(body).map_err(|_| format!("{url} answered something that is not UTF-8"))
     }
 }
 
-async fn send<IO>(io: IO, request: hyper::Request<Empty<Bytes>>) -> Result<Vec<u8>, String>
+async fn send<IO>(io: IO, request: hyper::Request<Full<Bytes>>, any_status: bool) -> Result<Vec<u8>, String>
 where
     IO: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
@@ -72,19 +76,27 @@ where
     let status = response.status();
     let body = Limited::new(response.into_body(), MAX_BODY_BYTES).collect().await.map_err(|e| e.to_string())?;
     driver.abort();
-    if !status.is_success() {
+    if !status.is_success() && !any_status {
         return Err(format!("HTTP {status}"));
     }
     Ok(body.to_bytes().to_vec())
 }
 
+impl HttpFetch {
+    async fn timed(&self, url: &str, form: Option<String>, any_status: bool) -> Result<String, String> {
+        match tokio::time::timeout(TIMEOUT, self.fetch(url, form, any_status)).await {
+            Ok(result) => result,
+            Err(_) => Err(format!("{url} did not answer within {TIMEOUT:?}")),
+        }
+    }
+}
+
 impl Fetch for HttpFetch {
-    fn get<'a>(&'a self, url: &'a str) -> Pin<Box<dyn Future<Output = Result<String, String>> + Send + 'a>> {
-        Box::pin(async move {
-            match tokio::time::timeout(TIMEOUT, self.fetch(url)).await {
-                Ok(result) => result,
-                Err(_) => Err(format!("{url} did not answer within {TIMEOUT:?}")),
-            }
-        })
+    fn get<'a>(&'a self, url: &'a str) -> Fetched<'a> {
+        Box::pin(self.timed(url, None, false))
+    }
+
+    fn post_form<'a>(&'a self, url: &'a str, form: String) -> Fetched<'a> {
+        Box::pin(self.timed(url, Some(form), true))
     }
 }

@@ -27,18 +27,16 @@ use crate::settings::LoginProviderConfig;
 /// How long a fetched JWKS is used before it is fetched again.
 const JWKS_TTL: Duration = Duration::from_secs(600);
 
-/// Fetches a document over HTTP(S): the server's client, or a test's stand-in.
+/// What an HTTP call answers, or why it failed.
+pub type Fetched<'a> = Pin<Box<dyn Future<Output = Result<String, String>> + Send + 'a>>;
+
+/// Talks HTTP(S) to other services: the server's client, or a test's stand-in.
 pub trait Fetch: Send + Sync {
-    fn get<'a>(&'a self, url: &'a str) -> Pin<Box<dyn Future<Output = Result<String, String>> + Send + 'a>>;
-}
-
-/// A fetcher for a server that has none: every fetch fails, saying why.
-pub struct NoFetch;
-
-impl Fetch for NoFetch {
-    fn get<'a>(&'a self, url: &'a str) -> Pin<Box<dyn Future<Output = Result<String, String>> + Send + 'a>> {
-        Box::pin(async move { Err(format!("no HTTP client to fetch {url}")) })
-    }
+    /// GETs a document (2xx only).
+    fn get<'a>(&'a self, url: &'a str) -> Fetched<'a>;
+    /// POSTs a form and returns the answer's body whatever its status (AWS Query APIs answer
+    /// errors as documents).
+    fn post_form<'a>(&'a self, url: &'a str, form: String) -> Fetched<'a>;
 }
 
 /// A JWKS's `keys`, shared by the logins that verify against them.

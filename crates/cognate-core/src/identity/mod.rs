@@ -16,6 +16,7 @@ pub mod logins;
 pub mod openid;
 pub mod pools;
 pub mod roles;
+mod upstream_sts;
 
 use std::collections::BTreeMap;
 
@@ -216,7 +217,13 @@ pub async fn get_credentials(
 ) -> ApiResult<IdentityCredentials> {
     let caller = caller(ctx, identity_id, logins).await?;
     let role = roles::resolve(&caller.pool, &caller.logins, custom_role_arn)?;
-    let credentials = credentials::issue(ctx, &caller.identity_pool_id, &caller.identity_id, &role)?;
+    let credentials = match &ctx.settings().sts_endpoint {
+        Some(endpoint) => {
+            let amr = amr(&caller.logins);
+            upstream_sts::credentials(ctx, endpoint, &caller.identity_pool_id, &caller.identity_id, amr, &role).await?
+        }
+        None => credentials::issue(ctx, &caller.identity_pool_id, &caller.identity_id, &role)?,
+    };
     Ok(IdentityCredentials { identity_id: caller.identity_id, credentials })
 }
 
