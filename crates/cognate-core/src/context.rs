@@ -36,9 +36,9 @@ pub struct Core {
     /// Random per process: names this node as the holder of an import job's lease.
     pub node_id: String,
     /// Fetches external identity providers' keys.
-    pub fetch: Arc<dyn crate::identity::external::Fetch>,
+    pub fetch: Arc<dyn crate::fetch::Fetch>,
     /// External identity providers' keys, by URL (refetched after ten minutes).
-    pub jwks: crate::identity::external::JwksCache,
+    pub jwks: crate::fetch::JwksCache,
 }
 
 /// Who made the request, as the protocol layer established it. Each line of `operations!`

@@ -17,6 +17,7 @@ pub mod clients;
 pub mod context;
 pub mod devices;
 pub mod error;
+pub mod fetch;
 pub mod groups;
 pub mod hooks;
 pub mod identity;

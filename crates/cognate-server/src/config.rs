@@ -754,6 +754,7 @@ mod tests {
             ("outbox-max-per-pool", "COGNATE_OUTBOX_MAX_PER_POOL"),
             ("rate-limits", "COGNATE_RATE_LIMITS"),
             ("import-lease-seconds", "COGNATE_IMPORT_LEASE_SECONDS"),
+            ("sts-endpoint", "COGNATE_STS_ENDPOINT"),
             ("seed", "COGNATE_SEED"),
         ]
         .iter()

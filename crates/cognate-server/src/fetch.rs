@@ -5,8 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cognate_core::identity::external::Fetch;
-use cognate_core::identity::external::Fetched;
+use cognate_core::fetch::{Fetch, Fetched};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;

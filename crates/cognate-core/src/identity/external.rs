@@ -6,11 +6,7 @@
 //! that only their own APIs can check, and SAML assertions need federation: both are refused
 //! with a message that says so.
 
-use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use aws_lc_rs::signature::{RsaPublicKeyComponents, RSA_PKCS1_2048_8192_SHA256};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -19,47 +15,11 @@ use cognate_api::ErrorCode;
 use cognate_store::IdentityLogin;
 use serde_json::{Map, Value};
 
-use super::logins::VerifiedLogin;
+use super::verified::VerifiedLogin;
 use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
+use crate::fetch::Keys;
 use crate::settings::LoginProviderConfig;
-
-/// How long a fetched JWKS is used before it is fetched again.
-const JWKS_TTL: Duration = Duration::from_secs(600);
-
-/// What an HTTP call answers, or why it failed.
-pub type Fetched<'a> = Pin<Box<dyn Future<Output = Result<String, String>> + Send + 'a>>;
-
-/// Talks HTTP(S) to other services: the server's client, or a test's stand-in.
-pub trait Fetch: Send + Sync {
-    /// GETs a document (2xx only).
-    fn get<'a>(&'a self, url: &'a str) -> Fetched<'a>;
-    /// POSTs a form and returns the answer's body whatever its status (AWS Query APIs answer
-    /// errors as documents).
-    fn post_form<'a>(&'a self, url: &'a str, form: String) -> Fetched<'a>;
-}
-
-/// A JWKS's `keys`, shared by the logins that verify against them.
-type Keys = Arc<Vec<Value>>;
-
-/// JWKS documents by URL, with when they were fetched.
-#[derive(Default)]
-pub struct JwksCache {
-    entries: Mutex<HashMap<String, (Instant, Keys)>>,
-}
-
-impl JwksCache {
-    fn get(&self, url: &str) -> Option<Arc<Vec<Value>>> {
-        let entries = self.entries.lock().ok()?;
-        entries.get(url).filter(|(at, _)| at.elapsed() < JWKS_TTL).map(|(_, keys)| Arc::clone(keys))
-    }
-
-    fn put(&self, url: &str, keys: Arc<Vec<Value>>) {
-        if let Ok(mut entries) = self.entries.lock() {
-            entries.insert(url.to_owned(), (Instant::now(), keys));
-        }
-    }
-}
 
 fn invalid_login(detail: &str) -> ApiError {
     ApiError::new(ErrorCode::NotAuthorizedException, format!("Invalid login token. {detail}"))
@@ -114,7 +74,7 @@ pub async fn verify(
 }
 
 /// The provider's keys: from its file, or fetched from its URL (cached).
-async fn jwks(ctx: &Ctx, config: &LoginProviderConfig) -> ApiResult<Arc<Vec<Value>>> {
+async fn jwks(ctx: &Ctx, config: &LoginProviderConfig) -> ApiResult<Keys> {
     let (source, text) = match (&config.jwks_file, &config.jwks_url) {
         (Some(path), _) => {
             let path = path.clone();

@@ -25,15 +25,7 @@ use crate::records::PoolDoc;
 use crate::tokens;
 use crate::users;
 
-/// A login whose token verified.
-#[derive(Clone, Debug)]
-pub struct VerifiedLogin {
-    pub login: IdentityLogin,
-    /// The key role mappings use for it (`<provider>:<client id>` for user pools).
-    pub mapping_key: String,
-    /// The token's claims, for role rules.
-    pub claims: Map<String, Value>,
-}
+pub use super::verified::VerifiedLogin;
 
 fn invalid_login(detail: &str) -> ApiError {
     ApiError::new(ErrorCode::NotAuthorizedException, format!("Invalid login token. {detail}"))

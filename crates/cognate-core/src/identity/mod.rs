@@ -17,6 +17,7 @@ pub mod openid;
 pub mod pools;
 pub mod roles;
 mod upstream_sts;
+pub mod verified;
 
 use std::collections::BTreeMap;
 

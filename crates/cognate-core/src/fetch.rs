@@ -1,0 +1,47 @@
+//! What the domain needs from other services over HTTP(S), as a trait the server implements
+//! (its client) and tests can replace; and the cache of external identity providers' keys.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// How long a fetched JWKS is used before it is fetched again.
+const JWKS_TTL: Duration = Duration::from_secs(600);
+
+/// What an HTTP call answers, or why it failed.
+pub type Fetched<'a> = Pin<Box<dyn Future<Output = Result<String, String>> + Send + 'a>>;
+
+/// Talks HTTP(S) to other services: the server's client, or a test's stand-in.
+pub trait Fetch: Send + Sync {
+    /// GETs a document (2xx only).
+    fn get<'a>(&'a self, url: &'a str) -> Fetched<'a>;
+    /// POSTs a form and returns the answer's body whatever its status (AWS Query APIs answer
+    /// errors as documents).
+    fn post_form<'a>(&'a self, url: &'a str, form: String) -> Fetched<'a>;
+}
+
+/// A JWKS's `keys`, shared by the logins that verify against them.
+pub type Keys = Arc<Vec<Value>>;
+
+/// JWKS documents by URL, with when they were fetched.
+#[derive(Default)]
+pub struct JwksCache {
+    entries: Mutex<HashMap<String, (Instant, Keys)>>,
+}
+
+impl JwksCache {
+    pub fn get(&self, url: &str) -> Option<Arc<Vec<Value>>> {
+        let entries = self.entries.lock().ok()?;
+        entries.get(url).filter(|(at, _)| at.elapsed() < JWKS_TTL).map(|(_, keys)| Arc::clone(keys))
+    }
+
+    pub fn put(&self, url: &str, keys: Arc<Vec<Value>>) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.insert(url.to_owned(), (Instant::now(), keys));
+        }
+    }
+}
