@@ -52,6 +52,11 @@ quotas! {
     UserPoolResourceUpdate = 15,
     UserPoolClientRead = 15,
     UserPoolClientUpdate = 15,
+    // Identity pools meter their busiest operations one by one.
+    IdentityGetId = 25,
+    IdentityGetOpenIdToken = 200,
+    IdentityGetCredentialsForIdentity = 200,
+    IdentityGetOpenIdTokenForDeveloperIdentity = 200,
 }
 
 /// Counts the request against its category and refuses it past the limit, as Cognito does

@@ -155,14 +155,14 @@ operations! {
     CognitoIdentity "ListTagsForResource" => identity_pools::list_tags_for_resource,                     [Iam], Unmetered,
     CognitoIdentity "GetIdentityPoolRoles" => identity_pools::get_identity_pool_roles,                   [Iam], Unmetered,
     CognitoIdentity "SetIdentityPoolRoles" => identity_pools::set_identity_pool_roles,                   [Iam], Unmetered,
-    CognitoIdentity "GetId" => identity_pools::get_id,                                                   [Anonymous], Unmetered,
-    CognitoIdentity "GetCredentialsForIdentity" => identity_pools::get_credentials_for_identity,         [Anonymous], Unmetered,
-    CognitoIdentity "GetOpenIdToken" => identity_pools::get_open_id_token,                               [Anonymous], Unmetered,
+    CognitoIdentity "GetId" => identity_pools::get_id,                                                   [Anonymous], IdentityGetId,
+    CognitoIdentity "GetCredentialsForIdentity" => identity_pools::get_credentials_for_identity,         [Anonymous], IdentityGetCredentialsForIdentity,
+    CognitoIdentity "GetOpenIdToken" => identity_pools::get_open_id_token,                               [Anonymous], IdentityGetOpenIdToken,
     CognitoIdentity "DescribeIdentity" => identity_pools::describe_identity,                             [Iam], Unmetered,
     CognitoIdentity "ListIdentities" => identity_pools::list_identities,                                 [Iam], Unmetered,
     CognitoIdentity "DeleteIdentities" => identity_pools::delete_identities,                             [Iam], Unmetered,
     CognitoIdentity "UnlinkIdentity" => identity_pools::unlink_identity,                                 [Anonymous], Unmetered,
-    CognitoIdentity "GetOpenIdTokenForDeveloperIdentity" => identity_pools::get_open_id_token_for_developer_identity, [Iam], Unmetered,
+    CognitoIdentity "GetOpenIdTokenForDeveloperIdentity" => identity_pools::get_open_id_token_for_developer_identity, [Iam], IdentityGetOpenIdTokenForDeveloperIdentity,
     CognitoIdentity "LookupDeveloperIdentity" => identity_pools::lookup_developer_identity,              [Iam], Unmetered,
     CognitoIdentity "MergeDeveloperIdentities" => identity_pools::merge_developer_identities,            [Iam], Unmetered,
     CognitoIdentity "UnlinkDeveloperIdentity" => identity_pools::unlink_developer_identity,              [Iam], Unmetered,
@@ -277,6 +277,11 @@ mod tests {
         assert_eq!(quota("CreateGroup"), Quota::UserPoolResourceUpdate);
         assert_eq!(quota("GetGroup"), Quota::UserPoolResourceRead);
         assert_eq!(quota("DescribeUserPoolClient"), Quota::UserPoolClientRead);
+        let identity_quota = |name: &str| {
+            declared(Operation::find(Service::CognitoIdentity, name).expect("in the model")).expect("implemented").quota
+        };
+        assert_eq!(identity_quota("GetId"), Quota::IdentityGetId);
+        assert_eq!(identity_quota("GetCredentialsForIdentity"), Quota::IdentityGetCredentialsForIdentity);
         // Every user-pool operation counts against a category, as every one does in Cognito.
         for declared in IMPLEMENTED.iter().filter(|d| d.service == Service::CognitoIdp) {
             assert_ne!(declared.quota, Quota::Unmetered, "{}", declared.name);
