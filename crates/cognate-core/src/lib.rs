@@ -30,6 +30,7 @@ pub mod region;
 pub mod sealed;
 pub mod settings;
 pub mod signin;
+pub mod sync;
 pub mod tokens;
 pub mod users;
 

@@ -37,6 +37,8 @@ pub enum Purpose<'a> {
     /// An identity pool's RSA key for OpenID tokens, at rest (the kid first: an identity
     /// pool id has a `:` of its own).
     OpenIdKey { identity_pool_id: &'a str, kid: &'a str },
+    /// A Cognito Sync SyncSessionToken (ListRecords to UpdateRecords).
+    SyncSession,
 }
 
 impl Purpose<'_> {
@@ -56,6 +58,7 @@ impl Purpose<'_> {
             Purpose::Outbox { field, pool_id, username } => format!("outbox:{field}:{pool_id}:{username}"),
             Purpose::SessionToken => "session-token-v1".to_owned(),
             Purpose::OpenIdKey { identity_pool_id, kid } => format!("openid-key:{kid}:{identity_pool_id}"),
+            Purpose::SyncSession => "sync-session-v1".to_owned(),
         }
     }
 }
@@ -104,6 +107,7 @@ mod tests {
             Purpose::Outbox { field: "code", pool_id: a, username: b },
             Purpose::SessionToken,
             Purpose::OpenIdKey { identity_pool_id: a, kid: b },
+            Purpose::SyncSession,
         ]
     }
 
@@ -140,6 +144,7 @@ mod tests {
                 "outbox:code:us-east-1_P:s",
                 "session-token-v1",
                 "openid-key:s:us-east-1_P",
+                "sync-session-v1",
             ]
         );
     }

@@ -2328,6 +2328,48 @@ async fn credentials_from_an_external_sts_work_against_that_emulator() {
     assert_eq!((err.status, err.code.as_str()), (400, "ExternalServiceException"), "{err:?}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_cognito_sync_cycle_with_an_identitys_credentials() {
+    let Some(py) = Py::get("boto3_cognito_sync_cycle_with_an_identitys_credentials") else {
+        return;
+    };
+    let server = Server::sqlite().await;
+    let app = app_with(&server, ALL_FLOWS, false).await;
+    let pool = identity_pool_for(&server, &app).await;
+    let r = py.run("boto3_sync.py", json!({"endpoint": server.url(), "identityPoolId": pool})).await;
+    let identity = script_str(&r, "/identityId");
+    assert_eq!(r["first"], json!({"records": [], "datasetSyncCount": 0, "exists": false, "token": true}), "{r}");
+    assert_eq!(
+        r["afterA"]["records"],
+        json!([{"Key": "lang", "Value": "fr", "SyncCount": 1}, {"Key": "theme", "Value": "dark", "SyncCount": 1}]),
+        "both records at the dataset's first sync count: {r}"
+    );
+    assert_eq!((&r["afterA"]["datasetSyncCount"], &r["afterA"]["lastModifiedBy"]), (&json!(1), &json!("device-a")));
+    assert_eq!(r["incremental"], json!([]), "nothing changed after sync count 1: {r}");
+    assert_eq!(r["conflict"], json!({"code": "ResourceConflictException", "status": 409}), "{r}");
+    assert_eq!(
+        r["resolved"],
+        json!({"records": [
+            {"Key": "lang", "Value": null, "SyncCount": 2},
+            {"Key": "theme", "Value": "light", "SyncCount": 2},
+        ], "datasetSyncCount": 2}),
+        "the stale patch wrote nothing (no font); the resolved one did: {r}"
+    );
+    let dataset = json!({
+        "IdentityId": identity, "DatasetName": "settings", "LastModifiedBy": "device-b",
+        "DataStorage": 10, "NumRecords": 1,
+    });
+    assert_eq!(r["datasets"], json!([dataset]), "{r}");
+    assert_eq!(r["described"], dataset, "{r}");
+    assert_eq!(
+        r["usage"],
+        json!({"IdentityId": identity, "IdentityPoolId": pool, "DatasetCount": 1, "DataStorage": 10}),
+        "{r}"
+    );
+    assert_eq!(r["foreign"], json!({"code": "NotAuthorizedException", "status": 403}), "{r}");
+    assert_eq!(r["afterDelete"], json!({"exists": false, "deletedAfter": true}), "{r}");
+}
+
 // ---------------------------------------------------------------------------
 // Two nodes on one PostgreSQL schema
 // ---------------------------------------------------------------------------

@@ -8,9 +8,10 @@
 //! checks do not depend on each other or on running against an empty store.
 
 use crate::{
-    AppClientRecord, ClientSecretRecord, CodeCheck, CodeRecord, Entity, GroupRecord, IdentityLogin, IdentityPoolRecord,
-    IdentityRecord, ImportJobRecord, OutboxMessage, SigningKeyRecord, Store, StoreError, StoreResult, UserIndex,
-    UserPoolRecord, UserRecord, UserStatus, UsernameKey,
+    AppClientRecord, ClientSecretRecord, CodeCheck, CodeRecord, DatasetRecord, Entity, GroupRecord, IdentityLogin,
+    IdentityPoolRecord, IdentityRecord, ImportJobRecord, OutboxMessage, SigningKeyRecord, Store, StoreError,
+    StoreResult, SyncLimits, SyncPatch, SyncRecord, SyncRefusal, SyncUsage, UserIndex, UserPoolRecord, UserRecord,
+    UserStatus, UsernameKey,
 };
 
 /// Lists every check once; a test below fails if a `pub fn` check of this
@@ -108,6 +109,13 @@ registry! {
         identity_list_order_and_pagination,
         identity_counts,
         concurrent_identity_races,
+        sync_dataset_created_by_first_update,
+        sync_counts_rise_and_stale_patches_write_nothing,
+        sync_limits_at_the_boundary,
+        sync_delete_leaves_a_tombstone,
+        sync_listing_order_and_paging,
+        sync_usage_is_exact,
+        concurrent_sync_updates,
     ],
     between_stores: [
         cas_race_between_stores,
@@ -118,6 +126,7 @@ registry! {
         rate_window_shared_between_stores,
         attempts_shared_between_stores,
         identity_races_between_stores,
+        sync_races_between_stores,
     ],
 }
 
@@ -3753,6 +3762,449 @@ pub fn identity_races_between_stores(a: &dyn Store, b: &dyn Store) {
 }
 
 // ---------------------------------------------------------------------------
+// Cognito Sync datasets and records
+
+const SYNC_LIMITS: SyncLimits =
+    SyncLimits { datasets_per_identity: 20, records_per_dataset: 1024, bytes_per_dataset: 1 << 20 };
+
+/// An identity pool named `pool` with the identities `ids` (each prefixed
+/// with the pool's id, as identity ids are unique among all pools).
+fn sync_identities(store: &dyn Store, pool: &str, ids: &[&str]) -> Vec<String> {
+    ok(store.insert_identity_pool(&identity_pool(pool)), "insert pool");
+    ids.iter()
+        .map(|i| {
+            let id = format!("{pool}:{i}");
+            ok(store.insert_identity(&identity(pool, &id), &[]), "insert identity");
+            id
+        })
+        .collect()
+}
+
+fn put(key: &str, value: &str, expected_sync_count: i64) -> SyncPatch {
+    SyncPatch { key: key.into(), value: Some(value.into()), expected_sync_count, device_modified_ms: Some(7) }
+}
+
+fn remove(key: &str, expected_sync_count: i64) -> SyncPatch {
+    SyncPatch { key: key.into(), value: None, expected_sync_count, device_modified_ms: None }
+}
+
+type SyncOutcome = Result<(DatasetRecord, Vec<SyncRecord>), SyncRefusal>;
+
+fn sync_update(store: &dyn Store, pool: &str, id: &str, name: &str, patches: &[SyncPatch], now: i64) -> SyncOutcome {
+    ok(store.update_sync_records(pool, id, name, patches, "device-1", now, &SYNC_LIMITS), "update records")
+}
+
+fn sync_update_ok(
+    store: &dyn Store,
+    pool: &str,
+    id: &str,
+    name: &str,
+    patches: &[SyncPatch],
+    now: i64,
+) -> DatasetRecord {
+    match sync_update(store, pool, id, name, patches, now) {
+        Ok((dataset, _)) => dataset,
+        Err(r) => panic!("{pool}/{id}/{name}: refused {r:?}"),
+    }
+}
+
+fn dataset_of(store: &dyn Store, pool: &str, id: &str, name: &str) -> Option<DatasetRecord> {
+    ok(store.get_dataset(pool, id, name), "get dataset")
+}
+
+/// Every record of the dataset above `after_sync_count`, paged `page` at a time.
+fn all_sync_records(
+    store: &dyn Store,
+    pool: &str,
+    id: &str,
+    name: &str,
+    after_sync_count: i64,
+    page: usize,
+) -> Vec<SyncRecord> {
+    let mut seen: Vec<SyncRecord> = Vec::new();
+    loop {
+        let after = seen.last().map(|r| (r.sync_count, r.key.clone()));
+        let got = ok(
+            store.list_sync_records(
+                pool,
+                id,
+                name,
+                after_sync_count,
+                after.as_ref().map(|(c, k)| (*c, k.as_str())),
+                page,
+            ),
+            "list records",
+        );
+        assert!(got.len() <= page, "page larger than limit");
+        let done = got.len() < page;
+        seen.extend(got);
+        if done {
+            return seen;
+        }
+    }
+}
+
+fn record_keys(records: &[SyncRecord]) -> Vec<(i64, String, Option<String>)> {
+    records.iter().map(|r| (r.sync_count, r.key.clone(), r.value.clone())).collect()
+}
+
+pub fn sync_dataset_created_by_first_update(store: &dyn Store) {
+    let ids = sync_identities(store, "syc_pool", &["a"]);
+    let id = ids[0].as_str();
+    assert_eq!(dataset_of(store, "syc_pool", id, "ds"), None);
+
+    // Changing nothing (no patches, removing an absent record) creates nothing.
+    for patches in [vec![], vec![remove("nothing", 0)]] {
+        let (dataset, records) = match sync_update(store, "syc_pool", id, "ds", &patches, 1_000) {
+            Ok(r) => r,
+            Err(r) => panic!("refused {r:?}"),
+        };
+        assert_eq!((dataset.sync_count, dataset.deleted, dataset.num_records), (0, true, 0));
+        assert!(records.is_empty());
+        assert_eq!(dataset_of(store, "syc_pool", id, "ds"), None);
+    }
+    assert_eq!(ok(store.identity_sync_usage("syc_pool", id), "usage"), SyncUsage::default());
+
+    let (dataset, records) =
+        match sync_update(store, "syc_pool", id, "ds", &[put("b", "ünï", 0), put("a", "1", 0)], 1_000) {
+            Ok(r) => r,
+            Err(r) => panic!("refused {r:?}"),
+        };
+    let expected = DatasetRecord {
+        identity_pool_id: "syc_pool".into(),
+        identity_id: id.into(),
+        name: "ds".into(),
+        created_ms: 1_000,
+        modified_ms: 1_000,
+        last_modified_by: "device-1".into(),
+        sync_count: 1,
+        num_records: 2,
+        data_bytes: 2 + 6,
+        deleted: false,
+    };
+    assert_eq!(dataset, expected);
+    assert_eq!(dataset_of(store, "syc_pool", id, "ds"), Some(expected.clone()));
+    let a = SyncRecord {
+        key: "a".into(),
+        value: Some("1".into()),
+        sync_count: 1,
+        modified_ms: 1_000,
+        last_modified_by: "device-1".into(),
+        device_modified_ms: Some(7),
+    };
+    let b = SyncRecord { key: "b".into(), value: Some("ünï".into()), ..a.clone() };
+    assert_eq!(records, [a.clone(), b.clone()]);
+    assert_eq!(all_sync_records(store, "syc_pool", id, "ds", 0, 10), [a, b]);
+    assert!(all_sync_records(store, "syc_pool", id, "ds", 1, 10).is_empty());
+
+    expect_err(
+        store.update_sync_records("syc_pool", "syc_pool:nobody", "ds", &[put("a", "1", 0)], "d", 1, &SYNC_LIMITS),
+        |e| matches!(e, StoreError::NotFound(Entity::Identity)),
+        "missing identity",
+    );
+    expect_err(
+        store.update_sync_records("syc_nopool", id, "ds", &[put("a", "1", 0)], "d", 1, &SYNC_LIMITS),
+        |e| matches!(e, StoreError::NotFound(Entity::Identity)),
+        "missing pool",
+    );
+    assert_eq!(dataset_of(store, "syc_pool", id, "other"), None);
+}
+
+pub fn sync_counts_rise_and_stale_patches_write_nothing(store: &dyn Store) {
+    let ids = sync_identities(store, "sys_pool", &["a"]);
+    let (p, id) = ("sys_pool", ids[0].as_str());
+    sync_update_ok(store, p, id, "ds", &[put("a", "1", 0), put("b", "2", 0)], 10);
+    let d = sync_update_ok(store, p, id, "ds", &[put("a", "11", 1)], 20);
+    assert_eq!((d.sync_count, d.num_records, d.data_bytes), (2, 2, 3 + 2));
+    assert_eq!(record_keys(&all_sync_records(store, p, id, "ds", 1, 10)), [(2, "a".into(), Some("11".into()))]);
+
+    // One stale patch refuses the whole call.
+    let before = dataset_of(store, p, id, "ds");
+    let usage = ok(store.identity_sync_usage(p, id), "usage");
+    let r = sync_update(store, p, id, "ds", &[put("b", "22", 1), put("c", "3", 0), put("a", "x", 1)], 30);
+    assert_eq!(r, Err(SyncRefusal::Conflict { key: "a".into() }));
+    let r = sync_update(store, p, id, "ds", &[put("new", "3", 1)], 30);
+    assert_eq!(r, Err(SyncRefusal::Conflict { key: "new".into() }), "expected count of a missing record is 0");
+    assert_eq!(dataset_of(store, p, id, "ds"), before);
+    assert_eq!(ok(store.identity_sync_usage(p, id), "usage"), usage);
+    assert_eq!(
+        record_keys(&all_sync_records(store, p, id, "ds", 0, 10)),
+        [(1, "b".into(), Some("2".into())), (2, "a".into(), Some("11".into()))]
+    );
+
+    // A removal leaves a valueless record for incremental reads.
+    let d = sync_update_ok(store, p, id, "ds", &[remove("b", 1)], 40);
+    assert_eq!((d.sync_count, d.num_records, d.data_bytes), (3, 1, 3));
+    assert_eq!(record_keys(&all_sync_records(store, p, id, "ds", 2, 10)), [(3, "b".into(), None)]);
+    // Removing it again changes nothing and answers with the record as it is.
+    let (d, records) = sync_update(store, p, id, "ds", &[remove("b", 3)], 50).unwrap_or_else(|r| panic!("{r:?}"));
+    assert_eq!((d.sync_count, d.modified_ms), (3, 40));
+    assert_eq!(record_keys(&records), [(3, "b".into(), None)]);
+    // No-op patches ride along with real ones without being written.
+    let (d, records) = sync_update(store, p, id, "ds", &[remove("zz", 0), put("b", "back", 3)], 60)
+        .unwrap_or_else(|r| panic!("{r:?}"));
+    assert_eq!((d.sync_count, d.num_records, d.data_bytes), (4, 2, 3 + 5));
+    assert_eq!(record_keys(&records), [(4, "b".into(), Some("back".into()))]);
+    assert_eq!(all_sync_records(store, p, id, "ds", 0, 10).len(), 2);
+}
+
+pub fn sync_limits_at_the_boundary(store: &dyn Store) {
+    let ids = sync_identities(store, "syl_pool", &["a"]);
+    let (p, id) = ("syl_pool", ids[0].as_str());
+    let limits = SyncLimits { datasets_per_identity: 2, records_per_dataset: 3, bytes_per_dataset: 10 };
+    let up = |name: &str, patches: &[SyncPatch]| {
+        ok(store.update_sync_records(p, id, name, patches, "d", 5, &limits), "update records")
+    };
+    // Exactly at both limits: 3 records, 10 bytes.
+    assert!(up("d1", &[put("k1", "ab", 0), put("k2", "cd", 0)]).is_ok());
+    assert!(up("d1", &[put("k3", "", 0)]).is_ok());
+    let at_limit = dataset_of(store, p, id, "d1");
+    assert_eq!(at_limit.as_ref().map(|d| (d.num_records, d.data_bytes)), Some((3, 10)));
+    assert_eq!(up("d1", &[put("k4", "", 0)]), Err(SyncRefusal::TooManyRecords));
+    assert_eq!(up("d1", &[put("k3", "x", 2)]), Err(SyncRefusal::TooManyBytes));
+    assert_eq!(dataset_of(store, p, id, "d1"), at_limit);
+    // Swapping one record for another stays within them.
+    assert!(up("d1", &[remove("k3", 2), put("k4", "", 0)]).is_ok());
+    assert_eq!(ok(store.identity_sync_usage(p, id), "usage").data_bytes, 10);
+
+    assert!(up("d2", &[put("x", "", 0)]).is_ok());
+    let usage = ok(store.identity_sync_usage(p, id), "usage");
+    assert_eq!(usage.datasets, 2);
+    assert_eq!(up("d3", &[put("x", "", 0)]), Err(SyncRefusal::TooManyDatasets));
+    assert_eq!(dataset_of(store, p, id, "d3"), None);
+    assert_eq!(ok(store.identity_sync_usage(p, id), "usage"), usage);
+    // A refused call on a new dataset leaves nothing, records included.
+    assert_eq!(up("d3", &[put("x", "12345678901", 0)]), Err(SyncRefusal::TooManyDatasets));
+    assert!(all_sync_records(store, p, id, "d3", 0, 10).is_empty());
+    // An existing dataset is not a new one.
+    assert!(up("d2", &[put("y", "", 0)]).is_ok());
+
+    assert!(ok(store.delete_dataset(p, id, "d2", 6), "delete"));
+    assert!(up("d3", &[put("x", "", 0)]).is_ok());
+    // Reviving a tombstone counts as a new dataset.
+    assert_eq!(up("d2", &[put("x", "", 0)]), Err(SyncRefusal::TooManyDatasets));
+    assert_eq!(dataset_of(store, p, id, "d2").map(|d| d.deleted), Some(true));
+    assert_eq!(ok(store.identity_sync_usage(p, id), "usage").datasets, 2);
+    // A new dataset over the byte limit on its own.
+    assert!(ok(store.delete_dataset(p, id, "d3", 7), "delete"));
+    assert_eq!(up("d4", &[put("x", "1234567890", 0)]), Err(SyncRefusal::TooManyBytes));
+    assert_eq!(dataset_of(store, p, id, "d4"), None);
+    assert_eq!(ok(store.identity_sync_usage(p, id), "usage").datasets, 1);
+}
+
+pub fn sync_delete_leaves_a_tombstone(store: &dyn Store) {
+    let ids = sync_identities(store, "syd_pool", &["a"]);
+    let (p, id) = ("syd_pool", ids[0].as_str());
+    assert!(!ok(store.delete_dataset(p, id, "ds", 1), "delete missing"));
+    sync_update_ok(store, p, id, "ds", &[put("a", "1", 0)], 10);
+    sync_update_ok(store, p, id, "ds", &[put("b", "2", 0)], 20);
+    assert!(ok(store.delete_dataset(p, id, "ds", 30), "delete"));
+    let d = dataset_of(store, p, id, "ds").unwrap_or_else(|| panic!("no tombstone"));
+    assert_eq!((d.sync_count, d.deleted, d.num_records, d.data_bytes, d.modified_ms), (3, true, 0, 0, 30));
+    assert!(all_sync_records(store, p, id, "ds", 0, 10).is_empty());
+    assert!(ok(store.list_datasets(p, id, None, 10), "list").is_empty());
+    assert!(!ok(store.delete_dataset(p, id, "ds", 40), "delete again"));
+    assert_eq!(dataset_of(store, p, id, "ds").map(|d| d.sync_count), Some(3));
+
+    // Records are gone: their old counts are stale, 0 is current.
+    assert_eq!(
+        sync_update(store, p, id, "ds", &[put("a", "x", 1)], 50),
+        Err(SyncRefusal::Conflict { key: "a".into() })
+    );
+    let d = sync_update_ok(store, p, id, "ds", &[put("a", "again", 0)], 60);
+    assert_eq!((d.sync_count, d.deleted, d.num_records, d.data_bytes), (4, false, 1, 6));
+    assert_eq!(record_keys(&all_sync_records(store, p, id, "ds", 0, 10)), [(4, "a".into(), Some("again".into()))]);
+    assert_eq!(ok(store.list_datasets(p, id, None, 10), "list"), [d]);
+}
+
+pub fn sync_listing_order_and_paging(store: &dyn Store) {
+    let ids = sync_identities(store, "syo_pool", &["a", "b"]);
+    let (p, id) = ("syo_pool", ids[0].as_str());
+    for name in ["b", "é", "a", "c", "B"] {
+        sync_update_ok(store, p, id, name, &[put("k", "v", 0)], 1);
+    }
+    sync_update_ok(store, p, &ids[1], "other", &[put("k", "v", 0)], 1);
+    assert!(ok(store.delete_dataset(p, id, "c", 2), "delete"));
+    let names = |after: Option<&str>, limit: usize| -> Vec<String> {
+        ok(store.list_datasets(p, id, after, limit), "list").into_iter().map(|d| d.name).collect()
+    };
+    assert_eq!(names(None, 10), ["B", "a", "b", "é"]);
+    assert_eq!(names(None, 2), ["B", "a"]);
+    assert_eq!(names(Some("a"), 2), ["b", "é"]);
+    assert_eq!(names(Some("b"), 10), ["é"]);
+    assert!(names(Some("é"), 10).is_empty());
+    assert!(names(None, 0).is_empty());
+
+    // Records: several updates of overlapping keys.
+    let mut counts: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
+    let mut removed = std::collections::BTreeSet::new();
+    for round in 0..6_i64 {
+        let patches: Vec<SyncPatch> = (0..5)
+            .map(|i| (round * 3 + i) % 11)
+            .map(|k| {
+                let key = format!("k{k:02}");
+                let at = counts.get(&key).copied().unwrap_or(0);
+                if k % 4 == 3 && at > 0 {
+                    remove(&key, at)
+                } else {
+                    put(&key, &format!("v{round}"), at)
+                }
+            })
+            .collect();
+        let d = sync_update_ok(store, p, id, "records", &patches, 100 + round);
+        for patch in &patches {
+            // Removing a removed record changes nothing.
+            if patch.value.is_some() || removed.insert(patch.key.clone()) {
+                counts.insert(patch.key.clone(), d.sync_count);
+            }
+            if patch.value.is_some() {
+                removed.remove(&patch.key);
+            }
+        }
+    }
+    let mut expected: Vec<(i64, String)> = counts.iter().map(|(k, c)| (*c, k.clone())).collect();
+    expected.sort();
+    let full = all_sync_records(store, p, id, "records", 0, 100);
+    assert_eq!(full.iter().map(|r| (r.sync_count, r.key.clone())).collect::<Vec<_>>(), expected);
+    for page in [1, 2, 3, 7] {
+        assert_eq!(all_sync_records(store, p, id, "records", 0, page), full, "page {page}");
+    }
+    for after in 0..7 {
+        let tail: Vec<SyncRecord> = full.iter().filter(|r| r.sync_count > after).cloned().collect();
+        assert_eq!(all_sync_records(store, p, id, "records", after, 2), tail, "after {after}");
+    }
+    // A cursor below the sync count bound excludes nothing more.
+    let from_cursor = ok(store.list_sync_records(p, id, "records", 4, Some((1, "k10")), 100), "list");
+    assert_eq!(from_cursor, all_sync_records(store, p, id, "records", 4, 100));
+    let (c, k) = (full[3].sync_count, full[3].key.as_str());
+    assert_eq!(ok(store.list_sync_records(p, id, "records", 0, Some((c, k)), 100), "list"), full[4..]);
+    assert!(ok(store.list_sync_records(p, id, "records", 0, None, 0), "limit 0").is_empty());
+    assert!(ok(store.list_sync_records(p, id, "missing", 0, None, 10), "missing").is_empty());
+    assert!(ok(store.list_sync_records(p, &ids[1], "records", 0, None, 10), "other identity").is_empty());
+}
+
+pub fn sync_usage_is_exact(store: &dyn Store) {
+    let ids = sync_identities(store, "syu_pool", &["a", "b", "c"]);
+    sync_identities(store, "syu_other", &["a"]);
+    let p = "syu_pool";
+    let (a, b, c) = (ids[0].as_str(), ids[1].as_str(), ids[2].as_str());
+    let usage = |id: &str| ok(store.identity_sync_usage(p, id), "usage");
+    let pool = || ok(store.pool_sync_usage(p), "pool usage");
+    assert_eq!(pool(), SyncUsage::default());
+    assert_eq!(ok(store.pool_sync_usage("syu_nopool"), "missing pool"), SyncUsage::default());
+
+    sync_update_ok(store, p, a, "d1", &[put("k", "1234", 0), put("é", "x", 0)], 100);
+    sync_update_ok(store, p, a, "d2", &[put("k", "1", 0)], 110);
+    sync_update_ok(store, p, b, "d1", &[put("kk", "", 0)], 120);
+    sync_update_ok(store, "syu_other", "syu_other:a", "d1", &[put("k", "1", 0)], 500);
+    assert_eq!(usage(a), SyncUsage { datasets: 2, data_bytes: 5 + 3 + 2, modified_ms: 110 });
+    assert_eq!(usage(b), SyncUsage { datasets: 1, data_bytes: 2, modified_ms: 120 });
+    assert_eq!(usage(c), SyncUsage::default());
+    assert_eq!(pool(), SyncUsage { datasets: 2, data_bytes: 12, modified_ms: 120 });
+
+    // Replacing, removing, refusing, deleting.
+    sync_update_ok(store, p, a, "d1", &[put("k", "1", 1), remove("é", 1)], 130);
+    assert_eq!(usage(a), SyncUsage { datasets: 2, data_bytes: 2 + 2, modified_ms: 130 });
+    assert!(sync_update(store, p, a, "d1", &[put("k", "123456", 1)], 140).is_err());
+    assert_eq!(usage(a).data_bytes, 4);
+    assert!(ok(store.delete_dataset(p, b, "d1", 150), "delete"));
+    assert_eq!(usage(b), SyncUsage { datasets: 0, data_bytes: 0, modified_ms: 150 });
+    assert_eq!(pool(), SyncUsage { datasets: 1, data_bytes: 4, modified_ms: 150 });
+    sync_update_ok(store, p, b, "d1", &[put("kk", "", 0)], 160);
+    sync_update_ok(store, p, c, "d1", &[put("c", "ccc", 0)], 170);
+    assert_eq!(pool(), SyncUsage { datasets: 3, data_bytes: 4 + 2 + 4, modified_ms: 170 });
+
+    // An identity's sync data goes with it, and from the pool's usage.
+    assert!(ok(store.delete_identity(p, b), "delete identity"));
+    assert_eq!(usage(b), SyncUsage::default());
+    assert_eq!(dataset_of(store, p, b, "d1"), None);
+    assert!(all_sync_records(store, p, b, "d1", 0, 10).is_empty());
+    assert_eq!(pool(), SyncUsage { datasets: 2, data_bytes: 8, modified_ms: 170 });
+    // So does a merged identity's (the source's).
+    ok(store.merge_identities(p, c, a), "merge");
+    assert_eq!(usage(c), SyncUsage::default());
+    assert_eq!(pool(), SyncUsage { datasets: 1, data_bytes: 4, modified_ms: 170 });
+    assert_eq!(usage(a).datasets, 2);
+    // A re-created identity starts from nothing.
+    ok(store.insert_identity(&identity(p, b), &[]), "re-insert");
+    assert_eq!(usage(b), SyncUsage::default());
+    assert_eq!(dataset_of(store, p, b, "d1"), None);
+
+    assert!(ok(store.delete_identity_pool(p), "delete pool"));
+    assert_eq!(pool(), SyncUsage::default());
+    assert_eq!(usage(a), SyncUsage::default());
+    assert_eq!(ok(store.pool_sync_usage("syu_other"), "other pool").data_bytes, 2);
+}
+
+/// The stores (repeated as given) race, in fresh pools named after `prefix`:
+/// to update one record with the same expected sync count (exactly one wins,
+/// the others get `Conflict`), and to create more datasets than the identity's
+/// limit (exactly the limit are created). Counts and usage stay exact.
+fn race_sync_updates(stores: &[&dyn Store], prefix: &str, rounds: usize) {
+    let n = stores.len();
+    for round in 0..rounds {
+        let pool = format!("{prefix}_{round}");
+        let ids = sync_identities(stores[0], &pool, &["a", "b"]);
+        let id = ids[0].as_str();
+        let mut expected_count = 0;
+        for step in 0..3_i64 {
+            let results = race(n, |i| {
+                let patches = [put("shared", &format!("v{i}"), expected_count), put(&format!("own{step}-{i}"), "x", 0)];
+                ok(stores[i].update_sync_records(&pool, id, "ds", &patches, "d", 10 + step, &SYNC_LIMITS), "update")
+            });
+            let winners: Vec<usize> = (0..n).filter(|i| results[*i].is_ok()).collect();
+            assert_eq!(winners.len(), 1, "{pool}: {results:?}");
+            for r in results.iter().filter(|r| r.is_err()) {
+                assert_eq!(r, &Err(SyncRefusal::Conflict { key: "shared".into() }), "{pool}");
+            }
+            let w = winners[0];
+            expected_count = step + 1;
+            for store in stores {
+                let d = dataset_of(*store, &pool, id, "ds").unwrap_or_else(|| panic!("{pool}: no dataset"));
+                assert_eq!(d.sync_count, expected_count, "{pool}");
+                let shared = all_sync_records(*store, &pool, id, "ds", expected_count - 1, 100);
+                assert!(shared.iter().any(|r| r.key == "shared" && r.value == Some(format!("v{w}"))), "{pool}");
+            }
+            // The loser's own records were not written: each winner's own record
+            // is at most once.
+            let own = all_sync_records(stores[0], &pool, id, "ds", 0, 100).len() as i64 - 1;
+            let d = dataset_of(stores[0], &pool, id, "ds").map(|d| d.num_records);
+            assert_eq!(d, Some(own + 1), "{pool}");
+        }
+
+        // More new datasets at once than the identity may have.
+        let other = ids[1].as_str();
+        let limits = SyncLimits { datasets_per_identity: 3, ..SYNC_LIMITS };
+        let results = race(n, |i| {
+            ok(
+                stores[i].update_sync_records(&pool, other, &format!("ds{i}"), &[put("k", "v", 0)], "d", 20, &limits),
+                "new",
+            )
+        });
+        let created = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(created, 3.min(n), "{pool}: {results:?}");
+        assert!(results.iter().all(|r| r.is_ok() || r == &Err(SyncRefusal::TooManyDatasets)), "{pool}");
+        let usage = ok(stores[n - 1].identity_sync_usage(&pool, other), "usage");
+        assert_eq!((usage.datasets, usage.data_bytes), (created as i64, 2 * created as i64), "{pool}");
+        assert_eq!(ok(stores[0].list_datasets(&pool, other, None, 100), "list").len(), created, "{pool}");
+        let pool_usage = ok(stores[0].pool_sync_usage(&pool), "pool usage");
+        let a_bytes = ok(stores[0].identity_sync_usage(&pool, id), "usage").data_bytes;
+        assert_eq!(pool_usage.datasets, 2, "{pool}");
+        assert_eq!(pool_usage.data_bytes, a_bytes + 2 * created as i64, "{pool}");
+    }
+}
+
+pub fn concurrent_sync_updates(store: &dyn Store) {
+    race_sync_updates(&[store; 8], "csy_pool", 3);
+}
+
+/// Two independently opened stores on one database (like two server
+/// processes) race for one record and for datasets; see [`concurrent_sync_updates`].
+pub fn sync_races_between_stores(a: &dyn Store, b: &dyn Store) {
+    race_sync_updates(&[a, b, a, b, a, b, a, b], "xsy_pool", 5);
+}
+
+// ---------------------------------------------------------------------------
 // Query plans
 
 /// A statement parameter, for backend suites that EXPLAIN the store's SQL.
@@ -3837,6 +4289,21 @@ pub fn identity_statements(identity_pool_id: &str, after: &str) -> Vec<(String, 
     .collect()
 }
 
+/// The statements [`crate::SyncStore::list_sync_records`] runs for a dataset,
+/// from a sync count and with a cursor, with `$N` placeholders and their
+/// parameters. Backend suites EXPLAIN them to check that each is an index
+/// range scan, already in result order.
+pub fn sync_record_statements(identity_pool_id: &str, identity_id: &str, name: &str) -> Vec<(String, Vec<SqlParam>)> {
+    vec![
+        crate::sql::sync_records_statement(identity_pool_id, identity_id, name, 0, None, 60),
+        crate::sql::sync_records_statement(identity_pool_id, identity_id, name, 500, None, 60),
+        crate::sql::sync_records_statement(identity_pool_id, identity_id, name, 0, Some((700, "key-000700")), 60),
+    ]
+    .into_iter()
+    .map(|(sql, params)| (sql, params.into_iter().map(sql_param).collect()))
+    .collect()
+}
+
 fn sql_param(v: crate::db::Value) -> SqlParam {
     match v {
         crate::db::Value::Null => SqlParam::Null,
@@ -3853,8 +4320,14 @@ mod tests {
     use std::collections::BTreeSet;
 
     /// Public functions of this module that are not checks.
-    const NOT_CHECKS: &[&str] =
-        &["run_all", "search_statements", "group_statements", "import_job_statements", "identity_statements"];
+    const NOT_CHECKS: &[&str] = &[
+        "run_all",
+        "search_statements",
+        "group_statements",
+        "import_job_statements",
+        "identity_statements",
+        "sync_record_statements",
+    ];
 
     /// `(name, parameter list)` of every `pub fn` in this file's source.
     fn public_functions() -> Vec<(String, String)> {

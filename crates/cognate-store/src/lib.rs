@@ -45,6 +45,8 @@ pub enum Entity {
     Identity,
     /// A login (provider and the provider's user id) linked to an identity.
     IdentityLogin,
+    /// A Cognito Sync dataset of an identity.
+    Dataset,
 }
 
 impl Entity {
@@ -61,6 +63,7 @@ impl Entity {
             Entity::ImportJob => "import job",
             Entity::Identity => "identity",
             Entity::IdentityLogin => "identity login",
+            Entity::Dataset => "dataset",
         }
     }
 }
@@ -285,6 +288,143 @@ pub trait IdentityStore: Send + Sync {
     ) -> StoreResult<Vec<(IdentityRecord, Vec<IdentityLogin>)>>;
     /// The pool's number of identities, without a scan of them (0 if the pool does not exist).
     fn count_identities(&self, identity_pool_id: &str) -> StoreResult<u64>;
+}
+
+/// A Cognito Sync dataset of an identity. Its `sync_count` rises by one with every change
+/// (an UpdateRecords that changes something, a deletion); a deleted dataset is kept as a
+/// tombstone (`deleted`, no records) so that clients syncing from before the deletion learn
+/// of it, and a later update revives it with its count still rising.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DatasetRecord {
+    pub identity_pool_id: IdentityPoolId,
+    pub identity_id: String,
+    pub name: String,
+    pub created_ms: i64,
+    pub modified_ms: i64,
+    /// Who made the last change (a device id, or the caller's identity id).
+    pub last_modified_by: String,
+    pub sync_count: i64,
+    /// Live (not removed) records, and their bytes (key + value, UTF-8).
+    pub num_records: i64,
+    pub data_bytes: i64,
+    pub deleted: bool,
+}
+
+/// A record of a dataset. A removed record stays, without a value, so that incremental
+/// reads (records changed after a sync count) see removals; it does not count toward the
+/// dataset's records or bytes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SyncRecord {
+    pub key: String,
+    pub value: Option<String>,
+    /// The dataset's sync count when the record last changed.
+    pub sync_count: i64,
+    pub modified_ms: i64,
+    pub last_modified_by: String,
+    pub device_modified_ms: Option<i64>,
+}
+
+/// One change of an UpdateRecords: set `key` to `value`, or remove it (`value` None), if the
+/// record is still at `expected_sync_count` (0 for a record that does not exist yet, or was
+/// never written).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SyncPatch {
+    pub key: String,
+    pub value: Option<String>,
+    pub expected_sync_count: i64,
+    pub device_modified_ms: Option<i64>,
+}
+
+/// Cognito Sync's quotas, checked in the same transaction as the change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SyncLimits {
+    pub datasets_per_identity: u64,
+    pub records_per_dataset: u64,
+    pub bytes_per_dataset: u64,
+}
+
+/// Why an UpdateRecords changed nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SyncRefusal {
+    /// A patch's `expected_sync_count` is not its record's sync count.
+    Conflict { key: String },
+    /// The identity would have more datasets than allowed.
+    TooManyDatasets,
+    /// The dataset would have more live records than allowed.
+    TooManyRecords,
+    /// The dataset would hold more bytes than allowed.
+    TooManyBytes,
+}
+
+/// An identity's usage, kept exact as datasets change (no scan on reads).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct SyncUsage {
+    pub datasets: i64,
+    pub data_bytes: i64,
+    pub modified_ms: i64,
+}
+
+pub trait SyncStore: Send + Sync {
+    /// The dataset, tombstones included (`deleted`).
+    fn get_dataset(&self, identity_pool_id: &str, identity_id: &str, name: &str) -> StoreResult<Option<DatasetRecord>>;
+    /// The identity's live datasets, by name (byte order), strictly after `after`.
+    fn list_datasets(
+        &self,
+        identity_pool_id: &str,
+        identity_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<DatasetRecord>>;
+    /// Records (removed ones included) whose sync count is above `after_sync_count`, ordered
+    /// by (sync_count, key), strictly after `after` = (sync count, key) when given. An index
+    /// range scan: a page costs the same in a dataset of any size.
+    fn list_sync_records(
+        &self,
+        identity_pool_id: &str,
+        identity_id: &str,
+        name: &str,
+        after_sync_count: i64,
+        after: Option<(i64, &str)>,
+        limit: usize,
+    ) -> StoreResult<Vec<SyncRecord>>;
+    /// Applies every patch or none, atomically (two concurrent calls on one dataset are
+    /// serialised: each sees the other's result). Creates (or revives) the dataset on its first
+    /// change; the dataset's sync count rises by one and every patched record takes it.
+    /// Patches that change nothing (a removal of an absent or already removed record) are not
+    /// written and do not take the new sync count; a call whose patches all change nothing (or
+    /// that has none) writes nothing at all: the dataset's sync count does not rise, and a
+    /// dataset that does not exist is not created (the returned dataset is then a never-stored
+    /// `deleted` one at sync count 0). Every patch's `expected_sync_count` is checked against
+    /// the record as stored before the call; of several patches of one key the last wins.
+    /// A limit is refused only by a change that grows past it (`datasets_per_identity`: a new
+    /// or revived dataset; records and bytes: a count that rises above the limit), so a
+    /// dataset over a lowered limit can still shrink. Refusals are checked in the order
+    /// `Conflict`, `TooManyDatasets`, `TooManyRecords`, `TooManyBytes`.
+    /// Returns the dataset after the call and the records of the patched keys after it, by
+    /// key (a key without a record, e.g. a removal of an absent one, is left out), or why
+    /// nothing changed. `NotFound(Identity)` if the identity does not exist.
+    #[allow(clippy::too_many_arguments)]
+    fn update_sync_records(
+        &self,
+        identity_pool_id: &str,
+        identity_id: &str,
+        name: &str,
+        patches: &[SyncPatch],
+        modified_by: &str,
+        now_ms: i64,
+        limits: &SyncLimits,
+    ) -> StoreResult<Result<(DatasetRecord, Vec<SyncRecord>), SyncRefusal>>;
+    /// Deletes the dataset's records and leaves a tombstone at the next sync count (its
+    /// `modified_ms` is `now_ms`, `last_modified_by` is left as it was); false if there was no
+    /// live dataset.
+    fn delete_dataset(&self, identity_pool_id: &str, identity_id: &str, name: &str, now_ms: i64) -> StoreResult<bool>;
+    /// The identity's usage (0s for one without datasets).
+    fn identity_sync_usage(&self, identity_pool_id: &str, identity_id: &str) -> StoreResult<SyncUsage>;
+    /// The identity pool's usage: `data_bytes` of its live datasets; `datasets` is how many
+    /// identities have any live dataset (not how many datasets there are); `modified_ms` the
+    /// last sync change in the pool (0s for a pool without any). Deleting an identity (or
+    /// merging it into another) deletes its sync data and takes it out of the pool's usage.
+    fn pool_sync_usage(&self, identity_pool_id: &str) -> StoreResult<SyncUsage>;
 }
 
 /// A user of a user pool. Updates follow the same compare-and-set rule as
@@ -760,6 +900,7 @@ pub trait Store:
     + ClientSecretStore
     + IdentityPoolStore
     + IdentityStore
+    + SyncStore
     + UserStore
     + CodeStore
     + OutboxStore

@@ -38,6 +38,7 @@ migrations![
     (10, "0010_attempt_counters"),
     (11, "0011_outbox_retention"),
     (12, "0012_identities"),
+    (13, "0013_sync"),
 ];
 
 #[cfg(test)]

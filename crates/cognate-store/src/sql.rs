@@ -28,11 +28,11 @@ use std::fmt::Write as _;
 use crate::db::{missing_parent_is, single_int, sql_count, sql_limit, to_u64, Backend, Cells, Row, Tx, Value};
 use crate::{
     AppClientRecord, AppClientStore, Attempt, AttemptPolicy, AttemptStore, ClientSecretRecord, ClientSecretStore,
-    CodeCheck, CodeRecord, CodeStore, Entity, GroupRecord, GroupStore, IdentityLogin, IdentityPoolRecord,
-    IdentityPoolStore, IdentityRecord, IdentityStore, ImportJobRecord, ImportJobStore, ImportProgress, KeyStore,
-    OutboxMessage, OutboxStore, RateStore, SigningKeyRecord, Store, StoreError, StoreResult, TokenStore, UserIndex,
-    UserPoolRecord, UserPoolStore, UserRecord, UserStatus, UserStore, UsernameKey, MAX_RATE_WINDOW_MS,
-    RATE_WINDOW_RETENTION_MS,
+    CodeCheck, CodeRecord, CodeStore, DatasetRecord, Entity, GroupRecord, GroupStore, IdentityLogin,
+    IdentityPoolRecord, IdentityPoolStore, IdentityRecord, IdentityStore, ImportJobRecord, ImportJobStore,
+    ImportProgress, KeyStore, OutboxMessage, OutboxStore, RateStore, SigningKeyRecord, Store, StoreError, StoreResult,
+    SyncLimits, SyncPatch, SyncRecord, SyncRefusal, SyncStore, SyncUsage, TokenStore, UserIndex, UserPoolRecord,
+    UserPoolStore, UserRecord, UserStatus, UserStore, UsernameKey, MAX_RATE_WINDOW_MS, RATE_WINDOW_RETENTION_MS,
 };
 
 pub(crate) struct SqlStore<B: Backend> {
@@ -2296,10 +2296,15 @@ impl<B: Backend> IdentityStore for SqlStore<B> {
                 "UPDATE identity_logins SET identity_id = $3 WHERE identity_pool_id = $1 AND identity_id = $2",
                 &[pool.as_str().into(), source.as_str().into(), destination.as_str().into()],
             )?;
+            // The source's sync data goes with it (see "Cognito Sync" for the lock order).
+            let (identities, bytes) = drop_identity_sync_data(tx, &pool, &source)?;
             tx.execute(
                 "DELETE FROM identities WHERE identity_pool_id = $1 AND identity_id = $2",
                 &[pool.as_str().into(), source.as_str().into()],
             )?;
+            if identities != 0 || bytes != 0 {
+                adjust_pool_sync_usage(tx, &pool, &source, identities, bytes, 0)?;
+            }
             // Last statement (see the module comment).
             adjust_identity_count(tx, &pool, &source, -1)
         })
@@ -2319,9 +2324,17 @@ impl<B: Backend> IdentityStore for SqlStore<B> {
         let key = [identity_pool_id.into(), identity_id.into()];
         let (pool, id) = (identity_pool_id.to_owned(), identity_id.to_owned());
         self.db.write(move |tx| {
+            // Locked first, then its sync data goes (see "Cognito Sync" for the lock order).
+            if !lock_identity(tx, &key)? {
+                return Ok(false);
+            }
+            let (identities, bytes) = drop_identity_sync_data(tx, &pool, &id)?;
             // Its logins go with it through ON DELETE CASCADE.
             if tx.execute("DELETE FROM identities WHERE identity_pool_id = $1 AND identity_id = $2", &key)? == 0 {
                 return Ok(false);
+            }
+            if identities != 0 || bytes != 0 {
+                adjust_pool_sync_usage(tx, &pool, &id, identities, bytes, 0)?;
             }
             adjust_identity_count(tx, &pool, &id, -1)?;
             Ok(true)
@@ -2382,5 +2395,531 @@ impl<B: Backend> Store for SqlStore<B> {
 
     fn ping(&self) -> StoreResult<()> {
         self.db.ping()
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Cognito Sync datasets and records
+//
+// Lock order, on every path: the identity row (identity deletes and merges
+// only), then the dataset row(s), then the identity's usage row, then the
+// pool's usage shard (last statement). An update of an existing dataset
+// never locks the identity row, so it cannot wait on an identity delete that
+// waits on its dataset.
+
+const DATASET_COLUMNS: &str = "identity_pool_id, identity_id, name, created_ms, modified_ms, last_modified_by, \
+                               sync_count, num_records, data_bytes, deleted";
+
+const SYNC_RECORD_COLUMNS: &str = "key, value, sync_count, modified_ms, last_modified_by, device_modified_ms";
+
+const INSERT_SYNC_RECORDS: &str = "INSERT INTO sync_records (identity_pool_id, identity_id, dataset, key, value, \
+                                   sync_count, modified_ms, last_modified_by, device_modified_ms)";
+
+fn dataset_from_row(row: Row) -> StoreResult<DatasetRecord> {
+    let mut c = Cells::new(row);
+    Ok(DatasetRecord {
+        identity_pool_id: c.text()?.into(),
+        identity_id: c.text()?,
+        name: c.text()?,
+        created_ms: c.int()?,
+        modified_ms: c.int()?,
+        last_modified_by: c.text()?,
+        sync_count: c.int()?,
+        num_records: c.int()?,
+        data_bytes: c.int()?,
+        deleted: c.bool()?,
+    })
+}
+
+fn sync_record_from_row(row: Row) -> StoreResult<SyncRecord> {
+    let mut c = Cells::new(row);
+    Ok(SyncRecord {
+        key: c.text()?,
+        value: c.opt_text()?,
+        sync_count: c.int()?,
+        modified_ms: c.int()?,
+        last_modified_by: c.text()?,
+        device_modified_ms: c.opt_int()?,
+    })
+}
+
+/// A live record's bytes: its key and value, UTF-8.
+fn record_bytes(key: &str, value: Option<&str>) -> i64 {
+    value.map_or(0, |v| i64::try_from(key.len() + v.len()).unwrap_or(i64::MAX))
+}
+
+/// Whether `new` (a record count or byte total) breaks `limit`. A change that
+/// does not grow past the limit is allowed, so that a dataset over a lowered
+/// limit can still shrink.
+fn over_limit(old: i64, new: i64, limit: u64) -> bool {
+    new > old && new > sql_count(limit)
+}
+
+/// Locks the dataset row (tombstones included) for the rest of the transaction.
+fn lock_dataset(tx: &mut dyn Tx, key: &[Value; 3]) -> StoreResult<Option<DatasetRecord>> {
+    let sql = format!(
+        "SELECT {DATASET_COLUMNS} FROM sync_datasets \
+         WHERE identity_pool_id = $1 AND identity_id = $2 AND name = $3{}",
+        tx.lock_rows()
+    );
+    tx.query(&sql, key)?.into_iter().next().map(dataset_from_row).transpose()
+}
+
+/// Locks the identity's usage row, inserting a zero one if it has none; its
+/// live dataset count, and whether the row was inserted.
+fn lock_identity_usage(tx: &mut dyn Tx, key: &[Value; 2]) -> StoreResult<(i64, bool)> {
+    let sql = format!(
+        "SELECT datasets FROM sync_identity_usage WHERE identity_pool_id = $1 AND identity_id = $2{}",
+        tx.lock_rows()
+    );
+    if let Some(row) = tx.query(&sql, key)?.into_iter().next() {
+        return Ok((Cells::new(row).int()?, false));
+    }
+    // A concurrent insert of the row makes this one wait for its outcome.
+    let inserted = tx.execute(
+        "INSERT INTO sync_identity_usage (identity_pool_id, identity_id, datasets, data_bytes, modified_ms) \
+         VALUES ($1, $2, 0, 0, 0) ON CONFLICT DO NOTHING",
+        key,
+    )? > 0;
+    Ok((single_int(tx.query(&sql, key)?)?, inserted))
+}
+
+/// Adds to the identity's usage (whose row [`lock_identity_usage`] or an
+/// earlier change made); its live dataset count after.
+fn adjust_identity_usage(
+    tx: &mut dyn Tx,
+    key: &[Value; 2],
+    datasets: i64,
+    bytes: i64,
+    now_ms: i64,
+) -> StoreResult<i64> {
+    let rows = tx.query(
+        "INSERT INTO sync_identity_usage (identity_pool_id, identity_id, datasets, data_bytes, modified_ms) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (identity_pool_id, identity_id) DO UPDATE SET \
+         datasets = sync_identity_usage.datasets + excluded.datasets, \
+         data_bytes = sync_identity_usage.data_bytes + excluded.data_bytes, \
+         modified_ms = CASE WHEN sync_identity_usage.modified_ms > excluded.modified_ms \
+         THEN sync_identity_usage.modified_ms ELSE excluded.modified_ms END \
+         RETURNING datasets",
+        &[key[0].clone(), key[1].clone(), datasets.into(), bytes.into(), now_ms.into()],
+    )?;
+    single_int(rows)
+}
+
+/// Last statement of a sync write (see the module comment): adds to the pool's
+/// usage shard for `identity_id`. `modified_ms` only ever rises.
+fn adjust_pool_sync_usage(
+    tx: &mut dyn Tx,
+    identity_pool_id: &str,
+    identity_id: &str,
+    identities: i64,
+    bytes: i64,
+    now_ms: i64,
+) -> StoreResult<()> {
+    tx.execute(
+        "INSERT INTO sync_pool_usage_shards (identity_pool_id, shard, identities, data_bytes, modified_ms) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (identity_pool_id, shard) DO UPDATE SET \
+         identities = sync_pool_usage_shards.identities + excluded.identities, \
+         data_bytes = sync_pool_usage_shards.data_bytes + excluded.data_bytes, \
+         modified_ms = CASE WHEN sync_pool_usage_shards.modified_ms > excluded.modified_ms \
+         THEN sync_pool_usage_shards.modified_ms ELSE excluded.modified_ms END",
+        &[identity_pool_id.into(), count_shard(identity_id).into(), identities.into(), bytes.into(), now_ms.into()],
+    )?;
+    Ok(())
+}
+
+/// Deletes an identity's datasets (their records go by the cascade) and usage
+/// row, before the identity itself is deleted, in the lock order of the module
+/// comment (the caller holds the identity row); the usage the pool loses
+/// (identities, bytes), for [`adjust_pool_sync_usage`].
+fn drop_identity_sync_data(tx: &mut dyn Tx, identity_pool_id: &str, identity_id: &str) -> StoreResult<(i64, i64)> {
+    let key = [identity_pool_id.into(), identity_id.into()];
+    tx.execute("DELETE FROM sync_datasets WHERE identity_pool_id = $1 AND identity_id = $2", &key)?;
+    let rows = tx.query(
+        "DELETE FROM sync_identity_usage WHERE identity_pool_id = $1 AND identity_id = $2 \
+         RETURNING datasets, data_bytes",
+        &key,
+    )?;
+    match rows.into_iter().next() {
+        Some(row) => {
+            let mut c = Cells::new(row);
+            let (datasets, bytes) = (c.int()?, c.int()?);
+            Ok((-i64::from(datasets > 0), -bytes))
+        }
+        None => Ok((0, 0)),
+    }
+}
+
+/// The stored records of `keys` (each once) of a dataset, by key.
+fn sync_records_by_key(
+    tx: &mut dyn Tx,
+    key: &[Value; 3],
+    keys: &[&str],
+) -> StoreResult<std::collections::BTreeMap<String, SyncRecord>> {
+    let mut found = std::collections::BTreeMap::new();
+    for chunk in keys.chunks(500) {
+        let mut sql = format!(
+            "SELECT {SYNC_RECORD_COLUMNS} FROM sync_records \
+             WHERE identity_pool_id = $1 AND identity_id = $2 AND dataset = $3 AND key IN ("
+        );
+        let mut params: Vec<Value> = key.to_vec();
+        for (i, k) in chunk.iter().enumerate() {
+            let _ = write!(sql, "{}${}", if i == 0 { "" } else { ", " }, params.len() + 1);
+            params.push((*k).into());
+        }
+        sql.push(')');
+        for row in tx.query(&sql, &params)? {
+            let record = sync_record_from_row(row)?;
+            found.insert(record.key.clone(), record);
+        }
+    }
+    Ok(found)
+}
+
+/// The statement `list_sync_records` runs: a range scan of the by-count index
+/// from the later of `after_sync_count` and the cursor, already in result order.
+pub(crate) fn sync_records_statement(
+    identity_pool_id: &str,
+    identity_id: &str,
+    name: &str,
+    after_sync_count: i64,
+    after: Option<(i64, &str)>,
+    limit: usize,
+) -> (String, Vec<Value>) {
+    let mut params: Vec<Value> = vec![identity_id.into(), identity_pool_id.into(), name.into()];
+    let mut sql = format!(
+        "SELECT {SYNC_RECORD_COLUMNS} FROM sync_records \
+         WHERE identity_id = $1 AND identity_pool_id = $2 AND dataset = $3"
+    );
+    // One bound, the tighter: a cursor below `after_sync_count` excludes
+    // nothing the count does not.
+    match after {
+        Some((count, key)) if count >= after_sync_count => {
+            params.push(count.into());
+            params.push(key.into());
+            sql.push_str(" AND (sync_count, key) > ($4, $5)");
+        }
+        _ => {
+            params.push(after_sync_count.into());
+            sql.push_str(" AND sync_count > $4");
+        }
+    }
+    params.push(sql_limit(limit));
+    let _ = write!(sql, " ORDER BY sync_count, key LIMIT ${}", params.len());
+    (sql, params)
+}
+
+/// What one key's patches (the last of them wins) do to its record.
+struct KeyChange<'a> {
+    key: &'a str,
+    patch: &'a SyncPatch,
+    stored: Option<&'a SyncRecord>,
+}
+
+impl KeyChange<'_> {
+    fn old_value(&self) -> Option<&str> {
+        self.stored.and_then(|r| r.value.as_deref())
+    }
+    /// Removing a record that is absent or removed already changes nothing.
+    fn is_noop(&self) -> bool {
+        self.patch.value.is_none() && self.old_value().is_none()
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn update_sync_records_tx(
+    tx: &mut dyn Tx,
+    identity_pool_id: &str,
+    identity_id: &str,
+    name: &str,
+    patches: &[SyncPatch],
+    modified_by: &str,
+    now_ms: i64,
+    limits: &SyncLimits,
+) -> StoreResult<Result<(DatasetRecord, Vec<SyncRecord>), SyncRefusal>> {
+    let key: [Value; 3] = [identity_pool_id.into(), identity_id.into(), name.into()];
+    let identity_key: [Value; 2] = [identity_pool_id.into(), identity_id.into()];
+    // Lock the dataset row, creating a placeholder (a tombstone at sync count
+    // 0) if there is none, so that there is a row to lock: a concurrent
+    // creator waits on this insert. A missing identity fails its foreign key.
+    let mut dataset = lock_dataset(tx, &key)?;
+    let mut placeholder = false;
+    if dataset.is_none() {
+        placeholder = tx.execute(
+            &format!(
+                "INSERT INTO sync_datasets ({DATASET_COLUMNS}) VALUES ($1, $2, $3, $4, $4, $5, 0, 0, 0, $6) \
+                 ON CONFLICT DO NOTHING"
+            ),
+            &[key[0].clone(), key[1].clone(), key[2].clone(), now_ms.into(), modified_by.into(), true.into()],
+        )? > 0;
+        dataset = lock_dataset(tx, &key)?;
+    }
+    let Some(dataset) = dataset else {
+        return Err(StoreError::Backend("dataset row vanished while locked".into()));
+    };
+    let drop_placeholder = |tx: &mut dyn Tx| -> StoreResult<()> {
+        if placeholder {
+            tx.execute(
+                "DELETE FROM sync_datasets WHERE identity_pool_id = $1 AND identity_id = $2 AND name = $3",
+                &key,
+            )?;
+        }
+        Ok(())
+    };
+
+    let keys: BTreeSet<&str> = patches.iter().map(|p| p.key.as_str()).collect();
+    let stored = sync_records_by_key(tx, &key, &keys.iter().copied().collect::<Vec<_>>())?;
+    for p in patches {
+        let at = stored.get(&p.key).map_or(0, |r| r.sync_count);
+        if p.expected_sync_count != at {
+            drop_placeholder(tx)?;
+            return Ok(Err(SyncRefusal::Conflict { key: p.key.clone() }));
+        }
+    }
+    let mut changes: std::collections::BTreeMap<&str, KeyChange<'_>> = std::collections::BTreeMap::new();
+    for p in patches {
+        changes.insert(&p.key, KeyChange { key: &p.key, patch: p, stored: stored.get(&p.key) });
+    }
+    let unchanged: Vec<SyncRecord> = changes.values().filter_map(|c| c.stored.cloned()).collect();
+    if changes.values().all(KeyChange::is_noop) {
+        // Nothing to write: the dataset (the placeholder if there is none,
+        // which is not kept) and the patched keys' records as they are.
+        drop_placeholder(tx)?;
+        return Ok(Ok((dataset, unchanged)));
+    }
+
+    let was_live = !dataset.deleted;
+    let (old_records, old_bytes) = if was_live { (dataset.num_records, dataset.data_bytes) } else { (0, 0) };
+    let (mut new_records, mut new_bytes) = (old_records, old_bytes);
+    for c in changes.values() {
+        new_records += i64::from(c.patch.value.is_some()) - i64::from(c.old_value().is_some());
+        new_bytes += record_bytes(c.key, c.patch.value.as_deref()) - record_bytes(c.key, c.old_value());
+    }
+    let mut identities_delta = 0;
+    let mut refusal = None;
+    let mut usage_inserted = false;
+    if !was_live {
+        let (datasets, inserted) = lock_identity_usage(tx, &identity_key)?;
+        usage_inserted = inserted;
+        if datasets.saturating_add(1) > sql_count(limits.datasets_per_identity) {
+            refusal = Some(SyncRefusal::TooManyDatasets);
+        }
+        identities_delta = i64::from(datasets == 0);
+    }
+    if refusal.is_none() && over_limit(old_records, new_records, limits.records_per_dataset) {
+        refusal = Some(SyncRefusal::TooManyRecords);
+    }
+    if refusal.is_none() && over_limit(old_bytes, new_bytes, limits.bytes_per_dataset) {
+        refusal = Some(SyncRefusal::TooManyBytes);
+    }
+    if let Some(refusal) = refusal {
+        if usage_inserted {
+            tx.execute(
+                "DELETE FROM sync_identity_usage WHERE identity_pool_id = $1 AND identity_id = $2",
+                &identity_key,
+            )?;
+        }
+        drop_placeholder(tx)?;
+        return Ok(Err(refusal));
+    }
+
+    let sync_count = dataset.sync_count + 1;
+    let mut written = Vec::new();
+    let mut rows = Vec::new();
+    for c in changes.values().filter(|c| !c.is_noop()) {
+        let record = SyncRecord {
+            key: c.key.to_owned(),
+            value: c.patch.value.clone(),
+            sync_count,
+            modified_ms: now_ms,
+            last_modified_by: modified_by.to_owned(),
+            device_modified_ms: c.patch.device_modified_ms,
+        };
+        rows.push(vec![
+            key[0].clone(),
+            key[1].clone(),
+            key[2].clone(),
+            record.key.as_str().into(),
+            record.value.as_deref().into(),
+            sync_count.into(),
+            now_ms.into(),
+            modified_by.into(),
+            record.device_modified_ms.into(),
+        ]);
+        written.push(record);
+    }
+    insert_many(
+        tx,
+        INSERT_SYNC_RECORDS,
+        &rows,
+        "ON CONFLICT (identity_pool_id, identity_id, dataset, key) DO UPDATE SET value = excluded.value, \
+         sync_count = excluded.sync_count, modified_ms = excluded.modified_ms, \
+         last_modified_by = excluded.last_modified_by, device_modified_ms = excluded.device_modified_ms",
+    )?;
+    tx.execute(
+        "UPDATE sync_datasets SET modified_ms = $4, last_modified_by = $5, sync_count = $6, num_records = $7, \
+         data_bytes = $8, deleted = $9 WHERE identity_pool_id = $1 AND identity_id = $2 AND name = $3",
+        &[
+            key[0].clone(),
+            key[1].clone(),
+            key[2].clone(),
+            now_ms.into(),
+            modified_by.into(),
+            sync_count.into(),
+            new_records.into(),
+            new_bytes.into(),
+            false.into(),
+        ],
+    )?;
+    adjust_identity_usage(tx, &identity_key, i64::from(!was_live), new_bytes - old_bytes, now_ms)?;
+    // Last statement (see the module comment).
+    adjust_pool_sync_usage(tx, identity_pool_id, identity_id, identities_delta, new_bytes - old_bytes, now_ms)?;
+
+    // The patched keys' records after the change, by key.
+    let mut records: std::collections::BTreeMap<String, SyncRecord> =
+        unchanged.into_iter().map(|r| (r.key.clone(), r)).collect();
+    records.extend(written.into_iter().map(|r| (r.key.clone(), r)));
+    let dataset = DatasetRecord {
+        modified_ms: now_ms,
+        last_modified_by: modified_by.to_owned(),
+        sync_count,
+        num_records: new_records,
+        data_bytes: new_bytes,
+        deleted: false,
+        ..dataset
+    };
+    Ok(Ok((dataset, records.into_values().collect())))
+}
+
+impl<B: Backend> SyncStore for SqlStore<B> {
+    fn get_dataset(&self, identity_pool_id: &str, identity_id: &str, name: &str) -> StoreResult<Option<DatasetRecord>> {
+        let sql = format!(
+            "SELECT {DATASET_COLUMNS} FROM sync_datasets WHERE identity_pool_id = $1 AND identity_id = $2 AND name = $3"
+        );
+        let params = [identity_pool_id.into(), identity_id.into(), name.into()];
+        let rows = self.db.read(|tx| tx.query(&sql, &params))?;
+        rows.into_iter().next().map(dataset_from_row).transpose()
+    }
+
+    fn list_datasets(
+        &self,
+        identity_pool_id: &str,
+        identity_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<DatasetRecord>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut params: Vec<Value> = vec![identity_pool_id.into(), identity_id.into()];
+        let mut sql = format!(
+            "SELECT {DATASET_COLUMNS} FROM sync_datasets \
+             WHERE identity_pool_id = $1 AND identity_id = $2 AND NOT deleted"
+        );
+        if let Some(after) = after {
+            params.push(after.into());
+            let _ = write!(sql, " AND name > ${}", params.len());
+        }
+        params.push(sql_limit(limit));
+        let _ = write!(sql, " ORDER BY name LIMIT ${}", params.len());
+        let rows = self.db.read(|tx| tx.query(&sql, &params))?;
+        rows.into_iter().map(dataset_from_row).collect()
+    }
+
+    fn list_sync_records(
+        &self,
+        identity_pool_id: &str,
+        identity_id: &str,
+        name: &str,
+        after_sync_count: i64,
+        after: Option<(i64, &str)>,
+        limit: usize,
+    ) -> StoreResult<Vec<SyncRecord>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let (sql, params) = sync_records_statement(identity_pool_id, identity_id, name, after_sync_count, after, limit);
+        let rows = self.db.read(|tx| tx.query(&sql, &params))?;
+        rows.into_iter().map(sync_record_from_row).collect()
+    }
+
+    fn update_sync_records(
+        &self,
+        identity_pool_id: &str,
+        identity_id: &str,
+        name: &str,
+        patches: &[SyncPatch],
+        modified_by: &str,
+        now_ms: i64,
+        limits: &SyncLimits,
+    ) -> StoreResult<Result<(DatasetRecord, Vec<SyncRecord>), SyncRefusal>> {
+        let (pool, id, name) = (identity_pool_id.to_owned(), identity_id.to_owned(), name.to_owned());
+        let (patches, modified_by, limits) = (patches.to_vec(), modified_by.to_owned(), *limits);
+        self.db
+            .write(move |tx| update_sync_records_tx(tx, &pool, &id, &name, &patches, &modified_by, now_ms, &limits))
+            .map_err(missing_parent_is(Entity::Identity))
+    }
+
+    fn delete_dataset(&self, identity_pool_id: &str, identity_id: &str, name: &str, now_ms: i64) -> StoreResult<bool> {
+        let key: [Value; 3] = [identity_pool_id.into(), identity_id.into(), name.into()];
+        let (pool, id) = (identity_pool_id.to_owned(), identity_id.to_owned());
+        self.db.write(move |tx| {
+            let dataset = match lock_dataset(tx, &key)? {
+                Some(d) if !d.deleted => d,
+                _ => return Ok(false),
+            };
+            tx.execute(
+                "DELETE FROM sync_records WHERE identity_pool_id = $1 AND identity_id = $2 AND dataset = $3",
+                &key,
+            )?;
+            tx.execute(
+                "UPDATE sync_datasets SET deleted = $4, sync_count = sync_count + 1, num_records = 0, data_bytes = 0, \
+                 modified_ms = $5 WHERE identity_pool_id = $1 AND identity_id = $2 AND name = $3",
+                &[key[0].clone(), key[1].clone(), key[2].clone(), true.into(), now_ms.into()],
+            )?;
+            let identity_key = [key[0].clone(), key[1].clone()];
+            let left = adjust_identity_usage(tx, &identity_key, -1, -dataset.data_bytes, now_ms)?;
+            // Last statement (see the module comment).
+            adjust_pool_sync_usage(tx, &pool, &id, -i64::from(left == 0), -dataset.data_bytes, now_ms)?;
+            Ok(true)
+        })
+    }
+
+    fn identity_sync_usage(&self, identity_pool_id: &str, identity_id: &str) -> StoreResult<SyncUsage> {
+        let params = [identity_pool_id.into(), identity_id.into()];
+        let rows = self.db.read(|tx| {
+            tx.query(
+                "SELECT datasets, data_bytes, modified_ms FROM sync_identity_usage \
+                 WHERE identity_pool_id = $1 AND identity_id = $2",
+                &params,
+            )
+        })?;
+        match rows.into_iter().next() {
+            Some(row) => {
+                let mut c = Cells::new(row);
+                Ok(SyncUsage { datasets: c.int()?, data_bytes: c.int()?, modified_ms: c.int()? })
+            }
+            None => Ok(SyncUsage::default()),
+        }
+    }
+
+    fn pool_sync_usage(&self, identity_pool_id: &str) -> StoreResult<SyncUsage> {
+        let params = [identity_pool_id.into()];
+        let rows = self.db.read(|tx| {
+            // SUM of a PostgreSQL BIGINT is NUMERIC: cast back.
+            tx.query(
+                "SELECT CAST(COALESCE(SUM(identities), 0) AS BIGINT), CAST(COALESCE(SUM(data_bytes), 0) AS BIGINT), \
+                 CAST(COALESCE(MAX(modified_ms), 0) AS BIGINT) FROM sync_pool_usage_shards \
+                 WHERE identity_pool_id = $1",
+                &params,
+            )
+        })?;
+        match rows.into_iter().next() {
+            Some(row) => {
+                let mut c = Cells::new(row);
+                Ok(SyncUsage { datasets: c.int()?, data_bytes: c.int()?, modified_ms: c.int()? })
+            }
+            None => Ok(SyncUsage::default()),
+        }
     }
 }

@@ -666,3 +666,53 @@ fn explain(client: &mut postgres::Client, sql: &str, params: &[conformance::SqlP
     let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = bound.iter().map(|b| b.as_ref()).collect();
     client.query(&format!("EXPLAIN {sql}"), &refs).unwrap().iter().map(|r| r.get::<_, String>(0)).collect()
 }
+
+/// Listing a dataset's records (from a sync count, or from a cursor) is one
+/// range scan of the by-count index, already in result order, next to another
+/// dataset of the same size.
+#[test]
+fn sync_record_statements_use_the_index() {
+    let Some(schema) = TestSchema::new() else {
+        return;
+    };
+    let store = schema.open();
+    let mut client = schema.client();
+    client
+        .batch_execute(&format!(
+            "SET search_path TO \"{}\";
+             INSERT INTO identity_pools (id, name, created_ms, modified_ms, version, doc)
+                 VALUES ('plan_pool', 'p', 1, 1, 1, '{{}}');
+             INSERT INTO identities (identity_pool_id, identity_id, created_ms, modified_ms, version, doc)
+                 VALUES ('plan_pool', 'plan:a', 1, 1, 1, '{{}}');
+             INSERT INTO sync_datasets (identity_pool_id, identity_id, name, created_ms, modified_ms,
+                                        last_modified_by, sync_count, num_records, data_bytes, deleted)
+                 VALUES ('plan_pool', 'plan:a', 'big', 1, 1, 'd', 2000, 20000, 0, false),
+                        ('plan_pool', 'plan:a', 'other', 1, 1, 'd', 2000, 20000, 0, false);
+             INSERT INTO sync_records (identity_pool_id, identity_id, dataset, key, value, sync_count,
+                                       modified_ms, last_modified_by, device_modified_ms)
+                 SELECT 'plan_pool', 'plan:a', d.name, 'key-' || lpad(i::text, 6, '0'), 'v', i / 10, 1, 'd', NULL
+                 FROM generate_series(1, 20000) i, (VALUES ('big'), ('other')) AS d (name);
+             ANALYZE sync_datasets; ANALYZE sync_records;",
+            schema.name
+        ))
+        .unwrap();
+    for (sql, params) in conformance::sync_record_statements("plan_pool", "plan:a", "big") {
+        let plan = explain(&mut client, &sql, &params);
+        let context = format!("{sql}\n{}", plan.join("\n"));
+        assert!(!context.contains("Seq Scan") && !context.contains("Sort"), "{context}");
+        assert!(context.contains("Index Scan using sync_records_by_count on sync_records"), "{context}");
+        let cond = plan.iter().find(|l| l.contains("Index Cond:")).unwrap_or_else(|| panic!("{context}"));
+        let bound = if params.len() == 6 { "ROW(sync_count, key) > ROW(" } else { "sync_count > " };
+        assert!(cond.contains(bound) && cond.contains("dataset = "), "{context}");
+        assert!(!plan.iter().any(|l| l.trim_start().starts_with("Filter:")), "{context}");
+    }
+    let mut slowest = std::time::Duration::ZERO;
+    for (after_count, after) in [(0, None), (1500, None), (0, Some((1000, "key-010000")))] {
+        let start = std::time::Instant::now();
+        let page = store.list_sync_records("plan_pool", "plan:a", "big", after_count, after, 60).unwrap();
+        slowest = slowest.max(start.elapsed());
+        assert_eq!(page.len(), 60);
+        assert!(page.windows(2).all(|w| (w[0].sync_count, &w[0].key) < (w[1].sync_count, &w[1].key)));
+    }
+    assert!(slowest < std::time::Duration::from_millis(100), "a page took {slowest:?}");
+}

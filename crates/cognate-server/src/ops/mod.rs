@@ -12,6 +12,7 @@ mod mfa_config;
 pub mod pool_clients;
 mod self_service;
 pub mod sign_up;
+mod sync;
 mod tags;
 pub mod user_pools;
 pub mod users;
@@ -168,6 +169,14 @@ operations! {
     CognitoIdentity "UnlinkDeveloperIdentity" => identity_pools::unlink_developer_identity,              [Iam], Unmetered,
     CognitoIdentity "SetPrincipalTagAttributeMap" => identity_pools::set_principal_tag_attribute_map,    [Iam], Unmetered,
     CognitoIdentity "GetPrincipalTagAttributeMap" => identity_pools::get_principal_tag_attribute_map,    [Iam], Unmetered,
+    CognitoSync "ListDatasets" => sync::list_datasets,                                                   [Iam, Identity], Unmetered,
+    CognitoSync "DescribeDataset" => sync::describe_dataset,                                             [Iam, Identity], Unmetered,
+    CognitoSync "DeleteDataset" => sync::delete_dataset,                                                 [Iam, Identity], Unmetered,
+    CognitoSync "ListRecords" => sync::list_records,                                                     [Iam, Identity], Unmetered,
+    CognitoSync "UpdateRecords" => sync::update_records,                                                 [Iam, Identity], Unmetered,
+    CognitoSync "DescribeIdentityUsage" => sync::describe_identity_usage,                                [Iam, Identity], Unmetered,
+    CognitoSync "DescribeIdentityPoolUsage" => sync::describe_identity_pool_usage,                       [Iam], Unmetered,
+    CognitoSync "ListIdentityPoolUsage" => sync::list_identity_pool_usage,                               [Iam], Unmetered,
 }
 
 /// The declaration of an implemented operation (None: not implemented).
