@@ -24,6 +24,7 @@ pub mod identity;
 pub mod jwt;
 pub mod metrics;
 pub mod outbox;
+pub mod push;
 pub mod ratelimit;
 pub mod records;
 pub mod region;

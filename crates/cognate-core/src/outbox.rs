@@ -100,6 +100,15 @@ pub fn read(store: &dyn Store, keyring: &Keyring, query: &OutboxQuery) -> cognat
     Ok(json!({ "messages": opened }))
 }
 
+/// Seals `record` and appends it, pruning what the retention settings no longer keep.
+pub async fn append(ctx: &crate::context::Ctx, record: OutboxMessage) -> crate::error::ApiResult<()> {
+    // Sealed before it leaves for the store: a plain code never reaches the database.
+    let record = seal(&ctx.state.keyring, record).map_err(crate::error::ApiError::internal)?;
+    let retention = retention(ctx.settings());
+    ctx.store(move |s| s.append_message_pruned(&record, &retention)).await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2370,6 +2370,26 @@ async fn boto3_cognito_sync_cycle_with_an_identitys_credentials() {
     assert_eq!(r["afterDelete"], json!({"exists": false, "deletedAfter": true}), "{r}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_push_sync_devices_and_configuration() {
+    let Some(py) = Py::get("boto3_push_sync_devices_and_configuration") else {
+        return;
+    };
+    let server = Server::sqlite().await;
+    let app = app_with(&server, ALL_FLOWS, false).await;
+    let pool = identity_pool_for(&server, &app).await;
+    let r = py.run("boto3_sync_push.py", json!({"endpoint": server.url(), "identityPoolId": pool})).await;
+    check_identity_id(script_str(&r, "/identityId"), "guest");
+    assert_eq!(r["unconfigured"], json!({"code": "InvalidConfigurationException", "status": 400}), "{r}");
+    assert_eq!(r["streamsEnabled"]["code"], json!("InvalidParameterException"), "{r}");
+    assert_eq!(r["configuration"], r["got"], "Set answers what Get shows: {r}");
+    assert_eq!(r["got"]["PushSync"]["ApplicationArns"], json!(["arn:aws:sns:us-east-1:000000000000:app/GCM/cognate"]));
+    assert_eq!(r["events"], json!({"SyncTrigger": "arn:aws:lambda:us-east-1:000000000000:function:sync"}), "{r}");
+    let (a, b) = (script_str(&r, "/deviceA"), script_str(&r, "/deviceB"));
+    assert!(is_uuid(a) && is_uuid(b) && a != b, "{r}");
+    assert_eq!(r["deviceBAgain"], json!(b), "one token, one device: {r}");
+}
+
 // ---------------------------------------------------------------------------
 // Two nodes on one PostgreSQL schema
 // ---------------------------------------------------------------------------

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use cognate_api::identity::{IdentityPool, RoleMapping};
+use cognate_api::sync::{CognitoStreams, PushSync};
 use cognate_store::IdentityPoolRecord;
 use serde::{Deserialize, Serialize};
 
@@ -27,9 +28,24 @@ pub struct IdentityPoolDoc {
     /// Principal-tag attribute maps by identity provider (Set/GetPrincipalTagAttributeMap).
     #[serde(rename = "Cognate.PrincipalTags", default, skip_serializing_if = "BTreeMap::is_empty")]
     pub principal_tags: BTreeMap<String, PrincipalTagMap>,
+    /// Cognito Sync's push and stream settings (Set/GetIdentityPoolConfiguration).
+    #[serde(rename = "Cognate.SyncConfiguration", default)]
+    pub sync_configuration: SyncConfiguration,
+    /// Cognito Sync's events and their Lambda functions (Set/GetCognitoEvents).
+    #[serde(rename = "Cognate.CognitoEvents", default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub cognito_events: BTreeMap<String, String>,
     /// The key OpenID tokens of this pool are signed with, made on first use.
     #[serde(rename = "Cognate.OpenIdKey", default, skip_serializing_if = "Option::is_none")]
     pub openid_key: Option<StoredKey>,
+}
+
+/// The pool's Cognito Sync configuration, as Get/SetIdentityPoolConfiguration show it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SyncConfiguration {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push_sync: Option<PushSync>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cognito_streams: Option<CognitoStreams>,
 }
 
 /// Which token claims become which session tags for a provider's identities.

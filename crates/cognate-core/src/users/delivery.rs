@@ -146,10 +146,7 @@ pub async fn deliver(ctx: &Ctx, pool_id: &str, username: &str, message: Message)
         body: message.body.clone(),
         created_ms: ctx.now_ms(),
     };
-    // Sealed before it leaves for the store: the plain code never reaches the database.
-    let record = crate::outbox::seal(&ctx.state.keyring, record).map_err(ApiError::internal)?;
-    let retention = crate::outbox::retention(ctx.settings());
-    ctx.store(move |s| s.append_message_pruned(&record, &retention)).await?;
+    crate::outbox::append(ctx, record).await?;
     if let (Channel::Email, Some(smtp)) = (message.channel, ctx.settings().smtp.clone()) {
         let sent =
             tokio::task::spawn_blocking(move || send_email(&smtp, &message)).await.map_err(ApiError::internal)?;

@@ -177,6 +177,11 @@ operations! {
     CognitoSync "DescribeIdentityUsage" => sync::describe_identity_usage,                                [Iam, Identity], Unmetered,
     CognitoSync "DescribeIdentityPoolUsage" => sync::describe_identity_pool_usage,                       [Iam], Unmetered,
     CognitoSync "ListIdentityPoolUsage" => sync::list_identity_pool_usage,                               [Iam], Unmetered,
+    CognitoSync "RegisterDevice" => sync::register_device,                                               [Iam, Identity], Unmetered,
+    CognitoSync "GetIdentityPoolConfiguration" => sync::get_identity_pool_configuration,                 [Iam], Unmetered,
+    CognitoSync "SetIdentityPoolConfiguration" => sync::set_identity_pool_configuration,                 [Iam], Unmetered,
+    CognitoSync "GetCognitoEvents" => sync::get_cognito_events,                                          [Iam], Unmetered,
+    CognitoSync "SetCognitoEvents" => sync::set_cognito_events,                                          [Iam], Unmetered,
 }
 
 /// The declaration of an implemented operation (None: not implemented).

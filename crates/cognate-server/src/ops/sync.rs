@@ -2,6 +2,7 @@
 
 use cognate_api::sync::*;
 use cognate_core::context::timestamp;
+use cognate_core::push;
 use cognate_core::records::{page_after, page_token};
 use cognate_core::sync::{self, Listed};
 use cognate_core::{ApiError, ApiResult, Ctx};
@@ -110,16 +111,10 @@ pub async fn update_records(ctx: Ctx, input: UpdateRecordsRequest) -> ApiResult<
             device_modified_ms: patch.device_last_modified_date.map(|secs| (secs * 1000.0) as i64),
         });
     }
-    let records = sync::update_records(
-        &ctx,
-        &input.identity_pool_id,
-        &input.identity_id,
-        &input.dataset_name,
-        patches,
-        input.device_id.as_deref(),
-        &input.sync_session_token,
-    )
-    .await?;
+    let (pool, identity, dataset) = (&input.identity_pool_id, &input.identity_id, &input.dataset_name);
+    let device = input.device_id.as_deref();
+    let records =
+        sync::update_records(&ctx, pool, identity, dataset, patches, device, &input.sync_session_token).await?;
     Ok(UpdateRecordsResponse { records: Some(records.iter().map(record_view).collect()) })
 }
 
@@ -185,4 +180,45 @@ pub async fn list_identity_pool_usage(
         max_results: i32::try_from(limit).ok(),
         next_token: next_token.flatten(),
     })
+}
+
+pub async fn register_device(ctx: Ctx, input: RegisterDeviceRequest) -> ApiResult<RegisterDeviceResponse> {
+    let device_id =
+        push::register_device(&ctx, &input.identity_pool_id, &input.identity_id, input.platform.as_str(), &input.token)
+            .await?;
+    Ok(RegisterDeviceResponse { device_id: Some(device_id) })
+}
+
+pub async fn get_identity_pool_configuration(
+    ctx: Ctx,
+    input: GetIdentityPoolConfigurationRequest,
+) -> ApiResult<GetIdentityPoolConfigurationResponse> {
+    let (_, doc) = cognate_core::identity::pools::load(&ctx, &input.identity_pool_id).await?;
+    Ok(GetIdentityPoolConfigurationResponse {
+        identity_pool_id: Some(input.identity_pool_id),
+        push_sync: doc.sync_configuration.push_sync,
+        cognito_streams: doc.sync_configuration.cognito_streams,
+    })
+}
+
+pub async fn set_identity_pool_configuration(
+    ctx: Ctx,
+    input: SetIdentityPoolConfigurationRequest,
+) -> ApiResult<SetIdentityPoolConfigurationResponse> {
+    let configuration =
+        push::set_configuration(&ctx, &input.identity_pool_id, input.push_sync, input.cognito_streams).await?;
+    Ok(SetIdentityPoolConfigurationResponse {
+        identity_pool_id: Some(input.identity_pool_id),
+        push_sync: configuration.push_sync,
+        cognito_streams: configuration.cognito_streams,
+    })
+}
+
+pub async fn get_cognito_events(ctx: Ctx, input: GetCognitoEventsRequest) -> ApiResult<GetCognitoEventsResponse> {
+    let (_, doc) = cognate_core::identity::pools::load(&ctx, &input.identity_pool_id).await?;
+    Ok(GetCognitoEventsResponse { events: Some(doc.cognito_events) })
+}
+
+pub async fn set_cognito_events(ctx: Ctx, input: SetCognitoEventsRequest) -> ApiResult<()> {
+    push::set_events(&ctx, &input.identity_pool_id, &input.events).await
 }
