@@ -122,15 +122,17 @@ async fn identity_for_logins(
     loop {
         attempts.begin()?;
         let (pool, wanted) = (identity_pool_id.to_owned(), logins.clone());
-        let mut owners: Vec<IdentityRecord> = ctx
-            .store(move |s| {
-                let mut found = Vec::new();
-                for login in &wanted {
-                    found.extend(s.find_identity_by_login(&pool, login)?);
-                }
-                Ok(found)
-            })
-            .await?;
+        let found: Vec<Option<IdentityRecord>> =
+            ctx.store(move |s| wanted.iter().map(|login| s.find_identity_by_login(&pool, login)).collect()).await?;
+        // The common case, a returning user: every login already belongs to one identity
+        // (the guest's own, if one signs in again). Nothing to write.
+        if let Some(Some(first)) = found.first() {
+            let all_there = found.iter().all(|f| f.as_ref().is_some_and(|r| r.identity_id == first.identity_id));
+            if all_there && preferred.is_none_or(|guest| guest.identity_id == first.identity_id) {
+                return Ok(first.identity_id.clone());
+            }
+        }
+        let mut owners: Vec<IdentityRecord> = found.into_iter().flatten().collect();
         owners.sort_by(|a, b| (a.created_ms, &a.identity_id).cmp(&(b.created_ms, &b.identity_id)));
         owners.dedup_by(|a, b| a.identity_id == b.identity_id);
         let target = match (owners.first(), preferred) {
