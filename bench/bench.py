@@ -55,8 +55,9 @@ def _hmac(key, msg):
     return hmac.new(key, msg.encode(), hashlib.sha256).digest()
 
 
-def signed_headers(host, op, body, now=None):
-    """Headers of a SigV4-signed JSON 1.1 POST / (Signature Version 4, header form)."""
+def signed_headers(host, op, body, now=None, service=SERVICE, target_prefix=TARGET_PREFIX):
+    """Headers of a SigV4-signed JSON 1.1 POST / (Signature Version 4, header form); service
+    and target_prefix default to cognito-idp's (cognito-identity: bench/identity.py)."""
     now = now or datetime.datetime.now(datetime.timezone.utc)
     amz_date = now.strftime("%Y%m%dT%H%M%SZ")
     day = amz_date[:8]
@@ -64,7 +65,7 @@ def signed_headers(host, op, body, now=None):
         "content-type": CONTENT_TYPE,
         "host": host,
         "x-amz-date": amz_date,
-        "x-amz-target": TARGET_PREFIX + op,
+        "x-amz-target": target_prefix + op,
     }
     names = sorted(headers)
     canonical = "\n".join([
@@ -75,7 +76,7 @@ def signed_headers(host, op, body, now=None):
         ";".join(names),
         hashlib.sha256(body).hexdigest(),
     ])
-    scope = f"{day}/{REGION}/{SERVICE}/aws4_request"
+    scope = f"{day}/{REGION}/{service}/aws4_request"
     to_sign = "\n".join([
         "AWS4-HMAC-SHA256",
         amz_date,
@@ -84,14 +85,14 @@ def signed_headers(host, op, body, now=None):
     ])
     key = _hmac(("AWS4" + SECRET_KEY).encode(), day)
     key = _hmac(key, REGION)
-    key = _hmac(key, SERVICE)
+    key = _hmac(key, service)
     key = _hmac(key, "aws4_request")
     signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
     out = {
         "Host": host,
         "Content-Type": CONTENT_TYPE,
         "X-Amz-Date": amz_date,
-        "X-Amz-Target": TARGET_PREFIX + op,
+        "X-Amz-Target": target_prefix + op,
         "Authorization": (
             f"AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/{scope}, "
             f"SignedHeaders={';'.join(names)}, Signature={signature}"

@@ -5,15 +5,20 @@
 #   bench/run.sh auth [--users N] ...       SRP / password login and refresh: server CPU, logins/s
 #   bench/run.sh import [--users N] ...     user import job of 100,000 users, then ListUsersInGroup on them
 #   bench/run.sh wall [-n N] [--fsyncs]     one client's wall time per write and sign-in, durable and --ephemeral
+#   bench/run.sh identity [--identities N] [--backend sqlite|postgres] [--quick] [--fsyncs] ...
+#                                           identity pools: GetId + GetCredentialsForIdentity for guests and
+#                                           signed-in users (server CPU, pairs/s, latency), then one pool
+#                                           filled with guests (default 1,000,000) to show the cost stays flat
 # (COGNATE_BIN=path skips the build; each part's --help lists its options.)
-# The default part prints a Markdown table and writes bench/out/results.json; users, auth and
-# import write bench/out/users-<backend>.json, bench/out/auth.json and bench/out/import-<backend>.json.
+# The default part prints a Markdown table and writes bench/out/results.json; users, auth, import and
+# identity write bench/out/users-<backend>.json, bench/out/auth.json, bench/out/import-<backend>.json
+# and bench/out/identity-<backend>.json.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"
 part=bench
 case "${1:-}" in
-  users|auth|import|wall) part="$1"; shift ;;
+  users|auth|import|wall|identity) part="$1"; shift ;;
 esac
 if [[ -z "${COGNATE_BIN:-}" ]]; then
   (cd "$root" && cargo build --release -p cognate-server) >&2
@@ -35,7 +40,10 @@ case "$part" in
   users) exec "$python" "$here/users.py" --bin "$COGNATE_BIN" "$@" ;;
   auth) exec "$python" "$here/auth.py" --bin "$COGNATE_BIN" "$@" ;;
   wall) exec "$python" "$here/wall.py" --bin "$COGNATE_BIN" "$@" ;;
-  # import does no SRP: it needs no gmpy2, but uses bench/.venv when it is there.
+  # import and identity do no SRP: they need no gmpy2, but use bench/.venv when it is there.
+  identity)
+    if [[ -x "$here/.venv/bin/python" ]]; then python="$here/.venv/bin/python"; fi
+    exec "$python" "$here/identity.py" --bin "$COGNATE_BIN" "$@" ;;
   import)
     if [[ -x "$here/.venv/bin/python" ]]; then python="$here/.venv/bin/python"; fi
     exec "$python" "$here/import.py" --bin "$COGNATE_BIN" "$@" ;;
