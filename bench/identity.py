@@ -437,6 +437,25 @@ class StraceServer(L.Server):
         self.pid = self.proc.pid
         self.cpus = None
 
+    def stop(self):
+        # Terminating strace would only detach it and leave the server running: stop the
+        # server (strace's child), and strace exits with it.
+        try:
+            with open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children") as f:
+                children = [int(x) for x in f.read().split()]
+        except OSError:
+            children = []
+        for child in children:
+            try:
+                os.kill(child, 15)
+            except ProcessLookupError:
+                pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        super().stop()
+
 
 def count_syncs(path):
     if not os.path.exists(path):
@@ -589,8 +608,13 @@ def main():
         "reference_note": REFERENCE_NOTE[args.backend],
     })
     try:
+        here = os.path.dirname(os.path.abspath(__file__))
         results["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                           cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
+                                           cwd=here).stdout.strip()
+        # Uncommitted changes to the server's sources (the binary was built from the working tree).
+        results["uncommitted_server_sources"] = subprocess.run(
+            ["git", "status", "--porcelain", "--", "crates", "Cargo.toml", "Cargo.lock"], capture_output=True,
+            text=True, cwd=here).stdout.split("\n")[:-1]
     except OSError:
         pass
     if args.fsyncs and not pg:
@@ -720,8 +744,10 @@ def main():
             except Exception as e:  # noqa
                 log(f"could not drop schema {schema}: {e}")
     results["markdown"] = markdown(results)
+    dirty = results.get("uncommitted_server_sources")
     print(f"Cognate identity-pool benchmark ({args.backend}), {L.machine_header(results)}, "
-          f"commit {results.get('commit', '?')}\n")
+          f"commit {results.get('commit', '?')}" + (f" with uncommitted changes to {len(dirty)} server file(s)"
+                                                     if dirty else "") + "\n")
     print(results["markdown"], flush=True)
     L.write_json(out_path, results)
 
