@@ -6,7 +6,7 @@
 
 use cognate_api::idp::UserPoolClientType;
 use cognate_api::{ErrorCode, Sensitive};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
@@ -51,13 +51,6 @@ pub async fn authenticate(ctx: &Ctx, token: &Sensitive<String>) -> ApiResult<Tok
     if !scopes.split(' ').any(|s| s == "aws.cognito.signin.user.admin") {
         return Err(ApiError::new(ErrorCode::NotAuthorizedException, "Access Token does not have required scopes"));
     }
-    let revoked = ApiError::new(ErrorCode::NotAuthorizedException, "Access Token has been revoked");
-    if let Some(jti) = claims.get("origin_jti").and_then(Value::as_str) {
-        let (p, j) = (pool_id.clone(), jti.to_owned());
-        if ctx.store(move |s| s.is_token_family_revoked(&p, &j)).await? {
-            return Err(revoked);
-        }
-    }
     // A deleted app client's tokens stop working, as Cognito's do.
     let client_id = claims.get("client_id").and_then(Value::as_str).ok_or_else(invalid_token)?.to_owned();
     let (p, c) = (pool_id.clone(), client_id);
@@ -69,12 +62,23 @@ pub async fn authenticate(ctx: &Ctx, token: &Sensitive<String>) -> ApiResult<Tok
     if sub != Some(user.record.sub.as_str()) {
         return Err(users::user_not_found());
     }
-    let issued_ms = claims.get("iat").and_then(Value::as_i64).unwrap_or(0) * 1000;
-    if user.doc.tokens_valid_after_ms.is_some_and(|t| issued_ms < t) {
-        return Err(revoked);
+    if is_revoked(ctx, &pool_id, &user, &claims).await? {
+        return Err(ApiError::new(ErrorCode::NotAuthorizedException, "Access Token has been revoked"));
     }
     if !user.record.enabled {
         return Err(ApiError::new(ErrorCode::NotAuthorizedException, "User is disabled."));
     }
     Ok(TokenUser { pool_id, pool, user, client })
+}
+
+/// Whether a token `user` holds was revoked: its family (RevokeToken, a reused refresh token),
+/// or every token issued before the user's last global sign-out.
+pub async fn is_revoked(ctx: &Ctx, pool_id: &str, user: &User, claims: &Map<String, Value>) -> ApiResult<bool> {
+    let issued_ms = claims.get("iat").and_then(Value::as_i64).unwrap_or(0) * 1000;
+    if user.doc.tokens_valid_after_ms.is_some_and(|t| issued_ms < t) {
+        return Ok(true);
+    }
+    let Some(jti) = claims.get("origin_jti").and_then(Value::as_str) else { return Ok(false) };
+    let (p, j) = (pool_id.to_owned(), jti.to_owned());
+    ctx.store(move |s| s.is_token_family_revoked(&p, &j)).await
 }

@@ -184,19 +184,12 @@ async fn check_not_revoked(
     subject: &str,
 ) -> ApiResult<()> {
     let revoked = || invalid_login("Token has been revoked.");
-    if let Some(jti) = claims.get("origin_jti").and_then(Value::as_str) {
-        let (p, j) = (user_pool_id.to_owned(), jti.to_owned());
-        if ctx.store(move |s| s.is_token_family_revoked(&p, &j)).await? {
-            return Err(revoked());
-        }
-    }
     let user_pool: PoolDoc = decode_doc(pool_doc)?;
     let username = claims.get("cognito:username").and_then(Value::as_str).unwrap_or(subject);
     let user = users::find_user(ctx, user_pool_id, &user_pool.pool, username).await?.ok_or_else(revoked)?;
-    let issued_ms = claims.get("iat").and_then(Value::as_i64).unwrap_or(0) * 1000;
     if user.record.sub != *subject
         || !user.record.enabled
-        || user.doc.tokens_valid_after_ms.is_some_and(|t| issued_ms < t)
+        || crate::access::is_revoked(ctx, user_pool_id, &user, claims).await?
     {
         return Err(revoked());
     }
