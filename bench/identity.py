@@ -96,8 +96,9 @@ class Conn:
         return (f"POST / HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: {B.CONTENT_TYPE}\r\n"
                 f"X-Amz-Target: {ID_PREFIX}{op}\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
 
-    def roundtrip(self, req):
-        """Sends one request, returns the response body; anything but a 200 raises."""
+    def exchange(self, req):
+        """Sends one request; returns (status, head, body): status an int, head the response's
+        header lines as sent (bytes, original case), body the Content-Length bytes."""
         self.sock.sendall(req)
         buf = self.buf
         while True:
@@ -108,22 +109,30 @@ class Conn:
             if not chunk:
                 raise RuntimeError("server closed the connection")
             buf += chunk
-        head = buf[:i].lower()
+        head = buf[:i]
         rest = buf[i + 4:]
-        j = head.find(b"\r\ncontent-length:")
+        low = head.lower()
+        j = low.find(b"\r\ncontent-length:")
         if j < 0:
             raise RuntimeError(f"no Content-Length: {head[:300]!r}")
-        end = head.find(b"\r\n", j + 2)
-        n = int(head[j + 17:end if end > 0 else len(head)])
+        end = low.find(b"\r\n", j + 2)
+        n = int(low[j + 17:end if end > 0 else len(low)])
         while len(rest) < n:
             chunk = self.sock.recv(65536)
             if not chunk:
                 raise RuntimeError("server closed the connection")
             rest += chunk
         body, self.buf = rest[:n], rest[n:]
-        if head[9:12] != b"200":
-            raise RuntimeError(f"HTTP {head[9:12].decode()}: {req[:120]!r} -> {body[:300]!r}")
-        if b"\r\nconnection: close" in head:
+        # The server said it closes the connection: the caller must not use it again.
+        self.closing = b"\r\nconnection: close" in low
+        return int(head[9:12]), head, body
+
+    def roundtrip(self, req):
+        """Sends one request, returns the response body; anything but a 200 raises."""
+        status, _, body = self.exchange(req)
+        if status != 200:
+            raise RuntimeError(f"HTTP {status}: {req[:120]!r} -> {body[:300]!r}")
+        if self.closing:
             raise RuntimeError("server closed the keep-alive connection")
         return body
 

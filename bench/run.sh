@@ -9,16 +9,24 @@
 #                                           identity pools: GetId + GetCredentialsForIdentity for guests and
 #                                           signed-in users (server CPU, pairs/s, latency), then one pool
 #                                           filled with guests (default 1,000,000) to show the cost stays flat
+#   bench/run.sh sync [--identities N] [--backend sqlite|postgres] [--quick] ...
+#                                           Cognito Sync: UpdateRecords (10 patches) and ListRecords (1,024
+#                                           records) server CPU per call, then identities with a dataset each
+#                                           (default 100,000) to show the cost stays flat
+#   bench/run.sh oauth [--backend sqlite|postgres] [--quick] ...
+#                                           OAuth 2.0: the hosted page's authorization-code flow (authorize,
+#                                           GET and POST /login, code + PKCE exchange) server CPU per flow and
+#                                           per step, flows/s; client_credentials tokens/s and CPU per token
 # (COGNATE_BIN=path skips the build; each part's --help lists its options.)
 # The default part prints a Markdown table and writes bench/out/results.json; users, auth, import and
 # identity write bench/out/users-<backend>.json, bench/out/auth.json, bench/out/import-<backend>.json
-# and bench/out/identity-<backend>.json.
+# bench/out/identity-<backend>.json, bench/out/sync-<backend>.json and bench/out/oauth-<backend>.json.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"
 part=bench
 case "${1:-}" in
-  users|auth|import|wall|identity) part="$1"; shift ;;
+  users|auth|import|wall|identity|sync|oauth) part="$1"; shift ;;
 esac
 if [[ -z "${COGNATE_BIN:-}" ]]; then
   (cd "$root" && cargo build --release -p cognate-server) >&2
@@ -40,10 +48,16 @@ case "$part" in
   users) exec "$python" "$here/users.py" --bin "$COGNATE_BIN" "$@" ;;
   auth) exec "$python" "$here/auth.py" --bin "$COGNATE_BIN" "$@" ;;
   wall) exec "$python" "$here/wall.py" --bin "$COGNATE_BIN" "$@" ;;
-  # import and identity do no SRP: they need no gmpy2, but use bench/.venv when it is there.
+  # import, identity and sync do no SRP: they need no gmpy2, but use bench/.venv when it is there.
   identity)
     if [[ -x "$here/.venv/bin/python" ]]; then python="$here/.venv/bin/python"; fi
     exec "$python" "$here/identity.py" --bin "$COGNATE_BIN" "$@" ;;
+  sync)
+    if [[ -x "$here/.venv/bin/python" ]]; then python="$here/.venv/bin/python"; fi
+    exec "$python" "$here/sync.py" --bin "$COGNATE_BIN" "$@" ;;
+  oauth)
+    if [[ -x "$here/.venv/bin/python" ]]; then python="$here/.venv/bin/python"; fi
+    exec "$python" "$here/oauth.py" --bin "$COGNATE_BIN" "$@" ;;
   import)
     if [[ -x "$here/.venv/bin/python" ]]; then python="$here/.venv/bin/python"; fi
     exec "$python" "$here/import.py" --bin "$COGNATE_BIN" "$@" ;;

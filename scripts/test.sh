@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: lint gates, codegen drift, unit and store
 # conformance tests (SQLite and PostgreSQL), the real-client suites (Rust AWS SDK,
-# AWS CLI). Needs PostgreSQL at COGNATE_TEST_DATABASE_URL (default
-# postgres://root@127.0.0.1:5432/test); everything else it installs itself.
+# JavaScript and Python clients, a headless Chromium, AWS CLI). Needs PostgreSQL at
+# COGNATE_TEST_DATABASE_URL (default postgres://root@127.0.0.1:5432/test); everything
+# else it installs itself (Debian's chromium with apt-get when it is missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +24,15 @@ then
     pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
     sleep 2
   fi
+fi
+
+step "Chromium for the hosted-page browser tests"
+# Debian's chromium, driven by playwright-core (tests/clients/js): installed when missing.
+if ! command -v chromium >/dev/null 2>&1; then
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
 fi
 
 step "codegen is current"

@@ -33,11 +33,14 @@ PY="$VENV/bin/python"
 # --- the server -------------------------------------------------------------
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/cognate-cli.XXXXXX")"
 SERVER_PID=""
+EXTRA_SERVER_PID=""   # a second server some checks start (tests/cli/sync.sh)
 cleanup() {
-    if [[ -n "$SERVER_PID" ]]; then
-        kill "$SERVER_PID" 2>/dev/null
-        wait "$SERVER_PID" 2>/dev/null
-    fi
+    for pid in "$SERVER_PID" "$EXTRA_SERVER_PID"; do
+        if [[ -n "$pid" ]]; then
+            kill "$pid" 2>/dev/null
+            wait "$pid" 2>/dev/null
+        fi
+    done
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -452,6 +455,10 @@ check "an imported user is RESET_REQUIRED" 'd["UserStatus"] == "RESET_REQUIRED"'
 # --- unsigned admin call is refused ------------------------------------------
 awscli cognito-idp list-user-pools --max-results 10 --no-sign-request
 check_error "an unsigned admin call is refused" MissingAuthenticationTokenException
+
+# --- Cognito Sync -------------------------------------------------------------
+# shellcheck source=tests/cli/sync.sh
+source "$ROOT/tests/cli/sync.sh"
 
 # --- README.md, run as written ----------------------------------------------
 # Its blocks are extracted at test time (never copied here), so an example that

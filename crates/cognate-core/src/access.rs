@@ -28,7 +28,12 @@ pub struct TokenUser {
 }
 
 pub async fn authenticate(ctx: &Ctx, token: &Sensitive<String>) -> ApiResult<TokenUser> {
-    let token = token.expose();
+    authenticate_for(ctx, token.expose(), "aws.cognito.signin.user.admin").await.map(|(user, _)| user)
+}
+
+/// [`authenticate`] for a token that must carry `scope` (`openid` for userInfo); the token's
+/// claims too.
+pub async fn authenticate_for(ctx: &Ctx, token: &str, scope: &str) -> ApiResult<(TokenUser, Map<String, Value>)> {
     let claims = tokens::peek_claims(token).ok_or_else(invalid_token)?;
     let prefix = format!("{}/", ctx.settings().public_url);
     let pool_id = claims
@@ -48,7 +53,7 @@ pub async fn authenticate(ctx: &Ctx, token: &Sensitive<String>) -> ApiResult<Tok
             _ => invalid_token(),
         })?;
     let scopes = claims.get("scope").and_then(Value::as_str).unwrap_or_default();
-    if !scopes.split(' ').any(|s| s == "aws.cognito.signin.user.admin") {
+    if !scopes.split(' ').any(|s| s == scope) {
         return Err(ApiError::new(ErrorCode::NotAuthorizedException, "Access Token does not have required scopes"));
     }
     // A deleted app client's tokens stop working, as Cognito's do.
@@ -68,7 +73,7 @@ pub async fn authenticate(ctx: &Ctx, token: &Sensitive<String>) -> ApiResult<Tok
     if !user.record.enabled {
         return Err(ApiError::new(ErrorCode::NotAuthorizedException, "User is disabled."));
     }
-    Ok(TokenUser { pool_id, pool, user, client })
+    Ok((TokenUser { pool_id, pool, user, client }, claims))
 }
 
 /// Whether a token `user` holds was revoked: its family (RevokeToken, a reused refresh token),

@@ -25,6 +25,22 @@ impl Clock for SystemClock {
     }
 }
 
+/// The system clock shifted by a fixed number of seconds (`--clock-offset-seconds`), for
+/// seeing expiry in development without waiting.
+pub struct OffsetClock(pub i64);
+
+impl Clock for OffsetClock {
+    fn now(&self) -> SystemTime {
+        let shift = std::time::Duration::from_secs(self.0.unsigned_abs());
+        let now = SystemTime::now();
+        if self.0 >= 0 {
+            now + shift
+        } else {
+            now.checked_sub(shift).unwrap_or(SystemTime::UNIX_EPOCH)
+        }
+    }
+}
+
 pub struct Core {
     pub settings: Settings,
     pub store: Arc<dyn Store>,
@@ -32,6 +48,8 @@ pub struct Core {
     pub clock: Arc<dyn Clock>,
     /// Parsed signing keys (immutable once stored, so safe to keep per node).
     pub keys: crate::jwt::KeyCache,
+    /// Woken when a Cognito Sync change is queued for delivery (`sync_delivery`).
+    pub sync_changes: tokio::sync::Notify,
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Random per process: names this node as the holder of an import job's lease.
     pub node_id: String,

@@ -22,7 +22,22 @@ pub trait Fetch: Send + Sync {
     /// POSTs a form and returns the answer's body whatever its status (AWS Query APIs answer
     /// errors as documents).
     fn post_form<'a>(&'a self, url: &'a str, form: String) -> Fetched<'a>;
+    /// Sends `request` as it is (its headers include `host`): the status and the body,
+    /// whatever the status.
+    fn send(&self, request: Outgoing) -> Answered<'_>;
 }
+
+/// A request to another service; header names in lower case.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub method: &'static str,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// What [`Fetch::send`] answers: the status and body, or why there was none.
+pub type Answered<'a> = Pin<Box<dyn Future<Output = Result<(u16, String), String>> + Send + 'a>>;
 
 /// A JWKS's `keys`, shared by the logins that verify against them.
 pub type Keys = Arc<Vec<Value>>;

@@ -13,27 +13,37 @@
 
 pub mod access;
 pub mod account;
+pub mod aws;
+pub mod bulk_publish;
 pub mod clients;
 pub mod context;
 pub mod devices;
+pub mod domains;
 pub mod error;
+pub mod federation;
 pub mod fetch;
 pub mod groups;
 pub mod hooks;
 pub mod identity;
+pub mod identity_providers;
 pub mod jwt;
 pub mod metrics;
+pub mod oauth;
 pub mod outbox;
 pub mod push;
 pub mod ratelimit;
 pub mod records;
 pub mod region;
+pub mod resource_servers;
 pub mod sealed;
 pub mod settings;
 pub mod signin;
 pub mod sync;
+pub mod sync_access;
+pub mod sync_delivery;
 pub mod tokens;
+pub mod ui_customization;
 pub mod users;
 
-pub use context::{Clock, Core, Ctx, Principal, PrincipalKind, SystemClock};
+pub use context::{Clock, Core, Ctx, OffsetClock, Principal, PrincipalKind, SystemClock};
 pub use error::{ApiError, ApiResult};

@@ -1,16 +1,18 @@
 //! Cognito Sync's push sync and its pool configuration: an identity registers its devices
-//! (RegisterDevice, a stable DeviceId per identity and token); the developer sets the pool's
-//! PushSync, CognitoStreams and events. (Subscriptions and the silent pushes they cause come
-//! next: the pushes go to the outbox, whose rows today belong to user pools.)
+//! (RegisterDevice, a stable DeviceId per identity and token; with `--sns-endpoint`, an SNS
+//! platform endpoint under the pool's platform application for that platform) and
+//! subscribes them to datasets; the developer sets the pool's PushSync, CognitoStreams and
+//! events. A change to a subscribed dataset is queued with the change itself and pushed by
+//! `sync_delivery`.
 //!
-//! Devices live in the identity's document (an identity has few); the pool's settings in
-//! the identity pool's.
+//! Devices and their subscriptions live in the identity's document (an identity has few);
+//! the pool's settings in the identity pool's.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use cognate_api::sync::{CognitoStreams, PushSync, StreamingStatus};
 use cognate_api::ErrorCode;
-use cognate_store::IdentityRecord;
+use cognate_store::{IdentityPoolRecord, IdentityRecord};
 use serde::{Deserialize, Serialize};
 
 use crate::context::Ctx;
@@ -33,6 +35,30 @@ pub struct SyncDevice {
     pub id: String,
     pub platform: String,
     pub token: String,
+    /// The SNS platform endpoint pushes are published to (with `--sns-endpoint`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_arn: Option<String>,
+    /// The datasets the device is subscribed to.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub subscriptions: BTreeSet<String>,
+}
+
+/// The identity's devices subscribed to `dataset`.
+pub fn subscribed_devices(identity: &IdentityRecord, dataset: &str) -> ApiResult<Vec<SyncDevice>> {
+    let doc: IdentityDoc = decode_doc(&identity.doc)?;
+    Ok(doc.devices.into_iter().filter(|d| d.subscriptions.contains(dataset)).collect())
+}
+
+/// Whether a device of the identity is subscribed to `dataset`.
+pub fn is_subscribed(identity: &IdentityRecord, dataset: &str) -> ApiResult<bool> {
+    Ok(!subscribed_devices(identity, dataset)?.is_empty())
+}
+
+/// Whether the pool streams its changes to Kinesis.
+pub fn streams_enabled(pool: &IdentityPoolRecord) -> bool {
+    decode_doc::<pools::IdentityPoolDoc>(&pool.doc).is_ok_and(|doc| {
+        doc.sync_configuration.cognito_streams.is_some_and(|s| s.streaming_status == Some(StreamingStatus::Enabled))
+    })
 }
 
 fn invalid_configuration(message: &str) -> ApiError {
@@ -69,7 +95,7 @@ pub async fn register_device(
     platform: &str,
     token: &str,
 ) -> ApiResult<String> {
-    crate::sync::authorize(ctx, identity_pool_id, identity_id).await?;
+    let identity = crate::sync_access::authorize(ctx, identity_pool_id, identity_id).await?;
     let (_, pool) = pools::load(ctx, identity_pool_id).await?;
     let configured = pool
         .sync_configuration
@@ -88,10 +114,25 @@ pub async fn register_device(
         .hmac_sha256(format!("{identity_id}\0{platform}\0{token}").as_bytes());
     let hex = hex::encode(&mac[..16]);
     let id = format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32]);
-    let device = SyncDevice { id: id.clone(), platform: platform.to_owned(), token: token.to_owned() };
+    let known: IdentityDoc = decode_doc(&identity.doc)?;
+    let mut endpoint_arn = known.devices.iter().find(|d| d.id == id).and_then(|d| d.endpoint_arn.clone());
+    if let (None, Some(sns)) = (&endpoint_arn, &ctx.settings().sns_endpoint) {
+        let applications = pool.sync_configuration.push_sync.as_ref().and_then(|p| p.application_arns.clone());
+        endpoint_arn =
+            Some(create_platform_endpoint(ctx, sns, applications.unwrap_or_default(), platform, token).await?);
+    }
+    let device = SyncDevice {
+        id: id.clone(),
+        platform: platform.to_owned(),
+        token: token.to_owned(),
+        endpoint_arn,
+        subscriptions: BTreeSet::new(),
+    };
     modify_identity(ctx, identity_id, |doc| {
-        if !doc.devices.iter().any(|d| d.id == device.id) {
-            doc.devices.push(device.clone());
+        match doc.devices.iter_mut().find(|d| d.id == device.id) {
+            Some(known) if known.endpoint_arn.is_none() => known.endpoint_arn.clone_from(&device.endpoint_arn),
+            Some(_) => {}
+            None => doc.devices.push(device.clone()),
         }
         Ok(())
     })
@@ -99,18 +140,85 @@ pub async fn register_device(
     Ok(id)
 }
 
+/// SNS's CreatePlatformEndpoint under the pool's platform application for `platform` (an
+/// application ARN's `app/{PLATFORM}/{name}`): the endpoint's ARN.
+async fn create_platform_endpoint(
+    ctx: &Ctx,
+    sns: &str,
+    applications: Vec<String>,
+    platform: &str,
+    token: &str,
+) -> ApiResult<String> {
+    let application = applications
+        .into_iter()
+        .find(|arn| arn.split(':').nth(5).and_then(|r| r.split('/').nth(1)) == Some(platform))
+        .ok_or_else(|| {
+            invalid_configuration(&format!("The identity pool's PushSync has no {platform} platform application."))
+        })?;
+    let params = [
+        ("Action", "CreatePlatformEndpoint"),
+        ("Version", "2010-03-31"),
+        ("PlatformApplicationArn", application.as_str()),
+        ("Token", token),
+    ];
+    let answer = crate::aws::query_call(ctx, sns, "sns", &params)
+        .await
+        .map_err(|e| invalid_configuration(&format!("SNS refused the device's platform endpoint: {e}")))?;
+    crate::aws::element(&answer, "EndpointArn")
+        .map(crate::aws::unescape)
+        .ok_or_else(|| invalid_configuration("SNS answered CreatePlatformEndpoint without an EndpointArn."))
+}
+
+/// Subscribe (or, with `subscribe` false, unsubscribe) a registered device to a dataset.
+pub async fn subscription(
+    ctx: &Ctx,
+    identity_pool_id: &str,
+    identity_id: &str,
+    dataset: &str,
+    device_id: &str,
+    subscribe: bool,
+) -> ApiResult<()> {
+    crate::sync_access::authorize(ctx, identity_pool_id, identity_id).await?;
+    let (_, pool) = pools::load(ctx, identity_pool_id).await?;
+    if pool.sync_configuration.push_sync.is_none() {
+        return Err(invalid_configuration(
+            "Push sync is not configured for this identity pool (SetIdentityPoolConfiguration).",
+        ));
+    }
+    modify_identity(ctx, identity_id, |doc| {
+        let device = doc
+            .devices
+            .iter_mut()
+            .find(|d| d.id == device_id)
+            .ok_or_else(|| ApiError::not_found(format!("Device '{device_id}' not found.")))?;
+        if subscribe {
+            device.subscriptions.insert(dataset.to_owned());
+        } else if !device.subscriptions.remove(dataset) {
+            return Err(ApiError::not_found(format!("Device '{device_id}' is not subscribed to '{dataset}'.")));
+        }
+        Ok(())
+    })
+    .await
+}
+
 /// SetIdentityPoolConfiguration: what is given replaces what was. Streaming needs a Kinesis
-/// endpoint Cognate does not have yet, so ENABLED is refused rather than pretended.
+/// to stream to (`--kinesis-endpoint`): without one ENABLED is refused rather than pretended.
 pub async fn set_configuration(
     ctx: &Ctx,
     identity_pool_id: &str,
     push_sync: Option<PushSync>,
     cognito_streams: Option<CognitoStreams>,
 ) -> ApiResult<SyncConfiguration> {
-    if cognito_streams.as_ref().is_some_and(|s| s.streaming_status == Some(StreamingStatus::Enabled)) {
-        return Err(ApiError::invalid_parameter(
-            "Cognate cannot stream to Kinesis yet: CognitoStreams must be DISABLED.",
-        ));
+    if let Some(streams) = cognito_streams.as_ref().filter(|s| s.streaming_status == Some(StreamingStatus::Enabled)) {
+        if ctx.settings().kinesis_endpoint.is_none() {
+            return Err(ApiError::invalid_parameter(
+                "Cognate has no Kinesis to stream to (start it with --kinesis-endpoint): CognitoStreams must be \
+                 DISABLED.",
+            ));
+        }
+        if streams.stream_name.as_deref().is_none_or(str::is_empty) {
+            return Err(ApiError::invalid_parameter("CognitoStreams needs a StreamName to be ENABLED."));
+        }
     }
     let doc = pools::modify(ctx, identity_pool_id, |doc| {
         if push_sync.is_some() {

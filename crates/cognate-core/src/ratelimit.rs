@@ -37,7 +37,7 @@ quotas! {
     // RespondToAuthChallenge has its own allowance of three times UserAuthentication.
     UserAuthenticationChallenge = 360,
     UserCreation = 50,
-    // Metered on the federation operations (AdminLinkProviderForUser, ...) once they land.
+    // AdminLinkProviderForUser, AdminDisableProviderForUser.
     UserFederation = 25,
     UserAccountRecovery = 30,
     UserRead = 120,

@@ -65,6 +65,43 @@ pub struct PoolDoc {
     pub email_mfa: Option<EmailMfaConfigType>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub web_authn: Option<WebAuthnConfigurationType>,
+    /// The pool's resource servers by identifier (see `resource_servers`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub resource_servers: std::collections::BTreeMap<String, cognate_api::idp::ResourceServerType>,
+    /// The hosted pages' CSS and logo, by app client id or `ALL` (see `ui_customization`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub ui_customizations: std::collections::BTreeMap<String, UiCustomization>,
+    /// The pool's identity providers by name (see `identity_providers`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub identity_providers: std::collections::BTreeMap<String, StoredIdentityProvider>,
+}
+
+/// An identity provider as the pool keeps it (its `client_secret` sealed).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StoredIdentityProvider {
+    pub provider_type: String,
+    pub details: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub attribute_mapping: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    pub idp_identifiers: Vec<String>,
+    /// `acr` claim values to what Cognito reports (AcrMapping), kept and shown.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub acr_mapping: std::collections::BTreeMap<String, String>,
+    pub created_ms: i64,
+    pub modified_ms: i64,
+}
+
+/// A pool's or app client's look for the hosted pages (see `ui_customization`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct UiCustomization {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub css: Option<String>,
+    /// The logo, base64, with its media type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<(String, String)>,
+    pub created_ms: i64,
+    pub modified_ms: i64,
 }
 
 pub async fn load_pool(ctx: &Ctx, pool_id: &str) -> ApiResult<(UserPoolRecord, PoolDoc)> {

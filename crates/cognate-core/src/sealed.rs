@@ -39,6 +39,14 @@ pub enum Purpose<'a> {
     OpenIdKey { identity_pool_id: &'a str, kid: &'a str },
     /// A Cognito Sync SyncSessionToken (ListRecords to UpdateRecords).
     SyncSession,
+    /// An OAuth 2.0 authorization code (hosted sign-in to the token endpoint).
+    AuthorizationCode,
+    /// The hosted pages' sign-in session cookie.
+    HostedSession,
+    /// An identity provider's client secret at rest (`provider` is `{pool}/{name}`).
+    IdpSecret { provider: &'a str },
+    /// The `state` a sign-in at an identity provider carries there and back.
+    FederationState,
 }
 
 impl Purpose<'_> {
@@ -59,6 +67,10 @@ impl Purpose<'_> {
             Purpose::SessionToken => "session-token-v1".to_owned(),
             Purpose::OpenIdKey { identity_pool_id, kid } => format!("openid-key:{kid}:{identity_pool_id}"),
             Purpose::SyncSession => "sync-session-v1".to_owned(),
+            Purpose::AuthorizationCode => "authorization-code-v1".to_owned(),
+            Purpose::HostedSession => "hosted-session-v1".to_owned(),
+            Purpose::IdpSecret { provider } => format!("idp-secret:{provider}"),
+            Purpose::FederationState => "federation-state-v1".to_owned(),
         }
     }
 }
@@ -108,6 +120,10 @@ mod tests {
             Purpose::SessionToken,
             Purpose::OpenIdKey { identity_pool_id: a, kid: b },
             Purpose::SyncSession,
+            Purpose::AuthorizationCode,
+            Purpose::HostedSession,
+            Purpose::IdpSecret { provider: b },
+            Purpose::FederationState,
         ]
     }
 
@@ -145,6 +161,10 @@ mod tests {
                 "session-token-v1",
                 "openid-key:s:us-east-1_P",
                 "sync-session-v1",
+                "authorization-code-v1",
+                "hosted-session-v1",
+                "idp-secret:s",
+                "federation-state-v1",
             ]
         );
     }

@@ -26,6 +26,25 @@ pub struct Settings {
     /// An STS that issues identities' credentials (AssumeRoleWithWebIdentity with their
     /// OpenID tokens) instead of Cognate.
     pub sts_endpoint: Option<String>,
+    /// SNS's API, to which Cognito Sync's pushes go (besides the outbox).
+    pub sns_endpoint: Option<String>,
+    /// Kinesis's API, to which Cognito Streams puts dataset changes.
+    pub kinesis_endpoint: Option<String>,
+    /// The access key Cognate signs its own calls to those APIs with.
+    pub outbound_credentials: Option<OutboundCredentials>,
+}
+
+/// An access key for Cognate's calls to other AWS APIs.
+#[derive(Clone)]
+pub struct OutboundCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+impl std::fmt::Debug for OutboundCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboundCredentials").field("access_key_id", &self.access_key_id).finish_non_exhaustive()
+    }
 }
 
 /// An identity provider outside Cognate (an OpenID Connect provider an identity pool names

@@ -4,16 +4,16 @@
 //! SyncSessionToken) and writes patches that each name the sync count of the record they
 //! change (UpdateRecords): a stale one is a conflict (409) and nothing is written.
 //!
-//! Who may touch what: an identity's temporary credentials reach that identity's data only;
-//! the developer's IAM credentials reach any identity of the pool.
+//! Who may touch what is `sync_access`'s.
 
 use cognate_api::ErrorCode;
 use cognate_store::{DatasetRecord, SyncLimits, SyncPatch, SyncRecord, SyncRefusal};
 use serde::{Deserialize, Serialize};
 
-use crate::context::{Ctx, Principal};
+use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::sealed;
+use crate::sync_access::{authorize, authorize_listing, check_caller, identity_not_found};
 
 /// Cognito Sync's quotas.
 pub const LIMITS: SyncLimits =
@@ -24,26 +24,6 @@ const SESSION_MS: i64 = 60 * 60 * 1000;
 
 fn not_found(what: &str) -> ApiError {
     ApiError::new(ErrorCode::ResourceNotFoundException, what)
-}
-
-fn not_authorized(message: &str) -> ApiError {
-    ApiError::new(ErrorCode::NotAuthorizedException, message)
-}
-
-/// The identity a call names, after checking the caller may touch its data: an identity's
-/// credentials its own only, IAM credentials any identity of the pool.
-pub async fn authorize(ctx: &Ctx, identity_pool_id: &str, identity_id: &str) -> ApiResult<()> {
-    if let Principal::Identity { identity_pool_id: own_pool, identity_id: own, .. } = &ctx.principal {
-        if own_pool != identity_pool_id || own != identity_id {
-            return Err(not_authorized("Access to this identity's data is not permitted for the caller."));
-        }
-    }
-    let id = identity_id.to_owned();
-    let record = ctx.store(move |s| s.get_identity_by_id(&id)).await?;
-    match record {
-        Some(record) if record.identity_pool_id == identity_pool_id => Ok(()),
-        _ => Err(not_found(&format!("Identity '{identity_id}' not found."))),
-    }
 }
 
 /// What a SyncSessionToken carries: the dataset it was handed out for, and until when.
@@ -82,18 +62,6 @@ fn check_session_token(
         }
         _ => Err(ApiError::invalid_parameter("Invalid SyncSessionToken: it was not issued for this dataset.")),
     }
-}
-
-/// [`authorize`] for the listings, whose models list no ResourceNotFoundException: an
-/// identity that is not the pool's is one the caller may not list.
-async fn authorize_listing(ctx: &Ctx, identity_pool_id: &str, identity_id: &str) -> ApiResult<()> {
-    authorize(ctx, identity_pool_id, identity_id).await.map_err(|err| {
-        if err.type_name() == "ResourceNotFoundException" {
-            not_authorized(&err.message)
-        } else {
-            err
-        }
-    })
 }
 
 pub async fn dataset(ctx: &Ctx, identity_pool_id: &str, identity_id: &str, name: &str) -> ApiResult<DatasetRecord> {
@@ -138,6 +106,8 @@ pub struct Listed {
     pub next: Option<(i64, String)>,
     pub dataset: Option<DatasetRecord>,
     pub deleted_after_requested: bool,
+    /// The names of datasets merged into this one (`{name}.{source identity}`).
+    pub merged: Vec<String>,
     pub session_token: String,
 }
 
@@ -152,12 +122,19 @@ pub async fn list_records(
 ) -> ApiResult<Listed> {
     authorize_listing(ctx, identity_pool_id, identity_id).await?;
     let (p, i, n) = (identity_pool_id.to_owned(), identity_id.to_owned(), name.to_owned());
-    let (dataset, mut records) = ctx
+    let (dataset, mut records, merged) = ctx
         .store(move |s| {
-            let dataset = s.get_dataset(&p, &i, &n)?;
             let after = after.as_ref().map(|(count, key)| (*count, key.as_str()));
-            let records = s.list_sync_records(&p, &i, &n, last_sync_count, after, limit + 1)?;
-            Ok((dataset, records))
+            let (dataset, records) = s.list_dataset_records(&p, &i, &n, last_sync_count, after, limit + 1)?;
+            // Datasets merged into this one from other identities are named after it and a dot.
+            let prefix = format!("{n}.");
+            let merged: Vec<String> = s
+                .list_datasets(&p, &i, Some(&prefix), LIMITS.datasets_per_identity as usize * 4)?
+                .into_iter()
+                .map(|d| d.name)
+                .take_while(|name| name.starts_with(&prefix))
+                .collect();
+            Ok((dataset, records, merged))
         })
         .await?;
     let next = if records.len() > limit {
@@ -168,7 +145,22 @@ pub async fn list_records(
     };
     let deleted_after_requested = dataset.as_ref().is_some_and(|d| d.deleted && d.sync_count > last_sync_count);
     let session_token = session_token(ctx, identity_pool_id, identity_id, name)?;
-    Ok(Listed { records, next, dataset: dataset.filter(|d| !d.deleted), deleted_after_requested, session_token })
+    Ok(Listed {
+        records,
+        next,
+        dataset: dataset.filter(|d| !d.deleted),
+        deleted_after_requested,
+        merged,
+        session_token,
+    })
+}
+
+/// What UpdateRecords' trip to the store came to.
+enum UpdateStep {
+    NoIdentity,
+    /// The SyncSessionToken or the patches were refused: nothing was written.
+    Refused,
+    Done(Result<(DatasetRecord, Vec<SyncRecord>), SyncRefusal>, bool),
 }
 
 /// UpdateRecords: every patch applied or none.
@@ -182,16 +174,49 @@ pub async fn update_records(
     device_id: Option<&str>,
     session_token: &str,
 ) -> ApiResult<Vec<SyncRecord>> {
-    authorize(ctx, identity_pool_id, identity_id).await?;
-    check_session_token(ctx, session_token, identity_pool_id, identity_id, name)?;
+    check_caller(ctx, identity_pool_id, identity_id)?;
+    // Checked here, answered in the model's order after the identity's existence (below).
     let mut keys: Vec<&str> = patches.iter().map(|p| p.key.as_str()).collect();
     keys.sort_unstable();
-    if keys.windows(2).any(|pair| pair[0] == pair[1]) {
-        return Err(ApiError::invalid_parameter("A key may be patched once per UpdateRecords."));
-    }
+    let gate = check_session_token(ctx, session_token, identity_pool_id, identity_id, name).and_then(|()| {
+        if keys.windows(2).any(|pair| pair[0] == pair[1]) {
+            Err(ApiError::invalid_parameter("A key may be patched once per UpdateRecords."))
+        } else {
+            Ok(())
+        }
+    });
+    let allowed = gate.is_ok();
     let modified_by = device_id.unwrap_or(identity_id).to_owned();
     let (p, i, n, now) = (identity_pool_id.to_owned(), identity_id.to_owned(), name.to_owned(), ctx.now_ms());
-    let outcome = ctx.store(move |s| s.update_sync_records(&p, &i, &n, &patches, &modified_by, now, &LIMITS)).await?;
+    // One trip to the store: the identity and its pool (whether someone is to hear of the
+    // change: a device subscribed to the dataset, or the stream), then the update.
+    let step = ctx
+        .store(move |s| {
+            let identity = s.get_identity_by_id(&i)?.filter(|identity| identity.identity_pool_id == p);
+            let Some(identity) = identity else { return Ok(UpdateStep::NoIdentity) };
+            if !allowed {
+                return Ok(UpdateStep::Refused);
+            }
+            let subscribed = crate::push::is_subscribed(&identity, &n)
+                .map_err(|err| cognate_store::StoreError::Backend(err.message))?;
+            let streaming = s.get_identity_pool(&p)?.as_ref().is_some_and(crate::push::streams_enabled);
+            let notify = subscribed || streaming;
+            let outcome = s.update_sync_records(&p, &i, &n, &patches, &modified_by, now, &LIMITS, notify)?;
+            Ok(UpdateStep::Done(outcome, notify))
+        })
+        .await?;
+    let outcome = match step {
+        UpdateStep::NoIdentity => return Err(identity_not_found(identity_id)),
+        UpdateStep::Refused => {
+            return Err(gate.err().unwrap_or_else(|| ApiError::internal("UpdateRecords refused without a reason")))
+        }
+        UpdateStep::Done(outcome, notify) => {
+            if notify && outcome.is_ok() {
+                ctx.state.sync_changes.notify_one();
+            }
+            outcome
+        }
+    };
     match outcome {
         Ok((_, records)) => Ok(records),
         Err(SyncRefusal::Conflict { key }) => Err(ApiError::new(

@@ -103,3 +103,22 @@ pub async fn pool_keys(ctx: &Ctx, pool_id: &str, pool_created_ms: i64) -> ApiRes
 pub fn issuer(ctx: &Ctx, pool_id: &str) -> String {
     format!("{}/{pool_id}", ctx.settings().public_url)
 }
+
+/// The PKCS#8 private key of the pool's ID-token key (made on first use), with its kid: what
+/// GetSigningCertificate certifies.
+pub async fn id_key_pkcs8(ctx: &Ctx, pool_id: &str, pool_created_ms: i64) -> ApiResult<(String, Vec<u8>)> {
+    pool_keys(ctx, pool_id, pool_created_ms).await?;
+    let pool = pool_id.to_owned();
+    let records = ctx.store(move |s| s.list_signing_keys(&pool)).await?;
+    let record = records
+        .iter()
+        .rev()
+        .find(|r| r.purpose == ID)
+        .ok_or_else(|| ApiError::internal("the pool's ID-token key is missing"))?;
+    let der = ctx
+        .state
+        .keyring
+        .open(&record.sealed_private_key, &key_context(pool_id, &record.kid))
+        .map_err(ApiError::internal)?;
+    Ok((record.kid.clone(), der))
+}

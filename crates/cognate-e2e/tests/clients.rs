@@ -38,8 +38,8 @@ use cognate_e2e::identity::types::CognitoIdentityProvider;
 use cognate_e2e::idp::operation::initiate_auth::InitiateAuthOutput;
 use cognate_e2e::idp::types::{
     AuthFlowType, AuthenticationResultType, ChallengeNameType, DeviceConfigurationType, ExplicitAuthFlowsType as F,
-    MessageActionType, PreventUserExistenceErrorTypes, SoftwareTokenMfaConfigType, UserPoolMfaType,
-    UsernameAttributeType,
+    MessageActionType, OAuthFlowType, PreventUserExistenceErrorTypes, SoftwareTokenMfaConfigType, UserPoolMfaType,
+    UsernameAttributeType, VerifiedAttributeType,
 };
 use cognate_e2e::{attr, attr_of, b64url_decode, expect_err, is_uuid, ok, App, ErrInfo, Server, PASSWORD, REGION};
 use serde_json::{json, Value};
@@ -212,6 +212,20 @@ fn email_of(username: &str) -> String {
 
 /// A user created with AdminCreateUser and a temporary password (so
 /// FORCE_CHANGE_PASSWORD), with a verified email; returns the email.
+/// A pool where users may turn on TOTP MFA.
+async fn pool_with_optional_totp(server: &Server) -> String {
+    let pool = server.new_pool(|p| p).await;
+    ok(server
+        .idp()
+        .set_user_pool_mfa_config()
+        .user_pool_id(&pool)
+        .software_token_mfa_configuration(SoftwareTokenMfaConfigType::builder().enabled(true).build())
+        .mfa_configuration(UserPoolMfaType::Optional)
+        .send()
+        .await);
+    pool
+}
+
 async fn forced_user(server: &Server, pool: &str, username: &str) -> String {
     let email = email_of(username);
     ok(server
@@ -1878,15 +1892,7 @@ async fn pycognito_totp_mfa() {
         return;
     };
     let server = Server::sqlite().await;
-    let pool = server.new_pool(|p| p).await;
-    ok(server
-        .idp()
-        .set_user_pool_mfa_config()
-        .user_pool_id(&pool)
-        .software_token_mfa_configuration(SoftwareTokenMfaConfigType::builder().enabled(true).build())
-        .mfa_configuration(UserPoolMfaType::Optional)
-        .send()
-        .await);
+    let pool = pool_with_optional_totp(&server).await;
     let app = client_in(&server, &pool, ALL_FLOWS, false, true).await;
     let email = confirmed_user(&server, &pool, "alice").await;
     let r =
@@ -2268,8 +2274,11 @@ struct Moto {
 
 impl Moto {
     async fn start() -> Moto {
+        Moto::start_on(cognate_e2e::free_port()).await
+    }
+
+    async fn start_on(port: u16) -> Moto {
         let bin = cognate_e2e::clients::clients_dir().join("py/.venv/bin/moto_server");
-        let port = cognate_e2e::free_port();
         let child = std::process::Command::new(&bin)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(std::process::Stdio::null())
@@ -2390,9 +2399,843 @@ async fn boto3_push_sync_devices_and_configuration() {
     assert_eq!(r["deviceBAgain"], json!(b), "one token, one device: {r}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_sync_pushes_and_streams_reach_another_emulators_sns_and_kinesis() {
+    let Some(py) = Py::get("boto3_sync_pushes_and_streams_reach_another_emulators_sns_and_kinesis") else {
+        return;
+    };
+    let moto = Moto::start().await;
+    let server = Server::sqlite_with(&["--sns-endpoint", &moto.url, "--kinesis-endpoint", &moto.url]).await;
+    let app = app_with(&server, ALL_FLOWS, false).await;
+    let pool = identity_pool_for(&server, &app).await;
+    let input = json!({"endpoint": server.url(), "motoEndpoint": moto.url, "identityPoolId": pool});
+    let r = py.run("boto3_sync_streams.py", input).await;
+    let (identity, b) = (script_str(&r, "/identityId"), script_str(&r, "/deviceB"));
+    assert_eq!(
+        r["endpoints"],
+        json!([{"token": "token-a", "enabled": "true"}, {"token": "token-b", "enabled": "true"}]),
+        "RegisterDevice made an SNS platform endpoint per device: {r}"
+    );
+    assert_eq!(r["subscribeUnknown"], json!({"code": "ResourceNotFoundException", "status": 404}), "{r}");
+    let push = json!({
+        "source": "cognito-sync", "identityPoolId": pool, "identityId": identity,
+        "datasetName": "settings", "syncCount": "1",
+    });
+    assert_eq!(
+        r["pushes"],
+        json!([{"destination": b, "body": push}]),
+        "one silent push, to the subscribed device only (not to A, which wrote): {r}"
+    );
+    let streamed = &r["streamed"][0];
+    assert_eq!(streamed["partitionKey"], json!(identity), "{r}");
+    let data = &streamed["data"];
+    assert_eq!(
+        (&data["identityPoolId"], &data["dataSetName"], &data["syncCount"], &data["payloadType"]),
+        (&json!(pool), &json!("settings"), &json!(1), &json!("Inline")),
+        "{r}"
+    );
+    assert_eq!(data["kinesisSyncRecords"][0]["key"], "theme", "{r}");
+    assert_eq!(data["kinesisSyncRecords"][0]["value"], "dark", "{r}");
+    assert_eq!(data["kinesisSyncRecords"][0]["op"], "replace", "{r}");
+    assert_eq!(r["bulk"]["BulkPublishStatus"], "SUCCEEDED", "{r}");
+    assert!(r["bulk"]["BulkPublishCompleteTime"].is_string(), "{r}");
+    assert_eq!(r["bulkAgain"], json!({"code": "AlreadyStreamedException", "status": 400}), "{r}");
+    let all = r["streamedAll"].as_array().expect("records");
+    assert_eq!(all.len(), 3, "the change, the bulk publish's dataset, the second change: {r}");
+    assert_eq!(all[1]["data"]["kinesisSyncRecords"][0]["value"], "dark", "{r}");
+    assert_eq!(all[2]["data"]["kinesisSyncRecords"][0]["value"], "light", "{r}");
+    assert_eq!(r["unsubscribeAgain"], json!({"code": "ResourceNotFoundException", "status": 404}), "{r}");
+    assert_eq!(r["pushesAfterUnsubscribe"], r["pushes"], "no push after B unsubscribed: {r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_merged_identities_report_merged_datasets() {
+    let Some(py) = Py::get("boto3_merged_identities_report_merged_datasets") else {
+        return;
+    };
+    let server = Server::sqlite().await;
+    let app = app_with(&server, ALL_FLOWS, false).await;
+    let pool = identity_pool_for(&server, &app).await;
+    let r = py.run("boto3_sync_merge.py", json!({"endpoint": server.url(), "identityPoolId": pool})).await;
+    let merged_name = format!("settings.{}", script_str(&r, "/source"));
+    assert_eq!(
+        r["merged"],
+        json!({"names": [merged_name], "records": [{"Key": "lang", "Value": "fr"}]}),
+        "the destination's own records, and the source's dataset named as merged into it: {r}"
+    );
+    assert_eq!(r["mergedRecords"], json!([{"Key": "theme", "Value": "dark"}]), "live records only: {r}");
+    assert_eq!(r["datasets"], json!(["settings", merged_name]), "{r}");
+    assert_eq!(r["afterDelete"], json!([]), "a deleted merged dataset is no longer reported: {r}");
+    assert_eq!(r["sourceGone"]["code"], "ResourceNotFoundException", "{r}");
+}
+
+/// A dataset change acknowledged while the pool's Kinesis does not answer is queued with the
+/// change itself: the server is killed (SIGKILL), Kinesis comes up, and after the restart the
+/// change reaches the stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_record_queued_before_a_crash_is_delivered_after_the_restart() {
+    let Some(py) = Py::get("a_stream_record_queued_before_a_crash_is_delivered_after_the_restart") else {
+        return;
+    };
+    let kinesis_port = cognate_e2e::free_port();
+    let kinesis = format!("http://127.0.0.1:{kinesis_port}");
+    let mut server = Server::sqlite_with(&["--kinesis-endpoint", &kinesis]).await;
+    let app = app_with(&server, ALL_FLOWS, false).await;
+    let pool = identity_pool_for(&server, &app).await;
+    let params = |phase: &str, server: &Server| json!({"phase": phase, "endpoint": server.url(), "identityPoolId": pool, "motoEndpoint": kinesis});
+    let written = py.run("boto3_sync_crash.py", params("write", &server)).await;
+    server.kill_hard();
+    let _moto = Moto::start_on(kinesis_port).await;
+    py.run("boto3_sync_crash.py", params("stream", &server)).await;
+    server.restart().await;
+    let r = py.run("boto3_sync_crash.py", params("read", &server)).await;
+    let records = r["records"].as_array().unwrap_or_else(|| panic!("{r}"));
+    assert_eq!(records.len(), 1, "the change, once: {r}");
+    assert_eq!(records[0]["identityId"], written["identityId"], "{r}");
+    assert_eq!(records[0]["kinesisSyncRecords"][0]["value"], "dark", "{r}");
+}
+
+/// A SQLite server whose clock runs 3,700 s behind real time (`--clock-offset-seconds -3700`),
+/// on a data dir the caller keeps: credentials it issues expire an hour after its shifted now,
+/// which is 100 s before the real one. GetId and GetCredentialsForIdentity are unsigned, and
+/// the admin calls setting up the pool are checked against real time, so the shift matters
+/// to nothing but the credentials' expiry.
+async fn server_an_hour_behind() -> (Server, Arc<tempfile::TempDir>) {
+    let dir = Arc::new(tempfile::Builder::new().prefix("cognate-e2e-").tempdir().expect("temp dir"));
+    let server =
+        Server::launch_with(cognate_e2e::StoreConfig::Sqlite, dir.clone(), &["--clock-offset-seconds", "-3700"], &[])
+            .await;
+    (server, dir)
+}
+
+/// Stop `behind` and serve its data dir again, on real time.
+async fn on_real_time(mut behind: Server, dir: Arc<tempfile::TempDir>) -> Server {
+    let store = behind.store().clone();
+    behind.stop();
+    drop(behind);
+    Server::launch(store, dir).await
+}
+
+/// Credentials a client got from [`server_an_hour_behind`] expired about 100 s ago.
+#[track_caller]
+fn assert_expired_100s_ago(expiration: &Value, what: &str) {
+    let expires = expiration.as_i64().unwrap_or_else(|| panic!("{what}: no expiration: {expiration}"));
+    assert!((expires - (now() - 100)).abs() < 60, "{what}: credentials expire at {expires}, now is {}", now());
+}
+
+/// What a client saw of ListRecords and DescribeIdentityUsage signed with expired credentials
+/// (ExpiredTokenException, HTTP 400, each), and of ListRecords with new credentials for the
+/// same identity (an empty dataset).
+#[track_caller]
+fn check_expired_refusals(r: &Value, what: &str) {
+    for op in ["listRecords", "describeIdentityUsage"] {
+        assert_eq!(
+            (&r[op]["code"], &r[op]["status"], &r[op]["message"]),
+            (
+                &json!("ExpiredTokenException"),
+                &json!(400),
+                &json!("The security token included in the request is expired")
+            ),
+            "{what}: {op} with expired credentials: {r}"
+        );
+    }
+    assert_eq!((&r["fresh"]["records"], &r["fresh"]["exists"]), (&json!([]), &json!(false)), "{what}: {r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boto3_cognito_sync_refuses_expired_credentials() {
+    let Some(py) = Py::get("boto3_cognito_sync_refuses_expired_credentials") else {
+        return;
+    };
+    let (behind, dir) = server_an_hour_behind().await;
+    let app = app_with(&behind, ALL_FLOWS, false).await;
+    let pool = identity_pool_for(&behind, &app).await;
+    let issued = py
+        .run("boto3_sync_expired.py", json!({"endpoint": behind.url(), "identityPoolId": pool, "mode": "issue"}))
+        .await;
+    check_identity_id(script_str(&issued, "/identityId"), "boto3's guest");
+    assert_expired_100s_ago(&issued["credentials"]["Expiration"], "boto3");
+    let server = on_real_time(behind, dir).await;
+    let input = json!({
+        "endpoint": server.url(),
+        "identityPoolId": pool,
+        "mode": "use",
+        "identityId": issued["identityId"],
+        "credentials": issued["credentials"],
+    });
+    let r = py.run("boto3_sync_expired.py", input).await;
+    check_expired_refusals(&r, "boto3");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn js_v3_cognito_sync_refuses_expired_credentials() {
+    let Some(js) = Js::get("js_v3_cognito_sync_refuses_expired_credentials") else {
+        return;
+    };
+    let (behind, dir) = server_an_hour_behind().await;
+    let app = app_with(&behind, ALL_FLOWS, false).await;
+    let pool = identity_pool_for(&behind, &app).await;
+    let issued =
+        js.run("cognito-sync.mjs", json!({"endpoint": behind.url(), "identityPoolId": pool, "mode": "issue"})).await;
+    check_identity_id(script_str(&issued, "/identityId"), "the JS v3 guest");
+    assert_expired_100s_ago(&issued["credentials"]["expiration"], "JS v3");
+    let server = on_real_time(behind, dir).await;
+    let input = json!({
+        "endpoint": server.url(),
+        "identityPoolId": pool,
+        "mode": "use",
+        "identityId": issued["identityId"],
+        "credentials": issued["credentials"],
+    });
+    let r = js.run("cognito-sync.mjs", input).await;
+    check_expired_refusals(&r, "JS v3");
+    // Each expired call went out once, signed with the session token: static credentials
+    // are not refreshed and the refusal is not retried.
+    let sent: Vec<(bool, bool, i64)> = r["calls"]
+        .as_array()
+        .expect("calls")
+        .iter()
+        .map(|c| (c["signed"] == json!(true), c["sessionToken"] == json!(true), c["status"].as_i64().unwrap_or(0)))
+        .collect();
+    assert_eq!(sent, [(true, true, 400), (true, true, 400), (true, true, 200)], "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn js_v3_cognito_sync_cycle_with_an_identitys_credentials() {
+    let Some(js) = Js::get("js_v3_cognito_sync_cycle_with_an_identitys_credentials") else {
+        return;
+    };
+    let server = Server::sqlite().await;
+    let app = app_with(&server, ALL_FLOWS, false).await;
+    let pool = identity_pool_for(&server, &app).await;
+    let r = js.run("cognito-sync.mjs", json!({"endpoint": server.url(), "identityPoolId": pool})).await;
+    let owner = script_str(&r, "/ownerId");
+    check_identity_id(owner, "the owner");
+    check_identity_id(script_str(&r, "/strangerId"), "the stranger");
+    assert_ne!(owner, script_str(&r, "/strangerId"), "{r}");
+    let listing = |records: Value, count: i64, sync_count: i64, by: Value, exists: bool| {
+        json!({
+            "records": records, "count": count, "datasetSyncCount": sync_count, "lastModifiedBy": by,
+            "exists": exists, "deletedAfter": false, "merged": [],
+        })
+    };
+    assert_eq!(r["first"], listing(json!([]), 0, 0, Value::Null, false), "device B's first ListRecords: {r}");
+    let written_by_a = json!([
+        {"Key": "lang", "Value": "fr", "SyncCount": 1, "LastModifiedBy": "device-a"},
+        {"Key": "theme", "Value": "dark", "SyncCount": 1, "LastModifiedBy": "device-a"},
+    ]);
+    assert_eq!(r["updatedA"], written_by_a, "device A's UpdateRecords: {r}");
+    assert_eq!(
+        (&r["conflict"]["code"], &r["conflict"]["status"]),
+        (&json!("ResourceConflictException"), &json!(409)),
+        "device B's stale UpdateRecords: {r}"
+    );
+    assert_eq!(
+        r["incrementalB"],
+        listing(written_by_a, 2, 1, json!("device-a"), true),
+        "device B's ListRecords since 0: A's records, nothing of its refused patch (no font): {r}"
+    );
+    let written_by_b = json!([
+        {"Key": "font", "Value": "serif", "SyncCount": 2, "LastModifiedBy": "device-b"},
+        {"Key": "lang", "Value": null, "SyncCount": 2, "LastModifiedBy": "device-b"},
+        {"Key": "theme", "Value": "light", "SyncCount": 2, "LastModifiedBy": "device-b"},
+    ]);
+    assert_eq!(r["resolved"], written_by_b, "device B's resolved UpdateRecords: {r}");
+    assert_eq!(
+        r["incrementalA"],
+        listing(written_by_b, 3, 2, json!("device-b"), true),
+        "device A's ListRecords since 1: exactly B's changes: {r}"
+    );
+    assert_eq!(r["nothingNewer"], listing(json!([]), 0, 2, json!("device-b"), true), "{r}");
+    for op in ["listRecords", "updateRecords", "listDatasets"] {
+        assert_eq!(
+            (&r["foreign"][op]["code"], &r["foreign"][op]["status"]),
+            (&json!("NotAuthorizedException"), &json!(403)),
+            "{op} with the stranger's credentials: {r}"
+        );
+    }
+    assert_eq!(r["afterForeign"], r["nothingNewer"], "the stranger's UpdateRecords changed nothing: {r}");
+    // font+serif and theme+light: 19 bytes in 2 live records.
+    let dataset = json!({
+        "IdentityId": owner, "DatasetName": "settings", "LastModifiedBy": "device-b",
+        "DataStorage": 19, "NumRecords": 2,
+    });
+    assert_eq!(r["datasets"], json!({"count": 1, "datasets": [dataset]}), "ListDatasets: {r}");
+    assert_eq!(r["described"], dataset, "DescribeDataset: {r}");
+    assert_eq!(
+        r["usage"],
+        json!({"IdentityId": owner, "IdentityPoolId": pool, "DatasetCount": 1, "DataStorage": 19}),
+        "DescribeIdentityUsage: {r}"
+    );
+    // Every Cognito Sync request went out signed with a session token, once.
+    let statuses: Vec<i64> = r["calls"]
+        .as_array()
+        .expect("calls")
+        .iter()
+        .map(|c| {
+            assert_eq!((&c["signed"], &c["sessionToken"]), (&json!(true), &json!(true)), "{c} in {r}");
+            c["status"].as_i64().unwrap_or(0)
+        })
+        .collect();
+    assert_eq!(statuses, [200, 200, 200, 409, 200, 200, 200, 200, 403, 403, 403, 200, 200, 200, 200], "{r}");
+}
+
+/// What amazon-cognito-js's sync-manager.mjs reported: two devices of one identity
+/// synchronize, B's conflicting theme is resolved with its local value, and A pulls it.
+#[track_caller]
+fn check_sync_manager(r: &Value) {
+    check_identity_id(script_str(r, "/identityId"), "CognitoIdentityCredentials");
+    let success = json!("success");
+    assert_eq!(r["a1"]["outcome"], success, "device A's first synchronize(): {r}");
+    assert_eq!(
+        r["b1"],
+        json!({"outcome": "success", "values": {"theme": "dark", "lang": "fr"}}),
+        "device B's pull: {r}"
+    );
+    assert_eq!(r["a2"]["outcome"], success, "device A's second synchronize(): {r}");
+    assert_eq!(r["conflicts"], json!([{"key": "theme", "local": "light", "remote": "blue"}]), "onConflict: {r}");
+    assert_eq!(r["b2"], json!({"outcome": "success", "values": {"theme": "light", "lang": "fr"}}), "{r}");
+    assert_eq!(r["a3"], json!({"outcome": "success", "values": {"theme": "light", "lang": "fr"}}), "{r}");
+    assert_eq!(
+        r["server"],
+        json!({"datasetSyncCount": 3, "records": [
+            {"Key": "lang", "Value": "fr", "SyncCount": 1},
+            {"Key": "theme", "Value": "light", "SyncCount": 3},
+        ]}),
+        "ListRecords after both devices synchronized: {r}"
+    );
+    let refused: Vec<&Value> =
+        r["calls"].as_array().expect("calls").iter().filter(|c| c["status"] != json!(200)).collect();
+    assert!(refused.is_empty(), "calls refused: {refused:?}");
+}
+
+/// amazon-cognito-js's CognitoSyncManager (on the AWS SDK v2, as published) synchronizes two
+/// devices in Node. Its signer never signs Content-Type (AWS.Signers.V4's unsignableHeaders);
+/// Cognate takes that as AWS does when the type is REST-JSON's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amazon_cognito_js_sync_manager_synchronizes_two_devices() {
+    let Some(js) = Js::get("amazon_cognito_js_sync_manager_synchronizes_two_devices") else {
+        return;
+    };
+    let server = Server::sqlite().await;
+    let app = app_with(&server, ALL_FLOWS, false).await;
+    let pool = identity_pool_for(&server, &app).await;
+    let r = js.run("sync-manager.mjs", json!({"endpoint": server.url(), "identityPoolId": pool})).await;
+    check_sync_manager(&r);
+}
+
+// ---------------------------------------------------------------------------
+// Resource servers and machine-to-machine tokens
+// ---------------------------------------------------------------------------
+
+/// Resource servers and domains through boto3; client_credentials tokens from `/oauth2/token` (both client
+/// authentications) and GetClientToken, refused as OAuth 2.0 says; the tokens checked by
+/// aws-jwt-verify the way a resource server checks them (issuer, signature, client, scope).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resource_servers_domains_and_client_credentials_tokens_verified_by_aws_jwt_verify() {
+    let (Some(py), Some(js)) = (
+        Py::get("resource_servers_domains_and_client_credentials_tokens_verified_by_aws_jwt_verify"),
+        Js::get("resource_servers_domains_and_client_credentials_tokens_verified_by_aws_jwt_verify"),
+    ) else {
+        return;
+    };
+    let server = Server::sqlite().await;
+    let pool = server.new_pool(|p| p).await;
+    let r = py.run("boto3_m2m.py", json!({"endpoint": server.url(), "poolId": pool})).await;
+    let scopes = json!([
+        {"ScopeName": "read", "ScopeDescription": "Read orders"},
+        {"ScopeName": "write", "ScopeDescription": "Write orders"},
+    ]);
+    assert_eq!(r["created"], json!({"UserPoolId": pool, "Identifier": "orders", "Name": "Orders", "Scopes": scopes}));
+    assert_eq!(r["duplicate"], json!({"code": "InvalidParameterException", "status": 400}), "{r}");
+    assert_eq!(r["pages"], json!([["billing"], ["orders"]]), "identifier order, a page at a time: {r}");
+    assert_eq!(r["secondPageHasNext"], json!(false), "{r}");
+    let invoices = json!({"UserPoolId": pool, "Identifier": "billing", "Name": "Invoices", "Scopes": []});
+    assert_eq!((&r["updated"], &r["described"]), (&invoices, &invoices), "an update without scopes has none: {r}");
+    assert_eq!(r["unknownScope"], json!({"code": "ScopeDoesNotExistException", "status": 400}), "{r}");
+    assert_eq!(r["basic"]["status"], 200, "{r}");
+    assert_eq!(r["basic"]["keys"], json!(["access_token", "expires_in", "token_type"]), "no ID or refresh token: {r}");
+    assert_eq!(r["basic"]["cache"], "no-store", "{r}");
+    assert_eq!(r["post"], json!({"status": 200, "type": "Bearer", "expires": 3600}), "{r}");
+    let error = |name: &str| json!({"status": 400, "body": {"error": name}});
+    assert_eq!(r["refusals"]["wrongSecret"], error("invalid_client"), "{r}");
+    assert_eq!(r["refusals"]["unknownClient"], error("invalid_client"), "{r}");
+    assert_eq!(r["refusals"]["notGranted"], error("invalid_scope"), "{r}");
+    assert_eq!(r["refusals"]["unsupported"], error("unsupported_grant_type"), "{r}");
+    assert_eq!(r["refusals"]["withoutFlow"], error("unauthorized_client"), "{r}");
+    assert_eq!(r["getClientToken"], json!({"type": "Bearer", "expires": 3600}), "{r}");
+    assert_eq!(r["getClientTokenRefused"], json!({"code": "NotAuthorizedException", "status": 400}), "{r}");
+    assert_eq!(r["gone"], json!({"code": "ResourceNotFoundException", "status": 400}), "{r}");
+    assert_eq!(
+        r["discovery"],
+        json!({"token_endpoint": format!("{}/oauth2/token", server.url()),
+               "auth": ["client_secret_basic", "client_secret_post"]}),
+        "{r}"
+    );
+
+    let d = &r["domain"];
+    assert_eq!(d["created"], json!({"ManagedLoginVersion": 1}), "no CloudFront target for a prefix domain: {r}");
+    let invalid = json!({"code": "InvalidParameterException", "status": 400});
+    for refusal in ["taken", "second", "reserved", "notOwner", "deletedTwice"] {
+        assert_eq!(d[refusal], invalid, "{refusal}: {r}");
+    }
+    assert_eq!(d["described"]["UserPoolId"], json!(pool), "{r}");
+    assert_eq!(d["described"]["Domain"], "orders-auth", "{r}");
+    assert_eq!(d["described"]["Status"], "ACTIVE", "{r}");
+    assert_eq!(d["described"]["AWSAccountId"], "000000000000", "{r}");
+    assert_eq!(d["unknown"], json!({}), "an unknown domain is described as nothing, as Cognito does: {r}");
+    assert_eq!(d["poolShows"], "orders-auth", "DescribeUserPool names the pool's domain: {r}");
+    assert_eq!(d["updated"], 2, "{r}");
+    assert_eq!(d["freed"], false, "a deleted domain's name is free for another pool: {r}");
+    assert_eq!(d["poolAfter"], Value::Null, "{r}");
+
+    let ui = &r["ui"];
+    for refusal in ["refusedCss", "refusedImage"] {
+        assert_eq!(ui[refusal], invalid, "{refusal}: {r}");
+    }
+    let css = ".submitButton-customizable { background-color: rgb(0, 51, 102); }";
+    assert_eq!(ui["poolWide"], json!({"clientId": "ALL", "css": css, "image": true}), "{r}");
+    assert_eq!(ui["logo"], json!({"type": "image/png", "same": true}), "{r}");
+    assert_eq!(ui["clientFallsBack"], "ALL", "a client without its own gets the pool's: {r}");
+    assert_eq!(
+        ui["clientOwn"],
+        json!({"clientId": r["clientId"], "css": ".label-customizable { color: red; }", "image": false}),
+        "{r}"
+    );
+    assert_eq!(ui["unknownClient"]["code"], "ResourceNotFoundException", "{r}");
+
+    let idps = &r["idps"];
+    assert_eq!(
+        idps["created"],
+        json!({"ProviderName": "Upstream", "ProviderType": "OIDC", "IdpIdentifiers": ["example.com"],
+               "ProviderDetails": {"client_id": "upstream-client", "client_secret": "upstream-secret-value",
+                                   "authorize_scopes": "openid email", "oidc_issuer": "https://idp.example.com",
+                                   "attributes_request_method": "GET"}}),
+        "{r}"
+    );
+    for (refusal, code) in [
+        ("duplicate", "DuplicateProviderException"),
+        ("identifierTaken", "DuplicateProviderException"),
+        ("googleMisnamed", "InvalidParameterException"),
+        ("missingDetails", "InvalidParameterException"),
+        ("unknownProvider", "InvalidParameterException"),
+        ("deleted", "ResourceNotFoundException"),
+    ] {
+        assert_eq!(idps[refusal]["code"], code, "{refusal}: {r}");
+    }
+    assert_eq!(idps["byIdentifier"], "Upstream", "{r}");
+    assert_eq!(idps["acr"], json!({"Level2": "urn:example:loa:2"}), "AcrMapping is kept: {r}");
+    assert_eq!(idps["pages"], json!([["Google"], ["Upstream"]]), "{r}");
+    assert_eq!(idps["updatedMapping"], json!({"email": "mail", "name": "name"}), "{r}");
+    assert_eq!(idps["secretKept"], "upstream-secret-value", "an update without details keeps them: {r}");
+    assert_eq!(idps["clientProviders"], json!(["COGNITO", "Upstream", "Google"]), "{r}");
+    assert_eq!(
+        r["signing"],
+        json!({"stable": true, "subject": format!("CN={pool}"), "keyInJwks": true, "selfSigned": true}),
+        "GetSigningCertificate certifies the pool's published key: {r}"
+    );
+
+    let iss = issuer(&server, &pool);
+    let tokens = &r["tokens"];
+    let v = js
+        .run(
+            "m2m-verify.mjs",
+            json!({
+                "issuer": iss,
+                "jwksUri": format!("{iss}/.well-known/jwks.json"),
+                "clientId": r["clientId"],
+                "tokens": {
+                    "readWithRead": tokens["basic"], "readWithWrite": tokens["basic"],
+                    "allWithWrite": tokens["post"], "getClientToken": tokens["getClientToken"],
+                },
+                "scopes": {
+                    "readWithRead": "orders/read", "readWithWrite": "orders/write",
+                    "allWithWrite": "orders/write", "getClientToken": "orders/write",
+                },
+            }),
+        )
+        .await;
+    let client = r["clientId"].clone();
+    assert_eq!(
+        v["readWithRead"],
+        json!({"verified": true, "scope": "orders/read", "sub": client, "username": null}),
+        "{v}"
+    );
+    assert_eq!(v["readWithWrite"]["verified"], false, "a token without the scope the API needs: {v}");
+    assert_eq!(v["allWithWrite"]["scope"], "orders/read orders/write", "every scope of the client: {v}");
+    assert_eq!(v["getClientToken"]["scope"], "orders/write", "{v}");
+}
+
+/// An app client for the hosted pages: OAuth on, `flow`, `scopes` and one callback URL (more
+/// settings chained before `created`).
+fn oauth_client(
+    server: &Server,
+    pool: &str,
+    name: &str,
+    flow: OAuthFlowType,
+    scopes: &[&str],
+    callback: &str,
+) -> cognate_e2e::idp::operation::create_user_pool_client::builders::CreateUserPoolClientFluentBuilder {
+    server
+        .idp()
+        .create_user_pool_client()
+        .user_pool_id(pool)
+        .client_name(name)
+        .allowed_o_auth_flows_user_pool_client(true)
+        .allowed_o_auth_flows(flow)
+        .set_allowed_o_auth_scopes(Some(scopes.iter().map(|s| s.to_string()).collect()))
+        .callback_urls(callback)
+}
+
+async fn created(
+    builder: cognate_e2e::idp::operation::create_user_pool_client::builders::CreateUserPoolClientFluentBuilder,
+) -> cognate_e2e::idp::types::UserPoolClientType {
+    ok(builder.send().await).user_pool_client.expect("client")
+}
+
+/// The hosted sign-in page and the authorization code flow with PKCE, as a browser without
+/// JavaScript drives them: the form, its errors (an unknown user answered as a wrong
+/// password, as the API does for a client with PreventUserExistenceErrors), its CSRF token, the code (bound to client, redirect_uri and verifier, spent
+/// once), the tokens (scopes, nonce), userInfo, GetUser with the OAuth access token, the
+/// session cookie, and what must be refused (a redirect_uri that only starts like a
+/// registered one, a PKCE downgrade, a public client without PKCE, a scope not allowed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosted_sign_in_and_the_code_flow_with_pkce() {
+    let Some(py) = Py::get("hosted_sign_in_and_the_code_flow_with_pkce") else {
+        return;
+    };
+    let server = Server::sqlite().await;
+    let pool = server.new_pool(|p| p).await;
+    let email = confirmed_user(&server, &pool, "alice").await;
+    let (callback, signed_out) = ("http://localhost:3000/callback", "http://localhost:3000/signed-out");
+    let scopes = ["openid", "email", "aws.cognito.signin.user.admin"];
+    let code_client = |name: &str, secret: bool| {
+        oauth_client(&server, &pool, name, OAuthFlowType::Code, &scopes, callback)
+            .generate_secret(secret)
+            .logout_urls(signed_out)
+            .prevent_user_existence_errors(PreventUserExistenceErrorTypes::Enabled)
+    };
+    let public = created(code_client("spa", false)).await;
+    let implicit =
+        created(oauth_client(&server, &pool, "legacy-spa", OAuthFlowType::Implicit, &scopes, callback)).await;
+    let confidential = created(code_client("web", true)).await;
+    let input = json!({
+        "endpoint": server.url(), "poolId": pool, "callback": callback,
+        "publicClient": public.client_id, "username": "alice", "password": PASSWORD, "logout": signed_out,
+        "implicitClient": implicit.client_id, "domain": "shop-login", "otherDomain": "other-login",
+        "confidentialClient": {"id": confidential.client_id, "secret": confidential.client_secret},
+    });
+    ok(server.idp().create_user_pool_domain().user_pool_id(&pool).domain("shop-login").send().await);
+    let other = server.new_pool(|p| p).await;
+    ok(server.idp().create_user_pool_domain().user_pool_id(&other).domain("other-login").send().await);
+    let r = py.run("hosted_code_flow.py", input).await;
+    assert_eq!(r["authorize"], json!({"status": 302, "location": "/login"}), "{r}");
+    let hidden = json!([
+        "_csrf",
+        "client_id",
+        "code_challenge",
+        "code_challenge_method",
+        "nonce",
+        "redirect_uri",
+        "response_type",
+        "scope",
+        "state"
+    ]);
+    assert_eq!(r["loginPage"], json!({"status": 200, "action": "/login", "hidden": hidden}), "{r}");
+    let wrong = &r["refusals"]["wrongPassword"];
+    assert_eq!(wrong["status"], 400, "{r}");
+    assert_eq!(wrong["error"], "Incorrect username or password.", "{r}");
+    assert_eq!(r["refusals"]["unknownUser"], *wrong, "an unknown user looks like a wrong password: {r}");
+    assert_eq!(r["refusals"]["noCsrf"], 403, "{r}");
+    assert_eq!(r["signedIn"], json!({"status": 302, "to": callback, "state": "st-1", "code": true}), "{r}");
+    assert_eq!(
+        r["exchange"],
+        json!({"status": 200, "keys": ["access_token", "expires_in", "id_token", "refresh_token", "token_type"]}),
+        "{r}"
+    );
+    let id = &r["idClaims"];
+    assert_eq!(
+        (&id["nonce"], &id["email"], &id["aud"]),
+        (&json!("n-1"), &json!(email), &json!(public.client_id)),
+        "{r}"
+    );
+    assert_eq!(r["accessClaims"]["scope"], "openid email aws.cognito.signin.user.admin", "{r}");
+    assert_eq!(r["wrongVerifier"], json!([400, {"error": "invalid_grant"}]), "a wrong PKCE verifier: {r}");
+    assert_eq!(r["spentCode"], json!([400, {"error": "invalid_grant"}]), "a code is spent once: {r}");
+    assert_eq!(r["userInfo"]["email"], json!(email), "{r}");
+    assert_eq!(r["userInfo"]["username"], "alice", "{r}");
+    assert_eq!(r["userInfo"]["sub"], id["sub"], "{r}");
+    assert_eq!(r["getUser"], "alice", "the OAuth access token works on the API: {r}");
+    assert_eq!(r["again"], json!({"status": 302, "to": callback, "state": "st-2", "code": true}), "{r}");
+    assert_eq!(r["promptLogin"], "/login", "prompt=login shows the form despite the session: {r}");
+    assert_eq!(r["promptNone"], "login_required", "{r}");
+    assert_eq!(r["loginHint"], true, "login_hint fills in the username: {r}");
+    assert_eq!(
+        r["refreshed"],
+        json!({"status": 200, "keys": ["access_token", "expires_in", "id_token", "token_type"],
+               "scope": "openid email aws.cognito.signin.user.admin"}),
+        "a refresh keeps the scopes granted: {r}"
+    );
+    assert_eq!(r["revoked"], json!({"status": 200, "body": ""}), "{r}");
+    assert_eq!(r["refreshAfterRevoke"], json!([400, {"error": "invalid_grant"}]), "{r}");
+    assert_eq!(r["logoutElsewhere"], json!({"status": 400, "location": null}), "no open redirect: {r}");
+    assert_eq!(r["logout"], json!({"status": 302, "location": signed_out}), "{r}");
+    assert_eq!(r["afterLogout"], json!({"status": 302, "location": "/login"}), "the session is gone: {r}");
+    assert_eq!(
+        r["implicit"],
+        json!({"status": 302, "query": "", "keys": ["access_token", "expires_in", "id_token", "state", "token_type"],
+               "state": "st-i", "nonce": "n-i"}),
+        "the implicit flow: tokens in the fragment, no code, no refresh token: {r}"
+    );
+    assert_eq!(r["implicitNotAllowed"], "unauthorized_client", "{r}");
+    assert_eq!(
+        r["domains"],
+        json!({"own": {"status": 302, "location": "/login"}, "unknown": {"status": 404, "location": null},
+               "otherPool": {"status": 400, "location": null}}),
+        "a prefix domain serves its own pool only: {r}"
+    );
+    assert_eq!(r["prefixRedirect"], json!({"status": 400, "location": null}), "never redirected: {r}");
+    assert_eq!(r["plainPkce"]["status"], 302, "{r}");
+    assert_eq!(r["plainPkce"]["query"]["error"], "invalid_request", "a PKCE downgrade: {r}");
+    assert_eq!(r["publicWithoutPkce"]["error"], "invalid_request", "{r}");
+    assert_eq!(r["scopeNotAllowed"]["error"], "invalid_scope", "{r}");
+    assert_eq!(r["scopeNotAllowed"]["state"], "st-1", "{r}");
+    assert_eq!(r["codeOfAnotherClient"], json!({"status": 400, "body": {"error": "invalid_grant"}}), "{r}");
+}
+
+/// The hosted pages' challenges, answered on the page: a new password for a user created with
+/// a temporary one, and a TOTP code for a user who set up an authenticator through the API
+/// with the access token of a hosted sign-in; a wrong answer first each time, then the code
+/// for the relying party. Then the forgotten-password pages: the code from the outbox, a new
+/// password, a sign-in with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosted_pages_answer_challenges_and_reset_passwords() {
+    let Some(py) = Py::get("hosted_pages_answer_challenges_and_reset_passwords") else {
+        return;
+    };
+    let server = Server::sqlite().await;
+    let pool = pool_with_optional_totp(&server).await;
+    forced_user(&server, &pool, "carol").await;
+    confirmed_user(&server, &pool, "dave").await;
+    let callback = "http://localhost:3000/callback";
+    let scopes = ["openid", "aws.cognito.signin.user.admin"];
+    let client = created(oauth_client(&server, &pool, "spa", OAuthFlowType::Code, &scopes, callback)).await;
+    let input = json!({
+        "endpoint": server.url(), "client": client.client_id, "callback": callback,
+        "carol": {"username": "carol", "temporary": TEMP_PASSWORD, "password": PASSWORD},
+        "dave": {"username": "dave", "password": PASSWORD}, "pool": pool, "reset": "Reset-Passw0rd!",
+    });
+    let r = py.run("hosted_challenges.py", input).await;
+    let new_password = &r["newPassword"];
+    assert_eq!((&new_password["title"], &new_password["status"]), (&json!("Set a new password"), &json!(200)), "{r}");
+    assert_eq!(new_password["weak"]["status"], 400, "{r}");
+    assert!(new_password["weak"]["error"].as_str().is_some_and(|e| e.contains("Password")), "{r}");
+    assert_eq!(new_password["done"], json!({"status": 302, "to": callback}), "{r}");
+    let totp = &r["totp"];
+    assert_eq!((&totp["title"], &totp["status"]), (&json!("Enter your code"), &json!(200)), "{r}");
+    assert_eq!(totp["wrong"]["status"], 400, "{r}");
+    assert_eq!(totp["done"], json!({"status": 302, "to": callback}), "{r}");
+    assert_eq!(r["exchanged"], json!([200, 200, 200]), "{r}");
+    assert_eq!(r["forgot"], json!({"title": "Reset your password", "status": 200}), "{r}");
+    assert_eq!(r["reset"], json!({"title": "Sign in", "status": 200}), "{r}");
+    assert_eq!(r["afterReset"], json!({"status": 302, "to": callback}), "signed in with the new password: {r}");
+}
+
+/// Signing in through an OpenID Connect identity provider: another Cognate pool (its hosted
+/// pages, discovery, JWKS and token endpoint) is the app pool's provider; the app's tokens
+/// name the federated user (`{provider}_{sub}`, the mapped email, the `identities` claim), and
+/// a second sign-in finds the same user. AdminLinkProviderForUser makes another provider user
+/// sign in as an existing user of the pool; AdminDisableProviderForUser removes the link.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosted_sign_in_through_an_oidc_identity_provider() {
+    let Some(py) = Py::get("hosted_sign_in_through_an_oidc_identity_provider") else {
+        return;
+    };
+    let server = Server::sqlite().await;
+    // The provider: a pool with a user and a confidential client whose callback is the
+    // app pool's /oauth2/idpresponse.
+    let upstream = server.new_pool(|p| p).await;
+    let email = confirmed_user(&server, &upstream, "ursula").await;
+    let idp_response = format!("{}/oauth2/idpresponse", server.url());
+    let scopes = ["openid", "email"];
+    let upstream_client = oauth_client(&server, &upstream, "app-pool", OAuthFlowType::Code, &scopes, &idp_response);
+    let idp_client = created(upstream_client.generate_secret(true)).await;
+    // The app: its pool names the provider; its client supports it.
+    let app_pool = server.new_pool(|p| p).await;
+    let mut create = server
+        .idp()
+        .create_identity_provider()
+        .user_pool_id(&app_pool)
+        .provider_name("Upstream")
+        .provider_type(cognate_e2e::idp::types::IdentityProviderTypeType::Oidc)
+        .attribute_mapping("email", "email");
+    let issuer = issuer(&server, &upstream);
+    let secret = idp_client.client_secret.clone().expect("secret");
+    for (key, value) in [
+        ("client_id", idp_client.client_id.as_deref().expect("id")),
+        ("client_secret", secret.as_str()),
+        ("authorize_scopes", "openid email"),
+        ("oidc_issuer", issuer.as_str()),
+        ("attributes_request_method", "GET"),
+    ] {
+        create = create.provider_details(key, value);
+    }
+    ok(create.send().await);
+    let callback = "http://localhost:3000/callback";
+    let app = oauth_client(&server, &app_pool, "spa", OAuthFlowType::Code, &scopes, callback)
+        .supported_identity_providers("COGNITO")
+        .supported_identity_providers("Upstream");
+    let app = created(app).await;
+    // A second provider's user, una, linked to the app pool's own ulrike.
+    confirmed_user(&server, &upstream, "una").await;
+    confirmed_user(&server, &app_pool, "ulrike").await;
+    let una = ok(server.idp().admin_get_user().user_pool_id(&upstream).username("una").send().await);
+    let una_sub = una.user_attributes().iter().find(|a| a.name() == "sub").and_then(|a| a.value()).expect("sub");
+    let input = json!({
+        "endpoint": server.url(), "provider": "Upstream", "username": "ursula", "password": PASSWORD,
+        "app": {"client": app.client_id, "callback": callback}, "appPool": app_pool,
+        "linked": {"username": "una", "sub": una_sub, "destination": "ulrike"},
+    });
+    let r = py.run("hosted_federation.py", input).await;
+    assert_eq!(
+        r["hops"],
+        json!(["/oauth2/authorize", "/login", "/oauth2/idpresponse", callback]),
+        "app -> the provider's authorize -> its sign-in page -> back -> the app's callback: {r}"
+    );
+    assert_eq!(r["exchange"], 200, "{r}");
+    let username = script_str(&r, "/claims/username");
+    assert!(username.starts_with("Upstream_"), "{r}");
+    assert_eq!(r["claims"]["email"], json!(email), "the mapped attribute: {r}");
+    let identities = &r["claims"]["identities"][0];
+    assert_eq!((&identities["providerName"], &identities["providerType"]), (&json!("Upstream"), &json!("OIDC")));
+    assert_eq!(format!("Upstream_{}", identities["userId"].as_str().unwrap_or_default()), username, "{r}");
+    assert_eq!(r["again"], json!(username), "the same user the second time: {r}");
+    assert_eq!(r["loginButton"], true, "{r}");
+    assert_eq!(r["linkedSignIn"], "ulrike", "a linked provider user signs in as the user it is linked to: {r}");
+    assert_eq!(r["ulrikeIdentities"][0][0]["userId"], json!(una_sub), "{r}");
+    assert_eq!(r["linkSignedInAlready"]["code"], "InvalidParameterException", "{r}");
+    let after = script_str(&r, "/afterDisable");
+    assert_eq!(after, format!("Upstream_{una_sub}"), "the link is gone: una is a user of her own now: {r}");
+}
+
+/// Debian's Chromium, which scripts/test.sh installs (`apt-get install chromium`).
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// The hosted sign-in page in a real browser (headless Chromium driven by playwright-core)
+/// with openid-client as the relying party: discovery, PKCE, state and nonce, the page's
+/// error for a wrong password, the code exchange with the ID token checked by openid-client,
+/// userInfo, a refresh; a new user signing up on the page, confirming with the code from the
+/// outbox and signing in; a second authorization signed in by the session cookie; and
+/// oidc-client-ts signing in from a single-page app of its own origin. With
+/// COGNATE_UPDATE_SCREENSHOTS=1 the pages are saved to docs/hosted-ui/.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openid_client_signs_in_through_the_hosted_page_in_chromium() {
+    let Some(js) = Js::get("openid_client_signs_in_through_the_hosted_page_in_chromium") else {
+        return;
+    };
+    assert!(
+        std::path::Path::new(CHROMIUM).exists(),
+        "{CHROMIUM} is missing: scripts/test.sh installs it (apt-get install chromium)"
+    );
+    let server = Server::sqlite().await;
+    let pool = server.new_pool(|p| p.auto_verified_attributes(VerifiedAttributeType::Email)).await;
+    let email = confirmed_user(&server, &pool, "alice").await;
+    let callback = format!("http://localhost:{}/callback", cognate_e2e::free_port());
+    let scopes = ["openid", "email", "profile"];
+    let spa_callback = callback.replace("/callback", "/spa-callback");
+    let client = created(
+        oauth_client(&server, &pool, "spa", OAuthFlowType::Code, &scopes, &callback).callback_urls(spa_callback),
+    )
+    .await;
+    // The pool's look: CSS on a customizable class and a logo (a 1x1 PNG).
+    let png: [u8; 70] = [
+        0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00,
+        0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4, 0x89, 0x00, 0x00, 0x00,
+        0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0xda, 0x63, 0x64, 0x60, 0xf8, 0x5f, 0x0f, 0x00, 0x02, 0x87, 0x01, 0x80,
+        0xeb, 0x47, 0xba, 0x92, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+    ];
+    ok(server
+        .idp()
+        .set_ui_customization()
+        .user_pool_id(&pool)
+        .css(".submitButton-customizable { background-color: rgb(0, 51, 102); color: white; }")
+        .image_file(aws_smithy_types::Blob::new(png.to_vec()))
+        .send()
+        .await);
+    let screenshots = std::env::var_os("COGNATE_UPDATE_SCREENSHOTS")
+        .map(|_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/hosted-ui"));
+    if let Some(dir) = &screenshots {
+        std::fs::create_dir_all(dir).expect("docs/hosted-ui");
+    }
+    let iss = issuer(&server, &pool);
+    let r = js
+        .run(
+            "hosted-browser.mjs",
+            json!({
+                "endpoint": server.url(), "poolId": pool,
+                "issuer": iss, "clientId": client.client_id, "callback": callback, "chromium": CHROMIUM,
+                "username": "alice", "password": PASSWORD, "screenshots": screenshots,
+            }),
+        )
+        .await;
+    assert_eq!(r["pages"], json!(["Sign in", "Signed in", "Sign up", "Confirm your account", "Sign in"]), "{r}");
+    assert_eq!(r["confirmedNotice"], "Your account is confirmed: sign in.", "{r}");
+    assert_eq!(r["signedUp"], json!({"username": "bob", "email": "bob@example.com"}), "{r}");
+    assert_eq!(r["wrongPassword"], "Incorrect username or password.", "{r}");
+    assert_eq!(
+        r["look"],
+        json!({"button": "rgb(0, 51, 102)", "logoWidth": 1}),
+        "the pool's UI customization styles the page: {r}"
+    );
+    let claims = &r["claims"];
+    assert_eq!(
+        (&claims["iss"], &claims["aud"], &claims["email"]),
+        (&json!(iss), &json!(client.client_id), &json!(email))
+    );
+    assert!(claims["nonce"].is_string(), "{r}");
+    assert_eq!(r["scope"], "openid email profile", "{r}");
+    assert_eq!(r["userInfo"], json!({"sub": claims["sub"], "email": email, "username": "alice"}), "{r}");
+    assert_eq!(r["refreshed"], json!({"idToken": true, "sub": claims["sub"]}), "{r}");
+    assert_eq!(r["again"], "second", "{r}");
+    assert_eq!(
+        r["spa"],
+        json!({"sub": claims["sub"], "email": email, "scope": "openid email", "expired": false}),
+        "oidc-client-ts signed in from a single-page app (discovery, PKCE, the token endpoint over CORS): {r}"
+    );
+}
+
 // ---------------------------------------------------------------------------
 // Two nodes on one PostgreSQL schema
 // ---------------------------------------------------------------------------
+
+/// A hosted sign-in that moves between two nodes on one PostgreSQL: the form, the code, its
+/// exchange (spent once across both), userInfo and the session cookie all work on either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_hosted_sign_in_across_nodes() {
+    let Some(py) = Py::get("postgres_hosted_sign_in_across_nodes") else {
+        return;
+    };
+    let public = format!("http://127.0.0.1:{}", cognate_e2e::free_port());
+    let Some(a) = Server::postgres_with(&["--public-url", &public]).await else {
+        return;
+    };
+    let dir = Arc::new(tempfile::Builder::new().prefix("cognate-e2e-").tempdir().expect("temp dir"));
+    let b = Server::launch_with(a.store().clone(), dir, &["--public-url", &public], &[]).await;
+    let pool = a.new_pool(|p| p).await;
+    confirmed_user(&a, &pool, "alice").await;
+    let callback = "http://localhost:3000/callback";
+    let client = created(oauth_client(&a, &pool, "spa", OAuthFlowType::Code, &["openid"], callback)).await;
+    let input = json!({
+        "a": a.url(), "b": b.url(), "client": client.client_id, "callback": callback,
+        "username": "alice", "password": PASSWORD,
+    });
+    let r = py.run("hosted_two_nodes.py", input).await;
+    assert_eq!(r["signedIn"], json!({"status": 302, "to": callback}), "{r}");
+    assert_eq!(r["exchange"], 200, "{r}");
+    assert_eq!(r["userInfo"], "alice", "{r}");
+    assert_eq!(r["spentOnA"], json!([400, {"error": "invalid_grant"}]), "a code spent on B is spent on A: {r}");
+    assert_eq!(r["again"], json!({"status": 302, "to": callback}), "{r}");
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_authentication_across_nodes() {

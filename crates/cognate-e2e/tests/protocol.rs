@@ -282,19 +282,19 @@ async fn malformed_json_is_a_serialization_error() {
 
 /// A model operation that the server does not implement (yet). If the server
 /// comes to implement it, pick another unimplemented one.
-const UNIMPLEMENTED_OP: &str = "CreateUserPoolDomain";
+const UNIMPLEMENTED_OP: &str = "AdminListUserAuthEvents";
 
 #[tokio::test]
 async fn unimplemented_operation_is_unsupported() {
     let server = Server::sqlite().await;
     let pool = new_pool(&server).await;
-    let resp = server.raw().idp(UNIMPLEMENTED_OP, json!({"UserPoolId": pool, "Domain": "my-e2e-domain"})).await;
+    let resp = server.raw().idp(UNIMPLEMENTED_OP, json!({"UserPoolId": pool, "Username": "nobody"})).await;
     let msg = resp.assert_error("UnsupportedOperationException");
     assert!(msg.contains(UNIMPLEMENTED_OP), "the message should name the operation: {msg:?}");
     assert_error_headers(&resp, "UnsupportedOperationException");
     // The SDK parses it as a client error (no retry, no 500).
     let err =
-        expect_err(server.idp().create_user_pool_domain().user_pool_id(&pool).domain("my-e2e-domain").send().await);
+        expect_err(server.idp().admin_list_user_auth_events().user_pool_id(&pool).username("nobody").send().await);
     assert_eq!((err.status, err.code.as_str()), (400, "UnsupportedOperationException"), "{err:?}");
 }
 

@@ -511,3 +511,44 @@ async fn zero_retention_settings_are_refused() {
         assert!(out.contains(key), "{flag} 0: {out}");
     }
 }
+
+/// An identity provider's client secret is sealed at rest; DescribeIdentityProvider shows it.
+async fn identity_provider_secrets_are_sealed_at_rest(server: &Server) {
+    let pool = server.new_pool(|p| p).await;
+    let secret = format!("idp-secret-{}", distinctive_password());
+    let details = [
+        ("client_id", "upstream-client"),
+        ("client_secret", secret.as_str()),
+        ("authorize_scopes", "openid"),
+        ("oidc_issuer", "https://idp.example.com"),
+    ];
+    let mut create = server
+        .idp()
+        .create_identity_provider()
+        .user_pool_id(&pool)
+        .provider_name("Upstream")
+        .provider_type(cognate_e2e::idp::types::IdentityProviderTypeType::Oidc);
+    for (key, value) in details {
+        create = create.provider_details(key, value);
+    }
+    ok(create.send().await);
+    let described =
+        ok(server.idp().describe_identity_provider().user_pool_id(&pool).provider_name("Upstream").send().await);
+    let shown = described.identity_provider().and_then(|p| p.provider_details()).and_then(|d| d.get("client_secret"));
+    assert_eq!(shown, Some(&secret), "DescribeIdentityProvider shows the secret");
+    assert_not_at_rest(server, &[secret], "upstream-client").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_identity_provider_secrets_are_sealed_at_rest() {
+    let server = Server::sqlite().await;
+    identity_provider_secrets_are_sealed_at_rest(&server).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_identity_provider_secrets_are_sealed_at_rest() {
+    let Some(server) = Server::postgres().await else {
+        return;
+    };
+    identity_provider_secrets_are_sealed_at_rest(&server).await;
+}

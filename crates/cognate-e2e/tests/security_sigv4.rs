@@ -274,7 +274,13 @@ async fn unsigned_payload_header_is_refused() {
 /// Signs a JSON 1.1 request over `host` and the `extra` headers only, and
 /// returns the headers to send: the signature plus content-type and target.
 fn signed_over(raw: &Raw, extra: &[&str], target: &str, body: &str) -> Vec<(String, String)> {
-    let all = json_headers(target);
+    signed_over_typed(raw, extra, target, body, "application/x-amz-json-1.1")
+}
+
+/// [`signed_over`] with another Content-Type.
+fn signed_over_typed(raw: &Raw, extra: &[&str], target: &str, body: &str, content_type: &str) -> Vec<(String, String)> {
+    let mut all = json_headers(target);
+    all[0].1 = content_type.to_owned();
     let mut signed = vec![host(raw)];
     signed.extend(all.iter().filter(|(k, _)| extra.contains(&k.as_str())).cloned());
     let sig = sigv4_headers(
@@ -297,15 +303,17 @@ fn signed_headers_of(headers: &[(String, String)]) -> String {
     auth.split("SignedHeaders=").nth(1).and_then(|s| s.split(',').next()).unwrap_or_default().to_string()
 }
 
-/// Item 12: `x-amz-target` and `content-type` must be among SignedHeaders,
-/// with AWS's exception and wording for a signature that leaves out `host`.
+/// Item 12: `x-amz-target` must be among SignedHeaders, and `content-type` too unless it is
+/// exactly JSON 1.1's own media type (the AWS SDK for JavaScript v2 never signs it), with
+/// AWS's exception and wording for a signature that leaves out `host`.
 #[tokio::test]
 async fn target_and_content_type_must_be_signed() {
     let server = Server::sqlite().await;
     let raw = server.raw();
     let body = json!({"MaxResults": 10}).to_string();
+    let other_type = "application/x-amz-json-1.0";
 
-    let headers = signed_over(&raw, &[], &idp("ListUserPools"), &body);
+    let headers = signed_over_typed(&raw, &[], &idp("ListUserPools"), &body, other_type);
     assert_eq!(signed_headers_of(&headers), "host;x-amz-date");
     let resp = raw.post(&headers, body.clone().into_bytes()).await;
     let msg = resp.assert_error("IncompleteSignatureException");
@@ -323,12 +331,22 @@ async fn target_and_content_type_must_be_signed() {
     let headers = signed_over(&raw, &["content-type"], &idp("ListUserPools"), &body);
     let msg = raw.post(&headers, body.clone().into_bytes()).await.assert_error("IncompleteSignatureException");
     assert!(msg.starts_with("'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization."), "{msg}");
+    let headers = signed_over(&raw, &[], &idp("ListUserPools"), &body);
+    let msg = raw.post(&headers, body.clone().into_bytes()).await.assert_error("IncompleteSignatureException");
+    assert!(msg.starts_with("'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization."), "{msg}");
 
-    let headers = signed_over(&raw, &["x-amz-target"], &idp("ListUserPools"), &body);
+    // Any Content-Type but the protocol's own must be signed.
+    let headers = signed_over_typed(&raw, &["x-amz-target"], &idp("ListUserPools"), &body, other_type);
     let msg = raw.post(&headers, body.clone().into_bytes()).await.assert_error("IncompleteSignatureException");
     assert!(msg.starts_with("'Content-Type' must be a 'SignedHeader' in the AWS Authorization."), "{msg}");
 
-    // Signed over all three, as SDKs sign: accepted.
+    // As the JS SDK v2 signs: the target, and JSON 1.1's own Content-Type left unsigned.
+    let headers = signed_over(&raw, &["x-amz-target"], &idp("ListUserPools"), &body);
+    assert_eq!(signed_headers_of(&headers), "host;x-amz-date;x-amz-target");
+    let resp = raw.post(&headers, body.clone().into_bytes()).await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+
+    // Signed over all three, as the other SDKs sign: accepted.
     let headers = signed_over(&raw, &["content-type", "x-amz-target"], &idp("ListUserPools"), &body);
     assert_eq!(signed_headers_of(&headers), "content-type;host;x-amz-date;x-amz-target");
     let resp = raw.post(&headers, body.into_bytes()).await;
@@ -366,8 +384,8 @@ async fn captured_request_cannot_replay_as_another_operation() {
     assert!(enabled(&server, &pool).await, "the replayed request disabled the user");
 }
 
-/// Item 12 on Cognito Sync: `host` always, and `content-type` when the request
-/// has one or a body.
+/// Item 12 on Cognito Sync: `host` always, and `content-type` when the request has one or a
+/// body, unless it is REST-JSON's own `application/json`.
 #[tokio::test]
 async fn cognito_sync_must_sign_host_and_content_type() {
     let server = Server::sqlite().await;
@@ -375,8 +393,9 @@ async fn cognito_sync_must_sign_host_and_content_type() {
     let device = format!("{}/identitypools/{SYNC_POOL}/identity/{SYNC_IDENTITY}/device", raw.base);
     let body = br#"{"Platform":"GCM","Token":"t"}"#;
     let content_type = ("content-type".to_string(), "application/json".to_string());
+    let other_type = ("content-type".to_string(), "application/x-amz-json-1.1".to_string());
 
-    // A write signed over host only, content-type sent unsigned.
+    // A write signed over host only, a Content-Type other than REST-JSON's own sent unsigned.
     let host_only = vec![host(&raw)];
     let post = Sig {
         method: "POST",
@@ -388,9 +407,15 @@ async fn cognito_sync_must_sign_host_and_content_type() {
         content_sha256_header: false,
     };
     let (mut headers, _) = post.sign();
-    headers.push(content_type.clone());
+    headers.push(other_type);
     let msg = send(&raw, "POST", &device, &headers, body).await.assert_error("IncompleteSignatureException");
     assert!(msg.starts_with("'Content-Type' must be a 'SignedHeader' in the AWS Authorization."), "{msg}");
+
+    // REST-JSON's own Content-Type unsigned, as the JS SDK v2 sends it: past authentication.
+    let (mut headers, _) = post.sign();
+    headers.push(content_type.clone());
+    let resp = send(&raw, "POST", &device, &headers, body).await;
+    assert!(past_auth(&resp), "the SDK v2's write refused: {}", resp.body);
 
     // Signed as the SDKs sign it: past authentication.
     let with_type = vec![host(&raw), content_type.clone()];

@@ -124,6 +124,11 @@ pub struct Config {
     pub login_providers: Vec<cognate_core::settings::LoginProviderConfig>,
     /// Where identities' credentials come from when not from Cognate itself.
     pub sts_endpoint: Option<String>,
+    /// Where Cognito Sync's pushes and stream records go besides the outbox.
+    pub sns_endpoint: Option<String>,
+    pub kinesis_endpoint: Option<String>,
+    /// Development only: seconds added to Cognate's clock (see `OffsetClock`).
+    pub clock_offset_seconds: i64,
 }
 
 impl Config {
@@ -146,6 +151,12 @@ impl Config {
             import_lease_seconds: self.import_lease_seconds,
             login_providers: self.login_providers.clone(),
             sts_endpoint: self.sts_endpoint.clone(),
+            sns_endpoint: self.sns_endpoint.clone(),
+            kinesis_endpoint: self.kinesis_endpoint.clone(),
+            outbound_credentials: self.credentials.first().map(|c| cognate_core::settings::OutboundCredentials {
+                access_key_id: c.access_key_id.clone(),
+                secret_access_key: c.secret_access_key.clone(),
+            }),
         }
     }
 
@@ -335,7 +346,8 @@ settings! {
         master_key: String = none, "Master key (base64 of 32 bytes) encrypting secrets at rest",
             clap(hide_env_values = true);
         master_key_file: PathBuf = none, "File holding the master key (base64)", clap(value_name = "FILE");
-        max_request_bytes: usize = "1048576", "Largest accepted request body in bytes";
+        max_request_bytes: usize = "1048576",
+            "Largest accepted request body in bytes (Cognito Sync's may be up to 8 MiB: a whole dataset, JSON-escaped)";
         log_format: LogFormat = "text", "Log format";
         log_level: String = "info", "Log filter, e.g. info or cognate=debug", env "COGNATE_LOG";
         outbox_public: bool = "false",
@@ -350,6 +362,18 @@ settings! {
             clap(value_name = "COUNT");
         import_lease_seconds: u64 = "30", "Seconds before an import job left by a stopped node is resumed by another",
             clap(value_name = "SECONDS");
+        sns_endpoint: String = none,
+            "SNS's API (e.g. another AWS emulator's), to which Cognito Sync's silent pushes are published \
+             (they always go to the outbox); calls are signed with the first configured access key",
+            clap(value_name = "URL");
+        kinesis_endpoint: String = none,
+            "Kinesis's API (e.g. another AWS emulator's), to which Cognito Streams puts dataset changes and \
+             BulkPublish every dataset; without it streaming cannot be enabled",
+            clap(value_name = "URL");
+        clock_offset_seconds: i64 = "0",
+            "Development only: shift Cognate's clock by this many seconds (negative or positive), to see codes, \
+             tokens and credentials expire without waiting; SigV4 date checks keep real time",
+            clap(value_name = "SECONDS", allow_hyphen_values = true);
         sts_endpoint: String = none,
             "An STS endpoint (e.g. another AWS emulator's) that issues identities' credentials through \
              AssumeRoleWithWebIdentity with their OpenID tokens, instead of Cognate",
@@ -530,6 +554,9 @@ impl ServeArgs {
             log_level: s.log_level,
             login_providers: file.login_providers.take().unwrap_or_default(),
             sts_endpoint: s.sts_endpoint.filter(|url| !url.is_empty()),
+            sns_endpoint: s.sns_endpoint.filter(|url| !url.is_empty()),
+            kinesis_endpoint: s.kinesis_endpoint.filter(|url| !url.is_empty()),
+            clock_offset_seconds: s.clock_offset_seconds,
         })
     }
 }
@@ -755,6 +782,9 @@ mod tests {
             ("rate-limits", "COGNATE_RATE_LIMITS"),
             ("import-lease-seconds", "COGNATE_IMPORT_LEASE_SECONDS"),
             ("sts-endpoint", "COGNATE_STS_ENDPOINT"),
+            ("sns-endpoint", "COGNATE_SNS_ENDPOINT"),
+            ("kinesis-endpoint", "COGNATE_KINESIS_ENDPOINT"),
+            ("clock-offset-seconds", "COGNATE_CLOCK_OFFSET_SECONDS"),
             ("seed", "COGNATE_SEED"),
         ]
         .iter()

@@ -1,11 +1,11 @@
 //! The server's HTTP(S) client, for what the domain fetches: external identity providers'
-//! JWKS, and credentials from an external STS (`--sts-endpoint`). One GET at a time, with a timeout and a size limit; HTTPS trusts the web PKI's roots
+//! JWKS, credentials from an external STS (`--sts-endpoint`), SNS and Kinesis calls. One request at a time, with a timeout and a size limit; HTTPS trusts the web PKI's roots
 //! (webpki-roots) and the operator's extra CA file, as `--tls-ca-file` writes one.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use cognate_core::fetch::{Fetch, Fetched};
+use cognate_core::fetch::{Answered, Fetch, Fetched, Outgoing};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
@@ -32,9 +32,9 @@ impl HttpFetch {
         Ok(HttpFetch { tls: tokio_rustls::TlsConnector::from(Arc::new(config)) })
     }
 
-    /// One request: GET, or POST of a form; the body of a 2xx answer (any answer with
-    /// `any_status`).
-    async fn fetch(&self, url: &str, form: Option<String>, any_status: bool) -> Result<String, String> {
+    /// One request: its status and body.
+    async fn fetch(&self, request: Outgoing) -> Result<(u16, Vec<u8>), String> {
+        let url = request.url.as_str();
         let uri: hyper::Uri = url.parse().map_err(|e| format!("invalid URL {url}: {e}"))?;
         let https = match uri.scheme_str() {
             Some("https") => true,
@@ -45,46 +45,48 @@ impl HttpFetch {
         let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
         let stream =
             TcpStream::connect((host.as_str(), port)).await.map_err(|e| format!("connect {host}:{port}: {e}"))?;
-        let authority = uri.authority().map(|a| a.as_str().to_owned()).unwrap_or_else(|| host.clone());
         let target = uri.path_and_query().map_or("/", |p| p.as_str());
-        let request = match form {
-            None => hyper::Request::get(target).header("accept", "application/json"),
-            Some(_) => hyper::Request::post(target).header("content-type", "application/x-www-form-urlencoded"),
+        let mut builder = hyper::Request::builder().method(request.method).uri(target);
+        if !request.headers.iter().any(|(name, _)| name == "host") {
+            let authority = uri.authority().map(|a| a.as_str().to_owned()).unwrap_or_else(|| host.clone());
+            builder = builder.header("host", authority);
         }
-        .header("host", authority)
-        .body(Full::new(Bytes::from(form.unwrap_or_default())))
-        .map_err(|e| e.to_string())?;
-        let body = if https {
+        for (name, value) in &request.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        let request = builder.body(Full::new(Bytes::from(request.body))).map_err(|e| e.to_string())?;
+        if https {
             let name = rustls::pki_types::ServerName::try_from(host.clone()).map_err(|e| e.to_string())?;
             let tls = self.tls.connect(name, stream).await.map_err(|e| format!("TLS with {host}: {e}"))?;
-            send(TokioIo::new(tls), request, any_status).await?
+            send(TokioIo::new(tls), request).await
         } else {
-            send(TokioIo::new(stream), request, any_status).await?
-        };
-        String::from_utf8(body).map_err(|_| format!("{url} answered something that is not UTF-8"))
+            send(TokioIo::new(stream), request).await
+        }
     }
 }
 
-async fn send<IO>(io: IO, request: hyper::Request<Full<Bytes>>, any_status: bool) -> Result<Vec<u8>, String>
+async fn send<IO>(io: IO, request: hyper::Request<Full<Bytes>>) -> Result<(u16, Vec<u8>), String>
 where
     IO: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let (mut sender, connection) = hyper::client::conn::http1::handshake(io).await.map_err(|e| e.to_string())?;
     let driver = tokio::spawn(connection);
     let response = sender.send_request(request).await.map_err(|e| e.to_string())?;
-    let status = response.status();
+    let status = response.status().as_u16();
     let body = Limited::new(response.into_body(), MAX_BODY_BYTES).collect().await.map_err(|e| e.to_string())?;
     driver.abort();
-    if !status.is_success() && !any_status {
-        return Err(format!("HTTP {status}"));
-    }
-    Ok(body.to_bytes().to_vec())
+    Ok((status, body.to_bytes().to_vec()))
 }
 
 impl HttpFetch {
-    async fn timed(&self, url: &str, form: Option<String>, any_status: bool) -> Result<String, String> {
-        match tokio::time::timeout(TIMEOUT, self.fetch(url, form, any_status)).await {
-            Ok(result) => result,
+    /// [`HttpFetch::fetch`] within [`TIMEOUT`], the body as text.
+    async fn timed(&self, request: Outgoing) -> Result<(u16, String), String> {
+        let url = request.url.clone();
+        match tokio::time::timeout(TIMEOUT, self.fetch(request)).await {
+            Ok(Ok((status, body))) => String::from_utf8(body)
+                .map(|text| (status, text))
+                .map_err(|_| format!("{url} answered something that is not UTF-8")),
+            Ok(Err(err)) => Err(err),
             Err(_) => Err(format!("{url} did not answer within {TIMEOUT:?}")),
         }
     }
@@ -92,10 +94,31 @@ impl HttpFetch {
 
 impl Fetch for HttpFetch {
     fn get<'a>(&'a self, url: &'a str) -> Fetched<'a> {
-        Box::pin(self.timed(url, None, false))
+        let request = Outgoing {
+            method: "GET",
+            url: url.to_owned(),
+            headers: vec![("accept".into(), "application/json".into())],
+            body: Vec::new(),
+        };
+        Box::pin(async move {
+            match self.timed(request).await? {
+                (200..=299, body) => Ok(body),
+                (status, _) => Err(format!("HTTP {status}")),
+            }
+        })
     }
 
     fn post_form<'a>(&'a self, url: &'a str, form: String) -> Fetched<'a> {
-        Box::pin(self.timed(url, Some(form), true))
+        let request = Outgoing {
+            method: "POST",
+            url: url.to_owned(),
+            headers: vec![("content-type".into(), "application/x-www-form-urlencoded".into())],
+            body: form.into_bytes(),
+        };
+        Box::pin(async move { self.timed(request).await.map(|(_, body)| body) })
+    }
+
+    fn send(&self, request: Outgoing) -> Answered<'_> {
+        Box::pin(self.timed(request))
     }
 }

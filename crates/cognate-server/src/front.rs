@@ -77,3 +77,11 @@ impl FrontEnd for AwsJson {
         response
     }
 }
+
+/// The context of an unsigned request to the pages and OAuth 2.0 / well-known endpoints: an
+/// anonymous caller, a fresh request id.
+pub fn anonymous_ctx(state: &std::sync::Arc<crate::AppState>) -> cognate_core::Ctx {
+    let mut ctx = cognate_core::Ctx::system(&state.core, &cognate_crypto::ids::uuid_v4());
+    ctx.principal = cognate_core::context::Principal::Anonymous;
+    ctx
+}

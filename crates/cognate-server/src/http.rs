@@ -35,6 +35,20 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics))
         .route("/_cognate/import/{job_id}", axum::routing::put(import_upload))
         .route("/_cognate/outbox", get(crate::outbox::handler))
+        .route("/_cognate/ui/{pool_id}/{client}/logo", get(crate::hosted::logo))
+        // Browser apps (SPAs) call these from their own origin.
+        .route("/oauth2/token", post(crate::oauth::token).options(preflight))
+        .route("/oauth2/revoke", post(crate::oauth::revoke).options(preflight))
+        .route("/oauth2/authorize", get(crate::hosted::authorize))
+        .route("/oauth2/userInfo", get(crate::hosted::user_info).options(preflight))
+        .route("/oauth2/idpresponse", get(crate::hosted::idp_response))
+        .route("/login", get(crate::hosted::login_page).post(crate::hosted::login))
+        .route("/logout", get(crate::hosted::logout))
+        .route("/signup", get(crate::hosted::sign_up_page).post(crate::hosted::sign_up))
+        .route("/confirm", post(crate::hosted::confirm))
+        .route("/challenge", post(crate::hosted::challenge))
+        .route("/forgotPassword", get(crate::hosted::forgot_password_page).post(crate::hosted::forgot_password))
+        .route("/confirmForgotPassword", post(crate::hosted::confirm_forgot_password))
         .route("/{pool_id}/.well-known/jwks.json", get(crate::wellknown::jwks))
         .route("/{pool_id}/.well-known/openid-configuration", get(crate::wellknown::openid_configuration))
         .fallback(rest)
@@ -296,13 +310,23 @@ fn authenticate(
     // payload with InvalidSignatureException, as AWS's non-S3 services answer it (see
     // `cognate_crypto::sigv4`).
     let has_content_type = incoming.headers.iter().any(|(name, _)| name == "content-type");
+    // The AWS SDK for JavaScript v2 never signs Content-Type (it is among its unsignable
+    // headers), and AWS takes its calls. An unsigned Content-Type is accepted when it is
+    // exactly the protocol's own media type, which is how the body is read anyway; any other
+    // value must be signed, so a captured request still cannot be replayed as another
+    // protocol.
+    let own_media_type = match service {
+        Service::CognitoSync => "application/json",
+        Service::CognitoIdp | Service::CognitoIdentity => "application/x-amz-json-1.1",
+    };
+    let content_type_is_own = incoming.header("content-type").is_some_and(|v| v.eq_ignore_ascii_case(own_media_type));
     let policy = match service {
         // REST-JSON: the operation is the method and path, which are always signed. Reads
         // carry no body, so a presigned GET stays usable; writes are header-signed only.
         Service::CognitoSync => sigv4::Policy {
             allow_presigned: matches!(incoming.method.as_str(), "GET" | "HEAD"),
             require_payload_hash: true,
-            required_signed_headers: if has_content_type || !incoming.body.is_empty() {
+            required_signed_headers: if (has_content_type || !incoming.body.is_empty()) && !content_type_is_own {
                 &["content-type"]
             } else {
                 &[]
@@ -312,7 +336,11 @@ fn authenticate(
         Service::CognitoIdp | Service::CognitoIdentity => sigv4::Policy {
             allow_presigned: false,
             require_payload_hash: true,
-            required_signed_headers: &["content-type", "x-amz-target"],
+            required_signed_headers: if content_type_is_own {
+                &["x-amz-target"]
+            } else {
+                &["content-type", "x-amz-target"]
+            },
         },
     };
     let source = ServerCredentials { config, keyring: &state.core.keyring, now_ms: cognate_core::context::millis(now) };
@@ -329,7 +357,9 @@ fn authenticate(
         Err(KeyRefusal::Unknown) => None,
     };
     let skew = Duration::from_secs(config.sigv4_max_skew_seconds);
-    match sigv4::verify(&request, service.signing_name(), &policy, &secret_for, now, skew) {
+    // The skew is between the client's clock and the real one, whatever --clock-offset-seconds
+    // makes of Cognate's own (credential expiry above).
+    match sigv4::verify(&request, service.signing_name(), &policy, &secret_for, std::time::SystemTime::now(), skew) {
         // The credential scope's region is the namespace the request addresses: pools and
         // identity pools it creates carry it, listings show only its resources. Any AWS
         // region is served unless `--region` lists the ones this server serves.
@@ -381,12 +411,17 @@ fn sigv4_scope_region(incoming: &Incoming) -> Option<String> {
     credential.split('/').nth(2).map(str::to_owned)
 }
 
-/// Cognito Sync (REST-JSON): routes by method and path template. No sync operation is
-/// implemented yet, so an authenticated, well-formed call answers not-implemented.
+/// Largest Cognito Sync request body, whatever `--max-request-bytes` says: an UpdateRecords
+/// may carry a whole dataset (1 MB of keys and values, a value up to 1,048,575 characters),
+/// and JSON escaping can make that up to six times larger (`\u0000`).
+const SYNC_MAX_REQUEST_BYTES: usize = 8 << 20;
+
+/// Cognito Sync (REST-JSON): routes by method and path template.
 async fn rest(State(state): State<Arc<AppState>>, req: Request) -> Response {
     let started = Instant::now();
     let request_id = cognate_crypto::ids::uuid_v4();
-    let incoming = match read_request(req, state.config.max_request_bytes).await {
+    let limit = state.config.max_request_bytes.max(SYNC_MAX_REQUEST_BYTES);
+    let incoming = match read_request(req, limit).await {
         Ok(incoming) => incoming,
         Err(err) => return AwsJson(Service::CognitoSync).error(&request_id, &err),
     };

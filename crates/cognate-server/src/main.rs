@@ -6,9 +6,11 @@ mod config;
 mod credentials;
 mod fetch;
 mod front;
+mod hosted;
 mod http;
 #[cfg(test)]
 mod layering;
+mod oauth;
 mod ops;
 mod outbox;
 mod region;
@@ -24,7 +26,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use cognate_crypto::envelope::{load_or_create_key_file, Keyring, MasterKey};
 
-use cognate_core::{Core, Ctx, SystemClock};
+use cognate_core::{Clock, Core, Ctx, OffsetClock, SystemClock};
 
 use crate::config::{Config, LogFormat, ServeArgs};
 use crate::state::AppState;
@@ -165,8 +167,14 @@ async fn build_state(config: Config) -> Result<Arc<AppState>, String> {
         settings: config.settings(),
         store,
         keyring,
-        clock: Arc::new(SystemClock),
+        clock: if config.clock_offset_seconds == 0 {
+            Arc::new(SystemClock) as Arc<dyn Clock>
+        } else {
+            tracing::warn!(seconds = config.clock_offset_seconds, "the clock is shifted (--clock-offset-seconds)");
+            Arc::new(OffsetClock(config.clock_offset_seconds))
+        },
         keys: Default::default(),
+        sync_changes: Default::default(),
         metrics: Default::default(),
         node_id: hex::encode(cognate_crypto::ids::random_bytes::<8>()),
         fetch: Arc::new(fetch::HttpFetch::new()?),
@@ -241,6 +249,7 @@ async fn run(config: Config, seed_file: Option<std::path::PathBuf>) -> Result<()
     // Import jobs left running by a node that stopped (this one before a restart, or another
     // on the same PostgreSQL) continue here once their lease runs out.
     ops::import_jobs::spawn_stalled_job_watch(Arc::clone(&state.core));
+    cognate_core::sync_delivery::spawn(Arc::clone(&state.core));
     let app = http::router(Arc::clone(&state));
     serve_connections(listener, app, tls).await
 }

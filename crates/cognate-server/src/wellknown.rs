@@ -42,12 +42,6 @@ async fn require_pool(ctx: &Ctx, pool_id: &str) -> Result<cognate_store::UserPoo
     ctx.store(move |s| s.get_user_pool(&lookup)).await?.ok_or_else(|| cognate_core::records::pool_not_found(pool_id))
 }
 
-fn context(state: &Arc<AppState>) -> Ctx {
-    let mut ctx = Ctx::system(&state.core, &cognate_crypto::ids::uuid_v4());
-    ctx.principal = cognate_core::context::Principal::Anonymous;
-    ctx
-}
-
 /// Identity pools' ids (`region:uuid`) have a colon, user pools' (`region_id`) none: the
 /// same well-known paths serve OpenID tokens of identities and user pools' tokens.
 fn is_identity_pool(id: &str) -> bool {
@@ -55,7 +49,7 @@ fn is_identity_pool(id: &str) -> bool {
 }
 
 pub async fn jwks(State(state): State<Arc<AppState>>, Path(pool_id): Path<String>) -> Response {
-    let ctx = context(&state);
+    let ctx = crate::front::anonymous_ctx(&state);
     if is_identity_pool(&pool_id) {
         return match cognate_core::identity::openid::jwks(&ctx, &pool_id).await {
             Ok(keys) => json_response(StatusCode::OK, json!({ "keys": keys })),
@@ -73,7 +67,7 @@ pub async fn jwks(State(state): State<Arc<AppState>>, Path(pool_id): Path<String
 }
 
 pub async fn openid_configuration(State(state): State<Arc<AppState>>, Path(pool_id): Path<String>) -> Response {
-    let ctx = context(&state);
+    let ctx = crate::front::anonymous_ctx(&state);
     if is_identity_pool(&pool_id) {
         // An identity pool issues only OpenID tokens (GetOpenIdToken): its document names
         // the issuer and the keys.
@@ -100,8 +94,8 @@ pub async fn openid_configuration(State(state): State<Arc<AppState>>, Path(pool_
     let issuer = tokens::issuer(&ctx, &pool_id);
     // Only what this server serves: relying parties follow every URL the document names, and
     // one that answers 404 fails them later and more confusingly than one that is absent. The
-    // OAuth 2.0 endpoints (authorization, token, userinfo, revocation, end session) and
-    // token_endpoint_auth_methods_supported join it when they are routed.
+    // authorization (the code flow), token (authorization_code, refresh_token,
+    // client_credentials), userinfo, revocation and end-session endpoints are routed.
     json_response(
         StatusCode::OK,
         json!({
@@ -111,6 +105,12 @@ pub async fn openid_configuration(State(state): State<Arc<AppState>>, Path(pool_
             "response_types_supported": ["code", "token"],
             "scopes_supported": ["openid", "email", "phone", "profile"],
             "subject_types_supported": ["public"],
+            "authorization_endpoint": format!("{}/oauth2/authorize", ctx.settings().public_url),
+            "token_endpoint": format!("{}/oauth2/token", ctx.settings().public_url),
+            "userinfo_endpoint": format!("{}/oauth2/userInfo", ctx.settings().public_url),
+            "revocation_endpoint": format!("{}/oauth2/revoke", ctx.settings().public_url),
+            "end_session_endpoint": format!("{}/logout", ctx.settings().public_url),
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         }),
     )
 }

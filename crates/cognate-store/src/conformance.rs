@@ -8,10 +8,10 @@
 //! checks do not depend on each other or on running against an empty store.
 
 use crate::{
-    AppClientRecord, ClientSecretRecord, CodeCheck, CodeRecord, DatasetRecord, Entity, GroupRecord, IdentityLogin,
-    IdentityPoolRecord, IdentityRecord, ImportJobRecord, OutboxMessage, SigningKeyRecord, Store, StoreError,
-    StoreResult, SyncLimits, SyncPatch, SyncRecord, SyncRefusal, SyncUsage, UserIndex, UserPoolRecord, UserRecord,
-    UserStatus, UsernameKey,
+    AppClientRecord, ClientSecretRecord, CodeCheck, CodeRecord, DatasetRecord, DomainRecord, Entity, GroupRecord,
+    IdentityLogin, IdentityPoolRecord, IdentityRecord, ImportJobRecord, OutboxMessage, SigningKeyRecord, Store,
+    StoreError, StoreResult, SyncChange, SyncLimits, SyncPatch, SyncRecord, SyncRefusal, SyncUsage, UserIndex,
+    UserPoolRecord, UserRecord, UserStatus, UsernameKey,
 };
 
 /// Lists every check once; a test below fails if a `pub fn` check of this
@@ -116,6 +116,10 @@ registry! {
         sync_listing_order_and_paging,
         sync_usage_is_exact,
         concurrent_sync_updates,
+        sync_changes_queue_for_delivery,
+        outbox_messages_of_both_pool_kinds,
+        sync_dataset_records_match_separate_reads,
+        domains_are_unique_across_pools,
     ],
     between_stores: [
         cas_race_between_stores,
@@ -127,6 +131,9 @@ registry! {
         attempts_shared_between_stores,
         identity_races_between_stores,
         sync_races_between_stores,
+        sync_change_claims_between_stores,
+        sync_dataset_records_are_one_snapshot_between_stores,
+        domain_races_between_stores,
     ],
 }
 
@@ -3791,7 +3798,7 @@ fn remove(key: &str, expected_sync_count: i64) -> SyncPatch {
 type SyncOutcome = Result<(DatasetRecord, Vec<SyncRecord>), SyncRefusal>;
 
 fn sync_update(store: &dyn Store, pool: &str, id: &str, name: &str, patches: &[SyncPatch], now: i64) -> SyncOutcome {
-    ok(store.update_sync_records(pool, id, name, patches, "device-1", now, &SYNC_LIMITS), "update records")
+    ok(store.update_sync_records(pool, id, name, patches, "device-1", now, &SYNC_LIMITS, false), "update records")
 }
 
 fn sync_update_ok(
@@ -3898,12 +3905,21 @@ pub fn sync_dataset_created_by_first_update(store: &dyn Store) {
     assert!(all_sync_records(store, "syc_pool", id, "ds", 1, 10).is_empty());
 
     expect_err(
-        store.update_sync_records("syc_pool", "syc_pool:nobody", "ds", &[put("a", "1", 0)], "d", 1, &SYNC_LIMITS),
+        store.update_sync_records(
+            "syc_pool",
+            "syc_pool:nobody",
+            "ds",
+            &[put("a", "1", 0)],
+            "d",
+            1,
+            &SYNC_LIMITS,
+            false,
+        ),
         |e| matches!(e, StoreError::NotFound(Entity::Identity)),
         "missing identity",
     );
     expect_err(
-        store.update_sync_records("syc_nopool", id, "ds", &[put("a", "1", 0)], "d", 1, &SYNC_LIMITS),
+        store.update_sync_records("syc_nopool", id, "ds", &[put("a", "1", 0)], "d", 1, &SYNC_LIMITS, false),
         |e| matches!(e, StoreError::NotFound(Entity::Identity)),
         "missing pool",
     );
@@ -3953,7 +3969,7 @@ pub fn sync_limits_at_the_boundary(store: &dyn Store) {
     let (p, id) = ("syl_pool", ids[0].as_str());
     let limits = SyncLimits { datasets_per_identity: 2, records_per_dataset: 3, bytes_per_dataset: 10 };
     let up = |name: &str, patches: &[SyncPatch]| {
-        ok(store.update_sync_records(p, id, name, patches, "d", 5, &limits), "update records")
+        ok(store.update_sync_records(p, id, name, patches, "d", 5, &limits, false), "update records")
     };
     // Exactly at both limits: 3 records, 10 bytes.
     assert!(up("d1", &[put("k1", "ab", 0), put("k2", "cd", 0)]).is_ok());
@@ -4120,11 +4136,30 @@ pub fn sync_usage_is_exact(store: &dyn Store) {
     assert_eq!(dataset_of(store, p, b, "d1"), None);
     assert!(all_sync_records(store, p, b, "d1", 0, 10).is_empty());
     assert_eq!(pool(), SyncUsage { datasets: 2, data_bytes: 8, modified_ms: 170 });
-    // So does a merged identity's (the source's).
+    // A merged identity's (the source's) live datasets become the destination's merged
+    // datasets, `{name}.{source}`, with their live records; its usage moves with them.
+    sync_update_ok(store, p, c, "gone", &[put("g", "g", 0)], 171);
+    assert!(ok(store.delete_dataset(p, c, "gone", 172), "delete"));
+    sync_update_ok(store, p, c, "d1", &[put("c2", "x", 0), put("c3", "y", 0)], 173);
+    sync_update_ok(store, p, c, "d1", &[remove("c3", 2)], 174);
+    let source_dataset = dataset_of(store, p, c, "d1").unwrap_or_else(|| panic!("no source dataset"));
     ok(store.merge_identities(p, c, a), "merge");
     assert_eq!(usage(c), SyncUsage::default());
-    assert_eq!(pool(), SyncUsage { datasets: 1, data_bytes: 4, modified_ms: 170 });
-    assert_eq!(usage(a).datasets, 2);
+    assert_eq!(dataset_of(store, p, c, "d1"), None);
+    let merged_name = format!("d1.{c}");
+    let merged = dataset_of(store, p, a, &merged_name).unwrap_or_else(|| panic!("no merged dataset"));
+    assert_eq!(
+        merged,
+        DatasetRecord { identity_id: a.into(), name: merged_name.clone(), ..source_dataset },
+        "the source's dataset as it was, under its merged name"
+    );
+    let records: Vec<(String, Option<String>)> =
+        all_sync_records(store, p, a, &merged_name, 0, 10).into_iter().map(|r| (r.key, r.value)).collect();
+    assert_eq!(records, [("c".into(), Some("ccc".into())), ("c2".into(), Some("x".into()))], "live records only");
+    assert_eq!(dataset_of(store, p, a, &format!("gone.{c}")), None, "a deleted dataset is not merged");
+    assert_eq!(merged.num_records, 2);
+    assert_eq!(usage(a), SyncUsage { datasets: 3, data_bytes: 4 + 4 + 3, modified_ms: 174 });
+    assert_eq!(pool(), SyncUsage { datasets: 1, data_bytes: 4 + 4 + 3, modified_ms: 174 });
     // A re-created identity starts from nothing.
     ok(store.insert_identity(&identity(p, b), &[]), "re-insert");
     assert_eq!(usage(b), SyncUsage::default());
@@ -4150,7 +4185,10 @@ fn race_sync_updates(stores: &[&dyn Store], prefix: &str, rounds: usize) {
         for step in 0..3_i64 {
             let results = race(n, |i| {
                 let patches = [put("shared", &format!("v{i}"), expected_count), put(&format!("own{step}-{i}"), "x", 0)];
-                ok(stores[i].update_sync_records(&pool, id, "ds", &patches, "d", 10 + step, &SYNC_LIMITS), "update")
+                ok(
+                    stores[i].update_sync_records(&pool, id, "ds", &patches, "d", 10 + step, &SYNC_LIMITS, false),
+                    "update",
+                )
             });
             let winners: Vec<usize> = (0..n).filter(|i| results[*i].is_ok()).collect();
             assert_eq!(winners.len(), 1, "{pool}: {results:?}");
@@ -4177,7 +4215,16 @@ fn race_sync_updates(stores: &[&dyn Store], prefix: &str, rounds: usize) {
         let limits = SyncLimits { datasets_per_identity: 3, ..SYNC_LIMITS };
         let results = race(n, |i| {
             ok(
-                stores[i].update_sync_records(&pool, other, &format!("ds{i}"), &[put("k", "v", 0)], "d", 20, &limits),
+                stores[i].update_sync_records(
+                    &pool,
+                    other,
+                    &format!("ds{i}"),
+                    &[put("k", "v", 0)],
+                    "d",
+                    20,
+                    &limits,
+                    false,
+                ),
                 "new",
             )
         });
@@ -4202,6 +4249,239 @@ pub fn concurrent_sync_updates(store: &dyn Store) {
 /// processes) race for one record and for datasets; see [`concurrent_sync_updates`].
 pub fn sync_races_between_stores(a: &dyn Store, b: &dyn Store) {
     race_sync_updates(&[a, b, a, b, a, b, a, b], "xsy_pool", 5);
+}
+
+/// `list_dataset_records` answers what `get_dataset` and `list_sync_records` do on a quiet
+/// dataset: live, paged, removed records included, a tombstone, a missing dataset.
+pub fn sync_dataset_records_match_separate_reads(store: &dyn Store) {
+    let ids = sync_identities(store, "sdr_pool", &["a"]);
+    let id = ids[0].as_str();
+    assert_eq!(ok(store.list_dataset_records("sdr_pool", id, "none", 0, None, 10), "missing"), (None, vec![]));
+    sync_update_ok(store, "sdr_pool", id, "ds", &[put("a", "1", 0), put("b", "2", 0), put("c", "3", 0)], 10);
+    sync_update_ok(store, "sdr_pool", id, "ds", &[remove("b", 1), put("d", "4", 0)], 20);
+    /// (after sync count, after (sync count, key), limit)
+    type Page<'a> = (i64, Option<(i64, &'a str)>, usize);
+    let cases: [Page; 5] = [(0, None, 10), (0, None, 2), (1, None, 10), (0, Some((1, "a")), 2), (2, None, 10)];
+    for (after_count, after, limit) in cases {
+        let joined = ok(store.list_dataset_records("sdr_pool", id, "ds", after_count, after, limit), "joined");
+        let dataset = dataset_of(store, "sdr_pool", id, "ds");
+        let records = ok(store.list_sync_records("sdr_pool", id, "ds", after_count, after, limit), "records");
+        assert_eq!(joined, (dataset, records), "after {after_count} {after:?} limit {limit}");
+    }
+    let (dataset, none) = ok(store.list_dataset_records("sdr_pool", id, "ds", 0, None, 0), "limit 0");
+    assert!(dataset.is_some() && none.is_empty());
+    assert!(ok(store.delete_dataset("sdr_pool", id, "ds", 30), "delete"));
+    let (tombstone, records) = ok(store.list_dataset_records("sdr_pool", id, "ds", 0, None, 10), "tombstone");
+    assert!(tombstone.is_some_and(|d| d.deleted && d.sync_count == 3) && records.is_empty());
+    assert!(ok(store.delete_identity_pool("sdr_pool"), "delete pool"));
+}
+
+/// One store rewrites a record over and over while readers on the other list the dataset:
+/// every answer is one state (no record newer than the dataset's sync count, the record
+/// always there).
+pub fn sync_dataset_records_are_one_snapshot_between_stores(a: &dyn Store, b: &dyn Store) {
+    let ids = sync_identities(a, "sds_pool", &["a"]);
+    let id = ids[0].as_str();
+    sync_update_ok(a, "sds_pool", id, "ds", &[put("k", "0", 0)], 1);
+    let stores = [a, b, b, b];
+    let torn = race(4, |i| {
+        let mut torn = Vec::new();
+        for n in 1..=40_i64 {
+            if i == 0 {
+                let patches = [put("k", &n.to_string(), n)];
+                let _ =
+                    ok(stores[0].update_sync_records("sds_pool", id, "ds", &patches, "d", 2, &SYNC_LIMITS, false), "w");
+            } else {
+                let (dataset, records) = ok(stores[i].list_dataset_records("sds_pool", id, "ds", 0, None, 10), "read");
+                let count = dataset.map_or(-1, |d| d.sync_count);
+                if records.len() != 1 || records.iter().any(|r| r.sync_count > count) {
+                    torn.push((count, records));
+                }
+            }
+        }
+        torn
+    });
+    assert!(torn.concat().is_empty(), "answers that are not one state: {torn:?}");
+    assert!(ok(a.delete_identity_pool("sds_pool"), "delete pool"));
+}
+
+fn domain(name: &str, pool_id: &str, custom: bool) -> DomainRecord {
+    DomainRecord {
+        domain: name.into(),
+        pool_id: pool_id.into(),
+        custom,
+        created_ms: 5,
+        modified_ms: 5,
+        version: 1,
+        doc: format!("{{\"d\":\"{name}\"}}"),
+    }
+}
+
+/// A domain name is one pool's; a pool has one prefix and one custom domain at most; updates
+/// are compare-and-set; deleting the pool deletes its domains.
+pub fn domains_are_unique_across_pools(store: &dyn Store) {
+    ok(store.insert_user_pool(&pool("dom_a")), "pool a");
+    ok(store.insert_user_pool(&pool("dom_b")), "pool b");
+    ok(store.insert_domain(&domain("dom-a", "dom_a", false)), "prefix");
+    let taken = |e: &StoreError| matches!(e, StoreError::AlreadyExists(Entity::Domain));
+    expect_err(store.insert_domain(&domain("dom-a", "dom_b", false)), taken, "a name taken by another pool");
+    expect_err(store.insert_domain(&domain("dom-a2", "dom_a", false)), taken, "a second prefix domain");
+    ok(store.insert_domain(&domain("auth.dom-a.example", "dom_a", true)), "custom beside prefix");
+    expect_err(
+        store.insert_domain(&domain("dom-x", "dom_nopool", false)),
+        |e| matches!(e, StoreError::NotFound(Entity::UserPool)),
+        "missing pool",
+    );
+    assert_eq!(ok(store.get_domain("dom-a"), "get"), Some(domain("dom-a", "dom_a", false)));
+    assert_eq!(ok(store.get_domain("dom-none"), "get missing"), None);
+    let listed: Vec<String> = ok(store.list_pool_domains("dom_a"), "list").into_iter().map(|d| d.domain).collect();
+    assert_eq!(listed, ["dom-a", "auth.dom-a.example"], "prefix first");
+
+    let mut changed = DomainRecord { modified_ms: 6, version: 2, doc: "{}".into(), ..domain("dom-a", "dom_a", false) };
+    ok(store.update_domain(&changed), "update");
+    expect_err(store.update_domain(&changed), |e| matches!(e, StoreError::VersionConflict(_)), "stale update");
+    changed.version = 3;
+    assert_eq!(ok(store.get_domain("dom-a"), "after update"), Some(DomainRecord { version: 2, ..changed.clone() }));
+
+    assert!(!ok(store.delete_domain("dom_b", "dom-a"), "another pool's"), "a pool deletes its own domains only");
+    assert!(ok(store.delete_domain("dom_a", "dom-a"), "delete"));
+    ok(store.insert_domain(&domain("dom-a", "dom_b", false)), "a freed name is anyone's");
+    assert!(ok(store.delete_user_pool("dom_a"), "delete pool a"));
+    assert_eq!(ok(store.get_domain("auth.dom-a.example"), "cascade"), None);
+    assert!(ok(store.delete_user_pool("dom_b"), "delete pool b"));
+    assert_eq!(ok(store.get_domain("dom-a"), "cascade"), None);
+}
+
+/// Eight pools on two stores race for one domain name: exactly one gets it.
+pub fn domain_races_between_stores(a: &dyn Store, b: &dyn Store) {
+    let stores = [a, b, a, b, a, b, a, b];
+    for i in 0..8 {
+        ok(a.insert_user_pool(&pool(&format!("domr_{i}"))), "pool");
+    }
+    let results = race(8, |i| stores[i].insert_domain(&domain("domr-shared", &format!("domr_{i}"), false)));
+    let winners = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(winners, 1, "{results:?}");
+    assert!(
+        results.iter().all(|r| matches!(r, Ok(()) | Err(StoreError::AlreadyExists(Entity::Domain)))),
+        "{results:?}"
+    );
+    for i in 0..8 {
+        assert!(ok(a.delete_user_pool(&format!("domr_{i}")), "delete pool"));
+    }
+}
+
+/// Every change queued so far, claimed far in the future and finished, so that a check
+/// starts from an empty queue (claims are global, not per pool).
+fn drain_sync_changes(store: &dyn Store) {
+    for change in ok(store.claim_sync_changes(i64::MAX / 2, 0, 10_000), "drain") {
+        ok(store.finish_sync_change(change.id), "finish");
+    }
+}
+
+/// `notify` queues one change per call that changes the dataset, in its transaction (a
+/// conflict, a refusal or a no-op queues nothing); a claim holds a change for its lease,
+/// after which it is claimed again (attempts counting); finishing removes it; deleting the
+/// identity pool removes its queued changes.
+pub fn sync_changes_queue_for_delivery(store: &dyn Store) {
+    drain_sync_changes(store);
+    let ids = sync_identities(store, "sq_pool", &["a"]);
+    let id = ids[0].as_str();
+    let update = |patches: &[SyncPatch], notify: bool| {
+        ok(store.update_sync_records("sq_pool", id, "ds", patches, "dev-1", 100, &SYNC_LIMITS, notify), "update")
+    };
+    assert!(update(&[put("k", "v", 0)], false).is_ok());
+    assert!(ok(store.claim_sync_changes(1_000, 10, 10), "claim").is_empty(), "notify off queues nothing");
+    assert!(update(&[put("k", "w", 1)], true).is_ok());
+    assert_eq!(update(&[put("k", "x", 1)], true), Err(SyncRefusal::Conflict { key: "k".into() }));
+    assert!(update(&[remove("absent", 0)], true).is_ok(), "a no-op");
+    let tiny = SyncLimits { records_per_dataset: 1, ..SYNC_LIMITS };
+    let refused = store.update_sync_records("sq_pool", id, "ds", &[put("more", "v", 0)], "d", 100, &tiny, true);
+    assert_eq!(ok(refused, "refused"), Err(SyncRefusal::TooManyRecords));
+
+    let claimed = ok(store.claim_sync_changes(1_000, 50, 10), "claim");
+    assert_eq!(claimed.len(), 1, "{claimed:?}");
+    let change = &claimed[0];
+    let expected = SyncChange {
+        id: change.id,
+        identity_pool_id: "sq_pool".into(),
+        identity_id: id.into(),
+        dataset: "ds".into(),
+        sync_count: 2,
+        modified_by: "dev-1".into(),
+        created_ms: 100,
+        attempts: 1,
+    };
+    assert_eq!(change, &expected);
+    assert!(ok(store.claim_sync_changes(1_049, 50, 10), "held").is_empty(), "held until its lease ends");
+    let again = ok(store.claim_sync_changes(1_050, 50, 10), "again");
+    assert_eq!(again, vec![SyncChange { attempts: 2, ..expected.clone() }], "claimed again once the lease ran out");
+    // Handed back: due again at the time given, not at the end of the lease.
+    assert!(ok(store.retry_sync_change(change.id, 1_060), "retry"));
+    assert!(ok(store.claim_sync_changes(1_059, 50, 10), "before the retry").is_empty());
+    let third = ok(store.claim_sync_changes(1_060, 50, 10), "at the retry");
+    assert_eq!(third, vec![SyncChange { attempts: 3, ..expected.clone() }]);
+    assert!(ok(store.finish_sync_change(change.id), "finish"));
+    assert!(!ok(store.finish_sync_change(change.id), "finish twice"));
+    assert!(!ok(store.retry_sync_change(change.id, 0), "retry after finish"));
+    assert!(ok(store.claim_sync_changes(i64::MAX / 2, 0, 10), "after finish").is_empty());
+
+    // Order, limit, and the pool's deletion.
+    for n in 3..6 {
+        assert!(update(&[put("k", &format!("v{n}"), n - 1)], true).is_ok());
+    }
+    let first = ok(store.claim_sync_changes(2_000, 10, 2), "first two");
+    assert_eq!(first.iter().map(|c| c.sync_count).collect::<Vec<_>>(), [3, 4], "oldest first, at most the limit");
+    assert!(ok(store.delete_identity_pool("sq_pool"), "delete pool"));
+    assert!(ok(store.claim_sync_changes(i64::MAX / 2, 0, 10), "after pool deletion").is_empty());
+}
+
+/// The outbox holds identity pools' messages (Cognito Sync's pushes) beside user pools';
+/// deleting either kind of pool deletes its messages and only them.
+pub fn outbox_messages_of_both_pool_kinds(store: &dyn Store) {
+    ok(store.insert_user_pool(&pool("obk_users")), "insert user pool");
+    ok(store.insert_identity_pool(&identity_pool("obk_identities")), "insert identity pool");
+    let push = OutboxMessage { channel: "PUSH".into(), ..message("obk_identities", "obk_identities:a", "push") };
+    let pushed = ok(store.append_message(&push), "append push");
+    let mailed = ok(store.append_message(&message("obk_users", "alice", "mail")), "append mail");
+    assert_eq!(
+        ok(store.list_messages(Some("obk_identities"), None, None, 10), "list"),
+        [OutboxMessage { id: pushed, ..push.clone() }]
+    );
+    assert!(ok(store.delete_identity_pool("obk_identities"), "delete identity pool"));
+    assert!(ok(store.list_messages(Some("obk_identities"), None, None, 10), "gone").is_empty());
+    let left = ok(store.list_messages(Some("obk_users"), None, None, 10), "kept");
+    assert_eq!(left.iter().map(|m| m.id).collect::<Vec<_>>(), [mailed]);
+    expect_err(store.append_message(&push), |e| matches!(e, StoreError::NotFound(_)), "push to a deleted pool");
+    assert!(ok(store.delete_user_pool("obk_users"), "delete user pool"));
+    assert!(ok(store.list_messages(Some("obk_users"), None, None, 10), "gone").is_empty());
+}
+
+/// Eight claimers on two stores share a queue of changes: each change is claimed by
+/// exactly one of them.
+pub fn sync_change_claims_between_stores(a: &dyn Store, b: &dyn Store) {
+    drain_sync_changes(a);
+    let ids = sync_identities(a, "sqx_pool", &["a"]);
+    let id = ids[0].as_str();
+    for n in 0..40_i64 {
+        let patches = [put("k", &format!("v{n}"), n)];
+        let outcome = a.update_sync_records("sqx_pool", id, "ds", &patches, "d", 10, &SYNC_LIMITS, true);
+        assert!(ok(outcome, "update").is_ok());
+    }
+    let stores = [a, b, a, b, a, b, a, b];
+    let claims = race(8, |i| {
+        let mut mine = Vec::new();
+        loop {
+            let batch = ok(stores[i].claim_sync_changes(1_000, 60_000, 3), "claim");
+            if batch.is_empty() {
+                return mine;
+            }
+            mine.extend(batch.into_iter().map(|c| c.sync_count));
+        }
+    });
+    let mut all: Vec<i64> = claims.concat();
+    all.sort_unstable();
+    assert_eq!(all, (1..=40).collect::<Vec<_>>(), "every change claimed exactly once: {claims:?}");
+    assert!(ok(a.delete_identity_pool("sqx_pool"), "delete pool"));
 }
 
 // ---------------------------------------------------------------------------

@@ -47,6 +47,8 @@ pub enum Entity {
     IdentityLogin,
     /// A Cognito Sync dataset of an identity.
     Dataset,
+    /// A user pool's domain.
+    Domain,
 }
 
 impl Entity {
@@ -64,6 +66,7 @@ impl Entity {
             Entity::Identity => "identity",
             Entity::IdentityLogin => "identity login",
             Entity::Dataset => "dataset",
+            Entity::Domain => "domain",
         }
     }
 }
@@ -270,7 +273,9 @@ pub trait IdentityStore: Send + Sync {
         identity_id: &str,
         logins: &[IdentityLogin],
     ) -> StoreResult<u64>;
-    /// Moves every login of `source` to `destination` and deletes `source`, atomically;
+    /// Moves every login of `source` to `destination`, copies `source`'s live datasets to
+    /// `destination` as merged datasets named `{name}.{source}` (with their live records,
+    /// counted in the usage), and deletes `source`, atomically;
     /// `NotFound(Identity)` if either does not exist; an identity merged into itself is left
     /// as it is.
     fn merge_identities(&self, identity_pool_id: &str, source: &str, destination: &str) -> StoreResult<()>;
@@ -322,6 +327,21 @@ pub struct SyncRecord {
     pub modified_ms: i64,
     pub last_modified_by: String,
     pub device_modified_ms: Option<i64>,
+}
+
+/// A dataset change queued for delivery (pushes to subscribed devices, the pool's stream):
+/// the records it wrote are those of the dataset at `sync_count`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SyncChange {
+    pub id: i64,
+    pub identity_pool_id: String,
+    pub identity_id: String,
+    pub dataset: String,
+    pub sync_count: i64,
+    pub modified_by: String,
+    pub created_ms: i64,
+    /// Claims so far, this one included.
+    pub attempts: i64,
 }
 
 /// One change of an UpdateRecords: set `key` to `value`, or remove it (`value` None), if the
@@ -387,6 +407,18 @@ pub trait SyncStore: Send + Sync {
         after: Option<(i64, &str)>,
         limit: usize,
     ) -> StoreResult<Vec<SyncRecord>>;
+    /// The dataset (tombstones included) and [`SyncStore::list_sync_records`]'s page of it, as
+    /// of one moment: no record is newer than the dataset's sync count answered with it.
+    #[allow(clippy::too_many_arguments)]
+    fn list_dataset_records(
+        &self,
+        identity_pool_id: &str,
+        identity_id: &str,
+        name: &str,
+        after_sync_count: i64,
+        after: Option<(i64, &str)>,
+        limit: usize,
+    ) -> StoreResult<(Option<DatasetRecord>, Vec<SyncRecord>)>;
     /// Applies every patch or none, atomically (two concurrent calls on one dataset are
     /// serialised: each sees the other's result). Creates (or revives) the dataset on its first
     /// change; the dataset's sync count rises by one and every patched record takes it.
@@ -403,6 +435,8 @@ pub trait SyncStore: Send + Sync {
     /// Returns the dataset after the call and the records of the patched keys after it, by
     /// key (a key without a record, e.g. a removal of an absent one, is left out), or why
     /// nothing changed. `NotFound(Identity)` if the identity does not exist.
+    /// With `notify`, a call that changes the dataset also queues a [`SyncChange`] in the same
+    /// transaction (see [`SyncStore::claim_sync_changes`]).
     #[allow(clippy::too_many_arguments)]
     fn update_sync_records(
         &self,
@@ -413,7 +447,17 @@ pub trait SyncStore: Send + Sync {
         modified_by: &str,
         now_ms: i64,
         limits: &SyncLimits,
+        notify: bool,
     ) -> StoreResult<Result<(DatasetRecord, Vec<SyncRecord>), SyncRefusal>>;
+    /// Claims up to `limit` queued changes, oldest first, that no one holds (never claimed, or
+    /// whose claim ran out by `now_ms`): each is held until `now_ms + lease_ms` and its
+    /// `attempts` counts this claim. Claims are exclusive across nodes.
+    fn claim_sync_changes(&self, now_ms: i64, lease_ms: i64, limit: usize) -> StoreResult<Vec<SyncChange>>;
+    /// Removes a delivered (or abandoned) change; false if it was gone.
+    fn finish_sync_change(&self, id: i64) -> StoreResult<bool>;
+    /// Hands a claimed change back, due again at `retry_at_ms` (a delivery that failed);
+    /// false if it was gone.
+    fn retry_sync_change(&self, id: i64, retry_at_ms: i64) -> StoreResult<bool>;
     /// Deletes the dataset's records and leaves a tombstone at the next sync count (its
     /// `modified_ms` is `now_ms`, `last_modified_by` is left as it was); false if there was no
     /// live dataset.
@@ -758,6 +802,33 @@ pub struct GroupRecord {
     pub precedence: Option<i64>,
 }
 
+/// A user pool's domain: a prefix domain (`custom` false) or a custom domain. `doc` is
+/// opaque JSON; updates are compare-and-set on `version`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DomainRecord {
+    pub domain: String,
+    pub pool_id: String,
+    pub custom: bool,
+    pub created_ms: i64,
+    pub modified_ms: i64,
+    pub version: i64,
+    pub doc: String,
+}
+
+/// User pools' domains, unique across pools.
+pub trait DomainStore: Send + Sync {
+    /// `AlreadyExists(Domain)` if the name is any pool's already, or the pool has a domain
+    /// of that kind (prefix or custom); `NotFound(UserPool)` if the pool does not exist.
+    fn insert_domain(&self, rec: &DomainRecord) -> StoreResult<()>;
+    fn get_domain(&self, domain: &str) -> StoreResult<Option<DomainRecord>>;
+    /// The pool's domains (at most two), prefix first.
+    fn list_pool_domains(&self, pool_id: &str) -> StoreResult<Vec<DomainRecord>>;
+    /// Compare-and-set update of `modified_ms`, `version` and `doc`.
+    fn update_domain(&self, rec: &DomainRecord) -> StoreResult<()>;
+    /// False if the pool has no such domain.
+    fn delete_domain(&self, pool_id: &str, domain: &str) -> StoreResult<bool>;
+}
+
 /// Groups, and memberships of users (named by `username_key`) in them.
 /// Deleting a group, a user or a pool deletes the memberships hanging off it.
 pub trait GroupStore: Send + Sync {
@@ -907,6 +978,7 @@ pub trait Store:
     + KeyStore
     + TokenStore
     + GroupStore
+    + DomainStore
     + ImportJobStore
     + RateStore
     + AttemptStore

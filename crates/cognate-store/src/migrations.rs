@@ -39,6 +39,8 @@ migrations![
     (11, "0011_outbox_retention"),
     (12, "0012_identities"),
     (13, "0013_sync"),
+    (14, "0014_sync_notifications"),
+    (15, "0015_domains"),
 ];
 
 #[cfg(test)]

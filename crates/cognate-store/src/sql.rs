@@ -28,11 +28,12 @@ use std::fmt::Write as _;
 use crate::db::{missing_parent_is, single_int, sql_count, sql_limit, to_u64, Backend, Cells, Row, Tx, Value};
 use crate::{
     AppClientRecord, AppClientStore, Attempt, AttemptPolicy, AttemptStore, ClientSecretRecord, ClientSecretStore,
-    CodeCheck, CodeRecord, CodeStore, DatasetRecord, Entity, GroupRecord, GroupStore, IdentityLogin,
-    IdentityPoolRecord, IdentityPoolStore, IdentityRecord, IdentityStore, ImportJobRecord, ImportJobStore,
-    ImportProgress, KeyStore, OutboxMessage, OutboxStore, RateStore, SigningKeyRecord, Store, StoreError, StoreResult,
-    SyncLimits, SyncPatch, SyncRecord, SyncRefusal, SyncStore, SyncUsage, TokenStore, UserIndex, UserPoolRecord,
-    UserPoolStore, UserRecord, UserStatus, UserStore, UsernameKey, MAX_RATE_WINDOW_MS, RATE_WINDOW_RETENTION_MS,
+    CodeCheck, CodeRecord, CodeStore, DatasetRecord, DomainRecord, DomainStore, Entity, GroupRecord, GroupStore,
+    IdentityLogin, IdentityPoolRecord, IdentityPoolStore, IdentityRecord, IdentityStore, ImportJobRecord,
+    ImportJobStore, ImportProgress, KeyStore, OutboxMessage, OutboxStore, RateStore, SigningKeyRecord, Store,
+    StoreError, StoreResult, SyncChange, SyncLimits, SyncPatch, SyncRecord, SyncRefusal, SyncStore, SyncUsage,
+    TokenStore, UserIndex, UserPoolRecord, UserPoolStore, UserRecord, UserStatus, UserStore, UsernameKey,
+    MAX_RATE_WINDOW_MS, RATE_WINDOW_RETENTION_MS,
 };
 
 pub(crate) struct SqlStore<B: Backend> {
@@ -138,7 +139,13 @@ impl<B: Backend> SqlStore<B> {
         // statement and therefore atomically.
         let sql = format!("DELETE FROM {} WHERE id = $1", R::TABLE);
         let params = [id.into()];
-        Ok(self.db.write(move |tx| tx.execute(&sql, &params))? > 0)
+        Ok(self.db.write(move |tx| {
+            let deleted = tx.execute(&sql, &params)?;
+            // The outbox's rows name their pool without a foreign key (0014): deleted after
+            // the pool row, whose lock an append holds until it commits.
+            tx.execute("DELETE FROM outbox WHERE pool_id = $1", &params)?;
+            Ok(deleted)
+        })? > 0)
     }
 
     fn list_pools<R: PoolLike>(&self, after_id: Option<&str>, limit: usize) -> StoreResult<Vec<R>> {
@@ -1214,9 +1221,13 @@ impl<B: Backend> SqlStore<B> {
                 // ids in commit order (on PostgreSQL, sequence values are handed
                 // out before commit), so a reader paging with `after_id` cannot
                 // skip a message that commits late.
+                // A message belongs to a user pool, or to an identity pool (Cognito Sync's pushes).
                 let lock = format!("SELECT 1 FROM user_pools WHERE id = $1{}", tx.lock_rows());
                 if tx.query(&lock, &params[..1])?.is_empty() {
-                    return Err(StoreError::NotFound(Entity::UserPool));
+                    let lock = format!("SELECT 1 FROM identity_pools WHERE id = $1{}", tx.lock_rows());
+                    if tx.query(&lock, &params[..1])?.is_empty() {
+                        return Err(StoreError::NotFound(Entity::UserPool));
+                    }
                 }
                 // Expired messages of every pool, oldest first through the
                 // created_ms index, a batch per append: more than one row per
@@ -2296,14 +2307,21 @@ impl<B: Backend> IdentityStore for SqlStore<B> {
                 "UPDATE identity_logins SET identity_id = $3 WHERE identity_pool_id = $1 AND identity_id = $2",
                 &[pool.as_str().into(), source.as_str().into(), destination.as_str().into()],
             )?;
-            // The source's sync data goes with it (see "Cognito Sync" for the lock order).
-            let (identities, bytes) = drop_identity_sync_data(tx, &pool, &source)?;
+            // The source's live datasets are copied to the destination as merged datasets,
+            // then its sync data goes with it (see "Cognito Sync" for the lock order).
+            let (gained, gained_bytes) = copy_merged_datasets(tx, &pool, &source, &destination)?;
+            let (lost, lost_bytes) = drop_identity_sync_data(tx, &pool, &source)?;
             tx.execute(
                 "DELETE FROM identities WHERE identity_pool_id = $1 AND identity_id = $2",
                 &[pool.as_str().into(), source.as_str().into()],
             )?;
-            if identities != 0 || bytes != 0 {
-                adjust_pool_sync_usage(tx, &pool, &source, identities, bytes, 0)?;
+            // The two shards in shard order, so that two merges cannot wait on each other.
+            let mut shards = [(source.as_str(), lost, lost_bytes), (destination.as_str(), gained, gained_bytes)];
+            shards.sort_by_key(|(id, _, _)| count_shard(id));
+            for (id, identities, bytes) in shards {
+                if identities != 0 || bytes != 0 {
+                    adjust_pool_sync_usage(tx, &pool, id, identities, bytes, 0)?;
+                }
             }
             // Last statement (see the module comment).
             adjust_identity_count(tx, &pool, &source, -1)
@@ -2385,6 +2403,83 @@ impl<B: Backend> IdentityStore for SqlStore<B> {
             )
         })?;
         to_u64(single_int(rows)?)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// User pool domains
+
+const DOMAIN_COLUMNS: &str = "domain, pool_id, custom, created_ms, modified_ms, version, doc";
+
+fn domain_from_row(row: Row) -> StoreResult<DomainRecord> {
+    let mut c = Cells::new(row);
+    Ok(DomainRecord {
+        domain: c.text()?,
+        pool_id: c.text()?,
+        custom: c.bool()?,
+        created_ms: c.int()?,
+        modified_ms: c.int()?,
+        version: c.int()?,
+        doc: c.text()?,
+    })
+}
+
+impl<B: Backend> DomainStore for SqlStore<B> {
+    fn insert_domain(&self, rec: &DomainRecord) -> StoreResult<()> {
+        let params = [
+            rec.domain.as_str().into(),
+            rec.pool_id.as_str().into(),
+            rec.custom.into(),
+            rec.created_ms.into(),
+            rec.modified_ms.into(),
+            rec.version.into(),
+            rec.doc.as_str().into(),
+        ];
+        self.db
+            .write(move |tx| {
+                // Either unique key (the name, or the pool's domain of this kind) refuses it.
+                let inserted = tx.execute(
+                    &format!(
+                        "INSERT INTO user_pool_domains ({DOMAIN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                              ON CONFLICT DO NOTHING"
+                    ),
+                    &params,
+                )?;
+                if inserted == 0 {
+                    return Err(StoreError::AlreadyExists(Entity::Domain));
+                }
+                Ok(())
+            })
+            .map_err(missing_parent_is(Entity::UserPool))
+    }
+
+    fn get_domain(&self, domain: &str) -> StoreResult<Option<DomainRecord>> {
+        let sql = format!("SELECT {DOMAIN_COLUMNS} FROM user_pool_domains WHERE domain = $1");
+        let params = [domain.into()];
+        let rows = self.db.read(|tx| tx.query(&sql, &params))?;
+        rows.into_iter().next().map(domain_from_row).transpose()
+    }
+
+    fn list_pool_domains(&self, pool_id: &str) -> StoreResult<Vec<DomainRecord>> {
+        let sql = format!("SELECT {DOMAIN_COLUMNS} FROM user_pool_domains WHERE pool_id = $1 ORDER BY custom");
+        let params = [pool_id.into()];
+        let rows = self.db.read(|tx| tx.query(&sql, &params))?;
+        rows.into_iter().map(domain_from_row).collect()
+    }
+
+    fn update_domain(&self, rec: &DomainRecord) -> StoreResult<()> {
+        let key = [("domain", rec.domain.as_str().into()), ("pool_id", rec.pool_id.as_str().into())];
+        let set = [("modified_ms", rec.modified_ms.into()), ("doc", rec.doc.as_str().into())];
+        let version = rec.version;
+        self.db.write(move |tx| cas_update(tx, Entity::Domain, "user_pool_domains", &key, &set, version))
+    }
+
+    fn delete_domain(&self, pool_id: &str, domain: &str) -> StoreResult<bool> {
+        let params = [pool_id.into(), domain.into()];
+        Ok(self
+            .db
+            .write(move |tx| tx.execute("DELETE FROM user_pool_domains WHERE pool_id = $1 AND domain = $2", &params))?
+            > 0)
     }
 }
 
@@ -2550,6 +2645,56 @@ fn drop_identity_sync_data(tx: &mut dyn Tx, identity_pool_id: &str, identity_id:
     }
 }
 
+/// Copies `source`'s live datasets and their live records to `destination`, each named
+/// `{name}.{source}` (the form Cognito Sync's clients look for: a dataset's merged datasets
+/// are those named after it and a dot), and counts them in the destination's usage; what
+/// the pool's usage gains (identities, bytes); the identity's last change becomes the copied
+/// datasets' latest if later. A name the destination already uses is
+/// skipped. Merged datasets do not count against the dataset limit: a merge is not refused.
+fn copy_merged_datasets(
+    tx: &mut dyn Tx,
+    identity_pool_id: &str,
+    source: &str,
+    destination: &str,
+) -> StoreResult<(i64, i64)> {
+    let rows = tx.query(
+        &format!(
+            "INSERT INTO sync_datasets ({DATASET_COLUMNS}) SELECT identity_pool_id, $3, name || '.' || $2, created_ms, \
+             modified_ms, last_modified_by, sync_count, num_records, data_bytes, deleted FROM sync_datasets \
+             WHERE identity_pool_id = $1 AND identity_id = $2 AND deleted = $4 \
+             ON CONFLICT DO NOTHING RETURNING name, data_bytes, modified_ms"
+        ),
+        &[identity_pool_id.into(), source.into(), destination.into(), false.into()],
+    )?;
+    let mut copied = Vec::with_capacity(rows.len());
+    let (mut bytes, mut modified_ms) = (0, 0);
+    for row in rows {
+        let mut c = Cells::new(row);
+        copied.push(c.text()?);
+        bytes += c.int()?;
+        modified_ms = modified_ms.max(c.int()?);
+    }
+    for name in &copied {
+        let original = name.strip_suffix(&format!(".{source}")).unwrap_or(name);
+        tx.execute(
+            &format!(
+                "{INSERT_SYNC_RECORDS} SELECT identity_pool_id, $3, $4, key, value, sync_count, modified_ms, \
+                 last_modified_by, device_modified_ms FROM sync_records \
+                 WHERE identity_pool_id = $1 AND identity_id = $2 AND dataset = $5 AND value IS NOT NULL"
+            ),
+            &[identity_pool_id.into(), source.into(), destination.into(), name.as_str().into(), original.into()],
+        )?;
+    }
+    if copied.is_empty() {
+        return Ok((0, 0));
+    }
+    let key = [identity_pool_id.into(), destination.into()];
+    let (before, _) = lock_identity_usage(tx, &key)?;
+    let count = i64::try_from(copied.len()).unwrap_or(i64::MAX);
+    adjust_identity_usage(tx, &key, count, bytes, modified_ms)?;
+    Ok((i64::from(before == 0), bytes))
+}
+
 /// The stored records of `keys` (each once) of a dataset, by key.
 fn sync_records_by_key(
     tx: &mut dyn Tx,
@@ -2636,6 +2781,7 @@ fn update_sync_records_tx(
     modified_by: &str,
     now_ms: i64,
     limits: &SyncLimits,
+    notify: bool,
 ) -> StoreResult<Result<(DatasetRecord, Vec<SyncRecord>), SyncRefusal>> {
     let key: [Value; 3] = [identity_pool_id.into(), identity_id.into(), name.into()];
     let identity_key: [Value; 2] = [identity_pool_id.into(), identity_id.into()];
@@ -2772,6 +2918,13 @@ fn update_sync_records_tx(
         ],
     )?;
     adjust_identity_usage(tx, &identity_key, i64::from(!was_live), new_bytes - old_bytes, now_ms)?;
+    if notify {
+        tx.execute(
+            "INSERT INTO sync_changes (identity_pool_id, identity_id, dataset, sync_count, modified_by, created_ms, \
+             lease_until_ms, attempts) VALUES ($1, $2, $3, $4, $5, $6, 0, 0)",
+            &[key[0].clone(), key[1].clone(), key[2].clone(), sync_count.into(), modified_by.into(), now_ms.into()],
+        )?;
+    }
     // Last statement (see the module comment).
     adjust_pool_sync_usage(tx, identity_pool_id, identity_id, identities_delta, new_bytes - old_bytes, now_ms)?;
 
@@ -2843,6 +2996,38 @@ impl<B: Backend> SyncStore for SqlStore<B> {
         rows.into_iter().map(sync_record_from_row).collect()
     }
 
+    fn list_dataset_records(
+        &self,
+        identity_pool_id: &str,
+        identity_id: &str,
+        name: &str,
+        after_sync_count: i64,
+        after: Option<(i64, &str)>,
+        limit: usize,
+    ) -> StoreResult<(Option<DatasetRecord>, Vec<SyncRecord>)> {
+        // One statement, so one snapshot on both backends: the dataset row joined with the
+        // page of its records (the same range scan as list_sync_records), or with nothing.
+        let (records, params) =
+            sync_records_statement(identity_pool_id, identity_id, name, after_sync_count, after, limit.max(1));
+        let columns = DATASET_COLUMNS.split(", ").map(|c| format!("d.{c}")).collect::<Vec<_>>().join(", ");
+        let record_columns = SYNC_RECORD_COLUMNS.split(", ").map(|c| format!("r.{c}")).collect::<Vec<_>>().join(", ");
+        let sql = format!(
+            "SELECT {columns}, {record_columns} FROM sync_datasets d LEFT JOIN ({records}) r ON 1 = 1 \
+             WHERE d.identity_id = $1 AND d.identity_pool_id = $2 AND d.name = $3 ORDER BY r.sync_count, r.key"
+        );
+        let rows = self.db.read(|tx| tx.query(&sql, &params))?;
+        let mut dataset = None;
+        let mut page = Vec::new();
+        for mut row in rows {
+            let record = row.split_off(10);
+            dataset = Some(dataset_from_row(row)?);
+            if limit > 0 && !matches!(record.first(), Some(Value::Null) | None) {
+                page.push(sync_record_from_row(record)?);
+            }
+        }
+        Ok((dataset, page))
+    }
+
     fn update_sync_records(
         &self,
         identity_pool_id: &str,
@@ -2852,12 +3037,69 @@ impl<B: Backend> SyncStore for SqlStore<B> {
         modified_by: &str,
         now_ms: i64,
         limits: &SyncLimits,
+        notify: bool,
     ) -> StoreResult<Result<(DatasetRecord, Vec<SyncRecord>), SyncRefusal>> {
         let (pool, id, name) = (identity_pool_id.to_owned(), identity_id.to_owned(), name.to_owned());
         let (patches, modified_by, limits) = (patches.to_vec(), modified_by.to_owned(), *limits);
         self.db
-            .write(move |tx| update_sync_records_tx(tx, &pool, &id, &name, &patches, &modified_by, now_ms, &limits))
+            .write(move |tx| {
+                update_sync_records_tx(tx, &pool, &id, &name, &patches, &modified_by, now_ms, &limits, notify)
+            })
             .map_err(missing_parent_is(Entity::Identity))
+    }
+
+    fn claim_sync_changes(&self, now_ms: i64, lease_ms: i64, limit: usize) -> StoreResult<Vec<SyncChange>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let until = now_ms.saturating_add(lease_ms);
+        self.db.write(move |tx| {
+            // Due changes in id order through sync_changes_due; rows another node is
+            // claiming right now are skipped, not waited for.
+            let due = format!(
+                "SELECT id FROM sync_changes WHERE lease_until_ms <= $1 ORDER BY lease_until_ms, id LIMIT $2{}",
+                tx.lock_rows_skip_locked()
+            );
+            let ids: Vec<i64> = tx
+                .query(&due, &[now_ms.into(), sql_limit(limit)])?
+                .into_iter()
+                .map(|row| Cells::new(row).int())
+                .collect::<StoreResult<_>>()?;
+            let mut claimed = Vec::with_capacity(ids.len());
+            for id in ids {
+                let rows = tx.query(
+                    "UPDATE sync_changes SET lease_until_ms = $2, attempts = attempts + 1 WHERE id = $1 \
+                     RETURNING id, identity_pool_id, identity_id, dataset, sync_count, modified_by, created_ms, \
+                     attempts",
+                    &[id.into(), until.into()],
+                )?;
+                for row in rows {
+                    let mut c = Cells::new(row);
+                    claimed.push(SyncChange {
+                        id: c.int()?,
+                        identity_pool_id: c.text()?,
+                        identity_id: c.text()?,
+                        dataset: c.text()?,
+                        sync_count: c.int()?,
+                        modified_by: c.text()?,
+                        created_ms: c.int()?,
+                        attempts: c.int()?,
+                    });
+                }
+            }
+            claimed.sort_by_key(|c| c.id);
+            Ok(claimed)
+        })
+    }
+
+    fn retry_sync_change(&self, id: i64, retry_at_ms: i64) -> StoreResult<bool> {
+        let params = [id.into(), retry_at_ms.into()];
+        Ok(self.db.write(move |tx| tx.execute("UPDATE sync_changes SET lease_until_ms = $2 WHERE id = $1", &params))?
+            > 0)
+    }
+
+    fn finish_sync_change(&self, id: i64) -> StoreResult<bool> {
+        Ok(self.db.write(move |tx| tx.execute("DELETE FROM sync_changes WHERE id = $1", &[id.into()]))? > 0)
     }
 
     fn delete_dataset(&self, identity_pool_id: &str, identity_id: &str, name: &str, now_ms: i64) -> StoreResult<bool> {

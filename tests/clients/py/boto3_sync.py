@@ -19,9 +19,8 @@ foreign {code, status}, afterDelete.
 
 import boto3
 import botocore.config
-from botocore.exceptions import ClientError
 
-from clientlib import describe_error, identity_client, run, step
+from clientlib import identity_client, refused, run, step
 
 
 def sync_client(endpoint, credentials):
@@ -34,15 +33,6 @@ def sync_client(endpoint, credentials):
         aws_session_token=credentials["SessionToken"],
         config=botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"}),
     )
-
-
-def refused(call):
-    try:
-        out = call()
-    except ClientError as err:
-        info = describe_error(err)
-        return {"code": info["code"], "status": err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")}
-    raise RuntimeError(f"succeeded: {out!r}")
 
 
 def records(out):

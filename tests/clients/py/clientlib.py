@@ -81,6 +81,46 @@ def identity_client(endpoint, access_key="test", secret_key="test", session_toke
     return client
 
 
+def totp(secret, at):
+    """RFC 6238 TOTP (SHA-1, 6 digits, 30 s) of a base32 secret at time `at`."""
+    import base64
+    import hashlib
+    import hmac
+    import struct
+
+    key = base64.b32decode(secret.upper() + "=" * (-len(secret) % 8))
+    digest = hmac.new(key, struct.pack(">Q", int(at) // 30), hashlib.sha1).digest()
+    offset = digest[-1] & 0x0F
+    value = struct.unpack(">I", digest[offset : offset + 4])[0] & 0x7FFFFFFF
+    return f"{value % 1000000:06d}"
+
+
+def aws_client(service, endpoint, access_key="test", secret_key="test", session_token=None):
+    """Any AWS service's boto3 client at `endpoint` (Cognito Sync at Cognate, Kinesis or SNS
+    at moto), in us-east-1, without retries."""
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        aws_session_token=session_token,
+        config=botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"}),
+    )
+
+
+def refused(call):
+    """The error code and HTTP status `call` fails with (it must fail)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        out = call()
+    except ClientError as err:
+        info = describe_error(err)
+        return {"code": info["code"], "status": err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")}
+    raise RuntimeError(f"succeeded: {out!r}")
+
+
 def describe_error(err):
     info = {"name": type(err).__name__, "message": str(err)}
     response = getattr(err, "response", None)

@@ -41,7 +41,6 @@ import base64
 import datetime
 import hashlib
 import hmac
-import struct
 import time
 
 from pycognito import Cognito
@@ -56,7 +55,7 @@ from pycognito.aws_srp import (
 )
 from pycognito.exceptions import SoftwareTokenMFAChallengeException
 
-from clientlib import CALLS, _record_call, describe_error, idp_client, run, step
+from clientlib import CALLS, _record_call, describe_error, idp_client, run, step, totp
 
 
 def awssrp(params):
@@ -183,15 +182,6 @@ def srp_challenge(params):
         "session": response.get("Session"),
         "challengeResponses": answer,
     }
-
-
-def totp(secret, at):
-    """RFC 6238 TOTP (SHA-1, 6 digits, 30 s) of a base32 secret at time `at`."""
-    key = base64.b32decode(secret.upper() + "=" * (-len(secret) % 8))
-    digest = hmac.new(key, struct.pack(">Q", int(at) // 30), hashlib.sha1).digest()
-    offset = digest[-1] & 0x0F
-    value = struct.unpack(">I", digest[offset : offset + 4])[0] & 0x7FFFFFFF
-    return f"{value % 1000000:06d}"
 
 
 def new_cognito(params):

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use cognate_api::identity::{IdentityPool, RoleMapping};
-use cognate_api::sync::{CognitoStreams, PushSync};
+use cognate_api::sync::{BulkPublishStatus, CognitoStreams, PushSync};
 use cognate_store::IdentityPoolRecord;
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +37,20 @@ pub struct IdentityPoolDoc {
     /// The key OpenID tokens of this pool are signed with, made on first use.
     #[serde(rename = "Cognate.OpenIdKey", default, skip_serializing_if = "Option::is_none")]
     pub openid_key: Option<StoredKey>,
+    /// Cognito Sync's last bulk publish (BulkPublish, GetBulkPublishDetails).
+    #[serde(rename = "Cognate.BulkPublish", default, skip_serializing_if = "Option::is_none")]
+    pub bulk_publish: Option<BulkPublishState>,
+}
+
+/// Cognito Sync's last bulk publish of the pool (see `bulk_publish`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BulkPublishState {
+    pub status: BulkPublishStatus,
+    pub started_ms: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
 }
 
 /// The pool's Cognito Sync configuration, as Get/SetIdentityPoolConfiguration show it.

@@ -5,6 +5,8 @@
 
 use cognate_api::ErrorCode;
 
+use crate::aws::{element, form_of, unescape};
+
 use super::credentials::Issued;
 use super::openid;
 use crate::context::Ctx;
@@ -15,18 +17,6 @@ const SESSION_NAME: &str = "CognitoIdentityCredentials";
 
 fn unavailable(detail: String) -> ApiError {
     ApiError::new(ErrorCode::ExternalServiceException, detail)
-}
-
-/// The text of the first `<element>` of an XML document (STS's answers are flat enough).
-fn element<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
-    let open = format!("<{name}>");
-    let start = xml.find(&open)? + open.len();
-    let end = xml[start..].find(&format!("</{name}>"))?;
-    Some(&xml[start..start + end])
-}
-
-fn unescape(text: &str) -> String {
-    text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&apos;", "'").replace("&amp;", "&")
 }
 
 pub async fn credentials(
@@ -69,32 +59,4 @@ pub async fn credentials(
         session_token: field("SessionToken")?,
         expires_ms: i64::try_from(expires.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX),
     })
-}
-
-/// `application/x-www-form-urlencoded` of `pairs`.
-fn form_of(pairs: &[(&str, &str)]) -> String {
-    fn encode(text: &str) -> String {
-        text.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-                _ => format!("%{b:02X}"),
-            })
-            .collect()
-    }
-    pairs.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn forms_are_encoded_and_answers_read() {
-        assert_eq!(form_of(&[("a b", "x&y=z"), ("t", "é")]), "a%20b=x%26y%3Dz&t=%C3%A9");
-        let xml =
-            "<R><Credentials><AccessKeyId>ASIA1</AccessKeyId><SessionToken>a&amp;b</SessionToken></Credentials></R>";
-        assert_eq!(element(xml, "AccessKeyId"), Some("ASIA1"));
-        assert_eq!(element(xml, "SessionToken").map(unescape).as_deref(), Some("a&b"));
-        assert_eq!(element(xml, "Code"), None);
-    }
 }

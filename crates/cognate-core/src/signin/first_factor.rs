@@ -347,6 +347,13 @@ pub(super) async fn password(ctx: &Ctx, call: &ClientCall, params: &Params) -> A
     check_plain_password(ctx, call, target, given, params.device_key()).await
 }
 
+/// The hosted sign-in page's password: as USER_PASSWORD_AUTH, but the client proves itself
+/// later (at the token endpoint), so no SECRET_HASH.
+pub(super) async fn hosted_password(ctx: &Ctx, call: &ClientCall, login: &str, given: String) -> ApiResult<Step> {
+    let target = sign_in_user(ctx, call, login).await?;
+    check_plain_password(ctx, call, target, given, None).await
+}
+
 /// Counts the guess, then checks it (an unknown login costs as much and fails alike).
 async fn check_plain_password(
     ctx: &Ctx,

@@ -172,6 +172,13 @@ pub async fn initiate(
     }
 }
 
+/// A sign-in on the hosted pages with a username and password, whatever the client's
+/// ExplicitAuthFlows (they govern the API, not the hosted pages), with the API's lockout and
+/// user-existence rules.
+pub async fn hosted_password(ctx: &Ctx, call: &ClientCall, login: &str, password: String) -> ApiResult<Step> {
+    checked(Origin::PasswordStart, first_factor::hosted_password(ctx, call, login, password).await)
+}
+
 /// Answers the challenge `challenge` of a sign-in in progress.
 pub async fn respond(
     ctx: &Ctx,

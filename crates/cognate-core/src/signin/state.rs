@@ -54,6 +54,9 @@ pub struct RefreshClaims {
     pub auth_time: i64,
     pub issued_ms: i64,
     pub expires_ms: i64,
+    /// The OAuth 2.0 scopes granted with it (hosted sign-in), which its refreshes keep.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
 }
 
 /// How long a challenge Session or SECRET_BLOCK lives: the client's AuthSessionValidity

@@ -51,7 +51,7 @@ pub(super) async fn complete_sign_in(
     lockout::sign_in_succeeded(ctx, &call.pool_id, &user.record.username_key).await?;
     hooks::post_authentication(ctx, call, &user).await?;
     if call.pool.pool.device_configuration.is_none() {
-        return issue(ctx, call, &user, auth_time, None, None).await;
+        return issue(ctx, call, &user, auth_time, None, None, None).await;
     }
     let known = given_device.filter(|k| user.doc.device(k).is_some()).map(str::to_owned);
     let (key, new_device) = match known {
@@ -70,12 +70,13 @@ pub(super) async fn complete_sign_in(
         }
     };
     users::save_user_or_fail(ctx, &call.pool.pool, &mut user).await?;
-    let mut tokens = issue(ctx, call, &user, auth_time, None, Some(&key)).await?;
+    let mut tokens = issue(ctx, call, &user, auth_time, None, Some(&key), None).await?;
     tokens.new_device = new_device;
     Ok(tokens)
 }
 
-/// Issues ID and access tokens (and a refresh token unless `origin` says this is a refresh).
+/// Issues ID and access tokens (and a refresh token unless `origin` says this is a refresh);
+/// an OAuth 2.0 `grant` sets the access token's scopes and the ID token's nonce.
 async fn issue(
     ctx: &Ctx,
     call: &ClientCall,
@@ -83,6 +84,7 @@ async fn issue(
     auth_time: i64,
     origin: Option<&RefreshClaims>,
     device_key: Option<&str>,
+    grant: Option<&OAuthGrant>,
 ) -> ApiResult<Tokens> {
     let client = &call.client;
     let units = client.token_validity_units.clone().unwrap_or_default();
@@ -121,7 +123,11 @@ async fn issue(
     access.insert("client_id".into(), json!(call.client_id));
     access.insert("event_id".into(), json!(event_id));
     access.insert("token_use".into(), json!("access"));
-    access.insert("scope".into(), json!("aws.cognito.signin.user.admin"));
+    let scope = grant.map_or_else(|| "aws.cognito.signin.user.admin".to_owned(), |g| g.scopes.join(" "));
+    access.insert("scope".into(), json!(scope));
+    if let Some(nonce) = grant.and_then(|g| g.nonce.as_ref()) {
+        id.insert("nonce".into(), json!(nonce));
+    }
     access.insert("auth_time".into(), json!(auth_time));
     access.insert("iat".into(), json!(now));
     access.insert("exp".into(), json!(now + access_secs));
@@ -156,6 +162,7 @@ async fn issue(
                 auth_time,
                 issued_ms: ctx.now_ms(),
                 expires_ms: ctx.now_ms() + refresh_secs * 1000,
+                scopes: grant.map(|g| g.scopes.clone()),
             },
         )?),
     };
@@ -185,6 +192,8 @@ fn readable_attributes(client: &UserPoolClientType, user: &User) -> Vec<(String,
             let typed = match name.as_str() {
                 "email_verified" | "phone_number_verified" => json!(value == "true"),
                 "updated_at" => value.parse::<i64>().map(Value::from).unwrap_or_else(|_| json!(value)),
+                // A federated user's identities, as the JSON array Cognito puts in the claim.
+                "identities" => serde_json::from_str(value).unwrap_or_else(|_| json!(value)),
                 _ => json!(value),
             };
             (name.clone(), typed)
@@ -223,7 +232,28 @@ pub async fn refresh(ctx: &Ctx, call: &ClientCall, token: &str, proof: ClientPro
     if !user.record.enabled {
         return Err(not_authorized("User is disabled."));
     }
-    issue(ctx, call, &user, claims.auth_time, Some(&claims), None).await
+    let grant = claims.scopes.clone().map(|scopes| OAuthGrant { scopes, nonce: None });
+    issue(ctx, call, &user, claims.auth_time, Some(&claims), None, grant.as_ref()).await
+}
+
+/// What an OAuth 2.0 sign-in (the hosted pages) grants besides the user: the scopes, which
+/// become the access token's `scope`, and the relying party's nonce, which the ID token
+/// carries back.
+#[derive(Clone, Debug)]
+pub struct OAuthGrant {
+    pub scopes: Vec<String>,
+    pub nonce: Option<String>,
+}
+
+/// Tokens for a user signed in through the hosted pages, with the scopes granted.
+pub async fn issue_oauth(
+    ctx: &Ctx,
+    call: &ClientCall,
+    user: &User,
+    auth_time: i64,
+    grant: &OAuthGrant,
+) -> ApiResult<Tokens> {
+    issue(ctx, call, user, auth_time, None, None, Some(grant)).await
 }
 
 /// Spends a refresh token of a rotating client and returns its successor (same family). A

@@ -53,6 +53,11 @@ pub struct UserDoc {
     /// Devices the user signed in from (device tracking).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub devices: Vec<Device>,
+    /// External identities linked to this user (AdminLinkProviderForUser) as
+    /// `{provider}:{subject}`: unique in the pool (an alias of kind `provider`), so a sign-in
+    /// through the provider finds this user.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub linked_providers: Vec<String>,
 }
 
 /// A tracked device. `secret` (its sealed SRP salt and verifier) is set by ConfirmDevice.
@@ -259,6 +264,9 @@ impl User {
             if is_alias_attribute(pool, "preferred_username") {
                 aliases.push(("preferred_username".to_owned(), username_key(pool, value).into_string()));
             }
+        }
+        for link in &self.doc.linked_providers {
+            aliases.push(("provider".to_owned(), link.clone()));
         }
         UserIndex { search, aliases }
     }

@@ -6,10 +6,12 @@ mod auth;
 mod devices;
 pub mod groups;
 pub mod identity_pools;
+pub mod identity_providers;
 pub mod import_jobs;
 mod mfa;
 mod mfa_config;
 pub mod pool_clients;
+pub mod resource_servers;
 mod self_service;
 pub mod sign_up;
 mod sync;
@@ -143,6 +145,27 @@ operations! {
     CognitoIdp "ListUserImportJobs" => import_jobs::list_user_import_jobs,                               [Iam], UserPoolResourceRead,
     CognitoIdp "StartUserImportJob" => import_jobs::start_user_import_job,                               [Iam], UserPoolResourceUpdate,
     CognitoIdp "StopUserImportJob" => import_jobs::stop_user_import_job,                                 [Iam], UserPoolResourceUpdate,
+    CognitoIdp "CreateResourceServer" => resource_servers::create_resource_server,                       [Iam], UserPoolResourceUpdate,
+    CognitoIdp "DescribeResourceServer" => resource_servers::describe_resource_server,                   [Iam], UserPoolResourceRead,
+    CognitoIdp "UpdateResourceServer" => resource_servers::update_resource_server,                       [Iam], UserPoolResourceUpdate,
+    CognitoIdp "DeleteResourceServer" => resource_servers::delete_resource_server,                       [Iam], UserPoolResourceUpdate,
+    CognitoIdp "ListResourceServers" => resource_servers::list_resource_servers,                         [Iam], UserPoolResourceRead,
+    CognitoIdp "GetClientToken" => resource_servers::get_client_token,                                   [Iam], UserToken,
+    CognitoIdp "CreateUserPoolDomain" => resource_servers::create_user_pool_domain,                      [Iam], UserPoolResourceUpdate,
+    CognitoIdp "DescribeUserPoolDomain" => resource_servers::describe_user_pool_domain,                  [Iam], UserPoolResourceRead,
+    CognitoIdp "UpdateUserPoolDomain" => resource_servers::update_user_pool_domain,                      [Iam], UserPoolResourceUpdate,
+    CognitoIdp "DeleteUserPoolDomain" => resource_servers::delete_user_pool_domain,                      [Iam], UserPoolResourceUpdate,
+    CognitoIdp "CreateIdentityProvider" => identity_providers::create_identity_provider,                 [Iam], UserPoolResourceUpdate,
+    CognitoIdp "DescribeIdentityProvider" => identity_providers::describe_identity_provider,             [Iam], UserPoolResourceRead,
+    CognitoIdp "UpdateIdentityProvider" => identity_providers::update_identity_provider,                 [Iam], UserPoolResourceUpdate,
+    CognitoIdp "DeleteIdentityProvider" => identity_providers::delete_identity_provider,                 [Iam], UserPoolResourceUpdate,
+    CognitoIdp "ListIdentityProviders" => identity_providers::list_identity_providers,                   [Iam], UserPoolResourceRead,
+    CognitoIdp "GetIdentityProviderByIdentifier" => identity_providers::get_identity_provider_by_identifier, [Iam], UserPoolResourceRead,
+    CognitoIdp "GetSigningCertificate" => identity_providers::get_signing_certificate,                   [Iam], UserPoolResourceRead,
+    CognitoIdp "AdminLinkProviderForUser" => identity_providers::admin_link_provider_for_user,           [Iam], UserFederation,
+    CognitoIdp "AdminDisableProviderForUser" => identity_providers::admin_disable_provider_for_user,     [Iam], UserFederation,
+    CognitoIdp "SetUICustomization" => resource_servers::set_ui_customization,                           [Iam], UserPoolResourceUpdate,
+    CognitoIdp "GetUICustomization" => resource_servers::get_ui_customization,                           [Iam], UserPoolResourceRead,
     CognitoIdp "TagResource" => tags::tag_resource,                                                      [Iam], UserPoolResourceUpdate,
     CognitoIdp "UntagResource" => tags::untag_resource,                                                  [Iam], UserPoolResourceUpdate,
     CognitoIdp "ListTagsForResource" => tags::list_tags_for_resource,                                    [Iam], UserPoolResourceRead,
@@ -182,6 +205,10 @@ operations! {
     CognitoSync "SetIdentityPoolConfiguration" => sync::set_identity_pool_configuration,                 [Iam], Unmetered,
     CognitoSync "GetCognitoEvents" => sync::get_cognito_events,                                          [Iam], Unmetered,
     CognitoSync "SetCognitoEvents" => sync::set_cognito_events,                                          [Iam], Unmetered,
+    CognitoSync "SubscribeToDataset" => sync::subscribe_to_dataset,                                      [Iam, Identity], Unmetered,
+    CognitoSync "UnsubscribeFromDataset" => sync::unsubscribe_from_dataset,                              [Iam, Identity], Unmetered,
+    CognitoSync "BulkPublish" => sync::bulk_publish,                                                     [Iam], Unmetered,
+    CognitoSync "GetBulkPublishDetails" => sync::get_bulk_publish_details,                               [Iam], Unmetered,
 }
 
 /// The declaration of an implemented operation (None: not implemented).

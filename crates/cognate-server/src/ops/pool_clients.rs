@@ -122,7 +122,7 @@ fn is_allowed_redirect(url: &str) -> bool {
 
 /// Checks and fills a client's settings the way Cognito does.
 fn resolve_settings(
-    pool: &UserPoolType,
+    doc: &PoolDoc,
     s: ClientSettings,
     has_secret: bool,
     client: &mut UserPoolClientType,
@@ -159,6 +159,7 @@ fn resolve_settings(
     }
     client.explicit_auth_flows = Some(flows);
 
+    let pool = &doc.pool;
     let schema: Vec<&SchemaAttributeType> = pool.schema_attributes.iter().flatten().collect();
     let known = |name: &str| schema.iter().any(|a| a.name.as_deref() == Some(name));
     if let Some(read) = &s.read_attributes {
@@ -179,7 +180,7 @@ fn resolve_settings(
     client.write_attributes = s.write_attributes;
 
     for provider in s.supported_identity_providers.iter().flatten() {
-        if provider != "COGNITO" {
+        if provider != "COGNITO" && !cognate_core::identity_providers::exists(doc, provider) {
             let pool_id = pool.id.clone().unwrap_or_default();
             return Err(ApiError::invalid_parameter(format!(
                 "The provider {provider} does not exist for User Pool {pool_id}"
@@ -215,8 +216,7 @@ fn resolve_settings(
         ));
     }
     for scope in s.allowed_oauth_scopes.iter().flatten() {
-        // Resource-server scopes (identifier/scope) arrive with resource servers.
-        if !STANDARD_SCOPES.contains(&scope.as_str()) {
+        if !STANDARD_SCOPES.contains(&scope.as_str()) && !cognate_core::resource_servers::scope_exists(doc, scope) {
             return Err(ApiError::new(
                 cognate_api::ErrorCode::ScopeDoesNotExistException,
                 format!("Invalid scope requested: {scope}"),
@@ -329,7 +329,7 @@ pub async fn create_client_with_id(
         ..Default::default()
     };
     let settings = client_settings!(input);
-    resolve_settings(&doc.pool, settings, wants_secret, &mut client)?;
+    resolve_settings(&doc, settings, wants_secret, &mut client)?;
     let secret = match (&input.client_secret, wants_secret) {
         (Some(custom), _) => Some(custom.expose().clone()),
         (None, true) => Some(cognate_crypto::ids::client_secret()),
@@ -391,7 +391,7 @@ pub async fn update_user_pool_client(
     loop {
         attempts.begin()?;
         let (mut record, mut client) = load_client(ctx, &pool_id, &client_id).await?;
-        resolve_settings(&doc.pool, settings.clone(), secret.is_some(), &mut client)?;
+        resolve_settings(&doc, settings.clone(), secret.is_some(), &mut client)?;
         if let Some(name) = &input.client_name {
             client.client_name = Some(name.clone());
             record.name = name.clone();

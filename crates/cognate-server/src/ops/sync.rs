@@ -2,9 +2,9 @@
 
 use cognate_api::sync::*;
 use cognate_core::context::timestamp;
-use cognate_core::push;
 use cognate_core::records::{page_after, page_token};
 use cognate_core::sync::{self, Listed};
+use cognate_core::{bulk_publish, push};
 use cognate_core::{ApiError, ApiResult, Ctx};
 use cognate_store::{DatasetRecord, SyncPatch, SyncRecord};
 
@@ -74,7 +74,7 @@ pub async fn list_records(ctx: Ctx, input: ListRecordsRequest) -> ApiResult<List
     let after = records_after(input.next_token.as_ref())?;
     let last = input.last_sync_count.unwrap_or(0);
     let (pool, identity, name) = (&input.identity_pool_id, &input.identity_id, &input.dataset_name);
-    let Listed { records, next, dataset, deleted_after_requested, session_token } =
+    let Listed { records, next, dataset, deleted_after_requested, merged, session_token } =
         sync::list_records(&ctx, pool, identity, name, last, after, limit).await?;
     let records: Vec<Record> = records.iter().map(record_view).collect();
     Ok(ListRecordsResponse {
@@ -85,8 +85,7 @@ pub async fn list_records(ctx: Ctx, input: ListRecordsRequest) -> ApiResult<List
         last_modified_by: dataset.as_ref().map(|d| d.last_modified_by.clone()),
         dataset_exists: Some(dataset.is_some()),
         dataset_deleted_after_requested_sync_count: Some(deleted_after_requested),
-        // Merged identities' datasets are not tracked apart yet.
-        merged_dataset_names: Some(Vec::new()),
+        merged_dataset_names: Some(merged),
         sync_session_token: Some(session_token),
     })
 }
@@ -122,7 +121,7 @@ pub async fn describe_identity_usage(
     ctx: Ctx,
     input: DescribeIdentityUsageRequest,
 ) -> ApiResult<DescribeIdentityUsageResponse> {
-    sync::authorize(&ctx, &input.identity_pool_id, &input.identity_id).await?;
+    cognate_core::sync_access::authorize(&ctx, &input.identity_pool_id, &input.identity_id).await?;
     let (p, i) = (input.identity_pool_id.clone(), input.identity_id.clone());
     let usage = ctx.store(move |s| s.identity_sync_usage(&p, &i)).await?;
     Ok(DescribeIdentityUsageResponse {
@@ -221,4 +220,39 @@ pub async fn get_cognito_events(ctx: Ctx, input: GetCognitoEventsRequest) -> Api
 
 pub async fn set_cognito_events(ctx: Ctx, input: SetCognitoEventsRequest) -> ApiResult<()> {
     push::set_events(&ctx, &input.identity_pool_id, &input.events).await
+}
+
+pub async fn subscribe_to_dataset(ctx: Ctx, input: SubscribeToDatasetRequest) -> ApiResult<SubscribeToDatasetResponse> {
+    let (pool, identity) = (&input.identity_pool_id, &input.identity_id);
+    push::subscription(&ctx, pool, identity, &input.dataset_name, &input.device_id, true).await?;
+    Ok(SubscribeToDatasetResponse {})
+}
+
+pub async fn unsubscribe_from_dataset(
+    ctx: Ctx,
+    input: UnsubscribeFromDatasetRequest,
+) -> ApiResult<UnsubscribeFromDatasetResponse> {
+    let (pool, identity) = (&input.identity_pool_id, &input.identity_id);
+    push::subscription(&ctx, pool, identity, &input.dataset_name, &input.device_id, false).await?;
+    Ok(UnsubscribeFromDatasetResponse {})
+}
+
+pub async fn bulk_publish(ctx: Ctx, input: BulkPublishRequest) -> ApiResult<BulkPublishResponse> {
+    bulk_publish::start(&ctx, &input.identity_pool_id).await?;
+    Ok(BulkPublishResponse { identity_pool_id: Some(input.identity_pool_id) })
+}
+
+pub async fn get_bulk_publish_details(
+    ctx: Ctx,
+    input: GetBulkPublishDetailsRequest,
+) -> ApiResult<GetBulkPublishDetailsResponse> {
+    let (_, doc) = cognate_core::identity::pools::load(&ctx, &input.identity_pool_id).await?;
+    let state = bulk_publish::current(doc.bulk_publish, ctx.now_ms());
+    Ok(GetBulkPublishDetailsResponse {
+        identity_pool_id: Some(input.identity_pool_id),
+        bulk_publish_status: Some(state.as_ref().map_or(BulkPublishStatus::NotStarted, |s| s.status.clone())),
+        bulk_publish_start_time: state.as_ref().map(|s| timestamp(s.started_ms)),
+        bulk_publish_complete_time: state.as_ref().and_then(|s| s.completed_ms).map(timestamp),
+        failure_message: state.and_then(|s| s.failure),
+    })
 }

@@ -392,6 +392,7 @@ pub async fn describe_user_pool(ctx: Ctx, input: DescribeUserPoolRequest) -> Api
     let id = input.user_pool_id.clone();
     let users = ctx.store(move |s| s.count_users(&id)).await?;
     doc.pool.estimated_number_of_users = Some(i32::try_from(users).unwrap_or(i32::MAX));
+    (doc.pool.domain, doc.pool.custom_domain) = cognate_core::domains::of_pool(&ctx, &input.user_pool_id).await?;
     Ok(DescribeUserPoolResponse { user_pool: Some(doc.pool) })
 }
 

@@ -1,0 +1,342 @@
+//! Signing in through a pool's OpenID Connect identity provider (the hosted pages'
+//! federation): `/oauth2/authorize` with `identity_provider` (or `idp_identifier`) sends the
+//! browser to the provider with a sealed `state`; the provider sends it back to
+//! `/oauth2/idpresponse`, where its code is exchanged for an ID token that is verified
+//! (signature against the provider's JWKS, issuer, audience, expiry, nonce). The user is
+//! `{provider}_{sub}` in the pool (EXTERNAL_PROVIDER, created on first sign-in with the
+//! provider's claims mapped by the provider's AttributeMapping and the `identities`
+//! attribute); then the sign-in ends as a password sign-in does.
+
+use std::collections::BTreeMap;
+
+use cognate_api::idp::{IdentityProviderTypeType, UserStatusType};
+use cognate_api::ErrorCode;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::clients::{load_client, ClientCall};
+use crate::context::Ctx;
+use crate::error::{ApiError, ApiResult};
+use crate::fetch::Outgoing;
+use crate::oauth::{Authorization, HostedSession, SESSION_MS};
+use crate::records::StoredIdentityProvider;
+use crate::sealed;
+use crate::settings::LoginProviderConfig;
+use crate::users::{self, NewUser, User, UserDoc};
+
+/// How long a browser may take at the provider.
+const STATE_MS: i64 = 10 * 60 * 1000;
+
+fn refused(message: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorCode::NotAuthorizedException, message)
+}
+
+/// What the `state` sent to the provider carries back.
+#[derive(Serialize, Deserialize)]
+struct FederationState {
+    pool: String,
+    provider: String,
+    authorization: Authorization,
+    nonce: String,
+    expires_ms: i64,
+}
+
+/// The provider's endpoints: from its details, or from its issuer's discovery document.
+struct Endpoints {
+    authorize: String,
+    token: String,
+    jwks: String,
+    issuer: String,
+}
+
+async fn endpoints(ctx: &Ctx, provider: &StoredIdentityProvider) -> ApiResult<Endpoints> {
+    let detail = |key: &str| provider.details.get(key).cloned();
+    let issuer = detail("oidc_issuer").ok_or_else(|| refused("The identity provider has no oidc_issuer."))?;
+    if let (Some(authorize), Some(token), Some(jwks)) =
+        (detail("authorize_url"), detail("token_url"), detail("jwks_uri"))
+    {
+        return Ok(Endpoints { authorize, token, jwks, issuer });
+    }
+    let url = format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'));
+    let text = ctx.state.fetch.get(&url).await.map_err(|e| {
+        ApiError::new(ErrorCode::InternalErrorException, format!("The identity provider's discovery failed: {e}"))
+    })?;
+    let document: Value = serde_json::from_str(&text).map_err(ApiError::internal)?;
+    let field = |name: &str| document.get(name).and_then(Value::as_str).map(str::to_owned);
+    match (field("authorization_endpoint"), field("token_endpoint"), field("jwks_uri")) {
+        (Some(authorize), Some(token), Some(jwks)) => Ok(Endpoints { authorize, token, jwks, issuer }),
+        _ => Err(refused("The identity provider's discovery document lacks an endpoint.")),
+    }
+}
+
+fn redirect_uri(ctx: &Ctx) -> String {
+    format!("{}/oauth2/idpresponse", ctx.settings().public_url)
+}
+
+/// The provider an authorize request names (`identity_provider`, or an `idp_identifier`), if
+/// the client supports it.
+pub fn chosen_provider(call: &ClientCall, params: &BTreeMap<String, String>) -> Option<String> {
+    let name = match (params.get("identity_provider"), params.get("idp_identifier")) {
+        (Some(name), _) => Some(name.clone()),
+        (None, Some(identifier)) => call
+            .pool
+            .identity_providers
+            .iter()
+            .find(|(_, p)| p.idp_identifiers.iter().any(|i| i == identifier))
+            .map(|(name, _)| name.clone()),
+        (None, None) => None,
+    }?;
+    let supported = call.client.supported_identity_providers.iter().flatten().any(|p| *p == name);
+    (name != "COGNITO" && supported).then_some(name)
+}
+
+/// Where to send the browser to sign in at `provider_name`.
+pub async fn start(
+    ctx: &Ctx,
+    call: &ClientCall,
+    authorization: &Authorization,
+    provider_name: &str,
+) -> ApiResult<String> {
+    let provider = call
+        .pool
+        .identity_providers
+        .get(provider_name)
+        .ok_or_else(|| refused(format!("The identity provider {provider_name} does not exist.")))?;
+    if provider.provider_type != IdentityProviderTypeType::Oidc.as_str() {
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedOperationException,
+            format!("Cognate signs in through OIDC identity providers only, not {}.", provider.provider_type),
+        ));
+    }
+    let endpoints = endpoints(ctx, provider).await?;
+    let nonce = hex::encode(cognate_crypto::ids::random_bytes::<16>());
+    let state = FederationState {
+        pool: call.pool_id.clone(),
+        provider: provider_name.to_owned(),
+        authorization: authorization.clone(),
+        nonce: nonce.clone(),
+        expires_ms: ctx.now_ms() + STATE_MS,
+    };
+    let state = sealed::seal(ctx, sealed::Purpose::FederationState, &state)?;
+    let client_id = provider.details.get("client_id").cloned().unwrap_or_default();
+    let scopes = provider.details.get("authorize_scopes").cloned().unwrap_or_else(|| "openid".into());
+    let redirect = redirect_uri(ctx);
+    let query = crate::aws::form_of(&[
+        ("response_type", "code"),
+        ("client_id", &client_id),
+        ("redirect_uri", &redirect),
+        ("scope", &scopes),
+        ("state", &state),
+        ("nonce", &nonce),
+    ]);
+    let separator = if endpoints.authorize.contains('?') { '&' } else { '?' };
+    Ok(format!("{}{separator}{query}", endpoints.authorize))
+}
+
+/// The provider's answer: the client and authorization the sign-in was for, and the session
+/// of the pool's user for the provider's user.
+pub async fn finish(ctx: &Ctx, state: &str, code: &str) -> ApiResult<(ClientCall, Authorization, HostedSession)> {
+    let state: FederationState = sealed::open(ctx, sealed::Purpose::FederationState, state)
+        .filter(|s: &FederationState| s.expires_ms > ctx.now_ms())
+        .ok_or_else(|| refused("The sign-in at the identity provider took too long or was not started here."))?;
+    let call = load_client(ctx, &state.authorization.client_id).await?;
+    if call.pool_id != state.pool {
+        return Err(refused("The sign-in was started for another user pool."));
+    }
+    let provider = call
+        .pool
+        .identity_providers
+        .get(&state.provider)
+        .ok_or_else(|| refused(format!("The identity provider {} does not exist.", state.provider)))?
+        .clone();
+    let endpoints = endpoints(ctx, &provider).await?;
+    let client_id = provider.details.get("client_id").cloned().unwrap_or_default();
+    let secret = crate::identity_providers::client_secret(ctx, &call.pool_id, &state.provider, &provider)?;
+    let redirect = redirect_uri(ctx);
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", redirect.as_str()),
+        ("client_id", client_id.as_str()),
+    ];
+    if let Some(secret) = &secret {
+        form.push(("client_secret", secret));
+    }
+    let request = Outgoing {
+        method: "POST",
+        url: endpoints.token.clone(),
+        headers: vec![("content-type".into(), "application/x-www-form-urlencoded".into())],
+        body: crate::aws::form_of(&form).into_bytes(),
+    };
+    let (status, answer) = ctx.state.fetch.send(request).await.map_err(|e| {
+        ApiError::new(ErrorCode::InternalErrorException, format!("The identity provider's token endpoint failed: {e}"))
+    })?;
+    let tokens: Value = serde_json::from_str(&answer).unwrap_or(Value::Null);
+    let Some(id_token) = tokens.get("id_token").and_then(Value::as_str).filter(|_| status == 200) else {
+        return Err(refused(format!("The identity provider refused the code (HTTP {status}).")));
+    };
+    let config = LoginProviderConfig {
+        name: state.provider.clone(),
+        issuer: endpoints.issuer.clone(),
+        jwks_url: Some(endpoints.jwks.clone()),
+        jwks_file: None,
+        audiences: None,
+    };
+    let verified = crate::identity::external::verify(ctx, &config, id_token, Some(&[client_id])).await?;
+    if verified.claims.get("nonce").and_then(Value::as_str) != Some(state.nonce.as_str()) {
+        return Err(refused("The identity provider's ID token is not for this sign-in (nonce)."));
+    }
+    let user =
+        federated_user(ctx, &call, &state.provider, &provider, &verified.login.subject, &verified.claims).await?;
+    let session = HostedSession {
+        pool: call.pool_id.clone(),
+        user: user.record.username_key.to_string(),
+        sub: user.record.sub.to_string(),
+        auth_time: ctx.now_ms() / 1000,
+        expires_ms: ctx.now_ms() + SESSION_MS,
+    };
+    Ok((call, state.authorization, session))
+}
+
+/// The pool's user for the provider's user, created on the first sign-in.
+async fn federated_user(
+    ctx: &Ctx,
+    call: &ClientCall,
+    provider_name: &str,
+    provider: &StoredIdentityProvider,
+    subject: &str,
+    claims: &serde_json::Map<String, Value>,
+) -> ApiResult<User> {
+    let pool = &call.pool.pool;
+    // A user the provider's user was linked to (AdminLinkProviderForUser) signs in as itself.
+    let (pool_id, link) = (call.pool_id.clone(), format!("{provider_name}:{subject}"));
+    if let Some(record) = ctx.store(move |s| s.get_user_by_alias(&pool_id, "provider", &link)).await? {
+        let user = User::from_record(record)?;
+        if !user.record.enabled {
+            return Err(refused("User is disabled."));
+        }
+        return Ok(user);
+    }
+    let username = format!("{provider_name}_{subject}");
+    if let Some(user) = users::find_user(ctx, &call.pool_id, pool, &username).await? {
+        if !user.record.enabled {
+            return Err(refused("User is disabled."));
+        }
+        return Ok(user);
+    }
+    let mut attributes: BTreeMap<String, String> = BTreeMap::new();
+    for (attribute, claim) in &provider.attribute_mapping {
+        match claims.get(claim) {
+            Some(Value::String(text)) => attributes.insert(attribute.clone(), text.clone()),
+            Some(Value::Bool(flag)) => attributes.insert(attribute.clone(), flag.to_string()),
+            Some(Value::Number(number)) => attributes.insert(attribute.clone(), number.to_string()),
+            _ => None,
+        };
+    }
+    let now = ctx.now_ms();
+    let identities = json!([{
+        "userId": subject,
+        "providerName": provider_name,
+        "providerType": provider.provider_type,
+        "issuer": null,
+        "primary": "true",
+        "dateCreated": now.to_string(),
+    }]);
+    attributes.insert("identities".into(), identities.to_string());
+    let sub = cognate_crypto::ids::uuid_v4();
+    attributes.insert("sub".into(), sub.clone());
+    // An unguessable password nobody knows: a federated user signs in through the provider.
+    let unknown = hex::encode(cognate_crypto::ids::random_bytes::<32>());
+    let sealed_password = users::password::seal_password(ctx, &call.pool_id, &sub, &username, &unknown).await?;
+    let new = NewUser {
+        pool_id: call.pool_id.clone(),
+        username,
+        sub,
+        status: UserStatusType::ExternalProvider,
+        attributes,
+        sealed_password,
+        doc: UserDoc::default(),
+    };
+    let mut user = User::create(pool, new, now);
+    user.prepare_write(now)?;
+    let (record, index) = (user.record.clone(), user.index(pool));
+    match ctx.store(move |s| Ok(s.insert_user(&record, &index))).await? {
+        Ok(()) => Ok(user),
+        // Two first sign-ins at once: the other made the user.
+        Err(cognate_store::StoreError::AlreadyExists(_)) => {
+            users::require_user(ctx, &call.pool_id, pool, &user.record.username).await
+        }
+        Err(other) => Err(ApiError::internal(other)),
+    }
+}
+
+/// AdminLinkProviderForUser: the provider's user (`source`: provider name and subject) signs
+/// in from now on as the pool's user `destination` (a Cognito username). Refused when the
+/// provider's user has signed in already (its own user exists), as Cognito refuses merging.
+pub async fn link(ctx: &Ctx, pool_id: &str, destination: &str, provider: &str, subject: &str) -> ApiResult<()> {
+    let (_, doc) = crate::records::load_pool(ctx, pool_id).await?;
+    if !doc.identity_providers.contains_key(provider) {
+        return Err(ApiError::invalid_parameter(format!("The identity provider {provider} does not exist.")));
+    }
+    let pool = &doc.pool;
+    if users::find_user(ctx, pool_id, pool, &format!("{provider}_{subject}")).await?.is_some() {
+        return Err(ApiError::invalid_parameter(
+            "Merging is not currently supported: the provider's user has signed in already (delete that user first).",
+        ));
+    }
+    let mut user = users::require_user(ctx, pool_id, pool, destination).await?;
+    let link = format!("{provider}:{subject}");
+    if !user.doc.linked_providers.contains(&link) {
+        user.doc.linked_providers.push(link);
+        let mut identities: Vec<Value> =
+            user.attr("identities").and_then(|text| serde_json::from_str(text).ok()).unwrap_or_default();
+        identities.push(json!({
+            "userId": subject, "providerName": provider, "providerType": doc.identity_providers[provider].provider_type,
+            "issuer": null, "primary": "false", "dateCreated": ctx.now_ms().to_string(),
+        }));
+        user.attributes.insert("identities".into(), Value::Array(identities).to_string());
+    }
+    match users::save_user(ctx, pool, &mut user).await? {
+        Ok(()) => Ok(()),
+        Err(cognate_store::StoreError::AliasTaken(_)) => Err(ApiError::new(
+            ErrorCode::AliasExistsException,
+            "The provider's user is linked to another user already.",
+        )),
+        Err(other) => Err(ApiError::internal(other)),
+    }
+}
+
+/// AdminDisableProviderForUser: the provider's user no longer signs in, whether linked to a
+/// user (the link goes) or a user of its own (disabled).
+pub async fn disable(ctx: &Ctx, pool_id: &str, provider: &str, subject: &str) -> ApiResult<()> {
+    let (_, doc) = crate::records::load_pool(ctx, pool_id).await?;
+    let pool = &doc.pool;
+    let (p, link) = (pool_id.to_owned(), format!("{provider}:{subject}"));
+    let linked = ctx
+        .store({
+            let link = link.clone();
+            move |s| s.get_user_by_alias(&p, "provider", &link)
+        })
+        .await?;
+    if let Some(record) = linked {
+        let mut user = User::from_record(record)?;
+        user.doc.linked_providers.retain(|l| *l != link);
+        let identities: Vec<Value> = user
+            .attr("identities")
+            .and_then(|text| serde_json::from_str::<Vec<Value>>(text).ok())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|i| !(i["providerName"] == provider && i["userId"] == subject))
+            .collect();
+        user.attributes.insert("identities".into(), Value::Array(identities).to_string());
+        users::save_user_or_fail(ctx, pool, &mut user).await?;
+        return Ok(());
+    }
+    match users::find_user(ctx, pool_id, pool, &format!("{provider}_{subject}")).await? {
+        Some(mut user) => {
+            user.record.enabled = false;
+            users::save_user_or_fail(ctx, pool, &mut user).await
+        }
+        None => Err(ApiError::new(ErrorCode::UserNotFoundException, "User does not exist.")),
+    }
+}

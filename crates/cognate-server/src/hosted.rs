@@ -1,0 +1,915 @@
+//! The hosted pages and the browser side of OAuth 2.0, served at `{public-url}/...` with the
+//! pool found from `client_id`: `GET /oauth2/authorize` (the code flow), `GET`/`POST /login`
+//! (a server-rendered sign-in form: no JavaScript, a CSRF token on the form, the API's
+//! lockout and user-existence rules), `GET /logout` and `GET /oauth2/userInfo`. A signed-in
+//! browser keeps a session cookie (sealed, one hour, HttpOnly, SameSite=Lax, Secure under
+//! https), so a second authorize skips the form.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use cognate_api::idp::ChallengeNameType;
+use cognate_core::clients::ClientCall;
+use cognate_core::oauth::{self, Authorization, AuthorizeError, HostedSession};
+use cognate_core::records::UiCustomization;
+use cognate_core::signin::step::Step;
+use cognate_core::Ctx;
+use serde_json::{json, Value};
+
+use crate::AppState;
+
+/// The session cookie of a pool: one per pool, so that a browser signed in to two pools
+/// (an identity provider's and its relying party's, say) keeps both.
+fn session_cookie(pool_id: &str) -> String {
+    format!("cognate_session_{pool_id}")
+}
+const CSRF_COOKIE: &str = "cognate_csrf";
+/// The authorize parameters a sign-in carries through the form.
+const CARRIED: &[&str] = &[
+    "client_id",
+    "redirect_uri",
+    "response_type",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+    "login_hint",
+];
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+}
+
+fn page(status: StatusCode, title: &str, body: &str, cookies: &[String]) -> Response {
+    styled_page(status, title, body, cookies, None)
+}
+
+/// A page in the hosted pages' markup: Cognito's customizable classes on the banner, labels,
+/// inputs, buttons and messages, so that a pool's UI customization (its CSS, its logo) styles
+/// it as it styles Cognito's.
+fn styled_page(
+    status: StatusCode,
+    title: &str,
+    body: &str,
+    cookies: &[String],
+    look: Option<(&str, &UiCustomization)>,
+) -> Response {
+    let css = look.and_then(|(_, c)| c.css.as_deref()).map(escape_style).unwrap_or_default();
+    let logo = look
+        .and_then(|(_, c)| c.image.as_ref())
+        .map(|(media, encoded)| {
+            format!("<img class=\"logo-customizable\" alt=\"\" src=\"data:{media};base64,{encoded}\">")
+        })
+        .unwrap_or_default();
+    let html = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title}</title>\
+         <style>body{{font-family:system-ui,sans-serif;max-width:24rem;margin:3rem auto;padding:0 1rem}}\
+         label{{display:block;margin:.75rem 0 .25rem}}input{{width:100%;padding:.5rem;box-sizing:border-box}}\
+         button{{margin-top:1rem;padding:.5rem 1rem}}.errorMessage-customizable{{color:#a40000}}\
+         .textDescription-customizable{{color:#1a4d1a}}.logo-customizable{{max-width:100%;max-height:6rem}}</style>\
+         <style>{css}</style></head>\
+         <body class=\"background-customizable\"><main><div class=\"banner-customizable\">{logo}</div>\
+         <h1>{title}</h1>{body}</main></body></html>\n",
+        title = escape(title)
+    );
+    let mut response =
+        (status, [("content-type", "text/html; charset=utf-8"), ("cache-control", "no-store")], html).into_response();
+    for cookie in cookies {
+        if let Ok(value) = cookie.parse() {
+            response.headers_mut().append("set-cookie", value);
+        }
+    }
+    response
+}
+
+/// CSS as the body of a `<style>` element: it cannot close the element.
+fn escape_style(css: &str) -> String {
+    css.replace('<', "\\3c ")
+}
+
+fn error_page(message: &str) -> Response {
+    page(StatusCode::BAD_REQUEST, "Sign-in error", &format!("<p class=\"error\">{}</p>", escape(message)), &[])
+}
+
+/// `uri` with `params` added to its query.
+fn with_query(uri: &str, params: &[(&str, &str)]) -> String {
+    let separator = if uri.contains('?') { '&' } else { '?' };
+    let query = cognate_core::aws::form_of(params);
+    format!("{uri}{separator}{query}")
+}
+
+fn redirect(location: &str, cookies: &[String]) -> Response {
+    let mut response = (StatusCode::FOUND, [("cache-control", "no-store")]).into_response();
+    if let Ok(value) = location.parse() {
+        response.headers_mut().insert("location", value);
+    }
+    for cookie in cookies {
+        if let Ok(value) = cookie.parse() {
+            response.headers_mut().append("set-cookie", value);
+        }
+    }
+    response
+}
+
+fn refused(err: AuthorizeError) -> Response {
+    match err {
+        AuthorizeError::Page(message) => error_page(&message),
+        AuthorizeError::Redirect { redirect_uri, error, description, state } => {
+            let mut params = vec![("error", error), ("error_description", description.as_str())];
+            if let Some(state) = &state {
+                params.push(("state", state));
+            }
+            redirect(&with_query(&redirect_uri, &params), &[])
+        }
+        AuthorizeError::Internal(err) => {
+            tracing::error!(error = %err.message, "hosted pages");
+            page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Sign-in error",
+                "<p class=\"error\">Something went wrong.</p>",
+                &[],
+            )
+        }
+    }
+}
+
+fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all("cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+fn cookie(state: &AppState, name: &str, value: &str, max_age_secs: i64) -> String {
+    let secure = if state.config.public_url.starts_with("https://") { "; Secure" } else { "" };
+    format!("{name}={value}; Path=/; Max-Age={max_age_secs}; HttpOnly; SameSite=Lax{secure}")
+}
+
+/// The redirect that completes an authorization for a signed-in session.
+async fn complete(
+    ctx: &Ctx,
+    call: &ClientCall,
+    auth: &Authorization,
+    session: &HostedSession,
+    cookies: &[String],
+) -> Response {
+    if auth.implicit {
+        // The implicit flow: the tokens themselves, in the fragment (never sent to a server).
+        return match oauth::implicit_tokens(ctx, call, auth, session).await {
+            Ok(tokens) => {
+                let expires_in = tokens.expires_in.to_string();
+                let mut params = vec![
+                    ("access_token", tokens.access_token.as_str()),
+                    ("token_type", "Bearer"),
+                    ("expires_in", expires_in.as_str()),
+                ];
+                if auth.scopes.iter().any(|s| s == "openid") {
+                    params.push(("id_token", tokens.id_token.as_str()));
+                }
+                if let Some(state) = &auth.state {
+                    params.push(("state", state));
+                }
+                let fragment = cognate_core::aws::form_of(&params);
+                redirect(&format!("{}#{fragment}", auth.redirect_uri), cookies)
+            }
+            Err(err) => refused(AuthorizeError::Internal(err)),
+        };
+    }
+    match oauth::issue_code(ctx, call, auth, session) {
+        Ok(code) => {
+            let mut params = vec![("code", code.as_str())];
+            if let Some(state) = &auth.state {
+                params.push(("state", state));
+            }
+            redirect(&with_query(&auth.redirect_uri, &params), cookies)
+        }
+        Err(err) => refused(AuthorizeError::Internal(err)),
+    }
+}
+
+/// A pool's domain serves that pool only: under `{prefix}.auth.localhost` (a prefix domain)
+/// or a custom domain's own name, a client of another pool gets an error page, and an
+/// unregistered prefix a 404. Other hosts (the public URL's) serve every pool.
+async fn served_here(ctx: &Ctx, headers: &HeaderMap, call: &ClientCall) -> Option<Response> {
+    let host = headers.get("host").and_then(|h| h.to_str().ok())?;
+    // The public URL's own host serves every pool: no lookup.
+    let public = ctx.settings().public_url.split_once("://").map_or("", |(_, rest)| rest);
+    if public.split('/').next() == Some(host) {
+        return None;
+    }
+    let name = host.rsplit_once(':').map_or(host, |(name, _)| name).to_ascii_lowercase();
+    let prefix = name.strip_suffix(".auth.localhost").map(str::to_owned);
+    let lookup = prefix.clone().unwrap_or_else(|| name.clone());
+    let domain = match ctx.store(move |s| s.get_domain(&lookup)).await {
+        Ok(domain) => domain,
+        Err(err) => return Some(refused(AuthorizeError::Internal(err))),
+    };
+    match (domain, prefix) {
+        (Some(domain), _) if domain.pool_id != call.pool_id => {
+            Some(error_page("This app client's user pool is not served at this domain."))
+        }
+        (None, Some(prefix)) => Some(
+            (
+                StatusCode::NOT_FOUND,
+                [("content-type", "text/plain")],
+                format!("No user pool has the domain {prefix}.\n"),
+            )
+                .into_response(),
+        ),
+        _ => None,
+    }
+}
+
+/// `GET /oauth2/authorize`: a signed-in session gets its code at once; anyone else the form.
+pub async fn authorize(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(params): Query<BTreeMap<String, String>>,
+) -> Response {
+    let ctx = crate::front::anonymous_ctx(&state);
+    let (call, auth) = match oauth::authorize(&ctx, &params).await {
+        Ok(checked) => checked,
+        Err(err) => return refused(err),
+    };
+    if let Some(refusal) = served_here(&ctx, &headers, &call).await {
+        return refusal;
+    }
+    // Straight to the identity provider the request names.
+    if let Some(provider) = cognate_core::federation::chosen_provider(&call, &params) {
+        return match cognate_core::federation::start(&ctx, &call, &auth, &provider).await {
+            Ok(location) => redirect(&location, &[]),
+            Err(err) if err.type_name() == "InternalErrorException" => refused(AuthorizeError::Internal(err)),
+            Err(err) => error_page(&err.message),
+        };
+    }
+    let name = session_cookie(&call.pool_id);
+    let session = cookie_value(&headers, &name).and_then(|c| oauth::open_session(&ctx, c, &call.pool_id));
+    // OIDC's prompt: `login` asks for the form even with a session, `none` for no form at all.
+    let prompts: Vec<&str> = params.get("prompt").map(|p| p.split(' ').collect()).unwrap_or_default();
+    let session = session.filter(|_| !prompts.contains(&"login"));
+    match session {
+        Some(session) => complete(&ctx, &call, &auth, &session, &[]).await,
+        None if prompts.contains(&"none") => refused(AuthorizeError::Redirect {
+            redirect_uri: auth.redirect_uri.clone(),
+            error: "login_required",
+            description: "prompt=none, and the user is not signed in.".into(),
+            state: auth.state.clone(),
+        }),
+        None => {
+            let carried: Vec<(&str, &str)> =
+                CARRIED.iter().filter_map(|k| params.get(*k).map(|v| (*k, v.as_str()))).collect();
+            redirect(&with_query("/login", &carried), &[])
+        }
+    }
+}
+
+/// A line above a form: what went wrong, or what to do next.
+enum Notice<'a> {
+    Error(&'a str),
+    Info(&'a str),
+}
+
+/// A form field: name, label, input type, autocomplete.
+type Field = (&'static str, &'static str, &'static str, &'static str);
+
+const SIGN_IN_FIELDS: &[Field] =
+    &[("username", "Username", "text", "username"), ("password", "Password", "password", "current-password")];
+const SIGN_UP_FIELDS: &[Field] = &[
+    ("username", "Username", "text", "username"),
+    ("email", "Email", "email", "email"),
+    ("password", "Password", "password", "new-password"),
+];
+const CONFIRM_FIELDS: &[Field] = &[("code", "Confirmation code", "text", "one-time-code")];
+const FORGOT_FIELDS: &[Field] = &[("username", "Username", "text", "username")];
+const RESET_FIELDS: &[Field] =
+    &[("code", "Code", "text", "one-time-code"), ("password", "New password", "password", "new-password")];
+
+/// One of the hosted forms, posting to `action` with the authorize parameters carried along
+/// (and `extra` hidden values). Its CSRF token is the browser's cookie when it has one (so
+/// that forms in several tabs, and a form shown again after an error, all stay valid), else
+/// a new one.
+#[allow(clippy::too_many_arguments)]
+fn form_page(
+    state: &AppState,
+    call: &ClientCall,
+    headers: &HeaderMap,
+    params: &BTreeMap<String, String>,
+    (title, action, button): (&str, &str, &str),
+    fields: &[Field],
+    extra: &[(&str, &str)],
+    notice: Option<Notice>,
+    status: StatusCode,
+) -> Response {
+    let csrf = cookie_value(headers, CSRF_COOKIE)
+        .filter(|c| c.len() == 32 && c.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map_or_else(|| hex::encode(cognate_crypto::ids::random_bytes::<16>()), str::to_owned);
+    let hidden: String = CARRIED
+        .iter()
+        .filter_map(|k| params.get(*k).map(|v| (*k, v.as_str())))
+        .chain(extra.iter().copied())
+        .map(|(k, v)| format!("<input type=\"hidden\" name=\"{k}\" value=\"{}\">", escape(v)))
+        .collect();
+    let inputs: String = fields
+        .iter()
+        .enumerate()
+        .map(|(i, (name, label, kind, autocomplete))| {
+            let focus = if i == 0 { " autofocus" } else { "" };
+            // OIDC's login_hint fills in the username.
+            let value = match (*name, params.get("login_hint")) {
+                ("username", Some(hint)) => format!(" value=\"{}\"", escape(hint)),
+                _ => String::new(),
+            };
+            format!(
+                "<label class=\"label-customizable\" for=\"{name}\">{label}</label><input \
+                 class=\"inputField-customizable\" id=\"{name}\" name=\"{name}\" type=\"{kind}\" \
+                 autocomplete=\"{autocomplete}\"{value} required{focus}>"
+            )
+        })
+        .collect();
+    let notice = match notice {
+        Some(Notice::Error(text)) => {
+            format!("<p class=\"error errorMessage-customizable\" role=\"alert\">{}</p>", escape(text))
+        }
+        Some(Notice::Info(text)) => {
+            format!("<p class=\"info textDescription-customizable\" role=\"status\">{}</p>", escape(text))
+        }
+        None => String::new(),
+    };
+    let carried: Vec<(&str, &str)> = CARRIED.iter().filter_map(|k| params.get(*k).map(|v| (*k, v.as_str()))).collect();
+    let links = match action {
+        "/login" => {
+            // One button per identity provider the client supports.
+            let providers: String = call
+                .client
+                .supported_identity_providers
+                .iter()
+                .flatten()
+                .filter(|p| *p != "COGNITO" && call.pool.identity_providers.contains_key(*p))
+                .map(|p| {
+                    let mut query = carried.clone();
+                    query.push(("identity_provider", p.as_str()));
+                    format!(
+                        "<p><a class=\"idpButton-customizable\" href=\"{}\">Sign in with {}</a></p>",
+                        escape(&with_query("/oauth2/authorize", &query)),
+                        escape(p)
+                    )
+                })
+                .collect();
+            format!(
+                "{providers}<p><a href=\"{}\">Forgot your password?</a></p><p>No account yet? <a href=\"{}\">Sign \
+                 up</a></p>",
+                escape(&with_query("/forgotPassword", &carried)),
+                escape(&with_query("/signup", &carried))
+            )
+        }
+        _ => format!("<p><a href=\"{}\">Sign in</a></p>", escape(&with_query("/login", &carried))),
+    };
+    let body = format!(
+        "{notice}<form method=\"post\" action=\"{action}\">{hidden}\
+         <input type=\"hidden\" name=\"_csrf\" value=\"{csrf}\">{inputs}\
+         <button class=\"submitButton-customizable\" type=\"submit\">{button}</button></form>{links}"
+    );
+    let look = cognate_core::ui_customization::effective(&call.pool, &call.client_id);
+    styled_page(status, title, &body, &[cookie(state, CSRF_COOKIE, &csrf, 3600)], look)
+}
+
+fn login_form(
+    state: &AppState,
+    call: &ClientCall,
+    headers: &HeaderMap,
+    params: &BTreeMap<String, String>,
+    notice: Option<Notice>,
+    status: StatusCode,
+) -> Response {
+    form_page(state, call, headers, params, ("Sign in", "/login", "Sign in"), SIGN_IN_FIELDS, &[], notice, status)
+}
+
+/// The posted form, if its CSRF token is the cookie this server set with it (double submit).
+async fn read_form(req: Request) -> Result<(HeaderMap, BTreeMap<String, String>), Response> {
+    let (parts, body) = req.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return Err(error_page("The form is too large."));
+    };
+    let Ok(form) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body) else {
+        return Err(error_page("The form could not be read."));
+    };
+    let params: BTreeMap<String, String> = form.into_iter().collect();
+    let csrf_ok = match (cookie_value(&parts.headers, CSRF_COOKIE), params.get("_csrf")) {
+        (Some(cookie), Some(field)) => cognate_crypto::ct::eq(cookie.as_bytes(), field.as_bytes()),
+        _ => false,
+    };
+    if !csrf_ok {
+        return Err(page(
+            StatusCode::FORBIDDEN,
+            "Sign-in error",
+            "<p class=\"error\">The form expired or did not come from this page: start again.</p>",
+            &[],
+        ));
+    }
+    Ok((parts.headers, params))
+}
+
+/// `GET /login`: the sign-in form for a valid authorize request.
+pub async fn login_page(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(params): Query<BTreeMap<String, String>>,
+) -> Response {
+    let ctx = crate::front::anonymous_ctx(&state);
+    let (call, _) = match oauth::authorize(&ctx, &params).await {
+        Ok(checked) => checked,
+        Err(err) => return refused(err),
+    };
+    if let Some(refusal) = served_here(&ctx, &headers, &call).await {
+        return refusal;
+    }
+    login_form(&state, &call, &headers, &params, None, StatusCode::OK)
+}
+
+/// A posted hosted form: CSRF-checked, with its authorize parameters checked again.
+struct Posted {
+    headers: HeaderMap,
+    params: BTreeMap<String, String>,
+    ctx: Ctx,
+    call: ClientCall,
+    auth: Authorization,
+}
+
+async fn posted(state: &Arc<AppState>, req: Request) -> Result<Posted, Response> {
+    let (headers, params) = read_form(req).await?;
+    let ctx = crate::front::anonymous_ctx(state);
+    let (call, auth) = oauth::authorize(&ctx, &params).await.map_err(refused)?;
+    if let Some(refusal) = served_here(&ctx, &headers, &call).await {
+        return Err(refusal);
+    }
+    Ok(Posted { headers, params, ctx, call, auth })
+}
+
+/// `POST /login`: the form's answer.
+pub async fn login(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    let Posted { headers, mut params, ctx, call, auth } = match posted(&state, req).await {
+        Ok(posted) => posted,
+        Err(refusal) => return refusal,
+    };
+    let username = params.remove("username").unwrap_or_default();
+    let password = params.remove("password").unwrap_or_default();
+    let step = cognate_core::signin::hosted_password(&ctx, &call, &username, password).await;
+    match step {
+        Err(err) if err.type_name() != "InternalErrorException" => {
+            // The API's own words: the same for an unknown user and a wrong password.
+            login_form(&state, &call, &headers, &params, Some(Notice::Error(&err.message)), StatusCode::BAD_REQUEST)
+        }
+        step => after_step(&state, &ctx, &headers, &params, (&call, &auth), &username, step).await,
+    }
+}
+
+/// What a challenge page asks for: the field, its label and type, and the name of the
+/// answer RespondToAuthChallenge takes.
+fn challenge_field(name: &ChallengeNameType) -> Option<(Field, &'static str)> {
+    Some(match name {
+        ChallengeNameType::NewPasswordRequired => {
+            (("answer", "New password", "password", "new-password"), "NEW_PASSWORD")
+        }
+        ChallengeNameType::SoftwareTokenMfa => {
+            (("answer", "Code from your authenticator app", "text", "one-time-code"), "SOFTWARE_TOKEN_MFA_CODE")
+        }
+        ChallengeNameType::SmsMfa => (("answer", "Code sent by SMS", "text", "one-time-code"), "SMS_MFA_CODE"),
+        ChallengeNameType::EmailOtp => (("answer", "Code sent by email", "text", "one-time-code"), "EMAIL_OTP_CODE"),
+        _ => return None,
+    })
+}
+
+fn challenge_page(
+    state: &AppState,
+    call: &ClientCall,
+    headers: &HeaderMap,
+    params: &BTreeMap<String, String>,
+    (challenge, session, username): (&ChallengeNameType, &str, &str),
+    notice: Option<Notice>,
+    status: StatusCode,
+) -> Response {
+    let Some((field, _)) = challenge_field(challenge) else {
+        return page(
+            StatusCode::NOT_IMPLEMENTED,
+            "Sign in",
+            &format!(
+                "<p class=\"error\">This account's sign-in continues with {}, which Cognate's hosted pages do not \
+                 offer yet. Sign in through the API instead.</p>",
+                escape(challenge.as_str())
+            ),
+            &[],
+        );
+    };
+    let title =
+        if *challenge == ChallengeNameType::NewPasswordRequired { "Set a new password" } else { "Enter your code" };
+    let extra = [("challenge", challenge.as_str()), ("session", session), ("username", username)];
+    form_page(state, call, headers, params, (title, "/challenge", "Continue"), &[field], &extra, notice, status)
+}
+
+/// Where a sign-in step leads: signed in (the session cookie, then the code for the relying
+/// party), or the page of the next challenge.
+async fn after_step(
+    state: &AppState,
+    ctx: &Ctx,
+    headers: &HeaderMap,
+    params: &BTreeMap<String, String>,
+    (call, auth): (&ClientCall, &Authorization),
+    username: &str,
+    step: cognate_core::ApiResult<Step>,
+) -> Response {
+    match step {
+        Ok(Step::SignedIn(tokens)) => {
+            // The API tokens of the sign-in are not what the relying party gets: it exchanges
+            // the code for tokens with the scopes it asked for. Their claims name the user.
+            let claims = cognate_core::tokens::peek_claims(&tokens.id_token);
+            let text =
+                |name: &str| claims.as_ref().and_then(|c| c.get(name)).and_then(|v| v.as_str()).map(str::to_owned);
+            let (Some(user), Some(sub)) = (text("cognito:username"), text("sub")) else {
+                return refused(AuthorizeError::Internal(cognate_core::ApiError::internal(
+                    "ID token without its user",
+                )));
+            };
+            let session = HostedSession {
+                pool: call.pool_id.clone(),
+                user,
+                sub,
+                auth_time: ctx.now_ms() / 1000,
+                expires_ms: ctx.now_ms() + oauth::SESSION_MS,
+            };
+            match oauth::seal_session(ctx, &session) {
+                Ok(sealed) => {
+                    let cookies = [cookie(state, &session_cookie(&call.pool_id), &sealed, oauth::SESSION_MS / 1000)];
+                    complete(ctx, call, auth, &session, &cookies).await
+                }
+                Err(err) => refused(AuthorizeError::Internal(err)),
+            }
+        }
+        Ok(Step::Challenge(challenge)) => {
+            let session = challenge.session.as_deref().unwrap_or_default();
+            let name = challenge.parameters.get("USER_ID_FOR_SRP").map_or(username, String::as_str);
+            challenge_page(state, call, headers, params, (&challenge.name, session, name), None, StatusCode::OK)
+        }
+        Err(err) => refused(AuthorizeError::Internal(err)),
+    }
+}
+
+/// `POST /challenge`: the answer to a challenge page (a new password, an MFA code).
+pub async fn challenge(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    let Posted { headers, mut params, ctx, call, auth } = match posted(&state, req).await {
+        Ok(posted) => posted,
+        Err(refusal) => return refusal,
+    };
+    let name = ChallengeNameType::from(params.remove("challenge").unwrap_or_default().as_str());
+    let Some((_, answer_name)) = challenge_field(&name) else {
+        return error_page("This sign-in step is not one the hosted pages answer.");
+    };
+    let (session, username) =
+        (params.remove("session").unwrap_or_default(), params.remove("username").unwrap_or_default());
+    let answer = params.remove("answer").unwrap_or_default();
+    let responses = cognate_core::signin::step::Params::new(BTreeMap::from([
+        (cognate_core::signin::step::Params::USERNAME.to_owned(), username.clone()),
+        (answer_name.to_owned(), answer),
+    ]));
+    let step = cognate_core::signin::respond(&ctx, &call, name.clone(), responses, Some(&session)).await;
+    match step {
+        Err(err) if err.type_name() == "CodeMismatchException" => challenge_page(
+            &state,
+            &call,
+            &headers,
+            &params,
+            (&name, &session, &username),
+            Some(Notice::Error(&err.message)),
+            StatusCode::BAD_REQUEST,
+        ),
+        Err(err) if err.type_name() == "InvalidPasswordException" => challenge_page(
+            &state,
+            &call,
+            &headers,
+            &params,
+            (&name, &session, &username),
+            Some(Notice::Error(&err.message)),
+            StatusCode::BAD_REQUEST,
+        ),
+        Err(err) if err.type_name() != "InternalErrorException" => {
+            // A spent or expired session, too many guesses: start again.
+            login_form(&state, &call, &headers, &params, Some(Notice::Error(&err.message)), StatusCode::BAD_REQUEST)
+        }
+        step => after_step(&state, &ctx, &headers, &params, (&call, &auth), &username, step).await,
+    }
+}
+
+/// `GET /oauth2/userInfo`: the signed-in user's claims for an access token with `openid`, as
+/// far as its scopes reach.
+pub async fn user_info(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let unauthorized = |error: &str, status: StatusCode| {
+        let challenge = format!("Bearer error=\"{error}\"");
+        let headers = [
+            ("www-authenticate", challenge.as_str()),
+            ("content-type", "application/json"),
+            ("access-control-allow-origin", "*"),
+        ];
+        (status, headers, json!({"error": error}).to_string()).into_response()
+    };
+    let Some(token) =
+        headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return unauthorized("invalid_request", StatusCode::BAD_REQUEST);
+    };
+    let ctx = crate::front::anonymous_ctx(&state);
+    let Ok((caller, claims)) = cognate_core::access::authenticate_for(&ctx, token.trim(), "openid").await else {
+        return unauthorized("invalid_token", StatusCode::UNAUTHORIZED);
+    };
+    let scopes: Vec<&str> = claims.get("scope").and_then(Value::as_str).unwrap_or_default().split(' ').collect();
+    let reaches = |attribute: &str| match attribute {
+        "email" | "email_verified" => scopes.contains(&"email"),
+        "phone_number" | "phone_number_verified" => scopes.contains(&"phone"),
+        _ => scopes.contains(&"profile") || scopes.contains(&"aws.cognito.signin.user.admin"),
+    };
+    let mut info = serde_json::Map::new();
+    for (name, value) in &caller.user.attributes {
+        if name != "sub" && !name.starts_with("dev:") && reaches(name) {
+            let typed = match name.as_str() {
+                "email_verified" | "phone_number_verified" => json!(value == "true"),
+                _ => json!(value),
+            };
+            info.insert(name.clone(), typed);
+        }
+    }
+    info.insert("sub".into(), json!(caller.user.record.sub.as_str()));
+    info.insert("username".into(), json!(caller.user.record.username));
+    let headers = [("content-type", "application/json;charset=UTF-8"), ("access-control-allow-origin", "*")];
+    (StatusCode::OK, headers, Value::Object(info).to_string()).into_response()
+}
+
+/// `GET /logout`: ends the hosted session (its cookie cleared) and goes to the client's
+/// `logout_uri`, which must be one of its LogoutURLs exactly; or, given `redirect_uri` and
+/// `response_type` instead, back to the sign-in form for a new authorization. Anything else
+/// is an error page: a logout never redirects where the client did not register.
+pub async fn logout(State(state): State<Arc<AppState>>, Query(params): Query<BTreeMap<String, String>>) -> Response {
+    let ctx = crate::front::anonymous_ctx(&state);
+    if let Some(logout_uri) = params.get("logout_uri") {
+        let Some(client_id) = params.get("client_id") else {
+            return error_page("The request has no client_id.");
+        };
+        return match cognate_core::clients::load_client(&ctx, client_id).await {
+            Ok(call) if call.client.logout_urls.iter().flatten().any(|url| url == logout_uri) => {
+                redirect(logout_uri, &[cookie(&state, &session_cookie(&call.pool_id), "", 0)])
+            }
+            Ok(_) => error_page("The logout_uri is not one of the app client's sign-out URLs."),
+            Err(_) => error_page("The client_id names no app client."),
+        };
+    }
+    match oauth::authorize(&ctx, &params).await {
+        Ok((call, _)) => {
+            let carried: Vec<(&str, &str)> =
+                CARRIED.iter().filter_map(|k| params.get(*k).map(|v| (*k, v.as_str()))).collect();
+            redirect(&with_query("/login", &carried), &[cookie(&state, &session_cookie(&call.pool_id), "", 0)])
+        }
+        Err(err) => refused(err),
+    }
+}
+
+/// `GET /signup`: the sign-up form for a valid authorize request.
+pub async fn sign_up_page(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(params): Query<BTreeMap<String, String>>,
+) -> Response {
+    let ctx = crate::front::anonymous_ctx(&state);
+    let (call, _) = match oauth::authorize(&ctx, &params).await {
+        Ok(checked) => checked,
+        Err(err) => return refused(err),
+    };
+    if let Some(refusal) = served_here(&ctx, &headers, &call).await {
+        return refusal;
+    }
+    form_page(
+        &state,
+        &call,
+        &headers,
+        &params,
+        ("Sign up", "/signup", "Sign up"),
+        SIGN_UP_FIELDS,
+        &[],
+        None,
+        StatusCode::OK,
+    )
+}
+
+/// `POST /signup`: SignUp as the API does it (the pool's policies, its verification, the
+/// client's writable attributes); then the confirmation form, or the sign-in form when there
+/// is nothing to confirm.
+pub async fn sign_up(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    let Posted { headers, params, ctx, call, .. } = match posted(&state, req).await {
+        Ok(posted) => posted,
+        Err(refusal) => return refusal,
+    };
+    let field = |name: &str| params.get(name).map(String::as_str).unwrap_or_default();
+    let attributes: Vec<cognate_api::idp::AttributeType> = Some(field("email"))
+        .filter(|e| !e.is_empty())
+        .map(|email| cognate_api::idp::AttributeType { name: "email".into(), value: Some(email.to_owned().into()) })
+        .into_iter()
+        .collect();
+    let username = field("username");
+    match cognate_core::account::sign_up(&ctx, &call, username, Some(field("password")), &attributes).await {
+        Ok(signed_up) if signed_up.code_delivery.is_some() => form_page(
+            &state,
+            &call,
+            &headers,
+            &params,
+            ("Confirm your account", "/confirm", "Confirm"),
+            CONFIRM_FIELDS,
+            &[("username", username)],
+            Some(Notice::Info("We have sent a code by email. Enter it to confirm your account.")),
+            StatusCode::OK,
+        ),
+        // No contact to verify: the user waits for an administrator's confirmation, as in
+        // Cognito (a PreSignUp trigger may confirm instead, once triggers run).
+        Ok(_) => login_form(
+            &state,
+            &call,
+            &headers,
+            &params,
+            Some(Notice::Info("Your account was created. An administrator must confirm it before you can sign in.")),
+            StatusCode::OK,
+        ),
+        Err(err) if err.type_name() == "InternalErrorException" => refused(AuthorizeError::Internal(err)),
+        Err(err) => form_page(
+            &state,
+            &call,
+            &headers,
+            &params,
+            ("Sign up", "/signup", "Sign up"),
+            SIGN_UP_FIELDS,
+            &[],
+            Some(Notice::Error(&err.message)),
+            StatusCode::BAD_REQUEST,
+        ),
+    }
+}
+
+/// `POST /confirm`: ConfirmSignUp with the code, then the sign-in form.
+pub async fn confirm(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    let Posted { headers, params, ctx, call, .. } = match posted(&state, req).await {
+        Ok(posted) => posted,
+        Err(refusal) => return refusal,
+    };
+    let username = params.get("username").map(String::as_str).unwrap_or_default();
+    let code = params.get("code").map(String::as_str).unwrap_or_default();
+    match cognate_core::account::confirm_sign_up(&ctx, &call, username, code, false).await {
+        Ok(()) => login_form(
+            &state,
+            &call,
+            &headers,
+            &params,
+            Some(Notice::Info("Your account is confirmed: sign in.")),
+            StatusCode::OK,
+        ),
+        Err(err) if err.type_name() == "InternalErrorException" => refused(AuthorizeError::Internal(err)),
+        Err(err) => form_page(
+            &state,
+            &call,
+            &headers,
+            &params,
+            ("Confirm your account", "/confirm", "Confirm"),
+            CONFIRM_FIELDS,
+            &[("username", username)],
+            Some(Notice::Error(&err.message)),
+            StatusCode::BAD_REQUEST,
+        ),
+    }
+}
+
+/// `GET /forgotPassword`: the form that asks for a reset code.
+pub async fn forgot_password_page(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(params): Query<BTreeMap<String, String>>,
+) -> Response {
+    let ctx = crate::front::anonymous_ctx(&state);
+    let (call, _) = match oauth::authorize(&ctx, &params).await {
+        Ok(checked) => checked,
+        Err(err) => return refused(err),
+    };
+    if let Some(refusal) = served_here(&ctx, &headers, &call).await {
+        return refusal;
+    }
+    let title = ("Forgot your password?", "/forgotPassword", "Send a code");
+    form_page(&state, &call, &headers, &params, title, FORGOT_FIELDS, &[], None, StatusCode::OK)
+}
+
+/// `POST /forgotPassword`: ForgotPassword as the API does it (an unknown user gets the same
+/// answer where the client hides user existence), then the reset form.
+pub async fn forgot_password(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    let Posted { headers, params, ctx, call, .. } = match posted(&state, req).await {
+        Ok(posted) => posted,
+        Err(refusal) => return refusal,
+    };
+    let username = params.get("username").map(String::as_str).unwrap_or_default();
+    match cognate_core::account::forgot_password(&ctx, &call, username).await {
+        Ok(_) => form_page(
+            &state,
+            &call,
+            &headers,
+            &params,
+            ("Reset your password", "/confirmForgotPassword", "Reset"),
+            RESET_FIELDS,
+            &[("username", username)],
+            Some(Notice::Info("If the account exists, we have sent it a code. Enter it with a new password.")),
+            StatusCode::OK,
+        ),
+        Err(err) if err.type_name() == "InternalErrorException" => refused(AuthorizeError::Internal(err)),
+        Err(err) => form_page(
+            &state,
+            &call,
+            &headers,
+            &params,
+            ("Forgot your password?", "/forgotPassword", "Send a code"),
+            FORGOT_FIELDS,
+            &[],
+            Some(Notice::Error(&err.message)),
+            StatusCode::BAD_REQUEST,
+        ),
+    }
+}
+
+/// `POST /confirmForgotPassword`: ConfirmForgotPassword with the code and the new password,
+/// then the sign-in form.
+pub async fn confirm_forgot_password(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    let Posted { headers, params, ctx, call, .. } = match posted(&state, req).await {
+        Ok(posted) => posted,
+        Err(refusal) => return refusal,
+    };
+    let field = |name: &str| params.get(name).map(String::as_str).unwrap_or_default();
+    let username = field("username");
+    match cognate_core::account::confirm_forgot_password(&ctx, &call, username, field("code"), field("password")).await
+    {
+        Ok(()) => login_form(
+            &state,
+            &call,
+            &headers,
+            &params,
+            Some(Notice::Info("Your password has been reset: sign in.")),
+            StatusCode::OK,
+        ),
+        Err(err) if err.type_name() == "InternalErrorException" => refused(AuthorizeError::Internal(err)),
+        Err(err) => form_page(
+            &state,
+            &call,
+            &headers,
+            &params,
+            ("Reset your password", "/confirmForgotPassword", "Reset"),
+            RESET_FIELDS,
+            &[("username", username)],
+            Some(Notice::Error(&err.message)),
+            StatusCode::BAD_REQUEST,
+        ),
+    }
+}
+
+/// `GET /_cognate/ui/{pool}/{client or ALL}/logo`: a UI customization's logo (its ImageUrl).
+pub async fn logo(
+    State(state): State<Arc<AppState>>,
+    axum::extract::Path((pool, key)): axum::extract::Path<(String, String)>,
+) -> Response {
+    let ctx = crate::front::anonymous_ctx(&state);
+    match cognate_core::ui_customization::logo(&ctx, &pool, &key).await {
+        Ok(Some((media, bytes))) => (StatusCode::OK, [("content-type", media)], bytes).into_response(),
+        _ => (StatusCode::NOT_FOUND, [("content-type", "text/plain".to_owned())], "Not Found").into_response(),
+    }
+}
+
+/// `GET /oauth2/idpresponse`: back from an identity provider with its code; the pool's user
+/// for the provider's user is signed in and the relying party gets its code (or tokens).
+pub async fn idp_response(
+    State(state): State<Arc<AppState>>,
+    Query(params): Query<BTreeMap<String, String>>,
+) -> Response {
+    let ctx = crate::front::anonymous_ctx(&state);
+    if let Some(error) = params.get("error") {
+        return error_page(&format!("The identity provider refused the sign-in: {error}."));
+    }
+    let (Some(state_param), Some(code)) = (params.get("state"), params.get("code")) else {
+        return error_page("The identity provider's answer has no code or state.");
+    };
+    match cognate_core::federation::finish(&ctx, state_param, code).await {
+        Ok((call, auth, session)) => match oauth::seal_session(&ctx, &session) {
+            Ok(sealed) => {
+                let cookies = [cookie(&state, &session_cookie(&call.pool_id), &sealed, oauth::SESSION_MS / 1000)];
+                complete(&ctx, &call, &auth, &session, &cookies).await
+            }
+            Err(err) => refused(AuthorizeError::Internal(err)),
+        },
+        Err(err) if err.type_name() == "InternalErrorException" => refused(AuthorizeError::Internal(err)),
+        Err(err) => error_page(&err.message),
+    }
+}
