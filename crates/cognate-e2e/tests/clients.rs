@@ -210,8 +210,6 @@ fn email_of(username: &str) -> String {
     format!("{username}@example.com")
 }
 
-/// A user created with AdminCreateUser and a temporary password (so
-/// FORCE_CHANGE_PASSWORD), with a verified email; returns the email.
 /// A pool where users may turn on TOTP MFA.
 async fn pool_with_optional_totp(server: &Server) -> String {
     let pool = server.new_pool(|p| p).await;
@@ -226,6 +224,8 @@ async fn pool_with_optional_totp(server: &Server) -> String {
     pool
 }
 
+/// A user created with AdminCreateUser and a temporary password (so
+/// FORCE_CHANGE_PASSWORD), with a verified email; returns the email.
 async fn forced_user(server: &Server, pool: &str, username: &str) -> String {
     let email = email_of(username);
     ok(server
@@ -3015,8 +3015,19 @@ async fn hosted_pages_answer_challenges_and_reset_passwords() {
     };
     let server = Server::sqlite().await;
     let pool = pool_with_optional_totp(&server).await;
+    // Email codes too, so that a user with both factors chooses one (SELECT_MFA_TYPE).
+    ok(server
+        .idp()
+        .set_user_pool_mfa_config()
+        .user_pool_id(&pool)
+        .software_token_mfa_configuration(SoftwareTokenMfaConfigType::builder().enabled(true).build())
+        .email_mfa_configuration(cognate_e2e::idp::types::EmailMfaConfigType::builder().build())
+        .mfa_configuration(UserPoolMfaType::Optional)
+        .send()
+        .await);
     forced_user(&server, &pool, "carol").await;
     confirmed_user(&server, &pool, "dave").await;
+    confirmed_user(&server, &pool, "erin").await;
     let callback = "http://localhost:3000/callback";
     let scopes = ["openid", "aws.cognito.signin.user.admin"];
     let client = created(oauth_client(&server, &pool, "spa", OAuthFlowType::Code, &scopes, callback)).await;
@@ -3024,6 +3035,7 @@ async fn hosted_pages_answer_challenges_and_reset_passwords() {
         "endpoint": server.url(), "client": client.client_id, "callback": callback,
         "carol": {"username": "carol", "temporary": TEMP_PASSWORD, "password": PASSWORD},
         "dave": {"username": "dave", "password": PASSWORD}, "pool": pool, "reset": "Reset-Passw0rd!",
+        "erin": {"username": "erin", "password": PASSWORD},
     });
     let r = py.run("hosted_challenges.py", input).await;
     let new_password = &r["newPassword"];
@@ -3035,7 +3047,13 @@ async fn hosted_pages_answer_challenges_and_reset_passwords() {
     assert_eq!((&totp["title"], &totp["status"]), (&json!("Enter your code"), &json!(200)), "{r}");
     assert_eq!(totp["wrong"]["status"], 400, "{r}");
     assert_eq!(totp["done"], json!({"status": 302, "to": callback}), "{r}");
-    assert_eq!(r["exchanged"], json!([200, 200, 200]), "{r}");
+    assert_eq!(
+        r["select"],
+        json!({"title": "Choose how to confirm your sign-in", "choices": ["SOFTWARE_TOKEN_MFA", "EMAIL_OTP"],
+               "next": "Enter your code", "done": {"status": 302, "to": callback}}),
+        "a user with two factors chooses one, then answers its code: {r}"
+    );
+    assert_eq!(r["exchanged"], json!([200, 200, 200, 200, 200]), "{r}");
     assert_eq!(r["forgot"], json!({"title": "Reset your password", "status": 200}), "{r}");
     assert_eq!(r["reset"], json!({"title": "Sign in", "status": 200}), "{r}");
     assert_eq!(r["afterReset"], json!({"status": 302, "to": callback}), "signed in with the new password: {r}");
@@ -3201,6 +3219,86 @@ async fn openid_client_signs_in_through_the_hosted_page_in_chromium() {
         r["spa"],
         json!({"sub": claims["sub"], "email": email, "scope": "openid email", "expired": false}),
         "oidc-client-ts signed in from a single-page app (discovery, PKCE, the token endpoint over CORS): {r}"
+    );
+}
+
+/// The hosted pages' other steps in Chromium, in a pool that requires TOTP: a new password
+/// for a temporary one, setting up an authenticator app from the page (QR code and key), the
+/// code exchanged, logout, the app's code at the next sign-in, a password reset. With
+/// COGNATE_UPDATE_SCREENSHOTS set, the pages go to docs/hosted-ui.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosted_pages_set_up_totp_log_out_and_reset_in_chromium() {
+    let Some(js) = Js::get("hosted_pages_set_up_totp_log_out_and_reset_in_chromium") else {
+        return;
+    };
+    let server = Server::sqlite().await;
+    let pool = server.new_pool(|p| p.auto_verified_attributes(VerifiedAttributeType::Email)).await;
+    ok(server
+        .idp()
+        .set_user_pool_mfa_config()
+        .user_pool_id(&pool)
+        .software_token_mfa_configuration(SoftwareTokenMfaConfigType::builder().enabled(true).build())
+        .mfa_configuration(UserPoolMfaType::On)
+        .send()
+        .await);
+    forced_user(&server, &pool, "carol").await;
+    // An identity provider, so that the sign-in page offers a choice of providers.
+    ok(server
+        .idp()
+        .create_identity_provider()
+        .user_pool_id(&pool)
+        .provider_name("Upstream")
+        .provider_type(cognate_e2e::idp::types::IdentityProviderTypeType::Oidc)
+        .provider_details("client_id", "upstream-client")
+        .provider_details("authorize_scopes", "openid email")
+        .provider_details("oidc_issuer", issuer(&server, &pool))
+        .send()
+        .await);
+    let port = cognate_e2e::free_port();
+    let (callback, signed_out) =
+        (format!("http://localhost:{port}/callback"), format!("http://localhost:{port}/signed-out"));
+    let client = created(
+        oauth_client(&server, &pool, "web", OAuthFlowType::Code, &["openid", "email"], &callback)
+            .logout_urls(&signed_out)
+            .supported_identity_providers("COGNITO")
+            .supported_identity_providers("Upstream"),
+    )
+    .await;
+    let screenshots = std::env::var_os("COGNATE_UPDATE_SCREENSHOTS")
+        .map(|_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/hosted-ui"));
+    let r = js
+        .run(
+            "hosted-browser-mfa.mjs",
+            json!({
+                "endpoint": server.url(), "poolId": pool, "clientId": client.client_id, "callback": callback,
+                "signedOut": signed_out, "chromium": CHROMIUM, "username": "carol", "temporary": TEMP_PASSWORD,
+                "password": PASSWORD, "reset": "Reset-Passw0rd!", "screenshots": screenshots,
+            }),
+        )
+        .await;
+    assert_eq!(
+        r["pages"],
+        json!([
+            "Sign in",
+            "Set a new password",
+            "Set up your authenticator app",
+            "Signed in",
+            "Enter your code",
+            "Forgot your password?",
+            "Reset your password"
+        ]),
+        "{r}"
+    );
+    assert!(r["setup"]["qrWidth"].as_u64().is_some_and(|w| w >= 200), "the QR code renders: {r}");
+    assert_eq!(r["setup"]["wrong"], "Code mismatch and fail enable Software Token MFA", "{r}");
+    assert_eq!(r["exchanged"], json!({"username": "carol", "token_use": "access"}), "{r}");
+    assert_eq!(r["loggedOut"], signed_out, "logout goes to the registered logout URL: {r}");
+    assert_eq!(r["afterLogout"], "Sign in", "after logout the session no longer signs in: {r}");
+    assert_eq!(r["mfaCode"], "second", "{r}");
+    assert_eq!(
+        r["reset"],
+        json!({"notice": "Your password has been reset: sign in.", "next": "Enter your code"}),
+        "the new password is accepted (MFA follows): {r}"
     );
 }
 

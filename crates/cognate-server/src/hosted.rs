@@ -1,7 +1,9 @@
 //! The hosted pages and the browser side of OAuth 2.0, served at `{public-url}/...` with the
 //! pool found from `client_id`: `GET /oauth2/authorize` (the code flow), `GET`/`POST /login`
 //! (a server-rendered sign-in form: no JavaScript, a CSRF token on the form, the API's
-//! lockout and user-existence rules), `GET /logout` and `GET /oauth2/userInfo`. A signed-in
+//! lockout and user-existence rules), `POST /challenge` (the steps after a password: a new
+//! password, MFA codes, choosing a factor, setting up an authenticator app), sign-up,
+//! confirmation and password reset, `GET /logout` and `GET /oauth2/userInfo`. A signed-in
 //! browser keeps a session cookie (sealed, one hour, HttpOnly, SameSite=Lax, Secure under
 //! https), so a second authorize skips the form.
 
@@ -293,22 +295,50 @@ const FORGOT_FIELDS: &[Field] = &[("username", "Username", "text", "username")];
 const RESET_FIELDS: &[Field] =
     &[("code", "Code", "text", "one-time-code"), ("password", "New password", "password", "new-password")];
 
-/// One of the hosted forms, posting to `action` with the authorize parameters carried along
-/// (and `extra` hidden values). Its CSRF token is the browser's cookie when it has one (so
-/// that forms in several tabs, and a form shown again after an error, all stay valid), else
-/// a new one.
-#[allow(clippy::too_many_arguments)]
+/// One of the hosted forms: its title, where it posts, its button and what it asks for.
+#[derive(Clone, Copy)]
+struct Form<'a> {
+    title: &'a str,
+    action: &'a str,
+    button: &'a str,
+    fields: &'a [Field],
+    /// Values posted back unseen, beyond the authorize parameters.
+    hidden: &'a [(&'a str, &'a str)],
+    /// Markup above the fields, built by this module (values in it escaped).
+    intro: &'a str,
+    /// A choice among answers (value, label), posted as `answer`.
+    choices: &'a [(&'a str, &'a str)],
+}
+
+impl<'a> Form<'a> {
+    const fn new(title: &'a str, action: &'a str, button: &'a str, fields: &'a [Field]) -> Self {
+        Form { title, action, button, fields, hidden: &[], intro: "", choices: &[] }
+    }
+
+    fn carrying(self, hidden: &'a [(&'a str, &'a str)]) -> Self {
+        Form { hidden, ..self }
+    }
+}
+
+const SIGN_IN: Form<'static> = Form::new("Sign in", "/login", "Sign in", SIGN_IN_FIELDS);
+const SIGN_UP: Form<'static> = Form::new("Sign up", "/signup", "Sign up", SIGN_UP_FIELDS);
+const CONFIRM: Form<'static> = Form::new("Confirm your account", "/confirm", "Confirm", CONFIRM_FIELDS);
+const FORGOT: Form<'static> = Form::new("Forgot your password?", "/forgotPassword", "Send a code", FORGOT_FIELDS);
+const RESET: Form<'static> = Form::new("Reset your password", "/confirmForgotPassword", "Reset", RESET_FIELDS);
+
+/// One of the hosted forms, posting with the authorize parameters carried along. Its CSRF
+/// token is the browser's cookie when it has one (so that forms in several tabs, and a form
+/// shown again after an error, all stay valid), else a new one.
 fn form_page(
     state: &AppState,
     call: &ClientCall,
     headers: &HeaderMap,
     params: &BTreeMap<String, String>,
-    (title, action, button): (&str, &str, &str),
-    fields: &[Field],
-    extra: &[(&str, &str)],
+    form: Form,
     notice: Option<Notice>,
     status: StatusCode,
 ) -> Response {
+    let Form { title, action, button, fields, hidden: extra, intro, choices } = form;
     let csrf = cookie_value(headers, CSRF_COOKIE)
         .filter(|c| c.len() == 32 && c.bytes().all(|b| b.is_ascii_hexdigit()))
         .map_or_else(|| hex::encode(cognate_crypto::ids::random_bytes::<16>()), str::to_owned);
@@ -335,6 +365,27 @@ fn form_page(
             )
         })
         .collect();
+    let choices: String = if choices.is_empty() {
+        String::new()
+    } else {
+        let options: String = choices
+            .iter()
+            .enumerate()
+            .map(|(i, (value, label))| {
+                let checked = if i == 0 { " checked" } else { "" };
+                format!(
+                    "<label class=\"label-customizable\"><input type=\"radio\" name=\"answer\" \
+                     value=\"{}\"{checked}> {}</label>",
+                    escape(value),
+                    escape(label)
+                )
+            })
+            .collect();
+        format!(
+            "<fieldset><legend class=\"textDescription-customizable\">{}</legend>{options}</fieldset>",
+            escape(title)
+        )
+    };
     let notice = match notice {
         Some(Notice::Error(text)) => {
             format!("<p class=\"error errorMessage-customizable\" role=\"alert\">{}</p>", escape(text))
@@ -375,7 +426,7 @@ fn form_page(
     };
     let body = format!(
         "{notice}<form method=\"post\" action=\"{action}\">{hidden}\
-         <input type=\"hidden\" name=\"_csrf\" value=\"{csrf}\">{inputs}\
+         <input type=\"hidden\" name=\"_csrf\" value=\"{csrf}\">{intro}{choices}{inputs}\
          <button class=\"submitButton-customizable\" type=\"submit\">{button}</button></form>{links}"
     );
     let look = cognate_core::ui_customization::effective(&call.pool, &call.client_id);
@@ -390,7 +441,7 @@ fn login_form(
     notice: Option<Notice>,
     status: StatusCode,
 ) -> Response {
-    form_page(state, call, headers, params, ("Sign in", "/login", "Sign in"), SIGN_IN_FIELDS, &[], notice, status)
+    form_page(state, call, headers, params, SIGN_IN, notice, status)
 }
 
 /// The posted form, if its CSRF token is the cookie this server set with it (double submit).
@@ -472,20 +523,67 @@ pub async fn login(State(state): State<Arc<AppState>>, req: Request) -> Response
     }
 }
 
-/// What a challenge page asks for: the field, its label and type, and the name of the
-/// answer RespondToAuthChallenge takes.
-fn challenge_field(name: &ChallengeNameType) -> Option<(Field, &'static str)> {
+/// A challenge the browser is answering: which, its Session, the user, and what the page
+/// shows besides its field (MFA_SETUP: the key of the authenticator app being set up;
+/// SELECT_MFA_TYPE: the factors to choose from, as the JSON list Cognito sends).
+struct Pending<'a> {
+    name: &'a ChallengeNameType,
+    session: &'a str,
+    username: &'a str,
+    detail: &'a str,
+}
+
+/// What a challenge page asks for: its field (SELECT_MFA_TYPE: a choice instead), and the
+/// name of the answer RespondToAuthChallenge takes (MFA_SETUP's code goes to
+/// VerifySoftwareToken first).
+fn challenge_field(name: &ChallengeNameType) -> Option<(Option<Field>, &'static str)> {
+    const APP_CODE: Field = ("answer", "Code from your authenticator app", "text", "one-time-code");
     Some(match name {
         ChallengeNameType::NewPasswordRequired => {
-            (("answer", "New password", "password", "new-password"), "NEW_PASSWORD")
+            (Some(("answer", "New password", "password", "new-password")), "NEW_PASSWORD")
         }
-        ChallengeNameType::SoftwareTokenMfa => {
-            (("answer", "Code from your authenticator app", "text", "one-time-code"), "SOFTWARE_TOKEN_MFA_CODE")
+        ChallengeNameType::SoftwareTokenMfa => (Some(APP_CODE), "SOFTWARE_TOKEN_MFA_CODE"),
+        ChallengeNameType::SmsMfa => (Some(("answer", "Code sent by SMS", "text", "one-time-code")), "SMS_MFA_CODE"),
+        ChallengeNameType::EmailOtp => {
+            (Some(("answer", "Code sent by email", "text", "one-time-code")), "EMAIL_OTP_CODE")
         }
-        ChallengeNameType::SmsMfa => (("answer", "Code sent by SMS", "text", "one-time-code"), "SMS_MFA_CODE"),
-        ChallengeNameType::EmailOtp => (("answer", "Code sent by email", "text", "one-time-code"), "EMAIL_OTP_CODE"),
+        ChallengeNameType::MfaSetup => (Some(APP_CODE), "USER_CODE"),
+        ChallengeNameType::SelectMfaType => (None, "ANSWER"),
         _ => return None,
     })
+}
+
+fn factor_label(factor: &str) -> &'static str {
+    match factor {
+        "SOFTWARE_TOKEN_MFA" => "Authenticator app",
+        "SMS_MFA" => "Text message (SMS)",
+        "EMAIL_OTP" => "Email",
+        _ => "Another factor",
+    }
+}
+
+/// The key of an authenticator app being set up: as a QR code of its `otpauth://` URI (what
+/// authenticator apps scan) and as text to type in.
+fn totp_setup_intro(call: &ClientCall, username: &str, secret: &str) -> String {
+    let issuer = call.pool.pool.name.as_deref().unwrap_or("Cognate");
+    let label = cognate_core::aws::percent_encode(&format!("{issuer}:{username}"));
+    let query = cognate_core::aws::form_of(&[("secret", secret), ("issuer", issuer)]);
+    let uri = format!("otpauth://totp/{label}?{query}");
+    let qr = qrcode::QrCode::new(uri.as_bytes())
+        .map(|code| code.render::<qrcode::render::svg::Color>().min_dimensions(200, 200).build())
+        .map(|svg| {
+            format!(
+                "<p><img class=\"qr\" alt=\"A QR code of the key below, for your authenticator app\" \
+                 src=\"data:image/svg+xml;base64,{}\"></p>",
+                base64::Engine::encode(&base64::engine::general_purpose::STANDARD, svg)
+            )
+        })
+        .unwrap_or_default();
+    format!(
+        "<p class=\"textDescription-customizable\">Scan the QR code with an authenticator app, or enter this \
+         key in it. Then enter the code it shows.</p>{qr}<p><code id=\"secret\">{}</code></p>",
+        escape(secret)
+    )
 }
 
 fn challenge_page(
@@ -493,26 +591,64 @@ fn challenge_page(
     call: &ClientCall,
     headers: &HeaderMap,
     params: &BTreeMap<String, String>,
-    (challenge, session, username): (&ChallengeNameType, &str, &str),
+    pending: Pending,
     notice: Option<Notice>,
     status: StatusCode,
 ) -> Response {
-    let Some((field, _)) = challenge_field(challenge) else {
+    let Pending { name, session, username, detail } = pending;
+    let Some((field, _)) = challenge_field(name) else {
         return page(
             StatusCode::NOT_IMPLEMENTED,
             "Sign in",
             &format!(
                 "<p class=\"error\">This account's sign-in continues with {}, which Cognate's hosted pages do not \
                  offer yet. Sign in through the API instead.</p>",
-                escape(challenge.as_str())
+                escape(name.as_str())
             ),
             &[],
         );
     };
-    let title =
-        if *challenge == ChallengeNameType::NewPasswordRequired { "Set a new password" } else { "Enter your code" };
-    let extra = [("challenge", challenge.as_str()), ("session", session), ("username", username)];
-    form_page(state, call, headers, params, (title, "/challenge", "Continue"), &[field], &extra, notice, status)
+    let title = match name {
+        ChallengeNameType::NewPasswordRequired => "Set a new password",
+        ChallengeNameType::MfaSetup => "Set up your authenticator app",
+        ChallengeNameType::SelectMfaType => "Choose how to confirm your sign-in",
+        _ => "Enter your code",
+    };
+    let intro = match name {
+        ChallengeNameType::MfaSetup => totp_setup_intro(call, username, detail),
+        _ => String::new(),
+    };
+    let factors: Vec<String> = match name {
+        ChallengeNameType::SelectMfaType => serde_json::from_str(detail).unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    let choices: Vec<(&str, &str)> = factors.iter().map(|f| (f.as_str(), factor_label(f))).collect();
+    let hidden = [("challenge", name.as_str()), ("session", session), ("username", username), ("detail", detail)];
+    let form = Form {
+        title,
+        action: "/challenge",
+        button: "Continue",
+        fields: field.as_slice(),
+        hidden: &hidden,
+        intro: &intro,
+        choices: &choices,
+    };
+    form_page(state, call, headers, params, form, notice, status)
+}
+
+/// A sign-in that cannot go on (a spent or expired Session, too many guesses): the sign-in
+/// form again, with the API's words.
+fn start_again(
+    state: &AppState,
+    call: &ClientCall,
+    headers: &HeaderMap,
+    params: &BTreeMap<String, String>,
+    err: cognate_core::ApiError,
+) -> Response {
+    if err.type_name() == "InternalErrorException" {
+        return refused(AuthorizeError::Internal(err));
+    }
+    login_form(state, call, headers, params, Some(Notice::Error(&err.message)), StatusCode::BAD_REQUEST)
 }
 
 /// Where a sign-in step leads: signed in (the session cookie, then the code for the relying
@@ -555,14 +691,34 @@ async fn after_step(
         }
         Ok(Step::Challenge(challenge)) => {
             let session = challenge.session.as_deref().unwrap_or_default();
-            let name = challenge.parameters.get("USER_ID_FOR_SRP").map_or(username, String::as_str);
-            challenge_page(state, call, headers, params, (&challenge.name, session, name), None, StatusCode::OK)
+            let username = challenge.parameters.get("USER_ID_FOR_SRP").map_or(username, String::as_str);
+            let detail = match challenge.name {
+                ChallengeNameType::MfaSetup => {
+                    // The key is made now (AssociateSoftwareToken with the Session), as an app
+                    // would on receiving MFA_SETUP.
+                    let associate = cognate_api::idp::AssociateSoftwareTokenRequest {
+                        session: Some(session.to_owned().into()),
+                        ..Default::default()
+                    };
+                    match crate::ops::mfa::associate_software_token(ctx.clone(), associate).await {
+                        Ok(associated) => associated.secret_code.map(|s| s.0).unwrap_or_default(),
+                        Err(err) => return start_again(state, call, headers, params, err),
+                    }
+                }
+                ChallengeNameType::SelectMfaType => {
+                    challenge.parameters.get("MFAS_CAN_CHOOSE").cloned().unwrap_or_default()
+                }
+                _ => String::new(),
+            };
+            let pending = Pending { name: &challenge.name, session, username, detail: &detail };
+            challenge_page(state, call, headers, params, pending, None, StatusCode::OK)
         }
         Err(err) => refused(AuthorizeError::Internal(err)),
     }
 }
 
-/// `POST /challenge`: the answer to a challenge page (a new password, an MFA code).
+/// `POST /challenge`: the answer to a challenge page (a new password, an MFA code, a factor
+/// chosen, the first code of an authenticator app being set up).
 pub async fn challenge(State(state): State<Arc<AppState>>, req: Request) -> Response {
     let Posted { headers, mut params, ctx, call, auth } = match posted(&state, req).await {
         Ok(posted) => posted,
@@ -572,37 +728,43 @@ pub async fn challenge(State(state): State<Arc<AppState>>, req: Request) -> Resp
     let Some((_, answer_name)) = challenge_field(&name) else {
         return error_page("This sign-in step is not one the hosted pages answer.");
     };
-    let (session, username) =
-        (params.remove("session").unwrap_or_default(), params.remove("username").unwrap_or_default());
-    let answer = params.remove("answer").unwrap_or_default();
-    let responses = cognate_core::signin::step::Params::new(BTreeMap::from([
-        (cognate_core::signin::step::Params::USERNAME.to_owned(), username.clone()),
-        (answer_name.to_owned(), answer),
-    ]));
+    let mut take = |key: &str| params.remove(key).unwrap_or_default();
+    let (session, username, detail, answer) = (take("session"), take("username"), take("detail"), take("answer"));
+    let pending = Pending { name: &name, session: &session, username: &username, detail: &detail };
+    let retry = |err: &cognate_core::ApiError| {
+        challenge_page(
+            &state,
+            &call,
+            &headers,
+            &params,
+            pending,
+            Some(Notice::Error(&err.message)),
+            StatusCode::BAD_REQUEST,
+        )
+    };
+    let mut responses = BTreeMap::from([(cognate_core::signin::step::Params::USERNAME.to_owned(), username.clone())]);
+    if name == ChallengeNameType::MfaSetup {
+        // As an app does it: VerifySoftwareToken with the Session proves the app holds the
+        // key, then the MFA_SETUP answer completes the sign-in.
+        let verify = cognate_api::idp::VerifySoftwareTokenRequest {
+            session: Some(session.clone().into()),
+            user_code: answer.into(),
+            ..Default::default()
+        };
+        if let Err(err) = crate::ops::mfa::verify_software_token(ctx.clone(), verify).await {
+            return match err.type_name() {
+                "EnableSoftwareTokenMFAException" | "CodeMismatchException" => retry(&err),
+                _ => start_again(&state, &call, &headers, &params, err),
+            };
+        }
+    } else {
+        responses.insert(answer_name.to_owned(), answer);
+    }
+    let responses = cognate_core::signin::step::Params::new(responses);
     let step = cognate_core::signin::respond(&ctx, &call, name.clone(), responses, Some(&session)).await;
     match step {
-        Err(err) if err.type_name() == "CodeMismatchException" => challenge_page(
-            &state,
-            &call,
-            &headers,
-            &params,
-            (&name, &session, &username),
-            Some(Notice::Error(&err.message)),
-            StatusCode::BAD_REQUEST,
-        ),
-        Err(err) if err.type_name() == "InvalidPasswordException" => challenge_page(
-            &state,
-            &call,
-            &headers,
-            &params,
-            (&name, &session, &username),
-            Some(Notice::Error(&err.message)),
-            StatusCode::BAD_REQUEST,
-        ),
-        Err(err) if err.type_name() != "InternalErrorException" => {
-            // A spent or expired session, too many guesses: start again.
-            login_form(&state, &call, &headers, &params, Some(Notice::Error(&err.message)), StatusCode::BAD_REQUEST)
-        }
+        Err(err) if matches!(err.type_name(), "CodeMismatchException" | "InvalidPasswordException") => retry(&err),
+        Err(err) => start_again(&state, &call, &headers, &params, err),
         step => after_step(&state, &ctx, &headers, &params, (&call, &auth), &username, step).await,
     }
 }
@@ -692,17 +854,7 @@ pub async fn sign_up_page(
     if let Some(refusal) = served_here(&ctx, &headers, &call).await {
         return refusal;
     }
-    form_page(
-        &state,
-        &call,
-        &headers,
-        &params,
-        ("Sign up", "/signup", "Sign up"),
-        SIGN_UP_FIELDS,
-        &[],
-        None,
-        StatusCode::OK,
-    )
+    form_page(&state, &call, &headers, &params, SIGN_UP, None, StatusCode::OK)
 }
 
 /// `POST /signup`: SignUp as the API does it (the pool's policies, its verification, the
@@ -726,9 +878,7 @@ pub async fn sign_up(State(state): State<Arc<AppState>>, req: Request) -> Respon
             &call,
             &headers,
             &params,
-            ("Confirm your account", "/confirm", "Confirm"),
-            CONFIRM_FIELDS,
-            &[("username", username)],
+            CONFIRM.carrying(&[("username", username)]),
             Some(Notice::Info("We have sent a code by email. Enter it to confirm your account.")),
             StatusCode::OK,
         ),
@@ -748,9 +898,7 @@ pub async fn sign_up(State(state): State<Arc<AppState>>, req: Request) -> Respon
             &call,
             &headers,
             &params,
-            ("Sign up", "/signup", "Sign up"),
-            SIGN_UP_FIELDS,
-            &[],
+            SIGN_UP,
             Some(Notice::Error(&err.message)),
             StatusCode::BAD_REQUEST,
         ),
@@ -780,9 +928,7 @@ pub async fn confirm(State(state): State<Arc<AppState>>, req: Request) -> Respon
             &call,
             &headers,
             &params,
-            ("Confirm your account", "/confirm", "Confirm"),
-            CONFIRM_FIELDS,
-            &[("username", username)],
+            CONFIRM.carrying(&[("username", username)]),
             Some(Notice::Error(&err.message)),
             StatusCode::BAD_REQUEST,
         ),
@@ -803,8 +949,7 @@ pub async fn forgot_password_page(
     if let Some(refusal) = served_here(&ctx, &headers, &call).await {
         return refusal;
     }
-    let title = ("Forgot your password?", "/forgotPassword", "Send a code");
-    form_page(&state, &call, &headers, &params, title, FORGOT_FIELDS, &[], None, StatusCode::OK)
+    form_page(&state, &call, &headers, &params, FORGOT, None, StatusCode::OK)
 }
 
 /// `POST /forgotPassword`: ForgotPassword as the API does it (an unknown user gets the same
@@ -821,9 +966,7 @@ pub async fn forgot_password(State(state): State<Arc<AppState>>, req: Request) -
             &call,
             &headers,
             &params,
-            ("Reset your password", "/confirmForgotPassword", "Reset"),
-            RESET_FIELDS,
-            &[("username", username)],
+            RESET.carrying(&[("username", username)]),
             Some(Notice::Info("If the account exists, we have sent it a code. Enter it with a new password.")),
             StatusCode::OK,
         ),
@@ -833,9 +976,7 @@ pub async fn forgot_password(State(state): State<Arc<AppState>>, req: Request) -
             &call,
             &headers,
             &params,
-            ("Forgot your password?", "/forgotPassword", "Send a code"),
-            FORGOT_FIELDS,
-            &[],
+            FORGOT,
             Some(Notice::Error(&err.message)),
             StatusCode::BAD_REQUEST,
         ),
@@ -867,9 +1008,7 @@ pub async fn confirm_forgot_password(State(state): State<Arc<AppState>>, req: Re
             &call,
             &headers,
             &params,
-            ("Reset your password", "/confirmForgotPassword", "Reset"),
-            RESET_FIELDS,
-            &[("username", username)],
+            RESET.carrying(&[("username", username)]),
             Some(Notice::Error(&err.message)),
             StatusCode::BAD_REQUEST,
         ),

@@ -9,7 +9,7 @@
 // `steps` names what the script did, so a failure says where it happened.
 
 import { readFileSync } from 'node:fs';
-import { webcrypto } from 'node:crypto';
+import { createHmac, webcrypto } from 'node:crypto';
 
 // Amplify and amazon-cognito-identity-js draw SRP's random numbers from the
 // Web Crypto API; Node 20 has it as a global, older Node only in node:crypto.
@@ -152,4 +152,19 @@ export function recordSdkCalls(client) {
     { step: 'deserialize', priority: 'low', name: 'cognateRecordCalls' },
   );
   return client;
+}
+
+// The code an authenticator app shows for a base32 `secret` at `unixSeconds` (RFC 6238:
+// HMAC-SHA1, 30-second steps, 6 digits), as the user would read it off their phone.
+export function totp(secret, unixSeconds) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  const bits = [...secret.replace(/=+$/, '').toUpperCase()]
+    .map((c) => alphabet.indexOf(c).toString(2).padStart(5, '0'))
+    .join('');
+  const key = Buffer.from(bits.match(/.{8}/g).map((byte) => parseInt(byte, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(unixSeconds / 30)));
+  const mac = createHmac('sha1', key).update(counter).digest();
+  const offset = mac[mac.length - 1] & 15;
+  return String((mac.readUInt32BE(offset) & 0x7fffffff) % 1000000).padStart(6, '0');
 }

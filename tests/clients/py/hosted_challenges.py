@@ -4,10 +4,11 @@ the hosted sign-in gave them), each with a wrong answer first.
 
 Parameters (JSON): endpoint, pool, client (public, PKCE), callback, carol {username,
 temporary, password} (FORCE_CHANGE_PASSWORD), dave {username, password}, reset (carol's
-password after she forgets hers).
+password after she forgets hers), erin {username, password}.
 
 Result: newPassword {title, weak {status, error}, done {status, to}}, totp {title, wrong
-{status, error}, done {status, to}}, exchanged (statuses of the code exchanges), forgot and
+{status, error}, done {status, to}}, select {title, choices, next, done} (erin, with TOTP and
+email codes, chooses email), exchanged (statuses of the code exchanges), forgot and
 reset {title, status} (the pages after each step), afterReset {status, to}.
 """
 
@@ -69,6 +70,22 @@ def exchange(params, headers, verifier):
     return token_endpoint(params["endpoint"], form)
 
 
+def hosted_totp(params, out, user, **preferences):
+    """`user` signs in on the hosted pages, then sets up an authenticator with the access token
+    they got and sets `preferences` (SetUserMFAPreference); returns the authenticator's key and
+    when its first code was used."""
+    verifier, browser = secrets.token_urlsafe(48), Browser(params["endpoint"])
+    _, headers, _ = sign_in(browser, params, verifier, user["username"], user["password"])
+    status, tokens = exchange(params, headers, verifier)
+    out["exchanged"].append(status)
+    idp = idp_client(params["endpoint"])
+    secret = idp.associate_software_token(AccessToken=tokens["access_token"])["SecretCode"]
+    now = time.time()
+    idp.verify_software_token(AccessToken=tokens["access_token"], UserCode=totp(secret, now))
+    idp.set_user_mfa_preference(AccessToken=tokens["access_token"], **preferences)
+    return secret, now
+
+
 def main(params):
     out = {"exchanged": []}
     endpoint, callback = params["endpoint"], params["callback"]
@@ -85,18 +102,8 @@ def main(params):
     out["exchanged"].append(exchange(params, headers, verifier)[0])
 
     step("dave sets up TOTP with the access token of a hosted sign-in")
-    dave, verifier = params["dave"], secrets.token_urlsafe(48)
-    browser = Browser(endpoint)
-    status, headers, _ = sign_in(browser, params, verifier, dave["username"], dave["password"])
-    status, tokens = exchange(params, headers, verifier)
-    out["exchanged"].append(status)
-    idp = idp_client(endpoint)
-    secret = idp.associate_software_token(AccessToken=tokens["access_token"])["SecretCode"]
-    now = time.time()
-    idp.verify_software_token(AccessToken=tokens["access_token"], UserCode=totp(secret, now))
-    idp.set_user_mfa_preference(
-        AccessToken=tokens["access_token"], SoftwareTokenMfaSettings={"Enabled": True, "PreferredMfa": True}
-    )
+    dave = params["dave"]
+    secret, now = hosted_totp(params, out, dave, SoftwareTokenMfaSettings={"Enabled": True, "PreferredMfa": True})
 
     step("dave signs in again: the TOTP page")
     verifier = secrets.token_urlsafe(48)
@@ -109,6 +116,22 @@ def main(params):
     status, headers, _, _ = answer(browser, page, totp(secret, now + 30))
     out["totp"]["done"] = {"status": status, "to": headers.get("Location", "").split("?")[0]}
     out["exchanged"].append(exchange(params, headers, verifier)[0])
+
+    step("erin turns on both TOTP and email codes: the hosted page asks her to choose")
+    erin = params["erin"]
+    hosted_totp(params, out, erin, SoftwareTokenMfaSettings={"Enabled": True}, EmailMfaSettings={"Enabled": True})
+    verifier, browser = secrets.token_urlsafe(48), Browser(endpoint)
+    status, _, page = sign_in(browser, params, verifier, erin["username"], erin["password"])
+    choices = [part.split('"')[0] for part in page.split('type="radio" name="answer" value="')[1:]]
+    out["select"] = {"title": title(page), "choices": choices}
+    status, _, page, _ = answer(browser, page, "EMAIL_OTP")
+    out["select"]["next"] = title(page)
+    with urllib.request.urlopen(f"{endpoint}/_cognate/outbox?pool={params['pool']}&user={erin['username']}") as got:
+        code = json.load(got)["messages"][-1]["code"]
+    status, headers, _, _ = answer(browser, page, code)
+    out["select"]["done"] = {"status": status, "to": headers.get("Location", "").split("?")[0]}
+    out["exchanged"].append(exchange(params, headers, verifier)[0])
+
     step("carol forgets her password: the code from the outbox, a new password, signed in")
     verifier, browser = secrets.token_urlsafe(48), Browser(endpoint)
     query = urllib.parse.urlencode(authorize_params(params, verifier))

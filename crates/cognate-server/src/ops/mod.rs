@@ -8,7 +8,7 @@ pub mod groups;
 pub mod identity_pools;
 pub mod identity_providers;
 pub mod import_jobs;
-mod mfa;
+pub mod mfa;
 mod mfa_config;
 pub mod pool_clients;
 pub mod resource_servers;
