@@ -3222,6 +3222,72 @@ async fn openid_client_signs_in_through_the_hosted_page_in_chromium() {
     );
 }
 
+/// Providers Cognate stores but does not sign in through yet (SAML, the social providers)
+/// answer with a page that says so, and the SAML response endpoint refuses every response:
+/// never a sign-in it could not verify.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saml_and_social_sign_in_say_they_are_not_supported() {
+    let server = Server::sqlite().await;
+    let pool = server.new_pool(|p| p).await;
+    let metadata = "<EntityDescriptor xmlns=\"urn:oasis:names:tc:SAML:2.0:metadata\" entityID=\"corp\"/>";
+    ok(server
+        .idp()
+        .create_identity_provider()
+        .user_pool_id(&pool)
+        .provider_name("Corp")
+        .provider_type(cognate_e2e::idp::types::IdentityProviderTypeType::Saml)
+        .provider_details("MetadataFile", metadata)
+        .send()
+        .await);
+    ok(server
+        .idp()
+        .create_identity_provider()
+        .user_pool_id(&pool)
+        .provider_name("Facebook")
+        .provider_type(cognate_e2e::idp::types::IdentityProviderTypeType::Facebook)
+        .provider_details("client_id", "app")
+        .provider_details("client_secret", "secret")
+        .provider_details("authorize_scopes", "public_profile,email")
+        .send()
+        .await);
+    let callback = "http://localhost:3000/callback";
+    let client = created(
+        oauth_client(&server, &pool, "web", OAuthFlowType::Code, &["openid"], callback)
+            .generate_secret(true)
+            .supported_identity_providers("Corp")
+            .supported_identity_providers("Facebook"),
+    )
+    .await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("http");
+    for (provider, kind) in [("Corp", "SAML"), ("Facebook", "Facebook")] {
+        let client_id = client.client_id.as_deref().expect("id");
+        let answer = http
+            .get(format!(
+                "{}/oauth2/authorize?response_type=code&client_id={client_id}&redirect_uri={callback}\
+                 &identity_provider={provider}",
+                server.url()
+            ))
+            .send()
+            .await
+            .expect("authorize");
+        let status = answer.status().as_u16();
+        let page = answer.text().await.expect("page");
+        assert!(
+            status >= 400 && page.contains(&format!("OIDC identity providers only, not {kind}")),
+            "{provider}: {status} {page}"
+        );
+    }
+    let answer = http
+        .post(format!("{}/saml2/idpresponse", server.url()))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("SAMLResponse=PHNhbWxwOlJlc3BvbnNlLz4%3D&RelayState=x")
+        .send()
+        .await
+        .expect("acs");
+    assert_eq!(answer.status().as_u16(), 501);
+    assert!(answer.text().await.expect("page").contains("does not sign in through SAML"));
+}
+
 /// The hosted pages' other steps in Chromium, in a pool that requires TOTP: a new password
 /// for a temporary one, setting up an authenticator app from the page (QR code and key), the
 /// code exchanged, logout, the app's code at the next sign-in, a password reset. With

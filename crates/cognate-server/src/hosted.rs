@@ -1052,3 +1052,15 @@ pub async fn idp_response(
         Err(err) => error_page(&err.message),
     }
 }
+
+/// `POST /saml2/idpresponse`: where a SAML identity provider posts its response. Cognate does
+/// not verify SAML signatures yet, so it accepts no SAML sign-in rather than one it cannot check.
+pub async fn saml_response() -> Response {
+    page(
+        StatusCode::NOT_IMPLEMENTED,
+        "Sign-in error",
+        "<p class=\"error\">Cognate does not sign in through SAML identity providers yet (they are stored and \
+         described, but their responses are not accepted). Use an OpenID Connect provider.</p>",
+        &[],
+    )
+}

@@ -42,6 +42,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/oauth2/authorize", get(crate::hosted::authorize))
         .route("/oauth2/userInfo", get(crate::hosted::user_info).options(preflight))
         .route("/oauth2/idpresponse", get(crate::hosted::idp_response))
+        .route("/saml2/idpresponse", post(crate::hosted::saml_response))
         .route("/login", get(crate::hosted::login_page).post(crate::hosted::login))
         .route("/logout", get(crate::hosted::logout))
         .route("/signup", get(crate::hosted::sign_up_page).post(crate::hosted::sign_up))
