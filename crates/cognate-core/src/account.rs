@@ -13,6 +13,7 @@ use cognate_store::{CodeCheck, StoreError};
 use crate::clients::ClientCall;
 use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
+use crate::hooks;
 use crate::users::attributes::{check_changes, check_required, Writer};
 use crate::users::changes::{
     check_client_writes, consume_code_with_update, recovery_channel, send_reset_code, sign_up_identity,
@@ -57,6 +58,8 @@ fn simulated_details(pool: &UserPoolType, login: &str) -> CodeDeliveryDetailsTyp
 pub struct SignedUp {
     pub sub: String,
     pub code_delivery: Option<CodeDeliveryDetailsType>,
+    /// A PreSignUp function confirmed the user (UserConfirmed).
+    pub confirmed: bool,
 }
 
 pub async fn sign_up(
@@ -64,7 +67,7 @@ pub async fn sign_up(
     call: &ClientCall,
     login: &str,
     secret: Option<&str>,
-    given: &[AttributeType],
+    (given, validation_data): (&[AttributeType], &[AttributeType]),
 ) -> ApiResult<SignedUp> {
     let pool = &call.pool.pool;
     if pool.admin_create_user_config.as_ref().and_then(|c| c.allow_admin_create_user_only) == Some(true) {
@@ -85,12 +88,29 @@ pub async fn sign_up(
         return Err(ApiError::invalid_parameter("A password is required to sign up in this user pool."));
     };
     password::check_policy(pool, secret)?;
+    let mut given_attributes = attributes.clone();
+    given_attributes.remove("sub");
+    let source = ("PreSignUp_SignUp", username.as_str());
+    let decision = hooks::pre_sign_up(
+        ctx,
+        (&call.pool_id, pool),
+        Some(&call.client_id),
+        source,
+        &given_attributes,
+        validation_data,
+    )
+    .await?;
+    for (verify, attribute) in [(decision.auto_verify_email, "email"), (decision.auto_verify_phone, "phone_number")] {
+        if verify && attributes.contains_key(attribute) {
+            attributes.insert(format!("{attribute}_verified"), "true".into());
+        }
+    }
     let sealed = password::seal_password(ctx, &call.pool_id, &sub, &username, secret).await?;
     let new = NewUser {
         pool_id: call.pool_id.clone(),
         username: username.clone(),
         sub: sub.clone(),
-        status: UserStatusType::Unconfirmed,
+        status: if decision.auto_confirm { UserStatusType::Confirmed } else { UserStatusType::Unconfirmed },
         attributes,
         sealed_password: sealed,
         doc: UserDoc::default(),
@@ -111,8 +131,12 @@ pub async fn sign_up(
         }
         Err(other) => return Err(ApiError::internal(other)),
     }
+    if decision.auto_confirm {
+        // Confirmed by the function: no code to send (and no PostConfirmation, as in Cognito).
+        return Ok(SignedUp { sub, code_delivery: None, confirmed: true });
+    }
     let code_delivery = send_confirmation(ctx, call, &user).await?;
-    Ok(SignedUp { sub, code_delivery })
+    Ok(SignedUp { sub, code_delivery, confirmed: false })
 }
 
 /// Issues and delivers a sign-up confirmation code, if the pool verifies a contact the user has.
@@ -186,10 +210,12 @@ pub async fn confirm_sign_up(
                 fresh.attributes.insert(format!("{attribute}_verified"), "true".into());
             }
             consume_code_with_update(ctx, &call.pool_id, &pool, &mut fresh, codes::SIGN_UP, code).await?;
+            user = fresh;
         }
         other => other?,
     }
-    Ok(())
+    let (pool_ref, client) = ((call.pool_id.as_str(), &pool), Some(call.client_id.as_str()));
+    hooks::post_confirmation(ctx, pool_ref, client, "PostConfirmation_ConfirmSignUp", &user).await
 }
 
 /// The answer to a wrong code, and to any code of a user who has none (unknown users, in a
@@ -340,5 +366,6 @@ pub async fn confirm_forgot_password(
     consume_code_with_update(ctx, &call.pool_id, &pool, &mut user, codes::RESET_PASSWORD, code)
         .await
         .map_err(|err| if hides { hide_code_state(err) } else { err })?;
-    Ok(())
+    let (pool_ref, client) = ((call.pool_id.as_str(), &pool), Some(call.client_id.as_str()));
+    hooks::post_confirmation(ctx, pool_ref, client, "PostConfirmation_ConfirmForgotPassword", &user).await
 }

@@ -7,7 +7,7 @@
 use serde_json::Value;
 
 use crate::context::Ctx;
-use crate::fetch::Outgoing;
+use crate::fetch::{Answer, Outgoing};
 
 /// Why a call to another service did not do what was asked.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,14 +35,14 @@ fn authority(url: &str) -> Option<&str> {
     Some(&rest[..end]).filter(|host| !host.is_empty())
 }
 
-/// POSTs `body` to `endpoint`'s root, signed for `service`; the status and answer.
-async fn signed_post(
+/// POSTs `body` to `path` at `endpoint`, signed for `service`; the answer, with its headers.
+pub async fn signed_post(
     ctx: &Ctx,
-    endpoint: &str,
+    (endpoint, path): (&str, &str),
     service: &str,
     mut headers: Vec<(String, String)>,
     body: Vec<u8>,
-) -> Result<(u16, String), CallError> {
+) -> Result<Answer, CallError> {
     let host = authority(endpoint).ok_or_else(|| unreachable(endpoint, "not an http(s) URL"))?;
     headers.push(("host".into(), host.to_owned()));
     if let Some(key) = &ctx.settings().outbound_credentials {
@@ -52,15 +52,15 @@ async fn signed_post(
             session_token: None,
         };
         let request =
-            cognate_crypto::sigv4::Request { method: "POST", path: "/", query: "", headers: &headers, body: &body };
+            cognate_crypto::sigv4::Request { method: "POST", path, query: "", headers: &headers, body: &body };
         let region = &ctx.settings().region;
         let signature =
             cognate_crypto::sigv4::sign(&request, service, region, &credentials, std::time::SystemTime::now());
         headers.extend(signature);
     }
-    let url = format!("{}/", endpoint.trim_end_matches('/'));
+    let url = format!("{}{path}", endpoint.trim_end_matches('/'));
     let outgoing = Outgoing { method: "POST", url, headers, body };
-    ctx.state.fetch.send(outgoing).await.map_err(|e| unreachable(endpoint, e))
+    ctx.state.fetch.exchange(outgoing).await.map_err(|e| unreachable(endpoint, e))
 }
 
 /// A JSON 1.1 call (`X-Amz-Target: {target}`), e.g. Kinesis's `Kinesis_20131202.PutRecord`.
@@ -74,7 +74,7 @@ pub async fn json_call(
     let headers =
         vec![("content-type".into(), "application/x-amz-json-1.1".into()), ("x-amz-target".into(), target.to_owned())];
     let body = serde_json::to_vec(input).map_err(|e| unreachable(endpoint, e))?;
-    let (status, answer) = signed_post(ctx, endpoint, service, headers, body).await?;
+    let Answer { status, body: answer, .. } = signed_post(ctx, (endpoint, "/"), service, headers, body).await?;
     let parsed: Value =
         if answer.trim().is_empty() { Value::Null } else { serde_json::from_str(&answer).unwrap_or(Value::Null) };
     if (200..300).contains(&status) {
@@ -95,7 +95,8 @@ pub async fn query_call(
     params: &[(&str, &str)],
 ) -> Result<String, CallError> {
     let headers = vec![("content-type".into(), "application/x-www-form-urlencoded; charset=utf-8".into())];
-    let (status, answer) = signed_post(ctx, endpoint, service, headers, form_of(params).into_bytes()).await?;
+    let body = form_of(params).into_bytes();
+    let Answer { status, body: answer, .. } = signed_post(ctx, (endpoint, "/"), service, headers, body).await?;
     if let Some(code) = element(&answer, "Code").filter(|_| !(200..300).contains(&status)) {
         let message = element(&answer, "Message").map(unescape).unwrap_or_default();
         return Err(CallError { code: code.to_owned(), message });

@@ -119,6 +119,8 @@ pub struct Ctx {
     pub op: Option<&'static cognate_api::Operation>,
     /// The request's time, read once so that everything one request stamps agrees.
     pub now: SystemTime,
+    /// The request's `ClientMetadata`, which Cognito hands to the Lambda triggers it runs.
+    pub client_metadata: Option<serde_json::Value>,
 }
 
 impl Ctx {
@@ -131,6 +133,7 @@ impl Ctx {
             region: state.settings.region.clone(),
             op: None,
             now: state.clock.now(),
+            client_metadata: None,
         }
     }
 

@@ -25,7 +25,21 @@ pub trait Fetch: Send + Sync {
     /// Sends `request` as it is (its headers include `host`): the status and the body,
     /// whatever the status.
     fn send(&self, request: Outgoing) -> Answered<'_>;
+    /// [`Fetch::send`] with the answer's headers too (Lambda's Invoke API says a function
+    /// failed in one).
+    fn exchange(&self, request: Outgoing) -> Exchanged<'_>;
 }
+
+/// An answer with its headers (names in lower case).
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+/// What [`Fetch::exchange`] answers.
+pub type Exchanged<'a> = Pin<Box<dyn Future<Output = Result<Answer, String>> + Send + 'a>>;
 
 /// A request to another service; header names in lower case.
 #[derive(Debug, Clone)]

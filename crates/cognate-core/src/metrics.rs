@@ -17,6 +17,29 @@ struct Histogram {
     sum: f64,
 }
 
+impl Histogram {
+    fn observe(&mut self, took: Duration) {
+        let secs = took.as_secs_f64();
+        self.count += 1;
+        self.sum += secs;
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            if secs <= *bound {
+                self.counts[i] += 1;
+            }
+        }
+    }
+
+    /// The histogram's lines for metric `name` with `labels`.
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        for (i, bound) in BUCKETS.iter().enumerate() {
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{bound}\"}} {}", self.counts[i]);
+        }
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", self.count);
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", self.sum);
+        let _ = writeln!(out, "{name}_count{{{labels}}} {}", self.count);
+    }
+}
+
 #[derive(Default)]
 struct Inner {
     /// (service, operation, outcome code or "ok") -> count
@@ -31,6 +54,10 @@ struct Inner {
     imports_running: u64,
     /// Final status -> import jobs this node finished.
     imports_finished: BTreeMap<String, u64>,
+    /// (trigger, outcome) -> Lambda trigger invocations
+    lambda_calls: BTreeMap<(String, String), u64>,
+    /// trigger -> time of its invocations
+    lambda_latency: BTreeMap<String, Histogram>,
 }
 
 #[derive(Default)]
@@ -42,19 +69,19 @@ impl Metrics {
     pub fn observe(&self, service: &str, op: &str, outcome: &str, took: Duration) {
         let Ok(mut inner) = self.inner.lock() else { return };
         *inner.requests.entry((service.to_owned(), op.to_owned(), outcome.to_owned())).or_default() += 1;
-        let histogram = inner.latency.entry((service.to_owned(), op.to_owned())).or_default();
-        let secs = took.as_secs_f64();
-        histogram.count += 1;
-        histogram.sum += secs;
-        for (i, bound) in BUCKETS.iter().enumerate() {
-            if secs <= *bound {
-                histogram.counts[i] += 1;
-            }
-        }
+        inner.latency.entry((service.to_owned(), op.to_owned())).or_default().observe(took);
         if matches!(op, "InitiateAuth" | "AdminInitiateAuth" | "RespondToAuthChallenge" | "AdminRespondToAuthChallenge")
         {
             *inner.sign_ins.entry(outcome.to_owned()).or_default() += 1;
         }
+    }
+
+    /// A Lambda trigger invocation and how it ended (ok, function_error, unreachable,
+    /// invalid_response).
+    pub fn lambda(&self, trigger: &str, outcome: &str, took: Duration) {
+        let Ok(mut inner) = self.inner.lock() else { return };
+        *inner.lambda_calls.entry((trigger.to_owned(), outcome.to_owned())).or_default() += 1;
+        inner.lambda_latency.entry(trigger.to_owned()).or_default().observe(took);
     }
 
     /// Rows of an import batch this node committed.
@@ -92,14 +119,11 @@ impl Metrics {
         out.push_str("# HELP cognate_request_duration_seconds Server time per API request.\n");
         out.push_str("# TYPE cognate_request_duration_seconds histogram\n");
         for ((service, op), h) in &inner.latency {
-            let labels = format!("service=\"{service}\",operation=\"{op}\"");
-            for (i, bound) in BUCKETS.iter().enumerate() {
-                let _ =
-                    writeln!(out, "cognate_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {}", h.counts[i]);
-            }
-            let _ = writeln!(out, "cognate_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", h.count);
-            let _ = writeln!(out, "cognate_request_duration_seconds_sum{{{labels}}} {}", h.sum);
-            let _ = writeln!(out, "cognate_request_duration_seconds_count{{{labels}}} {}", h.count);
+            h.render(
+                &mut out,
+                "cognate_request_duration_seconds",
+                &format!("service=\"{service}\",operation=\"{op}\""),
+            );
         }
         out.push_str("# HELP cognate_sign_in_steps_total Sign-in calls by outcome (ok, or the error code).\n");
         out.push_str("# TYPE cognate_sign_in_steps_total counter\n");
@@ -117,6 +141,17 @@ impl Metrics {
         out.push_str("# TYPE cognate_import_jobs_finished_total counter\n");
         for (status, n) in &inner.imports_finished {
             let _ = writeln!(out, "cognate_import_jobs_finished_total{{status=\"{status}\"}} {n}");
+        }
+        out.push_str("# HELP cognate_lambda_invocations_total Lambda trigger invocations by trigger and outcome.\n");
+        out.push_str("# TYPE cognate_lambda_invocations_total counter\n");
+        for ((trigger, outcome), n) in &inner.lambda_calls {
+            let _ =
+                writeln!(out, "cognate_lambda_invocations_total{{trigger=\"{trigger}\",outcome=\"{outcome}\"}} {n}");
+        }
+        out.push_str("# HELP cognate_lambda_duration_seconds Time of Lambda trigger invocations, retries included.\n");
+        out.push_str("# TYPE cognate_lambda_duration_seconds histogram\n");
+        for (trigger, h) in &inner.lambda_latency {
+            h.render(&mut out, "cognate_lambda_duration_seconds", &format!("trigger=\"{trigger}\""));
         }
         out
     }

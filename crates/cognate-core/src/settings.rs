@@ -30,6 +30,11 @@ pub struct Settings {
     pub sns_endpoint: Option<String>,
     /// Kinesis's API, to which Cognito Streams puts dataset changes.
     pub kinesis_endpoint: Option<String>,
+    /// Lambda's Invoke API, where the pools' trigger functions run.
+    pub lambda_endpoint: Option<String>,
+    /// Trigger functions served as plain HTTP endpoints (webhooks), by function ARN or name;
+    /// these win over `lambda_endpoint`.
+    pub lambda_functions: std::collections::BTreeMap<String, String>,
     /// The access key Cognate signs its own calls to those APIs with.
     pub outbound_credentials: Option<OutboundCredentials>,
 }

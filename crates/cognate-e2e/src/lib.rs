@@ -9,6 +9,7 @@
 //! `COGNATE_BIN`, defaulting to `<repo>/target/debug/cognate`.
 
 pub mod clients;
+pub mod lambda_host;
 
 use std::fmt::Debug;
 use std::fs::File;

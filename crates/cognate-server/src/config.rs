@@ -127,8 +127,21 @@ pub struct Config {
     /// Where Cognito Sync's pushes and stream records go besides the outbox.
     pub sns_endpoint: Option<String>,
     pub kinesis_endpoint: Option<String>,
+    /// Lambda's Invoke API, where trigger functions run.
+    pub lambda_endpoint: Option<String>,
+    /// Trigger functions as webhooks (TOML: [lambda.functions], ARN or name = URL).
+    pub lambda_functions: std::collections::BTreeMap<String, String>,
     /// Development only: seconds added to Cognate's clock (see `OffsetClock`).
     pub clock_offset_seconds: i64,
+}
+
+/// The `[lambda]` table of the TOML file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LambdaFile {
+    /// Function ARN (or name) -> the URL that receives its events.
+    #[serde(default)]
+    functions: std::collections::BTreeMap<String, String>,
 }
 
 impl Config {
@@ -153,6 +166,8 @@ impl Config {
             sts_endpoint: self.sts_endpoint.clone(),
             sns_endpoint: self.sns_endpoint.clone(),
             kinesis_endpoint: self.kinesis_endpoint.clone(),
+            lambda_endpoint: self.lambda_endpoint.clone(),
+            lambda_functions: self.lambda_functions.clone(),
             outbound_credentials: self.credentials.first().map(|c| cognate_core::settings::OutboundCredentials {
                 access_key_id: c.access_key_id.clone(),
                 secret_access_key: c.secret_access_key.clone(),
@@ -370,6 +385,11 @@ settings! {
             "Kinesis's API (e.g. another AWS emulator's), to which Cognito Streams puts dataset changes and \
              BulkPublish every dataset; without it streaming cannot be enabled",
             clap(value_name = "URL");
+        lambda_endpoint: String = none,
+            "Lambda's Invoke API (LocalStack, another emulator, a test host) where the pools' trigger functions \
+             run; calls are signed with the first configured access key. [lambda.functions] in the TOML file maps \
+             a function to a plain HTTP URL instead",
+            clap(value_name = "URL");
         clock_offset_seconds: i64 = "0",
             "Development only: shift Cognate's clock by this many seconds (negative or positive), to see codes, \
              tokens and credentials expire without waiting; SigV4 date checks keep real time",
@@ -406,6 +426,7 @@ settings! {
         rate_limits: Option<RateLimitConfig>,
         smtp: Option<FileSmtp>,
         login_providers: Option<Vec<cognate_core::settings::LoginProviderConfig>>,
+        lambda: Option<LambdaFile>,
     }
 }
 
@@ -556,6 +577,8 @@ impl ServeArgs {
             sts_endpoint: s.sts_endpoint.filter(|url| !url.is_empty()),
             sns_endpoint: s.sns_endpoint.filter(|url| !url.is_empty()),
             kinesis_endpoint: s.kinesis_endpoint.filter(|url| !url.is_empty()),
+            lambda_endpoint: s.lambda_endpoint.filter(|url| !url.is_empty()),
+            lambda_functions: file.lambda.take().unwrap_or_default().functions,
             clock_offset_seconds: s.clock_offset_seconds,
         })
     }
@@ -784,6 +807,7 @@ mod tests {
             ("sts-endpoint", "COGNATE_STS_ENDPOINT"),
             ("sns-endpoint", "COGNATE_SNS_ENDPOINT"),
             ("kinesis-endpoint", "COGNATE_KINESIS_ENDPOINT"),
+            ("lambda-endpoint", "COGNATE_LAMBDA_ENDPOINT"),
             ("clock-offset-seconds", "COGNATE_CLOCK_OFFSET_SECONDS"),
             ("seed", "COGNATE_SEED"),
         ]
@@ -829,6 +853,8 @@ password = "p"
 from = "f@example.com"
 [rate_limits]
 enabled = true
+[lambda.functions]
+"arn:aws:lambda:eu-west-1:123456789012:function:welcome" = "http://127.0.0.1:9000/welcome"
 "#,
         );
         let cfg = ServeArgs { config: Some(path), ..Default::default() }.resolve().expect("config");
@@ -851,6 +877,8 @@ enabled = true
         let smtp = cfg.smtp.expect("smtp");
         assert_eq!((smtp.host.as_str(), smtp.port, smtp.security), ("mail.example.com", 465, SmtpSecurity::Tls));
         assert_eq!((smtp.username.as_deref(), smtp.from.as_str()), (Some("u"), "f@example.com"));
+        let welcome = cfg.lambda_functions.get("arn:aws:lambda:eu-west-1:123456789012:function:welcome");
+        assert_eq!(welcome.map(String::as_str), Some("http://127.0.0.1:9000/welcome"));
     }
 
     #[test]

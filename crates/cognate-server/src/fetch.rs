@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cognate_core::fetch::{Answered, Fetch, Fetched, Outgoing};
+use cognate_core::fetch::{Answer, Answered, Exchanged, Fetch, Fetched, Outgoing};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
@@ -32,8 +32,8 @@ impl HttpFetch {
         Ok(HttpFetch { tls: tokio_rustls::TlsConnector::from(Arc::new(config)) })
     }
 
-    /// One request: its status and body.
-    async fn fetch(&self, request: Outgoing) -> Result<(u16, Vec<u8>), String> {
+    /// One request: its status, headers and body.
+    async fn fetch(&self, request: Outgoing) -> Result<Raw, String> {
         let url = request.url.as_str();
         let uri: hyper::Uri = url.parse().map_err(|e| format!("invalid URL {url}: {e}"))?;
         let https = match uri.scheme_str() {
@@ -65,7 +65,14 @@ impl HttpFetch {
     }
 }
 
-async fn send<IO>(io: IO, request: hyper::Request<Full<Bytes>>) -> Result<(u16, Vec<u8>), String>
+/// An answer as it came: status, headers, body bytes.
+struct Raw {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+async fn send<IO>(io: IO, request: hyper::Request<Full<Bytes>>) -> Result<Raw, String>
 where
     IO: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
@@ -73,18 +80,23 @@ where
     let driver = tokio::spawn(connection);
     let response = sender.send_request(request).await.map_err(|e| e.to_string())?;
     let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
+        .collect();
     let body = Limited::new(response.into_body(), MAX_BODY_BYTES).collect().await.map_err(|e| e.to_string())?;
     driver.abort();
-    Ok((status, body.to_bytes().to_vec()))
+    Ok(Raw { status, headers, body: body.to_bytes().to_vec() })
 }
 
 impl HttpFetch {
     /// [`HttpFetch::fetch`] within [`TIMEOUT`], the body as text.
-    async fn timed(&self, request: Outgoing) -> Result<(u16, String), String> {
+    async fn timed(&self, request: Outgoing) -> Result<Answer, String> {
         let url = request.url.clone();
         match tokio::time::timeout(TIMEOUT, self.fetch(request)).await {
-            Ok(Ok((status, body))) => String::from_utf8(body)
-                .map(|text| (status, text))
+            Ok(Ok(Raw { status, headers, body })) => String::from_utf8(body)
+                .map(|body| Answer { status, headers, body })
                 .map_err(|_| format!("{url} answered something that is not UTF-8")),
             Ok(Err(err)) => Err(err),
             Err(_) => Err(format!("{url} did not answer within {TIMEOUT:?}")),
@@ -102,8 +114,8 @@ impl Fetch for HttpFetch {
         };
         Box::pin(async move {
             match self.timed(request).await? {
-                (200..=299, body) => Ok(body),
-                (status, _) => Err(format!("HTTP {status}")),
+                Answer { status: 200..=299, body, .. } => Ok(body),
+                Answer { status, .. } => Err(format!("HTTP {status}")),
             }
         })
     }
@@ -115,10 +127,14 @@ impl Fetch for HttpFetch {
             headers: vec![("content-type".into(), "application/x-www-form-urlencoded".into())],
             body: form.into_bytes(),
         };
-        Box::pin(async move { self.timed(request).await.map(|(_, body)| body) })
+        Box::pin(async move { self.timed(request).await.map(|answer| answer.body) })
     }
 
     fn send(&self, request: Outgoing) -> Answered<'_> {
+        Box::pin(async move { self.timed(request).await.map(|answer| (answer.status, answer.body)) })
+    }
+
+    fn exchange(&self, request: Outgoing) -> Exchanged<'_> {
         Box::pin(self.timed(request))
     }
 }

@@ -872,7 +872,15 @@ pub async fn sign_up(State(state): State<Arc<AppState>>, req: Request) -> Respon
         .into_iter()
         .collect();
     let username = field("username");
-    match cognate_core::account::sign_up(&ctx, &call, username, Some(field("password")), &attributes).await {
+    match cognate_core::account::sign_up(&ctx, &call, username, Some(field("password")), (&attributes, &[])).await {
+        Ok(signed_up) if signed_up.confirmed => login_form(
+            &state,
+            &call,
+            &headers,
+            &params,
+            Some(Notice::Info("Your account was created: sign in.")),
+            StatusCode::OK,
+        ),
         Ok(signed_up) if signed_up.code_delivery.is_some() => form_page(
             &state,
             &call,

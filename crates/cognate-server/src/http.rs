@@ -179,6 +179,7 @@ async fn answer_sts(state: &Arc<AppState>, request_id: String, body: &[u8]) -> R
         region: state.config.region.clone(),
         op: None,
         now: state.core.clock.now(),
+        client_metadata: None,
     };
     crate::sts::handle(&ctx, body).await
 }
@@ -250,8 +251,16 @@ async fn run_operation(
             format!("The caller is not authorized to perform: {}:{}", op.service.signing_name(), op.name),
         ));
     }
-    let ctx =
-        Ctx { state: Arc::clone(&state.core), request_id: request_id.to_owned(), principal, region, op: Some(op), now };
+    let client_metadata = body.get("ClientMetadata").filter(|m| m.is_object()).cloned();
+    let ctx = Ctx {
+        state: Arc::clone(&state.core),
+        request_id: request_id.to_owned(),
+        principal,
+        region,
+        op: Some(op),
+        now,
+        client_metadata,
+    };
     cognate_core::ratelimit::check(&ctx, op, declared.quota).await?;
     ops::dispatch(ctx, op, body).await
 }

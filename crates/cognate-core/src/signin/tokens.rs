@@ -10,6 +10,7 @@ use super::step::{device_metadata, not_authorized, Tokens};
 use crate::clients::ClientCall;
 use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
+use crate::hooks::token_source;
 use crate::users::{self, lockout, User};
 use crate::{devices, hooks, sealed};
 
@@ -49,11 +50,13 @@ pub(super) async fn complete_sign_in(
     given_device: Option<&str>,
 ) -> ApiResult<Tokens> {
     lockout::sign_in_succeeded(ctx, &call.pool_id, &user.record.username_key).await?;
-    hooks::post_authentication(ctx, call, &user).await?;
-    if call.pool.pool.device_configuration.is_none() {
-        return issue(ctx, call, &user, auth_time, None, None, None).await;
-    }
+    let tracks_devices = call.pool.pool.device_configuration.is_some();
     let known = given_device.filter(|k| user.doc.device(k).is_some()).map(str::to_owned);
+    hooks::post_authentication(ctx, call, &user, tracks_devices && known.is_none()).await?;
+    let source = token_source::AUTHENTICATION;
+    if !tracks_devices {
+        return issue(ctx, call, &user, (auth_time, source), None, None, None).await;
+    }
     let (key, new_device) = match known {
         Some(key) => {
             if let Some(device) = user.doc.device_mut(&key) {
@@ -70,7 +73,7 @@ pub(super) async fn complete_sign_in(
         }
     };
     users::save_user_or_fail(ctx, &call.pool.pool, &mut user).await?;
-    let mut tokens = issue(ctx, call, &user, auth_time, None, Some(&key), None).await?;
+    let mut tokens = issue(ctx, call, &user, (auth_time, source), None, Some(&key), None).await?;
     tokens.new_device = new_device;
     Ok(tokens)
 }
@@ -81,7 +84,7 @@ async fn issue(
     ctx: &Ctx,
     call: &ClientCall,
     user: &User,
-    auth_time: i64,
+    (auth_time, source): (i64, &str),
     origin: Option<&RefreshClaims>,
     device_key: Option<&str>,
     grant: Option<&OAuthGrant>,
@@ -147,7 +150,7 @@ async fn issue(
         }
         id.insert(name, value);
     }
-    hooks::pre_token_generation(ctx, call, user, &mut id, &mut access).await?;
+    hooks::pre_token_generation(ctx, call, user, source, &mut id, &mut access).await?;
     let refresh_token = match origin {
         Some(_) => None,
         None => Some(sealed::seal(
@@ -233,7 +236,8 @@ pub async fn refresh(ctx: &Ctx, call: &ClientCall, token: &str, proof: ClientPro
         return Err(not_authorized("User is disabled."));
     }
     let grant = claims.scopes.clone().map(|scopes| OAuthGrant { scopes, nonce: None });
-    issue(ctx, call, &user, claims.auth_time, Some(&claims), None, grant.as_ref()).await
+    let source = (claims.auth_time, token_source::REFRESH_TOKENS);
+    issue(ctx, call, &user, source, Some(&claims), None, grant.as_ref()).await
 }
 
 /// What an OAuth 2.0 sign-in (the hosted pages) grants besides the user: the scopes, which
@@ -253,7 +257,7 @@ pub async fn issue_oauth(
     auth_time: i64,
     grant: &OAuthGrant,
 ) -> ApiResult<Tokens> {
-    issue(ctx, call, user, auth_time, None, None, Some(grant)).await
+    issue(ctx, call, user, (auth_time, token_source::HOSTED_AUTH), None, None, Some(grant)).await
 }
 
 /// Spends a refresh token of a rotating client and returns its successor (same family). A

@@ -11,9 +11,10 @@ pub async fn sign_up(ctx: Ctx, input: SignUpRequest) -> ApiResult<SignUpResponse
     let call = client_call(&ctx, &input.client_id, input.secret_hash.as_ref(), login).await?;
     let password = input.password.as_ref().map(|p| p.expose().as_str());
     let attributes = input.user_attributes.as_deref().unwrap_or_default();
-    let signed_up = account::sign_up(&ctx, &call, login, password, attributes).await?;
+    let validation_data = input.validation_data.as_deref().unwrap_or_default();
+    let signed_up = account::sign_up(&ctx, &call, login, password, (attributes, validation_data)).await?;
     Ok(SignUpResponse {
-        user_confirmed: false,
+        user_confirmed: signed_up.confirmed,
         code_delivery_details: signed_up.code_delivery,
         user_sub: signed_up.sub,
         session: None,

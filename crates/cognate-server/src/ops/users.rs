@@ -92,6 +92,19 @@ pub async fn admin_create_user(ctx: Ctx, input: AdminCreateUserRequest) -> ApiRe
         }
         None => password::generate_temporary(&pool),
     };
+    // The function may refuse the user; AdminCreateUser ignores its confirmation answers.
+    let mut given_attributes = attributes.clone();
+    given_attributes.remove("sub");
+    let validation_data = input.validation_data.as_deref().unwrap_or_default();
+    cognate_core::hooks::pre_sign_up(
+        &ctx,
+        (&input.user_pool_id, &pool),
+        None,
+        ("PreSignUp_AdminCreateUser", &username),
+        &given_attributes,
+        validation_data,
+    )
+    .await?;
     let sealed = password::seal_password(&ctx, &input.user_pool_id, &sub, &username, &temporary).await?;
     let new = NewUser {
         pool_id: input.user_pool_id.clone(),
@@ -249,7 +262,7 @@ pub async fn admin_confirm_sign_up(
     ctx: Ctx,
     input: AdminConfirmSignUpRequest,
 ) -> ApiResult<AdminConfirmSignUpResponse> {
-    modify_user(&ctx, &input.user_pool_id, input.username.expose(), |_, u| {
+    let confirmed = modify_user(&ctx, &input.user_pool_id, input.username.expose(), |_, u| {
         if u.status() != UserStatusType::Unconfirmed {
             return Err(ApiError::new(
                 ErrorCode::NotAuthorizedException,
@@ -260,6 +273,9 @@ pub async fn admin_confirm_sign_up(
         Ok(())
     })
     .await?;
+    let (pool, user) = confirmed;
+    let source = "PostConfirmation_ConfirmSignUp";
+    cognate_core::hooks::post_confirmation(&ctx, (&input.user_pool_id, &pool), None, source, &user).await?;
     Ok(AdminConfirmSignUpResponse {})
 }
 

@@ -1,0 +1,302 @@
+//! Running a pool's Lambda trigger functions: where a function runs (a webhook named under
+//! `[lambda.functions]`, else Lambda's Invoke API at `--lambda-endpoint`), the event envelope
+//! Cognito sends, the 5-second limit and retries, and how a failure reaches the caller as one
+//! of Cognito's three Lambda errors. What each trigger's event holds and what its response
+//! changes is in `hooks`.
+
+use std::time::Instant;
+
+use cognate_api::idp::LambdaConfigType;
+use cognate_api::ErrorCode;
+use serde_json::{json, Map, Value};
+
+use crate::aws::{percent_encode, signed_post, CallError};
+use crate::context::Ctx;
+use crate::error::{ApiError, ApiResult};
+use crate::fetch::{Answer, Outgoing};
+
+/// Attempts of one invocation that found no function to answer (unreachable, timed out,
+/// throttled, a service error): Cognito retries those, up to three calls in all.
+const ATTEMPTS: usize = 3;
+
+/// The triggers of `LambdaConfig`, by the names their errors and metrics use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    PreSignUp,
+    PostConfirmation,
+    PreAuthentication,
+    PostAuthentication,
+    PreTokenGeneration,
+    CustomMessage,
+    DefineAuthChallenge,
+    CreateAuthChallenge,
+    VerifyAuthChallengeResponse,
+    UserMigration,
+}
+
+impl Trigger {
+    pub fn name(self) -> &'static str {
+        match self {
+            Trigger::PreSignUp => "PreSignUp",
+            Trigger::PostConfirmation => "PostConfirmation",
+            Trigger::PreAuthentication => "PreAuthentication",
+            Trigger::PostAuthentication => "PostAuthentication",
+            Trigger::PreTokenGeneration => "PreTokenGeneration",
+            Trigger::CustomMessage => "CustomMessage",
+            Trigger::DefineAuthChallenge => "DefineAuthChallenge",
+            Trigger::CreateAuthChallenge => "CreateAuthChallenge",
+            Trigger::VerifyAuthChallengeResponse => "VerifyAuthChallengeResponse",
+            Trigger::UserMigration => "UserMigration",
+        }
+    }
+
+    /// The function the pool configures for this trigger, if any.
+    pub fn function(self, config: Option<&LambdaConfigType>) -> Option<&str> {
+        let config = config?;
+        match self {
+            Trigger::PreSignUp => config.pre_sign_up.as_deref(),
+            Trigger::PostConfirmation => config.post_confirmation.as_deref(),
+            Trigger::PreAuthentication => config.pre_authentication.as_deref(),
+            Trigger::PostAuthentication => config.post_authentication.as_deref(),
+            Trigger::PreTokenGeneration => config
+                .pre_token_generation_config
+                .as_ref()
+                .map(|c| c.lambda_arn.as_str())
+                .or(config.pre_token_generation.as_deref()),
+            Trigger::CustomMessage => config.custom_message.as_deref(),
+            Trigger::DefineAuthChallenge => config.define_auth_challenge.as_deref(),
+            Trigger::CreateAuthChallenge => config.create_auth_challenge.as_deref(),
+            Trigger::VerifyAuthChallengeResponse => config.verify_auth_challenge_response.as_deref(),
+            Trigger::UserMigration => config.user_migration.as_deref(),
+        }
+    }
+}
+
+/// One trigger event: the envelope's fields besides `request`, which each trigger builds.
+pub struct Event<'a> {
+    pub trigger: Trigger,
+    /// `triggerSource`, e.g. `PreSignUp_SignUp`.
+    pub source: &'a str,
+    pub pool_id: &'a str,
+    /// `userName` (the user's name, or what the caller typed for an unknown user).
+    pub user_name: &'a str,
+    pub client_id: Option<&'a str>,
+    /// `version`: "1", or the pre token generation version's number.
+    pub version: &'a str,
+    pub request: Value,
+}
+
+/// How an invocation ended without a usable answer.
+enum Failure {
+    /// The function ran and threw: its message.
+    Function(String),
+    /// No function answered (after the retries).
+    Unexpected(String),
+    /// The function answered something that is not an event.
+    Unrecognizable,
+}
+
+/// Runs `function` with `event` and returns the `response` object it filled in.
+pub async fn invoke(ctx: &Ctx, function: &str, event: Event<'_>) -> ApiResult<Map<String, Value>> {
+    let region = event.pool_id.split('_').next().unwrap_or(&ctx.region);
+    let envelope = json!({
+        "version": event.version,
+        "triggerSource": event.source,
+        "region": region,
+        "userPoolId": event.pool_id,
+        "userName": event.user_name,
+        "callerContext": {
+            "awsSdkVersion": "aws-sdk-unknown-unknown",
+            "clientId": event.client_id.unwrap_or("CLIENT_ID_NOT_APPLICABLE"),
+        },
+        "request": event.request,
+        "response": {},
+    });
+    let started = Instant::now();
+    let outcome = match serde_json::to_vec(&envelope) {
+        Ok(body) => call(ctx, function, body).await,
+        Err(err) => Err(Failure::Unexpected(err.to_string())),
+    };
+    let trigger = event.trigger.name();
+    let label = match &outcome {
+        Ok(_) => "ok",
+        Err(Failure::Function(_)) => "function_error",
+        Err(Failure::Unexpected(_)) => "unreachable",
+        Err(Failure::Unrecognizable) => "invalid_response",
+    };
+    ctx.state.metrics.lambda(trigger, label, started.elapsed());
+    match outcome {
+        Ok(response) => Ok(response),
+        Err(Failure::Function(message)) => Err(ApiError::new(
+            ErrorCode::UserLambdaValidationException,
+            format!("{trigger} failed with error {message}."),
+        )),
+        Err(Failure::Unexpected(detail)) => {
+            tracing::warn!(request_id = %ctx.request_id, trigger, function, detail, "Lambda trigger not invoked");
+            Err(ApiError::new(
+                ErrorCode::UnexpectedLambdaException,
+                format!("{trigger} invocation failed due to error {detail}."),
+            ))
+        }
+        Err(Failure::Unrecognizable) => {
+            Err(ApiError::new(ErrorCode::InvalidLambdaResponseException, "Unrecognizable lambda output"))
+        }
+    }
+}
+
+/// Calls the function, retrying what may pass (no answer, throttling, service errors), and
+/// reads its answer's `response`.
+async fn call(ctx: &Ctx, function: &str, body: Vec<u8>) -> Result<Map<String, Value>, Failure> {
+    let mut last = String::new();
+    for _ in 0..ATTEMPTS {
+        match send(ctx, function, body.clone()).await {
+            Sent::Answered(output) => return response_of(&output),
+            Sent::Threw(message) => return Err(Failure::Function(message)),
+            Sent::Refused(detail) => return Err(Failure::Unexpected(detail)),
+            Sent::Retry(detail) => last = detail,
+        }
+    }
+    Err(Failure::Unexpected(last))
+}
+
+/// What one attempt came to.
+enum Sent {
+    /// The function's output.
+    Answered(String),
+    /// The function threw (its `errorMessage`).
+    Threw(String),
+    /// No function will answer (none configured, not found): not worth a retry.
+    Refused(String),
+    Retry(String),
+}
+
+async fn send(ctx: &Ctx, function: &str, body: Vec<u8>) -> Sent {
+    let settings = ctx.settings();
+    let name = function_name(function);
+    if let Some(url) = settings.lambda_functions.get(function).or_else(|| settings.lambda_functions.get(name)) {
+        let outgoing = Outgoing {
+            method: "POST",
+            url: url.clone(),
+            headers: vec![("content-type".into(), "application/json".into())],
+            body,
+        };
+        return match ctx.state.fetch.exchange(outgoing).await {
+            Ok(answer) => webhook_answer(answer),
+            Err(detail) => Sent::Retry(detail),
+        };
+    }
+    let Some(endpoint) = &settings.lambda_endpoint else {
+        return Sent::Refused(format!(
+            "no way to run {function}: give Cognate --lambda-endpoint, or map the function under [lambda.functions]"
+        ));
+    };
+    let path = format!("/2015-03-31/functions/{}/invocations", percent_encode(function));
+    let headers = vec![
+        ("content-type".into(), "application/json".into()),
+        ("x-amz-invocation-type".into(), "RequestResponse".into()),
+    ];
+    match signed_post(ctx, (endpoint, &path), "lambda", headers, body).await {
+        Ok(answer) => invoke_api_answer(answer),
+        Err(CallError { message, .. }) => Sent::Retry(message),
+    }
+}
+
+/// `my-function` of `arn:aws:lambda:us-east-1:123456789012:function:my-function[:alias]`.
+fn function_name(function: &str) -> &str {
+    match function.split(':').collect::<Vec<_>>().as_slice() {
+        ["arn", _, "lambda", _, _, "function", name, ..] => name,
+        _ => function,
+    }
+}
+
+/// A function error's message: Lambda's `{"errorMessage": ..., "errorType": ...}`.
+fn error_message(body: &str) -> Option<String> {
+    let error: Value = serde_json::from_str(body).ok()?;
+    Some(error.get("errorMessage")?.as_str()?.to_owned())
+}
+
+/// The Invoke API's answer: the output, a function error (`X-Amz-Function-Error`), or the
+/// service's own error.
+fn invoke_api_answer(answer: Answer) -> Sent {
+    let failed = answer.headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("x-amz-function-error"));
+    match answer.status {
+        200..=299 if failed => Sent::Threw(error_message(&answer.body).unwrap_or_else(|| answer.body.clone())),
+        200..=299 => Sent::Answered(answer.body),
+        429 | 500..=599 => Sent::Retry(format!("HTTP {}: {}", answer.status, answer.body)),
+        status => {
+            let parsed: Value = serde_json::from_str(&answer.body).unwrap_or(Value::Null);
+            let message = parsed["message"].as_str().or(parsed["Message"].as_str()).unwrap_or(&answer.body);
+            Sent::Refused(format!("HTTP {status}: {message}"))
+        }
+    }
+}
+
+/// A webhook's answer: 2xx with the output; an error status with `errorMessage` is the
+/// function throwing; other errors are retried like Lambda's service errors.
+fn webhook_answer(answer: Answer) -> Sent {
+    match answer.status {
+        200..=299 => Sent::Answered(answer.body),
+        status => match error_message(&answer.body) {
+            Some(message) => Sent::Threw(message),
+            None if status >= 500 || status == 429 => Sent::Retry(format!("HTTP {status}")),
+            None => Sent::Refused(format!("HTTP {status}")),
+        },
+    }
+}
+
+/// The `response` object of a function's output (the event it returns). A function that
+/// returns nothing leaves the response empty, as Lambda's Node runtime answers `null`.
+fn response_of(output: &str) -> Result<Map<String, Value>, Failure> {
+    match serde_json::from_str::<Value>(output) {
+        Ok(Value::Object(mut event)) => match event.remove("response") {
+            Some(Value::Object(response)) => Ok(response),
+            Some(Value::Null) | None => Ok(Map::new()),
+            Some(_) => Err(Failure::Unrecognizable),
+        },
+        Ok(Value::Null) => Ok(Map::new()),
+        _ => Err(Failure::Unrecognizable),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_come_from_arns_with_or_without_a_qualifier() {
+        assert_eq!(function_name("arn:aws:lambda:us-east-1:123456789012:function:pre-sign-up"), "pre-sign-up");
+        assert_eq!(function_name("arn:aws:lambda:us-east-1:123456789012:function:f:live"), "f");
+        assert_eq!(function_name("plain-name"), "plain-name");
+    }
+
+    #[test]
+    fn outputs_are_events_or_nothing() {
+        assert!(
+            matches!(response_of(r#"{"response":{"autoConfirmUser":true}}"#), Ok(r) if r["autoConfirmUser"] == true)
+        );
+        assert!(matches!(response_of("null"), Ok(r) if r.is_empty()));
+        assert!(matches!(response_of("not json"), Err(Failure::Unrecognizable)));
+        assert!(matches!(response_of(r#"{"response":"yes"}"#), Err(Failure::Unrecognizable)));
+        assert!(matches!(response_of("[1]"), Err(Failure::Unrecognizable)));
+    }
+
+    #[test]
+    fn function_errors_are_told_apart_from_service_errors() {
+        let answer = |status, failed: bool, body: &str| Answer {
+            status,
+            headers: if failed { vec![("x-amz-function-error".into(), "Unhandled".into())] } else { Vec::new() },
+            body: body.into(),
+        };
+        let thrown = r#"{"errorType":"Error","errorMessage":"No sign-ups on Sundays"}"#;
+        assert!(
+            matches!(invoke_api_answer(answer(200, true, thrown)), Sent::Threw(m) if m == "No sign-ups on Sundays")
+        );
+        assert!(matches!(invoke_api_answer(answer(200, false, "{}")), Sent::Answered(_)));
+        assert!(matches!(invoke_api_answer(answer(429, false, "{}")), Sent::Retry(_)));
+        assert!(
+            matches!(invoke_api_answer(answer(404, false, r#"{"Message":"Function not found"}"#)), Sent::Refused(m) if m.contains("Function not found"))
+        );
+        assert!(matches!(webhook_answer(answer(500, false, thrown)), Sent::Threw(_)));
+        assert!(matches!(webhook_answer(answer(502, false, "bad gateway")), Sent::Retry(_)));
+    }
+}

@@ -1,0 +1,55 @@
+//! `tests/lambda/host.mjs` (a stand-in for Lambda that runs the trigger handlers there, Node
+//! and Python) on a free loopback port, stopped when dropped.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+pub struct LambdaHost {
+    child: Child,
+    pub url: String,
+}
+
+impl LambdaHost {
+    /// Starts the host; Python handlers run with `python` (the clients' venv, or python3).
+    pub fn start(python: &std::path::Path) -> LambdaHost {
+        let script = crate::repo_root().join("tests/lambda/host.mjs");
+        let mut child = Command::new("node")
+            .arg(&script)
+            .arg("0")
+            .arg(python)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {}: {e}", script.display()));
+        let stdout = child.stdout.take().expect("host stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("host's first line");
+        let port = line.trim().strip_prefix("listening ").unwrap_or_else(|| panic!("host said {line:?}"));
+        LambdaHost { child, url: format!("http://127.0.0.1:{port}") }
+    }
+
+    /// The URL of a function as a webhook (`[lambda.functions]`).
+    pub fn webhook(&self, name: &str) -> String {
+        format!("{}/webhook/{name}", self.url)
+    }
+
+    /// The events the host received, in order: `{function, event}`.
+    pub async fn calls(&self) -> Vec<Value> {
+        let answer = reqwest::get(format!("{}/calls", self.url)).await.expect("GET /calls");
+        answer.json().await.expect("calls as JSON")
+    }
+
+    /// The events `function` received.
+    pub async fn events_of(&self, function: &str) -> Vec<Value> {
+        self.calls().await.into_iter().filter(|c| c["function"] == function).map(|c| c["event"].clone()).collect()
+    }
+}
+
+impl Drop for LambdaHost {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

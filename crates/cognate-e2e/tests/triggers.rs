@@ -1,0 +1,407 @@
+//! Lambda triggers: the pool's functions, written as ordinary Lambda handlers (Node and
+//! Python, in tests/lambda), run by a stand-in for Lambda's Invoke API (`--lambda-endpoint`)
+//! or as webhooks (`[lambda.functions]`); their events as Cognito sends them, their answers
+//! applied (refusals, auto-confirmation, claims and scopes), their failures reported as
+//! Cognito's three Lambda errors with nothing half-done. SQLite and PostgreSQL.
+
+use cognate_e2e::idp::types::{
+    AttributeType, AuthFlowType, ExplicitAuthFlowsType, LambdaConfigType, PreTokenGenerationLambdaVersionType,
+    PreTokenGenerationVersionConfigType,
+};
+use cognate_e2e::lambda_host::LambdaHost;
+use cognate_e2e::{b64url_decode, expect_err, ok, unique_name, Server, PASSWORD};
+use serde_json::{json, Value};
+
+/// A trigger function's ARN in the default account and region.
+fn arn(name: &str) -> String {
+    format!("arn:aws:lambda:us-east-1:000000000000:function:{name}")
+}
+
+fn host() -> LambdaHost {
+    LambdaHost::start(std::path::Path::new("python3"))
+}
+
+fn attr(name: &str, value: &str) -> AttributeType {
+    AttributeType::builder().name(name).value(value).build().expect("attribute")
+}
+
+fn claims(token: &str) -> Value {
+    let payload = token.split('.').nth(1).expect("a JWT");
+    serde_json::from_slice(&b64url_decode(payload)).expect("claims")
+}
+
+/// A pool with `config` and an app client allowing the password flows; returns (pool, client).
+async fn pool_with(server: &Server, config: LambdaConfigType) -> (String, String) {
+    let pool = server
+        .new_pool(|p| {
+            p.lambda_config(config).auto_verified_attributes(cognate_e2e::idp::types::VerifiedAttributeType::Email)
+        })
+        .await;
+    let client = ok(server
+        .idp()
+        .create_user_pool_client()
+        .user_pool_id(&pool)
+        .client_name(unique_name("app"))
+        .explicit_auth_flows(ExplicitAuthFlowsType::AllowAdminUserPasswordAuth)
+        .explicit_auth_flows(ExplicitAuthFlowsType::AllowUserPasswordAuth)
+        .explicit_auth_flows(ExplicitAuthFlowsType::AllowRefreshTokenAuth)
+        .send()
+        .await)
+    .user_pool_client
+    .and_then(|c| c.client_id)
+    .expect("client id");
+    (pool, client)
+}
+
+async fn confirmed_user(server: &Server, pool: &str, username: &str) {
+    ok(server
+        .idp()
+        .admin_create_user()
+        .user_pool_id(pool)
+        .username(username)
+        .message_action(cognate_e2e::idp::types::MessageActionType::Suppress)
+        .user_attributes(attr("email", &format!("{username}@example.com")))
+        .user_attributes(attr("email_verified", "true"))
+        .send()
+        .await);
+    ok(server
+        .idp()
+        .admin_set_user_password()
+        .user_pool_id(pool)
+        .username(username)
+        .password(PASSWORD)
+        .permanent(true)
+        .send()
+        .await);
+}
+
+macro_rules! on_both_stores {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let host = super::host();
+                    let server = cognate_e2e::Server::sqlite_with(&["--lambda-endpoint", &host.url]).await;
+                    super::$name(&server, &host).await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let host = super::host();
+                    let Some(server) = cognate_e2e::Server::postgres_with(&["--lambda-endpoint", &host.url]).await else {
+                        return;
+                    };
+                    super::$name(&server, &host).await;
+                }
+            )+
+        }
+    };
+}
+
+on_both_stores!(
+    pre_sign_up_refuses_confirms_and_post_confirmation_follows,
+    authentication_triggers_and_pre_token_generation_v2,
+    pre_token_generation_v1_and_the_ways_a_function_fails,
+);
+
+/// PreSignUp refuses a blocked domain (no user is created, by SignUp or AdminCreateUser),
+/// confirms an invited user (no code sent), and PostConfirmation runs when a code confirms.
+async fn pre_sign_up_refuses_confirms_and_post_confirmation_follows(server: &Server, host: &LambdaHost) {
+    let config =
+        LambdaConfigType::builder().pre_sign_up(arn("pre-sign-up")).post_confirmation(arn("post_confirmation")).build();
+    let (pool, client) = pool_with(server, config).await;
+    let refused = expect_err(
+        server
+            .idp()
+            .sign_up()
+            .client_id(&client)
+            .username("mallory")
+            .password(PASSWORD)
+            .user_attributes(attr("email", "mallory@blocked.example"))
+            .send()
+            .await,
+    );
+    assert_eq!(
+        (refused.status, refused.code.as_str(), refused.message.as_str()),
+        (400, "UserLambdaValidationException", "PreSignUp failed with error Sign-ups from blocked.example are closed.")
+    );
+    let missing = expect_err(server.idp().admin_get_user().user_pool_id(&pool).username("mallory").send().await);
+    assert_eq!(missing.code, "UserNotFoundException", "a refused sign-up creates nobody");
+    let refused = expect_err(
+        server
+            .idp()
+            .admin_create_user()
+            .user_pool_id(&pool)
+            .username("mallory")
+            .user_attributes(attr("email", "mallory@blocked.example"))
+            .send()
+            .await,
+    );
+    assert_eq!(refused.code, "UserLambdaValidationException");
+
+    let invited = ok(server
+        .idp()
+        .sign_up()
+        .client_id(&client)
+        .username("ivy")
+        .password(PASSWORD)
+        .user_attributes(attr("email", "ivy@example.com"))
+        .validation_data(attr("invitation", "welcome"))
+        .client_metadata("campaign", "winter")
+        .send()
+        .await);
+    assert!(invited.user_confirmed, "the function confirmed the user");
+    assert!(invited.code_delivery_details.is_none(), "no code for a confirmed user");
+    let ivy = server.get_user(&pool, "ivy").await;
+    assert_eq!(ivy.user_status().map(|s| s.as_str()), Some("CONFIRMED"));
+    let verified = ivy.user_attributes().iter().find(|a| a.name == "email_verified").and_then(|a| a.value.clone());
+    assert_eq!(verified.as_deref(), Some("true"), "autoVerifyEmail");
+
+    let events = host.events_of("pre-sign-up").await;
+    let event = events.iter().find(|e| e["userName"] == "ivy").expect("PreSignUp for ivy");
+    assert_eq!(event["version"], "1");
+    assert_eq!(event["triggerSource"], "PreSignUp_SignUp");
+    assert_eq!(event["userPoolId"], pool.as_str());
+    assert_eq!(event["region"], "us-east-1");
+    assert_eq!(event["callerContext"]["clientId"], client.as_str());
+    assert_eq!(event["request"]["userAttributes"], json!({"email": "ivy@example.com"}));
+    assert_eq!(event["request"]["validationData"], json!({"invitation": "welcome"}));
+    assert_eq!(event["request"]["clientMetadata"], json!({"campaign": "winter"}));
+    assert!(
+        host.events_of("pre-sign-up").await.iter().any(|e| e["triggerSource"] == "PreSignUp_AdminCreateUser"),
+        "AdminCreateUser runs PreSignUp too"
+    );
+
+    ok(server
+        .idp()
+        .sign_up()
+        .client_id(&client)
+        .username("walt")
+        .password(PASSWORD)
+        .user_attributes(attr("email", "walt@example.com"))
+        .send()
+        .await);
+    let code = server.latest_code(&pool, "walt").await;
+    ok(server
+        .idp()
+        .confirm_sign_up()
+        .client_id(&client)
+        .username("walt")
+        .confirmation_code(code)
+        .client_metadata("source", "email-link")
+        .send()
+        .await);
+    let confirmations = host.events_of("post_confirmation").await;
+    assert_eq!(confirmations.len(), 1, "PostConfirmation runs once, for walt only (ivy was confirmed by PreSignUp)");
+    let event = &confirmations[0];
+    assert_eq!(event["triggerSource"], "PostConfirmation_ConfirmSignUp");
+    assert_eq!(event["request"]["userAttributes"]["email"], "walt@example.com");
+    assert_eq!(event["request"]["userAttributes"]["email_verified"], "true");
+    assert_eq!(event["request"]["userAttributes"]["cognito:user_status"], "CONFIRMED");
+    assert_eq!(event["request"]["clientMetadata"], json!({"source": "email-link"}));
+}
+
+/// PreAuthentication refuses a suspended user and a banned app (ClientMetadata as
+/// validationData); PostAuthentication runs after a sign-in; a V2_0 PreTokenGeneration puts
+/// typed claims into both tokens and changes the access token's scopes, at sign-in and refresh.
+async fn authentication_triggers_and_pre_token_generation_v2(server: &Server, host: &LambdaHost) {
+    let token_config = PreTokenGenerationVersionConfigType::builder()
+        .lambda_version(PreTokenGenerationLambdaVersionType::V20)
+        .lambda_arn(arn("pre-token-v2"))
+        .build()
+        .expect("config");
+    let config = LambdaConfigType::builder()
+        .pre_authentication(arn("pre_authentication"))
+        .post_authentication(arn("post-authentication"))
+        .pre_token_generation_config(token_config)
+        .build();
+    let (pool, client) = pool_with(server, config).await;
+    confirmed_user(server, &pool, "alice").await;
+    confirmed_user(server, &pool, "suspended").await;
+    let sign_in = |username: &str, app: Option<&str>| {
+        let mut call = server
+            .idp()
+            .initiate_auth()
+            .client_id(&client)
+            .auth_flow(AuthFlowType::UserPasswordAuth)
+            .auth_parameters("USERNAME", username)
+            .auth_parameters("PASSWORD", PASSWORD);
+        if let Some(app) = app {
+            call = call.client_metadata("app", app);
+        }
+        call.send()
+    };
+    let refused = expect_err(sign_in("suspended", None).await);
+    assert_eq!(
+        (refused.code.as_str(), refused.message.as_str()),
+        ("UserLambdaValidationException", "PreAuthentication failed with error This account is suspended.")
+    );
+    let refused = expect_err(sign_in("alice", Some("banned-app")).await);
+    assert_eq!(refused.message, "PreAuthentication failed with error This app may not sign in.");
+
+    let result = ok(sign_in("alice", Some("web")).await).authentication_result.expect("tokens");
+    let id = claims(result.id_token().expect("id token"));
+    let access = claims(result.access_token().expect("access token"));
+    assert_eq!(id["tenant"], json!({"id": 7, "name": "Acme"}), "a JSON object claim in the ID token: {id}");
+    assert_eq!((&access["tenant_id"], &access["seats"]), (&json!("t-7"), &json!(25)), "{access}");
+    assert_eq!(access["scope"], "orders/read", "scopes added and suppressed: {access}");
+    assert_eq!(access["username"], "alice");
+
+    let pre_auth = host.events_of("pre_authentication").await;
+    let alice = pre_auth.iter().rev().find(|e| e["userName"] == "alice").expect("PreAuthentication for alice");
+    assert_eq!(alice["triggerSource"], "PreAuthentication_Authentication");
+    assert_eq!(alice["request"]["validationData"], json!({"app": "web"}));
+    assert_eq!(alice["request"]["userNotFound"], false);
+    let post_auth = host.events_of("post-authentication").await;
+    assert_eq!(post_auth.len(), 1, "PostAuthentication after the one successful sign-in");
+    assert_eq!(post_auth[0]["triggerSource"], "PostAuthentication_Authentication");
+    assert_eq!(post_auth[0]["request"]["newDeviceUsed"], false);
+    let token_events = host.events_of("pre-token-v2").await;
+    assert_eq!(token_events[0]["version"], "2");
+    assert_eq!(token_events[0]["triggerSource"], "TokenGeneration_Authentication");
+    assert_eq!(token_events[0]["request"]["scopes"], json!(["aws.cognito.signin.user.admin"]));
+
+    let refreshed = ok(server
+        .idp()
+        .initiate_auth()
+        .client_id(&client)
+        .auth_flow(AuthFlowType::RefreshTokenAuth)
+        .auth_parameters("REFRESH_TOKEN", result.refresh_token().expect("refresh token"))
+        .send()
+        .await)
+    .authentication_result
+    .expect("refreshed");
+    assert_eq!(claims(refreshed.access_token().expect("access"))["tenant_id"], "t-7");
+    let token_events = host.events_of("pre-token-v2").await;
+    assert_eq!(token_events.last().map(|e| e["triggerSource"].clone()), Some(json!("TokenGeneration_RefreshTokens")));
+}
+
+async fn set_token_function(server: &Server, pool: &str, function: &str) {
+    ok(server
+        .idp()
+        .update_user_pool()
+        .user_pool_id(pool)
+        .lambda_config(LambdaConfigType::builder().pre_token_generation(arn(function)).build())
+        .send()
+        .await);
+}
+
+async fn admin_sign_in(
+    server: &Server,
+    pool: &str,
+    client: &str,
+) -> Result<cognate_e2e::idp::types::AuthenticationResultType, cognate_e2e::ErrInfo> {
+    let answer = server
+        .idp()
+        .admin_initiate_auth()
+        .user_pool_id(pool)
+        .client_id(client)
+        .auth_flow(AuthFlowType::AdminUserPasswordAuth)
+        .auth_parameters("USERNAME", "bob")
+        .auth_parameters("PASSWORD", PASSWORD)
+        .send()
+        .await;
+    match answer {
+        Ok(output) => Ok(output.authentication_result.expect("tokens")),
+        Err(err) => Err(expect_err::<(), _>(Err(err))),
+    }
+}
+
+/// V1_0 (the legacy PreTokenGeneration setting): a string claim added and one suppressed in
+/// the ID token, groups replaced in both tokens. Then the ways a function fails, each an
+/// error Cognito returns and no tokens: a protected claim, a throw, an answer that is not an
+/// event, a function slower than 5 seconds (after Cognito's retries), a function nobody runs.
+async fn pre_token_generation_v1_and_the_ways_a_function_fails(server: &Server, host: &LambdaHost) {
+    let (pool, client) =
+        pool_with(server, LambdaConfigType::builder().pre_token_generation(arn("pre_token_v1")).build()).await;
+    confirmed_user(server, &pool, "bob").await;
+    let tokens = admin_sign_in(server, &pool, &client).await.expect("signed in");
+    let (id, access) = (claims(tokens.id_token().expect("id")), claims(tokens.access_token().expect("access")));
+    assert_eq!(id["tier"], "gold", "{id}");
+    assert!(id.get("email").is_none(), "suppressed: {id}");
+    assert_eq!((&id["cognito:groups"], &access["cognito:groups"]), (&json!(["vip"]), &json!(["vip"])));
+    assert_eq!(host.events_of("pre_token_v1").await[0]["version"], "1");
+
+    let failures = [
+        (
+            "pre-token-protected",
+            "InvalidLambdaResponseException",
+            "The claim sub cannot be added, overridden or suppressed.",
+        ),
+        ("throws", "UserLambdaValidationException", "PreTokenGeneration failed with error Nope."),
+        ("garbage", "InvalidLambdaResponseException", "Unrecognizable lambda output"),
+    ];
+    for (function, code, message) in failures {
+        set_token_function(server, &pool, function).await;
+        let err = admin_sign_in(server, &pool, &client).await.expect_err(function);
+        assert_eq!((err.status, err.code.as_str(), err.message.as_str()), (400, code, message), "{function}");
+    }
+    set_token_function(server, &pool, "slow").await;
+    let started = std::time::Instant::now();
+    let err = admin_sign_in(server, &pool, &client).await.expect_err("slow");
+    assert_eq!(err.code, "UnexpectedLambdaException", "{}", err.message);
+    assert!(started.elapsed() >= std::time::Duration::from_secs(15), "three attempts of 5 s each");
+    set_token_function(server, &pool, "nobody-runs-this").await;
+    let err = admin_sign_in(server, &pool, &client).await.expect_err("unknown function");
+    assert_eq!(err.code, "UnexpectedLambdaException", "{}", err.message);
+    assert!(err.message.contains("Function not found"), "{}", err.message);
+
+    let metrics = reqwest::get(format!("{}/metrics", server.url())).await.expect("metrics").text().await.expect("text");
+    // The function that touched a protected claim answered (ok); its answer was refused after.
+    for line in [
+        "cognate_lambda_invocations_total{trigger=\"PreTokenGeneration\",outcome=\"ok\"} 2",
+        "cognate_lambda_invocations_total{trigger=\"PreTokenGeneration\",outcome=\"unreachable\"} 2",
+        "cognate_lambda_invocations_total{trigger=\"PreTokenGeneration\",outcome=\"function_error\"} 1",
+        "cognate_lambda_invocations_total{trigger=\"PreTokenGeneration\",outcome=\"invalid_response\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
+}
+
+/// `[lambda.functions]` in the TOML file: functions as plain webhooks, no Lambda API at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_from_the_config_file() {
+    let host = host();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("cognate.toml");
+    let toml = format!(
+        "[lambda.functions]\n\"{}\" = \"{}\"\n\"post_confirmation\" = \"{}\"\n",
+        arn("pre-sign-up"),
+        host.webhook("pre-sign-up"),
+        host.webhook("post_confirmation")
+    );
+    std::fs::write(&config, toml).expect("config file");
+    let server = Server::sqlite_with(&["--config", config.to_str().expect("path")]).await;
+    let config =
+        LambdaConfigType::builder().pre_sign_up(arn("pre-sign-up")).post_confirmation(arn("post_confirmation")).build();
+    let (pool, client) = pool_with(&server, config).await;
+    let refused = expect_err(
+        server
+            .idp()
+            .sign_up()
+            .client_id(&client)
+            .username("mallory")
+            .password(PASSWORD)
+            .user_attributes(attr("email", "mallory@blocked.example"))
+            .send()
+            .await,
+    );
+    assert_eq!(refused.message, "PreSignUp failed with error Sign-ups from blocked.example are closed.");
+    let invited = ok(server
+        .idp()
+        .sign_up()
+        .client_id(&client)
+        .username("ivy")
+        .password(PASSWORD)
+        .user_attributes(attr("email", "ivy@example.com"))
+        .validation_data(attr("invitation", "welcome"))
+        .send()
+        .await);
+    assert!(invited.user_confirmed);
+    assert_eq!(server.user_status(&pool, "ivy").await, "CONFIRMED");
+    assert_eq!(host.events_of("pre-sign-up").await.len(), 2);
+}
