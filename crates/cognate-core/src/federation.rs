@@ -1,11 +1,13 @@
 //! Signing in through a pool's OpenID Connect identity provider (the hosted pages'
 //! federation): `/oauth2/authorize` with `identity_provider` (or `idp_identifier`) sends the
 //! browser to the provider with a sealed `state`; the provider sends it back to
-//! `/oauth2/idpresponse`, where its code is exchanged for an ID token that is verified
-//! (signature against the provider's JWKS, issuer, audience, expiry, nonce). The user is
-//! `{provider}_{sub}` in the pool (EXTERNAL_PROVIDER, created on first sign-in with the
-//! provider's claims mapped by the provider's AttributeMapping and the `identities`
-//! attribute); then the sign-in ends as a password sign-in does.
+//! `/oauth2/idpresponse`, where its code is exchanged (client_secret_post, as Cognito sends
+//! it) for an ID token that is verified (signature against the provider's JWKS, issuer,
+//! audience, expiry, nonce), and the access token asks the provider's userinfo endpoint for the
+//! user's claims, as Cognito does: many providers put no profile claims in the ID token of a
+//! code flow. The user is `{provider}_{sub}` in the pool (EXTERNAL_PROVIDER, created on first
+//! sign-in with the provider's claims mapped by the provider's AttributeMapping and the
+//! `identities` attribute); then the sign-in ends as a password sign-in does.
 
 use std::collections::BTreeMap;
 
@@ -47,6 +49,9 @@ struct Endpoints {
     token: String,
     jwks: String,
     issuer: String,
+    /// The userinfo endpoint (`attributes_url`, or the discovery document's
+    /// `userinfo_endpoint`), when the provider has one.
+    userinfo: Option<String>,
 }
 
 async fn endpoints(ctx: &Ctx, provider: &StoredIdentityProvider) -> ApiResult<Endpoints> {
@@ -55,7 +60,7 @@ async fn endpoints(ctx: &Ctx, provider: &StoredIdentityProvider) -> ApiResult<En
     if let (Some(authorize), Some(token), Some(jwks)) =
         (detail("authorize_url"), detail("token_url"), detail("jwks_uri"))
     {
-        return Ok(Endpoints { authorize, token, jwks, issuer });
+        return Ok(Endpoints { authorize, token, jwks, issuer, userinfo: detail("attributes_url") });
     }
     let url = format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'));
     let text = ctx.state.fetch.get(&url).await.map_err(|e| {
@@ -63,8 +68,9 @@ async fn endpoints(ctx: &Ctx, provider: &StoredIdentityProvider) -> ApiResult<En
     })?;
     let document: Value = serde_json::from_str(&text).map_err(ApiError::internal)?;
     let field = |name: &str| document.get(name).and_then(Value::as_str).map(str::to_owned);
+    let userinfo = detail("attributes_url").or_else(|| field("userinfo_endpoint"));
     match (field("authorization_endpoint"), field("token_endpoint"), field("jwks_uri")) {
-        (Some(authorize), Some(token), Some(jwks)) => Ok(Endpoints { authorize, token, jwks, issuer }),
+        (Some(authorize), Some(token), Some(jwks)) => Ok(Endpoints { authorize, token, jwks, issuer, userinfo }),
         _ => Err(refused("The identity provider's discovery document lacks an endpoint.")),
     }
 }
@@ -186,8 +192,11 @@ pub async fn finish(ctx: &Ctx, state: &str, code: &str) -> ApiResult<(ClientCall
     if verified.claims.get("nonce").and_then(Value::as_str) != Some(state.nonce.as_str()) {
         return Err(refused("The identity provider's ID token is not for this sign-in (nonce)."));
     }
-    let user =
-        federated_user(ctx, &call, &state.provider, &provider, &verified.login.subject, &verified.claims).await?;
+    let (subject, mut claims) = (verified.login.subject, verified.claims);
+    if let (Some(url), Some(access_token)) = (&endpoints.userinfo, tokens.get("access_token").and_then(Value::as_str)) {
+        claims.extend(user_info(ctx, &provider, url, access_token, &subject).await?);
+    }
+    let user = federated_user(ctx, &call, &state.provider, &provider, &subject, &claims).await?;
     let session = HostedSession {
         pool: call.pool_id.clone(),
         user: user.record.username_key.to_string(),
@@ -196,6 +205,45 @@ pub async fn finish(ctx: &Ctx, state: &str, code: &str) -> ApiResult<(ClientCall
         expires_ms: ctx.now_ms() + SESSION_MS,
     };
     Ok((call, state.authorization, session))
+}
+
+/// The provider's userinfo answer for `access_token` (with the `attributes_request_method`
+/// of its details, GET unless POST; the token in the Authorization header either way, as
+/// OpenID Connect Core 5.3.1 asks). Refused when it is not about `subject`, the ID token's
+/// `sub`: Core 5.3.4 forbids using claims about anyone else.
+async fn user_info(
+    ctx: &Ctx,
+    provider: &StoredIdentityProvider,
+    url: &str,
+    access_token: &str,
+    subject: &str,
+) -> ApiResult<serde_json::Map<String, Value>> {
+    let post = provider.details.get("attributes_request_method").is_some_and(|m| m.eq_ignore_ascii_case("POST"));
+    let mut headers =
+        vec![("authorization".into(), format!("Bearer {access_token}")), ("accept".into(), "application/json".into())];
+    if post {
+        headers.push(("content-type".into(), "application/x-www-form-urlencoded".into()));
+    }
+    let request =
+        Outgoing { method: if post { "POST" } else { "GET" }, url: url.to_owned(), headers, body: Vec::new() };
+    let (status, answer) = ctx.state.fetch.send(request).await.map_err(|e| {
+        ApiError::new(
+            ErrorCode::InternalErrorException,
+            format!("The identity provider's userinfo endpoint failed: {e}"),
+        )
+    })?;
+    let claims = match serde_json::from_str(&answer) {
+        Ok(Value::Object(claims)) if status == 200 => claims,
+        _ => {
+            return Err(refused(format!(
+                "The identity provider's userinfo endpoint refused the access token (HTTP {status})."
+            )))
+        }
+    };
+    if claims.get("sub").and_then(Value::as_str) != Some(subject) {
+        return Err(refused("The identity provider's userinfo is about another user than its ID token."));
+    }
+    Ok(claims)
 }
 
 /// The pool's user for the provider's user, created on the first sign-in.
