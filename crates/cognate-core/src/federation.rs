@@ -41,6 +41,10 @@ struct FederationState {
     authorization: Authorization,
     nonce: String,
     expires_ms: i64,
+    /// The redirect URI sent to the provider, which the code exchange must send again (RFC
+    /// 6749 4.1.3). Empty in a state sealed before it was kept: the public URL's.
+    #[serde(default)]
+    redirect_uri: String,
 }
 
 /// The provider's endpoints: from its details, or from its issuer's discovery document.
@@ -75,8 +79,35 @@ async fn endpoints(ctx: &Ctx, provider: &StoredIdentityProvider) -> ApiResult<En
     }
 }
 
-fn redirect_uri(ctx: &Ctx) -> String {
+fn public_redirect_uri(ctx: &Ctx) -> String {
     format!("{}/oauth2/idpresponse", ctx.settings().public_url)
+}
+
+/// Where the provider sends the browser back: `/oauth2/idpresponse` on the pool's domain when
+/// the sign-in started there (`host`, the authorize request's Host: a prefix domain's
+/// `{prefix}.auth.localhost` or a custom domain's name), as Cognito's redirect URI is
+/// `https://{user pool domain}/oauth2/idpresponse`, the URL registered at the provider; and
+/// so that the hosted session cookie is the domain's, where the next authorize looks for it.
+/// Anywhere else, on the public URL. The scheme is the public URL's.
+async fn redirect_uri(ctx: &Ctx, pool_id: &str, host: Option<&str>) -> ApiResult<String> {
+    let Some(host) = host else {
+        return Ok(public_redirect_uri(ctx));
+    };
+    let name = host.rsplit_once(':').map_or(host, |(name, _)| name).to_ascii_lowercase();
+    // `{prefix}.auth.localhost` is a prefix domain; any other name can only be a custom one.
+    let (lookup, custom) = match name.strip_suffix(".auth.localhost") {
+        Some(prefix) => (prefix.to_owned(), false),
+        None => (name, true),
+    };
+    let domain = ctx.store(move |s| s.get_domain(&lookup)).await?;
+    match domain {
+        Some(domain) if domain.pool_id == pool_id && domain.custom == custom => {
+            let public = &ctx.settings().public_url;
+            let scheme = public.split_once("://").map_or("http", |(scheme, _)| scheme);
+            Ok(format!("{scheme}://{host}/oauth2/idpresponse"))
+        }
+        _ => Ok(public_redirect_uri(ctx)),
+    }
 }
 
 /// The provider an authorize request names (`identity_provider`, or an `idp_identifier`), if
@@ -96,12 +127,14 @@ pub fn chosen_provider(call: &ClientCall, params: &BTreeMap<String, String>) -> 
     (name != "COGNITO" && supported).then_some(name)
 }
 
-/// Where to send the browser to sign in at `provider_name`.
+/// Where to send the browser to sign in at `provider_name`; `host` is the Host the authorize
+/// request came to (see [`redirect_uri`]).
 pub async fn start(
     ctx: &Ctx,
     call: &ClientCall,
     authorization: &Authorization,
     provider_name: &str,
+    host: Option<&str>,
 ) -> ApiResult<String> {
     let provider = call
         .pool
@@ -116,17 +149,18 @@ pub async fn start(
     }
     let endpoints = endpoints(ctx, provider).await?;
     let nonce = hex::encode(cognate_crypto::ids::random_bytes::<16>());
+    let redirect = redirect_uri(ctx, &call.pool_id, host).await?;
     let state = FederationState {
         pool: call.pool_id.clone(),
         provider: provider_name.to_owned(),
         authorization: authorization.clone(),
         nonce: nonce.clone(),
         expires_ms: ctx.now_ms() + STATE_MS,
+        redirect_uri: redirect.clone(),
     };
     let state = sealed::seal(ctx, sealed::Purpose::FederationState, &state)?;
     let client_id = provider.details.get("client_id").cloned().unwrap_or_default();
     let scopes = provider.details.get("authorize_scopes").cloned().unwrap_or_else(|| "openid".into());
-    let redirect = redirect_uri(ctx);
     let query = crate::aws::form_of(&[
         ("response_type", "code"),
         ("client_id", &client_id),
@@ -158,7 +192,7 @@ pub async fn finish(ctx: &Ctx, state: &str, code: &str) -> ApiResult<(ClientCall
     let endpoints = endpoints(ctx, &provider).await?;
     let client_id = provider.details.get("client_id").cloned().unwrap_or_default();
     let secret = crate::identity_providers::client_secret(ctx, &call.pool_id, &state.provider, &provider)?;
-    let redirect = redirect_uri(ctx);
+    let redirect = if state.redirect_uri.is_empty() { public_redirect_uri(ctx) } else { state.redirect_uri.clone() };
     let mut form = vec![
         ("grant_type", "authorization_code"),
         ("code", code),
