@@ -1,11 +1,13 @@
 //! Signing in through a pool's OpenID Connect identity provider (the hosted pages'
 //! federation): `/oauth2/authorize` with `identity_provider` (or `idp_identifier`) sends the
 //! browser to the provider with a sealed `state`; the provider sends it back to
-//! `/oauth2/idpresponse`, where its code is exchanged for an ID token that is verified
-//! (signature against the provider's JWKS, issuer, audience, expiry, nonce). The user is
-//! `{provider}_{sub}` in the pool (EXTERNAL_PROVIDER, created on first sign-in with the
-//! provider's claims mapped by the provider's AttributeMapping and the `identities`
-//! attribute); then the sign-in ends as a password sign-in does.
+//! `/oauth2/idpresponse`, where its code is exchanged (client_secret_post, as Cognito sends
+//! it) for an ID token that is verified (signature against the provider's JWKS, issuer,
+//! audience, expiry, nonce), and the access token asks the provider's userinfo endpoint for the
+//! user's claims, as Cognito does: many providers put no profile claims in the ID token of a
+//! code flow. The user is `{provider}_{sub}` in the pool (EXTERNAL_PROVIDER, created on first
+//! sign-in with the provider's claims mapped by the provider's AttributeMapping and the
+//! `identities` attribute); then the sign-in ends as a password sign-in does.
 
 use std::collections::BTreeMap;
 
@@ -39,6 +41,10 @@ struct FederationState {
     authorization: Authorization,
     nonce: String,
     expires_ms: i64,
+    /// The redirect URI sent to the provider, which the code exchange must send again (RFC
+    /// 6749 4.1.3). Empty in a state sealed before it was kept: the public URL's.
+    #[serde(default)]
+    redirect_uri: String,
 }
 
 /// The provider's endpoints: from its details, or from its issuer's discovery document.
@@ -47,6 +53,9 @@ struct Endpoints {
     token: String,
     jwks: String,
     issuer: String,
+    /// The userinfo endpoint (`attributes_url`, or the discovery document's
+    /// `userinfo_endpoint`), when the provider has one.
+    userinfo: Option<String>,
 }
 
 async fn endpoints(ctx: &Ctx, provider: &StoredIdentityProvider) -> ApiResult<Endpoints> {
@@ -55,7 +64,7 @@ async fn endpoints(ctx: &Ctx, provider: &StoredIdentityProvider) -> ApiResult<En
     if let (Some(authorize), Some(token), Some(jwks)) =
         (detail("authorize_url"), detail("token_url"), detail("jwks_uri"))
     {
-        return Ok(Endpoints { authorize, token, jwks, issuer });
+        return Ok(Endpoints { authorize, token, jwks, issuer, userinfo: detail("attributes_url") });
     }
     let url = format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'));
     let text = ctx.state.fetch.get(&url).await.map_err(|e| {
@@ -63,14 +72,42 @@ async fn endpoints(ctx: &Ctx, provider: &StoredIdentityProvider) -> ApiResult<En
     })?;
     let document: Value = serde_json::from_str(&text).map_err(ApiError::internal)?;
     let field = |name: &str| document.get(name).and_then(Value::as_str).map(str::to_owned);
+    let userinfo = detail("attributes_url").or_else(|| field("userinfo_endpoint"));
     match (field("authorization_endpoint"), field("token_endpoint"), field("jwks_uri")) {
-        (Some(authorize), Some(token), Some(jwks)) => Ok(Endpoints { authorize, token, jwks, issuer }),
+        (Some(authorize), Some(token), Some(jwks)) => Ok(Endpoints { authorize, token, jwks, issuer, userinfo }),
         _ => Err(refused("The identity provider's discovery document lacks an endpoint.")),
     }
 }
 
-fn redirect_uri(ctx: &Ctx) -> String {
+fn public_redirect_uri(ctx: &Ctx) -> String {
     format!("{}/oauth2/idpresponse", ctx.settings().public_url)
+}
+
+/// Where the provider sends the browser back: `/oauth2/idpresponse` on the pool's domain when
+/// the sign-in started there (`host`, the authorize request's Host: a prefix domain's
+/// `{prefix}.auth.localhost` or a custom domain's name), as Cognito's redirect URI is
+/// `https://{user pool domain}/oauth2/idpresponse`, the URL registered at the provider; and
+/// so that the hosted session cookie is the domain's, where the next authorize looks for it.
+/// Anywhere else, on the public URL. The scheme is the public URL's.
+async fn redirect_uri(ctx: &Ctx, pool_id: &str, host: Option<&str>) -> ApiResult<String> {
+    let Some(host) = host else {
+        return Ok(public_redirect_uri(ctx));
+    };
+    let name = host.rsplit_once(':').map_or(host, |(name, _)| name).to_ascii_lowercase();
+    // `{prefix}.auth.localhost` is a prefix domain; any other name can only be a custom one.
+    let (lookup, custom) = match name.strip_suffix(".auth.localhost") {
+        Some(prefix) => (prefix.to_owned(), false),
+        None => (name, true),
+    };
+    let domain = ctx.store(move |s| s.get_domain(&lookup)).await?;
+    match domain {
+        Some(domain) if domain.pool_id == pool_id && domain.custom == custom => {
+            let public = &ctx.settings().public_url;
+            let scheme = public.split_once("://").map_or("http", |(scheme, _)| scheme);
+            Ok(format!("{scheme}://{host}/oauth2/idpresponse"))
+        }
+        _ => Ok(public_redirect_uri(ctx)),
+    }
 }
 
 /// The provider an authorize request names (`identity_provider`, or an `idp_identifier`), if
@@ -90,12 +127,14 @@ pub fn chosen_provider(call: &ClientCall, params: &BTreeMap<String, String>) -> 
     (name != "COGNITO" && supported).then_some(name)
 }
 
-/// Where to send the browser to sign in at `provider_name`.
+/// Where to send the browser to sign in at `provider_name`; `host` is the Host the authorize
+/// request came to (see [`redirect_uri`]).
 pub async fn start(
     ctx: &Ctx,
     call: &ClientCall,
     authorization: &Authorization,
     provider_name: &str,
+    host: Option<&str>,
 ) -> ApiResult<String> {
     let provider = call
         .pool
@@ -110,17 +149,18 @@ pub async fn start(
     }
     let endpoints = endpoints(ctx, provider).await?;
     let nonce = hex::encode(cognate_crypto::ids::random_bytes::<16>());
+    let redirect = redirect_uri(ctx, &call.pool_id, host).await?;
     let state = FederationState {
         pool: call.pool_id.clone(),
         provider: provider_name.to_owned(),
         authorization: authorization.clone(),
         nonce: nonce.clone(),
         expires_ms: ctx.now_ms() + STATE_MS,
+        redirect_uri: redirect.clone(),
     };
     let state = sealed::seal(ctx, sealed::Purpose::FederationState, &state)?;
     let client_id = provider.details.get("client_id").cloned().unwrap_or_default();
     let scopes = provider.details.get("authorize_scopes").cloned().unwrap_or_else(|| "openid".into());
-    let redirect = redirect_uri(ctx);
     let query = crate::aws::form_of(&[
         ("response_type", "code"),
         ("client_id", &client_id),
@@ -152,7 +192,7 @@ pub async fn finish(ctx: &Ctx, state: &str, code: &str) -> ApiResult<(ClientCall
     let endpoints = endpoints(ctx, &provider).await?;
     let client_id = provider.details.get("client_id").cloned().unwrap_or_default();
     let secret = crate::identity_providers::client_secret(ctx, &call.pool_id, &state.provider, &provider)?;
-    let redirect = redirect_uri(ctx);
+    let redirect = if state.redirect_uri.is_empty() { public_redirect_uri(ctx) } else { state.redirect_uri.clone() };
     let mut form = vec![
         ("grant_type", "authorization_code"),
         ("code", code),
@@ -186,8 +226,11 @@ pub async fn finish(ctx: &Ctx, state: &str, code: &str) -> ApiResult<(ClientCall
     if verified.claims.get("nonce").and_then(Value::as_str) != Some(state.nonce.as_str()) {
         return Err(refused("The identity provider's ID token is not for this sign-in (nonce)."));
     }
-    let user =
-        federated_user(ctx, &call, &state.provider, &provider, &verified.login.subject, &verified.claims).await?;
+    let (subject, mut claims) = (verified.login.subject, verified.claims);
+    if let (Some(url), Some(access_token)) = (&endpoints.userinfo, tokens.get("access_token").and_then(Value::as_str)) {
+        claims.extend(user_info(ctx, &provider, url, access_token, &subject).await?);
+    }
+    let user = federated_user(ctx, &call, &state.provider, &provider, &subject, &claims).await?;
     let session = HostedSession {
         pool: call.pool_id.clone(),
         user: user.record.username_key.to_string(),
@@ -196,6 +239,45 @@ pub async fn finish(ctx: &Ctx, state: &str, code: &str) -> ApiResult<(ClientCall
         expires_ms: ctx.now_ms() + SESSION_MS,
     };
     Ok((call, state.authorization, session))
+}
+
+/// The provider's userinfo answer for `access_token` (with the `attributes_request_method`
+/// of its details, GET unless POST; the token in the Authorization header either way, as
+/// OpenID Connect Core 5.3.1 asks). Refused when it is not about `subject`, the ID token's
+/// `sub`: Core 5.3.4 forbids using claims about anyone else.
+async fn user_info(
+    ctx: &Ctx,
+    provider: &StoredIdentityProvider,
+    url: &str,
+    access_token: &str,
+    subject: &str,
+) -> ApiResult<serde_json::Map<String, Value>> {
+    let post = provider.details.get("attributes_request_method").is_some_and(|m| m.eq_ignore_ascii_case("POST"));
+    let mut headers =
+        vec![("authorization".into(), format!("Bearer {access_token}")), ("accept".into(), "application/json".into())];
+    if post {
+        headers.push(("content-type".into(), "application/x-www-form-urlencoded".into()));
+    }
+    let request =
+        Outgoing { method: if post { "POST" } else { "GET" }, url: url.to_owned(), headers, body: Vec::new() };
+    let (status, answer) = ctx.state.fetch.send(request).await.map_err(|e| {
+        ApiError::new(
+            ErrorCode::InternalErrorException,
+            format!("The identity provider's userinfo endpoint failed: {e}"),
+        )
+    })?;
+    let claims = match serde_json::from_str(&answer) {
+        Ok(Value::Object(claims)) if status == 200 => claims,
+        _ => {
+            return Err(refused(format!(
+                "The identity provider's userinfo endpoint refused the access token (HTTP {status})."
+            )))
+        }
+    };
+    if claims.get("sub").and_then(Value::as_str) != Some(subject) {
+        return Err(refused("The identity provider's userinfo is about another user than its ID token."));
+    }
+    Ok(claims)
 }
 
 /// The pool's user for the provider's user, created on the first sign-in.

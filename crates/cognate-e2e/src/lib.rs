@@ -235,6 +235,8 @@ pub struct Server {
     starts: u32,
     extra_args: Vec<String>,
     extra_env: Vec<(String, String)>,
+    /// Serves HTTPS only (`--tls self-signed`): see [`Server::sqlite_tls`].
+    tls: bool,
 }
 
 impl Debug for Server {
@@ -260,6 +262,14 @@ impl Server {
     pub async fn sqlite_with(args: &[&str]) -> Server {
         let dir = Arc::new(tempdir());
         Server::launch_with(StoreConfig::Sqlite, dir, args, &[]).await
+    }
+
+    /// A server on a fresh SQLite data dir serving HTTPS only (`--tls self-signed`), for the
+    /// clients that insist on https (Amplify's hosted-UI URLs). Its local CA is
+    /// [`Server::ca_pem`]; [`Server::url`] is `https://127.0.0.1:PORT` and the SDK clients
+    /// ([`Server::idp`], ...) trust that CA alone. [`Server::raw`] speaks plain HTTP: not here.
+    pub async fn sqlite_tls() -> Server {
+        Server::sqlite_with(&["--tls", "self-signed"]).await
     }
 
     /// A server on a fresh PostgreSQL schema, or `None` when PostgreSQL is not
@@ -311,6 +321,7 @@ impl Server {
             starts: 0,
             extra_args: args.iter().map(|a| a.to_string()).collect(),
             extra_env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            tls: args.windows(2).any(|pair| pair == ["--tls", "self-signed"]),
         };
         server.start().await;
         server
@@ -376,7 +387,7 @@ impl Server {
                 cmd.env(k, v);
             }
             let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
-            match wait_healthy(&mut child, port).await {
+            match wait_healthy(&mut child, port, self.tls).await {
                 Ok(()) => {
                     self.child = Some(child);
                     self.port = port;
@@ -434,9 +445,16 @@ impl Server {
         self.port
     }
 
-    /// Base URL, e.g. `http://127.0.0.1:1234`.
+    /// Base URL, e.g. `http://127.0.0.1:1234` (`https://` for [`Server::sqlite_tls`]).
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// The local CA of a server started with `--tls self-signed` (made in its data dir).
+    pub fn ca_pem(&self) -> PathBuf {
+        assert!(self.tls, "ca_pem: this server does not serve HTTPS");
+        self.serve_data_dir().join("ca.pem")
     }
 
     /// The last lines of the server's log.
@@ -452,7 +470,11 @@ impl Server {
 
     /// Same as [`Server::sdk_config`] with other credentials.
     pub fn sdk_config_with(&self, creds: Credentials) -> SdkConfig {
-        SdkConfig::builder()
+        let mut config = SdkConfig::builder();
+        if self.tls {
+            config.set_http_client(Some(self.https_client()));
+        }
+        config
             .behavior_version(BehaviorVersion::latest())
             .region(Region::from_static(REGION))
             .credentials_provider(SharedCredentialsProvider::new(creds))
@@ -460,6 +482,22 @@ impl Server {
             .retry_config(RetryConfig::disabled())
             .timeout_config(TimeoutConfig::builder().operation_timeout(Duration::from_secs(30)).build())
             .build()
+    }
+
+    /// An HTTPS client trusting this server's local CA and nothing else. (The SDK's default
+    /// client reads the trusted roots once per process, so `SSL_CERT_FILE` cannot name a CA
+    /// made by a test.)
+    fn https_client(&self) -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+        use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
+        let ca = std::fs::read(self.ca_pem()).expect("read the server's ca.pem");
+        let context = TlsContext::builder()
+            .with_trust_store(TrustStore::empty().with_pem_certificate(ca))
+            .build()
+            .expect("TLS context");
+        aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+            .tls_context(context)
+            .build_https()
     }
 
     /// A cognito-idp client for this server.
@@ -484,7 +522,11 @@ impl Server {
     /// operations Cognito authorises by client id (SignUp, ConfirmSignUp,
     /// ForgotPassword, ...) go unsigned.
     pub fn idp_anonymous(&self) -> idp::Client {
-        let config = SdkConfig::builder()
+        let mut config = SdkConfig::builder();
+        if self.tls {
+            config.set_http_client(Some(self.https_client()));
+        }
+        let config = config
             .behavior_version(BehaviorVersion::latest())
             .region(Region::from_static(REGION))
             .endpoint_url(self.url())
@@ -762,14 +804,18 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("bind 127.0.0.1:0")
 }
 
-async fn wait_healthy(child: &mut Child, port: u16) -> Result<(), String> {
+/// Waits for `GET /health`; for an HTTPS-only server (`tls`), which this plain client cannot
+/// ask, for the port to accept connections (the server binds it once set up, CA included).
+async fn wait_healthy(child: &mut Child, port: u16, tls: bool) -> Result<(), String> {
     let deadline = Instant::now() + HEALTH_TIMEOUT;
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     loop {
         if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
             return Err(format!("exited early with {status}"));
         }
-        if health_ok(addr) {
+        let up =
+            if tls { TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() } else { health_ok(addr) };
+        if up {
             // Make sure it is our process that answered, not another test's
             // server that won a race for the same port (ours would then exit
             // at once with a bind error).
@@ -780,7 +826,8 @@ async fn wait_healthy(child: &mut Child, port: u16) -> Result<(), String> {
             return Ok(());
         }
         if Instant::now() > deadline {
-            return Err(format!("timed out after {HEALTH_TIMEOUT:?} waiting for GET /health on port {port}"));
+            let what = if tls { "a connection" } else { "GET /health" };
+            return Err(format!("timed out after {HEALTH_TIMEOUT:?} waiting for {what} on port {port}"));
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
@@ -1197,6 +1244,23 @@ impl Server {
             client: client.client_id().expect("ClientId").to_string(),
             secret: client.client_secret().map(str::to_string),
         }
+    }
+
+    /// A CONFIRMED user of `pool` with [`PASSWORD`] and `attributes`, as an administrator makes
+    /// one: AdminCreateUser without a message, then a permanent AdminSetUserPassword.
+    pub async fn confirmed_user(&self, pool: &str, username: &str, attributes: &[(&str, &str)]) {
+        let mut create = self
+            .idp()
+            .admin_create_user()
+            .user_pool_id(pool)
+            .username(username)
+            .message_action(idp::types::MessageActionType::Suppress);
+        for (name, value) in attributes {
+            create = create.user_attributes(attr(name, value));
+        }
+        ok(create.send().await);
+        let password = self.idp().admin_set_user_password().user_pool_id(pool).username(username);
+        ok(password.password(PASSWORD).permanent(true).send().await);
     }
 
     /// AdminGetUser, which must succeed.

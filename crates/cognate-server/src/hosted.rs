@@ -247,7 +247,8 @@ pub async fn authorize(
     }
     // Straight to the identity provider the request names.
     if let Some(provider) = cognate_core::federation::chosen_provider(&call, &params) {
-        return match cognate_core::federation::start(&ctx, &call, &auth, &provider).await {
+        let host = headers.get("host").and_then(|h| h.to_str().ok());
+        return match cognate_core::federation::start(&ctx, &call, &auth, &provider, host).await {
             Ok(location) => redirect(&location, &[]),
             Err(err) if err.type_name() == "InternalErrorException" => refused(AuthorizeError::Internal(err)),
             Err(err) => error_page(&err.message),
