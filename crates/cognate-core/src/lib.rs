@@ -27,6 +27,7 @@ pub mod hooks;
 pub mod identity;
 pub mod identity_providers;
 pub mod jwt;
+pub mod managed_login;
 pub mod metrics;
 pub mod oauth;
 pub mod outbox;
