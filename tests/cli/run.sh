@@ -241,10 +241,26 @@ check "describe-user-pool-client returns the same secret and default validities"
     'd["UserPoolClient"]["ClientSecret"] == e["SECRET"] and d["UserPoolClient"]["ClientName"] == "cli-client"
      and d["UserPoolClient"]["RefreshTokenValidity"] == 30' SECRET="$SECRET"
 
+# A managed login branding style: Settings is a JSON document, given as JSON.
+awscli cognito-idp create-managed-login-branding --user-pool-id "$POOL1" --client-id "$CLIENT" \
+    --settings '{"categories": {"global": {"colorSchemeMode": "DARK"}}}'
+check "create-managed-login-branding" \
+    'd["ManagedLoginBranding"]["Settings"]["categories"]["global"]["colorSchemeMode"] == "DARK"
+     and d["ManagedLoginBranding"]["UseCognitoProvidedValues"] is False'
+BRANDING="$(json_get 'd["ManagedLoginBranding"]["ManagedLoginBrandingId"]' 2>/dev/null)"
+awscli cognito-idp describe-managed-login-branding-by-client --user-pool-id "$POOL1" --client-id "$CLIENT"
+check "describe-managed-login-branding-by-client" \
+    'd["ManagedLoginBranding"]["ManagedLoginBrandingId"] == e["ID"]' ID="$BRANDING"
+awscli cognito-idp create-managed-login-branding --user-pool-id "$POOL1" --client-id "$CLIENT" \
+    --use-cognito-provided-values
+check_error "a second style for one client" ManagedLoginBrandingExistsException
+
 awscli cognito-idp delete-user-pool-client --user-pool-id "$POOL1" --client-id "$CLIENT"
 check "delete-user-pool-client succeeds" 'True'
 awscli cognito-idp describe-user-pool-client --user-pool-id "$POOL1" --client-id "$CLIENT"
 check_error "describe-user-pool-client after delete fails" ResourceNotFoundException
+awscli cognito-idp describe-managed-login-branding --user-pool-id "$POOL1" --managed-login-branding-id "$BRANDING"
+check_error "the deleted client's branding style is gone" ResourceNotFoundException
 
 awscli cognito-idp delete-user-pool --user-pool-id "$POOL1"
 check "delete-user-pool succeeds" 'True'

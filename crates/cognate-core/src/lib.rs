@@ -28,6 +28,7 @@ pub mod identity;
 pub mod identity_providers;
 pub mod jwt;
 pub mod lambda;
+pub mod managed_login;
 pub mod metrics;
 pub mod oauth;
 pub mod outbox;

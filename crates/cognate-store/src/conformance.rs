@@ -9,9 +9,9 @@
 
 use crate::{
     AppClientRecord, ClientSecretRecord, CodeCheck, CodeRecord, DatasetRecord, DomainRecord, Entity, GroupRecord,
-    IdentityLogin, IdentityPoolRecord, IdentityRecord, ImportJobRecord, OutboxMessage, SigningKeyRecord, Store,
-    StoreError, StoreResult, SyncChange, SyncLimits, SyncPatch, SyncRecord, SyncRefusal, SyncUsage, UserIndex,
-    UserPoolRecord, UserRecord, UserStatus, UsernameKey,
+    IdentityLogin, IdentityPoolRecord, IdentityRecord, ImportJobRecord, ManagedLoginBrandingRecord, OutboxMessage,
+    SigningKeyRecord, Store, StoreError, StoreResult, SyncChange, SyncLimits, SyncPatch, SyncRecord, SyncRefusal,
+    SyncUsage, UserIndex, UserPoolRecord, UserRecord, UserStatus, UsernameKey,
 };
 
 /// Lists every check once; a test below fails if a `pub fn` check of this
@@ -120,6 +120,7 @@ registry! {
         outbox_messages_of_both_pool_kinds,
         sync_dataset_records_match_separate_reads,
         domains_are_unique_across_pools,
+        managed_login_brandings_one_per_client,
     ],
     between_stores: [
         cas_race_between_stores,
@@ -134,6 +135,7 @@ registry! {
         sync_change_claims_between_stores,
         sync_dataset_records_are_one_snapshot_between_stores,
         domain_races_between_stores,
+        managed_login_branding_races_between_stores,
     ],
 }
 
@@ -4368,6 +4370,111 @@ pub fn domain_races_between_stores(a: &dyn Store, b: &dyn Store) {
     for i in 0..8 {
         assert!(ok(a.delete_user_pool(&format!("domr_{i}")), "delete pool"));
     }
+}
+
+fn branding(pool_id: &str, branding_id: &str, client_id: &str) -> ManagedLoginBrandingRecord {
+    ManagedLoginBrandingRecord {
+        pool_id: pool_id.into(),
+        branding_id: branding_id.into(),
+        client_id: client_id.into(),
+        created_ms: 7,
+        modified_ms: 7,
+        version: 1,
+        doc: format!("{{\"b\":\"{branding_id}\"}}"),
+    }
+}
+
+/// A pool with the given app clients.
+fn pool_with_clients(store: &dyn Store, pool_id: &str, clients: &[&str]) {
+    ok(store.insert_user_pool(&pool(pool_id)), "pool");
+    for client_id in clients {
+        ok(store.insert_app_client(&client(pool_id, client_id), None), "client");
+    }
+}
+
+/// An app client has one branding style at most, under an id unique in its pool; the pool's
+/// limit holds; updates are compare-and-set; a style of megabytes round-trips; deleting the
+/// client or the pool deletes its style.
+pub fn managed_login_brandings_one_per_client(store: &dyn Store) {
+    pool_with_clients(store, "mlb_a", &["c1", "c2", "c3"]);
+    pool_with_clients(store, "mlb_b", &["c1"]);
+    let exists = |e: &StoreError| matches!(e, StoreError::AlreadyExists(Entity::ManagedLoginBranding));
+    ok(store.insert_managed_login_branding(&branding("mlb_a", "b1", "c1"), 2), "first");
+    expect_err(store.insert_managed_login_branding(&branding("mlb_a", "b2", "c1"), 2), exists, "a second style");
+    expect_err(store.insert_managed_login_branding(&branding("mlb_a", "b1", "c2"), 2), exists, "a taken id");
+    expect_err(
+        store.insert_managed_login_branding(&branding("mlb_a", "bx", "nosuch"), 2),
+        |e| matches!(e, StoreError::NotFound(Entity::AppClient)),
+        "missing client",
+    );
+    expect_err(
+        store.insert_managed_login_branding(&branding("mlb_none", "bx", "c1"), 2),
+        |e| matches!(e, StoreError::NotFound(Entity::UserPool)),
+        "missing pool",
+    );
+    ok(store.insert_managed_login_branding(&branding("mlb_a", "b2", "c2"), 2), "second client");
+    expect_err(
+        store.insert_managed_login_branding(&branding("mlb_a", "b3", "c3"), 2),
+        |e| matches!(e, StoreError::LimitExceeded),
+        "over the pool's limit",
+    );
+    ok(store.insert_managed_login_branding(&branding("mlb_b", "b1", "c1"), 2), "ids and limits are per pool");
+
+    assert_eq!(ok(store.get_managed_login_branding("mlb_a", "b1"), "get"), Some(branding("mlb_a", "b1", "c1")));
+    assert_eq!(ok(store.get_managed_login_branding("mlb_b", "b2"), "another pool's"), None);
+    let by_client = ok(store.get_client_managed_login_branding("mlb_a", "c2"), "by client");
+    assert_eq!(by_client, Some(branding("mlb_a", "b2", "c2")));
+    assert_eq!(ok(store.get_client_managed_login_branding("mlb_a", "c3"), "unstyled client"), None);
+
+    // Image files make documents of megabytes.
+    let big = format!("{{\"bytes\":\"{}\"}}", "A".repeat(3 << 20));
+    let mut changed =
+        ManagedLoginBrandingRecord { modified_ms: 8, version: 2, doc: big, ..branding("mlb_a", "b2", "c2") };
+    ok(store.update_managed_login_branding(&changed), "update");
+    expect_err(
+        store.update_managed_login_branding(&changed),
+        |e| matches!(e, StoreError::VersionConflict(Entity::ManagedLoginBranding)),
+        "stale update",
+    );
+    assert_eq!(ok(store.get_managed_login_branding("mlb_a", "b2"), "after update"), Some(changed.clone()));
+    changed.branding_id = "nosuch".into();
+    expect_err(
+        store.update_managed_login_branding(&changed),
+        |e| matches!(e, StoreError::NotFound(Entity::ManagedLoginBranding)),
+        "missing style",
+    );
+
+    assert!(!ok(store.delete_managed_login_branding("mlb_b", "b2"), "another pool's"), "a pool deletes its own only");
+    assert!(ok(store.delete_managed_login_branding("mlb_a", "b2"), "delete"));
+    assert!(!ok(store.delete_managed_login_branding("mlb_a", "b2"), "delete again"));
+    assert!(ok(store.delete_app_client("mlb_a", "c1"), "delete client"));
+    assert_eq!(ok(store.get_managed_login_branding("mlb_a", "b1"), "client cascade"), None);
+    ok(store.insert_managed_login_branding(&branding("mlb_a", "b3", "c3"), 2), "freed slots");
+    assert!(ok(store.delete_user_pool("mlb_a"), "delete pool"));
+    assert_eq!(ok(store.get_client_managed_login_branding("mlb_a", "c3"), "pool cascade"), None);
+    assert!(ok(store.delete_user_pool("mlb_b"), "delete pool b"));
+    assert_eq!(ok(store.get_managed_login_branding("mlb_b", "b1"), "pool cascade"), None);
+}
+
+/// Two stores race: eight creates of one client's style, of which exactly one wins; then
+/// eight creates for eight clients of a pool whose limit is three, of which exactly three win.
+pub fn managed_login_branding_races_between_stores(a: &dyn Store, b: &dyn Store) {
+    let stores = [a, b, a, b, a, b, a, b];
+    let clients: Vec<String> = (0..8).map(|i| format!("c{i}")).collect();
+    pool_with_clients(a, "mlbr_pool", &clients.iter().map(String::as_str).collect::<Vec<_>>());
+    let results =
+        race(8, |i| stores[i].insert_managed_login_branding(&branding("mlbr_pool", &format!("one{i}"), "c0"), 20));
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{results:?}");
+    assert!(
+        results.iter().all(|r| matches!(r, Ok(()) | Err(StoreError::AlreadyExists(Entity::ManagedLoginBranding)))),
+        "{results:?}"
+    );
+    let results = race(7, |i| {
+        stores[i].insert_managed_login_branding(&branding("mlbr_pool", &format!("many{i}"), &clients[i + 1]), 3)
+    });
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 2, "one slot of three was taken: {results:?}");
+    assert!(results.iter().all(|r| matches!(r, Ok(()) | Err(StoreError::LimitExceeded))), "{results:?}");
+    assert!(ok(a.delete_user_pool("mlbr_pool"), "delete pool"));
 }
 
 /// Every change queued so far, claimed far in the future and finished, so that a check

@@ -49,6 +49,8 @@ pub enum Entity {
     Dataset,
     /// A user pool's domain.
     Domain,
+    /// An app client's managed login branding style.
+    ManagedLoginBranding,
 }
 
 impl Entity {
@@ -67,6 +69,7 @@ impl Entity {
             Entity::IdentityLogin => "identity login",
             Entity::Dataset => "dataset",
             Entity::Domain => "domain",
+            Entity::ManagedLoginBranding => "managed login branding",
         }
     }
 }
@@ -150,7 +153,7 @@ pub trait UserPoolStore: Send + Sync {
     /// `VersionConflict` if the stored version is not `rec.version - 1`,
     /// `NotFound` if there is no such pool.
     fn update_user_pool(&self, rec: &UserPoolRecord) -> StoreResult<()>;
-    /// Also deletes the pool's app clients and their secrets, its users with
+    /// Also deletes the pool's app clients with their secrets and branding styles, its users with
     /// their index rows and codes, its groups and their memberships, its
     /// outbox messages, its signing keys, its token revocations and its
     /// import jobs with their CSVs, atomically.
@@ -171,7 +174,7 @@ pub trait AppClientStore: Send + Sync {
     fn get_app_client_by_id(&self, client_id: &str) -> StoreResult<Option<AppClientRecord>>;
     /// Same compare-and-set rule as [`UserPoolStore::update_user_pool`].
     fn update_app_client(&self, rec: &AppClientRecord) -> StoreResult<()>;
-    /// Also deletes the client's secrets.
+    /// Also deletes the client's secrets and its managed login branding style.
     fn delete_app_client(&self, pool_id: &str, client_id: &str) -> StoreResult<bool>;
     /// Ordered by client_id (byte order), strictly after `after_client_id`.
     fn list_app_clients(
@@ -829,6 +832,47 @@ pub trait DomainStore: Send + Sync {
     fn delete_domain(&self, pool_id: &str, domain: &str) -> StoreResult<bool>;
 }
 
+/// An app client's managed login branding style. `doc` is opaque JSON (the style's settings
+/// and image files, which may reach megabytes: why brandings have rows of their own rather
+/// than a place in the pool's document, which most operations read). Updates are
+/// compare-and-set on `version`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ManagedLoginBrandingRecord {
+    pub pool_id: String,
+    /// Unique per pool (generated ids are UUIDs).
+    pub branding_id: String,
+    /// The app client the style belongs to; a client has at most one.
+    pub client_id: String,
+    pub created_ms: i64,
+    pub modified_ms: i64,
+    pub version: i64,
+    pub doc: String,
+}
+
+/// Managed login branding styles. Deleting an app client, or its pool, deletes its style.
+pub trait ManagedLoginBrandingStore: Send + Sync {
+    /// `AlreadyExists(ManagedLoginBranding)` if the client has a style already (or the id is
+    /// taken); `NotFound(UserPool)` / `NotFound(AppClient)` if the pool / client does not
+    /// exist; `LimitExceeded` if the pool already has `max_per_pool` styles (checked in the
+    /// same transaction as the insert).
+    fn insert_managed_login_branding(&self, rec: &ManagedLoginBrandingRecord, max_per_pool: u64) -> StoreResult<()>;
+    fn get_managed_login_branding(
+        &self,
+        pool_id: &str,
+        branding_id: &str,
+    ) -> StoreResult<Option<ManagedLoginBrandingRecord>>;
+    /// The style of the pool's app client `client_id`, if it has one.
+    fn get_client_managed_login_branding(
+        &self,
+        pool_id: &str,
+        client_id: &str,
+    ) -> StoreResult<Option<ManagedLoginBrandingRecord>>;
+    /// Compare-and-set update of `modified_ms`, `version` and `doc`.
+    fn update_managed_login_branding(&self, rec: &ManagedLoginBrandingRecord) -> StoreResult<()>;
+    /// False if the pool has no such style.
+    fn delete_managed_login_branding(&self, pool_id: &str, branding_id: &str) -> StoreResult<bool>;
+}
+
 /// Groups, and memberships of users (named by `username_key`) in them.
 /// Deleting a group, a user or a pool deletes the memberships hanging off it.
 pub trait GroupStore: Send + Sync {
@@ -979,6 +1023,7 @@ pub trait Store:
     + TokenStore
     + GroupStore
     + DomainStore
+    + ManagedLoginBrandingStore
     + ImportJobStore
     + RateStore
     + AttemptStore

@@ -41,6 +41,7 @@ migrations![
     (13, "0013_sync"),
     (14, "0014_sync_notifications"),
     (15, "0015_domains"),
+    (16, "0016_managed_login_brandings"),
 ];
 
 #[cfg(test)]

@@ -30,10 +30,10 @@ use crate::{
     AppClientRecord, AppClientStore, Attempt, AttemptPolicy, AttemptStore, ClientSecretRecord, ClientSecretStore,
     CodeCheck, CodeRecord, CodeStore, DatasetRecord, DomainRecord, DomainStore, Entity, GroupRecord, GroupStore,
     IdentityLogin, IdentityPoolRecord, IdentityPoolStore, IdentityRecord, IdentityStore, ImportJobRecord,
-    ImportJobStore, ImportProgress, KeyStore, OutboxMessage, OutboxStore, RateStore, SigningKeyRecord, Store,
-    StoreError, StoreResult, SyncChange, SyncLimits, SyncPatch, SyncRecord, SyncRefusal, SyncStore, SyncUsage,
-    TokenStore, UserIndex, UserPoolRecord, UserPoolStore, UserRecord, UserStatus, UserStore, UsernameKey,
-    MAX_RATE_WINDOW_MS, RATE_WINDOW_RETENTION_MS,
+    ImportJobStore, ImportProgress, KeyStore, ManagedLoginBrandingRecord, ManagedLoginBrandingStore, OutboxMessage,
+    OutboxStore, RateStore, SigningKeyRecord, Store, StoreError, StoreResult, SyncChange, SyncLimits, SyncPatch,
+    SyncRecord, SyncRefusal, SyncStore, SyncUsage, TokenStore, UserIndex, UserPoolRecord, UserPoolStore, UserRecord,
+    UserStatus, UserStore, UsernameKey, MAX_RATE_WINDOW_MS, RATE_WINDOW_RETENTION_MS,
 };
 
 pub(crate) struct SqlStore<B: Backend> {
@@ -2480,6 +2480,121 @@ impl<B: Backend> DomainStore for SqlStore<B> {
             .db
             .write(move |tx| tx.execute("DELETE FROM user_pool_domains WHERE pool_id = $1 AND domain = $2", &params))?
             > 0)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Managed login branding styles
+
+const BRANDING_COLUMNS: &str = "pool_id, branding_id, client_id, created_ms, modified_ms, version, doc";
+
+fn branding_from_row(row: Row) -> StoreResult<ManagedLoginBrandingRecord> {
+    let mut c = Cells::new(row);
+    Ok(ManagedLoginBrandingRecord {
+        pool_id: c.text()?,
+        branding_id: c.text()?,
+        client_id: c.text()?,
+        created_ms: c.int()?,
+        modified_ms: c.int()?,
+        version: c.int()?,
+        doc: c.text()?,
+    })
+}
+
+impl<B: Backend> SqlStore<B> {
+    fn select_branding(
+        &self,
+        key_column: &str,
+        pool_id: &str,
+        key: &str,
+    ) -> StoreResult<Option<ManagedLoginBrandingRecord>> {
+        let sql =
+            format!("SELECT {BRANDING_COLUMNS} FROM managed_login_brandings WHERE pool_id = $1 AND {key_column} = $2");
+        let params = [pool_id.into(), key.into()];
+        let rows = self.db.read(|tx| tx.query(&sql, &params))?;
+        rows.into_iter().next().map(branding_from_row).transpose()
+    }
+}
+
+impl<B: Backend> ManagedLoginBrandingStore for SqlStore<B> {
+    fn insert_managed_login_branding(&self, rec: &ManagedLoginBrandingRecord, max_per_pool: u64) -> StoreResult<()> {
+        let params = [
+            rec.pool_id.as_str().into(),
+            rec.branding_id.as_str().into(),
+            rec.client_id.as_str().into(),
+            rec.created_ms.into(),
+            rec.modified_ms.into(),
+            rec.version.into(),
+            rec.doc.as_str().into(),
+        ];
+        self.db
+            .write(move |tx| {
+                // The pool row's lock makes concurrent inserts into one pool count one after
+                // another, so the limit holds across nodes.
+                let lock = format!("SELECT 1 FROM user_pools WHERE id = $1{}", tx.lock_rows());
+                if tx.query(&lock, &params[..1])?.is_empty() {
+                    return Err(StoreError::NotFound(Entity::UserPool));
+                }
+                let client_key = [params[0].clone(), params[2].clone()];
+                if tx.query("SELECT 1 FROM app_clients WHERE pool_id = $1 AND client_id = $2", &client_key)?.is_empty()
+                {
+                    return Err(StoreError::NotFound(Entity::AppClient));
+                }
+                let styled = "SELECT 1 FROM managed_login_brandings WHERE pool_id = $1 AND client_id = $2";
+                if !tx.query(styled, &client_key)?.is_empty() {
+                    return Err(StoreError::AlreadyExists(Entity::ManagedLoginBranding));
+                }
+                let count = single_int(
+                    tx.query("SELECT COUNT(*) FROM managed_login_brandings WHERE pool_id = $1", &params[..1])?,
+                )?;
+                if count >= sql_count(max_per_pool) {
+                    return Err(StoreError::LimitExceeded);
+                }
+                let inserted = tx.execute(
+                    &format!(
+                        "INSERT INTO managed_login_brandings ({BRANDING_COLUMNS}) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING"
+                    ),
+                    &params,
+                )?;
+                if inserted == 0 {
+                    return Err(StoreError::AlreadyExists(Entity::ManagedLoginBranding));
+                }
+                Ok(())
+            })
+            // A client deleted after the check above (PostgreSQL) fails the foreign key.
+            .map_err(missing_parent_is(Entity::AppClient))
+    }
+
+    fn get_managed_login_branding(
+        &self,
+        pool_id: &str,
+        branding_id: &str,
+    ) -> StoreResult<Option<ManagedLoginBrandingRecord>> {
+        self.select_branding("branding_id", pool_id, branding_id)
+    }
+
+    fn get_client_managed_login_branding(
+        &self,
+        pool_id: &str,
+        client_id: &str,
+    ) -> StoreResult<Option<ManagedLoginBrandingRecord>> {
+        self.select_branding("client_id", pool_id, client_id)
+    }
+
+    fn update_managed_login_branding(&self, rec: &ManagedLoginBrandingRecord) -> StoreResult<()> {
+        let key = [("pool_id", rec.pool_id.as_str().into()), ("branding_id", rec.branding_id.as_str().into())];
+        let set = [("modified_ms", rec.modified_ms.into()), ("doc", rec.doc.as_str().into())];
+        let version = rec.version;
+        self.db.write(move |tx| {
+            cas_update(tx, Entity::ManagedLoginBranding, "managed_login_brandings", &key, &set, version)
+        })
+    }
+
+    fn delete_managed_login_branding(&self, pool_id: &str, branding_id: &str) -> StoreResult<bool> {
+        let params = [pool_id.into(), branding_id.into()];
+        let sql = "DELETE FROM managed_login_brandings WHERE pool_id = $1 AND branding_id = $2";
+        Ok(self.db.write(move |tx| tx.execute(sql, &params))? > 0)
     }
 }
 

@@ -8,6 +8,7 @@ pub mod groups;
 pub mod identity_pools;
 pub mod identity_providers;
 pub mod import_jobs;
+mod managed_login;
 pub mod mfa;
 mod mfa_config;
 pub mod pool_clients;
@@ -166,6 +167,11 @@ operations! {
     CognitoIdp "AdminDisableProviderForUser" => identity_providers::admin_disable_provider_for_user,     [Iam], UserFederation,
     CognitoIdp "SetUICustomization" => resource_servers::set_ui_customization,                           [Iam], UserPoolResourceUpdate,
     CognitoIdp "GetUICustomization" => resource_servers::get_ui_customization,                           [Iam], UserPoolResourceRead,
+    CognitoIdp "CreateManagedLoginBranding" => managed_login::create_managed_login_branding,             [Iam], UserPoolResourceUpdate,
+    CognitoIdp "DescribeManagedLoginBranding" => managed_login::describe_managed_login_branding,         [Iam], UserPoolResourceRead,
+    CognitoIdp "DescribeManagedLoginBrandingByClient" => managed_login::describe_managed_login_branding_by_client, [Iam], UserPoolResourceRead,
+    CognitoIdp "UpdateManagedLoginBranding" => managed_login::update_managed_login_branding,             [Iam], UserPoolResourceUpdate,
+    CognitoIdp "DeleteManagedLoginBranding" => managed_login::delete_managed_login_branding,             [Iam], UserPoolResourceUpdate,
     CognitoIdp "TagResource" => tags::tag_resource,                                                      [Iam], UserPoolResourceUpdate,
     CognitoIdp "UntagResource" => tags::untag_resource,                                                  [Iam], UserPoolResourceUpdate,
     CognitoIdp "ListTagsForResource" => tags::list_tags_for_resource,                                    [Iam], UserPoolResourceRead,
