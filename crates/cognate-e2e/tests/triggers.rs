@@ -5,11 +5,11 @@
 //! Cognito's three Lambda errors with nothing half-done. SQLite and PostgreSQL.
 
 use cognate_e2e::idp::types::{
-    AttributeType, AuthFlowType, ExplicitAuthFlowsType, LambdaConfigType, PreTokenGenerationLambdaVersionType,
+    AuthFlowType, ExplicitAuthFlowsType, LambdaConfigType, PreTokenGenerationLambdaVersionType,
     PreTokenGenerationVersionConfigType,
 };
 use cognate_e2e::lambda_host::LambdaHost;
-use cognate_e2e::{b64url_decode, expect_err, ok, unique_name, Server, PASSWORD};
+use cognate_e2e::{attr, b64url_decode, expect_err, ok, unique_name, Server, PASSWORD};
 use serde_json::{json, Value};
 
 /// A trigger function's ARN in the default account and region.
@@ -19,10 +19,6 @@ fn arn(name: &str) -> String {
 
 fn host() -> LambdaHost {
     LambdaHost::start(std::path::Path::new("python3"))
-}
-
-fn attr(name: &str, value: &str) -> AttributeType {
-    AttributeType::builder().name(name).value(value).build().expect("attribute")
 }
 
 fn claims(token: &str) -> Value {
@@ -54,25 +50,8 @@ async fn pool_with(server: &Server, config: LambdaConfigType) -> (String, String
 }
 
 async fn confirmed_user(server: &Server, pool: &str, username: &str) {
-    ok(server
-        .idp()
-        .admin_create_user()
-        .user_pool_id(pool)
-        .username(username)
-        .message_action(cognate_e2e::idp::types::MessageActionType::Suppress)
-        .user_attributes(attr("email", &format!("{username}@example.com")))
-        .user_attributes(attr("email_verified", "true"))
-        .send()
-        .await);
-    ok(server
-        .idp()
-        .admin_set_user_password()
-        .user_pool_id(pool)
-        .username(username)
-        .password(PASSWORD)
-        .permanent(true)
-        .send()
-        .await);
+    let email = format!("{username}@example.com");
+    server.confirmed_user(pool, username, &[("email", &email), ("email_verified", "true")]).await;
 }
 
 macro_rules! on_both_stores {
