@@ -47,6 +47,8 @@ pub enum Purpose<'a> {
     IdpSecret { provider: &'a str },
     /// The `state` a sign-in at an identity provider carries there and back.
     FederationState,
+    /// The Session of a CUSTOM_CHALLENGE (its history and private parameters).
+    CustomChallengeSession,
 }
 
 impl Purpose<'_> {
@@ -71,6 +73,7 @@ impl Purpose<'_> {
             Purpose::HostedSession => "hosted-session-v1".to_owned(),
             Purpose::IdpSecret { provider } => format!("idp-secret:{provider}"),
             Purpose::FederationState => "federation-state-v1".to_owned(),
+            Purpose::CustomChallengeSession => "custom-challenge-session-v1".to_owned(),
         }
     }
 }

@@ -85,6 +85,7 @@ on_both_stores!(
     pre_sign_up_refuses_confirms_and_post_confirmation_follows,
     authentication_triggers_and_pre_token_generation_v2,
     pre_token_generation_v1_and_the_ways_a_function_fails,
+    custom_auth_asks_the_functions_questions,
 );
 
 /// PreSignUp refuses a blocked domain (no user is created, by SignUp or AdminCreateUser),
@@ -383,4 +384,186 @@ async fn webhooks_from_the_config_file() {
     assert!(invited.user_confirmed);
     assert_eq!(server.user_status(&pool, "ivy").await, "CONFIRMED");
     assert_eq!(host.events_of("pre-sign-up").await.len(), 2);
+}
+
+/// The quiz pool: Define, Create and Verify functions for CUSTOM_AUTH.
+fn quiz_config() -> LambdaConfigType {
+    LambdaConfigType::builder()
+        .define_auth_challenge(arn("define-auth-challenge"))
+        .create_auth_challenge(arn("create_auth_challenge"))
+        .verify_auth_challenge_response(arn("verify-auth-challenge"))
+        .build()
+}
+
+/// CUSTOM_AUTH: the functions' question, a wrong answer (another question, the history
+/// growing), a spent Session refused, the right answer signs in; three wrong answers fail the
+/// sign-in; an unknown user, and a pool without the functions, get Cognito's answers.
+async fn custom_auth_asks_the_functions_questions(server: &Server, host: &LambdaHost) {
+    let (pool, client) = pool_with(server, quiz_config()).await;
+    ok(server
+        .idp()
+        .update_user_pool_client()
+        .user_pool_id(&pool)
+        .client_id(&client)
+        .explicit_auth_flows(ExplicitAuthFlowsType::AllowCustomAuth)
+        .explicit_auth_flows(ExplicitAuthFlowsType::AllowRefreshTokenAuth)
+        .send()
+        .await);
+    confirmed_user(server, &pool, "carol").await;
+    let start = || {
+        server
+            .idp()
+            .initiate_auth()
+            .client_id(&client)
+            .auth_flow(AuthFlowType::CustomAuth)
+            .auth_parameters("USERNAME", "carol")
+            .client_metadata("device", "kiosk")
+            .send()
+    };
+    let answer = |session: String, text: &str| {
+        server
+            .idp()
+            .respond_to_auth_challenge()
+            .client_id(&client)
+            .challenge_name(cognate_e2e::idp::types::ChallengeNameType::CustomChallenge)
+            .session(session)
+            .challenge_responses("USERNAME", "carol")
+            .challenge_responses("ANSWER", text)
+            .send()
+    };
+    let first = ok(start().await);
+    assert_eq!(first.challenge_name().map(|c| c.as_str()), Some("CUSTOM_CHALLENGE"));
+    let parameters = first.challenge_parameters().expect("parameters");
+    assert_eq!(parameters.get("question").map(String::as_str), Some("What is 6 x 7?"));
+    assert_eq!(parameters.get("USERNAME").map(String::as_str), Some("carol"));
+    assert!(parameters.get("answer").is_none(), "private parameters stay private");
+    let session = first.session().expect("session").to_owned();
+    let again = ok(answer(session.clone(), "41").await);
+    assert_eq!(again.challenge_name().map(|c| c.as_str()), Some("CUSTOM_CHALLENGE"), "a wrong answer: another try");
+    let spent = expect_err(answer(session, "42").await);
+    assert_eq!(
+        (spent.code.as_str(), spent.message.as_str()),
+        ("NotAuthorizedException", "Invalid session for the user, session can only be used once.")
+    );
+    let signed_in = ok(answer(again.session().expect("session").to_owned(), "42").await);
+    let tokens = signed_in.authentication_result().expect("tokens");
+    assert_eq!(claims(tokens.access_token().expect("access"))["username"], "carol");
+
+    let defines = host.events_of("define-auth-challenge").await;
+    assert_eq!(defines.len(), 3, "Define runs at the start and after each answer");
+    assert_eq!(defines[0]["triggerSource"], "DefineAuthChallenge_Authentication");
+    assert_eq!(defines[0]["request"]["session"], json!([]));
+    assert_eq!(defines[0]["request"]["clientMetadata"], json!({"device": "kiosk"}));
+    assert_eq!(
+        defines[2]["request"]["session"],
+        json!([
+            {"challengeName": "CUSTOM_CHALLENGE", "challengeResult": false, "challengeMetadata": "QUIZ"},
+            {"challengeName": "CUSTOM_CHALLENGE", "challengeResult": true, "challengeMetadata": "QUIZ"},
+        ])
+    );
+    let verifies = host.events_of("verify-auth-challenge").await;
+    assert_eq!(verifies[0]["request"]["privateChallengeParameters"], json!({"answer": "42"}));
+    assert_eq!(verifies[0]["request"]["challengeAnswer"], "41");
+    assert_eq!(
+        host.events_of("create_auth_challenge").await[0]["request"]["userAttributes"]["email"],
+        "carol@example.com"
+    );
+
+    // Three wrong answers: Define fails the sign-in.
+    let mut session = ok(start().await).session().expect("session").to_owned();
+    for _ in 0..2 {
+        session = ok(answer(session, "0").await).session().expect("session").to_owned();
+    }
+    let failed = expect_err(answer(session, "0").await);
+    assert_eq!(
+        (failed.code.as_str(), failed.message.as_str()),
+        ("NotAuthorizedException", "Incorrect username or password.")
+    );
+
+    let unknown = expect_err(
+        server
+            .idp()
+            .initiate_auth()
+            .client_id(&client)
+            .auth_flow(AuthFlowType::CustomAuth)
+            .auth_parameters("USERNAME", "nobody")
+            .send()
+            .await,
+    );
+    assert_eq!(unknown.code, "UserNotFoundException");
+
+    let (plain_pool, plain_client) = pool_with(server, LambdaConfigType::builder().build()).await;
+    ok(server
+        .idp()
+        .update_user_pool_client()
+        .user_pool_id(&plain_pool)
+        .client_id(&plain_client)
+        .explicit_auth_flows(ExplicitAuthFlowsType::AllowCustomAuth)
+        .send()
+        .await);
+    confirmed_user(server, &plain_pool, "carol").await;
+    let refused = expect_err(
+        server
+            .idp()
+            .initiate_auth()
+            .client_id(&plain_client)
+            .auth_flow(AuthFlowType::CustomAuth)
+            .auth_parameters("USERNAME", "carol")
+            .send()
+            .await,
+    );
+    assert_eq!(
+        (refused.code.as_str(), refused.message.as_str()),
+        ("InvalidParameterException", "Custom auth lambda trigger is not configured for the user pool.")
+    );
+}
+
+/// The JavaScript clients' CUSTOM_AUTH: amazon-cognito-identity-js (initiateAuth without a
+/// password, authenticateUser with SRP first) and Amplify v6 (CUSTOM_WITHOUT_SRP,
+/// CUSTOM_WITH_SRP), against the quiz functions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn javascript_clients_sign_in_with_custom_auth() {
+    let Some(js) = cognate_e2e::clients::Js::get("javascript_clients_sign_in_with_custom_auth") else {
+        return;
+    };
+    let host = host();
+    let server = Server::sqlite_with(&["--lambda-endpoint", &host.url]).await;
+    let (pool, client) = pool_with(&server, quiz_config()).await;
+    ok(server
+        .idp()
+        .update_user_pool_client()
+        .user_pool_id(&pool)
+        .client_id(&client)
+        .explicit_auth_flows(ExplicitAuthFlowsType::AllowCustomAuth)
+        .explicit_auth_flows(ExplicitAuthFlowsType::AllowUserSrpAuth)
+        .explicit_auth_flows(ExplicitAuthFlowsType::AllowRefreshTokenAuth)
+        .send()
+        .await);
+    confirmed_user(&server, &pool, "dana").await;
+    let r = js
+        .run(
+            "custom-auth.mjs",
+            json!({"endpoint": server.url(), "userPoolId": pool, "clientId": client, "username": "dana",
+                   "password": PASSWORD, "answer": "42"}),
+        )
+        .await;
+    let question = "What is 6 x 7?";
+    assert_eq!(r["identityJs"], json!({"question": question, "afterWrong": question, "username": "dana"}), "{r}");
+    assert_eq!(r["identityJsSrp"], json!({"question": question, "username": "dana"}), "{r}");
+    let custom_step = "CONFIRM_SIGN_IN_WITH_CUSTOM_CHALLENGE";
+    assert_eq!(
+        r["amplify"],
+        json!({"step": custom_step, "question": question, "done": "DONE", "username": "dana"}),
+        "{r}"
+    );
+    assert_eq!(r["amplifySrp"]["step"], custom_step, "{r}");
+    assert_eq!(r["amplifySrp"]["done"], "DONE", "{r}");
+    // The SRP-first sign-ins showed Define the password step.
+    let defines = host.events_of("define-auth-challenge").await;
+    assert!(
+        defines.iter().any(|e| e["request"]["session"]
+            == json!([{"challengeName": "SRP_A", "challengeResult": true},
+                      {"challengeName": "PASSWORD_VERIFIER", "challengeResult": true}])),
+        "{defines:?}"
+    );
 }

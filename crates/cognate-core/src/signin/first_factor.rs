@@ -104,9 +104,37 @@ fn user_challenge(
 /// USER_SRP_AUTH (and USER_AUTH's PASSWORD_SRP): the server's half of the SRP exchange.
 pub(super) async fn start_srp(ctx: &Ctx, call: &ClientCall, params: &Params) -> ApiResult<Step> {
     let login = params.required(Params::USERNAME)?;
-    let a_bytes = parse_srp_a(params)?;
     call.check_secret_hash(ctx, params.secret_hash(), login)?;
     let target = sign_in_user(ctx, call, login).await?;
+    srp_challenge(ctx, call, params, target, None).await
+}
+
+/// The SRP step of a CUSTOM_AUTH sign-in that DefineAuthChallenge asked to prove the
+/// password (its checks and PreAuthentication ran already); the result goes back to Define.
+pub(super) async fn start_srp_within_custom(
+    ctx: &Ctx,
+    call: &ClientCall,
+    params: &Params,
+    history: Vec<super::custom::ChallengeResult>,
+) -> ApiResult<Step> {
+    let login = params.required(Params::USERNAME)?;
+    let user = users::find_user(ctx, &call.pool_id, &call.pool.pool, login).await?;
+    let key = match &user {
+        Some(user) => user.record.username_key.clone(),
+        None => users::username_key(&call.pool.pool, login),
+    };
+    srp_challenge(ctx, call, params, SignInTarget { user, key }, Some(history)).await
+}
+
+/// PASSWORD_VERIFIER for `target`, from the client's SRP_A.
+async fn srp_challenge(
+    ctx: &Ctx,
+    call: &ClientCall,
+    params: &Params,
+    target: SignInTarget,
+    custom: Option<Vec<super::custom::ChallengeResult>>,
+) -> ApiResult<Step> {
+    let a_bytes = parse_srp_a(params)?;
     // An unknown user under PreventUserExistenceErrors gets a challenge made from a salt and
     // verifier derived from a server key and the normalised login: stable across calls like a
     // real user's, so the answer (and its cost) looks the same; the next step then fails.
@@ -115,7 +143,7 @@ pub(super) async fn start_srp(ctx: &Ctx, call: &ClientCall, params: &Params) -> 
         None => unknown_user_verifier(ctx, &call.pool_id, &target.key),
     };
     let username = target.username().to_owned();
-    let block = srp_block(ctx, call, &target.key, &verifier, a_bytes, None, 0).await?;
+    let block = srp_block(ctx, call, &target.key, &verifier, a_bytes, (None, 0), custom).await?;
     Ok(Step::Challenge(Challenge {
         name: ChallengeNameType::PasswordVerifier,
         parameters: BTreeMap::from([
@@ -146,8 +174,8 @@ async fn srp_block(
     username_key: &str,
     verifier: &[u8],
     a_bytes: Vec<u8>,
-    device: Option<&str>,
-    auth_time: i64,
+    (device, auth_time): (Option<&str>, i64),
+    custom: Option<Vec<super::custom::ChallengeResult>>,
 ) -> ApiResult<SrpBlock> {
     let verifier = verifier.to_vec();
     let ephemeral =
@@ -163,6 +191,7 @@ async fn srp_block(
         nonce: sealed::nonce(),
         device: device.map(str::to_owned),
         auth_time,
+        custom,
     };
     // Clients base64-decode SECRET_BLOCK into the signed message: it must be base64.
     let sealed_block = sealed::seal(ctx, sealed::Purpose::SrpSecretBlock, &block)?;
@@ -201,10 +230,11 @@ fn stored_verifier(ctx: &Ctx, pool_id: &str, user: &User) -> ApiResult<(Vec<u8>,
 pub(super) async fn password_verifier(ctx: &Ctx, call: &ClientCall, responses: &Params) -> ApiResult<Step> {
     let login = responses.required(Params::USERNAME)?;
     call.check_secret_hash(ctx, responses.secret_hash(), login)?;
-    let Claim { block, block_bytes, signature, timestamp } = open_claim(ctx, call, responses)?;
+    let Claim { mut block, block_bytes, signature, timestamp } = open_claim(ctx, call, responses)?;
     if block.device.is_some() {
         return Err(not_authorized("Invalid session for the user."));
     }
+    let custom = block.custom.take();
     use_once(ctx, &block.nonce, block.expires_ms).await?;
     let pool = &call.pool.pool;
     // The guess is counted before it is evaluated (an unknown login's too, on its own key).
@@ -223,6 +253,14 @@ pub(super) async fn password_verifier(ctx: &Ctx, call: &ClientCall, responses: &
     })
     .await
     .map_err(ApiError::internal)?;
+    if let Some(history) = custom {
+        // A custom sign-in: DefineAuthChallenge decides what follows the password.
+        if !matches {
+            return Err(wrong_password());
+        }
+        lockout::sign_in_succeeded(ctx, &call.pool_id, &user.record.username_key).await?;
+        return super::custom::after_password(ctx, call, user, history).await;
+    }
     finish_password_check(ctx, call, user, matches, responses.device_key()).await
 }
 
@@ -241,7 +279,8 @@ pub(super) async fn device_srp(
     let (verifier, salt) = devices::device_verifier(ctx, &call.pool_id, &user, device_key)?;
     use_once(ctx, &opened.nonce, opened.expires_ms).await?;
     let block =
-        srp_block(ctx, call, &user.record.username_key, &verifier, a_bytes, Some(device_key), opened.auth_time).await?;
+        srp_block(ctx, call, &user.record.username_key, &verifier, a_bytes, (Some(device_key), opened.auth_time), None)
+            .await?;
     Ok(Step::Challenge(Challenge {
         name: ChallengeNameType::DevicePasswordVerifier,
         parameters: BTreeMap::from([

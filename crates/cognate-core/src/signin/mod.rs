@@ -20,6 +20,11 @@
 //! | MFA_SETUP                           | (after VerifySoftwareToken with the Session)   | tokens                                                 |
 //! | DEVICE_SRP_AUTH                     | DEVICE_KEY, SRP_A                              | DEVICE_PASSWORD_VERIFIER                               |
 //! | DEVICE_PASSWORD_VERIFIER            | the device's claim                             | tokens                                                 |
+//! | CUSTOM_AUTH                         | USERNAME [, SRP_A + CHALLENGE_NAME=SRP_A]      | what DefineAuthChallenge says: CUSTOM_CHALLENGE (or PASSWORD_VERIFIER after SRP_A), tokens |
+//! | CUSTOM_CHALLENGE                    | ANSWER                                         | what DefineAuthChallenge says: CUSTOM_CHALLENGE, tokens |
+//!
+//! A CUSTOM_AUTH PASSWORD_VERIFIER leads back to DefineAuthChallenge, which may ask for a
+//! CUSTOM_CHALLENGE ([`custom`]).
 //!
 //! *After the first factor*: a disabled, unconfirmed or reset-required user is refused; a
 //! user with a temporary password gets NEW_PASSWORD_REQUIRED; a remembered device given as
@@ -28,6 +33,7 @@
 //!
 //! Every guess (a password, a code) is counted before it is evaluated ([`crate::users::lockout`]).
 
+mod custom;
 mod first_factor;
 pub mod mfa;
 pub mod state;
@@ -56,6 +62,7 @@ enum Origin {
     SrpStart,
     PasswordStart,
     UserAuthStart,
+    CustomStart,
     Answer(&'static str),
 }
 
@@ -80,6 +87,9 @@ const FOLLOWS: &[(Origin, &[&str])] = &[
     (Origin::Answer("SELECT_CHALLENGE"), &["PASSWORD_VERIFIER", "EMAIL_OTP", "SMS_OTP"]),
     (Origin::Answer("SELECT_CHALLENGE"), AFTER_FIRST_FACTOR),
     (Origin::Answer("PASSWORD_VERIFIER"), AFTER_FIRST_FACTOR),
+    (Origin::CustomStart, &["CUSTOM_CHALLENGE", "PASSWORD_VERIFIER"]),
+    (Origin::Answer("PASSWORD_VERIFIER"), &["CUSTOM_CHALLENGE"]),
+    (Origin::Answer("CUSTOM_CHALLENGE"), &["CUSTOM_CHALLENGE"]),
     (
         Origin::Answer("NEW_PASSWORD_REQUIRED"),
         &["SELECT_MFA_TYPE", "SMS_MFA", "SOFTWARE_TOKEN_MFA", "EMAIL_OTP", "MFA_SETUP"],
@@ -161,10 +171,7 @@ pub async fn initiate(
             let token = params.required("REFRESH_TOKEN")?;
             Ok(Step::SignedIn(refresh(ctx, call, token, tokens::ClientProof::SecretHash(params.secret_hash())).await?))
         }
-        AuthFlowType::CustomAuth => Err(ApiError::new(
-            ErrorCode::UnsupportedOperationException,
-            "CUSTOM_AUTH needs Lambda triggers, which Cognate does not support yet.",
-        )),
+        AuthFlowType::CustomAuth => checked(Origin::CustomStart, custom::start(ctx, call, &params).await),
         AuthFlowType::UserAuth => {
             checked(Origin::UserAuthStart, first_factor::start_user_auth(ctx, call, &params).await)
         }
@@ -193,6 +200,7 @@ pub async fn respond(
         ChallengeNameType::NewPasswordRequired => "NEW_PASSWORD_REQUIRED",
         ChallengeNameType::SelectMfaType => "SELECT_MFA_TYPE",
         ChallengeNameType::DeviceSrpAuth => "DEVICE_SRP_AUTH",
+        ChallengeNameType::CustomChallenge => "CUSTOM_CHALLENGE",
         _ => "",
     });
     let step = match challenge {
@@ -208,6 +216,7 @@ pub async fn respond(
             first_factor::answer_select_challenge(ctx, call, &responses, session).await
         }
         ChallengeNameType::DeviceSrpAuth => first_factor::device_srp(ctx, call, &responses, session).await,
+        ChallengeNameType::CustomChallenge => custom::answer(ctx, call, &responses, session).await,
         ChallengeNameType::DevicePasswordVerifier => {
             first_factor::device_password_verifier(ctx, call, &responses).await
         }

@@ -29,6 +29,9 @@ pub(super) struct SecretBlock {
     pub device: Option<String>,
     #[serde(default)]
     pub auth_time: i64,
+    /// Set for the SRP step of a CUSTOM_AUTH sign-in: the challenges so far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom: Option<Vec<super::custom::ChallengeResult>>,
 }
 
 /// Challenge state between a challenge and its answer.
