@@ -142,6 +142,11 @@ impl Metrics {
         for (status, n) in &inner.imports_finished {
             let _ = writeln!(out, "cognate_import_jobs_finished_total{{status=\"{status}\"}} {n}");
         }
+        if inner.lambda_calls.is_empty() {
+            // No trigger has run on this node: no families to show (a histogram without
+            // series would have no buckets).
+            return out;
+        }
         out.push_str("# HELP cognate_lambda_invocations_total Lambda trigger invocations by trigger and outcome.\n");
         out.push_str("# TYPE cognate_lambda_invocations_total counter\n");
         for ((trigger, outcome), n) in &inner.lambda_calls {
