@@ -299,7 +299,10 @@ pub async fn resend_confirmation_code(
 /// Sends a password-reset code to the user's preferred verified contact; where it went.
 pub async fn forgot_password(ctx: &Ctx, call: &ClientCall, login: &str) -> ApiResult<CodeDeliveryDetailsType> {
     let pool = call.pool.pool.clone();
-    let found = users::find_user(ctx, &call.pool_id, &pool, login).await?;
+    let found = match crate::migration::find_or_migrate(ctx, call, login, None).await? {
+        Some(user) => Some(user),
+        None => users::find_user(ctx, &call.pool_id, &pool, login).await?,
+    };
     if call.hides_user_existence() {
         // Anyone who cannot be sent a code (unknown, disabled, no verified contact) gets a
         // made-up delivery, after the same counter write a real new code makes.

@@ -30,6 +30,7 @@ pub mod jwt;
 pub mod lambda;
 pub mod managed_login;
 pub mod metrics;
+pub mod migration;
 pub mod oauth;
 pub mod outbox;
 pub mod push;

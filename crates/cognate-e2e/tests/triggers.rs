@@ -86,6 +86,7 @@ on_both_stores!(
     authentication_triggers_and_pre_token_generation_v2,
     pre_token_generation_v1_and_the_ways_a_function_fails,
     custom_auth_asks_the_functions_questions,
+    user_migration_at_sign_in_and_at_forgot_password,
 );
 
 /// PreSignUp refuses a blocked domain (no user is created, by SignUp or AdminCreateUser),
@@ -565,5 +566,66 @@ async fn javascript_clients_sign_in_with_custom_auth() {
             == json!([{"challengeName": "SRP_A", "challengeResult": true},
                       {"challengeName": "PASSWORD_VERIFIER", "challengeResult": true}])),
         "{defines:?}"
+    );
+}
+
+/// UserMigration: an unknown login signs in with its old password and becomes a CONFIRMED user
+/// (once: the next sign-in finds the user); a wrong old password is the function's refusal and
+/// creates nobody; ForgotPassword migrates a user as RESET_REQUIRED and sends the reset code.
+async fn user_migration_at_sign_in_and_at_forgot_password(server: &Server, host: &LambdaHost) {
+    let (pool, client) =
+        pool_with(server, LambdaConfigType::builder().user_migration(arn("user_migration")).build()).await;
+    let sign_in = |username: &str, password: &str| {
+        server
+            .idp()
+            .initiate_auth()
+            .client_id(&client)
+            .auth_flow(AuthFlowType::UserPasswordAuth)
+            .auth_parameters("USERNAME", username)
+            .auth_parameters("PASSWORD", password)
+            .send()
+    };
+    for _ in 0..2 {
+        let tokens = ok(sign_in("legacy-lee", "Legacy-Passw0rd!").await).authentication_result.expect("tokens");
+        assert_eq!(claims(tokens.id_token().expect("id"))["email"], "lee@example.com");
+    }
+    let migrations = host.events_of("user_migration").await;
+    assert_eq!(migrations.len(), 1, "migrated once; then the pool has the user");
+    assert_eq!(migrations[0]["triggerSource"], "UserMigration_Authentication");
+    assert_eq!(migrations[0]["userName"], "legacy-lee");
+    assert_eq!(migrations[0]["request"]["password"], "Legacy-Passw0rd!");
+    assert_eq!(server.user_status(&pool, "legacy-lee").await, "CONFIRMED");
+
+    let refused = expect_err(sign_in("legacy-kim", "not-her-password").await);
+    assert_eq!(
+        (refused.code.as_str(), refused.message.as_str()),
+        ("UserLambdaValidationException", "UserMigration failed with error Bad password.")
+    );
+    let missing = expect_err(server.idp().admin_get_user().user_pool_id(&pool).username("legacy-kim").send().await);
+    assert_eq!(missing.code, "UserNotFoundException");
+
+    let delivery = ok(server.idp().forgot_password().client_id(&client).username("legacy-kim").send().await);
+    assert_eq!(
+        delivery.code_delivery_details().and_then(|d| d.attribute_name()),
+        Some("email"),
+        "the reset code goes to the migrated email"
+    );
+    assert_eq!(server.user_status(&pool, "legacy-kim").await, "RESET_REQUIRED");
+    let code = server.latest_code(&pool, "legacy-kim").await;
+    ok(server
+        .idp()
+        .confirm_forgot_password()
+        .client_id(&client)
+        .username("legacy-kim")
+        .confirmation_code(code)
+        .password(PASSWORD)
+        .send()
+        .await);
+    ok(sign_in("legacy-kim", PASSWORD).await);
+    let sources: Vec<Value> =
+        host.events_of("user_migration").await.iter().map(|e| e["triggerSource"].clone()).collect();
+    assert_eq!(
+        json!(sources),
+        json!(["UserMigration_Authentication", "UserMigration_Authentication", "UserMigration_ForgotPassword"])
     );
 }

@@ -382,6 +382,8 @@ pub(super) async fn password(ctx: &Ctx, call: &ClientCall, params: &Params) -> A
     let login = params.required(Params::USERNAME)?;
     let given = params.required("PASSWORD")?.to_owned();
     call.check_secret_hash(ctx, params.secret_hash(), login)?;
+    // A login the pool does not know may be migrated from the old directory first.
+    crate::migration::find_or_migrate(ctx, call, login, Some(&given)).await?;
     let target = sign_in_user(ctx, call, login).await?;
     check_plain_password(ctx, call, target, given, params.device_key()).await
 }
@@ -389,6 +391,7 @@ pub(super) async fn password(ctx: &Ctx, call: &ClientCall, params: &Params) -> A
 /// The hosted sign-in page's password: as USER_PASSWORD_AUTH, but the client proves itself
 /// later (at the token endpoint), so no SECRET_HASH.
 pub(super) async fn hosted_password(ctx: &Ctx, call: &ClientCall, login: &str, given: String) -> ApiResult<Step> {
+    crate::migration::find_or_migrate(ctx, call, login, Some(&given)).await?;
     let target = sign_in_user(ctx, call, login).await?;
     check_plain_password(ctx, call, target, given, None).await
 }
