@@ -130,7 +130,9 @@ fn check_status(user: &User) -> ApiResult<()> {
         return Err(not_authorized("User is disabled."));
     }
     match user.status() {
-        UserStatusType::Unconfirmed => Err(ApiError::new(ErrorCode::UserNotConfirmedException, "User is not confirmed.")),
+        UserStatusType::Unconfirmed => {
+            Err(ApiError::new(ErrorCode::UserNotConfirmedException, "User is not confirmed."))
+        }
         UserStatusType::ResetRequired => {
             Err(ApiError::new(ErrorCode::PasswordResetRequiredException, "Password reset required for the user"))
         }
@@ -147,7 +149,8 @@ pub(super) async fn after_password(
 ) -> ApiResult<Step> {
     check_status(&user)?;
     history.push(ChallengeResult::passed("PASSWORD_VERIFIER", true));
-    let target = Target { key: user.record.username_key.to_string(), login: user.record.username.clone(), user: Some(user) };
+    let target =
+        Target { key: user.record.username_key.to_string(), login: user.record.username.clone(), user: Some(user) };
     let decision = define(ctx, call, &target, &history).await?;
     decided(ctx, call, target, history, decision, ctx.now_ms() / 1000).await
 }
@@ -275,9 +278,7 @@ async fn decided(
             }
             None => Err(wrong_password()),
         },
-        Decision::Challenge(name) if name == "CUSTOM_CHALLENGE" => {
-            create(ctx, call, target, history, auth_time).await
-        }
+        Decision::Challenge(name) if name == "CUSTOM_CHALLENGE" => create(ctx, call, target, history, auth_time).await,
         Decision::Challenge(name) => Err(ApiError::new(
             ErrorCode::InvalidLambdaResponseException,
             format!("DefineAuthChallenge answered the challenge {name}, which cannot follow here."),
@@ -306,10 +307,7 @@ async fn create(
         .get("publicChallengeParameters")
         .and_then(Value::as_object)
         .map(|public| {
-            public
-                .iter()
-                .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
-                .collect()
+            public.iter().map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_owned))).collect()
         })
         .unwrap_or_default();
     parameters.insert("USERNAME".into(), target.username().to_owned());
