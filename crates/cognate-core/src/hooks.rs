@@ -313,21 +313,69 @@ pub async fn pre_token_generation(
         return Ok(());
     };
     apply_claims(id, details.get("idTokenGeneration"), &[PROTECTED_CLAIMS], true)?;
-    let access_generation = details.get("accessTokenGeneration");
-    apply_claims(access, access_generation, &[PROTECTED_CLAIMS, PROTECTED_ACCESS_CLAIMS], true)?;
-    if let Some(generation) = access_generation {
-        let mut scopes: Vec<String> = scopes.into_iter().filter(|s| !s.is_empty()).collect();
-        let suppressed = strings(generation.get("scopesToSuppress"));
-        scopes.retain(|s| !suppressed.contains(s));
-        for added in strings(generation.get("scopesToAdd")) {
-            if !scopes.contains(&added) && !suppressed.contains(&added) {
-                scopes.push(added);
-            }
-        }
-        access.insert("scope".into(), json!(scopes.join(" ")));
-    }
+    apply_access_generation(access, details.get("accessTokenGeneration"), scopes)?;
     apply_group_override(id, access, details.get("groupOverrideDetails"));
     Ok(())
+}
+
+/// `accessTokenGeneration` applied: claims, then `scopesToSuppress` and `scopesToAdd` on the
+/// token's `scopes`.
+fn apply_access_generation(
+    access: &mut Map<String, Value>,
+    generation: Option<&Value>,
+    scopes: Vec<String>,
+) -> ApiResult<()> {
+    apply_claims(access, generation, &[PROTECTED_CLAIMS, PROTECTED_ACCESS_CLAIMS], true)?;
+    let Some(generation) = generation.filter(|g| !g.is_null()) else {
+        return Ok(());
+    };
+    let mut scopes: Vec<String> = scopes.into_iter().filter(|s| !s.is_empty()).collect();
+    let suppressed = strings(generation.get("scopesToSuppress"));
+    scopes.retain(|s| !suppressed.contains(s));
+    for added in strings(generation.get("scopesToAdd")) {
+        if !scopes.contains(&added) && !suppressed.contains(&added) {
+            scopes.push(added);
+        }
+    }
+    access.insert("scope".into(), json!(scopes.join(" ")));
+    Ok(())
+}
+
+/// Before a machine-to-machine access token (client_credentials, GetClientToken) is signed:
+/// only a V3_0 function runs (`TokenGeneration_ClientCredentials`), and only the access
+/// token's claims and scopes can change.
+pub async fn pre_token_generation_m2m(
+    ctx: &Ctx,
+    call: &ClientCall,
+    access: &mut Map<String, Value>,
+) -> ApiResult<()> {
+    let pool = &call.pool.pool;
+    if token_trigger_version(pool) != 3 || Trigger::PreTokenGeneration.function(pool.lambda_config.as_ref()).is_none()
+    {
+        return Ok(());
+    }
+    let scopes: Vec<String> =
+        access.get("scope").and_then(Value::as_str).unwrap_or_default().split(' ').map(str::to_owned).collect();
+    let request = json!({
+        "userAttributes": {},
+        "groupConfiguration": {"groupsToOverride": [], "iamRolesToOverride": [], "preferredRole": null},
+        "scopes": scopes,
+        "clientMetadata": client_metadata(ctx),
+    });
+    let event = Event {
+        trigger: Trigger::PreTokenGeneration,
+        source: "TokenGeneration_ClientCredentials",
+        pool_id: &call.pool_id,
+        user_name: &call.client_id,
+        client_id: Some(&call.client_id),
+        version: "3",
+        request,
+    };
+    let Some(response) = run(ctx, pool, Trigger::PreTokenGeneration, event).await? else {
+        return Ok(());
+    };
+    let generation = response.get("claimsAndScopeOverrideDetails").and_then(|d| d.get("accessTokenGeneration"));
+    apply_access_generation(access, generation, scopes)
 }
 
 #[cfg(test)]

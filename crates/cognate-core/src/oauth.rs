@@ -123,6 +123,7 @@ pub async fn client_credentials(
     claims.insert("version".into(), json!(2));
     claims.insert("jti".into(), json!(cognate_crypto::ids::uuid_v4()));
     claims.insert("client_id".into(), json!(call.client_id));
+    crate::hooks::pre_token_generation_m2m(ctx, &call, &mut claims).await?;
     let keys = crate::tokens::pool_keys(ctx, &call.pool_id, call.pool_created_ms).await?;
     let access_token = tokio::task::spawn_blocking(move || crate::tokens::sign(&keys.access_key, &claims))
         .await

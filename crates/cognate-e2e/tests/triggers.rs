@@ -87,6 +87,7 @@ on_both_stores!(
     pre_token_generation_v1_and_the_ways_a_function_fails,
     custom_auth_asks_the_functions_questions,
     user_migration_at_sign_in_and_at_forgot_password,
+    pre_token_generation_v3_shapes_machine_tokens,
 );
 
 /// PreSignUp refuses a blocked domain (no user is created, by SignUp or AdminCreateUser),
@@ -627,5 +628,111 @@ async fn user_migration_at_sign_in_and_at_forgot_password(server: &Server, host:
     assert_eq!(
         json!(sources),
         json!(["UserMigration_Authentication", "UserMigration_Authentication", "UserMigration_ForgotPassword"])
+    );
+}
+
+/// V3_0 runs for machine-to-machine tokens too (`TokenGeneration_ClientCredentials`), at
+/// GetClientToken and at the token endpoint; a failing function refuses the token.
+async fn pre_token_generation_v3_shapes_machine_tokens(server: &Server, host: &LambdaHost) {
+    let token_config = PreTokenGenerationVersionConfigType::builder()
+        .lambda_version(PreTokenGenerationLambdaVersionType::V30)
+        .lambda_arn(arn("pre-token-v3"))
+        .build()
+        .expect("config");
+    let (pool, _) =
+        pool_with(server, LambdaConfigType::builder().pre_token_generation_config(token_config).build()).await;
+    ok(server
+        .idp()
+        .create_resource_server()
+        .user_pool_id(&pool)
+        .identifier("orders")
+        .name("Orders")
+        .scopes(
+            cognate_e2e::idp::types::ResourceServerScopeType::builder()
+                .scope_name("read")
+                .scope_description("Read")
+                .build()
+                .expect("scope"),
+        )
+        .scopes(
+            cognate_e2e::idp::types::ResourceServerScopeType::builder()
+                .scope_name("write")
+                .scope_description("Write")
+                .build()
+                .expect("scope"),
+        )
+        .send()
+        .await);
+    let client = ok(server
+        .idp()
+        .create_user_pool_client()
+        .user_pool_id(&pool)
+        .client_name("service")
+        .generate_secret(true)
+        .allowed_o_auth_flows_user_pool_client(true)
+        .allowed_o_auth_flows(cognate_e2e::idp::types::OAuthFlowType::ClientCredentials)
+        .allowed_o_auth_scopes("orders/read")
+        .allowed_o_auth_scopes("orders/write")
+        .send()
+        .await)
+    .user_pool_client
+    .expect("client");
+    let (id, secret) = (client.client_id.expect("id"), client.client_secret.expect("secret"));
+    let token = ok(server.idp().get_client_token().client_id(&id).secret(&secret).send().await)
+        .client_authentication_result
+        .and_then(|r| r.access_token)
+        .expect("token");
+    let access = claims(&token);
+    assert_eq!(access["service"], format!("svc-{}", &id[..4]), "{access}");
+    assert_eq!(access["scope"], "orders/read", "{access}");
+    let answer = reqwest::Client::new()
+        .post(format!("{}/oauth2/token", server.url()))
+        .basic_auth(&id, Some(&secret))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials")
+        .send()
+        .await
+        .expect("token endpoint");
+    let body: Value = answer.json().await.expect("json");
+    assert_eq!(claims(body["access_token"].as_str().expect("token"))["scope"], "orders/read");
+    let events = host.events_of("pre-token-v3").await;
+    assert_eq!(events.len(), 2);
+    assert_eq!(
+        (&events[0]["version"], &events[0]["triggerSource"]),
+        (&json!("3"), &json!("TokenGeneration_ClientCredentials"))
+    );
+    assert_eq!(events[0]["request"]["scopes"], json!(["orders/read", "orders/write"]));
+
+    let failing = PreTokenGenerationVersionConfigType::builder()
+        .lambda_version(PreTokenGenerationLambdaVersionType::V30)
+        .lambda_arn(arn("throws"))
+        .build()
+        .expect("config");
+    ok(server
+        .idp()
+        .update_user_pool()
+        .user_pool_id(&pool)
+        .lambda_config(LambdaConfigType::builder().pre_token_generation_config(failing).build())
+        .send()
+        .await);
+    let refused = expect_err(server.idp().get_client_token().client_id(&id).secret(&secret).send().await);
+    assert_eq!(
+        (refused.code.as_str(), refused.message.as_str()),
+        ("NotAuthorizedException", "PreTokenGeneration failed with error Nope."),
+        "GetClientToken's model lists no Lambda errors"
+    );
+    let answer = reqwest::Client::new()
+        .post(format!("{}/oauth2/token", server.url()))
+        .basic_auth(&id, Some(&secret))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials")
+        .send()
+        .await
+        .expect("token endpoint");
+    assert_eq!(answer.status().as_u16(), 400);
+    let body: Value = answer.json().await.expect("json");
+    assert_eq!(
+        body,
+        json!({"error": "invalid_request", "error_description": "PreTokenGeneration failed with error Nope."})
     );
 }

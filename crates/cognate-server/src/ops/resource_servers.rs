@@ -70,6 +70,11 @@ pub async fn get_client_token(ctx: Ctx, input: GetClientTokenRequest) -> ApiResu
                 "The client is not allowed the client_credentials flow.",
             ),
             Refusal::InvalidScope => ApiError::invalid_parameter("Invalid scope requested."),
+            // GetClientToken's model lists no Lambda errors: a V3_0 function's refusal or
+            // failure denies the token, in the function's words.
+            Refusal::Internal(err) if err.type_name().contains("Lambda") => {
+                ApiError::new(cognate_api::ErrorCode::NotAuthorizedException, err.message)
+            }
             Refusal::Internal(err) => err,
         })?;
     Ok(GetClientTokenResponse {
