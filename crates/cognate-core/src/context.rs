@@ -121,6 +121,9 @@ pub struct Ctx {
     pub now: SystemTime,
     /// The request's `ClientMetadata`, which Cognito hands to the Lambda triggers it runs.
     pub client_metadata: Option<serde_json::Value>,
+    /// A sign-in on the hosted pages: the tokens its steps make are not handed out (the
+    /// relying party exchanges a code for its own), so PreTokenGeneration waits for that.
+    pub hosted_sign_in: bool,
 }
 
 impl Ctx {
@@ -134,6 +137,7 @@ impl Ctx {
             op: None,
             now: state.clock.now(),
             client_metadata: None,
+            hosted_sign_in: false,
         }
     }
 

@@ -344,14 +344,9 @@ fn apply_access_generation(
 /// Before a machine-to-machine access token (client_credentials, GetClientToken) is signed:
 /// only a V3_0 function runs (`TokenGeneration_ClientCredentials`), and only the access
 /// token's claims and scopes can change.
-pub async fn pre_token_generation_m2m(
-    ctx: &Ctx,
-    call: &ClientCall,
-    access: &mut Map<String, Value>,
-) -> ApiResult<()> {
+pub async fn pre_token_generation_m2m(ctx: &Ctx, call: &ClientCall, access: &mut Map<String, Value>) -> ApiResult<()> {
     let pool = &call.pool.pool;
-    if token_trigger_version(pool) != 3 || Trigger::PreTokenGeneration.function(pool.lambda_config.as_ref()).is_none()
-    {
+    if token_trigger_version(pool) != 3 || Trigger::PreTokenGeneration.function(pool.lambda_config.as_ref()).is_none() {
         return Ok(());
     }
     let scopes: Vec<String> =

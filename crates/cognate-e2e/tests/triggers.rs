@@ -88,6 +88,7 @@ on_both_stores!(
     custom_auth_asks_the_functions_questions,
     user_migration_at_sign_in_and_at_forgot_password,
     pre_token_generation_v3_shapes_machine_tokens,
+    hosted_sign_in_runs_pre_token_generation_once,
 );
 
 /// PreSignUp refuses a blocked domain (no user is created, by SignUp or AdminCreateUser),
@@ -735,4 +736,78 @@ async fn pre_token_generation_v3_shapes_machine_tokens(server: &Server, host: &L
         body,
         json!({"error": "invalid_request", "error_description": "PreTokenGeneration failed with error Nope."})
     );
+}
+
+/// A sign-in on the hosted pages runs PreTokenGeneration once, for the tokens the relying
+/// party gets at the token endpoint (`TokenGeneration_HostedAuth`), with their OAuth scopes.
+async fn hosted_sign_in_runs_pre_token_generation_once(server: &Server, host: &LambdaHost) {
+    let token_config = PreTokenGenerationVersionConfigType::builder()
+        .lambda_version(PreTokenGenerationLambdaVersionType::V20)
+        .lambda_arn(arn("pre-token-v2"))
+        .build()
+        .expect("config");
+    let (pool, _) =
+        pool_with(server, LambdaConfigType::builder().pre_token_generation_config(token_config).build()).await;
+    confirmed_user(server, &pool, "hana").await;
+    let callback = "http://localhost:3000/callback";
+    let client = ok(server
+        .idp()
+        .create_user_pool_client()
+        .user_pool_id(&pool)
+        .client_name("web")
+        .generate_secret(true)
+        .allowed_o_auth_flows_user_pool_client(true)
+        .allowed_o_auth_flows(cognate_e2e::idp::types::OAuthFlowType::Code)
+        .allowed_o_auth_scopes("openid")
+        .allowed_o_auth_scopes("aws.cognito.signin.user.admin")
+        .callback_urls(callback)
+        .send()
+        .await)
+    .user_pool_client
+    .expect("client");
+    let (id, secret) = (client.client_id.expect("id"), client.client_secret.expect("secret"));
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("http");
+    let query =
+        format!("client_id={id}&response_type=code&scope=openid+aws.cognito.signin.user.admin&redirect_uri={callback}");
+    let login = http.get(format!("{}/login?{query}", server.url())).send().await.expect("login page");
+    let cookie = login
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("cognate_csrf="))
+        .and_then(|v| v.split(';').next())
+        .expect("csrf cookie")
+        .to_owned();
+    let csrf = cookie.trim_start_matches("cognate_csrf=").to_owned();
+    let form = format!("{query}&_csrf={csrf}&username=hana&password={}", PASSWORD.replace('!', "%21"));
+    let signed_in = http
+        .post(format!("{}/login", server.url()))
+        .header("cookie", &cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(signed_in.status().as_u16(), 302, "{:?}", signed_in.text().await);
+    let location = signed_in.headers()["location"].to_str().expect("location").to_owned();
+    let code = location.split("code=").nth(1).and_then(|c| c.split('&').next()).expect("code").to_owned();
+    assert!(host.events_of("pre-token-v2").await.is_empty(), "nothing handed out yet, nothing generated");
+    let tokens: Value = http
+        .post(format!("{}/oauth2/token", server.url()))
+        .basic_auth(&id, Some(&secret))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("grant_type=authorization_code&code={code}&redirect_uri={callback}"))
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("json");
+    let access = claims(tokens["access_token"].as_str().expect("access token"));
+    assert_eq!((&access["tenant_id"], &access["scope"]), (&json!("t-7"), &json!("openid orders/read")), "{access}");
+    let events = host.events_of("pre-token-v2").await;
+    assert_eq!(events.len(), 1, "one PreTokenGeneration for one hosted sign-in");
+    assert_eq!(events[0]["triggerSource"], "TokenGeneration_HostedAuth");
+    assert_eq!(events[0]["request"]["scopes"], json!(["openid", "aws.cognito.signin.user.admin"]));
 }

@@ -498,7 +498,8 @@ struct Posted {
 
 async fn posted(state: &Arc<AppState>, req: Request) -> Result<Posted, Response> {
     let (headers, params) = read_form(req).await?;
-    let ctx = crate::front::anonymous_ctx(state);
+    let mut ctx = crate::front::anonymous_ctx(state);
+    ctx.hosted_sign_in = true;
     let (call, auth) = oauth::authorize(&ctx, &params).await.map_err(refused)?;
     if let Some(refusal) = served_here(&ctx, &headers, &call).await {
         return Err(refusal);

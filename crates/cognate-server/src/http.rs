@@ -180,6 +180,7 @@ async fn answer_sts(state: &Arc<AppState>, request_id: String, body: &[u8]) -> R
         op: None,
         now: state.core.clock.now(),
         client_metadata: None,
+        hosted_sign_in: false,
     };
     crate::sts::handle(&ctx, body).await
 }
@@ -260,6 +261,7 @@ async fn run_operation(
         op: Some(op),
         now,
         client_metadata,
+        hosted_sign_in: false,
     };
     cognate_core::ratelimit::check(&ctx, op, declared.quota).await?;
     ops::dispatch(ctx, op, body).await

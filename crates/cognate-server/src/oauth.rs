@@ -137,10 +137,9 @@ fn tokens_answer(tokens: &cognate_core::signin::step::Tokens, openid: bool) -> R
 fn refusal_answer(refusal: Refusal) -> Response {
     match refusal {
         // A trigger function refused or failed: the caller is told why, as an OAuth error.
-        Refusal::Internal(err) if err.type_name().contains("Lambda") => answer(
-            StatusCode::BAD_REQUEST,
-            json!({ "error": "invalid_request", "error_description": err.message }),
-        ),
+        Refusal::Internal(err) if err.type_name().contains("Lambda") => {
+            answer(StatusCode::BAD_REQUEST, json!({ "error": "invalid_request", "error_description": err.message }))
+        }
         Refusal::Internal(err) => {
             tracing::error!(error = %err.message, "token endpoint");
             answer(StatusCode::INTERNAL_SERVER_ERROR, json!({ "error": "server_error" }))

@@ -150,7 +150,9 @@ async fn issue(
         }
         id.insert(name, value);
     }
-    hooks::pre_token_generation(ctx, call, user, source, &mut id, &mut access).await?;
+    if !ctx.hosted_sign_in {
+        hooks::pre_token_generation(ctx, call, user, source, &mut id, &mut access).await?;
+    }
     let refresh_token = match origin {
         Some(_) => None,
         None => Some(sealed::seal(
