@@ -15,7 +15,7 @@ use cognate_api::ErrorCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::state::{session_validity_ms, use_once};
+use super::state::{session_validity_ms, use_once, ChallengeResult};
 use super::step::{not_authorized, wrong_password, Challenge, Params, Step};
 use super::tokens::complete_sign_in;
 use crate::clients::ClientCall;
@@ -24,22 +24,6 @@ use crate::error::{ApiError, ApiResult};
 use crate::lambda::{self, Event, Trigger};
 use crate::users::{self, lockout, User};
 use crate::{hooks, sealed};
-
-/// One step of a custom sign-in, as DefineAuthChallenge's `session` lists it.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct ChallengeResult {
-    pub challenge_name: String,
-    pub challenge_result: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub challenge_metadata: Option<String>,
-}
-
-impl ChallengeResult {
-    pub fn passed(name: &str, passed: bool) -> ChallengeResult {
-        ChallengeResult { challenge_name: name.to_owned(), challenge_result: passed, challenge_metadata: None }
-    }
-}
 
 /// What a CUSTOM_CHALLENGE's Session carries to its answer.
 #[derive(Serialize, Deserialize)]
@@ -93,9 +77,16 @@ fn functions(call: &ClientCall) -> ApiResult<(String, String, String)> {
     }
 }
 
+/// How a CUSTOM_AUTH sign-in starts: a step, or (SRP first) the password proof Define asked
+/// for, with the history so far.
+pub(super) enum Started {
+    Step(Step),
+    Password(Vec<ChallengeResult>),
+}
+
 /// InitiateAuth with CUSTOM_AUTH: the user's checks, then DefineAuthChallenge on an empty
 /// history (or on SRP_A, when the client starts with SRP).
-pub(super) async fn start(ctx: &Ctx, call: &ClientCall, params: &Params) -> ApiResult<Step> {
+pub(super) async fn start(ctx: &Ctx, call: &ClientCall, params: &Params) -> ApiResult<Started> {
     let login = params.required(Params::USERNAME)?;
     call.check_secret_hash(ctx, params.secret_hash(), login)?;
     functions(call)?;
@@ -114,14 +105,12 @@ pub(super) async fn start(ctx: &Ctx, call: &ClientCall, params: &Params) -> ApiR
     if params.get("CHALLENGE_NAME") == Some("SRP_A") {
         let history = vec![ChallengeResult::passed("SRP_A", true)];
         return match define(ctx, call, &target, &history).await? {
-            Decision::Challenge(name) if name == "PASSWORD_VERIFIER" => {
-                super::first_factor::start_srp_within_custom(ctx, call, params, history).await
-            }
-            decision => decided(ctx, call, target, history, decision, 0).await,
+            Decision::Challenge(name) if name == "PASSWORD_VERIFIER" => Ok(Started::Password(history)),
+            decision => decided(ctx, call, target, history, decision, 0).await.map(Started::Step),
         };
     }
     let decision = define(ctx, call, &target, &[]).await?;
-    decided(ctx, call, target, Vec::new(), decision, 0).await
+    decided(ctx, call, target, Vec::new(), decision, 0).await.map(Started::Step)
 }
 
 /// A user who may not sign in at all.

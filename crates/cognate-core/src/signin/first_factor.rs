@@ -12,7 +12,7 @@ use cognate_store::UsernameKey;
 use serde_json::{json, Value};
 
 use super::mfa;
-use super::state::{new_session, open_session, session_validity_ms, use_once, SecretBlock};
+use super::state::{new_session, open_session, session_validity_ms, use_once, ChallengeResult, SecretBlock};
 use super::step::{challenge_step, not_authorized, wrong_password, Challenge, Params, Step};
 use super::tokens::complete_sign_in;
 
@@ -115,7 +115,7 @@ pub(super) async fn start_srp_within_custom(
     ctx: &Ctx,
     call: &ClientCall,
     params: &Params,
-    history: Vec<super::custom::ChallengeResult>,
+    history: Vec<ChallengeResult>,
 ) -> ApiResult<Step> {
     let login = params.required(Params::USERNAME)?;
     let user = users::find_user(ctx, &call.pool_id, &call.pool.pool, login).await?;
@@ -132,7 +132,7 @@ async fn srp_challenge(
     call: &ClientCall,
     params: &Params,
     target: SignInTarget,
-    custom: Option<Vec<super::custom::ChallengeResult>>,
+    custom: Option<Vec<ChallengeResult>>,
 ) -> ApiResult<Step> {
     let a_bytes = parse_srp_a(params)?;
     // An unknown user under PreventUserExistenceErrors gets a challenge made from a salt and
@@ -175,7 +175,7 @@ async fn srp_block(
     verifier: &[u8],
     a_bytes: Vec<u8>,
     (device, auth_time): (Option<&str>, i64),
-    custom: Option<Vec<super::custom::ChallengeResult>>,
+    custom: Option<Vec<ChallengeResult>>,
 ) -> ApiResult<SrpBlock> {
     let verifier = verifier.to_vec();
     let ephemeral =
@@ -225,9 +225,16 @@ fn stored_verifier(ctx: &Ctx, pool_id: &str, user: &User) -> ApiResult<(Vec<u8>,
     Ok((verifier, salt))
 }
 
+/// What a right PASSWORD_VERIFIER leads to: the usual next step, or back to a CUSTOM_AUTH
+/// sign-in's DefineAuthChallenge (with the user and the history so far).
+pub(super) enum Verified {
+    Step(Step),
+    Custom(Box<User>, Vec<ChallengeResult>),
+}
+
 /// PASSWORD_VERIFIER: the client's claim, signed with the session key only the right password
 /// gives.
-pub(super) async fn password_verifier(ctx: &Ctx, call: &ClientCall, responses: &Params) -> ApiResult<Step> {
+pub(super) async fn password_verifier(ctx: &Ctx, call: &ClientCall, responses: &Params) -> ApiResult<Verified> {
     let login = responses.required(Params::USERNAME)?;
     call.check_secret_hash(ctx, responses.secret_hash(), login)?;
     let Claim { mut block, block_bytes, signature, timestamp } = open_claim(ctx, call, responses)?;
@@ -259,9 +266,9 @@ pub(super) async fn password_verifier(ctx: &Ctx, call: &ClientCall, responses: &
             return Err(wrong_password());
         }
         lockout::sign_in_succeeded(ctx, &call.pool_id, &user.record.username_key).await?;
-        return super::custom::after_password(ctx, call, user, history).await;
+        return Ok(Verified::Custom(Box::new(user), history));
     }
-    finish_password_check(ctx, call, user, matches, responses.device_key()).await
+    finish_password_check(ctx, call, user, matches, responses.device_key()).await.map(Verified::Step)
 }
 
 /// DEVICE_SRP_AUTH: after the password, a remembered device starts its own SRP exchange.

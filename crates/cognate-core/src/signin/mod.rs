@@ -171,7 +171,16 @@ pub async fn initiate(
             let token = params.required("REFRESH_TOKEN")?;
             Ok(Step::SignedIn(refresh(ctx, call, token, tokens::ClientProof::SecretHash(params.secret_hash())).await?))
         }
-        AuthFlowType::CustomAuth => checked(Origin::CustomStart, custom::start(ctx, call, &params).await),
+        AuthFlowType::CustomAuth => {
+            let step = match custom::start(ctx, call, &params).await {
+                Ok(custom::Started::Step(step)) => Ok(step),
+                Ok(custom::Started::Password(history)) => {
+                    first_factor::start_srp_within_custom(ctx, call, &params, history).await
+                }
+                Err(err) => Err(err),
+            };
+            checked(Origin::CustomStart, step)
+        }
         AuthFlowType::UserAuth => {
             checked(Origin::UserAuthStart, first_factor::start_user_auth(ctx, call, &params).await)
         }
@@ -204,7 +213,13 @@ pub async fn respond(
         _ => "",
     });
     let step = match challenge {
-        ChallengeNameType::PasswordVerifier => first_factor::password_verifier(ctx, call, &responses).await,
+        ChallengeNameType::PasswordVerifier => match first_factor::password_verifier(ctx, call, &responses).await {
+            Ok(first_factor::Verified::Step(step)) => Ok(step),
+            Ok(first_factor::Verified::Custom(user, history)) => {
+                custom::after_password(ctx, call, *user, history).await
+            }
+            Err(err) => Err(err),
+        },
         ChallengeNameType::NewPasswordRequired => first_factor::new_password(ctx, call, &responses, session).await,
         ChallengeNameType::SoftwareTokenMfa
         | ChallengeNameType::SmsMfa

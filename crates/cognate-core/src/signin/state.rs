@@ -31,7 +31,23 @@ pub(super) struct SecretBlock {
     pub auth_time: i64,
     /// Set for the SRP step of a CUSTOM_AUTH sign-in: the challenges so far.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub custom: Option<Vec<super::custom::ChallengeResult>>,
+    pub custom: Option<Vec<ChallengeResult>>,
+}
+
+/// One step of a custom sign-in, as DefineAuthChallenge's `session` lists it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChallengeResult {
+    pub challenge_name: String,
+    pub challenge_result: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub challenge_metadata: Option<String>,
+}
+
+impl ChallengeResult {
+    pub fn passed(name: &str, passed: bool) -> ChallengeResult {
+        ChallengeResult { challenge_name: name.to_owned(), challenge_result: passed, challenge_metadata: None }
+    }
 }
 
 /// Challenge state between a challenge and its answer.
