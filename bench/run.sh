@@ -17,6 +17,9 @@
 #                                           OAuth 2.0: the hosted page's authorization-code flow (authorize,
 #                                           GET and POST /login, code + PKCE exchange) server CPU per flow and
 #                                           per step, flows/s; client_credentials tokens/s and CPU per token
+#   bench/run.sh triggers [--backend sqlite|postgres] [--quick] ...
+#                                           Lambda triggers: server CPU one PreTokenGeneration V2_0 call adds
+#                                           to USER_PASSWORD_AUTH and REFRESH_TOKEN_AUTH (the function a webhook)
 # (COGNATE_BIN=path skips the build; each part's --help lists its options.)
 # The default part prints a Markdown table and writes bench/out/results.json; users, auth, import and
 # identity write bench/out/users-<backend>.json, bench/out/auth.json, bench/out/import-<backend>.json
@@ -26,7 +29,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$here")"
 part=bench
 case "${1:-}" in
-  users|auth|import|wall|identity|sync|oauth) part="$1"; shift ;;
+  users|auth|import|wall|identity|sync|oauth|triggers) part="$1"; shift ;;
 esac
 if [[ -z "${COGNATE_BIN:-}" ]]; then
   (cd "$root" && cargo build --release -p cognate-server) >&2
@@ -58,6 +61,9 @@ case "$part" in
   oauth)
     if [[ -x "$here/.venv/bin/python" ]]; then python="$here/.venv/bin/python"; fi
     exec "$python" "$here/oauth.py" --bin "$COGNATE_BIN" "$@" ;;
+  triggers)
+    if [[ -x "$here/.venv/bin/python" ]]; then python="$here/.venv/bin/python"; fi
+    exec "$python" "$here/triggers.py" --bin "$COGNATE_BIN" "$@" ;;
   import)
     if [[ -x "$here/.venv/bin/python" ]]; then python="$here/.venv/bin/python"; fi
     exec "$python" "$here/import.py" --bin "$COGNATE_BIN" "$@" ;;
