@@ -5,8 +5,9 @@
 //!
 //! The CA is created once in the data dir, as `ca.pem` and `ca-key.pem` (owner-only), and reused
 //! after; with `--ephemeral` it lives in memory and its certificate is written only to
-//! `--tls-ca-file`. The leaf certificate is made anew at each start, for localhost, 127.0.0.1,
-//! ::1, the address listened on and the public URL's host.
+//! `--tls-ca-file`. The leaf certificate is made anew at each start, for localhost, the pools'
+//! prefix domains (`*.auth.localhost`), 127.0.0.1, ::1, the address listened on and the public
+//! URL's host.
 //!
 //! Connections are served by the same axum service as plain HTTP: [`TlsListener`] hands it
 //! streams whose handshake is done, made off the accept loop so that a slow or silent client
@@ -90,7 +91,8 @@ fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
 /// address listened on when it is a specific one, and the public URL's host.
 fn leaf_names(config: &Config) -> Vec<SanType> {
     let mut ips: Vec<IpAddr> = vec![Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into()];
-    let mut dns: Vec<String> = vec!["localhost".into()];
+    // A prefix domain P is served at P.auth.localhost: its hosted pages over https too.
+    let mut dns: Vec<String> = vec!["localhost".into(), "*.auth.localhost".into()];
     if !config.listen.ip().is_unspecified() {
         ips.push(config.listen.ip());
     }
