@@ -89,6 +89,7 @@ on_both_stores!(
     user_migration_at_sign_in_and_at_forgot_password,
     pre_token_generation_v3_shapes_machine_tokens,
     hosted_sign_in_runs_pre_token_generation_once,
+    a_careless_define_function_cannot_sign_in_nobody,
 );
 
 /// PreSignUp refuses a blocked domain (no user is created, by SignUp or AdminCreateUser),
@@ -810,4 +811,43 @@ async fn hosted_sign_in_runs_pre_token_generation_once(server: &Server, host: &L
     assert_eq!(events.len(), 1, "one PreTokenGeneration for one hosted sign-in");
     assert_eq!(events[0]["triggerSource"], "TokenGeneration_HostedAuth");
     assert_eq!(events[0]["request"]["scopes"], json!(["openid", "aws.cognito.signin.user.admin"]));
+}
+
+/// A DefineAuthChallenge that issues tokens to anyone still cannot sign in a login that names
+/// no user (the client hides user existence, so the functions see `userNotFound: true`).
+async fn a_careless_define_function_cannot_sign_in_nobody(server: &Server, host: &LambdaHost) {
+    let config = LambdaConfigType::builder()
+        .define_auth_challenge(arn("define-issue-always"))
+        .create_auth_challenge(arn("create_auth_challenge"))
+        .verify_auth_challenge_response(arn("verify-auth-challenge"))
+        .build();
+    let (pool, _) = pool_with(server, config).await;
+    let app = server.new_client(&pool, false, true).await;
+    ok(server
+        .idp()
+        .update_user_pool_client()
+        .user_pool_id(&pool)
+        .client_id(&app.client)
+        .explicit_auth_flows(ExplicitAuthFlowsType::AllowCustomAuth)
+        .prevent_user_existence_errors(cognate_e2e::idp::types::PreventUserExistenceErrorTypes::Enabled)
+        .send()
+        .await);
+    confirmed_user(server, &pool, "erin").await;
+    let start = |username: &str| {
+        server
+            .idp()
+            .initiate_auth()
+            .client_id(&app.client)
+            .auth_flow(AuthFlowType::CustomAuth)
+            .auth_parameters("USERNAME", username)
+            .send()
+    };
+    assert!(ok(start("erin").await).authentication_result.is_some(), "the function's word for a real user");
+    let refused = expect_err(start("nobody").await);
+    assert_eq!(
+        (refused.code.as_str(), refused.message.as_str()),
+        ("NotAuthorizedException", "Incorrect username or password.")
+    );
+    let events = host.events_of("define-issue-always").await;
+    assert_eq!(events.last().map(|e| e["request"]["userNotFound"].clone()), Some(json!(true)));
 }
