@@ -113,19 +113,21 @@ pub async fn post_confirmation(
     run(ctx, pool, Trigger::PostConfirmation, event).await.map(|_| ())
 }
 
-/// Before the first factor is checked, for a user that exists (Cognito does not run it for
-/// unknown users). ClientMetadata reaches it as `validationData`.
-pub async fn pre_authentication(ctx: &Ctx, call: &ClientCall, user: &User) -> ApiResult<()> {
+/// Before the first factor is checked. ClientMetadata reaches it as `validationData`. A login
+/// that names no user gets it only where the client hides user existence (`userNotFound`:
+/// the function should then answer as it would for a real user); elsewhere that login fails
+/// before any trigger.
+pub async fn pre_authentication(ctx: &Ctx, call: &ClientCall, user: Option<&User>, login: &str) -> ApiResult<()> {
     let request = json!({
-        "userAttributes": user_attributes(user),
+        "userAttributes": user.map_or_else(|| json!({}), user_attributes),
         "validationData": client_metadata(ctx),
-        "userNotFound": false,
+        "userNotFound": user.is_none(),
     });
     let event = Event {
         trigger: Trigger::PreAuthentication,
         source: "PreAuthentication_Authentication",
         pool_id: &call.pool_id,
-        user_name: &user.record.username,
+        user_name: user.map_or(login, |u| u.record.username.as_str()),
         client_id: Some(&call.client_id),
         version: "1",
         request,

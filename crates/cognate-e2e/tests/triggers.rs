@@ -262,6 +262,32 @@ async fn authentication_triggers_and_pre_token_generation_v2(server: &Server, ho
     assert_eq!(claims(refreshed.access_token().expect("access"))["tenant_id"], "t-7");
     let token_events = host.events_of("pre-token-v2").await;
     assert_eq!(token_events.last().map(|e| e["triggerSource"].clone()), Some(json!("TokenGeneration_RefreshTokens")));
+
+    // A client hiding user existence: an unknown login meets PreAuthentication too, marked.
+    let hiding = server.new_client(&pool, false, true).await;
+    ok(server
+        .idp()
+        .update_user_pool_client()
+        .user_pool_id(&pool)
+        .client_id(&hiding.client)
+        .explicit_auth_flows(ExplicitAuthFlowsType::AllowUserPasswordAuth)
+        .prevent_user_existence_errors(cognate_e2e::idp::types::PreventUserExistenceErrorTypes::Enabled)
+        .send()
+        .await);
+    let unknown = expect_err(
+        server
+            .idp()
+            .initiate_auth()
+            .client_id(&hiding.client)
+            .auth_flow(AuthFlowType::UserPasswordAuth)
+            .auth_parameters("USERNAME", "ghost")
+            .auth_parameters("PASSWORD", PASSWORD)
+            .send()
+            .await,
+    );
+    assert_eq!(unknown.message, "Incorrect username or password.");
+    let ghost = host.events_of("pre_authentication").await.into_iter().find(|e| e["userName"] == "ghost");
+    assert_eq!(ghost.map(|e| e["request"]["userNotFound"].clone()), Some(json!(true)));
 }
 
 async fn set_token_function(server: &Server, pool: &str, function: &str) {

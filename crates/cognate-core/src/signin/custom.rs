@@ -99,8 +99,8 @@ pub(super) async fn start(ctx: &Ctx, call: &ClientCall, params: &Params) -> ApiR
     lockout::refuse_if_locked(ctx, &call.pool_id, &key).await?;
     if let Some(user) = &user {
         check_status(user)?;
-        hooks::pre_authentication(ctx, call, user).await?;
     }
+    hooks::pre_authentication(ctx, call, user.as_ref(), login).await?;
     let target = Target { user, key, login: login.to_owned() };
     if params.get("CHALLENGE_NAME") == Some("SRP_A") {
         let history = vec![ChallengeResult::passed("SRP_A", true)];

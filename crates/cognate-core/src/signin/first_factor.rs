@@ -60,8 +60,8 @@ async fn sign_in_user(ctx: &Ctx, call: &ClientCall, login: &str) -> ApiResult<Si
                 "Password reset required for the user",
             ));
         }
-        hooks::pre_authentication(ctx, call, user).await?;
     }
+    hooks::pre_authentication(ctx, call, user.as_ref(), login).await?;
     Ok(SignInTarget { user, key })
 }
 
