@@ -14,6 +14,7 @@ both_stores!(
     totp_codes_wear_out_their_session,
     user_auth_sessions_do_not_get_around_the_lockout,
     concurrent_wrong_passwords_are_evaluated_at_most_five_times,
+    concurrent_right_passwords_all_sign_in,
     change_password_counts_wrong_previous_passwords,
     access_tokens_of_a_deleted_client_stop_working,
     unknown_users_get_the_same_user_auth_answer,
@@ -310,6 +311,32 @@ async fn concurrent_wrong_passwords_are_evaluated_at_most_five_times(server: &Se
         (5..=5 + guesses_after_locks(elapsed)).contains(&evaluated),
         "{evaluated} wrong passwords were evaluated in {elapsed:?} by 8 concurrent clients"
     );
+}
+
+/// Eight clients signing one user in at once with the right password (a load test, a retry
+/// storm): each reserves an attempt before any is evaluated, so those past the fifth meet a
+/// lock; they wait for a sibling's success to clear it and all sign in.
+async fn concurrent_right_passwords_all_sign_in(server: &Server) {
+    let raw = server.raw();
+    let pool = create_pool(&raw, json!({})).await;
+    let client = create_client(&raw, &pool, json!({})).await;
+    create_user(&raw, &pool, "fay", &[]).await;
+    let sibling = if server.is_postgres() { Some(server.sibling().await) } else { None };
+    for round in 0..3 {
+        let mut tasks = Vec::new();
+        for thread in 0..8 {
+            let raw = match (&sibling, thread % 2) {
+                (Some(other), 1) => other.raw(),
+                _ => raw.clone(),
+            };
+            let client = client.clone();
+            tasks.push(tokio::spawn(async move { password_auth(&raw, &client, "fay", PASSWORD).await }));
+        }
+        for task in tasks {
+            let resp = task.await.expect("sign-in task");
+            assert_eq!(resp.status, 200, "round {round}: {:?}", error_of(&resp));
+        }
+    }
 }
 
 async fn change_password_counts_wrong_previous_passwords(server: &Server) {

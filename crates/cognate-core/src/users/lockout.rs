@@ -56,19 +56,68 @@ async fn clear(ctx: &Ctx, key: String) -> ApiResult<()> {
 /// Refuses while the user is locked out, without counting (the start of an SRP sign-in).
 pub async fn refuse_if_locked(ctx: &Ctx, pool_id: &str, username_key: &str) -> ApiResult<()> {
     let (key, now) = (sign_in_key(pool_id, username_key), ctx.now_ms());
-    match ctx.store(move |s| s.attempt_lock(&key, now)).await? {
-        Some(_) => Err(attempts_exceeded()),
-        None => Ok(()),
+    let probe = key.clone();
+    match ctx.store(move |s| s.attempt_lock(&probe, now)).await? {
+        Some(until) if !sibling_cleared(ctx, &key, until).await? => Err(attempts_exceeded()),
+        _ => Ok(()),
     }
 }
 
 /// Reserves one sign-in guess for the user (or the normalised unknown login) before the
 /// guess is evaluated; refused while locked out.
+///
+/// Concurrent sign-ins of one user each reserve an attempt before any is evaluated, so those
+/// past the fifth meet a first lock that a sibling's success is about to clear. Such a call
+/// waits a moment for the clear and then tries once more; a lock that is not cleared (guesses
+/// that failed) still refuses, and only the calls that find the row gone are evaluated, so the
+/// number of evaluations before a lock is unchanged.
 pub async fn reserve_sign_in(ctx: &Ctx, pool_id: &str, username_key: &str) -> ApiResult<()> {
-    match reserve(ctx, sign_in_key(pool_id, username_key), &SIGN_IN).await? {
+    let key = sign_in_key(pool_id, username_key);
+    match reserve(ctx, key.clone(), &SIGN_IN).await? {
         Attempt::Allowed(_) => Ok(()),
+        Attempt::Locked(until) if sibling_cleared(ctx, &key, until).await? => {
+            match reserve(ctx, key, &SIGN_IN).await? {
+                Attempt::Allowed(_) => Ok(()),
+                Attempt::Locked(_) => Err(attempts_exceeded()),
+            }
+        }
         Attempt::Locked(_) => Err(attempts_exceeded()),
     }
+}
+
+/// Whether a first lock on `key` (until `until`) is cleared by a sibling's success within a
+/// moment. Longer locks come from failures: waiting on them would only hold the call.
+async fn sibling_cleared(ctx: &Ctx, key: &str, until: i64) -> ApiResult<bool> {
+    // A first lock set by a sibling that started a little after this call ends a little later.
+    if until - ctx.now_ms() > SIGN_IN.first_lock_ms + FIRST_LOCK_SLACK_MS {
+        return Ok(false);
+    }
+    cleared_before(ctx, key, until).await
+}
+
+/// Siblings read their request time a little apart: a first lock set by one may end this much
+/// later than one second after another's request time.
+const FIRST_LOCK_SLACK_MS: i64 = 500;
+/// How long a call waits for a sibling's success to clear a first lock, and how often it looks.
+const CLEAR_WAIT: std::time::Duration = std::time::Duration::from_millis(300);
+const CLEAR_POLL: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Whether `key`'s lock (until `until`) disappears before it would have expired: a success
+/// cleared it. A lock that merely runs out does not count.
+async fn cleared_before(ctx: &Ctx, key: &str, until: i64) -> ApiResult<bool> {
+    let deadline = std::time::Instant::now() + CLEAR_WAIT;
+    while std::time::Instant::now() < deadline {
+        tokio::time::sleep(CLEAR_POLL).await;
+        let now = crate::context::millis(ctx.state.clock.now());
+        if now >= until {
+            return Ok(false);
+        }
+        let (probe, at) = (key.to_owned(), now);
+        if ctx.store(move |s| s.attempt_lock(&probe, at)).await?.is_none() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// A sign-in went through: the user's failures are forgotten.
