@@ -33,6 +33,7 @@ pub enum Trigger {
     CreateAuthChallenge,
     VerifyAuthChallengeResponse,
     UserMigration,
+    InboundFederation,
 }
 
 impl Trigger {
@@ -48,6 +49,7 @@ impl Trigger {
             Trigger::CreateAuthChallenge => "CreateAuthChallenge",
             Trigger::VerifyAuthChallengeResponse => "VerifyAuthChallengeResponse",
             Trigger::UserMigration => "UserMigration",
+            Trigger::InboundFederation => "InboundFederation",
         }
     }
 
@@ -69,6 +71,7 @@ impl Trigger {
             Trigger::CreateAuthChallenge => config.create_auth_challenge.as_deref(),
             Trigger::VerifyAuthChallengeResponse => config.verify_auth_challenge_response.as_deref(),
             Trigger::UserMigration => config.user_migration.as_deref(),
+            Trigger::InboundFederation => config.inbound_federation.as_ref().map(|c| c.lambda_arn.as_str()),
         }
     }
 }
