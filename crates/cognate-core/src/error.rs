@@ -21,6 +21,9 @@ pub enum ProtocolCode {
     /// A caller whose kind the operation does not accept (e.g. an identity's temporary
     /// credentials on an administrator's operation).
     AccessDenied,
+    /// Cognito Sync's UpdateRecords when the SyncTrigger function does not answer in time: the
+    /// API reference and the developer guide document it (HTTP 400), botocore's model does not.
+    LambdaSocketTimeout,
 }
 
 impl ProtocolCode {
@@ -36,6 +39,7 @@ impl ProtocolCode {
             ProtocolCode::RequestTooLarge => "RequestEntityTooLargeException",
             ProtocolCode::AccessDenied => "AccessDeniedException",
             ProtocolCode::ExpiredToken => "ExpiredTokenException",
+            ProtocolCode::LambdaSocketTimeout => "LambdaSocketTimeoutException",
         }
     }
 

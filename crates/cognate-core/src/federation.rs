@@ -7,19 +7,22 @@
 //! user's claims, as Cognito does: many providers put no profile claims in the ID token of a
 //! code flow. The user is `{provider}_{sub}` in the pool (EXTERNAL_PROVIDER, created on first
 //! sign-in with the provider's claims mapped by the provider's AttributeMapping and the
-//! `identities` attribute); then the sign-in ends as a password sign-in does.
+//! `identities` attribute); then the sign-in ends as a password sign-in does. The pool's
+//! InboundFederation function, when it has one, may refuse the sign-in or replace the claims
+//! that are mapped.
 
 use std::collections::BTreeMap;
 
 use cognate_api::idp::{IdentityProviderTypeType, UserStatusType};
 use cognate_api::ErrorCode;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use crate::clients::{load_client, ClientCall};
 use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::fetch::Outgoing;
+use crate::lambda::{self, Event, Trigger};
 use crate::oauth::{Authorization, HostedSession, SESSION_MS};
 use crate::records::StoredIdentityProvider;
 use crate::sealed;
@@ -226,10 +229,13 @@ pub async fn finish(ctx: &Ctx, state: &str, code: &str) -> ApiResult<(ClientCall
     if verified.claims.get("nonce").and_then(Value::as_str) != Some(state.nonce.as_str()) {
         return Err(refused("The identity provider's ID token is not for this sign-in (nonce)."));
     }
-    let (subject, mut claims) = (verified.login.subject, verified.claims);
+    let (subject, id_claims) = (verified.login.subject, verified.claims);
+    let mut info = None;
     if let (Some(url), Some(access_token)) = (&endpoints.userinfo, tokens.get("access_token").and_then(Value::as_str)) {
-        claims.extend(user_info(ctx, &provider, url, access_token, &subject).await?);
+        info = Some(user_info(ctx, &provider, url, access_token, &subject).await?);
     }
+    let said = Said { tokens: &tokens, id_token: &id_claims, user_info: info.as_ref() };
+    let claims = inbound_federation(ctx, &call, (&state.provider, &provider), &subject, said).await?;
     let user = federated_user(ctx, &call, &state.provider, &provider, &subject, &claims).await?;
     let session = HostedSession {
         pool: call.pool_id.clone(),
@@ -239,6 +245,55 @@ pub async fn finish(ctx: &Ctx, state: &str, code: &str) -> ApiResult<(ClientCall
         expires_ms: ctx.now_ms() + SESSION_MS,
     };
     Ok((call, state.authorization, session))
+}
+
+/// What the provider said of the user: its token endpoint's answer, the ID token's claims and
+/// its userinfo answer (when it has a userinfo endpoint).
+struct Said<'a> {
+    tokens: &'a Value,
+    id_token: &'a Map<String, Value>,
+    user_info: Option<&'a Map<String, Value>>,
+}
+
+/// The claims the provider's AttributeMapping maps: the ID token's with the userinfo answer's
+/// over them, or, when the pool has an InboundFederation function, its `userAttributesToMap`.
+/// Cognito runs that function on every federated sign-in, before the user is created or
+/// found (`InboundFederation_ExternalProvider`, version 1: V1_0 is the only LambdaVersion);
+/// an empty or absent `userAttributesToMap` keeps the provider's claims, and a throw refuses
+/// the sign-in. The user stays the ID token's subject whatever the function answers.
+async fn inbound_federation(
+    ctx: &Ctx,
+    call: &ClientCall,
+    (provider_name, provider): (&str, &StoredIdentityProvider),
+    subject: &str,
+    said: Said<'_>,
+) -> ApiResult<Map<String, Value>> {
+    let mut claims = said.id_token.clone();
+    claims.extend(said.user_info.cloned().unwrap_or_default());
+    let Some(function) = Trigger::InboundFederation.function(call.pool.pool.lambda_config.as_ref()) else {
+        return Ok(claims);
+    };
+    let mut attributes = json!({"tokenResponse": said.tokens, "idToken": said.id_token});
+    if let Some(info) = said.user_info {
+        attributes["userInfo"] = Value::Object(info.clone());
+    }
+    let username = format!("{provider_name}_{subject}");
+    let event = Event {
+        trigger: Trigger::InboundFederation,
+        source: "InboundFederation_ExternalProvider",
+        pool_id: &call.pool_id,
+        user_name: &username,
+        client_id: Some(&call.client_id),
+        version: "1",
+        request: json!({"providerName": provider_name, "providerType": provider.provider_type, "attributes": attributes}),
+    };
+    let response = lambda::invoke(ctx, function, event).await?;
+    match response.get("userAttributesToMap") {
+        None | Some(Value::Null) => Ok(claims),
+        Some(Value::Object(mapped)) if mapped.is_empty() => Ok(claims),
+        Some(Value::Object(mapped)) => Ok(mapped.clone()),
+        Some(_) => Err(ApiError::new(ErrorCode::InvalidLambdaResponseException, "Unrecognizable lambda output")),
+    }
 }
 
 /// The provider's userinfo answer for `access_token` (with the `attributes_request_method`

@@ -2,7 +2,8 @@
 //! `[lambda.functions]`, else Lambda's Invoke API at `--lambda-endpoint`), the event envelope
 //! Cognito sends, the 5-second limit and retries, and how a failure reaches the caller as one
 //! of Cognito's three Lambda errors. What each trigger's event holds and what its response
-//! changes is in `hooks`.
+//! changes is in `hooks`. Cognito Sync's SyncTrigger, whose event is not the user pool's
+//! envelope, goes through [`invoke_raw`] (see `sync_trigger`).
 
 use std::time::Instant;
 
@@ -32,6 +33,7 @@ pub enum Trigger {
     CreateAuthChallenge,
     VerifyAuthChallengeResponse,
     UserMigration,
+    InboundFederation,
 }
 
 impl Trigger {
@@ -47,6 +49,7 @@ impl Trigger {
             Trigger::CreateAuthChallenge => "CreateAuthChallenge",
             Trigger::VerifyAuthChallengeResponse => "VerifyAuthChallengeResponse",
             Trigger::UserMigration => "UserMigration",
+            Trigger::InboundFederation => "InboundFederation",
         }
     }
 
@@ -68,6 +71,7 @@ impl Trigger {
             Trigger::CreateAuthChallenge => config.create_auth_challenge.as_deref(),
             Trigger::VerifyAuthChallengeResponse => config.verify_auth_challenge_response.as_deref(),
             Trigger::UserMigration => config.user_migration.as_deref(),
+            Trigger::InboundFederation => config.inbound_federation.as_ref().map(|c| c.lambda_arn.as_str()),
         }
     }
 }
@@ -87,13 +91,29 @@ pub struct Event<'a> {
 }
 
 /// How an invocation ended without a usable answer.
-enum Failure {
+#[derive(Debug)]
+pub enum Failure {
     /// The function ran and threw: its message.
     Function(String),
     /// No function answered (after the retries).
     Unexpected(String),
+    /// Lambda throttled the last attempt (after the retries): an error of its own to Cognito
+    /// Sync (LambdaThrottledException); to user pools, one more function that did not answer.
+    Throttled(String),
     /// The function answered something that is not an event.
     Unrecognizable,
+}
+
+impl Failure {
+    /// The outcome label of `cognate_lambda_invocations_total`.
+    fn label(&self) -> &'static str {
+        match self {
+            Failure::Function(_) => "function_error",
+            Failure::Unexpected(_) => "unreachable",
+            Failure::Throttled(_) => "throttled",
+            Failure::Unrecognizable => "invalid_response",
+        }
+    }
 }
 
 /// Runs `function` with `event` and returns the `response` object it filled in.
@@ -118,20 +138,14 @@ pub async fn invoke(ctx: &Ctx, function: &str, event: Event<'_>) -> ApiResult<Ma
         Err(err) => Err(Failure::Unexpected(err.to_string())),
     };
     let trigger = event.trigger.name();
-    let label = match &outcome {
-        Ok(_) => "ok",
-        Err(Failure::Function(_)) => "function_error",
-        Err(Failure::Unexpected(_)) => "unreachable",
-        Err(Failure::Unrecognizable) => "invalid_response",
-    };
-    ctx.state.metrics.lambda(trigger, label, started.elapsed());
+    ctx.state.metrics.lambda(trigger, outcome.as_ref().map_or_else(Failure::label, |_| "ok"), started.elapsed());
     match outcome {
         Ok(response) => Ok(response),
         Err(Failure::Function(message)) => Err(ApiError::new(
             ErrorCode::UserLambdaValidationException,
             format!("{trigger} failed with error {message}."),
         )),
-        Err(Failure::Unexpected(detail)) => {
+        Err(Failure::Unexpected(detail) | Failure::Throttled(detail)) => {
             tracing::warn!(request_id = %ctx.request_id, trigger, function, detail, "Lambda trigger not invoked");
             Err(ApiError::new(
                 ErrorCode::UnexpectedLambdaException,
@@ -144,19 +158,43 @@ pub async fn invoke(ctx: &Ctx, function: &str, event: Event<'_>) -> ApiResult<Ma
     }
 }
 
-/// Calls the function, retrying what may pass (no answer, throttling, service errors), and
-/// reads its answer's `response`.
+/// Runs `function` with `event` as the whole payload, for the events that are not the user
+/// pool's envelope (Cognito Sync's SyncTrigger), and returns the function's output as JSON
+/// (`null` when it returned nothing). `trigger` names it in the metrics; what each failure
+/// means to the caller is the caller's service's to say.
+pub async fn invoke_raw(ctx: &Ctx, function: &str, trigger: &str, event: &Value) -> Result<Value, Failure> {
+    let started = Instant::now();
+    let outcome = match serde_json::to_vec(event) {
+        Ok(body) => output(ctx, function, body)
+            .await
+            .and_then(|output| serde_json::from_str(&output).map_err(|_| Failure::Unrecognizable)),
+        Err(err) => Err(Failure::Unexpected(err.to_string())),
+    };
+    ctx.state.metrics.lambda(trigger, outcome.as_ref().map_or_else(Failure::label, |_| "ok"), started.elapsed());
+    if let Err(Failure::Unexpected(detail) | Failure::Throttled(detail)) = &outcome {
+        tracing::warn!(request_id = %ctx.request_id, trigger, function, detail, "Lambda trigger not invoked");
+    }
+    outcome
+}
+
+/// Calls the function and reads its answer's `response`.
 async fn call(ctx: &Ctx, function: &str, body: Vec<u8>) -> Result<Map<String, Value>, Failure> {
-    let mut last = String::new();
+    response_of(&output(ctx, function, body).await?)
+}
+
+/// The function's output, retrying what may pass (no answer, throttling, service errors).
+async fn output(ctx: &Ctx, function: &str, body: Vec<u8>) -> Result<String, Failure> {
+    let mut last = Failure::Unexpected(String::new());
     for _ in 0..ATTEMPTS {
         match send(ctx, function, body.clone()).await {
-            Sent::Answered(output) => return response_of(&output),
+            Sent::Answered(output) => return Ok(output),
             Sent::Threw(message) => return Err(Failure::Function(message)),
             Sent::Refused(detail) => return Err(Failure::Unexpected(detail)),
-            Sent::Retry(detail) => last = detail,
+            Sent::Retry(detail) => last = Failure::Unexpected(detail),
+            Sent::Throttled(detail) => last = Failure::Throttled(detail),
         }
     }
-    Err(Failure::Unexpected(last))
+    Err(last)
 }
 
 /// What one attempt came to.
@@ -168,6 +206,8 @@ enum Sent {
     /// No function will answer (none configured, not found): not worth a retry.
     Refused(String),
     Retry(String),
+    /// Lambda's 429 (TooManyRequestsException): retried like `Retry`, told apart at the end.
+    Throttled(String),
 }
 
 async fn send(ctx: &Ctx, function: &str, body: Vec<u8>) -> Sent {
@@ -222,7 +262,8 @@ fn invoke_api_answer(answer: Answer) -> Sent {
     match answer.status {
         200..=299 if failed => Sent::Threw(error_message(&answer.body).unwrap_or_else(|| answer.body.clone())),
         200..=299 => Sent::Answered(answer.body),
-        429 | 500..=599 => Sent::Retry(format!("HTTP {}: {}", answer.status, answer.body)),
+        429 => Sent::Throttled(format!("HTTP 429: {}", answer.body)),
+        500..=599 => Sent::Retry(format!("HTTP {}: {}", answer.status, answer.body)),
         status => {
             let parsed: Value = serde_json::from_str(&answer.body).unwrap_or(Value::Null);
             let message = parsed["message"].as_str().or(parsed["Message"].as_str()).unwrap_or(&answer.body);
@@ -238,7 +279,8 @@ fn webhook_answer(answer: Answer) -> Sent {
         200..=299 => Sent::Answered(answer.body),
         status => match error_message(&answer.body) {
             Some(message) => Sent::Threw(message),
-            None if status >= 500 || status == 429 => Sent::Retry(format!("HTTP {status}")),
+            None if status == 429 => Sent::Throttled(format!("HTTP {status}")),
+            None if status >= 500 => Sent::Retry(format!("HTTP {status}")),
             None => Sent::Refused(format!("HTTP {status}")),
         },
     }
@@ -292,11 +334,13 @@ mod tests {
             matches!(invoke_api_answer(answer(200, true, thrown)), Sent::Threw(m) if m == "No sign-ups on Sundays")
         );
         assert!(matches!(invoke_api_answer(answer(200, false, "{}")), Sent::Answered(_)));
-        assert!(matches!(invoke_api_answer(answer(429, false, "{}")), Sent::Retry(_)));
+        assert!(matches!(invoke_api_answer(answer(429, false, "{}")), Sent::Throttled(_)));
+        assert!(matches!(invoke_api_answer(answer(503, false, "{}")), Sent::Retry(_)));
         assert!(
             matches!(invoke_api_answer(answer(404, false, r#"{"Message":"Function not found"}"#)), Sent::Refused(m) if m.contains("Function not found"))
         );
         assert!(matches!(webhook_answer(answer(500, false, thrown)), Sent::Threw(_)));
         assert!(matches!(webhook_answer(answer(502, false, "bad gateway")), Sent::Retry(_)));
+        assert!(matches!(webhook_answer(answer(429, false, "slow down")), Sent::Throttled(_)));
     }
 }

@@ -44,6 +44,7 @@ pub mod signin;
 pub mod sync;
 pub mod sync_access;
 pub mod sync_delivery;
+pub mod sync_trigger;
 pub mod tokens;
 pub mod ui_customization;
 pub mod users;

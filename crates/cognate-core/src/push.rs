@@ -233,8 +233,8 @@ pub async fn set_configuration(
     Ok(doc.sync_configuration)
 }
 
-/// SetCognitoEvents: the Lambda function of each event (only SyncTrigger exists); an empty
-/// value removes one. Cognate keeps them; they run once Lambda triggers are supported.
+/// SetCognitoEvents: the Lambda function of each event (only SyncTrigger exists, which an
+/// identity's UpdateRecords runs: `sync_trigger`); an empty value removes one.
 pub async fn set_events(ctx: &Ctx, identity_pool_id: &str, events: &BTreeMap<String, String>) -> ApiResult<()> {
     if let Some(unknown) = events.keys().find(|name| !EVENTS.contains(&name.as_str())) {
         return Err(ApiError::invalid_parameter(format!("Invalid event {unknown}: the events are {EVENTS:?}.")));

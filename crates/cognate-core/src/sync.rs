@@ -2,18 +2,20 @@
 //! its devices with optimistic concurrency. Every change raises the dataset's sync count;
 //! a client reads what changed after the count it last saw (ListRecords, which hands out a
 //! SyncSessionToken) and writes patches that each name the sync count of the record they
-//! change (UpdateRecords): a stale one is a conflict (409) and nothing is written.
+//! change (UpdateRecords): a stale one is a conflict (409) and nothing is written. An
+//! identity's UpdateRecords goes through the pool's SyncTrigger function first, when it has
+//! one (`sync_trigger`).
 //!
 //! Who may touch what is `sync_access`'s.
 
 use cognate_api::ErrorCode;
-use cognate_store::{DatasetRecord, SyncLimits, SyncPatch, SyncRecord, SyncRefusal};
+use cognate_store::{DatasetRecord, Store, SyncLimits, SyncPatch, SyncRecord, SyncRefusal};
 use serde::{Deserialize, Serialize};
 
-use crate::context::Ctx;
+use crate::context::{Ctx, Principal};
 use crate::error::{ApiError, ApiResult};
-use crate::sealed;
 use crate::sync_access::{authorize, authorize_listing, check_caller, identity_not_found};
+use crate::{sealed, sync_trigger};
 
 /// Cognito Sync's quotas.
 pub const LIMITS: SyncLimits =
@@ -160,6 +162,9 @@ enum UpdateStep {
     NoIdentity,
     /// The SyncSessionToken or the patches were refused: nothing was written.
     Refused,
+    /// The pool's SyncTrigger function is to see the change first (nothing written yet): the
+    /// function, the dataset's records, the patches, and whether someone is to hear of it.
+    Trigger(String, Vec<SyncRecord>, Vec<SyncPatch>, bool),
     Done(Result<(DatasetRecord, Vec<SyncRecord>), SyncRefusal>, bool),
 }
 
@@ -186,10 +191,21 @@ pub async fn update_records(
         }
     });
     let allowed = gate.is_ok();
+    // Cognito runs the SyncTrigger for identities' calls only: "If you call UpdateRecords
+    // with developer credentials, your Lambda function will not be invoked."
+    let by_identity = matches!(ctx.principal, Principal::Identity { .. });
     let modified_by = device_id.unwrap_or(identity_id).to_owned();
     let (p, i, n, now) = (identity_pool_id.to_owned(), identity_id.to_owned(), name.to_owned(), ctx.now_ms());
+    let write = {
+        let (p, i, n, modified_by) = (p.clone(), i.clone(), n.clone(), modified_by.clone());
+        move |s: &dyn Store, patches: &[SyncPatch], notify: bool| {
+            s.update_sync_records(&p, &i, &n, patches, &modified_by, now, &LIMITS, notify)
+        }
+    };
+    let write_now = write.clone();
     // One trip to the store: the identity and its pool (whether someone is to hear of the
-    // change: a device subscribed to the dataset, or the stream), then the update.
+    // change: a device subscribed to the dataset, or the stream; the pool's SyncTrigger), then
+    // the update, or the dataset's records for the trigger's event.
     let step = ctx
         .store(move |s| {
             let identity = s.get_identity_by_id(&i)?.filter(|identity| identity.identity_pool_id == p);
@@ -199,24 +215,33 @@ pub async fn update_records(
             }
             let subscribed = crate::push::is_subscribed(&identity, &n)
                 .map_err(|err| cognate_store::StoreError::Backend(err.message))?;
-            let streaming = s.get_identity_pool(&p)?.as_ref().is_some_and(crate::push::streams_enabled);
+            let pool = s.get_identity_pool(&p)?;
+            let streaming = pool.as_ref().is_some_and(crate::push::streams_enabled);
             let notify = subscribed || streaming;
-            let outcome = s.update_sync_records(&p, &i, &n, &patches, &modified_by, now, &LIMITS, notify)?;
-            Ok(UpdateStep::Done(outcome, notify))
+            if let Some(function) = pool.as_ref().and_then(sync_trigger::function).filter(|_| by_identity) {
+                let stored = sync_trigger::dataset_records(s, &p, &i, &n)?;
+                return Ok(UpdateStep::Trigger(function, stored, patches, notify));
+            }
+            Ok(UpdateStep::Done(write_now(s, &patches, notify)?, notify))
         })
         .await?;
-    let outcome = match step {
+    let (outcome, notify) = match step {
         UpdateStep::NoIdentity => return Err(identity_not_found(identity_id)),
         UpdateStep::Refused => {
             return Err(gate.err().unwrap_or_else(|| ApiError::internal("UpdateRecords refused without a reason")))
         }
-        UpdateStep::Done(outcome, notify) => {
-            if notify && outcome.is_ok() {
-                ctx.state.sync_changes.notify_one();
-            }
-            outcome
+        UpdateStep::Trigger(function, stored, patches, notify) => {
+            // Nothing is written until the function has answered; its answer is written with
+            // the sync counts checked, so a change in between is a conflict as ever.
+            let at = (identity_pool_id, identity_id, name);
+            let patches = sync_trigger::run(ctx, &function, at, &stored, patches).await?;
+            (ctx.store(move |s| write(s, &patches, notify)).await?, notify)
         }
+        UpdateStep::Done(outcome, notify) => (outcome, notify),
     };
+    if notify && outcome.is_ok() {
+        ctx.state.sync_changes.notify_one();
+    }
     match outcome {
         Ok((_, records)) => Ok(records),
         Err(SyncRefusal::Conflict { key }) => Err(ApiError::new(

@@ -53,3 +53,34 @@ impl Drop for LambdaHost {
         let _ = self.child.wait();
     }
 }
+
+/// A test per name in `mod sqlite` and in `mod postgres`, each starting a [`LambdaHost`] (its
+/// Python handlers run by `python3`) and a server that runs functions there
+/// (`--lambda-endpoint`), then calling `super::NAME(&server, &host)`.
+#[macro_export]
+macro_rules! with_lambda_on_both_stores {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let host = $crate::lambda_host::LambdaHost::start(std::path::Path::new("python3"));
+                    let server = $crate::Server::sqlite_with(&["--lambda-endpoint", &host.url]).await;
+                    super::$name(&server, &host).await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let host = $crate::lambda_host::LambdaHost::start(std::path::Path::new("python3"));
+                    let Some(server) = $crate::Server::postgres_with(&["--lambda-endpoint", &host.url]).await else {
+                        return;
+                    };
+                    super::$name(&server, &host).await;
+                }
+            )+
+        }
+    };
+}

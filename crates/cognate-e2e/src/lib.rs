@@ -1191,6 +1191,35 @@ macro_rules! both_stores {
 }
 
 // ---------------------------------------------------------------------------
+// Identity pools
+// ---------------------------------------------------------------------------
+
+impl Server {
+    /// A new identity pool that allows guests (with a guest role), and a guest identity of it
+    /// with its temporary credentials (GetCredentialsForIdentity's): (pool, identity,
+    /// credentials).
+    pub async fn guest_identity(&self) -> (String, String, Credentials) {
+        let pool = ok(self
+            .identity()
+            .create_identity_pool()
+            .identity_pool_name(unique_name("guests"))
+            .allow_unauthenticated_identities(true)
+            .send()
+            .await)
+        .identity_pool_id;
+        let roles = self.identity().set_identity_pool_roles().identity_pool_id(&pool);
+        ok(roles.roles("unauthenticated", format!("arn:aws:iam::{ACCOUNT}:role/guest")).send().await);
+        let id = ok(self.identity().get_id().identity_pool_id(&pool).send().await).identity_id.expect("IdentityId");
+        let credentials = ok(self.identity().get_credentials_for_identity().identity_id(&id).send().await)
+            .credentials
+            .expect("Credentials");
+        let (key, secret) =
+            (credentials.access_key_id.expect("AccessKeyId"), credentials.secret_key.expect("SecretKey"));
+        (pool, id, Credentials::new(key, secret, credentials.session_token, None, "identity"))
+    }
+}
+
+// ---------------------------------------------------------------------------
 // Users: pools, app clients and look-ups shared by the user suites
 // ---------------------------------------------------------------------------
 
