@@ -54,34 +54,7 @@ async fn confirmed_user(server: &Server, pool: &str, username: &str) {
     server.confirmed_user(pool, username, &[("email", &email), ("email_verified", "true")]).await;
 }
 
-macro_rules! on_both_stores {
-    ($($name:ident),+ $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let host = super::host();
-                    let server = cognate_e2e::Server::sqlite_with(&["--lambda-endpoint", &host.url]).await;
-                    super::$name(&server, &host).await;
-                }
-            )+
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let host = super::host();
-                    let Some(server) = cognate_e2e::Server::postgres_with(&["--lambda-endpoint", &host.url]).await else {
-                        return;
-                    };
-                    super::$name(&server, &host).await;
-                }
-            )+
-        }
-    };
-}
-
-on_both_stores!(
+cognate_e2e::with_lambda_on_both_stores!(
     pre_sign_up_refuses_confirms_and_post_confirmation_follows,
     authentication_triggers_and_pre_token_generation_v2,
     pre_token_generation_v1_and_the_ways_a_function_fails,
