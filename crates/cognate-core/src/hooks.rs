@@ -16,7 +16,7 @@ use crate::users::User;
 
 /// `userAttributes` as triggers get them: every attribute as a string, `sub` and the user's
 /// status (`cognito:user_status`) included.
-fn user_attributes(user: &User) -> Value {
+pub(crate) fn user_attributes(user: &User) -> Value {
     let mut attributes: Map<String, Value> =
         user.attributes.iter().map(|(name, value)| (name.clone(), json!(value))).collect();
     attributes.insert("sub".into(), json!(user.record.sub.as_str()));
@@ -35,7 +35,7 @@ fn attribute_map(attributes: &[AttributeType]) -> Value {
 }
 
 /// The request's ClientMetadata, or an empty map.
-fn client_metadata(ctx: &Ctx) -> Value {
+pub(crate) fn client_metadata(ctx: &Ctx) -> Value {
     ctx.client_metadata.clone().unwrap_or_else(|| json!({}))
 }
 
