@@ -119,10 +119,8 @@ pub async fn sign_up(
     let mut user = User::create(pool, new, ctx.now_ms());
     // The confirmation message is composed before the user is written, so that a failing
     // CustomMessage function fails the sign-up with nobody created.
-    let confirmation = match decision.auto_confirm {
-        true => None,
-        false => prepare_confirmation(ctx, call, &user, Occasion::SignUp).await?,
-    };
+    let confirmation =
+        if decision.auto_confirm { None } else { prepare_confirmation(ctx, call, &user, Occasion::SignUp).await? };
     user.prepare_write(ctx.now_ms())?;
     let (record, index) = (user.record.clone(), user.index(pool));
     match ctx.store(move |s| Ok(s.insert_user(&record, &index))).await? {
