@@ -5,10 +5,13 @@
 // Two ways in, as Cognate calls functions:
 // - Lambda's Invoke API: POST /2015-03-31/functions/{name or ARN}/invocations. A handler that
 //   throws answers 200 with `X-Amz-Function-Error: Unhandled` and {errorMessage, errorType}, as
-//   Lambda does; an unknown function 404 ResourceNotFoundException.
+//   Lambda does; an unknown function 404 ResourceNotFoundException. With
+//   `X-Amz-Invocation-Type: Event` (queued, as Cognito runs custom senders) it answers 202 at
+//   once and runs the handler after.
 // - A webhook: POST /webhook/{name} (what `[lambda.functions]` points at). A handler that
 //   throws answers 500 with {errorMessage, errorType}.
-// GET /calls lists the events received ({function, event}), for tests to check.
+// GET /calls lists the events received ({function, event}), for tests to check, each with the
+// handler's `result` (or `error`) once it has finished.
 //
 // Usage: node host.mjs PORT [PYTHON]; prints "listening PORT" when ready.
 
@@ -96,13 +99,19 @@ const server = createServer((req, res) => {
     } catch {
       return send(400, { message: 'the event is not JSON' });
     }
-    calls.push({ function: name, event });
+    const call = { function: name, event };
+    calls.push(call);
+    const queued = invocation && req.headers['x-amz-invocation-type'] === 'Event';
+    if (queued) send(202, '');
     try {
       const result = await invoke(name, event);
+      call.result = result ?? null;
       // A handler may answer raw text on purpose (a "garbage" test): send strings as they are.
-      send(200, result);
+      if (!queued) send(200, result);
     } catch (err) {
       const error = { errorType: err.name ?? 'Error', errorMessage: err.message ?? String(err) };
+      call.error = error;
+      if (queued) return;
       if (webhook) send(500, error);
       else send(200, error, { 'x-amz-function-error': 'Unhandled' });
     }

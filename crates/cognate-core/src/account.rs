@@ -14,11 +14,12 @@ use crate::clients::ClientCall;
 use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::hooks;
+use crate::hooks_messages::{self, Occasion, Outgoing, Prepared};
 use crate::users::attributes::{check_changes, check_required, Writer};
 use crate::users::changes::{
     check_client_writes, consume_code_with_update, recovery_channel, send_reset_code, sign_up_identity,
 };
-use crate::users::delivery::{self, Channel, Kind};
+use crate::users::delivery::{self, Channel};
 use crate::users::{self, codes, lockout, password, NewUser, User, UserDoc};
 
 /// Where a sign-up confirmation code goes: SMS if the pool auto-verifies phone numbers and
@@ -116,6 +117,10 @@ pub async fn sign_up(
         doc: UserDoc::default(),
     };
     let mut user = User::create(pool, new, ctx.now_ms());
+    // The confirmation message is composed before the user is written, so that a failing
+    // CustomMessage function fails the sign-up with nobody created.
+    let confirmation =
+        if decision.auto_confirm { None } else { prepare_confirmation(ctx, call, &user, Occasion::SignUp).await? };
     user.prepare_write(ctx.now_ms())?;
     let (record, index) = (user.record.clone(), user.index(pool));
     match ctx.store(move |s| Ok(s.insert_user(&record, &index))).await? {
@@ -131,25 +136,67 @@ pub async fn sign_up(
         }
         Err(other) => return Err(ApiError::internal(other)),
     }
-    if decision.auto_confirm {
-        // Confirmed by the function: no code to send (and no PostConfirmation, as in Cognito).
-        return Ok(SignedUp { sub, code_delivery: None, confirmed: true });
-    }
-    let code_delivery = send_confirmation(ctx, call, &user).await?;
-    Ok(SignedUp { sub, code_delivery, confirmed: false })
+    // Confirmed by a PreSignUp function: no code to send (and no PostConfirmation, as in
+    // Cognito). Unconfirmed with no contact the pool verifies: none either.
+    let code_delivery = match confirmation {
+        Some(confirmation) => Some(send_confirmation(ctx, call, &user, confirmation).await?),
+        None => None,
+    };
+    Ok(SignedUp { sub, code_delivery, confirmed: decision.auto_confirm })
 }
 
-/// Issues and delivers a sign-up confirmation code, if the pool verifies a contact the user has.
-async fn send_confirmation(ctx: &Ctx, call: &ClientCall, user: &User) -> ApiResult<Option<CodeDeliveryDetailsType>> {
+/// A sign-up confirmation code and its message, composed but not yet the user's code.
+struct Confirmation {
+    code: String,
+    prepared: Prepared,
+    details: CodeDeliveryDetailsType,
+}
+
+/// The confirmation code's message, if the pool verifies a contact the user has.
+async fn prepare_confirmation(
+    ctx: &Ctx,
+    call: &ClientCall,
+    user: &User,
+    occasion: Occasion,
+) -> ApiResult<Option<Confirmation>> {
     let pool = &call.pool.pool;
     let Some((channel, destination)) = confirmation_channel(pool, user) else {
         return Ok(None);
     };
-    let code = codes::issue(ctx, &call.pool_id, &user.record.username_key, codes::SIGN_UP).await?;
-    lockout::clear_code_guesses(ctx, &call.pool_id, &user.record.username_key, codes::SIGN_UP).await?;
-    let message = delivery::compose(pool, Kind::Verification, channel, &destination, &code, &user.record.username);
-    delivery::deliver(ctx, &call.pool_id, &user.record.username, message).await?;
-    Ok(Some(delivery::details(channel, &destination)))
+    let code = codes::new_code();
+    let out = Outgoing {
+        pool_id: &call.pool_id,
+        pool,
+        client_id: Some(&call.client_id),
+        occasion,
+        user,
+        channel,
+        destination: &destination,
+    };
+    let prepared = hooks_messages::prepare(ctx, &out, &code).await?;
+    Ok(Some(Confirmation { code, prepared, details: delivery::details(channel, &destination) }))
+}
+
+/// Makes the confirmation's code the user's sign-up code and delivers its message.
+async fn send_confirmation(
+    ctx: &Ctx,
+    call: &ClientCall,
+    user: &User,
+    confirmation: Confirmation,
+) -> ApiResult<CodeDeliveryDetailsType> {
+    let key = &user.record.username_key;
+    codes::store(ctx, &call.pool_id, key, codes::SIGN_UP, &confirmation.code).await?;
+    lockout::clear_code_guesses(ctx, &call.pool_id, key, codes::SIGN_UP).await?;
+    confirmation.prepared.send(ctx).await?;
+    Ok(confirmation.details)
+}
+
+/// A new sign-up confirmation code, delivered, if the pool verifies a contact the user has.
+async fn resend_confirmation(ctx: &Ctx, call: &ClientCall, user: &User) -> ApiResult<Option<CodeDeliveryDetailsType>> {
+    match prepare_confirmation(ctx, call, user, Occasion::ResendCode).await? {
+        Some(confirmation) => Ok(Some(send_confirmation(ctx, call, user, confirmation).await?)),
+        None => Ok(None),
+    }
 }
 
 /// Confirms a sign-up with its code; the contact the code went to becomes verified. With
@@ -279,7 +326,7 @@ pub async fn resend_confirmation_code(
             pretend_delivery(ctx, &call.pool_id, &key, codes::SIGN_UP).await?;
             return Ok(Some(simulated_details(&pool, login)));
         };
-        return send_confirmation(ctx, call, user).await;
+        return resend_confirmation(ctx, call, user).await;
     }
     let Some(user) = found else {
         return Err(call.user_not_found());
@@ -287,7 +334,7 @@ pub async fn resend_confirmation_code(
     if user.status() != UserStatusType::Unconfirmed {
         return Err(ApiError::invalid_parameter("User is already confirmed."));
     }
-    let details = send_confirmation(ctx, call, &user).await?;
+    let details = resend_confirmation(ctx, call, &user).await?;
     if details.is_none() {
         return Err(ApiError::invalid_parameter(
             "Cannot send a confirmation code: the user has no contact attribute the pool verifies.",
@@ -313,7 +360,7 @@ pub async fn forgot_password(ctx: &Ctx, call: &ClientCall, login: &str) -> ApiRe
             pretend_delivery(ctx, &call.pool_id, &key, codes::RESET_PASSWORD).await?;
             return Ok(simulated_details(&pool, login));
         };
-        return send_reset_code(ctx, &call.pool_id, &pool, user).await;
+        return send_reset_code(ctx, &call.pool_id, &pool, user, Some(&call.client_id)).await;
     }
     let Some(user) = found else {
         return Err(call.user_not_found());
@@ -321,7 +368,7 @@ pub async fn forgot_password(ctx: &Ctx, call: &ClientCall, login: &str) -> ApiRe
     if !user.record.enabled {
         return Err(ApiError::new(ErrorCode::NotAuthorizedException, "User is disabled."));
     }
-    send_reset_code(ctx, &call.pool_id, &pool, &user).await
+    send_reset_code(ctx, &call.pool_id, &pool, &user, Some(&call.client_id)).await
 }
 
 /// Sets a new password with a password-reset code.

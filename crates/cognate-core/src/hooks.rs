@@ -35,7 +35,7 @@ fn attribute_map(attributes: &[AttributeType]) -> Value {
 }
 
 /// The request's ClientMetadata, or an empty map.
-fn client_metadata(ctx: &Ctx) -> Value {
+pub(crate) fn client_metadata(ctx: &Ctx) -> Value {
     ctx.client_metadata.clone().unwrap_or_else(|| json!({}))
 }
 

@@ -34,6 +34,8 @@ pub enum Trigger {
     VerifyAuthChallengeResponse,
     UserMigration,
     InboundFederation,
+    CustomEmailSender,
+    CustomSmsSender,
 }
 
 impl Trigger {
@@ -50,6 +52,8 @@ impl Trigger {
             Trigger::VerifyAuthChallengeResponse => "VerifyAuthChallengeResponse",
             Trigger::UserMigration => "UserMigration",
             Trigger::InboundFederation => "InboundFederation",
+            Trigger::CustomEmailSender => "CustomEmailSender",
+            Trigger::CustomSmsSender => "CustomSMSSender",
         }
     }
 
@@ -72,6 +76,8 @@ impl Trigger {
             Trigger::VerifyAuthChallengeResponse => config.verify_auth_challenge_response.as_deref(),
             Trigger::UserMigration => config.user_migration.as_deref(),
             Trigger::InboundFederation => config.inbound_federation.as_ref().map(|c| c.lambda_arn.as_str()),
+            Trigger::CustomEmailSender => config.custom_email_sender.as_ref().map(|c| c.lambda_arn.as_str()),
+            Trigger::CustomSmsSender => config.custom_sms_sender.as_ref().map(|c| c.lambda_arn.as_str()),
         }
     }
 }
@@ -116,10 +122,10 @@ impl Failure {
     }
 }
 
-/// Runs `function` with `event` and returns the `response` object it filled in.
-pub async fn invoke(ctx: &Ctx, function: &str, event: Event<'_>) -> ApiResult<Map<String, Value>> {
+/// The event as the function receives it: the envelope around the trigger's request.
+fn envelope(ctx: &Ctx, event: Event<'_>) -> Value {
     let region = event.pool_id.split('_').next().unwrap_or(&ctx.region);
-    let envelope = json!({
+    json!({
         "version": event.version,
         "triggerSource": event.source,
         "region": region,
@@ -131,13 +137,17 @@ pub async fn invoke(ctx: &Ctx, function: &str, event: Event<'_>) -> ApiResult<Ma
         },
         "request": event.request,
         "response": {},
-    });
+    })
+}
+
+/// Runs `function` with `event` and returns the `response` object it filled in.
+pub async fn invoke(ctx: &Ctx, function: &str, event: Event<'_>) -> ApiResult<Map<String, Value>> {
+    let trigger = event.trigger.name();
     let started = Instant::now();
-    let outcome = match serde_json::to_vec(&envelope) {
+    let outcome = match serde_json::to_vec(&envelope(ctx, event)) {
         Ok(body) => call(ctx, function, body).await,
         Err(err) => Err(Failure::Unexpected(err.to_string())),
     };
-    let trigger = event.trigger.name();
     ctx.state.metrics.lambda(trigger, outcome.as_ref().map_or_else(Failure::label, |_| "ok"), started.elapsed());
     match outcome {
         Ok(response) => Ok(response),
@@ -186,7 +196,7 @@ async fn call(ctx: &Ctx, function: &str, body: Vec<u8>) -> Result<Map<String, Va
 async fn output(ctx: &Ctx, function: &str, body: Vec<u8>) -> Result<String, Failure> {
     let mut last = Failure::Unexpected(String::new());
     for _ in 0..ATTEMPTS {
-        match send(ctx, function, body.clone()).await {
+        match send(ctx, function, body.clone(), false).await {
             Sent::Answered(output) => return Ok(output),
             Sent::Threw(message) => return Err(Failure::Function(message)),
             Sent::Refused(detail) => return Err(Failure::Unexpected(detail)),
@@ -210,7 +220,9 @@ enum Sent {
     Throttled(String),
 }
 
-async fn send(ctx: &Ctx, function: &str, body: Vec<u8>) -> Sent {
+/// One attempt; `queued` asks Lambda to queue the event (`Event` invocation, answered 202
+/// before the function runs) rather than wait for the function's answer.
+async fn send(ctx: &Ctx, function: &str, body: Vec<u8>, queued: bool) -> Sent {
     let settings = ctx.settings();
     let name = function_name(function);
     if let Some(url) = settings.lambda_functions.get(function).or_else(|| settings.lambda_functions.get(name)) {
@@ -233,12 +245,53 @@ async fn send(ctx: &Ctx, function: &str, body: Vec<u8>) -> Sent {
     let path = format!("/2015-03-31/functions/{}/invocations", percent_encode(function));
     let headers = vec![
         ("content-type".into(), "application/json".into()),
-        ("x-amz-invocation-type".into(), "RequestResponse".into()),
+        ("x-amz-invocation-type".into(), if queued { "Event" } else { "RequestResponse" }.into()),
     ];
     match signed_post(ctx, (endpoint, &path), "lambda", headers, body).await {
         Ok(answer) => invoke_api_answer(answer),
         Err(CallError { message, .. }) => Sent::Retry(message),
     }
+}
+
+/// Hands `event` to `function` without waiting for it, as Cognito runs the custom sender
+/// triggers: the caller goes on at once, and a function that cannot be reached (after the
+/// same retries as [`invoke`]) or fails is logged and counted in the metrics, never reported
+/// to the caller, whose operation has already answered.
+pub fn invoke_queued(ctx: &Ctx, function: &str, event: Event<'_>) {
+    let trigger = event.trigger.name();
+    let body = match serde_json::to_vec(&envelope(ctx, event)) {
+        Ok(body) => body,
+        Err(err) => {
+            tracing::warn!(request_id = %ctx.request_id, trigger, function, error = %err, "Lambda event not sent");
+            return;
+        }
+    };
+    let (ctx, function) = (ctx.clone(), function.to_owned());
+    tokio::spawn(async move {
+        let started = Instant::now();
+        let mut failure = None;
+        for _ in 0..ATTEMPTS {
+            failure = match send(&ctx, &function, body.clone(), true).await {
+                Sent::Answered(_) => None,
+                Sent::Threw(message) => Some(("function_error", message)),
+                Sent::Refused(detail) => Some(("unreachable", detail)),
+                Sent::Retry(detail) => {
+                    failure = Some(("unreachable", detail));
+                    continue;
+                }
+                Sent::Throttled(detail) => {
+                    failure = Some(("throttled", detail));
+                    continue;
+                }
+            };
+            break;
+        }
+        let label = failure.as_ref().map_or("ok", |(label, _)| label);
+        ctx.state.metrics.lambda(trigger, label, started.elapsed());
+        if let Some((_, detail)) = failure {
+            tracing::warn!(request_id = %ctx.request_id, trigger, function, detail, "queued Lambda event failed");
+        }
+    });
 }
 
 /// `my-function` of `arn:aws:lambda:us-east-1:123456789012:function:my-function[:alias]`.

@@ -9,7 +9,8 @@
 //! JWTs); [`records`] (pools loaded and changed with compare-and-set, pagination);
 //! [`users`] (the user model, passwords, codes, delivery, guess counters); [`clients`] (an
 //! app client resolved for a public call); [`signin`] (the sign-in state machine and token
-//! issuance); [`access`] (a verified access token's caller); [`hooks`] (where triggers run).
+//! issuance); [`access`] (a verified access token's caller); [`hooks`] (where triggers run) and
+//! [`hooks_messages`] (the message triggers, around every code Cognate sends).
 
 pub mod access;
 pub mod account;
@@ -24,6 +25,7 @@ pub mod federation;
 pub mod fetch;
 pub mod groups;
 pub mod hooks;
+pub mod hooks_messages;
 pub mod identity;
 pub mod identity_providers;
 pub mod jwt;

@@ -35,6 +35,9 @@ pub struct Settings {
     /// Trigger functions served as plain HTTP endpoints (webhooks), by function ARN or name;
     /// these win over `lambda_endpoint`.
     pub lambda_functions: std::collections::BTreeMap<String, String>,
+    /// The keyring that encrypts the codes handed to custom email and SMS sender triggers
+    /// (`--custom-sender-key`); without it pools with such a trigger cannot send codes.
+    pub custom_sender_keyring: Option<std::sync::Arc<cognate_crypto::encryption_sdk::RawAesKeyring>>,
     /// The access key Cognate signs its own calls to those APIs with.
     pub outbound_credentials: Option<OutboundCredentials>,
 }

@@ -7,6 +7,8 @@
 //! * [`ids`] makes the random identifiers Cognito hands out (pool ids, app
 //!   client ids, client secrets, UUIDs).
 //! * [`ct`] compares secrets without leaking timing.
+//! * [`encryption_sdk`] writes (and reads) AWS Encryption SDK messages under a raw AES
+//!   keyring: the codes Cognito hands to custom sender triggers.
 //!
 //! All primitives come from `aws-lc-rs`, so there is one audited crypto
 //! provider in the dependency tree.
@@ -20,6 +22,7 @@
 #[allow(unsafe_code)]
 pub mod bn;
 pub mod ct;
+pub mod encryption_sdk;
 pub mod envelope;
 pub mod ids;
 pub mod sigv4;

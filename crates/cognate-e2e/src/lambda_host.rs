@@ -14,8 +14,14 @@ pub struct LambdaHost {
 impl LambdaHost {
     /// Starts the host; Python handlers run with `python` (the clients' venv, or python3).
     pub fn start(python: &std::path::Path) -> LambdaHost {
+        LambdaHost::start_with_env(python, &[])
+    }
+
+    /// [`LambdaHost::start`] with `env` set for the handlers (as a function's configuration).
+    pub fn start_with_env(python: &std::path::Path, env: &[(&str, &str)]) -> LambdaHost {
         let script = crate::repo_root().join("tests/lambda/host.mjs");
         let mut child = Command::new("node")
+            .envs(env.iter().copied())
             .arg(&script)
             .arg("0")
             .arg(python)
@@ -44,6 +50,22 @@ impl LambdaHost {
     /// The events `function` received.
     pub async fn events_of(&self, function: &str) -> Vec<Value> {
         self.calls().await.into_iter().filter(|c| c["function"] == function).map(|c| c["event"].clone()).collect()
+    }
+
+    /// The calls of `function` once `count` of them have finished (queued events run after
+    /// the host has answered): `{function, event, result}` or `{function, event, error}`.
+    /// Panics after 30 seconds.
+    pub async fn finished_calls(&self, function: &str, count: usize) -> Vec<Value> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let calls: Vec<Value> = self.calls().await.into_iter().filter(|c| c["function"] == function).collect();
+            let done = calls.iter().filter(|c| c.get("result").is_some() || c.get("error").is_some()).count();
+            if done >= count {
+                return calls;
+            }
+            assert!(std::time::Instant::now() < deadline, "{function} finished {done} of {count} calls: {calls:?}");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
     }
 }
 

@@ -131,6 +131,8 @@ pub struct Config {
     pub lambda_endpoint: Option<String>,
     /// Trigger functions as webhooks (TOML: [lambda.functions], ARN or name = URL).
     pub lambda_functions: std::collections::BTreeMap<String, String>,
+    /// The keyring the codes handed to custom sender triggers are encrypted under.
+    pub custom_sender_keyring: Option<std::sync::Arc<cognate_crypto::encryption_sdk::RawAesKeyring>>,
     /// Development only: seconds added to Cognate's clock (see `OffsetClock`).
     pub clock_offset_seconds: i64,
 }
@@ -168,6 +170,7 @@ impl Config {
             kinesis_endpoint: self.kinesis_endpoint.clone(),
             lambda_endpoint: self.lambda_endpoint.clone(),
             lambda_functions: self.lambda_functions.clone(),
+            custom_sender_keyring: self.custom_sender_keyring.clone(),
             outbound_credentials: self.credentials.first().map(|c| cognate_core::settings::OutboundCredentials {
                 access_key_id: c.access_key_id.clone(),
                 secret_access_key: c.secret_access_key.clone(),
@@ -390,6 +393,19 @@ settings! {
              run; calls are signed with the first configured access key. [lambda.functions] in the TOML file maps \
              a function to a plain HTTP URL instead",
             clap(value_name = "URL");
+        // Cognito encrypts these codes with the pool's KMS key (LambdaConfig.KMSKeyID); Cognate
+        // has no KMS, so one raw AES wrapping key of the operator's stands in for every pool's.
+        custom_sender_key: String = none,
+            "Wrapping key (base64 of 32 bytes) of the codes Cognate hands to pools' custom email and SMS sender \
+             triggers, as AWS Encryption SDK messages that a raw AES keyring with this key, \
+             --custom-sender-key-namespace and --custom-sender-key-name decrypts; without it such pools cannot \
+             send codes",
+            clap(hide_env_values = true, value_name = "BASE64");
+        custom_sender_key_namespace: String = "cognate",
+            "Key namespace (the key provider id) of the raw AES keyring that decrypts custom sender codes",
+            clap(value_name = "NAMESPACE");
+        custom_sender_key_name: String = "custom-sender",
+            "Key name of the raw AES keyring that decrypts custom sender codes", clap(value_name = "NAME");
         clock_offset_seconds: i64 = "0",
             "Development only: shift Cognate's clock by this many seconds (negative or positive), to see codes, \
              tokens and credentials expire without waiting; SigV4 date checks keep real time",
@@ -534,6 +550,8 @@ impl ServeArgs {
             return Err(ConfigError::Value { key: "account_id", message: "must be 12 digits".into() });
         }
         let smtp = resolve_smtp(&self.smtp, file.smtp.unwrap_or_default())?;
+        let custom_sender_keyring =
+            resolve_custom_sender(s.custom_sender_key, &s.custom_sender_key_namespace, &s.custom_sender_key_name)?;
         let mut rate_limits = file.rate_limits.unwrap_or_default();
         if let Some(enabled) = self.rate_limits {
             rate_limits.enabled = enabled;
@@ -579,6 +597,7 @@ impl ServeArgs {
             kinesis_endpoint: s.kinesis_endpoint.filter(|url| !url.is_empty()),
             lambda_endpoint: s.lambda_endpoint.filter(|url| !url.is_empty()),
             lambda_functions: file.lambda.take().unwrap_or_default().functions,
+            custom_sender_keyring,
             clock_offset_seconds: s.clock_offset_seconds,
         })
     }
@@ -648,6 +667,26 @@ fn resolve_smtp(args: &SmtpArgs, mut file: FileSmtp) -> Result<Option<SmtpConfig
         password: s.password.map(Sensitive),
         from: s.from,
     }))
+}
+
+/// The raw AES keyring of `--custom-sender-key`, if given.
+fn resolve_custom_sender(
+    key: Option<String>,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<std::sync::Arc<cognate_crypto::encryption_sdk::RawAesKeyring>>, ConfigError> {
+    use base64::Engine as _;
+    let Some(key) = key.filter(|k| !k.is_empty()) else {
+        return Ok(None);
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(key.trim())
+        .map_err(|_| ConfigError::Value { key: "custom_sender_key", message: "is not base64 (of 32 bytes)".into() })?;
+    let keyring = cognate_crypto::encryption_sdk::RawAesKeyring::new(namespace, name, &bytes).map_err(|e| {
+        let key = if bytes.len() == 32 { "custom_sender_key_namespace" } else { "custom_sender_key" };
+        ConfigError::Value { key, message: e.to_string() }
+    })?;
+    Ok(Some(std::sync::Arc::new(keyring)))
 }
 
 fn default_public_url(listen: SocketAddr, tls: bool) -> String {
@@ -809,6 +848,9 @@ mod tests {
             ("kinesis-endpoint", "COGNATE_KINESIS_ENDPOINT"),
             ("lambda-endpoint", "COGNATE_LAMBDA_ENDPOINT"),
             ("clock-offset-seconds", "COGNATE_CLOCK_OFFSET_SECONDS"),
+            ("custom-sender-key", "COGNATE_CUSTOM_SENDER_KEY"),
+            ("custom-sender-key-namespace", "COGNATE_CUSTOM_SENDER_KEY_NAMESPACE"),
+            ("custom-sender-key-name", "COGNATE_CUSTOM_SENDER_KEY_NAME"),
             ("seed", "COGNATE_SEED"),
         ]
         .iter()
@@ -839,6 +881,9 @@ outbox_public = true
 outbox_retention_seconds = 5
 outbox_max_per_pool = 6
 import_lease_seconds = 7
+custom_sender_key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+custom_sender_key_namespace = "acme"
+custom_sender_key_name = "codes"
 ephemeral = true
 tls_cert = "/tmp/c.pem"
 tls_key = "/tmp/k.pem"
@@ -879,6 +924,31 @@ enabled = true
         assert_eq!((smtp.username.as_deref(), smtp.from.as_str()), (Some("u"), "f@example.com"));
         let welcome = cfg.lambda_functions.get("arn:aws:lambda:eu-west-1:123456789012:function:welcome");
         assert_eq!(welcome.map(String::as_str), Some("http://127.0.0.1:9000/welcome"));
+        let keyring = cfg.custom_sender_keyring.expect("custom sender keyring");
+        let message = keyring.encrypt(b"123456", &Default::default()).expect("encrypt");
+        let same = cognate_crypto::encryption_sdk::RawAesKeyring::new("acme", "codes", &(0..32).collect::<Vec<u8>>());
+        assert_eq!(same.expect("keyring").decrypt(&message).expect("decrypt").0, b"123456");
+    }
+
+    #[test]
+    fn the_custom_sender_key_is_32_bytes_of_base64_outside_the_kms_namespace() {
+        let cfg = ServeArgs::default().resolve().expect("config");
+        assert!(cfg.custom_sender_keyring.is_none(), "no key unless given");
+        let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+        let cfg = parse(&["--custom-sender-key", key]).expect("parse").resolve().expect("config");
+        let shown = format!("{cfg:?}");
+        assert!(shown.contains("custom-sender") && !shown.contains(key), "named, never shown: {shown}");
+        for (bad, setting) in [
+            (&["--custom-sender-key", "not base64!"][..], "custom_sender_key"),
+            (&["--custom-sender-key", "AAECAwQFBgcICQoLDA0ODw=="][..], "custom_sender_key"),
+            (
+                &["--custom-sender-key", key, "--custom-sender-key-namespace", "aws-kms"][..],
+                "custom_sender_key_namespace",
+            ),
+        ] {
+            let err = parse(bad).expect("parse").resolve().expect_err("must fail");
+            assert!(err.to_string().contains(setting), "{bad:?}: {err}");
+        }
     }
 
     #[test]

@@ -13,8 +13,9 @@ use super::tokens::complete_sign_in;
 use crate::clients::ClientCall;
 use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
+use crate::hooks_messages::{self, Occasion, Outgoing};
 use crate::records::PoolDoc;
-use crate::users::delivery::{self, Channel, Kind};
+use crate::users::delivery::{self, Channel};
 use crate::users::{self, codes, lockout, totp, User};
 
 /// The code purpose of one-time codes sent for sign-in.
@@ -125,10 +126,17 @@ pub(super) async fn send_code(
         _ => return Ok(Vec::new()),
     };
     let destination = user.attr(channel.attribute()).ok_or_else(no_mfa_method)?.to_owned();
-    let code = codes::issue(ctx, &call.pool_id, &user.record.username_key, MFA_CODE_PURPOSE).await?;
-    let message =
-        delivery::compose(&call.pool.pool, Kind::Verification, channel, &destination, &code, &user.record.username);
-    delivery::deliver(ctx, &call.pool_id, &user.record.username, message).await?;
+    let (pool_id, pool, client_id) = (call.pool_id.as_str(), &call.pool.pool, Some(call.client_id.as_str()));
+    let out = Outgoing {
+        pool_id,
+        pool,
+        client_id,
+        occasion: Occasion::Authentication,
+        user,
+        channel,
+        destination: &destination,
+    };
+    hooks_messages::prepare_code(ctx, &out, MFA_CODE_PURPOSE).await?.send(ctx).await?;
     Ok(delivery_parameters(channel, &destination))
 }
 

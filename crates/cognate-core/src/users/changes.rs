@@ -9,10 +9,11 @@ use cognate_api::ErrorCode;
 use cognate_store::StoreError;
 
 use super::attributes::{check_required, is_valid_email, is_valid_phone};
-use super::delivery::{self, Channel, Kind};
+use super::delivery::{self, Channel};
 use super::{codes, lockout, User};
 use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
+use crate::hooks_messages::{self, Occasion, Outgoing};
 
 /// Attributes an app client may write for its user: the client's WriteAttributes (all
 /// mutable ones when unset), never verification flags or developer-only attributes.
@@ -109,21 +110,25 @@ pub fn apply_attribute_changes(
     check_required(pool, &u.attributes)
 }
 
-/// Issues and delivers attribute verification codes; returns where they went. Delivery
-/// problems are logged (the outbox keeps the message) and the change stands.
+/// Issues and delivers attribute verification codes, for `why` (the occasion, and the app
+/// client of the call); returns where they went. Delivery problems are logged (the outbox
+/// keeps the message) and the change stands; a failing CustomMessage function is the
+/// caller's error (an attribute change it follows is already saved).
 pub async fn send_verifications(
     ctx: &Ctx,
     pool_id: &str,
     pool: &UserPoolType,
     user: &User,
     to_verify: Vec<(Channel, String)>,
+    why: (Occasion, Option<&str>),
 ) -> ApiResult<Vec<CodeDeliveryDetailsType>> {
+    let (occasion, client_id) = why;
     let mut sent = Vec::new();
     for (channel, destination) in to_verify {
         let purpose = codes::verify_purpose(channel.attribute());
-        let code = codes::issue(ctx, pool_id, &user.record.username_key, &purpose).await?;
-        let message = delivery::compose(pool, Kind::Verification, channel, &destination, &code, &user.record.username);
-        if let Err(err) = delivery::deliver(ctx, pool_id, &user.record.username, message).await {
+        let out = Outgoing { pool_id, pool, client_id, occasion, user, channel, destination: &destination };
+        let prepared = hooks_messages::prepare_code(ctx, &out, &purpose).await?;
+        if let Err(err) = prepared.send(ctx).await {
             tracing::warn!(error = %err.message, "verification message not delivered");
         }
         sent.push(delivery::details(channel, &destination));
@@ -184,21 +189,24 @@ pub fn recovery_channel(pool: &UserPoolType, user: &User) -> Option<(Channel, St
     })
 }
 
-/// Issues and delivers a password-reset code to the user's preferred verified contact.
+/// Issues and delivers a password-reset code to the user's preferred verified contact
+/// (ForgotPassword through `client_id`, AdminResetUserPassword without).
 pub async fn send_reset_code(
     ctx: &Ctx,
     pool_id: &str,
     pool: &UserPoolType,
     user: &User,
+    client_id: Option<&str>,
 ) -> ApiResult<CodeDeliveryDetailsType> {
     let Some((channel, destination)) = recovery_channel(pool, user) else {
         return Err(ApiError::invalid_parameter(
             "Cannot reset password for the user as there is no registered/verified email or phone_number",
         ));
     };
-    let code = codes::issue(ctx, pool_id, &user.record.username_key, codes::RESET_PASSWORD).await?;
+    let occasion = Occasion::ForgotPassword;
+    let out = Outgoing { pool_id, pool, client_id, occasion, user, channel, destination: &destination };
+    let prepared = hooks_messages::prepare_code(ctx, &out, codes::RESET_PASSWORD).await?;
     lockout::clear_code_guesses(ctx, pool_id, &user.record.username_key, codes::RESET_PASSWORD).await?;
-    let message = delivery::compose(pool, Kind::PasswordReset, channel, &destination, &code, &user.record.username);
-    delivery::deliver(ctx, pool_id, &user.record.username, message).await?;
+    prepared.send(ctx).await?;
     Ok(delivery::details(channel, &destination))
 }

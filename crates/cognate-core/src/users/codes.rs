@@ -55,17 +55,23 @@ fn keyed_code_hash(key: &DerivedKey, pool_id: &str, username_key: &str, purpose:
 /// delivery.
 pub async fn issue(ctx: &Ctx, pool_id: &str, username_key: &UsernameKey, purpose: &str) -> ApiResult<String> {
     let code = new_code();
+    store(ctx, pool_id, username_key, purpose, &code).await?;
+    Ok(code)
+}
+
+/// Makes `code` (from [`new_code`]) the user's code for `purpose`, replacing any earlier one:
+/// for a code whose message is composed before it may replace the one the user has.
+pub async fn store(ctx: &Ctx, pool_id: &str, username_key: &UsernameKey, purpose: &str, code: &str) -> ApiResult<()> {
     let record = CodeRecord {
         pool_id: pool_id.to_owned(),
         username_key: username_key.clone(),
         purpose: purpose.to_owned(),
-        code_hash: code_hash(ctx, pool_id, username_key, purpose, &code),
+        code_hash: code_hash(ctx, pool_id, username_key, purpose, code),
         expires_ms: ctx.now_ms() + lifetime_ms(purpose),
         attempts_left: ATTEMPTS,
         created_ms: ctx.now_ms(),
     };
-    ctx.store(move |s| s.put_code(&record)).await?;
-    Ok(code)
+    ctx.store(move |s| s.put_code(&record)).await
 }
 
 /// Cognito's answer for each outcome of a code check other than acceptance.

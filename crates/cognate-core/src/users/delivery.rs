@@ -23,6 +23,14 @@ impl Channel {
         }
     }
 
+    /// The outbox's name of the channel.
+    pub fn name(self) -> &'static str {
+        match self {
+            Channel::Email => "EMAIL",
+            Channel::Sms => "SMS",
+        }
+    }
+
     fn medium(self) -> DeliveryMediumType {
         match self {
             Channel::Email => DeliveryMediumType::Email,
@@ -136,10 +144,7 @@ pub async fn deliver(ctx: &Ctx, pool_id: &str, username: &str, message: Message)
         id: 0,
         pool_id: pool_id.to_owned(),
         username: username.to_owned(),
-        channel: match message.channel {
-            Channel::Email => "EMAIL".into(),
-            Channel::Sms => "SMS".into(),
-        },
+        channel: message.channel.name().into(),
         destination: message.destination.clone(),
         code: message.code.clone(),
         subject: message.subject.clone(),

@@ -6,6 +6,7 @@ use cognate_api::idp::*;
 use cognate_api::{ErrorCode, Sensitive};
 use cognate_core::access::authenticate;
 use cognate_core::clients::load_client;
+use cognate_core::hooks_messages::Occasion;
 use cognate_core::signin::mfa::settings_view;
 use cognate_core::signin::{self, tokens::ClientProof};
 use cognate_core::users::attributes::{check_changes, check_required, schema_entry, Writer};
@@ -127,7 +128,9 @@ pub async fn update_user_attributes(
     let mut to_verify = Vec::new();
     cognate_core::users::changes::apply_attribute_changes(&pool, &mut user, &changes, &mut to_verify)?;
     users::save_user_or_fail(&ctx, &pool, &mut user).await?;
-    let sent = cognate_core::users::changes::send_verifications(&ctx, &caller.pool_id, &pool, &user, to_verify).await?;
+    let why = (Occasion::UpdateUserAttribute, caller.client.client_id.as_ref().map(|id| id.expose().as_str()));
+    let sent =
+        cognate_core::users::changes::send_verifications(&ctx, &caller.pool_id, &pool, &user, to_verify, why).await?;
     Ok(UpdateUserAttributesResponse { code_delivery_details_list: (!sent.is_empty()).then_some(sent) })
 }
 
@@ -190,6 +193,7 @@ pub async fn get_user_attribute_verification_code(
         &caller.pool.pool,
         user,
         vec![(channel, destination)],
+        (Occasion::VerifyUserAttribute, caller.client.client_id.as_ref().map(|id| id.expose().as_str())),
     )
     .await?;
     Ok(GetUserAttributeVerificationCodeResponse { code_delivery_details: sent.into_iter().next() })

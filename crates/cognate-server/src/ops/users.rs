@@ -11,9 +11,10 @@ use cognate_core::users::changes::{apply_attribute_changes, send_reset_code, sen
 
 use cognate_core::context::{timestamp, Ctx};
 use cognate_core::error::{ApiError, ApiResult};
+use cognate_core::hooks_messages::{self, Occasion, Outgoing, Prepared};
 use cognate_core::records::*;
 use cognate_core::users::attributes::{check_changes, check_required, schema_entry, Writer};
-use cognate_core::users::delivery::{self, Channel, Kind};
+use cognate_core::users::delivery::Channel;
 use cognate_core::users::{self, password, NewUser, User, UserDoc};
 
 /// Loads the pool and the user an admin call names (username, alias or sub).
@@ -124,6 +125,8 @@ pub async fn admin_create_user(ctx: Ctx, input: AdminCreateUserRequest) -> ApiRe
     } else {
         invitation_channels(&input, &user)?
     };
+    // Composed before the user is written: a failing CustomMessage function creates nobody.
+    let invitations = prepare_invitations(&ctx, (&input.user_pool_id, &pool), &user, &channels, &temporary).await?;
     user.prepare_write(ctx.now_ms())?;
     let (record, index) = (user.record.clone(), user.index(&pool));
     let inserted = ctx.store(move |s| Ok(s.insert_user(&record, &index))).await?;
@@ -158,11 +161,27 @@ pub async fn admin_create_user(ctx: Ctx, input: AdminCreateUserRequest) -> ApiRe
         Err(StoreError::NotFound(_)) => return Err(pool_not_found(&input.user_pool_id)),
         Err(other) => return Err(ApiError::internal(other)),
     }
-    for (channel, destination) in channels {
-        let message = delivery::compose(&pool, Kind::Invitation, channel, &destination, &temporary, &username);
-        delivery::deliver(&ctx, &input.user_pool_id, &username, message).await?;
+    for invitation in invitations {
+        invitation.send(&ctx).await?;
     }
     Ok(AdminCreateUserResponse { user: Some(user.to_user_type(None)) })
+}
+
+/// The invitation's messages, one per channel, with the temporary password.
+async fn prepare_invitations(
+    ctx: &Ctx,
+    (pool_id, pool): (&str, &UserPoolType),
+    user: &User,
+    channels: &[(Channel, String)],
+    temporary: &str,
+) -> ApiResult<Vec<Prepared>> {
+    let mut prepared = Vec::with_capacity(channels.len());
+    for (channel, destination) in channels {
+        let occasion = Occasion::AdminCreateUser;
+        let out = Outgoing { pool_id, pool, client_id: None, occasion, user, channel: *channel, destination };
+        prepared.push(hooks_messages::prepare(ctx, &out, temporary).await?);
+    }
+    Ok(prepared)
 }
 
 /// MessageAction RESEND: a new temporary password for a user still in FORCE_CHANGE_PASSWORD,
@@ -189,6 +208,9 @@ async fn resend_invitation(
     };
     let sealed =
         password::seal_password(ctx, &input.user_pool_id, &user.record.sub, &user.record.username, &temporary).await?;
+    // Composed before the new temporary password replaces the old one.
+    let channels = invitation_channels(input, &user)?;
+    let invitations = prepare_invitations(ctx, (&input.user_pool_id, pool), &user, &channels, &temporary).await?;
     let expiry = temporary_password_expiry(ctx, pool);
     let (_, user) = modify_user(ctx, &input.user_pool_id, login, |_, u| {
         u.record.password = Some(sealed.clone());
@@ -196,10 +218,8 @@ async fn resend_invitation(
         Ok(())
     })
     .await?;
-    for (channel, destination) in invitation_channels(input, &user)? {
-        let message =
-            delivery::compose(pool, Kind::Invitation, channel, &destination, &temporary, &user.record.username);
-        delivery::deliver(ctx, &input.user_pool_id, &user.record.username, message).await?;
+    for invitation in invitations {
+        invitation.send(ctx).await?;
     }
     Ok(AdminCreateUserResponse { user: Some(user.to_user_type(None)) })
 }
@@ -290,7 +310,8 @@ pub async fn admin_update_user_attributes(
         apply_attribute_changes(pool, u, &changes, &mut to_verify)
     })
     .await?;
-    send_verifications(&ctx, &input.user_pool_id, &pool, &user, to_verify).await?;
+    let why = (Occasion::UpdateUserAttribute, None);
+    send_verifications(&ctx, &input.user_pool_id, &pool, &user, to_verify, why).await?;
     Ok(AdminUpdateUserAttributesResponse {})
 }
 
@@ -369,7 +390,7 @@ pub async fn admin_reset_user_password(
         Ok(())
     })
     .await?;
-    match send_reset_code(&ctx, &input.user_pool_id, &pool, &user).await {
+    match send_reset_code(&ctx, &input.user_pool_id, &pool, &user, None).await {
         Ok(_) => Ok(AdminResetUserPasswordResponse {}),
         // The model lists no delivery failure here: the code is in the outbox either way.
         Err(err) if err.code == cognate_core::error::Code::Modelled(ErrorCode::CodeDeliveryFailureException) => {
