@@ -370,6 +370,22 @@ async fn federated_user(
             _ => None,
         };
     }
+    // PreSignUp_ExternalProvider may refuse the new user (nothing is created) or verify its
+    // contacts; confirmation does not apply to a federated user.
+    let decision = crate::hooks::pre_sign_up(
+        ctx,
+        (&call.pool_id, pool),
+        Some(&call.client_id),
+        ("PreSignUp_ExternalProvider", &username),
+        &attributes,
+        &[],
+    )
+    .await?;
+    for (verify, attribute) in [(decision.auto_verify_email, "email"), (decision.auto_verify_phone, "phone_number")] {
+        if verify && attributes.contains_key(attribute) {
+            attributes.insert(format!("{attribute}_verified"), "true".into());
+        }
+    }
     let now = ctx.now_ms();
     let identities = json!([{
         "userId": subject,

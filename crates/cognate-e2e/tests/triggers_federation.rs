@@ -1,4 +1,5 @@
-//! The InboundFederation trigger (LambdaConfig.InboundFederation, V1_0): on a hosted-UI
+//! The InboundFederation trigger (LambdaConfig.InboundFederation, V1_0), and PreSignUp for a
+//! federated user's first sign-in (`PreSignUp_ExternalProvider`): on a hosted-UI
 //! sign-in through an OpenID Connect provider (another Cognate user pool, as in clients.rs),
 //! the pool's function, a Node handler in tests/lambda run by the stand-in for Lambda, gets
 //! what the provider said (its token response, the ID token's claims, its userinfo answer)
@@ -163,8 +164,16 @@ async fn inbound_federation_maps_what_the_function_answers() {
         .lambda_arn(function)
         .build()
         .expect("InboundFederation");
-    let app_pool =
-        server.new_pool(|p| p.lambda_config(LambdaConfigType::builder().inbound_federation(inbound).build())).await;
+    let app_pool = server
+        .new_pool(|p| {
+            p.lambda_config(
+                LambdaConfigType::builder()
+                    .inbound_federation(inbound)
+                    .pre_sign_up("arn:aws:lambda:us-east-1:000000000000:function:pre-sign-up")
+                    .build(),
+            )
+        })
+        .await;
     let described = ok(server.idp().describe_user_pool().user_pool_id(&app_pool).send().await);
     let config = described.user_pool.and_then(|p| p.lambda_config).and_then(|c| c.inbound_federation);
     assert_eq!(config.map(|c| c.lambda_arn), Some(function.to_owned()), "DescribeUserPool shows the function");
@@ -224,10 +233,18 @@ async fn inbound_federation_maps_what_the_function_answers() {
     assert_eq!(said["tokenResponse"]["token_type"], "Bearer", "{said}");
     assert!(said["tokenResponse"]["access_token"].as_str().is_some_and(|t| !t.is_empty()), "{said}");
 
+    // The user's creation ran PreSignUp, as an external provider's sign-up.
+    let sign_ups = host.events_of("pre-sign-up").await;
+    assert_eq!(sign_ups.len(), 1, "{sign_ups:?}");
+    assert_eq!(sign_ups[0]["triggerSource"], "PreSignUp_ExternalProvider");
+    assert_eq!(sign_ups[0]["userName"], json!(format!("Upstream_{ursula}")));
+    assert_eq!(sign_ups[0]["request"]["userAttributes"]["email"], "ursula@example.com");
+
     // The next sign-in runs the function again and finds the same user.
     let again = sign_in_through_the_provider(&server, &app_client, "ursula").await;
     assert!(again.location.is_some_and(|l| l.starts_with(&format!("{CALLBACK}?code="))));
     assert_eq!(host.events_of("inbound-federation").await.len(), 2);
+    assert_eq!(host.events_of("pre-sign-up").await.len(), 1, "no new user, no PreSignUp");
     assert_eq!(server.list_all_users(&app_pool).await.len(), 1);
 
     // A function that throws refuses the sign-in: no code for the app, no user.
