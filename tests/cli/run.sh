@@ -33,9 +33,10 @@ PY="$VENV/bin/python"
 # --- the server -------------------------------------------------------------
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/cognate-cli.XXXXXX")"
 SERVER_PID=""
-EXTRA_SERVER_PID=""   # a second server some checks start (tests/cli/sync.sh)
+EXTRA_SERVER_PID=""   # a second server some checks start (tests/cli/sync.sh, triggers.sh)
+LAMBDA_HOST_PID=""    # the stand-in Lambda host of tests/cli/triggers.sh
 cleanup() {
-    for pid in "$SERVER_PID" "$EXTRA_SERVER_PID"; do
+    for pid in "$SERVER_PID" "$EXTRA_SERVER_PID" "$LAMBDA_HOST_PID"; do
         if [[ -n "$pid" ]]; then
             kill "$pid" 2>/dev/null
             wait "$pid" 2>/dev/null
@@ -515,6 +516,10 @@ check_error "an unsigned admin call is refused" MissingAuthenticationTokenExcept
 # --- Cognito Sync -------------------------------------------------------------
 # shellcheck source=tests/cli/sync.sh
 source "$ROOT/tests/cli/sync.sh"
+
+# --- Lambda triggers ----------------------------------------------------------
+# shellcheck source=tests/cli/triggers.sh
+source "$ROOT/tests/cli/triggers.sh"
 
 # --- README.md, run as written ----------------------------------------------
 # Its blocks are extracted at test time (never copied here), so an example that
