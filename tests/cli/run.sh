@@ -33,9 +33,10 @@ PY="$VENV/bin/python"
 # --- the server -------------------------------------------------------------
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/cognate-cli.XXXXXX")"
 SERVER_PID=""
-EXTRA_SERVER_PID=""   # a second server some checks start (tests/cli/sync.sh)
+EXTRA_SERVER_PID=""   # a second server some checks start (tests/cli/sync.sh, triggers.sh)
+LAMBDA_HOST_PID=""    # the stand-in Lambda host of tests/cli/triggers.sh
 cleanup() {
-    for pid in "$SERVER_PID" "$EXTRA_SERVER_PID"; do
+    for pid in "$SERVER_PID" "$EXTRA_SERVER_PID" "$LAMBDA_HOST_PID"; do
         if [[ -n "$pid" ]]; then
             kill "$pid" 2>/dev/null
             wait "$pid" 2>/dev/null
@@ -136,6 +137,46 @@ d = json.loads(sys.stdin.read())
 v = eval(os.environ["CHECK_EXPR"])
 print(v if v is not None else "")
 ' <<<"$OUT"
+}
+
+# wait_for PID CMD...: until CMD succeeds (10 s at most), while process PID lives.
+wait_for() {
+    local pid="$1"
+    shift
+    for _ in $(seq 1 200); do
+        "$@" && return 0
+        kill -0 "$pid" 2>/dev/null || return 1
+        sleep 0.05
+    done
+    return 1
+}
+
+# start_cognate DATA LOG ARGS...: another server (for the suites that need one
+# started with other options) on a free port; its pid and URL in
+# EXTRA_SERVER_PID and EXTRA_URL (stopped by cleanup, or stop_cognate).
+start_cognate() {
+    local data="$1" log="$2"
+    shift 2
+    local port
+    port="$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    EXTRA_URL="http://127.0.0.1:$port"
+    NO_COLOR=1 "$BIN" serve --listen "127.0.0.1:$port" --data-dir "$data" "$@" >>"$log" 2>&1 &
+    EXTRA_SERVER_PID=$!
+    if wait_for "$EXTRA_SERVER_PID" "$PY" -c \
+        "import urllib.request,sys; sys.exit(urllib.request.urlopen('$EXTRA_URL/health', timeout=1).status != 200)" \
+        2>/dev/null; then
+        return 0
+    fi
+    echo "cognate did not become healthy on $EXTRA_URL; log:" >&2
+    cat "$log" >&2
+    return 1
+}
+stop_cognate() {
+    if [[ -n "$EXTRA_SERVER_PID" ]]; then
+        kill "$EXTRA_SERVER_PID" 2>/dev/null
+        wait "$EXTRA_SERVER_PID" 2>/dev/null
+        EXTRA_SERVER_PID=""
+    fi
 }
 
 POOL_RE='^us-east-1_[0-9A-Za-z]+$'
@@ -475,6 +516,10 @@ check_error "an unsigned admin call is refused" MissingAuthenticationTokenExcept
 # --- Cognito Sync -------------------------------------------------------------
 # shellcheck source=tests/cli/sync.sh
 source "$ROOT/tests/cli/sync.sh"
+
+# --- Lambda triggers ----------------------------------------------------------
+# shellcheck source=tests/cli/triggers.sh
+source "$ROOT/tests/cli/triggers.sh"
 
 # --- README.md, run as written ----------------------------------------------
 # Its blocks are extracted at test time (never copied here), so an example that

@@ -1,6 +1,7 @@
 # `aws cognito-sync`, signed with identities' temporary credentials. Sourced by
 # tests/cli/run.sh, whose server ($URL, data in $WORK), helpers (awscli,
-# check, check_error, json_get, pass, fail) and counters it uses.
+# check, check_error, json_get, pass, fail, start_cognate, stop_cognate) and
+# counters it uses.
 #
 # - a full sync cycle of one identity from two "devices" (A and B): B reads
 #   the empty dataset, A writes two records, B's write with the SyncCount it
@@ -171,35 +172,6 @@ as "$A_KEY" "$A_SECRET" "$A_TOKEN" awscli_status cognito-sync describe-dataset \
 check_status "describe-dataset of a dataset that does not exist: ResourceNotFoundException" ResourceNotFoundException 404
 
 # --- expired credentials -------------------------------------------------------
-# start_cognate DATA LOG ARGS...: a server on a free port; its pid and URL in
-# EXTRA_SERVER_PID and EXTRA_URL (stopped by run.sh's cleanup, or stop_cognate).
-start_cognate() {
-    local data="$1" log="$2"
-    shift 2
-    local port
-    port="$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-    EXTRA_URL="http://127.0.0.1:$port"
-    NO_COLOR=1 "$BIN" serve --listen "127.0.0.1:$port" --data-dir "$data" "$@" >>"$log" 2>&1 &
-    EXTRA_SERVER_PID=$!
-    for _ in $(seq 1 200); do
-        if "$PY" -c "import urllib.request,sys; sys.exit(urllib.request.urlopen('$EXTRA_URL/health', timeout=1).status != 200)" 2>/dev/null; then
-            return 0
-        fi
-        kill -0 "$EXTRA_SERVER_PID" 2>/dev/null || break
-        sleep 0.05
-    done
-    echo "cognate did not become healthy on $EXTRA_URL; log:" >&2
-    cat "$log" >&2
-    return 1
-}
-stop_cognate() {
-    if [[ -n "$EXTRA_SERVER_PID" ]]; then
-        kill "$EXTRA_SERVER_PID" 2>/dev/null
-        wait "$EXTRA_SERVER_PID" 2>/dev/null
-        EXTRA_SERVER_PID=""
-    fi
-}
-
 if start_cognate "$WORK/expired-data" "$WORK/expired.log" --clock-offset-seconds -3700; then
     URL="$EXTRA_URL" sync_pool cli_expired
     URL="$EXTRA_URL" awscli cognito-identity get-id --identity-pool-id "$SYNC_POOL"

@@ -11,6 +11,7 @@ cognito-identity also whether it was signed and carried a session token), so
 a failure says where it happened.
 """
 
+import base64
 import json
 import sys
 import traceback
@@ -109,16 +110,30 @@ def aws_client(service, endpoint, access_key="test", secret_key="test", session_
     )
 
 
-def refused(call):
-    """The error code and HTTP status `call` fails with (it must fail)."""
+def refusal(call):
+    """How `call` is refused (it must fail): the exception botocore raised (named after the
+    error code when the service model has that error), the code, the message, the HTTP status."""
     from botocore.exceptions import ClientError
 
     try:
         out = call()
     except ClientError as err:
         info = describe_error(err)
-        return {"code": info["code"], "status": err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")}
+        status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return {"exception": info["name"], "code": info["code"], "message": info["message"], "status": status}
     raise RuntimeError(f"succeeded: {out!r}")
+
+
+def refused(call):
+    """The error code and HTTP status `call` fails with (it must fail)."""
+    answer = refusal(call)
+    return {"code": answer["code"], "status": answer["status"]}
+
+
+def claims(token):
+    """The claims of a JWT (not verified)."""
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
 
 
 def describe_error(err):

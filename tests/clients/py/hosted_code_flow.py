@@ -18,7 +18,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from clientlib import idp_client, run, step
+from clientlib import claims, idp_client, run, step
 
 
 class NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -71,11 +71,6 @@ def location_query(headers):
     location = headers.get("Location", "")
     parsed = urllib.parse.urlparse(location)
     return location, {k: v[0] for k, v in urllib.parse.parse_qs(parsed.query).items()}
-
-
-def claims(token):
-    payload = token.split(".")[1]
-    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
 
 
 def token_endpoint(endpoint, form):

@@ -21,6 +21,7 @@ use super::tokens::complete_sign_in;
 use crate::clients::ClientCall;
 use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
+use crate::hooks::token_source;
 use crate::lambda::{self, Event, Trigger};
 use crate::users::{self, lockout, User};
 use crate::{hooks, sealed};
@@ -263,7 +264,9 @@ async fn decided(
         Decision::Tokens => match target.user {
             Some(user) => {
                 let auth_time = if auth_time == 0 { ctx.now_ms() / 1000 } else { auth_time };
-                Ok(Step::SignedIn(complete_sign_in(ctx, call, user, auth_time, None).await?))
+                Ok(Step::SignedIn(
+                    complete_sign_in(ctx, call, user, (auth_time, token_source::AUTHENTICATION), None).await?,
+                ))
             }
             None => Err(wrong_password()),
         },

@@ -19,6 +19,7 @@ use super::tokens::complete_sign_in;
 use crate::clients::ClientCall;
 use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
+use crate::hooks::token_source;
 use crate::users::attributes::{check_changes, check_required, Writer};
 use crate::users::{self, lockout, password, User};
 use crate::{devices, hooks, sealed};
@@ -323,7 +324,8 @@ pub(super) async fn device_password_verifier(ctx: &Ctx, call: &ClientCall, respo
     if !matches {
         return Err(wrong_password());
     }
-    Ok(Step::SignedIn(complete_sign_in(ctx, call, user, auth_time, Some(&device_key)).await?))
+    let source = (auth_time, token_source::AUTHENTICATE_DEVICE);
+    Ok(Step::SignedIn(complete_sign_in(ctx, call, user, source, Some(&device_key)).await?))
 }
 
 /// A PASSWORD_VERIFIER or DEVICE_PASSWORD_VERIFIER answer, opened and checked for its
@@ -608,21 +610,22 @@ async fn after_password(ctx: &Ctx, call: &ClientCall, user: User, device: Option
                     available: None,
                 }));
             }
-            mfa_or_tokens(ctx, call, user, auth_time, device).await
+            mfa_or_tokens(ctx, call, user, (auth_time, token_source::AUTHENTICATION), device).await
         }
     }
 }
 
-/// After the first factor: an MFA challenge if the pool and user call for one, else tokens.
+/// After the first factor: an MFA challenge if the pool and user call for one, else tokens
+/// (`source`: the PreTokenGeneration trigger source of tokens issued right away).
 async fn mfa_or_tokens(
     ctx: &Ctx,
     call: &ClientCall,
     user: User,
-    auth_time: i64,
+    (auth_time, source): (i64, &str),
     device: Option<&str>,
 ) -> ApiResult<Step> {
     match mfa::next_challenge(ctx, call, &user).await? {
-        None => Ok(Step::SignedIn(complete_sign_in(ctx, call, user, auth_time, device).await?)),
+        None => Ok(Step::SignedIn(complete_sign_in(ctx, call, user, (auth_time, source), device).await?)),
         Some((name, parameters)) => user_challenge(ctx, call, &user, name, parameters, auth_time),
     }
 }
@@ -687,5 +690,6 @@ pub(super) async fn new_password(
     user.set_status(UserStatusType::Confirmed);
     user.doc.temporary_password_expires_ms = None;
     users::save_user_or_fail(ctx, &pool, &mut user).await?;
-    mfa_or_tokens(ctx, call, user, session.auth_time, responses.device_key()).await
+    let source = (session.auth_time, token_source::NEW_PASSWORD_CHALLENGE);
+    mfa_or_tokens(ctx, call, user, source, responses.device_key()).await
 }

@@ -13,6 +13,7 @@ use super::tokens::complete_sign_in;
 use crate::clients::ClientCall;
 use crate::context::Ctx;
 use crate::error::{ApiError, ApiResult};
+use crate::hooks::token_source;
 use crate::hooks_messages::{self, Occasion, Outgoing};
 use crate::records::PoolDoc;
 use crate::users::delivery::{self, Channel};
@@ -276,5 +277,8 @@ pub(super) async fn answer(
         _ => return Err(ApiError::internal("not an MFA challenge")),
     }
     use_once(ctx, &opened.nonce, opened.expires_ms).await?;
-    Ok(Step::SignedIn(complete_sign_in(ctx, call, user, opened.auth_time, responses.device_key()).await?))
+    Ok(Step::SignedIn(
+        complete_sign_in(ctx, call, user, (opened.auth_time, token_source::AUTHENTICATION), responses.device_key())
+            .await?,
+    ))
 }

@@ -39,21 +39,21 @@ pub fn validity_secs(
     value.map(i64::from).unwrap_or(default) * per_unit
 }
 
-/// Issues the tokens of a completed sign-in, after clearing the user's guess counter. With
+/// Issues the tokens of a completed sign-in, after clearing the user's guess counter;
+/// `source` is the PreTokenGeneration trigger source naming how the sign-in ended. With
 /// device tracking on, a known device is named in the access token; an unknown one is
 /// registered and returned as NewDeviceMetadata.
 pub(super) async fn complete_sign_in(
     ctx: &Ctx,
     call: &ClientCall,
     mut user: User,
-    auth_time: i64,
+    (auth_time, source): (i64, &str),
     given_device: Option<&str>,
 ) -> ApiResult<Tokens> {
     lockout::sign_in_succeeded(ctx, &call.pool_id, &user.record.username_key).await?;
     let tracks_devices = call.pool.pool.device_configuration.is_some();
     let known = given_device.filter(|k| user.doc.device(k).is_some()).map(str::to_owned);
     hooks::post_authentication(ctx, call, &user, tracks_devices && known.is_none()).await?;
-    let source = token_source::AUTHENTICATION;
     if !tracks_devices {
         return issue(ctx, call, &user, (auth_time, source), None, None, None).await;
     }
