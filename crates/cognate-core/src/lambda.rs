@@ -159,7 +159,7 @@ pub async fn invoke(ctx: &Ctx, function: &str, event: Event<'_>) -> ApiResult<Ma
             tracing::warn!(request_id = %ctx.request_id, trigger, function, detail, "Lambda trigger not invoked");
             Err(ApiError::new(
                 ErrorCode::UnexpectedLambdaException,
-                format!("{trigger} invocation failed due to error {detail}."),
+                format!("{trigger} invocation failed due to error {}.", public_reason(&detail)),
             ))
         }
         Err(Failure::Unrecognizable) => {
@@ -294,6 +294,22 @@ pub fn invoke_queued(ctx: &Ctx, function: &str, event: Event<'_>) {
     });
 }
 
+/// What a caller is told of a function nobody ran: the kind of failure, in Cognito's words
+/// where it has them, without the addresses in `detail` (those go to the log).
+fn public_reason(detail: &str) -> String {
+    if detail.contains("did not answer within") {
+        "Socket timeout while invoking Lambda function".into()
+    } else if let Some(message) = detail.strip_prefix("HTTP 404: ") {
+        format!("ResourceNotFoundException: {message}")
+    } else if detail.starts_with("no way to run") {
+        detail.to_owned()
+    } else if detail.starts_with("HTTP 429") {
+        "TooManyRequestsException".into()
+    } else {
+        "the Lambda service could not be reached".into()
+    }
+}
+
 /// `my-function` of `arn:aws:lambda:us-east-1:123456789012:function:my-function[:alias]`.
 fn function_name(function: &str) -> &str {
     match function.split(':').collect::<Vec<_>>().as_slice() {
@@ -362,6 +378,18 @@ mod tests {
         assert_eq!(function_name("arn:aws:lambda:us-east-1:123456789012:function:pre-sign-up"), "pre-sign-up");
         assert_eq!(function_name("arn:aws:lambda:us-east-1:123456789012:function:f:live"), "f");
         assert_eq!(function_name("plain-name"), "plain-name");
+    }
+
+    #[test]
+    fn callers_are_told_the_kind_of_failure_not_the_address() {
+        let timeout = "http://10.0.0.7:9001 could not be reached: http://10.0.0.7:9001/x did not answer within 5s";
+        assert_eq!(public_reason(timeout), "Socket timeout while invoking Lambda function");
+        assert_eq!(
+            public_reason("HTTP 404: Function not found: f"),
+            "ResourceNotFoundException: Function not found: f"
+        );
+        let refused = "http://10.0.0.7:9001 could not be reached: connect 10.0.0.7:9001: refused";
+        assert!(!public_reason(refused).contains("10.0.0.7"));
     }
 
     #[test]

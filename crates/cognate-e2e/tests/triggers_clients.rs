@@ -167,7 +167,7 @@ async fn failures(r: &Value, host: &LambdaHost) {
     let message = slow["message"].as_str().unwrap_or_default();
     assert!(
         message.starts_with("PreSignUp invocation failed due to error ")
-            && message.contains("did not answer within 5s"),
+            && message.contains("Socket timeout while invoking Lambda function"),
         "{message}"
     );
     assert!(out["slowSeconds"].as_f64().unwrap_or_default() >= 15.0, "three attempts of 5 s each: {out}");
