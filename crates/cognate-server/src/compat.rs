@@ -27,5 +27,12 @@ pub fn render() -> String {
         }
         out.push('\n');
     }
+    out.push_str(TRIGGERS);
     out
 }
+
+/// The Lambda triggers and the sources Cognate runs them for (their tests are in
+/// crates/cognate-e2e/tests/triggers*.rs).
+const TRIGGERS: &str = "## Lambda triggers
+
+| trigger | trigger sources run | not run |\n|---|---|---|\n| PreSignUp | PreSignUp_SignUp, _AdminCreateUser, _ExternalProvider | |\n| PostConfirmation | PostConfirmation_ConfirmSignUp (ConfirmSignUp, AdminConfirmSignUp), _ConfirmForgotPassword | |\n| PreAuthentication | PreAuthentication_Authentication (userNotFound for unknown logins where the client hides user existence) | |\n| PostAuthentication | PostAuthentication_Authentication | |\n| Define/Create/VerifyAuthChallenge | CUSTOM_AUTH, with or without SRP first | USER_AUTH has no custom path |\n| PreTokenGeneration V1_0, V2_0, V3_0 | TokenGeneration_Authentication, _HostedAuth, _NewPasswordChallenge, _AuthenticateDevice, _RefreshTokens, _ClientCredentials (V3_0) | |\n| UserMigration | UserMigration_Authentication (plain-password flows), _ForgotPassword | SRP sign-ins (no password to give the function, as in Cognito) |\n| CustomMessage | _SignUp, _AdminCreateUser, _ResendCode, _ForgotPassword, _UpdateUserAttribute, _VerifyUserAttribute, _Authentication | links (`{##...##}`) |\n| CustomEmailSender, CustomSMSSender | the same sources; codes in the AWS Encryption SDK format under `--custom-sender-key` | _AccountTakeOverNotification |\n| InboundFederation | InboundFederation_ExternalProvider (OIDC providers) | SAML, social providers |\n| Cognito Sync SyncTrigger | UpdateRecords with an identity's credentials | |\n";
