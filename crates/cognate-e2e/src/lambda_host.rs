@@ -106,3 +106,35 @@ macro_rules! with_lambda_on_both_stores {
         }
     };
 }
+
+/// A trigger function's ARN in the default account and region.
+pub fn arn(name: &str) -> String {
+    format!("arn:aws:lambda:us-east-1:000000000000:function:{name}")
+}
+
+/// A pool with `config` (and whatever `more` sets) and an app client allowing the password
+/// flows (admin and public) and refreshes; returns (pool, client).
+pub async fn pool_with_triggers(
+    server: &crate::Server,
+    config: crate::idp::types::LambdaConfigType,
+    more: impl FnOnce(crate::CreatePool) -> crate::CreatePool,
+) -> (String, String) {
+    use crate::idp::types::ExplicitAuthFlowsType as Flow;
+    let pool = server.new_pool(|p| more(p.lambda_config(config))).await;
+    let client = crate::ok(
+        server
+            .idp()
+            .create_user_pool_client()
+            .user_pool_id(&pool)
+            .client_name(crate::unique_name("app"))
+            .explicit_auth_flows(Flow::AllowAdminUserPasswordAuth)
+            .explicit_auth_flows(Flow::AllowUserPasswordAuth)
+            .explicit_auth_flows(Flow::AllowRefreshTokenAuth)
+            .send()
+            .await,
+    )
+    .user_pool_client
+    .and_then(|c| c.client_id)
+    .expect("client id");
+    (pool, client)
+}

@@ -4,18 +4,14 @@
 //! applied (refusals, auto-confirmation, claims and scopes), their failures reported as
 //! Cognito's three Lambda errors with nothing half-done. SQLite and PostgreSQL.
 
+use cognate_e2e::idp::types::VerifiedAttributeType;
 use cognate_e2e::idp::types::{
     AuthFlowType, ExplicitAuthFlowsType, LambdaConfigType, PreTokenGenerationLambdaVersionType,
     PreTokenGenerationVersionConfigType,
 };
-use cognate_e2e::lambda_host::LambdaHost;
-use cognate_e2e::{attr, b64url_decode, expect_err, ok, unique_name, Server, PASSWORD};
+use cognate_e2e::lambda_host::{arn, pool_with_triggers, LambdaHost};
+use cognate_e2e::{attr, b64url_decode, expect_err, ok, Server, PASSWORD};
 use serde_json::{json, Value};
-
-/// A trigger function's ARN in the default account and region.
-fn arn(name: &str) -> String {
-    format!("arn:aws:lambda:us-east-1:000000000000:function:{name}")
-}
 
 fn host() -> LambdaHost {
     LambdaHost::start(std::path::Path::new("python3"))
@@ -26,27 +22,9 @@ fn claims(token: &str) -> Value {
     serde_json::from_slice(&b64url_decode(payload)).expect("claims")
 }
 
-/// A pool with `config` and an app client allowing the password flows; returns (pool, client).
+/// A pool with `config` (emails verified by code) and an app client for the password flows.
 async fn pool_with(server: &Server, config: LambdaConfigType) -> (String, String) {
-    let pool = server
-        .new_pool(|p| {
-            p.lambda_config(config).auto_verified_attributes(cognate_e2e::idp::types::VerifiedAttributeType::Email)
-        })
-        .await;
-    let client = ok(server
-        .idp()
-        .create_user_pool_client()
-        .user_pool_id(&pool)
-        .client_name(unique_name("app"))
-        .explicit_auth_flows(ExplicitAuthFlowsType::AllowAdminUserPasswordAuth)
-        .explicit_auth_flows(ExplicitAuthFlowsType::AllowUserPasswordAuth)
-        .explicit_auth_flows(ExplicitAuthFlowsType::AllowRefreshTokenAuth)
-        .send()
-        .await)
-    .user_pool_client
-    .and_then(|c| c.client_id)
-    .expect("client id");
-    (pool, client)
+    pool_with_triggers(server, config, |p| p.auto_verified_attributes(VerifiedAttributeType::Email)).await
 }
 
 async fn confirmed_user(server: &Server, pool: &str, username: &str) {

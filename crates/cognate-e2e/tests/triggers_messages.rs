@@ -10,11 +10,11 @@ use cognate_e2e::clients::Py;
 use cognate_e2e::idp::operation::sign_up::builders::SignUpFluentBuilder;
 use cognate_e2e::idp::types::{
     AuthFlowType, ChallengeNameType, CustomEmailLambdaVersionConfigType, CustomEmailSenderLambdaVersionType,
-    CustomSmsLambdaVersionConfigType, CustomSmsSenderLambdaVersionType, DeliveryMediumType, ExplicitAuthFlowsType,
-    LambdaConfigType, SmsConfigurationType, UserPoolMfaType, VerifiedAttributeType,
+    CustomSmsLambdaVersionConfigType, CustomSmsSenderLambdaVersionType, DeliveryMediumType, LambdaConfigType,
+    SmsConfigurationType, UserPoolMfaType, VerifiedAttributeType,
 };
-use cognate_e2e::lambda_host::LambdaHost;
-use cognate_e2e::{attr, expect_err, ok, unique_name, Message, Server, PASSWORD};
+use cognate_e2e::lambda_host::{arn, pool_with_triggers, LambdaHost};
+use cognate_e2e::{attr, expect_err, ok, Message, Server, PASSWORD};
 use serde_json::{json, Value};
 
 /// The wrapping key of the custom sender codes (base64 of the bytes 0 to 31), given to the
@@ -22,10 +22,6 @@ use serde_json::{json, Value};
 const SENDER_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 
 /// A trigger function's ARN in the default account and region.
-fn arn(name: &str) -> String {
-    format!("arn:aws:lambda:us-east-1:000000000000:function:{name}")
-}
-
 /// A host for the Node handlers.
 fn node_host(_test: &str) -> Option<LambdaHost> {
     Some(LambdaHost::start(std::path::Path::new("python3")))
@@ -78,29 +74,6 @@ mod custom_senders {
     on_both_stores!(python_host: the_custom_senders_decrypt_codes_that_confirm_sign_ups);
 }
 
-/// A pool with `config` (and whatever `more` sets) and an app client allowing the password
-/// flows; returns (pool, client).
-async fn pool_with(
-    server: &Server,
-    config: LambdaConfigType,
-    more: impl FnOnce(cognate_e2e::CreatePool) -> cognate_e2e::CreatePool,
-) -> (String, String) {
-    let pool = server.new_pool(|p| more(p.lambda_config(config))).await;
-    let client = ok(server
-        .idp()
-        .create_user_pool_client()
-        .user_pool_id(&pool)
-        .client_name(unique_name("app"))
-        .explicit_auth_flows(ExplicitAuthFlowsType::AllowUserPasswordAuth)
-        .explicit_auth_flows(ExplicitAuthFlowsType::AllowRefreshTokenAuth)
-        .send()
-        .await)
-    .user_pool_client
-    .and_then(|c| c.client_id)
-    .expect("client id");
-    (pool, client)
-}
-
 async fn last_message(server: &Server, pool: &str, user: &str) -> Message {
     server.outbox(pool, user).await.pop().unwrap_or_else(|| panic!("no message for {user}"))
 }
@@ -127,7 +100,8 @@ async fn expect_acme_message(server: &Server, pool: &str, user: &str, source: &s
 /// replaced by the pool's template; a function refusing a new code leaves the old one working.
 async fn codes_for_sign_up_reset_and_attributes_are_the_functions_messages(server: &Server, host: &LambdaHost) {
     let config = LambdaConfigType::builder().custom_message(arn("custom-message")).build();
-    let (pool, client) = pool_with(server, config, |p| p.auto_verified_attributes(VerifiedAttributeType::Email)).await;
+    let (pool, client) =
+        pool_with_triggers(server, config, |p| p.auto_verified_attributes(VerifiedAttributeType::Email)).await;
     let idp = server.idp();
     let sign_up = |username: &str| {
         idp.sign_up()
@@ -202,7 +176,7 @@ async fn codes_for_sign_up_reset_and_attributes_are_the_functions_messages(serve
 /// function that fails an invitation or a sign-up's message leaves nobody created.
 async fn invitations_mfa_codes_and_a_failing_function(server: &Server, host: &LambdaHost) {
     let config = LambdaConfigType::builder().custom_message(arn("custom-message")).build();
-    let (pool, client) = pool_with(server, config.clone(), |p| {
+    let (pool, client) = pool_with_triggers(server, config.clone(), |p| {
         p.auto_verified_attributes(VerifiedAttributeType::Email)
             .mfa_configuration(UserPoolMfaType::On)
             .sms_configuration(
@@ -300,7 +274,8 @@ async fn the_custom_senders_decrypt_codes_that_confirm_sign_ups(server: &Server,
     let email_sender = email_sender();
     let kms_key = "arn:aws:kms:us-east-1:000000000000:key/1234abcd-12ab-34cd-56ef-1234567890ab";
     let config = LambdaConfigType::builder().custom_email_sender(email_sender).kms_key_id(kms_key).build();
-    let (pool, client) = pool_with(server, config, |p| p.auto_verified_attributes(VerifiedAttributeType::Email)).await;
+    let (pool, client) =
+        pool_with_triggers(server, config, |p| p.auto_verified_attributes(VerifiedAttributeType::Email)).await;
     let started = std::time::Instant::now();
     let signed_up = sign_up_sam(server, &client).client_metadata("sleep", "3").send().await;
     let details = ok(signed_up).code_delivery_details.expect("where the code went");
@@ -330,7 +305,7 @@ async fn the_custom_senders_decrypt_codes_that_confirm_sign_ups(server: &Server,
         .expect("SMS sender");
     let config = LambdaConfigType::builder().custom_sms_sender(sms_sender).kms_key_id(kms_key).build();
     let (pool, client) =
-        pool_with(server, config, |p| p.auto_verified_attributes(VerifiedAttributeType::PhoneNumber)).await;
+        pool_with_triggers(server, config, |p| p.auto_verified_attributes(VerifiedAttributeType::PhoneNumber)).await;
     let sign_up = server.idp().sign_up().client_id(&client).username("sue").password(PASSWORD);
     ok(sign_up.user_attributes(attr("phone_number", "+15555550123")).send().await);
     let calls = host.finished_calls("custom_sender", 2).await;
@@ -349,7 +324,8 @@ async fn without_a_custom_sender_key_codes_are_refused() {
     let host = LambdaHost::start(std::path::Path::new("python3"));
     let server = Server::sqlite_with(&["--lambda-endpoint", &host.url]).await;
     let config = LambdaConfigType::builder().custom_email_sender(email_sender()).build();
-    let (pool, client) = pool_with(&server, config, |p| p.auto_verified_attributes(VerifiedAttributeType::Email)).await;
+    let (pool, client) =
+        pool_with_triggers(&server, config, |p| p.auto_verified_attributes(VerifiedAttributeType::Email)).await;
     let refused = expect_err(sign_up_sam(&server, &client).send().await);
     assert_eq!(refused.code, "UnexpectedLambdaException");
     assert!(refused.message.contains("--custom-sender-key"), "{}", refused.message);
