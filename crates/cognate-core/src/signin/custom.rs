@@ -10,13 +10,13 @@
 
 use std::collections::BTreeMap;
 
-use cognate_api::idp::{ChallengeNameType, UserStatusType};
+use cognate_api::idp::ChallengeNameType;
 use cognate_api::ErrorCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::state::{session_validity_ms, use_once, ChallengeResult};
-use super::step::{not_authorized, wrong_password, Challenge, Params, Step};
+use super::step::{not_authorized, refuse_unusable, wrong_password, Challenge, Params, Step};
 use super::tokens::complete_sign_in;
 use crate::clients::ClientCall;
 use crate::context::Ctx;
@@ -99,7 +99,7 @@ pub(super) async fn start(ctx: &Ctx, call: &ClientCall, params: &Params) -> ApiR
     };
     lockout::refuse_if_locked(ctx, &call.pool_id, &key).await?;
     if let Some(user) = &user {
-        check_status(user)?;
+        refuse_unusable(user)?;
     }
     hooks::pre_authentication(ctx, call, user.as_ref(), login).await?;
     let target = Target { user, key, login: login.to_owned() };
@@ -114,22 +114,6 @@ pub(super) async fn start(ctx: &Ctx, call: &ClientCall, params: &Params) -> ApiR
     decided(ctx, call, target, Vec::new(), decision, 0).await.map(Started::Step)
 }
 
-/// A user who may not sign in at all.
-fn check_status(user: &User) -> ApiResult<()> {
-    if !user.record.enabled {
-        return Err(not_authorized("User is disabled."));
-    }
-    match user.status() {
-        UserStatusType::Unconfirmed => {
-            Err(ApiError::new(ErrorCode::UserNotConfirmedException, "User is not confirmed."))
-        }
-        UserStatusType::ResetRequired => {
-            Err(ApiError::new(ErrorCode::PasswordResetRequiredException, "Password reset required for the user"))
-        }
-        _ => Ok(()),
-    }
-}
-
 /// After the SRP password check of a custom sign-in: Define sees PASSWORD_VERIFIER passed.
 pub(super) async fn after_password(
     ctx: &Ctx,
@@ -137,7 +121,7 @@ pub(super) async fn after_password(
     user: User,
     mut history: Vec<ChallengeResult>,
 ) -> ApiResult<Step> {
-    check_status(&user)?;
+    refuse_unusable(&user)?;
     history.push(ChallengeResult::passed("PASSWORD_VERIFIER", true));
     let target =
         Target { key: user.record.username_key.to_string(), login: user.record.username.clone(), user: Some(user) };

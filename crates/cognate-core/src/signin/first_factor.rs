@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use super::mfa;
 use super::state::{new_session, open_session, session_validity_ms, use_once, ChallengeResult, SecretBlock};
-use super::step::{challenge_step, not_authorized, wrong_password, Challenge, Params, Step};
+use super::step::{challenge_step, not_authorized, refuse_unusable, wrong_password, Challenge, Params, Step};
 use super::tokens::complete_sign_in;
 
 use crate::clients::ClientCall;
@@ -578,16 +578,8 @@ fn is_code_challenge(name: &ChallengeNameType) -> bool {
 }
 
 async fn after_password(ctx: &Ctx, call: &ClientCall, user: User, device: Option<&str>) -> ApiResult<Step> {
-    if !user.record.enabled {
-        return Err(not_authorized("User is disabled."));
-    }
+    refuse_unusable(&user)?;
     match user.status() {
-        UserStatusType::Unconfirmed => {
-            Err(ApiError::new(ErrorCode::UserNotConfirmedException, "User is not confirmed."))
-        }
-        UserStatusType::ResetRequired => {
-            Err(ApiError::new(ErrorCode::PasswordResetRequiredException, "Password reset required for the user"))
-        }
         UserStatusType::ForceChangePassword => {
             if user.doc.temporary_password_expires_ms.is_some_and(|t| t <= ctx.now_ms()) {
                 return Err(not_authorized("Temporary password has expired and must be reset by an administrator."));

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use cognate_api::idp::{AuthenticationResultType, ChallengeNameType, NewDeviceMetadataType};
+use cognate_api::idp::{AuthenticationResultType, ChallengeNameType, NewDeviceMetadataType, UserStatusType};
 use cognate_api::{ErrorCode, Sensitive};
 
 use super::state::new_session;
@@ -35,6 +35,23 @@ pub struct Challenge {
 
 pub fn not_authorized(message: &str) -> ApiError {
     ApiError::new(ErrorCode::NotAuthorizedException, message)
+}
+
+/// Refuses a user who may not sign in at all, whatever they prove: disabled, unconfirmed, or
+/// bound to reset their password.
+pub fn refuse_unusable(user: &crate::users::User) -> ApiResult<()> {
+    if !user.record.enabled {
+        return Err(not_authorized("User is disabled."));
+    }
+    match user.status() {
+        UserStatusType::Unconfirmed => {
+            Err(ApiError::new(ErrorCode::UserNotConfirmedException, "User is not confirmed."))
+        }
+        UserStatusType::ResetRequired => {
+            Err(ApiError::new(ErrorCode::PasswordResetRequiredException, "Password reset required for the user"))
+        }
+        _ => Ok(()),
+    }
 }
 
 pub fn wrong_password() -> ApiError {
