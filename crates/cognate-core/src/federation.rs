@@ -280,7 +280,10 @@ async fn saml_metadata(ctx: &Ctx, provider: &StoredIdentityProvider) -> ApiResul
     let text = match (provider.details.get("MetadataFile"), provider.details.get("MetadataURL")) {
         (Some(file), _) => file.clone(),
         (None, Some(url)) => ctx.state.fetch.get(url).await.map_err(|e| {
-            ApiError::new(ErrorCode::InternalErrorException, format!("The SAML provider's metadata could not be fetched: {e}"))
+            ApiError::new(
+                ErrorCode::InternalErrorException,
+                format!("The SAML provider's metadata could not be fetched: {e}"),
+            )
         })?,
         (None, None) => return Err(refused("The SAML identity provider has no metadata.")),
     };

@@ -1050,16 +1050,30 @@ pub async fn idp_response(
     let (Some(state_param), Some(code)) = (params.get("state"), params.get("code")) else {
         return error_page("The identity provider's answer has no code or state.");
     };
-    match cognate_core::federation::finish(&ctx, state_param, code).await {
-        Ok((call, auth, session)) => match oauth::seal_session(&ctx, &session) {
+    let finished = cognate_core::federation::finish(&ctx, state_param, code).await;
+    federated_sign_in(&state, &ctx, finished).await
+}
+
+/// The end of a sign-in through an identity provider (OIDC or SAML): the hosted session
+/// cookie and the relying party's code, or the refusal's error page.
+async fn federated_sign_in(
+    state: &AppState,
+    ctx: &Ctx,
+    finished: cognate_core::error::ApiResult<(ClientCall, Authorization, HostedSession)>,
+) -> Response {
+    match finished {
+        Ok((call, auth, session)) => match oauth::seal_session(ctx, &session) {
             Ok(sealed) => {
-                let cookies = [cookie(&state, &session_cookie(&call.pool_id), &sealed, oauth::SESSION_MS / 1000)];
-                complete(&ctx, &call, &auth, &session, &cookies).await
+                let cookies = [cookie(state, &session_cookie(&call.pool_id), &sealed, oauth::SESSION_MS / 1000)];
+                complete(ctx, &call, &auth, &session, &cookies).await
             }
             Err(err) => refused(AuthorizeError::Internal(err)),
         },
         Err(err) if err.type_name() == "InternalErrorException" => refused(AuthorizeError::Internal(err)),
-        Err(err) => error_page(&err.message),
+        Err(err) => {
+            tracing::info!(error = %err.message, "sign-in through an identity provider refused");
+            error_page(&err.message)
+        }
     }
 }
 
@@ -1090,18 +1104,6 @@ pub async fn saml_response(State(state): State<Arc<AppState>>, req: Request) -> 
             &[],
         );
     };
-    match cognate_core::federation::finish_saml(&ctx, relay_state, saml_response).await {
-        Ok((call, auth, session)) => match oauth::seal_session(&ctx, &session) {
-            Ok(sealed) => {
-                let cookies = [cookie(&state, &session_cookie(&call.pool_id), &sealed, oauth::SESSION_MS / 1000)];
-                complete(&ctx, &call, &auth, &session, &cookies).await
-            }
-            Err(err) => refused(AuthorizeError::Internal(err)),
-        },
-        Err(err) if err.type_name() == "InternalErrorException" => refused(AuthorizeError::Internal(err)),
-        Err(err) => {
-            tracing::info!(error = %err.message, "SAML response refused");
-            error_page(&err.message)
-        }
-    }
+    let finished = cognate_core::federation::finish_saml(&ctx, relay_state, saml_response).await;
+    federated_sign_in(&state, &ctx, finished).await
 }

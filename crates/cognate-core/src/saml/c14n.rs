@@ -202,7 +202,10 @@ mod tests {
     #[test]
     fn inclusive_prefixes_are_rendered_when_in_scope() {
         let xml = r#"<r:root xmlns:r="urn:r" xmlns:xs="urn:xs"><r:child/></r:root>"#;
-        assert_eq!(c14n(xml, "child", false, &["xs", "nope"]), r#"<r:child xmlns:r="urn:r" xmlns:xs="urn:xs"></r:child>"#);
+        assert_eq!(
+            c14n(xml, "child", false, &["xs", "nope"]),
+            r#"<r:child xmlns:r="urn:r" xmlns:xs="urn:xs"></r:child>"#
+        );
     }
 
     #[test]

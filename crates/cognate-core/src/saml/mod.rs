@@ -109,9 +109,8 @@ fn xml_escape(text: &str) -> String {
 fn instant(ms: i64) -> String {
     let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let format = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
     at.format(&format).unwrap_or_default()
 }
 
@@ -260,7 +259,9 @@ fn check_response(response: Node, assertion: Node, expected: &Expected) -> Resul
                 && check_window(data, now, "").is_ok()
         });
     if !confirmed {
-        return Err("The SAML assertion's subject is not confirmed for this sign-in (recipient, request or time).".into());
+        return Err(
+            "The SAML assertion's subject is not confirmed for this sign-in (recipient, request or time).".into()
+        );
     }
     let mut attributes = Map::new();
     for statement in assertion.children().filter(|n| is(n, ASSERTION, "AttributeStatement")) {
@@ -299,8 +300,8 @@ fn verify_signature(doc: &Document, element: Node, signature: Node, certs: &[Vec
         return Err(bad("the signed element's ID is not unique"));
     }
     let signed_info = child(signature, DSIG, "SignedInfo").ok_or_else(|| bad("no SignedInfo"))?;
-    let (c14n_comments, c14n_prefixes) =
-        c14n_method(child(signed_info, DSIG, "CanonicalizationMethod")).ok_or_else(|| bad("unsupported canonicalization"))?;
+    let (c14n_comments, c14n_prefixes) = c14n_method(child(signed_info, DSIG, "CanonicalizationMethod"))
+        .ok_or_else(|| bad("unsupported canonicalization"))?;
     let method = child(signed_info, DSIG, "SignatureMethod").and_then(|m| m.attribute("Algorithm"));
     if method != Some(RSA_SHA256) {
         return Err(bad(&format!("signature method {} (only RSA-SHA256 is accepted)", method.unwrap_or("none"))));
