@@ -173,6 +173,15 @@ async fn sign_in_through_a_saml_identity_provider() {
     let user = s.server.get_user(&s.pool, "Corp_sam@example.com").await;
     assert_eq!(cognate_e2e::attr_of(user.user_attributes(), "given_name"), Some("Sam"));
 
+    // A response signed as a whole (the Response's signature covers its Assertion), not
+    // the Assertion by itself, signs in too.
+    let location = authorize(&s).await;
+    let signed = json!({"signAssertion": false, "signMessage": true});
+    let whole = respond(&s, &s.idp, &location, "whole@example.com", signed).await;
+    let (status, callback, body) = post(&s, &whole).await;
+    assert!(callback.is_some_and(|c| c.starts_with(&format!("{CALLBACK}?code="))), "{status} {body}");
+    s.server.get_user(&s.pool, "Corp_whole@example.com").await;
+
     // The same response again: its request is spent.
     let (status, callback, body) = post(&s, &response).await;
     assert!(status >= 400 && callback.is_none() && body.contains("used already"), "replay: {status} {body}");
@@ -224,6 +233,18 @@ async fn forged_and_misdirected_saml_responses_are_refused() {
         ),
         ("for another ACS", s.idp.clone(), json!({"destination": "https://evil.test/acs"}), "another destination"),
         ("wrapped: a second, unsigned Assertion", s.idp.clone(), json!({"wrap": true}), "2 assertions"),
+        (
+            "wrapped around a signed Response",
+            s.idp.clone(),
+            json!({"signAssertion": false, "signMessage": true, "wrap": true}),
+            "2 assertions",
+        ),
+        (
+            "the signed Response's Assertion changed",
+            s.idp.clone(),
+            json!({"signAssertion": false, "signMessage": true, "replace": [["eve@example.com", "root@example.com"]]}),
+            "digest mismatch",
+        ),
     ];
     for (what, idp, override_, expected) in cases {
         let location = authorize(&s).await;

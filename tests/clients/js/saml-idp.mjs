@@ -8,7 +8,9 @@
 //    "user": {nameID, attributes: {name: value}}, "override": {...}}: the AuthnRequest read
 //     from the Location (HTTP-Redirect binding: base64 of raw DEFLATE) and a signed
 //     SAMLResponse for it, with the RelayState to post back. `override` replaces values of
-//     the response (audience, inResponseTo, notOnOrAfter, notBefore, recipient, destination).
+//     the response (audience, inResponseTo, notOnOrAfter, notBefore, recipient, destination),
+//     chooses what is signed (signAssertion, default true; signMessage: the Response) and
+//     tampers with it after signing (replace, wrap: see tamper).
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -70,7 +72,7 @@ async function respond({ idp: settings, location, user, override = {} }) {
   const sp = samlify.ServiceProvider({
     entityID: override.audience ?? request.issuer,
     assertionConsumerService: [{ Binding: binding.post, Location: request.acs }],
-    wantAssertionsSigned: true,
+    wantAssertionsSigned: override.signAssertion ?? true,
     wantMessageSigned: Boolean(override.signMessage),
   });
   const now = new Date();
