@@ -423,3 +423,94 @@ fn rsa_public_key(cert: &[u8]) -> Option<&[u8]> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Against a response samlify's IdP signed (tests/clients/js/saml-idp.mjs, kept in
+    //! testdata/ with its metadata), read at a fixed instant so that it stays valid.
+    use super::*;
+
+    const METADATA: &str = include_str!("testdata/idp-metadata.xml");
+    const RESPONSE: &str = include_str!("testdata/response.xml");
+    const ACS: &str = "https://sp.example.test/saml2/idpresponse";
+    const AUDIENCE: &str = "urn:amazon:cognito:sp:us-east-1_test";
+
+    fn verify_at(xml: &str, request_id: &str, now: &str) -> Result<Verified, String> {
+        let metadata = parse_metadata(METADATA).unwrap();
+        let now_ms = parse_instant(now).unwrap();
+        let expected = Expected { acs_url: ACS, audience: AUDIENCE, request_id, metadata: &metadata, now_ms };
+        verify_response(&STANDARD.encode(xml), &expected)
+    }
+
+    fn verify(xml: &str) -> Result<Verified, String> {
+        verify_at(xml, "_request1", "2026-12-05T03:12:00Z")
+    }
+
+    #[test]
+    fn reads_the_metadata() {
+        let metadata = parse_metadata(METADATA).unwrap();
+        assert_eq!(metadata.entity_id, "https://idp.example.test/saml");
+        assert_eq!(metadata.sso_url, "https://idp.example.test/sso");
+        assert_eq!(metadata.signing_certs.len(), 1);
+        assert!(rsa_public_key(&metadata.signing_certs[0]).is_some());
+    }
+
+    #[test]
+    fn accepts_the_signed_response() {
+        let verified = verify(RESPONSE).unwrap();
+        assert_eq!(verified.subject, "eve@example.com");
+        assert_eq!(verified.attributes["given_name"], "Eve");
+    }
+
+    #[test]
+    fn a_comment_cannot_truncate_the_signed_name_id() {
+        // Comments are not signed (exclusive c14n without comments): the NameID read must be
+        // all of its text, not the part before the comment.
+        let xml = RESPONSE.replacen("eve@example.com</saml:NameID>", "eve@example<!---->.com</saml:NameID>", 1);
+        assert_ne!(xml, RESPONSE);
+        assert_eq!(verify(&xml).unwrap().subject, "eve@example.com");
+    }
+
+    #[test]
+    fn refuses_changes_and_weaker_algorithms() {
+        let changed = RESPONSE.replacen(">Eve<", ">Mallory<", 1);
+        assert!(verify(&changed).unwrap_err().contains("digest mismatch"));
+        let sha1 = RESPONSE.replace(RSA_SHA256, "http://www.w3.org/2000/09/xmldsig#rsa-sha1");
+        assert!(verify(&sha1).unwrap_err().contains("only RSA-SHA256"));
+        let doctype = format!("<!DOCTYPE r [<!ENTITY e \"x\">]>{RESPONSE}");
+        assert!(verify(&doctype).unwrap_err().contains("could not be read"));
+    }
+
+    #[test]
+    fn refuses_a_second_element_with_the_signed_id() {
+        let id = RESPONSE.split("<saml:Assertion").nth(1).and_then(|a| a.split("ID=\"").nth(1)).unwrap();
+        let id = id.split('"').next().unwrap();
+        let xml = RESPONSE.replacen("<samlp:Status>", &format!("<samlp:Extensions ID=\"{id}\"/><samlp:Status>"), 1);
+        assert!(verify(&xml).unwrap_err().contains("not unique"));
+    }
+
+    #[test]
+    fn refuses_the_wrong_request_time_or_signature_absence() {
+        assert!(verify_at(RESPONSE, "_other", "2026-12-05T03:12:00Z").unwrap_err().contains("another request"));
+        assert!(verify_at(RESPONSE, "_request1", "2026-12-05T04:00:00Z").unwrap_err().contains("expired"));
+        assert!(verify_at(RESPONSE, "_request1", "2026-12-05T03:00:00Z").unwrap_err().contains("not valid yet"));
+        let start = RESPONSE.find("<ds:Signature").unwrap();
+        let end = RESPONSE.find("</ds:Signature>").unwrap() + "</ds:Signature>".len();
+        let unsigned = format!("{}{}", &RESPONSE[..start], &RESPONSE[end..]);
+        assert!(verify(&unsigned).unwrap_err().contains("not signed"));
+    }
+
+    #[test]
+    fn the_authn_request_inflates_to_the_request() {
+        let metadata = parse_metadata(METADATA).unwrap();
+        let url = authn_request_url(&metadata, "_abc", "us-east-1_test", ACS, 0, "relay");
+        let query = url.strip_prefix("https://idp.example.test/sso?SAMLRequest=").unwrap();
+        let encoded = query.split('&').next().unwrap().replace("%2B", "+").replace("%2F", "/").replace("%3D", "=");
+        let inflated = miniz_oxide::inflate::decompress_to_vec(&STANDARD.decode(encoded).unwrap()).unwrap();
+        let request = String::from_utf8(inflated).unwrap();
+        assert!(request.contains("ID=\"_abc\""), "{request}");
+        assert!(request.contains(&format!("AssertionConsumerServiceURL=\"{ACS}\"")), "{request}");
+        assert!(request.contains("<saml:Issuer>urn:amazon:cognito:sp:us-east-1_test</saml:Issuer>"), "{request}");
+        assert!(url.ends_with("&RelayState=relay"), "{url}");
+    }
+}
