@@ -3,7 +3,8 @@
 //! with an AuthnRequest (HTTP-Redirect binding); the IdP, samlify's IdP side in
 //! tests/clients/js/saml-idp.mjs, answers a signed Response, posted to /saml2/idpresponse;
 //! the app gets its code and the ID token has the mapped attributes and the `identities`
-//! claim. Responses that are tampered with, signed by another key, for another audience,
+//! claim (metadata given as MetadataFile, or as a MetadataURL this test serves).
+//! Responses that are tampered with, signed by another key, for another audience or ACS,
 //! expired, for another request, replayed, or wrapped (a second, unsigned Assertion) are
 //! refused and create nobody. The browser is plain HTTP without redirects followed.
 
@@ -33,19 +34,51 @@ async fn keys(js: &Js) -> Value {
     js.run("saml-idp.mjs", json!({"command": "keys"})).await
 }
 
-async fn setup(js: Js) -> Setup {
+/// Serves `metadata` at `http://127.0.0.1:{port}/metadata` until the test ends: the
+/// provider's MetadataURL.
+async fn serve_metadata(metadata: String) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/metadata", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut request = [0u8; 4096];
+            let _ = socket.read(&mut request).await;
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/samlmetadata+xml\r\ncontent-length: {}\r\n\
+                 connection: close\r\n\r\n{metadata}",
+                metadata.len()
+            );
+            let _ = socket.write_all(answer.as_bytes()).await;
+        }
+    });
+    url
+}
+
+/// How the provider is given its metadata.
+enum Metadata {
+    File,
+    Url,
+}
+
+async fn setup(js: Js, given: Metadata) -> Setup {
     let server = Server::sqlite().await;
     let pool = server.new_pool(|p| p).await;
     let (own, stranger) = (keys(&js).await, keys(&js).await);
     let idp = json!({"entityID": ENTITY_ID, "ssoUrl": SSO_URL, "key": own["key"], "cert": own["cert"]});
     let metadata = js.run("saml-idp.mjs", json!({"command": "metadata", "idp": idp})).await;
+    let metadata = metadata["metadata"].as_str().expect("metadata").to_owned();
+    let (key, value) = match given {
+        Metadata::File => ("MetadataFile", metadata),
+        Metadata::Url => ("MetadataURL", serve_metadata(metadata).await),
+    };
     ok(server
         .idp()
         .create_identity_provider()
         .user_pool_id(&pool)
         .provider_name("Corp")
         .provider_type(IdentityProviderTypeType::Saml)
-        .provider_details("MetadataFile", metadata["metadata"].as_str().expect("metadata"))
+        .provider_details(key, value)
         .attribute_mapping("email", "email")
         .attribute_mapping("given_name", "given_name")
         .send()
@@ -132,7 +165,7 @@ async fn sign_in_through_a_saml_identity_provider() {
     let Some(js) = Js::get("sign_in_through_a_saml_identity_provider") else {
         return;
     };
-    let s = setup(js).await;
+    let s = setup(js, Metadata::File).await;
     let location = authorize(&s).await;
     assert!(location.starts_with(&format!("{SSO_URL}?SAMLRequest=")), "{location}");
     let response = respond(&s, &s.idp, &location, "sam@example.com", json!({})).await;
@@ -192,7 +225,7 @@ async fn forged_and_misdirected_saml_responses_are_refused() {
     let Some(js) = Js::get("forged_and_misdirected_saml_responses_are_refused") else {
         return;
     };
-    let s = setup(js).await;
+    let s = setup(js, Metadata::File).await;
     let other_key =
         json!({"entityID": ENTITY_ID, "ssoUrl": SSO_URL, "key": s.stranger["key"], "cert": s.stranger["cert"]});
     // Another key, presenting the metadata's certificate in KeyInfo: the signature fails.
@@ -260,4 +293,21 @@ async fn forged_and_misdirected_saml_responses_are_refused() {
     let (status, _, body) = post(&s, &response).await;
     assert!(status == 501 && body.contains("IdP-initiated"), "{status} {body}");
     assert_eq!(user_count(&s).await, 0);
+}
+
+/// A provider given by MetadataURL: its metadata is fetched (at the sign-in's start and at
+/// the response) and the sign-in works as with a MetadataFile.
+#[tokio::test]
+async fn sign_in_with_metadata_from_a_url() {
+    let Some(js) = Js::get("sign_in_with_metadata_from_a_url") else {
+        return;
+    };
+    let s = setup(js, Metadata::Url).await;
+    let location = authorize(&s).await;
+    assert!(location.starts_with(&format!("{SSO_URL}?SAMLRequest=")), "{location}");
+    let response = respond(&s, &s.idp, &location, "url@example.com", json!({})).await;
+    let (status, callback, body) = post(&s, &response).await;
+    assert!(callback.is_some_and(|c| c.starts_with(&format!("{CALLBACK}?code="))), "{status} {body}");
+    let user = s.server.get_user(&s.pool, "Corp_url@example.com").await;
+    assert_eq!(cognate_e2e::attr_of(user.user_attributes(), "email"), Some("url@example.com"));
 }
