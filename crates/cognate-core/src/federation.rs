@@ -259,7 +259,7 @@ pub async fn finish(ctx: &Ctx, state: &str, code: &str) -> ApiResult<(ClientCall
         said["userInfo"] = Value::Object(info);
     }
     let claims = inbound_federation(ctx, &call, (&state.provider, &provider), &subject, claims, said).await?;
-    let user = federated_user(ctx, &call, &state.provider, &provider, &subject, &claims).await?;
+    let user = federated_user(ctx, &call, (&state.provider, &provider, None), &subject, &claims).await?;
     let session = session_of(ctx, &call, &user);
     Ok((call, state.authorization, session))
 }
@@ -358,7 +358,9 @@ pub async fn finish_saml(
     let claims =
         inbound_federation(ctx, &call, (&state.provider, &provider), &verified.subject, verified.attributes, said)
             .await?;
-    let user = federated_user(ctx, &call, &state.provider, &provider, &verified.subject, &claims).await?;
+    // Cognito's `identities` name a SAML user's IdP (its entity ID) as the issuer.
+    let issuer = Some(metadata.entity_id.as_str());
+    let user = federated_user(ctx, &call, (&state.provider, &provider, issuer), &verified.subject, &claims).await?;
     let session = session_of(ctx, &call, &user);
     Ok((call, state.authorization, session))
 }
@@ -440,12 +442,13 @@ async fn user_info(
     Ok(claims)
 }
 
-/// The pool's user for the provider's user, created on the first sign-in.
+/// The pool's user for the provider's user, created on the first sign-in. `issuer` is what
+/// the `identities` attribute names as the provider's issuer (null for OIDC providers, a SAML
+/// IdP's entity ID).
 async fn federated_user(
     ctx: &Ctx,
     call: &ClientCall,
-    provider_name: &str,
-    provider: &StoredIdentityProvider,
+    (provider_name, provider, issuer): (&str, &StoredIdentityProvider, Option<&str>),
     subject: &str,
     claims: &serde_json::Map<String, Value>,
 ) -> ApiResult<User> {
@@ -496,7 +499,7 @@ async fn federated_user(
         "userId": subject,
         "providerName": provider_name,
         "providerType": provider.provider_type,
-        "issuer": null,
+        "issuer": issuer,
         "primary": "true",
         "dateCreated": now.to_string(),
     }]);

@@ -203,6 +203,7 @@ async fn sign_in_through_a_saml_identity_provider() {
     assert_eq!(identities["providerType"], json!("SAML"), "{id}");
     assert_eq!(identities["providerName"], json!("Corp"), "{id}");
     assert_eq!(identities["userId"], json!("sam@example.com"), "{id}");
+    assert_eq!(identities["issuer"], json!(ENTITY_ID), "the IdP's entity ID, as Cognito names it: {id}");
     let user = s.server.get_user(&s.pool, "Corp_sam@example.com").await;
     assert_eq!(cognate_e2e::attr_of(user.user_attributes(), "given_name"), Some("Sam"));
 
