@@ -36,8 +36,12 @@ function keys() {
   const dir = mkdtempSync(join(tmpdir(), 'saml-idp-'));
   try {
     const [key, cert] = [join(dir, 'key.pem'), join(dir, 'cert.pem')];
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-days', '2',
-      '-subj', '/CN=saml-idp.test', '-keyout', key, '-out', cert], { stdio: 'pipe' });
+    try {
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-days', '2',
+        '-subj', '/CN=saml-idp.test', '-keyout', key, '-out', cert], { stdio: 'pipe' });
+    } catch (error) {
+      throw new Error(`the openssl command line makes the IdP's certificate (apt-get install openssl): ${error.message}`);
+    }
     return { key: readFileSync(key, 'utf8'), cert: readFileSync(cert, 'utf8') };
   } finally {
     rmSync(dir, { recursive: true, force: true });
