@@ -48,6 +48,10 @@ struct FederationState {
     /// 6749 4.1.3). Empty in a state sealed before it was kept: the public URL's.
     #[serde(default)]
     redirect_uri: String,
+    /// A SAML sign-in's AuthnRequest ID, which the response's InResponseTo must be. Empty
+    /// for an OIDC sign-in.
+    #[serde(default)]
+    saml_request_id: String,
 }
 
 /// The provider's endpoints: from its details, or from its issuer's discovery document.
@@ -82,8 +86,13 @@ async fn endpoints(ctx: &Ctx, provider: &StoredIdentityProvider) -> ApiResult<En
     }
 }
 
-fn public_redirect_uri(ctx: &Ctx) -> String {
-    format!("{}/oauth2/idpresponse", ctx.settings().public_url)
+/// Where OIDC providers send the browser back.
+const OIDC_PATH: &str = "/oauth2/idpresponse";
+/// Where SAML providers post their responses (the ACS URL).
+const SAML_PATH: &str = "/saml2/idpresponse";
+
+fn public_redirect_uri(ctx: &Ctx, path: &str) -> String {
+    format!("{}{path}", ctx.settings().public_url)
 }
 
 /// Where the provider sends the browser back: `/oauth2/idpresponse` on the pool's domain when
@@ -92,9 +101,10 @@ fn public_redirect_uri(ctx: &Ctx) -> String {
 /// `https://{user pool domain}/oauth2/idpresponse`, the URL registered at the provider; and
 /// so that the hosted session cookie is the domain's, where the next authorize looks for it.
 /// Anywhere else, on the public URL. The scheme is the public URL's.
-async fn redirect_uri(ctx: &Ctx, pool_id: &str, host: Option<&str>) -> ApiResult<String> {
+/// A SAML provider's ACS URL is computed the same way, with `/saml2/idpresponse` as `path`.
+async fn redirect_uri(ctx: &Ctx, pool_id: &str, host: Option<&str>, path: &str) -> ApiResult<String> {
     let Some(host) = host else {
-        return Ok(public_redirect_uri(ctx));
+        return Ok(public_redirect_uri(ctx, path));
     };
     let name = host.rsplit_once(':').map_or(host, |(name, _)| name).to_ascii_lowercase();
     // `{prefix}.auth.localhost` is a prefix domain; any other name can only be a custom one.
@@ -107,9 +117,9 @@ async fn redirect_uri(ctx: &Ctx, pool_id: &str, host: Option<&str>) -> ApiResult
         Some(domain) if domain.pool_id == pool_id && domain.custom == custom => {
             let public = &ctx.settings().public_url;
             let scheme = public.split_once("://").map_or("http", |(scheme, _)| scheme);
-            Ok(format!("{scheme}://{host}/oauth2/idpresponse"))
+            Ok(format!("{scheme}://{host}{path}"))
         }
-        _ => Ok(public_redirect_uri(ctx)),
+        _ => Ok(public_redirect_uri(ctx, path)),
     }
 }
 
@@ -144,15 +154,18 @@ pub async fn start(
         .identity_providers
         .get(provider_name)
         .ok_or_else(|| refused(format!("The identity provider {provider_name} does not exist.")))?;
+    if provider.provider_type == IdentityProviderTypeType::Saml.as_str() {
+        return start_saml(ctx, call, authorization, (provider_name, provider), host).await;
+    }
     if provider.provider_type != IdentityProviderTypeType::Oidc.as_str() {
         return Err(ApiError::new(
             ErrorCode::UnsupportedOperationException,
-            format!("Cognate signs in through OIDC identity providers only, not {}.", provider.provider_type),
+            format!("Cognate signs in through OIDC and SAML identity providers only, not {}.", provider.provider_type),
         ));
     }
     let endpoints = endpoints(ctx, provider).await?;
     let nonce = hex::encode(cognate_crypto::ids::random_bytes::<16>());
-    let redirect = redirect_uri(ctx, &call.pool_id, host).await?;
+    let redirect = redirect_uri(ctx, &call.pool_id, host, OIDC_PATH).await?;
     let state = FederationState {
         pool: call.pool_id.clone(),
         provider: provider_name.to_owned(),
@@ -160,6 +173,7 @@ pub async fn start(
         nonce: nonce.clone(),
         expires_ms: ctx.now_ms() + STATE_MS,
         redirect_uri: redirect.clone(),
+        saml_request_id: String::new(),
     };
     let state = sealed::seal(ctx, sealed::Purpose::FederationState, &state)?;
     let client_id = provider.details.get("client_id").cloned().unwrap_or_default();
@@ -195,7 +209,8 @@ pub async fn finish(ctx: &Ctx, state: &str, code: &str) -> ApiResult<(ClientCall
     let endpoints = endpoints(ctx, &provider).await?;
     let client_id = provider.details.get("client_id").cloned().unwrap_or_default();
     let secret = crate::identity_providers::client_secret(ctx, &call.pool_id, &state.provider, &provider)?;
-    let redirect = if state.redirect_uri.is_empty() { public_redirect_uri(ctx) } else { state.redirect_uri.clone() };
+    let redirect =
+        if state.redirect_uri.is_empty() { public_redirect_uri(ctx, OIDC_PATH) } else { state.redirect_uri.clone() };
     let mut form = vec![
         ("grant_type", "authorization_code"),
         ("code", code),
@@ -234,29 +249,126 @@ pub async fn finish(ctx: &Ctx, state: &str, code: &str) -> ApiResult<(ClientCall
     if let (Some(url), Some(access_token)) = (&endpoints.userinfo, tokens.get("access_token").and_then(Value::as_str)) {
         info = Some(user_info(ctx, &provider, url, access_token, &subject).await?);
     }
-    let said = Said { tokens: &tokens, id_token: &id_claims, user_info: info.as_ref() };
-    let claims = inbound_federation(ctx, &call, (&state.provider, &provider), &subject, said).await?;
-    let user = federated_user(ctx, &call, &state.provider, &provider, &subject, &claims).await?;
-    let session = HostedSession {
+    // The claims mapped: the ID token's with the userinfo answer's over them. The
+    // InboundFederation function sees the token endpoint's answer, the ID token's claims and
+    // the userinfo answer, as Cognito shows an OIDC provider's.
+    let mut claims = id_claims.clone();
+    claims.extend(info.clone().unwrap_or_default());
+    let mut said = json!({"tokenResponse": tokens, "idToken": id_claims});
+    if let Some(info) = info {
+        said["userInfo"] = Value::Object(info);
+    }
+    let claims = inbound_federation(ctx, &call, (&state.provider, &provider), &subject, claims, said).await?;
+    let user = federated_user(ctx, &call, (&state.provider, &provider, None), &subject, &claims).await?;
+    let session = session_of(ctx, &call, &user);
+    Ok((call, state.authorization, session))
+}
+
+/// The hosted session of a federated user who just signed in.
+fn session_of(ctx: &Ctx, call: &ClientCall, user: &User) -> HostedSession {
+    HostedSession {
         pool: call.pool_id.clone(),
         user: user.record.username_key.to_string(),
         sub: user.record.sub.to_string(),
         auth_time: ctx.now_ms() / 1000,
         expires_ms: ctx.now_ms() + SESSION_MS,
+    }
+}
+
+/// A SAML provider's metadata: its MetadataFile, or its MetadataURL's document.
+async fn saml_metadata(ctx: &Ctx, provider: &StoredIdentityProvider) -> ApiResult<crate::saml::IdpMetadata> {
+    let text = match (provider.details.get("MetadataFile"), provider.details.get("MetadataURL")) {
+        (Some(file), _) => file.clone(),
+        (None, Some(url)) => ctx.state.fetch.get(url).await.map_err(|e| {
+            ApiError::new(
+                ErrorCode::InternalErrorException,
+                format!("The SAML provider's metadata could not be fetched: {e}"),
+            )
+        })?,
+        (None, None) => return Err(refused("The SAML identity provider has no metadata.")),
     };
+    crate::saml::parse_metadata(&text).map_err(refused)
+}
+
+/// A SAML sign-in: the IdP's SingleSignOnService with an AuthnRequest (HTTP-Redirect binding)
+/// whose ID the sealed RelayState keeps for the response's InResponseTo.
+async fn start_saml(
+    ctx: &Ctx,
+    call: &ClientCall,
+    authorization: &Authorization,
+    (provider_name, provider): (&str, &StoredIdentityProvider),
+    host: Option<&str>,
+) -> ApiResult<String> {
+    let metadata = saml_metadata(ctx, provider).await?;
+    let acs = redirect_uri(ctx, &call.pool_id, host, SAML_PATH).await?;
+    let request_id = crate::saml::new_request_id();
+    let state = FederationState {
+        pool: call.pool_id.clone(),
+        provider: provider_name.to_owned(),
+        authorization: authorization.clone(),
+        nonce: String::new(),
+        expires_ms: ctx.now_ms() + STATE_MS,
+        redirect_uri: acs.clone(),
+        saml_request_id: request_id.clone(),
+    };
+    let relay_state = sealed::seal(ctx, sealed::Purpose::FederationState, &state)?;
+    Ok(crate::saml::authn_request_url(&metadata, &request_id, &call.pool_id, &acs, ctx.now_ms(), &relay_state))
+}
+
+/// `POST /saml2/idpresponse`: the SAML provider's response (base64) and the RelayState sent
+/// with the request. The response is verified (see [`crate::saml::verify_response`]) against
+/// the provider's metadata, this sign-in's request ID and ACS URL and the pool's SP entity
+/// ID; the request ID is spent once, so a response cannot be posted twice. Then the sign-in
+/// ends as an OIDC one: the NameID is the subject, the attributes the claims mapped.
+pub async fn finish_saml(
+    ctx: &Ctx,
+    relay_state: &str,
+    saml_response: &str,
+) -> ApiResult<(ClientCall, Authorization, HostedSession)> {
+    let state: FederationState = sealed::open(ctx, sealed::Purpose::FederationState, relay_state)
+        .filter(|s: &FederationState| s.expires_ms > ctx.now_ms() && !s.saml_request_id.is_empty())
+        .ok_or_else(|| refused("The SAML sign-in took too long or was not started here (RelayState)."))?;
+    let call = load_client(ctx, &state.authorization.client_id).await?;
+    if call.pool_id != state.pool {
+        return Err(refused("The sign-in was started for another user pool."));
+    }
+    let provider = call
+        .pool
+        .identity_providers
+        .get(&state.provider)
+        .filter(|p| p.provider_type == IdentityProviderTypeType::Saml.as_str())
+        .ok_or_else(|| refused(format!("The SAML identity provider {} does not exist.", state.provider)))?
+        .clone();
+    let metadata = saml_metadata(ctx, &provider).await?;
+    let audience = crate::saml::sp_entity_id(&call.pool_id);
+    let expected = crate::saml::Expected {
+        acs_url: &state.redirect_uri,
+        audience: &audience,
+        request_id: &state.saml_request_id,
+        metadata: &metadata,
+        now_ms: ctx.now_ms(),
+    };
+    let verified = crate::saml::verify_response(saml_response, &expected).map_err(refused)?;
+    // Spent only once verified: a forged post cannot burn a real sign-in's request.
+    let (key, expires, now) = (format!("saml:{}", state.saml_request_id), state.expires_ms, ctx.now_ms());
+    if !ctx.store(move |s| s.consume_once(&key, expires, now)).await? {
+        return Err(refused("This SAML response was used already."));
+    }
+    let said = json!({"samlResponse": verified.attributes});
+    let claims =
+        inbound_federation(ctx, &call, (&state.provider, &provider), &verified.subject, verified.attributes, said)
+            .await?;
+    // Cognito's `identities` name a SAML user's IdP (its entity ID) as the issuer.
+    let issuer = Some(metadata.entity_id.as_str());
+    let user = federated_user(ctx, &call, (&state.provider, &provider, issuer), &verified.subject, &claims).await?;
+    let session = session_of(ctx, &call, &user);
     Ok((call, state.authorization, session))
 }
 
-/// What the provider said of the user: its token endpoint's answer, the ID token's claims and
-/// its userinfo answer (when it has a userinfo endpoint).
-struct Said<'a> {
-    tokens: &'a Value,
-    id_token: &'a Map<String, Value>,
-    user_info: Option<&'a Map<String, Value>>,
-}
-
-/// The claims the provider's AttributeMapping maps: the ID token's with the userinfo answer's
-/// over them, or, when the pool has an InboundFederation function, its `userAttributesToMap`.
+/// The claims the provider's AttributeMapping maps: `claims` (an OIDC provider's ID token's
+/// with its userinfo answer's over them; a SAML assertion's attributes), or, when the pool has
+/// an InboundFederation function, its `userAttributesToMap`. `said` is what the function's
+/// `request.attributes` shows of the provider's answer.
 /// Cognito runs that function on every federated sign-in, before the user is created or
 /// found (`InboundFederation_ExternalProvider`, version 1: V1_0 is the only LambdaVersion);
 /// an empty or absent `userAttributesToMap` keeps the provider's claims, and a throw refuses
@@ -266,17 +378,12 @@ async fn inbound_federation(
     call: &ClientCall,
     (provider_name, provider): (&str, &StoredIdentityProvider),
     subject: &str,
-    said: Said<'_>,
+    claims: Map<String, Value>,
+    said: Value,
 ) -> ApiResult<Map<String, Value>> {
-    let mut claims = said.id_token.clone();
-    claims.extend(said.user_info.cloned().unwrap_or_default());
     let Some(function) = Trigger::InboundFederation.function(call.pool.pool.lambda_config.as_ref()) else {
         return Ok(claims);
     };
-    let mut attributes = json!({"tokenResponse": said.tokens, "idToken": said.id_token});
-    if let Some(info) = said.user_info {
-        attributes["userInfo"] = Value::Object(info.clone());
-    }
     let username = format!("{provider_name}_{subject}");
     let event = Event {
         trigger: Trigger::InboundFederation,
@@ -285,7 +392,7 @@ async fn inbound_federation(
         user_name: &username,
         client_id: Some(&call.client_id),
         version: "1",
-        request: json!({"providerName": provider_name, "providerType": provider.provider_type, "attributes": attributes}),
+        request: json!({"providerName": provider_name, "providerType": provider.provider_type, "attributes": said}),
     };
     let response = lambda::invoke(ctx, function, event).await?;
     match response.get("userAttributesToMap") {
@@ -335,12 +442,13 @@ async fn user_info(
     Ok(claims)
 }
 
-/// The pool's user for the provider's user, created on the first sign-in.
+/// The pool's user for the provider's user, created on the first sign-in. `issuer` is what
+/// the `identities` attribute names as the provider's issuer (null for OIDC providers, a SAML
+/// IdP's entity ID).
 async fn federated_user(
     ctx: &Ctx,
     call: &ClientCall,
-    provider_name: &str,
-    provider: &StoredIdentityProvider,
+    (provider_name, provider, issuer): (&str, &StoredIdentityProvider, Option<&str>),
     subject: &str,
     claims: &serde_json::Map<String, Value>,
 ) -> ApiResult<User> {
@@ -391,7 +499,7 @@ async fn federated_user(
         "userId": subject,
         "providerName": provider_name,
         "providerType": provider.provider_type,
-        "issuer": null,
+        "issuer": issuer,
         "primary": "true",
         "dateCreated": now.to_string(),
     }]);

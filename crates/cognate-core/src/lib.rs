@@ -40,6 +40,7 @@ pub mod ratelimit;
 pub mod records;
 pub mod region;
 pub mod resource_servers;
+pub mod saml;
 pub mod sealed;
 pub mod settings;
 pub mod signin;

@@ -3222,11 +3222,13 @@ async fn openid_client_signs_in_through_the_hosted_page_in_chromium() {
     );
 }
 
-/// Providers Cognate stores but does not sign in through yet (SAML, the social providers)
-/// answer with a page that says so, and the SAML response endpoint refuses every response:
-/// never a sign-in it could not verify.
+/// Providers Cognate stores but does not sign in through yet (the social providers) answer
+/// with a page that says so; a SAML provider whose metadata names no IdP says what it lacks;
+/// and the SAML response endpoint refuses a response it cannot verify (no RelayState of ours)
+/// and IdP-initiated responses (no RelayState: not supported). hosted_saml.rs signs in
+/// through SAML.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn saml_and_social_sign_in_say_they_are_not_supported() {
+async fn saml_and_social_sign_in_refuse_what_is_not_supported() {
     let server = Server::sqlite().await;
     let pool = server.new_pool(|p| p).await;
     let metadata = "<EntityDescriptor xmlns=\"urn:oasis:names:tc:SAML:2.0:metadata\" entityID=\"corp\"/>";
@@ -3259,7 +3261,10 @@ async fn saml_and_social_sign_in_say_they_are_not_supported() {
     )
     .await;
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("http");
-    for (provider, kind) in [("Corp", "SAML"), ("Facebook", "Facebook")] {
+    for (provider, says) in [
+        ("Corp", "The SAML metadata has no IDPSSODescriptor."),
+        ("Facebook", "OIDC and SAML identity providers only, not Facebook"),
+    ] {
         let client_id = client.client_id.as_deref().expect("id");
         let answer = http
             .get(format!(
@@ -3272,10 +3277,7 @@ async fn saml_and_social_sign_in_say_they_are_not_supported() {
             .expect("authorize");
         let status = answer.status().as_u16();
         let page = answer.text().await.expect("page");
-        assert!(
-            status >= 400 && page.contains(&format!("OIDC identity providers only, not {kind}")),
-            "{provider}: {status} {page}"
-        );
+        assert!(status >= 400 && page.contains(says), "{provider}: {status} {page}");
     }
     let answer = http
         .post(format!("{}/saml2/idpresponse", server.url()))
@@ -3284,8 +3286,17 @@ async fn saml_and_social_sign_in_say_they_are_not_supported() {
         .send()
         .await
         .expect("acs");
+    assert_eq!(answer.status().as_u16(), 400);
+    assert!(answer.text().await.expect("page").contains("not started here (RelayState)"));
+    let answer = http
+        .post(format!("{}/saml2/idpresponse", server.url()))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("SAMLResponse=PHNhbWxwOlJlc3BvbnNlLz4%3D")
+        .send()
+        .await
+        .expect("acs");
     assert_eq!(answer.status().as_u16(), 501);
-    assert!(answer.text().await.expect("page").contains("does not sign in through SAML"));
+    assert!(answer.text().await.expect("page").contains("IdP-initiated SAML sign-in"));
 }
 
 /// The hosted pages' other steps in Chromium, in a pool that requires TOTP: a new password
