@@ -26,13 +26,19 @@ then
   fi
 fi
 
-step "Chromium for the hosted-page browser tests"
-# Debian's chromium, driven by playwright-core (tests/clients/js): installed when missing.
-if ! command -v chromium >/dev/null 2>&1; then
+step "Chromium and openssl for the hosted-page tests"
+# Debian's chromium, driven by playwright-core (tests/clients/js), and the openssl command line,
+# with which the SAML test's identity provider (tests/clients/js/saml-idp.mjs) makes its
+# certificate: installed when missing.
+missing=""
+command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
+command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
+if [ -n "$missing" ]; then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+  # shellcheck disable=SC2086 # one word per package
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing >/dev/null
 fi
 
 step "codegen is current"
