@@ -51,14 +51,6 @@ fn keyed_code_hash(key: &DerivedKey, pool_id: &str, username_key: &str, purpose:
     hex::encode(key.hmac_sha256(&input))
 }
 
-/// Issues a fresh code for `purpose`, replacing any earlier one; returns the plain code for
-/// delivery.
-pub async fn issue(ctx: &Ctx, pool_id: &str, username_key: &UsernameKey, purpose: &str) -> ApiResult<String> {
-    let code = new_code();
-    store(ctx, pool_id, username_key, purpose, &code).await?;
-    Ok(code)
-}
-
 /// Makes `code` (from [`new_code`]) the user's code for `purpose`, replacing any earlier one:
 /// for a code whose message is composed before it may replace the one the user has.
 pub async fn store(ctx: &Ctx, pool_id: &str, username_key: &UsernameKey, purpose: &str, code: &str) -> ApiResult<()> {
