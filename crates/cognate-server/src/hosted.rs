@@ -496,6 +496,31 @@ struct Posted {
     auth: Authorization,
 }
 
+impl Posted {
+    /// `form` next, with `notice` above it.
+    fn show(&self, state: &AppState, form: Form, notice: Notice, status: StatusCode) -> Response {
+        form_page(state, &self.call, &self.headers, &self.params, form, Some(notice), status)
+    }
+
+    /// The sign-in form next, with what just happened.
+    fn sign_in_next(&self, state: &AppState, info: &str) -> Response {
+        login_form(state, &self.call, &self.headers, &self.params, Some(Notice::Info(info)), StatusCode::OK)
+    }
+
+    /// A call's error: `form` again with the API's words when the caller can correct it, the
+    /// error page when the server failed.
+    fn again(&self, state: &AppState, form: Form, err: cognate_core::ApiError) -> Response {
+        if err.type_name() == "InternalErrorException" {
+            return refused(AuthorizeError::Internal(err));
+        }
+        self.show(state, form, Notice::Error(&err.message), StatusCode::BAD_REQUEST)
+    }
+
+    fn field(&self, name: &str) -> &str {
+        self.params.get(name).map(String::as_str).unwrap_or_default()
+    }
+}
+
 async fn posted(state: &Arc<AppState>, req: Request) -> Result<Posted, Response> {
     let (headers, params) = read_form(req).await?;
     let mut ctx = crate::front::anonymous_ctx(state);
@@ -863,85 +888,42 @@ pub async fn sign_up_page(
 /// client's writable attributes); then the confirmation form, or the sign-in form when there
 /// is nothing to confirm.
 pub async fn sign_up(State(state): State<Arc<AppState>>, req: Request) -> Response {
-    let Posted { headers, params, ctx, call, .. } = match posted(&state, req).await {
+    let form = match posted(&state, req).await {
         Ok(posted) => posted,
         Err(refusal) => return refusal,
     };
-    let field = |name: &str| params.get(name).map(String::as_str).unwrap_or_default();
-    let attributes: Vec<cognate_api::idp::AttributeType> = Some(field("email"))
+    let attributes: Vec<cognate_api::idp::AttributeType> = Some(form.field("email"))
         .filter(|e| !e.is_empty())
         .map(|email| cognate_api::idp::AttributeType { name: "email".into(), value: Some(email.to_owned().into()) })
         .into_iter()
         .collect();
-    let username = field("username");
-    match cognate_core::account::sign_up(&ctx, &call, username, Some(field("password")), (&attributes, &[])).await {
-        Ok(signed_up) if signed_up.confirmed => login_form(
+    let (username, password) = (form.field("username"), Some(form.field("password")));
+    match cognate_core::account::sign_up(&form.ctx, &form.call, username, password, (&attributes, &[])).await {
+        Ok(signed_up) if signed_up.confirmed => form.sign_in_next(&state, "Your account was created: sign in."),
+        Ok(signed_up) if signed_up.code_delivery.is_some() => form.show(
             &state,
-            &call,
-            &headers,
-            &params,
-            Some(Notice::Info("Your account was created: sign in.")),
-            StatusCode::OK,
-        ),
-        Ok(signed_up) if signed_up.code_delivery.is_some() => form_page(
-            &state,
-            &call,
-            &headers,
-            &params,
             CONFIRM.carrying(&[("username", username)]),
-            Some(Notice::Info("We have sent a code by email. Enter it to confirm your account.")),
+            Notice::Info("We have sent a code by email. Enter it to confirm your account."),
             StatusCode::OK,
         ),
-        // No contact to verify: the user waits for an administrator's confirmation, as in
-        // Cognito (a PreSignUp trigger may confirm instead, once triggers run).
-        Ok(_) => login_form(
-            &state,
-            &call,
-            &headers,
-            &params,
-            Some(Notice::Info("Your account was created. An administrator must confirm it before you can sign in.")),
-            StatusCode::OK,
-        ),
-        Err(err) if err.type_name() == "InternalErrorException" => refused(AuthorizeError::Internal(err)),
-        Err(err) => form_page(
-            &state,
-            &call,
-            &headers,
-            &params,
-            SIGN_UP,
-            Some(Notice::Error(&err.message)),
-            StatusCode::BAD_REQUEST,
-        ),
+        // No contact to verify and no PreSignUp confirmation: the user waits for an
+        // administrator's confirmation, as in Cognito.
+        Ok(_) => form
+            .sign_in_next(&state, "Your account was created. An administrator must confirm it before you can sign in."),
+        Err(err) => form.again(&state, SIGN_UP, err),
     }
 }
 
 /// `POST /confirm`: ConfirmSignUp with the code, then the sign-in form.
 pub async fn confirm(State(state): State<Arc<AppState>>, req: Request) -> Response {
-    let Posted { headers, params, ctx, call, .. } = match posted(&state, req).await {
+    let form = match posted(&state, req).await {
         Ok(posted) => posted,
         Err(refusal) => return refusal,
     };
-    let username = params.get("username").map(String::as_str).unwrap_or_default();
-    let code = params.get("code").map(String::as_str).unwrap_or_default();
-    match cognate_core::account::confirm_sign_up(&ctx, &call, username, code, false).await {
-        Ok(()) => login_form(
-            &state,
-            &call,
-            &headers,
-            &params,
-            Some(Notice::Info("Your account is confirmed: sign in.")),
-            StatusCode::OK,
-        ),
-        Err(err) if err.type_name() == "InternalErrorException" => refused(AuthorizeError::Internal(err)),
-        Err(err) => form_page(
-            &state,
-            &call,
-            &headers,
-            &params,
-            CONFIRM.carrying(&[("username", username)]),
-            Some(Notice::Error(&err.message)),
-            StatusCode::BAD_REQUEST,
-        ),
+    let (username, code) = (form.field("username"), form.field("code"));
+    match cognate_core::account::confirm_sign_up(&form.ctx, &form.call, username, code, false).await {
+        Ok(()) => form.sign_in_next(&state, "Your account is confirmed: sign in."),
+        Err(err) => form.again(&state, CONFIRM.carrying(&[("username", username)]), err),
     }
 }
 
@@ -965,63 +947,33 @@ pub async fn forgot_password_page(
 /// `POST /forgotPassword`: ForgotPassword as the API does it (an unknown user gets the same
 /// answer where the client hides user existence), then the reset form.
 pub async fn forgot_password(State(state): State<Arc<AppState>>, req: Request) -> Response {
-    let Posted { headers, params, ctx, call, .. } = match posted(&state, req).await {
+    let form = match posted(&state, req).await {
         Ok(posted) => posted,
         Err(refusal) => return refusal,
     };
-    let username = params.get("username").map(String::as_str).unwrap_or_default();
-    match cognate_core::account::forgot_password(&ctx, &call, username).await {
-        Ok(_) => form_page(
+    let username = form.field("username");
+    match cognate_core::account::forgot_password(&form.ctx, &form.call, username).await {
+        Ok(_) => form.show(
             &state,
-            &call,
-            &headers,
-            &params,
             RESET.carrying(&[("username", username)]),
-            Some(Notice::Info("If the account exists, we have sent it a code. Enter it with a new password.")),
+            Notice::Info("If the account exists, we have sent it a code. Enter it with a new password."),
             StatusCode::OK,
         ),
-        Err(err) if err.type_name() == "InternalErrorException" => refused(AuthorizeError::Internal(err)),
-        Err(err) => form_page(
-            &state,
-            &call,
-            &headers,
-            &params,
-            FORGOT,
-            Some(Notice::Error(&err.message)),
-            StatusCode::BAD_REQUEST,
-        ),
+        Err(err) => form.again(&state, FORGOT, err),
     }
 }
 
 /// `POST /confirmForgotPassword`: ConfirmForgotPassword with the code and the new password,
 /// then the sign-in form.
 pub async fn confirm_forgot_password(State(state): State<Arc<AppState>>, req: Request) -> Response {
-    let Posted { headers, params, ctx, call, .. } = match posted(&state, req).await {
+    let form = match posted(&state, req).await {
         Ok(posted) => posted,
         Err(refusal) => return refusal,
     };
-    let field = |name: &str| params.get(name).map(String::as_str).unwrap_or_default();
-    let username = field("username");
-    match cognate_core::account::confirm_forgot_password(&ctx, &call, username, field("code"), field("password")).await
-    {
-        Ok(()) => login_form(
-            &state,
-            &call,
-            &headers,
-            &params,
-            Some(Notice::Info("Your password has been reset: sign in.")),
-            StatusCode::OK,
-        ),
-        Err(err) if err.type_name() == "InternalErrorException" => refused(AuthorizeError::Internal(err)),
-        Err(err) => form_page(
-            &state,
-            &call,
-            &headers,
-            &params,
-            RESET.carrying(&[("username", username)]),
-            Some(Notice::Error(&err.message)),
-            StatusCode::BAD_REQUEST,
-        ),
+    let (username, code, password) = (form.field("username"), form.field("code"), form.field("password"));
+    match cognate_core::account::confirm_forgot_password(&form.ctx, &form.call, username, code, password).await {
+        Ok(()) => form.sign_in_next(&state, "Your password has been reset: sign in."),
+        Err(err) => form.again(&state, RESET.carrying(&[("username", username)]), err),
     }
 }
 
