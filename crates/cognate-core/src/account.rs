@@ -89,23 +89,11 @@ pub async fn sign_up(
         return Err(ApiError::invalid_parameter("A password is required to sign up in this user pool."));
     };
     password::check_policy(pool, secret)?;
-    let mut given_attributes = attributes.clone();
-    given_attributes.remove("sub");
     let source = ("PreSignUp_SignUp", username.as_str());
-    let decision = hooks::pre_sign_up(
-        ctx,
-        (&call.pool_id, pool),
-        Some(&call.client_id),
-        source,
-        &given_attributes,
-        validation_data,
-    )
-    .await?;
-    for (verify, attribute) in [(decision.auto_verify_email, "email"), (decision.auto_verify_phone, "phone_number")] {
-        if verify && attributes.contains_key(attribute) {
-            attributes.insert(format!("{attribute}_verified"), "true".into());
-        }
-    }
+    let decision =
+        hooks::pre_sign_up(ctx, (&call.pool_id, pool), Some(&call.client_id), source, &attributes, validation_data)
+            .await?;
+    decision.verify_contacts(&mut attributes);
     let sealed = password::seal_password(ctx, &call.pool_id, &sub, &username, secret).await?;
     let new = NewUser {
         pool_id: call.pool_id.clone(),

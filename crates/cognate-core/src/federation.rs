@@ -489,11 +489,7 @@ async fn federated_user(
         &[],
     )
     .await?;
-    for (verify, attribute) in [(decision.auto_verify_email, "email"), (decision.auto_verify_phone, "phone_number")] {
-        if verify && attributes.contains_key(attribute) {
-            attributes.insert(format!("{attribute}_verified"), "true".into());
-        }
-    }
+    decision.verify_contacts(&mut attributes);
     let now = ctx.now_ms();
     let identities = json!([{
         "userId": subject,

@@ -64,8 +64,21 @@ pub struct SignUpDecision {
     pub auto_verify_phone: bool,
 }
 
-/// Before a user is created by SignUp (`PreSignUp_SignUp`) or AdminCreateUser
-/// (`PreSignUp_AdminCreateUser`): the function may refuse it, or confirm and verify it.
+impl SignUpDecision {
+    /// Marks the contacts the function verified as verified, where the user has them.
+    pub fn verify_contacts(&self, attributes: &mut std::collections::BTreeMap<String, String>) {
+        for (verify, attribute) in [(self.auto_verify_email, "email"), (self.auto_verify_phone, "phone_number")] {
+            if verify && attributes.contains_key(attribute) {
+                attributes.insert(format!("{attribute}_verified"), "true".into());
+            }
+        }
+    }
+}
+
+/// Before a user is created by SignUp (`PreSignUp_SignUp`), AdminCreateUser
+/// (`PreSignUp_AdminCreateUser`) or a first federated sign-in (`PreSignUp_ExternalProvider`):
+/// the function may refuse it, or confirm and verify it. `attributes` are the new user's; the
+/// function sees them as given (without the `sub` Cognate made).
 pub async fn pre_sign_up(
     ctx: &Ctx,
     (pool_id, pool): (&str, &UserPoolType),
@@ -74,8 +87,10 @@ pub async fn pre_sign_up(
     attributes: &std::collections::BTreeMap<String, String>,
     validation_data: &[AttributeType],
 ) -> ApiResult<SignUpDecision> {
+    let given: Map<String, Value> =
+        attributes.iter().filter(|(name, _)| name.as_str() != "sub").map(|(k, v)| (k.clone(), json!(v))).collect();
     let request = json!({
-        "userAttributes": attributes,
+        "userAttributes": given,
         "validationData": attribute_map(validation_data),
         "clientMetadata": client_metadata(ctx),
     });

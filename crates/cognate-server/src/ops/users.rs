@@ -94,15 +94,13 @@ pub async fn admin_create_user(ctx: Ctx, input: AdminCreateUserRequest) -> ApiRe
         None => password::generate_temporary(&pool),
     };
     // The function may refuse the user; AdminCreateUser ignores its confirmation answers.
-    let mut given_attributes = attributes.clone();
-    given_attributes.remove("sub");
     let validation_data = input.validation_data.as_deref().unwrap_or_default();
     cognate_core::hooks::pre_sign_up(
         &ctx,
         (&input.user_pool_id, &pool),
         None,
         ("PreSignUp_AdminCreateUser", &username),
-        &given_attributes,
+        &attributes,
         validation_data,
     )
     .await?;
