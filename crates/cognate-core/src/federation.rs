@@ -340,15 +340,23 @@ pub async fn finish_saml(
         .ok_or_else(|| refused(format!("The SAML identity provider {} does not exist.", state.provider)))?
         .clone();
     let metadata = saml_metadata(ctx, &provider).await?;
-    let audience = crate::saml::sp_entity_id(&call.pool_id);
-    let expected = crate::saml::Expected {
-        acs_url: &state.redirect_uri,
-        audience: &audience,
-        request_id: &state.saml_request_id,
-        metadata: &metadata,
-        now_ms: ctx.now_ms(),
-    };
-    let verified = crate::saml::verify_response(saml_response, &expected).map_err(refused)?;
+    // Parsing, canonicalization, digests and the RSA check are CPU work: off the async runtime.
+    let (posted, acs_url, request_id) =
+        (saml_response.to_owned(), state.redirect_uri.clone(), state.saml_request_id.clone());
+    let (audience, idp, now_ms) = (crate::saml::sp_entity_id(&call.pool_id), metadata.clone(), ctx.now_ms());
+    let verified = tokio::task::spawn_blocking(move || {
+        let expected = crate::saml::Expected {
+            acs_url: &acs_url,
+            audience: &audience,
+            request_id: &request_id,
+            metadata: &idp,
+            now_ms,
+        };
+        crate::saml::verify_response(&posted, &expected)
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(refused)?;
     // Spent only once verified: a forged post cannot burn a real sign-in's request.
     let (key, expires, now) = (format!("saml:{}", state.saml_request_id), state.expires_ms, ctx.now_ms());
     if !ctx.store(move |s| s.consume_once(&key, expires, now)).await? {

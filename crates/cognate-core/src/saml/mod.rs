@@ -37,7 +37,7 @@ pub fn sp_entity_id(pool_id: &str) -> String {
 }
 
 /// What the SP needs of an IdP's metadata.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct IdpMetadata {
     pub entity_id: String,
     /// The HTTP-Redirect SingleSignOnService's Location.
