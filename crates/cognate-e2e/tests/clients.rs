@@ -2925,6 +2925,10 @@ async fn hosted_sign_in_and_the_code_flow_with_pkce() {
         "implicitClient": implicit.client_id, "domain": "shop-login", "otherDomain": "other-login",
         "confidentialClient": {"id": confidential.client_id, "secret": confidential.client_secret},
     });
+    let failover = cognate_e2e::idp::types::RoutingType::builder().build();
+    let routed = server.idp().create_user_pool_domain().user_pool_id(&pool).domain("shop-login").routing(failover);
+    let refused = expect_err(routed.send().await);
+    assert_eq!(refused.code, "InvalidParameterException", "no replicas, no failover routing: {}", refused.message);
     ok(server.idp().create_user_pool_domain().user_pool_id(&pool).domain("shop-login").send().await);
     let other = server.new_pool(|p| p).await;
     ok(server.idp().create_user_pool_domain().user_pool_id(&other).domain("other-login").send().await);

@@ -86,10 +86,22 @@ pub async fn get_client_token(ctx: Ctx, input: GetClientTokenRequest) -> ApiResu
     })
 }
 
+/// Routing is multi-Region failover between a pool and its replicas, which Cognate does not
+/// have (CreateUserPoolReplica is not implemented): refused rather than ignored.
+fn refuse_routing(routing: Option<&RoutingType>) -> ApiResult<()> {
+    match routing {
+        Some(_) => Err(cognate_core::ApiError::invalid_parameter(
+            "Routing (multi-Region failover) is not supported by Cognate: it has no user pool replicas.",
+        )),
+        None => Ok(()),
+    }
+}
+
 pub async fn create_user_pool_domain(
     ctx: Ctx,
     input: CreateUserPoolDomainRequest,
 ) -> ApiResult<CreateUserPoolDomainResponse> {
+    refuse_routing(input.routing.as_ref())?;
     let (pool, domain) = (&input.user_pool_id, &input.domain);
     let (cloud_front_domain, version) =
         domains::create(&ctx, pool, domain, input.custom_domain_config, input.managed_login_version).await?;
@@ -107,6 +119,7 @@ pub async fn update_user_pool_domain(
     ctx: Ctx,
     input: UpdateUserPoolDomainRequest,
 ) -> ApiResult<UpdateUserPoolDomainResponse> {
+    refuse_routing(input.routing.as_ref())?;
     let (pool, domain) = (&input.user_pool_id, &input.domain);
     let (cloud_front_domain, version) =
         domains::update(&ctx, pool, domain, input.custom_domain_config, input.managed_login_version).await?;
